@@ -1,0 +1,36 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
+import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
+import { errorToJson, json } from '#shared/http.ts';
+import { acceptNotification, type IngestDeps } from '#shared/ingest.ts';
+import { createLogger } from '#shared/logger.ts';
+
+/** Entry adapter for `POST /cronofy/notifications` and `GET /healthz`. */
+export function makeHandler(deps: IngestDeps) {
+  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    if (event.requestContext.http.method === 'GET' && event.rawPath === '/healthz') {
+      return toApiResponse(json(200, { status: 'ok' }));
+    }
+    try {
+      return toApiResponse(await acceptNotification({ headers: event.headers ?? {}, body: bodyBytes(event) }, deps));
+    } catch (error) {
+      return toApiResponse(errorToJson(error));
+    }
+  };
+}
+
+function depsFromEnv(): IngestDeps {
+  const queueUrl = process.env.QUEUE_URL;
+  if (!queueUrl) throw new Error('QUEUE_URL is not set');
+  return {
+    queue: new SqsNotificationQueue(new SQSClient({}), queueUrl),
+    secrets: secretsManagerFromEnv(),
+    clock: () => new Date(),
+    logger: createLogger('ingest'),
+  };
+}
+
+const live = once(() => makeHandler(depsFromEnv()));
+export const handler = (event: APIGatewayProxyEventV2) => live()(event);

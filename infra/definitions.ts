@@ -1,0 +1,57 @@
+/**
+ * The one description of the system's resources. The CDK stack (infra/stack.ts) and local mode
+ * (infra/local/) are both built from these values, so the two cannot drift apart.
+ */
+
+export const TABLE = {
+  /** Local table name; in AWS CloudFormation names the table (see the stack's outputs). */
+  localName: 'cronofy-records',
+  partitionKey: 'pk',
+  streamViewType: 'NEW_AND_OLD_IMAGES',
+} as const;
+
+export const WORKER = {
+  timeoutSeconds: 30,
+  memoryMb: 512,
+  batchSize: 10,
+  maxBatchingWindowSeconds: 1,
+} as const;
+
+export const QUEUE = {
+  localName: 'cronofy-notifications',
+  dlqLocalName: 'cronofy-notifications-dlq',
+  /** ≥ 6 × the worker timeout, as AWS recommends for SQS event sources. */
+  visibilityTimeoutSeconds: 6 * WORKER.timeoutSeconds,
+  /** Receives before a message moves to the DLQ: enough to ride out a DynamoDB incident of minutes. */
+  maxReceiveCount: 8,
+  retentionDays: 14,
+  /** Largest message, in bytes (the envelope module keeps every message within it). */
+  maximumMessageBytes: 256 * 1024,
+} as const;
+
+export type FunctionName = 'ingest' | 'worker' | 'redirects' | 'tokens';
+
+export const FUNCTIONS: Record<FunctionName, { entry: string; memoryMb: number; timeoutSeconds: number }> = {
+  ingest: { entry: 'functions/ingest/handler.ts', memoryMb: 512, timeoutSeconds: 10 },
+  worker: { entry: 'functions/worker/handler.ts', memoryMb: WORKER.memoryMb, timeoutSeconds: WORKER.timeoutSeconds },
+  redirects: { entry: 'functions/redirects/handler.ts', memoryMb: 256, timeoutSeconds: 10 },
+  tokens: { entry: 'functions/tokens/handler.ts', memoryMb: 256, timeoutSeconds: 10 },
+};
+
+export interface RouteDefinition {
+  method: 'GET' | 'POST';
+  /** API Gateway path syntax: `{name}` is a path parameter. */
+  path: string;
+  function: FunctionName;
+  /** `iam`: SigV4-signed callers only (AWS_IAM authorizer in AWS; a documented credential locally). */
+  auth: 'none' | 'iam';
+}
+
+export const ROUTES: readonly RouteDefinition[] = [
+  { method: 'POST', path: '/cronofy/notifications', function: 'ingest', auth: 'none' },
+  { method: 'GET', path: '/healthz', function: 'ingest', auth: 'none' },
+  { method: 'GET', path: '/redirects/{step}', function: 'redirects', auth: 'none' },
+  { method: 'GET', path: '/links/{name}', function: 'redirects', auth: 'none' },
+  { method: 'POST', path: '/tokens/claim', function: 'tokens', auth: 'iam' },
+  { method: 'POST', path: '/tokens/embed', function: 'tokens', auth: 'iam' },
+];

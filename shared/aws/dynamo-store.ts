@@ -1,0 +1,152 @@
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  PutItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { RecordStore, StateWrite, StateWriteResult } from '../ports.ts';
+import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
+
+/** The table's key attribute; the only attribute the key design adds to the contract's fields. */
+export const PARTITION_KEY = 'pk';
+
+const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
+
+function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
+  return error instanceof ConditionalCheckFailedException || (error as Error)?.name === 'ConditionalCheckFailedException';
+}
+
+/** DynamoDB rejects an update to `event.attendees` when the record has no `event` map yet. */
+function isMissingParent(error: unknown): boolean {
+  return (
+    (error as Error)?.name === 'ValidationException' &&
+    /document path provided in the update expression is invalid/i.test((error as Error).message)
+  );
+}
+
+interface Expression {
+  update: string;
+  condition: string;
+  names: Record<string, string>;
+  values: Record<string, unknown>;
+}
+
+/**
+ * One UpdateItem that applies the state and records the notification as applied, conditioned on the
+ * notification not being applied yet and the record not holding newer state.
+ */
+export function buildStateExpression(write: StateWrite, createParent: boolean): Expression {
+  const names: Record<string, string> = { '#pk': PARTITION_KEY, '#applied': 'applied_notifications' };
+  const values: Record<string, unknown> = { ':id': write.notificationId, ':ids': [write.notificationId], ':none': [] };
+  const sets: string[] = ['#applied = list_append(if_not_exists(#applied, :none), :ids)'];
+
+  Object.entries(write.set).forEach(([name, value], i) => {
+    names[`#s${i}`] = name;
+    values[`:s${i}`] = value;
+    sets.push(`#s${i} = :s${i}`);
+  });
+  if (write.setNested) {
+    names['#parent'] = write.setNested.attribute;
+    if (createParent) {
+      values[':parent'] = write.setNested.fields;
+      sets.push('#parent = :parent');
+    } else {
+      Object.entries(write.setNested.fields).forEach(([name, value], i) => {
+        names[`#n${i}`] = name;
+        values[`:n${i}`] = value;
+        sets.push(`#parent.#n${i} = :n${i}`);
+      });
+    }
+  }
+
+  let condition = 'attribute_not_exists(#pk) OR NOT contains(#applied, :id)';
+  if (write.triggeredAt !== undefined) {
+    names['#t'] = 'triggered_at';
+    values[':t'] = write.triggeredAt;
+    sets.push('#t = :t');
+    // Equal times (one-second resolution) apply in arrival order, so `<=`.
+    condition = `attribute_not_exists(#pk) OR (NOT contains(#applied, :id) AND (attribute_not_exists(#t) OR #t <= :t))`;
+  }
+  if (createParent) condition = `(${condition}) AND attribute_not_exists(#parent)`;
+  return { update: `SET ${sets.join(', ')}`, condition, names, values };
+}
+
+export class DynamoRecordStore implements RecordStore {
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {}
+
+  async applyState(write: StateWrite): Promise<StateWriteResult> {
+    try {
+      await this.update(write, false);
+      return 'applied';
+    } catch (error) {
+      if (isConditionFailure(error)) return this.explainRejection(write, error);
+      if (!isMissingParent(error)) throw error;
+    }
+    try {
+      await this.update(write, true);
+      return 'applied';
+    } catch (error) {
+      // If the parent map appeared in between, the next delivery takes the nested path; SQS retries it.
+      if (isConditionFailure(error)) return this.explainRejection(write, error);
+      throw error;
+    }
+  }
+
+  async putEventTrigger(pk: string, record: EventTriggerRecord): Promise<'applied' | 'already_applied'> {
+    return (await this.putIfAbsent(pk, record)) ? 'applied' : 'already_applied';
+  }
+
+  async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
+    return (await this.putIfAbsent(`notification#${record.notification_id}`, record)) ? 'created' : 'exists';
+  }
+
+  private async update(write: StateWrite, createParent: boolean): Promise<void> {
+    const expression = buildStateExpression(write, createParent);
+    await this.client.send(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: { S: write.pk } },
+        UpdateExpression: expression.update,
+        ConditionExpression: expression.condition,
+        ExpressionAttributeNames: expression.names,
+        ExpressionAttributeValues: marshall(expression.values, marshallOptions),
+        // On rejection DynamoDB returns the current item in the same round trip: no read needed to tell a
+        // duplicate from a stale notification.
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  }
+
+  private explainRejection(write: StateWrite, error: ConditionalCheckFailedException): StateWriteResult {
+    const item = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : {};
+    const applied = Array.isArray(item.applied_notifications) ? (item.applied_notifications as unknown[]) : [];
+    if (applied.includes(write.notificationId)) return 'already_applied';
+    const current = typeof item.triggered_at === 'string' ? item.triggered_at : undefined;
+    if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt) return 'stale';
+    // Neither: the record changed between our two attempts (another writer created the parent map).
+    // Throwing leaves the message for SQS to deliver again, when the nested path applies.
+    throw new Error('record changed concurrently; will retry');
+  }
+
+  private async putIfAbsent(pk: string, item: object): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ ...item, [PARTITION_KEY]: pk }, marshallOptions),
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PARTITION_KEY },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+}

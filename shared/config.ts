@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/**
+ * Non-secret configuration: the `cronofy` key of `cdk.json` context. Parsed once when the CDK app or the
+ * local stack starts (and again, from the environment, when a function cold-starts); a bad value stops it
+ * with a message naming the key.
+ */
+
+export const DATA_CENTERS = ['us', 'uk', 'de', 'au', 'ca', 'sg'] as const;
+export type DataCenter = (typeof DATA_CENTERS)[number];
+
+/** The link steps of Scheduler Workflows: the only steps a recipient can be redirected from. */
+export const LINK_STEPS = [
+  'time_chosen',
+  'rescheduled',
+  'declined',
+  'no_times_available',
+  'more_times_requested',
+] as const;
+export type LinkStep = (typeof LINK_STEPS)[number];
+
+/** Host of Cronofy's scheduler and Public Link pages for a data center (as the official SDKs build it). */
+export function appHost(dataCenter: DataCenter): string {
+  return dataCenter === 'us' ? 'app.cronofy.com' : `app-${dataCenter}.cronofy.com`;
+}
+
+const httpsUrl = z
+  .string()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'https:' && url.hostname !== '' && url.username === '' && url.password === '';
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute https:// URL without credentials');
+
+/** Cronofy Public Link slugs are short URL-safe tokens (e.g. `Q5-ZDPM8`). */
+const publicLinkSlug = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Cronofy Public Link slug like Q5-ZDPM8');
+const publicLinkName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lowercase letters, digits, - or _');
+
+export const localSecretsSchema = z
+  .object({
+    clientSecrets: z.array(z.string().min(1)).min(1),
+    embedPublicKey: z.string().min(1),
+    embedSecret: z.string().min(1),
+  })
+  .strict();
+
+export const cronofyConfigSchema = z
+  .object({
+    dataCenter: z.enum(DATA_CENTERS),
+    redirects: z.partialRecord(z.enum(LINK_STEPS), httpsUrl).default({}),
+    publicLinks: z.record(publicLinkName, publicLinkSlug).default({}),
+    /** Upper bound on concurrent worker invocations (SQS event source mapping maximum concurrency, 2–1000). */
+    workerMaxConcurrency: z.number().int().min(2).max(1000).default(10),
+    /** CloudWatch Logs retention for every function, in days. */
+    logRetentionDays: z.number().int().positive().default(30),
+    /** How long a function keeps secrets from Secrets Manager before reading them again. */
+    secretsCacheSeconds: z.number().int().min(0).max(3600).default(300),
+    /** Development-only secrets used by local mode; never deployed. */
+    local: localSecretsSchema.optional(),
+  })
+  .strict();
+
+export type CronofyConfig = z.infer<typeof cronofyConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parse configuration, failing with a message that names every wrong key (e.g. `cronofy.dataCenter`). */
+export function parseConfig(raw: unknown, source = 'cdk.json context'): CronofyConfig {
+  const result = cronofyConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const key = ['cronofy', ...issue.path.map(String)].join('.');
+    return `${key}: ${issue.message}`;
+  });
+  throw new ConfigError(`Invalid configuration in ${source}:\n  ${problems.join('\n  ')}`);
+}
+
+/** Configuration of the redirect and link functions, as their environment carries it. */
+export const publicConfigSchema = cronofyConfigSchema.pick({ dataCenter: true, redirects: true, publicLinks: true });
+export type PublicConfig = z.infer<typeof publicConfigSchema>;

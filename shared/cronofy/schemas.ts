@@ -1,0 +1,179 @@
+import { z } from 'zod';
+
+/**
+ * Schemas of every push notification Cronofy sends to this application (see ../shared/seeds and
+ * cronofy-facts.md). Cronofy is the sender, so parsing is tolerant: unknown fields pass through and
+ * optional sections may be absent. Only what the records need is required.
+ */
+
+export const SCHEDULING_REQUEST_TYPES = [
+  'scheduling_request_time_chosen',
+  'scheduling_request_rescheduled',
+  'scheduling_request_declined',
+  'scheduling_request_no_times_available',
+  'scheduling_request_more_times_requested',
+  'event_participant_status_changed',
+  'event_start',
+  'event_end',
+] as const;
+export type SchedulingRequestType = (typeof SCHEDULING_REQUEST_TYPES)[number];
+
+export const EVENT_SUBSCRIPTION_TYPE = 'event_subscription';
+
+/** ISO 8601 with one-second resolution, as Cronofy sends it; kept as sent. */
+const timestamp = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time');
+
+/** Event times arrive either as a string (`2025-01-21T15:30:00Z`, or a date for all-day events) or as
+ *  `{ "time": "…", "tzid": "Europe/London" }`. */
+export const eventTimeSchema = z.union([
+  z.string(),
+  z.looseObject({ time: z.string(), tzid: z.string().optional() }),
+]);
+export type EventTime = z.infer<typeof eventTimeSchema>;
+
+export const participantSchema = z.looseObject({
+  email: z.string().optional(),
+  display_name: z.string().optional(),
+  sub: z.string().optional(),
+  status: z.string().optional(),
+});
+export type Participant = z.infer<typeof participantSchema>;
+
+export const schedulerEventSchema = z.looseObject({
+  summary: z.string().optional(),
+  start: eventTimeSchema.optional(),
+  end: eventTimeSchema.optional(),
+  host: participantSchema.optional(),
+  attendees: z.array(participantSchema).optional(),
+  metadata: z
+    .looseObject({
+      // Values are opaque strings per Cronofy; tolerate other scalars rather than losing the notification.
+      scheduler: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    })
+    .optional(),
+});
+export type SchedulerEvent = z.infer<typeof schedulerEventSchema>;
+
+const notificationHeader = <T extends z.ZodType>(type: T) =>
+  z.looseObject({ type, triggered_at: timestamp.optional() });
+
+export const schedulingRequestNotificationSchema = z.looseObject({
+  notification: notificationHeader(z.enum(SCHEDULING_REQUEST_TYPES)),
+  user: z.looseObject({ tzid: z.string().optional() }).optional(),
+  notification_context: z
+    .looseObject({ changed_participants: z.array(z.looseObject({ email: z.string().optional() })).optional() })
+    .optional(),
+  scheduling_request: z.looseObject({
+    scheduling_request_id: z.string().min(1),
+    event: schedulerEventSchema.optional(),
+  }),
+});
+export type SchedulingRequestNotification = z.infer<typeof schedulingRequestNotificationSchema>;
+
+export const interactionSchema = z.looseObject({ type: z.string(), subtype: z.string().optional() });
+
+const offsetSchema = z.looseObject({ minutes: z.number().optional(), hours: z.number().optional() });
+export const transitionSchema = z.union([
+  z.looseObject({ before: z.enum(['event_start', 'event_end']), offset: offsetSchema.optional() }),
+  z.looseObject({ after: z.enum(['event_start', 'event_end']), offset: offsetSchema.optional() }),
+]);
+export type Transition = z.infer<typeof transitionSchema>;
+
+export const subscriptionEventSchema = z.looseObject({
+  event_id: z.string().min(1),
+  summary: z.string().optional(),
+  start: eventTimeSchema.optional(),
+  end: eventTimeSchema.optional(),
+  conferencing: z
+    .looseObject({
+      provider_name: z.string().optional(),
+      join_url: z.string().optional(),
+      pending: z.boolean().optional(),
+    })
+    .optional(),
+});
+
+export const eventSubscriptionNotificationSchema = z.looseObject({
+  notification: z.looseObject({
+    type: z.literal(EVENT_SUBSCRIPTION_TYPE),
+    triggered_at: timestamp.optional(),
+    interactions: z.array(interactionSchema).optional(),
+    // Event Trigger callbacks name the transition that fired; accept the array or the single form.
+    transitions: z.array(transitionSchema).optional(),
+    transition: transitionSchema.optional(),
+  }),
+  event: subscriptionEventSchema,
+});
+export type EventSubscriptionNotification = z.infer<typeof eventSubscriptionNotificationSchema>;
+
+export type ParsedNotification =
+  | { kind: 'scheduling_request'; type: SchedulingRequestType; payload: SchedulingRequestNotification }
+  | { kind: 'event_subscription'; type: typeof EVENT_SUBSCRIPTION_TYPE; payload: EventSubscriptionNotification };
+
+/** What a raw body turned out to be. `type` is whatever `notification.type` said, when it said anything. */
+export type Classified =
+  | { outcome: 'parsed'; notification: ParsedNotification }
+  | { outcome: 'unparseable'; type: string | null; reason: string; triggeredAt?: string }
+  | { outcome: 'unknown_type'; type: string | null; triggeredAt?: string };
+
+const headerOnly = z.looseObject({
+  notification: z.looseObject({ type: z.string().optional(), triggered_at: z.string().optional() }),
+});
+
+const MAX_JSON_DEPTH = 64;
+
+/** Reject pathological nesting before JSON.parse recurses into it. Counts brackets outside strings. */
+function tooDeep(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+function summarise(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Classify a body: a known notification, a known type whose payload we cannot read, or an unknown type. */
+export function classify(body: string | undefined): Classified {
+  if (body === undefined) return { outcome: 'unparseable', type: null, reason: 'body is not valid UTF-8' };
+  if (tooDeep(body)) return { outcome: 'unparseable', type: null, reason: `JSON nested deeper than ${MAX_JSON_DEPTH}` };
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { outcome: 'unparseable', type: null, reason: 'body is not valid JSON' };
+  }
+  const header = headerOnly.safeParse(json);
+  if (!header.success) return { outcome: 'unparseable', type: null, reason: 'no notification.type' };
+  const type = header.data.notification.type ?? null;
+  const triggeredAt = header.data.notification.triggered_at;
+  if (type === null) return { outcome: 'unparseable', type, reason: 'no notification.type', triggeredAt };
+
+  if ((SCHEDULING_REQUEST_TYPES as readonly string[]).includes(type)) {
+    const parsed = schedulingRequestNotificationSchema.safeParse(json);
+    if (!parsed.success) return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
+    return {
+      outcome: 'parsed',
+      notification: { kind: 'scheduling_request', type: type as SchedulingRequestType, payload: parsed.data },
+    };
+  }
+  if (type === EVENT_SUBSCRIPTION_TYPE) {
+    const parsed = eventSubscriptionNotificationSchema.safeParse(json);
+    if (!parsed.success) return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
+    return { outcome: 'parsed', notification: { kind: 'event_subscription', type, payload: parsed.data } };
+  }
+  return { outcome: 'unknown_type', type, triggeredAt };
+}

@@ -1,0 +1,61 @@
+import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from './envelope.ts';
+import { type HttpResult, header, json, PayloadTooLargeError, ServiceUnavailableError, UnauthorizedError } from './http.ts';
+import type { Clock, Logger, NotificationQueue, SecretsProvider } from './ports.ts';
+import { verifySignature } from './signature.ts';
+
+/**
+ * Accept a Cronofy push notification: verify its signature over the exact bytes received, then enqueue it
+ * durably. Nothing here parses the body: a signed body is Cronofy's, and the worker decides what it means.
+ */
+
+export interface IngestDeps {
+  secrets: SecretsProvider;
+  queue: NotificationQueue;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface IngestRequest {
+  headers: Record<string, string | undefined>;
+  body: Uint8Array;
+}
+
+export const SIGNATURE_HEADER = 'cronofy-hmac-sha256';
+export const NOTIFICATION_ID_HEADER = 'cronofy-notification-id';
+
+export async function acceptNotification(request: IngestRequest, deps: IngestDeps): Promise<HttpResult> {
+  const { body } = request;
+  if (body.byteLength > MAX_BODY_BYTES) {
+    deps.logger.warn('notification rejected: too large', { bytes: body.byteLength });
+    throw new PayloadTooLargeError(MAX_BODY_BYTES);
+  }
+
+  const signature = header(request.headers, SIGNATURE_HEADER);
+  let secrets: Awaited<ReturnType<SecretsProvider['get']>>;
+  try {
+    secrets = await deps.secrets.get();
+  } catch (error) {
+    deps.logger.error('secrets unavailable', { error: (error as Error).message });
+    throw new ServiceUnavailableError();
+  }
+  if (!verifySignature(body, signature, secrets.clientSecrets)) {
+    // Never log the body or the header values: only what helps tell a misconfiguration from a probe.
+    deps.logger.warn('notification rejected: signature', {
+      reason: signature ? 'mismatch' : 'missing',
+      values: signature ? signature.split(',').length : 0,
+      bytes: body.byteLength,
+    });
+    throw new UnauthorizedError();
+  }
+
+  const receivedAt = deps.clock();
+  const key = idempotencyKey(header(request.headers, NOTIFICATION_ID_HEADER), body);
+  try {
+    await deps.queue.send(encodeEnvelope(key, body, receivedAt));
+  } catch (error) {
+    deps.logger.error('notification not enqueued; Cronofy will retry', { notificationId: key, error: (error as Error).message });
+    throw new ServiceUnavailableError();
+  }
+  deps.logger.info('notification accepted', { notificationId: key, bytes: body.byteLength });
+  return json(202, { status: 'accepted' });
+}

@@ -1,0 +1,55 @@
+import type { EventTriggerRecord, NotificationRecord } from './records.ts';
+
+/** The narrow interfaces domain code depends on. AWS adapters live in `shared/aws/`; tests pass fakes. */
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export type Clock = () => Date;
+
+export interface Secrets {
+  /** Every active Cronofy client secret (more than one while a secret is being rotated). */
+  clientSecrets: readonly string[];
+  /** Embed public key (`EMB_…`), the issuer of claim and embed tokens. */
+  embedPublicKey: string;
+  /** Embed secret (`ESK_…`), the HS256 key of claim and embed tokens. */
+  embedSecret: string;
+}
+
+export interface SecretsProvider {
+  get(): Promise<Secrets>;
+}
+
+export interface NotificationQueue {
+  /** Resolves once the message is durably stored; rejects with QueueUnavailableError otherwise. */
+  send(message: string): Promise<void>;
+}
+
+/**
+ * A change to a state record (scheduling request or event), applied at most once per notification and
+ * never over newer state. `set` replaces top-level attributes; `setNested` replaces fields inside a map
+ * attribute (creating the map when the record has none yet).
+ */
+export interface StateWrite {
+  pk: string;
+  notificationId: string;
+  /** Normalised `notification.triggered_at`; absent when Cronofy sent none (then arrival order decides). */
+  triggeredAt?: string;
+  set: Record<string, unknown>;
+  setNested?: { attribute: string; fields: Record<string, unknown> };
+}
+
+/** `already_applied`: this notification changed the record before (a duplicate or a retry). */
+export type StateWriteResult = 'applied' | 'already_applied' | 'stale';
+
+export interface RecordStore {
+  applyState(write: StateWrite): Promise<StateWriteResult>;
+  /** Create an Event Trigger record; `already_applied` when it exists. */
+  putEventTrigger(pk: string, record: EventTriggerRecord): Promise<'applied' | 'already_applied'>;
+  /** Create the notification record; a second write for the same key is a no-op. */
+  putNotification(record: NotificationRecord): Promise<'created' | 'exists'>;
+}

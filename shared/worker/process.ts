@@ -1,0 +1,107 @@
+import { decodeEnvelope } from '../envelope.ts';
+import type { Clock, Logger, RecordStore } from '../ports.ts';
+import type { NotificationStatus } from '../records.ts';
+import { type Plan, planNotification } from './plan.ts';
+
+/**
+ * Executes plans with an exactly-once effect and no transaction:
+ *
+ * 1. Each state write is one conditional UpdateItem on the record itself. It sets the new state and appends
+ *    the notification's key to `applied_notifications` in the same write, conditioned on the key not being
+ *    there yet and on the record's `triggered_at` not being newer. So "seen" and "applied" are one atomic
+ *    write: a retry or a concurrent duplicate finds its key already there and changes nothing.
+ * 2. Only then is the notification record created, conditioned on not existing. A crash between 1 and 2
+ *    is repaired by redelivery: step 1 reports `already_applied`, and step 2 runs.
+ *
+ * Any other failure (DynamoDB unreachable, throttled) propagates, the message is reported as a batch item
+ * failure, and SQS delivers it again.
+ */
+
+export interface WorkerDeps {
+  store: RecordStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface QueueMessage {
+  messageId: string;
+  body: string;
+}
+
+export interface ProcessResult {
+  status: NotificationStatus;
+  duplicate: boolean;
+}
+
+async function execute(plan: Plan, deps: WorkerDeps): Promise<ProcessResult> {
+  let status: NotificationStatus = plan.status ?? 'applied';
+  let duplicate = false;
+
+  if (plan.status === undefined) {
+    const results: string[] = [];
+    for (const write of plan.stateWrites) results.push(await deps.store.applyState(write));
+    for (const trigger of plan.triggerWrites) results.push(await deps.store.putEventTrigger(trigger.pk, trigger.record));
+    // Stale only when nothing at all could be applied: the newer state already there wins.
+    if (results.every((result) => result === 'stale')) status = 'stale';
+    duplicate = results.every((result) => result === 'already_applied');
+  }
+
+  const created = await deps.store.putNotification({
+    ...plan.notification,
+    status,
+    processed_at: deps.clock().toISOString(),
+  });
+  if (created === 'exists') duplicate = true;
+
+  deps.logger.info(duplicate ? 'duplicate notification ignored' : 'notification processed', {
+    ...plan.logFields,
+    status,
+  });
+  return { status, duplicate };
+}
+
+/** Process one SQS batch; returns the ids of messages to retry (SQS partial batch response). */
+export async function processBatch(messages: readonly QueueMessage[], deps: WorkerDeps): Promise<string[]> {
+  const failures: string[] = [];
+  const groups = new Map<string, { messageId: string; plan: Plan }[]>();
+
+  for (const message of messages) {
+    try {
+      const plan = planNotification(decodeEnvelope(message.body), deps.clock());
+      const group = groups.get(plan.orderingKey) ?? [];
+      group.push({ messageId: message.messageId, plan });
+      groups.set(plan.orderingKey, group);
+    } catch (error) {
+      // Only a message this service did not write can fail here; keep it for the DLQ, never drop it.
+      deps.logger.error('queue message rejected', { messageId: message.messageId, error: String(error) });
+      failures.push(message.messageId);
+    }
+  }
+
+  // Different records in parallel; notifications for one record in arrival order, so that equal
+  // `triggered_at` values apply in the order they came. After one fails, the rest of its group is retried
+  // too, so a later notification never overtakes an earlier one that is still to be applied.
+  await Promise.all(
+    [...groups.values()].map(async (group) => {
+      let failed = false;
+      for (const { messageId, plan } of group) {
+        if (failed) {
+          failures.push(messageId);
+          continue;
+        }
+        try {
+          await execute(plan, deps);
+        } catch (error) {
+          failed = true;
+          failures.push(messageId);
+          deps.logger.warn('notification will be retried', {
+            ...plan.logFields,
+            messageId,
+            error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          });
+        }
+      }
+    }),
+  );
+  return failures;
+}

@@ -1,0 +1,47 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  createQueues,
+  createTable,
+  dynamoClient,
+  freePort,
+  type LocalQueues,
+  type RunningService,
+  sqsClient,
+  startDynamoDb,
+  startSqs,
+} from '../../infra/local/services.ts';
+
+/** Real DynamoDB Local and the SQS emulator on free loopback ports, with the stack's table and queues. */
+export interface LocalAws {
+  dynamo: RunningService;
+  sqs: RunningService;
+  ddb: DynamoDBClient;
+  sqsClient: SQSClient;
+  tableName: string;
+  streamArn: string;
+  queues: LocalQueues;
+  stop(): Promise<void>;
+}
+
+export async function startLocalAws(tableName = `records-${process.pid}`): Promise<LocalAws> {
+  const [dynamo, sqs] = await Promise.all([freePort().then((p) => startDynamoDb(p)), freePort().then(startSqs)]);
+  const ddb = dynamoClient(dynamo.endpoint);
+  const sqsc = sqsClient(sqs.endpoint);
+  const { streamArn } = await createTable(ddb, tableName);
+  const queues = await createQueues(sqsc);
+  return {
+    dynamo,
+    sqs,
+    ddb,
+    sqsClient: sqsc,
+    tableName,
+    streamArn,
+    queues,
+    async stop() {
+      ddb.destroy();
+      sqsc.destroy();
+      await Promise.all([dynamo.stop(), sqs.stop()]);
+    },
+  };
+}
