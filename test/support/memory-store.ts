@@ -1,0 +1,57 @@
+import type { RecordStore, StateWrite, StateWriteResult } from '../../shared/ports.ts';
+import type { EventTriggerRecord, NotificationRecord } from '../../shared/records.ts';
+
+/** In-memory RecordStore with the DynamoDB adapter's conditions, for fast unit tests. */
+export class MemoryStore implements RecordStore {
+  readonly items = new Map<string, Record<string, unknown>>();
+  /** Number of item changes, like stream records. */
+  changes = 0;
+  failNext: Error[] = [];
+
+  private maybeFail(): void {
+    const error = this.failNext.shift();
+    if (error) throw error;
+  }
+
+  async applyState(write: StateWrite): Promise<StateWriteResult> {
+    this.maybeFail();
+    const item = this.items.get(write.pk);
+    if (item) {
+      const applied = item.applied_notifications as string[];
+      if (applied.includes(write.notificationId)) return 'already_applied';
+      const current = item.triggered_at as string | undefined;
+      if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt) return 'stale';
+    }
+    const next: Record<string, unknown> = { ...(item ?? {}), pk: write.pk, ...write.set };
+    if (write.setNested) {
+      const parent = (next[write.setNested.attribute] as Record<string, unknown> | undefined) ?? {};
+      next[write.setNested.attribute] = { ...parent, ...write.setNested.fields };
+    }
+    if (write.triggeredAt !== undefined) next.triggered_at = write.triggeredAt;
+    next.applied_notifications = [...((item?.applied_notifications as string[]) ?? []), write.notificationId];
+    this.items.set(write.pk, next);
+    this.changes++;
+    return 'applied';
+  }
+
+  async putEventTrigger(pk: string, record: EventTriggerRecord): Promise<'applied' | 'already_applied'> {
+    this.maybeFail();
+    if (this.items.has(pk)) return 'already_applied';
+    this.items.set(pk, { ...record, pk });
+    this.changes++;
+    return 'applied';
+  }
+
+  async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
+    this.maybeFail();
+    const pk = `notification#${record.notification_id}`;
+    if (this.items.has(pk)) return 'exists';
+    this.items.set(pk, { ...record, pk });
+    this.changes++;
+    return 'created';
+  }
+
+  get(pk: string): Record<string, unknown> | undefined {
+    return this.items.get(pk);
+  }
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../shared/logger.ts';
+import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { MemoryStore } from '../support/memory-store.ts';
+import { queueMessage } from '../support/messages.ts';
+
+function setup() {
+  const store = new MemoryStore();
+  const deps: WorkerDeps = { store, clock: () => new Date('2026-11-23T10:00:05.000Z'), logger: silentLogger };
+  return { store, deps };
+}
+
+const SR = 'scheduling_request#srq_d6f3f8165239d662963fc09b';
+
+describe('processing a batch', () => {
+  it('applies a notification once, however often it is delivered', async () => {
+    const { store, deps } = setup();
+    const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    expect(await processBatch([message, message], deps)).toEqual([]);
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect(store.changes).toBe(2); // the scheduling request and the notification record, once each
+    expect(store.get(SR)?.applied_notifications).toEqual([message.key]);
+    expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
+  });
+
+  it('keeps newer state when an older notification arrives late', async () => {
+    const { store, deps } = setup();
+    const newer = queueMessage(schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2026-11-23T09:00:10Z', start: '2026-12-02T10:00:00Z' }));
+    const older = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T09:00:00Z' }));
+    await processBatch([newer], deps);
+    await processBatch([older], deps);
+    expect(store.get(SR)).toMatchObject({ status: 'rescheduled', triggered_at: '2026-11-23T09:00:10.000Z' });
+    expect(store.get(`notification#${older.key}`)?.status).toBe('stale');
+  });
+
+  it('applies equal triggered_at values in arrival order', async () => {
+    const { store, deps } = setup();
+    const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T09:00:00Z' }));
+    const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2026-11-23T09:00:00Z' }));
+    await processBatch([first, second], deps);
+    expect(store.get(SR)?.status).toBe('rescheduled');
+  });
+
+  it('reports a transient failure for retry, and the retry applies it once', async () => {
+    const { store, deps } = setup();
+    const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    const throttled = Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' });
+    store.failNext.push(throttled);
+    expect(await processBatch([message], deps)).toEqual([message.messageId]);
+    expect(store.items.size).toBe(0);
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect(store.get(SR)?.status).toBe('time_chosen');
+  });
+
+  it('repairs a crash between applying the state and recording the notification', async () => {
+    const { store, deps } = setup();
+    const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    // The state write succeeds, then the notification write fails (the process "dies").
+    const original = store.putNotification.bind(store);
+    store.putNotification = async () => {
+      throw new Error('crash');
+    };
+    expect(await processBatch([message], deps)).toEqual([message.messageId]);
+    store.putNotification = original;
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
+    expect(store.get(SR)?.applied_notifications).toEqual([message.key]);
+    expect(store.changes).toBe(2);
+  });
+
+  it('retries later notifications of a record whose earlier one failed, so none overtakes it', async () => {
+    const { store, deps } = setup();
+    const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled'));
+    const other = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: 'srq_other' }));
+    store.failNext.push(new Error('boom'));
+    const failed = await processBatch([first, second, other], deps);
+    expect(failed.sort()).toEqual([first.messageId, second.messageId].sort());
+    expect(store.get('scheduling_request#srq_other')?.status).toBe('time_chosen');
+  });
+
+  it('sends a message that is not an envelope to retry (and so the DLQ), not to the bin', async () => {
+    const { deps } = setup();
+    expect(await processBatch([{ messageId: 'm1', body: 'garbage' }], deps)).toEqual(['m1']);
+  });
+
+  it('records participant status changes that arrive before the time was chosen', async () => {
+    const { store, deps } = setup();
+    await processBatch([queueMessage(schedulingRequestBody('event_participant_status_changed', { attendeeStatus: 'declined' }))], deps);
+    const item = store.get(SR);
+    expect(item?.status).toBeUndefined();
+    expect((item?.event as { attendees: { status: string }[] }).attendees[0]?.status).toBe('declined');
+  });
+});
