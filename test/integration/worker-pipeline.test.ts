@@ -1,0 +1,233 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dynamoClient } from '../../infra/local/services.ts';
+import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
+import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import type { RecordStore } from '../../shared/ports.ts';
+import { keys, parseStreamImage } from '../../shared/records.ts';
+import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { readStream, recordsFor } from '../support/stream-reader.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
+
+/**
+ * The worker's exactly-once guarantee with the real AWS SDK against DynamoDB Local and the SQS emulator.
+ * Effects are counted on the table's stream, which is what downstream systems see.
+ */
+
+let aws: LocalAws;
+let proxy: TcpProxy;
+let deps: WorkerDeps;
+let counter = 0;
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  proxy = await new TcpProxy(aws.dynamo.port).start();
+  // The worker talks to DynamoDB through a proxy the tests can cut.
+  deps = {
+    store: new DynamoRecordStore(dynamoClient(proxy.endpoint), aws.tableName),
+    clock: () => new Date(),
+    logger: silentLogger,
+  };
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await aws?.stop();
+});
+
+const uniqueId = (prefix: string) => `${prefix}_${process.pid}_${++counter}`;
+
+async function enqueue(body: string, notificationId?: string): Promise<string> {
+  const key = idempotencyKey(notificationId, Buffer.from(body));
+  await aws.sqsClient.send(
+    new SendMessageCommand({ QueueUrl: aws.queues.queueUrl, MessageBody: encodeEnvelope(key, Buffer.from(body), new Date()) }),
+  );
+  return key;
+}
+
+async function receive(visibilitySeconds: number, max = 10): Promise<Message[]> {
+  const result = await aws.sqsClient.send(
+    new ReceiveMessageCommand({
+      QueueUrl: aws.queues.queueUrl,
+      MaxNumberOfMessages: max,
+      VisibilityTimeout: visibilitySeconds,
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+    }),
+  );
+  return result.Messages ?? [];
+}
+
+/** One worker invocation as the event source mapping runs it: process, then delete what succeeded. */
+async function invoke(messages: Message[], workerDeps: WorkerDeps = deps): Promise<string[]> {
+  const failed = await processBatch(
+    messages.map((m) => ({ messageId: m.MessageId ?? '', body: m.Body ?? '' })),
+    workerDeps,
+  );
+  for (const message of messages) {
+    if (!failed.includes(message.MessageId ?? '')) {
+      await aws.sqsClient.send(new DeleteMessageCommand({ QueueUrl: aws.queues.queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    }
+  }
+  return failed;
+}
+
+async function item(pk: string): Promise<Record<string, unknown> | undefined> {
+  const result = await aws.ddb.send(new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }));
+  return result.Item ? unmarshall(result.Item) : undefined;
+}
+
+async function streamOf(pk: string) {
+  return recordsFor(await readStream(aws.dynamo.endpoint, aws.streamArn), pk);
+}
+
+describe('worker against DynamoDB Local and the SQS emulator', () => {
+  it('20 concurrent deliveries of one notification give exactly one effect', async () => {
+    const id = uniqueId('srq');
+    const body = schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id, correlationId: 'CAND-66' });
+    let key = '';
+    for (let i = 0; i < 20; i++) key = await enqueue(body);
+    const messages: Message[] = [];
+    while (messages.length < 20) messages.push(...(await receive(60)));
+
+    // 20 concurrent invocations, one message each.
+    const failures = await Promise.all(messages.map((message) => invoke([message])));
+    expect(failures.flat()).toEqual([]);
+
+    const srStream = await streamOf(keys.schedulingRequest(id));
+    expect(srStream.map((r) => r.eventName)).toEqual(['INSERT']);
+    expect((await streamOf(keys.notification(key))).map((r) => r.eventName)).toEqual(['INSERT']);
+    const record = parseStreamImage(srStream[0]?.dynamodb?.NewImage ?? {});
+    expect(record).toMatchObject({ entity: 'scheduling_request', status: 'time_chosen', correlation_id: 'CAND-66', applied_notifications: [key] });
+  });
+
+  it('a crash after applying the state, before recording the notification, loses nothing and applies once', async () => {
+    const id = uniqueId('srq');
+    const key = await enqueue(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
+    const crashing: RecordStore = {
+      applyState: (write) => deps.store.applyState(write),
+      putEventTrigger: (pk, record) => deps.store.putEventTrigger(pk, record),
+      putNotification: async () => {
+        throw new Error('worker killed');
+      },
+    };
+    const first = await receive(1);
+    expect(await invoke(first, { ...deps, store: crashing })).toEqual([first[0]?.MessageId]);
+    expect((await item(keys.schedulingRequest(id)))?.status).toBe('time_chosen');
+    expect(await item(keys.notification(key))).toBeUndefined();
+
+    // Visibility timeout expires; SQS delivers the message again.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const second = await receive(30);
+    expect(second[0]?.Attributes?.ApproximateReceiveCount).toBe('2');
+    expect(await invoke(second)).toEqual([]);
+
+    expect((await streamOf(keys.schedulingRequest(id))).map((r) => r.eventName)).toEqual(['INSERT']);
+    expect((await item(keys.notification(key)))?.status).toBe('applied');
+  });
+
+  it('a message received and never processed (worker died) comes back and applies once', async () => {
+    const id = uniqueId('srq');
+    const key = await enqueue(schedulingRequestBody('scheduling_request_declined', { schedulingRequestId: id }));
+    expect(await receive(1)).toHaveLength(1); // received, then the worker disappears
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await invoke(await receive(30))).toEqual([]);
+    expect((await item(keys.schedulingRequest(id)))?.status).toBe('declined');
+    expect((await item(keys.notification(key)))?.status).toBe('applied');
+  });
+
+  it('out-of-order delivery keeps the newer state and records the older notification as stale', async () => {
+    const id = uniqueId('srq');
+    const newerKey = await enqueue(
+      schedulingRequestBody('scheduling_request_rescheduled', { schedulingRequestId: id, triggeredAt: '2026-11-23T10:05:00Z', start: '2026-12-03T09:00:00Z' }),
+    );
+    expect(await invoke(await receive(30))).toEqual([]);
+    const olderKey = await enqueue(
+      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id, triggeredAt: '2026-11-23T10:00:00Z' }),
+    );
+    expect(await invoke(await receive(30))).toEqual([]);
+
+    const state = await item(keys.schedulingRequest(id));
+    expect(state).toMatchObject({ status: 'rescheduled', triggered_at: '2026-11-23T10:05:00.000Z', applied_notifications: [newerKey] });
+    expect((state?.event as { start: { time: string } }).start.time).toBe('2026-12-03T09:00:00Z');
+    expect((await item(keys.notification(olderKey)))?.status).toBe('stale');
+    expect((await streamOf(keys.schedulingRequest(id))).map((r) => r.eventName)).toEqual(['INSERT']);
+  });
+
+  it('a transient DynamoDB outage ends in a retried, applied message, not the DLQ', async () => {
+    const id = uniqueId('srq');
+    const key = await enqueue(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
+    proxy.down();
+    const first = await receive(1);
+    expect(await invoke(first)).toEqual([first[0]?.MessageId]);
+    proxy.restore();
+
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await invoke(await receive(30))).toEqual([]);
+    expect((await item(keys.notification(key)))?.status).toBe('applied');
+    const dlq = await aws.sqsClient.send(
+      new GetQueueAttributesCommand({ QueueUrl: aws.queues.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+    );
+    expect(dlq.Attributes?.ApproximateNumberOfMessages).toBe('0');
+  });
+
+  it('participant status changes merge into the existing event without touching the status', async () => {
+    const id = uniqueId('srq');
+    await enqueue(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
+    await enqueue(schedulingRequestBody('event_participant_status_changed', { schedulingRequestId: id, attendeeStatus: 'declined' }));
+    // Arrival order matters for notifications without triggered_at: process one at a time.
+    expect(await invoke(await receive(30, 1))).toEqual([]);
+    expect(await invoke(await receive(30, 1))).toEqual([]);
+    const state = await item(keys.schedulingRequest(id));
+    const event = state?.event as { attendees: { status: string }[]; start: { time: string } };
+    expect(state?.status).toBe('time_chosen');
+    expect(state?.last_notification_type).toBe('event_participant_status_changed');
+    expect(event.attendees[0]?.status).toBe('declined');
+    expect(event.start.time).toBe('2026-12-01T14:00:00Z');
+  });
+
+  it('a participant change for a request not yet seen creates the record with the event map', async () => {
+    const id = uniqueId('srq');
+    await enqueue(schedulingRequestBody('event_participant_status_changed', { schedulingRequestId: id, hostStatus: 'tentative' }));
+    expect(await invoke(await receive(30, 1))).toEqual([]);
+    const state = await item(keys.schedulingRequest(id));
+    expect(state?.status).toBeUndefined();
+    expect((state?.event as { host: { status: string } }).host.status).toBe('tentative');
+  });
+
+  it('conferencing and Event Trigger callbacks keep event and event_trigger records, once each', async () => {
+    const eventId = uniqueId('evt');
+    await enqueue(conferencingBody('conferencing_failing', { eventId, subtype: 'profile_missing' }));
+    await enqueue(conferencingBody('conferencing_assigned', { eventId, joinUrl: 'https://meet.example.com/abc' }));
+    expect(await invoke(await receive(30, 1))).toEqual([]);
+    expect(await invoke(await receive(30, 1))).toEqual([]);
+    expect((await item(keys.event(eventId)))?.conferencing).toEqual({
+      status: 'assigned',
+      provider_name: 'zoom',
+      join_url: 'https://meet.example.com/abc',
+    });
+
+    const trigger = eventTriggerBody({ before: 'event_start', offset: { minutes: 5 } }, { eventId });
+    await enqueue(trigger, `ntf_${eventId}`);
+    await enqueue(trigger, `ntf_${eventId}`);
+    expect(await invoke(await receive(30))).toEqual([]);
+    const stream = await streamOf(keys.eventTrigger(`ntf_${eventId}`, 0));
+    expect(stream.map((r) => r.eventName)).toEqual(['INSERT']);
+    expect(parseStreamImage(stream[0]?.dynamodb?.NewImage ?? {})).toMatchObject({
+      entity: 'event_trigger',
+      event_id: eventId,
+      target_time: '2026-12-01T09:55:00.000Z',
+    });
+  });
+});
