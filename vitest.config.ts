@@ -8,6 +8,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // The JSON report feeds .ci/run's closing "N passed, N failed" line.
+    reporters: ['default', ['json', { outputFile: '.test-results/vitest.json' }]],
     env: { NODE_NO_WARNINGS: '1', POWERTOOLS_LOG_LEVEL: 'SILENT' },
   },
 });
