@@ -1,8 +1,72 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { once, toApiResponse } from '#shared/aws/api-gateway.ts';
+import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
+import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import type { HttpResult } from '#shared/http.ts';
+import { createLogger } from '#shared/logger.ts';
+import {
+  errorPage,
+  followRedirect,
+  launchPublicLink,
+  parsePublicConfig,
+  type RedirectDeps,
+} from '#shared/redirects.ts';
 
-// Placeholder until issue 3 lands: answers 501 so a deployed route is honest about it.
-export const handler = async (_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => ({
-  statusCode: 501,
-  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-  body: JSON.stringify({ error: 'not_implemented' }),
-});
+/** Entry adapter for `GET /redirects/{step}` and `GET /links/{name}` (the recipient's browser). */
+export function makeHandler(deps: RedirectDeps) {
+  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    try {
+      const route = routeOf(event);
+      const rawQuery = event.rawQueryString;
+      let result: HttpResult;
+      if (route?.kind === 'redirect') result = await followRedirect({ step: route.param, rawQuery }, deps);
+      else if (route?.kind === 'link') result = await launchPublicLink({ name: route.param, rawQuery }, deps);
+      else result = errorPage(404);
+      return toApiResponse(result);
+    } catch (error) {
+      // A person is reading this answer: a plain page, never a stack trace.
+      deps.logger.error('recipient request failed', { error: (error as Error).name });
+      return toApiResponse(errorPage(500));
+    }
+  };
+}
+
+/**
+ * Which route matched. API Gateway names it in `routeKey`; `rawPath` (which carries a stage prefix on named
+ * stages) is only the fallback for gateways that send `$default`.
+ */
+function routeOf(
+  event: APIGatewayProxyEventV2,
+): { kind: 'redirect' | 'link'; param: string | undefined } | undefined {
+  if (event.requestContext.http.method !== 'GET') return undefined;
+  if (event.routeKey === 'GET /redirects/{step}')
+    return { kind: 'redirect', param: event.pathParameters?.step };
+  if (event.routeKey === 'GET /links/{name}') return { kind: 'link', param: event.pathParameters?.name };
+  const match = /^(?:\/[^/]+)?\/(redirects|links)\/([^/]+)$/.exec(event.rawPath ?? '');
+  if (!match) return undefined;
+  return { kind: match[1] === 'redirects' ? 'redirect' : 'link', param: match[2] };
+}
+
+function depsFromEnv(env: NodeJS.ProcessEnv = process.env): RedirectDeps {
+  const config = parsePublicConfig(env.CRONOFY_PUBLIC_CONFIG);
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('TABLE_NAME is not set');
+  return {
+    config,
+    // Short timeouts and one retry: a recipient is waiting, and a failed write does not stop the redirect.
+    store: new DynamoRedirectStore(
+      new DynamoDBClient({
+        maxAttempts: 2,
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+      }),
+      tableName,
+    ),
+    secrets: secretsManagerFromEnv(env),
+    clock: () => new Date(),
+    logger: createLogger('redirects'),
+  };
+}
+
+const live = once(() => makeHandler(depsFromEnv()));
+export const handler = (event: APIGatewayProxyEventV2) => live()(event);

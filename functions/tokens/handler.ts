@@ -1,8 +1,69 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
+import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
+import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { errorToJson, HttpError, json } from '#shared/http.ts';
+import { createLogger } from '#shared/logger.ts';
+import { issueToken, TOKEN_RESPONSE_HEADERS, type TokenDeps, type TokenKind } from '#shared/tokens.ts';
 
-// Placeholder until issue 3 lands: answers 501 so a deployed route is honest about it.
-export const handler = async (_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => ({
-  statusCode: 501,
-  headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-  body: JSON.stringify({ error: 'not_implemented' }),
-});
+export interface TokensHandlerDeps extends TokenDeps {
+  /**
+   * Refuse requests that API Gateway did not authorise with IAM (SigV4). On in AWS, as a second lock in case the
+   * route is ever deployed without its authorizer; off in local mode, whose gateway checks its own credential.
+   */
+  requireIamAuthorizer: boolean;
+}
+
+/** Entry adapter for `POST /tokens/claim` and `POST /tokens/embed` (the integrator's own services). */
+export function makeHandler(deps: TokensHandlerDeps) {
+  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const kind = kindOf(event);
+    if (kind === undefined) {
+      return toApiResponse(json(404, { error: 'not_found', message: 'Not Found' }, TOKEN_RESPONSE_HEADERS));
+    }
+    const iam = (event as Partial<APIGatewayProxyEventV2WithIAMAuthorizer>).requestContext?.authorizer?.iam;
+    if (deps.requireIamAuthorizer && !iam) {
+      deps.logger.error(
+        'token request without IAM authorization refused: is the route missing its authorizer?',
+      );
+      return toApiResponse(json(403, { error: 'forbidden', message: 'Forbidden' }, TOKEN_RESPONSE_HEADERS));
+    }
+    try {
+      const result = await issueToken(
+        { kind, body: bodyBytes(event), caller: iam?.userArn ?? undefined },
+        deps,
+      );
+      return toApiResponse(result);
+    } catch (error) {
+      if (!(error instanceof HttpError)) {
+        deps.logger.error('token request failed', { kind, error: (error as Error).name });
+      }
+      const answer = errorToJson(error);
+      return toApiResponse({ ...answer, headers: { ...answer.headers, ...TOKEN_RESPONSE_HEADERS } });
+    }
+  };
+}
+
+function kindOf(event: APIGatewayProxyEventV2): TokenKind | undefined {
+  if (event.requestContext.http.method !== 'POST') return undefined;
+  if (event.routeKey === 'POST /tokens/claim') return 'claim';
+  if (event.routeKey === 'POST /tokens/embed') return 'embed';
+  // Fallback for gateways that send `$default` (rawPath carries a stage prefix on named stages).
+  const match = /^(?:\/[^/]+)?\/tokens\/(claim|embed)$/.exec(event.rawPath ?? '');
+  return match ? (match[1] as TokenKind) : undefined;
+}
+
+function depsFromEnv(env: NodeJS.ProcessEnv = process.env): TokensHandlerDeps {
+  return {
+    secrets: secretsManagerFromEnv(env),
+    clock: () => new Date(),
+    logger: createLogger('tokens'),
+    requireIamAuthorizer: true,
+  };
+}
+
+const live = once(() => makeHandler(depsFromEnv()));
+export const handler = (event: APIGatewayProxyEventV2) => live()(event);

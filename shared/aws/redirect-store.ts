@@ -1,0 +1,35 @@
+import { randomUUID } from 'node:crypto';
+import { type AttributeValue, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { RedirectRecord } from '../records.ts';
+import type { RedirectStore } from '../redirects.ts';
+
+/**
+ * The table's key attribute and the `redirect` key format: `PARTITION_KEY` of dynamo-store.ts and
+ * `keys.redirect` of records.ts, pinned by a unit test. Not imported: both modules load
+ * @aws-sdk/util-dynamodb, and this adapter is the whole of the redirects function's DynamoDB code.
+ */
+export const PARTITION_KEY = 'pk';
+export const redirectKey = (id: string) => `redirect#${id}`;
+
+/**
+ * Writes one `redirect` item per recipient redirect (CONTRACT.md §3): plain string attributes, so stream
+ * consumers read them without knowing the key design. Every field is a string, so the item is built by hand
+ * rather than with @aws-sdk/util-dynamodb: the redirects bundle carries only the DynamoDB client.
+ */
+export class DynamoRedirectStore implements RedirectStore {
+  constructor(
+    private readonly client: Pick<DynamoDBClient, 'send'>,
+    private readonly tableName: string,
+    private readonly newId: () => string = randomUUID,
+  ) {}
+
+  async putRedirect(record: RedirectRecord): Promise<void> {
+    const item: Record<string, AttributeValue> = { [PARTITION_KEY]: { S: redirectKey(this.newId()) } };
+    for (const [name, value] of Object.entries(record)) {
+      if (typeof value === 'string') item[name] = { S: value };
+    }
+    // No condition: the key is a fresh UUID, and an SDK retry of a write that did land must rewrite the same
+    // item rather than fail with ConditionalCheckFailed (which would be logged as a lost record).
+    await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: item }));
+  }
+}

@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import * as z from 'zod';
+import { BadRequestError, HttpError, type HttpResult, json } from './http.ts';
+import type { Clock, Logger, Secrets, SecretsProvider } from './ports.ts';
+
+/**
+ * Claim tokens (Public Links) and Embedded Scheduler tokens: HS256 JWTs signed with the Embed secret
+ * (`ESK_…`), issued by the Embed public key (`EMB_…`). See CONTRACT.md §1 and seed `public-links.txt`.
+ */
+
+/** Cronofy accepts at most 4 hours between `iat` and `exp`. */
+export const MAX_TTL_SECONDS = 4 * 60 * 60;
+export const DEFAULT_TTL_SECONDS = MAX_TTL_SECONDS;
+/** Bodies of `POST /tokens/*` are a few fields; anything bigger is not a token request. */
+export const MAX_BODY_BYTES = 8 * 1024;
+
+export const TOKEN_AUDIENCES = { claim: 'public_link', embed: 'scheduler_embed' } as const;
+export type TokenKind = keyof typeof TOKEN_AUDIENCES;
+
+/** The JWT claims boundary: what every token we mint carries (tests verify tokens against it). */
+export const tokenClaimsSchema = z
+  .object({
+    iss: z.string().min(1),
+    aud: z.enum([TOKEN_AUDIENCES.claim, TOKEN_AUDIENCES.embed]),
+    iat: z.number().int(),
+    exp: z.number().int(),
+    jti: z.uuid(),
+    tenant_id: z.string().min(1).max(256).optional(),
+  })
+  .strict()
+  .refine((claims) => claims.exp > claims.iat && claims.exp - claims.iat <= MAX_TTL_SECONDS, {
+    message: 'exp must be after iat and at most 4 hours later',
+  });
+export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
+
+export interface MintOptions {
+  kind: TokenKind;
+  /** 1 … 14400; default 14400 (4 hours). */
+  ttlSeconds?: number;
+  /** Embed tokens only. */
+  tenantId?: string;
+}
+
+export interface MintedToken {
+  token: string;
+  claims: TokenClaims;
+  /** `exp` as ISO 8601 (UTC, whole seconds). */
+  expiresAt: string;
+}
+
+export async function mintToken(
+  secrets: Pick<Secrets, 'embedPublicKey' | 'embedSecret'>,
+  options: MintOptions,
+  clock: Clock,
+  newId: () => string = randomUUID,
+): Promise<MintedToken> {
+  const ttl = options.ttlSeconds ?? DEFAULT_TTL_SECONDS;
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TTL_SECONDS) {
+    throw new RangeError(`ttlSeconds must be an integer in 1..${MAX_TTL_SECONDS}`);
+  }
+  // Floor, never round: Cronofy rejects an `iat` in the future, even by half a second.
+  const iat = Math.floor(clock().getTime() / 1000);
+  const claims: TokenClaims = {
+    iss: secrets.embedPublicKey,
+    aud: TOKEN_AUDIENCES[options.kind],
+    iat,
+    exp: iat + ttl,
+    jti: newId(),
+    ...(options.kind === 'embed' && options.tenantId !== undefined ? { tenant_id: options.tenantId } : {}),
+  };
+  const { iss, aud, exp, jti, ...extra } = claims;
+  const token = await new SignJWT(extra)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuer(iss)
+    .setAudience(aud)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .setJti(jti)
+    .sign(new TextEncoder().encode(secrets.embedSecret));
+  return { token, claims, expiresAt: new Date(exp * 1000).toISOString().replace('.000Z', 'Z') };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// POST /tokens/claim and POST /tokens/embed
+
+const ttlSeconds = z
+  .number({ error: 'ttl_seconds must be a number of seconds' })
+  .int({ error: 'ttl_seconds must be a whole number of seconds' })
+  .min(1, { error: `ttl_seconds must be between 1 and ${MAX_TTL_SECONDS}` })
+  .max(MAX_TTL_SECONDS, { error: `ttl_seconds must be between 1 and ${MAX_TTL_SECONDS}` });
+
+/** The callers are the integrator's own services: parse strictly, so a typo is an error, not a default. */
+export const claimRequestSchema = z.strictObject(
+  { ttl_seconds: ttlSeconds.optional() },
+  { error: (issue) => bodyIssueMessage(issue.code, ['ttl_seconds']) },
+);
+export const embedRequestSchema = z.strictObject(
+  {
+    ttl_seconds: ttlSeconds.optional(),
+    tenant_id: z
+      .string({ error: 'tenant_id must be a string' })
+      .min(1, { error: 'tenant_id must not be empty' })
+      .max(256, { error: 'tenant_id must be at most 256 characters' })
+      .optional(),
+  },
+  { error: (issue) => bodyIssueMessage(issue.code, ['ttl_seconds', 'tenant_id']) },
+);
+
+function bodyIssueMessage(code: string, allowed: string[]): string {
+  // Never echo the caller's field names back: say what is allowed instead.
+  if (code === 'unrecognized_keys') return `unknown field; allowed fields: ${allowed.join(', ')}`;
+  return 'body must be a JSON object';
+}
+
+export interface TokenRequest {
+  kind: TokenKind;
+  body: Uint8Array;
+  /** Who signed the request (IAM ARN), for the audit log; never part of the token. */
+  caller?: string;
+}
+
+export interface TokenDeps {
+  secrets: SecretsProvider;
+  clock: Clock;
+  logger: Logger;
+  newId?: () => string;
+}
+
+/** Parse an optional JSON body: empty (or whitespace) means defaults. Throws BadRequestError. */
+export function parseTokenRequest(kind: TokenKind, body: Uint8Array): MintOptions {
+  if (body.byteLength > MAX_BODY_BYTES)
+    throw new BadRequestError(`body must be at most ${MAX_BODY_BYTES} bytes`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new BadRequestError('body must be UTF-8 JSON');
+  }
+  let raw: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new BadRequestError('body is not valid JSON');
+    }
+  }
+  const schema = kind === 'claim' ? claimRequestSchema : embedRequestSchema;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new BadRequestError(parsed.error.issues[0]?.message ?? 'invalid body');
+  const data: { ttl_seconds?: number; tenant_id?: string } = parsed.data;
+  return { kind, ttlSeconds: data.ttl_seconds, tenantId: data.tenant_id };
+}
+
+export class TokensUnavailableError extends HttpError {
+  constructor() {
+    super(503, 'unavailable', 'temporarily unable to mint tokens; retry later', { 'retry-after': '5' });
+  }
+}
+
+/** Headers of every tokens answer: a token must never sit in a cache or travel in a Referer. */
+export const TOKEN_RESPONSE_HEADERS = {
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+} as const;
+
+export async function issueToken(request: TokenRequest, deps: TokenDeps): Promise<HttpResult> {
+  const options = parseTokenRequest(request.kind, request.body);
+  let secrets: Secrets;
+  try {
+    secrets = await deps.secrets.get();
+  } catch (error) {
+    deps.logger.error('secrets unavailable', { error: (error as Error).message });
+    throw new TokensUnavailableError();
+  }
+  const minted = await mintToken(secrets, options, deps.clock, deps.newId);
+  // The jti identifies the token for audit; the token itself is a bearer credential and is never logged.
+  deps.logger.info('token minted', {
+    kind: request.kind,
+    jti: minted.claims.jti,
+    ttlSeconds: minted.claims.exp - minted.claims.iat,
+    caller: request.caller,
+  });
+  return json(200, { token: minted.token, expires_at: minted.expiresAt }, TOKEN_RESPONSE_HEADERS);
+}
