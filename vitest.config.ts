@@ -10,6 +10,6 @@ export default defineConfig({
     maxWorkers: 2,
     // The JSON report feeds .ci/run's closing "N passed, N failed" line.
     reporters: ['default', ['json', { outputFile: '.test-results/vitest.json' }]],
-    env: { NODE_NO_WARNINGS: '1', POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    env: { NODE_NO_WARNINGS: '1', LOG_LEVEL: 'SILENT' },
   },
 });

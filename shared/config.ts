@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * Non-secret configuration: the `cronofy` key of `cdk.json` context. Parsed once when the CDK app or the
@@ -24,44 +24,49 @@ export function appHost(dataCenter: DataCenter): string {
   return dataCenter === 'us' ? 'app.cronofy.com' : `app-${dataCenter}.cronofy.com`;
 }
 
-const httpsUrl = z
-  .string()
-  .refine((value) => {
+const httpsUrl = z.string().check(
+  z.refine((value) => {
     try {
       const url = new URL(value);
       return url.protocol === 'https:' && url.hostname !== '' && url.username === '' && url.password === '';
     } catch {
       return false;
     }
-  }, 'must be an absolute https:// URL without credentials');
+  }, 'must be an absolute https:// URL without credentials'),
+);
 
 /** Cronofy Public Link slugs are short URL-safe tokens (e.g. `Q5-ZDPM8`). */
-const publicLinkSlug = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Cronofy Public Link slug like Q5-ZDPM8');
-const publicLinkName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lowercase letters, digits, - or _');
+const publicLinkSlug = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Cronofy Public Link slug like Q5-ZDPM8'));
+const publicLinkName = z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lowercase letters, digits, - or _'));
 
-export const localSecretsSchema = z
-  .object({
-    clientSecrets: z.array(z.string().min(1)).min(1),
-    embedPublicKey: z.string().min(1),
-    embedSecret: z.string().min(1),
-  })
-  .strict();
+const nonEmpty = z.string().check(z.minLength(1, 'must not be empty'));
+const wholeNumber = (min: number, max: number) =>
+  z.number().check(
+    z.refine((n) => Number.isInteger(n) && n >= min && n <= max, `must be a whole number from ${min} to ${max}`),
+  );
 
-export const cronofyConfigSchema = z
-  .object({
-    dataCenter: z.enum(DATA_CENTERS),
-    redirects: z.partialRecord(z.enum(LINK_STEPS), httpsUrl).default({}),
-    publicLinks: z.record(publicLinkName, publicLinkSlug).default({}),
-    /** Upper bound on concurrent worker invocations (SQS event source mapping maximum concurrency, 2–1000). */
-    workerMaxConcurrency: z.number().int().min(2).max(1000).default(10),
-    /** CloudWatch Logs retention for every function, in days. */
-    logRetentionDays: z.number().int().positive().default(30),
-    /** How long a function keeps secrets from Secrets Manager before reading them again. */
-    secretsCacheSeconds: z.number().int().min(0).max(3600).default(300),
-    /** Development-only secrets used by local mode; never deployed. */
-    local: localSecretsSchema.optional(),
-  })
-  .strict();
+export const localSecretsSchema = z.strictObject({
+  clientSecrets: z.array(nonEmpty).check(z.minLength(1, 'must list at least one client secret')),
+  embedPublicKey: nonEmpty,
+  embedSecret: nonEmpty,
+});
+
+export const cronofyConfigSchema = z.strictObject({
+  dataCenter: z.enum(DATA_CENTERS, `must be one of ${DATA_CENTERS.join(', ')}`),
+  redirects: z._default(
+    z.partialRecord(z.enum(LINK_STEPS, `must be one of ${LINK_STEPS.join(', ')}`), httpsUrl),
+    {},
+  ),
+  publicLinks: z._default(z.record(publicLinkName, publicLinkSlug), {}),
+  /** Upper bound on concurrent worker invocations (SQS event source mapping maximum concurrency, 2–1000). */
+  workerMaxConcurrency: z._default(wholeNumber(2, 1000), 10),
+  /** CloudWatch Logs retention for every function, in days. */
+  logRetentionDays: z._default(wholeNumber(1, 3653), 30),
+  /** How long a function keeps secrets from Secrets Manager before reading them again. */
+  secretsCacheSeconds: z._default(wholeNumber(0, 3600), 300),
+  /** Development-only secrets used by local mode; never deployed. */
+  local: z.optional(localSecretsSchema),
+});
 
 export type CronofyConfig = z.infer<typeof cronofyConfigSchema>;
 
@@ -75,11 +80,20 @@ export function parseConfig(raw: unknown, source = 'cdk.json context'): CronofyC
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const key = ['cronofy', ...issue.path.map(String)].join('.');
-    return `${key}: ${issue.message}`;
+    // zod/mini keeps bundles small but has no message catalogue: fill in the common cases here.
+    const message =
+      issue.message !== 'Invalid input'
+        ? issue.message
+        : issue.code === 'unrecognized_keys'
+          ? `unknown key(s) ${(issue as { keys?: string[] }).keys?.join(', ')}`
+          : issue.code === 'invalid_type'
+            ? `expected ${(issue as { expected?: string }).expected}`
+            : 'invalid value';
+    return `${key}: ${message}`;
   });
   throw new ConfigError(`Invalid configuration in ${source}:\n  ${problems.join('\n  ')}`);
 }
 
 /** Configuration of the redirect and link functions, as their environment carries it. */
-export const publicConfigSchema = cronofyConfigSchema.pick({ dataCenter: true, redirects: true, publicLinks: true });
+export const publicConfigSchema = z.pick(cronofyConfigSchema, { dataCenter: true, redirects: true, publicLinks: true });
 export type PublicConfig = z.infer<typeof publicConfigSchema>;

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import type { Envelope } from './worker/queue-message.ts';
 
 /**
  * The queue message the ingest function writes and the worker reads: the raw body exactly as received,
- * plus what the worker needs and could not learn later (idempotency key, time of receipt).
+ * plus what the worker needs and could not learn later (idempotency key, time of receipt). Encoding lives
+ * here, on the ingest path, with no zod; the schema and decoding are the worker's (worker/queue-message.ts).
  */
 
 /**
@@ -14,19 +15,6 @@ export const MAX_BODY_BYTES = 190 * 1024;
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
 export const ENVELOPE_VERSION = 1;
-
-export const envelopeSchema = z.object({
-  v: z.literal(ENVELOPE_VERSION),
-  /** Idempotency key: `Cronofy-Notification-ID`, else `sha256:<hex of the raw body>`. */
-  key: z.string().min(1).max(512),
-  /** When the ingest function accepted the request (ISO 8601, milliseconds). */
-  receivedAt: z.iso.datetime(),
-  /** The raw body: UTF-8 text when it was valid UTF-8, otherwise base64 of the bytes. */
-  encoding: z.enum(['utf8', 'base64']),
-  body: z.string(),
-});
-
-export type Envelope = z.infer<typeof envelopeSchema>;
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -53,20 +41,4 @@ export function encodeEnvelope(key: string, body: Uint8Array, receivedAt: Date):
     return JSON.stringify({ ...envelope, encoding: 'base64', body: Buffer.from(body).toString('base64') });
   }
   return message;
-}
-
-export class EnvelopeError extends Error {
-  override readonly name = 'EnvelopeError';
-}
-
-export function decodeEnvelope(message: string): Envelope {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(message);
-  } catch {
-    throw new EnvelopeError('queue message is not JSON');
-  }
-  const parsed = envelopeSchema.safeParse(raw);
-  if (!parsed.success) throw new EnvelopeError(`queue message is not a notification envelope: ${parsed.error.message}`);
-  return parsed.data;
 }

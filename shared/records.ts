@@ -1,6 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { eventTimeSchema, participantSchema } from './cronofy/schemas.ts';
 
 /**
@@ -37,24 +37,22 @@ export const schedulingRequestRecordSchema = z.object({
   entity: z.literal('scheduling_request'),
   scheduling_request_id: z.string(),
   /** The last lifecycle step applied. Absent while only participant status changes have arrived. */
-  status: z.enum(SCHEDULING_REQUEST_STATUSES).optional(),
-  correlation_id: z.string().optional(),
+  status: z.optional(z.enum(SCHEDULING_REQUEST_STATUSES)),
+  correlation_id: z.optional(z.string()),
   /** `event.metadata.scheduler`, `captured_data.*` keys included. */
-  metadata: z.record(z.string(), z.unknown()).optional(),
-  event: z
-    .looseObject({
-      start: eventTimeSchema.optional(),
-      end: eventTimeSchema.optional(),
-      summary: z.string().optional(),
-      host: participantSchema.optional(),
-      attendees: z.array(participantSchema).optional(),
-    })
-    .optional(),
-  recipient_tzid: z.string().optional(),
+  metadata: z.optional(z.record(z.string(), z.unknown())),
+  event: z.optional(z.object({
+      start: z.optional(eventTimeSchema),
+      end: z.optional(eventTimeSchema),
+      summary: z.optional(z.string()),
+      host: z.optional(participantSchema),
+      attendees: z.optional(z.array(participantSchema)),
+    })),
+  recipient_tzid: z.optional(z.string()),
   last_notification_type: z.string(),
   last_notification_id: z.string(),
   /** `notification.triggered_at` of the newest notification applied, normalised to UTC ISO 8601. */
-  triggered_at: iso.optional(),
+  triggered_at: z.optional(iso),
   updated_at: iso,
   /** Idempotency keys of every notification applied to this record (the exactly-once marker). */
   applied_notifications: z.array(z.string()),
@@ -63,20 +61,20 @@ export type SchedulingRequestRecord = z.infer<typeof schedulingRequestRecordSche
 
 export const conferencingSchema = z.object({
   status: z.enum(['assigned', 'failing']),
-  provider_name: z.string().optional(),
-  join_url: z.string().optional(),
-  subtype: z.string().optional(),
+  provider_name: z.optional(z.string()),
+  join_url: z.optional(z.string()),
+  subtype: z.optional(z.string()),
 });
 
 export const eventRecordSchema = z.object({
   entity: z.literal('event'),
   event_id: z.string(),
-  conferencing: conferencingSchema.optional(),
-  start: eventTimeSchema.optional(),
-  end: eventTimeSchema.optional(),
-  summary: z.string().optional(),
+  conferencing: z.optional(conferencingSchema),
+  start: z.optional(eventTimeSchema),
+  end: z.optional(eventTimeSchema),
+  summary: z.optional(z.string()),
   last_notification_id: z.string(),
-  triggered_at: iso.optional(),
+  triggered_at: z.optional(iso),
   updated_at: iso,
   applied_notifications: z.array(z.string()),
 });
@@ -90,27 +88,27 @@ export const eventTriggerRecordSchema = z.object({
   notification_id: z.string(),
   received_at: iso,
   /** When the trigger was due (event time ± offset), when the event's times allow computing it. */
-  target_time: iso.optional(),
+  target_time: z.optional(iso),
   /** received_at − target_time, in seconds (negative when delivered early inside Cronofy's window). */
-  delay_seconds: z.number().optional(),
-  summary: z.string().optional(),
+  delay_seconds: z.optional(z.number()),
+  summary: z.optional(z.string()),
 });
 export type EventTriggerRecord = z.infer<typeof eventTriggerRecordSchema>;
 
 export const notificationRecordSchema = z.object({
   entity: z.literal('notification'),
   notification_id: z.string(),
-  type: z.string().nullable(),
+  type: z.nullable(z.string()),
   status: z.enum(NOTIFICATION_STATUSES),
   received_at: iso,
-  triggered_at: iso.optional(),
+  triggered_at: z.optional(iso),
   /** The raw body, verbatim. When it was not valid UTF-8, its base64 form and `body_encoding: "base64"`. */
   body: z.string(),
   body_encoding: z.enum(['utf8', 'base64']),
-  scheduling_request_id: z.string().optional(),
-  event_id: z.string().optional(),
+  scheduling_request_id: z.optional(z.string()),
+  event_id: z.optional(z.string()),
   /** Why a notification is `unparseable` (never contains payload values). */
-  reason: z.string().optional(),
+  reason: z.optional(z.string()),
   processed_at: iso,
 });
 export type NotificationRecord = z.infer<typeof notificationRecordSchema>;
@@ -118,13 +116,13 @@ export type NotificationRecord = z.infer<typeof notificationRecordSchema>;
 export const redirectRecordSchema = z.object({
   entity: z.literal('redirect'),
   step: z.string(),
-  scheduling_request_id: z.string().optional(),
-  correlation_id: z.string().optional(),
-  utm_source: z.string().optional(),
-  utm_medium: z.string().optional(),
-  utm_campaign: z.string().optional(),
-  utm_term: z.string().optional(),
-  utm_content: z.string().optional(),
+  scheduling_request_id: z.optional(z.string()),
+  correlation_id: z.optional(z.string()),
+  utm_source: z.optional(z.string()),
+  utm_medium: z.optional(z.string()),
+  utm_campaign: z.optional(z.string()),
+  utm_term: z.optional(z.string()),
+  utm_content: z.optional(z.string()),
   at: iso,
 });
 export type RedirectRecord = z.infer<typeof redirectRecordSchema>;
@@ -139,14 +137,7 @@ export const recordSchema = z.discriminatedUnion('entity', [
 export type TableRecord = z.infer<typeof recordSchema>;
 export type Entity = TableRecord['entity'];
 
-/** Partition key of each item; downstream readers never need it, but tools do. */
-export const keys = {
-  schedulingRequest: (id: string) => `scheduling_request#${id}`,
-  event: (id: string) => `event#${id}`,
-  eventTrigger: (notificationId: string, index: number) => `event_trigger#${notificationId}#${index}`,
-  notification: (notificationId: string) => `notification#${notificationId}`,
-  redirect: (id: string) => `redirect#${id}`,
-} as const;
+export { keys } from './keys.ts';
 
 /**
  * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record.

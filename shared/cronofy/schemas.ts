@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * Schemas of every push notification Cronofy sends to this application (see ../shared/seeds and
@@ -21,86 +21,80 @@ export type SchedulingRequestType = (typeof SCHEDULING_REQUEST_TYPES)[number];
 export const EVENT_SUBSCRIPTION_TYPE = 'event_subscription';
 
 /** ISO 8601 with one-second resolution, as Cronofy sends it; kept as sent. */
-const timestamp = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time');
+const timestamp = z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time'));
 
 /** Event times arrive either as a string (`2025-01-21T15:30:00Z`, or a date for all-day events) or as
  *  `{ "time": "…", "tzid": "Europe/London" }`. */
 export const eventTimeSchema = z.union([
   z.string(),
-  z.looseObject({ time: z.string(), tzid: z.string().optional() }),
+  z.looseObject({ time: z.string(), tzid: z.optional(z.string()) }),
 ]);
 export type EventTime = z.infer<typeof eventTimeSchema>;
 
 export const participantSchema = z.looseObject({
-  email: z.string().optional(),
-  display_name: z.string().optional(),
-  sub: z.string().optional(),
-  status: z.string().optional(),
+  email: z.optional(z.string()),
+  display_name: z.optional(z.string()),
+  sub: z.optional(z.string()),
+  status: z.optional(z.string()),
 });
 export type Participant = z.infer<typeof participantSchema>;
 
 export const schedulerEventSchema = z.looseObject({
-  summary: z.string().optional(),
-  start: eventTimeSchema.optional(),
-  end: eventTimeSchema.optional(),
-  host: participantSchema.optional(),
-  attendees: z.array(participantSchema).optional(),
-  metadata: z
-    .looseObject({
+  summary: z.optional(z.string()),
+  start: z.optional(eventTimeSchema),
+  end: z.optional(eventTimeSchema),
+  host: z.optional(participantSchema),
+  attendees: z.optional(z.array(participantSchema)),
+  metadata: z.optional(z.looseObject({
       // Values are opaque strings per Cronofy; tolerate other scalars rather than losing the notification.
-      scheduler: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
-    })
-    .optional(),
+      scheduler: z.optional(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))),
+    })),
 });
 export type SchedulerEvent = z.infer<typeof schedulerEventSchema>;
 
-const notificationHeader = <T extends z.ZodType>(type: T) =>
-  z.looseObject({ type, triggered_at: timestamp.optional() });
+const notificationHeader = <T extends z.ZodMiniType>(type: T) =>
+  z.looseObject({ type, triggered_at: z.optional(timestamp) });
 
 export const schedulingRequestNotificationSchema = z.looseObject({
   notification: notificationHeader(z.enum(SCHEDULING_REQUEST_TYPES)),
-  user: z.looseObject({ tzid: z.string().optional() }).optional(),
-  notification_context: z
-    .looseObject({ changed_participants: z.array(z.looseObject({ email: z.string().optional() })).optional() })
-    .optional(),
+  user: z.optional(z.looseObject({ tzid: z.optional(z.string()) })),
+  notification_context: z.optional(z.looseObject({ changed_participants: z.optional(z.array(z.looseObject({ email: z.optional(z.string()) }))) })),
   scheduling_request: z.looseObject({
-    scheduling_request_id: z.string().min(1),
-    event: schedulerEventSchema.optional(),
+    scheduling_request_id: z.string().check(z.minLength(1)),
+    event: z.optional(schedulerEventSchema),
   }),
 });
 export type SchedulingRequestNotification = z.infer<typeof schedulingRequestNotificationSchema>;
 
-export const interactionSchema = z.looseObject({ type: z.string(), subtype: z.string().optional() });
+export const interactionSchema = z.looseObject({ type: z.string(), subtype: z.optional(z.string()) });
 
-const offsetSchema = z.looseObject({ minutes: z.number().optional(), hours: z.number().optional() });
+const offsetSchema = z.looseObject({ minutes: z.optional(z.number()), hours: z.optional(z.number()) });
 export const transitionSchema = z.union([
-  z.looseObject({ before: z.enum(['event_start', 'event_end']), offset: offsetSchema.optional() }),
-  z.looseObject({ after: z.enum(['event_start', 'event_end']), offset: offsetSchema.optional() }),
+  z.looseObject({ before: z.enum(['event_start', 'event_end']), offset: z.optional(offsetSchema) }),
+  z.looseObject({ after: z.enum(['event_start', 'event_end']), offset: z.optional(offsetSchema) }),
 ]);
 export type Transition = z.infer<typeof transitionSchema>;
 
 export const subscriptionEventSchema = z.looseObject({
-  event_id: z.string().min(1),
-  summary: z.string().optional(),
-  start: eventTimeSchema.optional(),
-  end: eventTimeSchema.optional(),
-  conferencing: z
-    .looseObject({
-      provider_name: z.string().optional(),
-      join_url: z.string().optional(),
-      pending: z.boolean().optional(),
-    })
-    .optional(),
+  event_id: z.string().check(z.minLength(1)),
+  summary: z.optional(z.string()),
+  start: z.optional(eventTimeSchema),
+  end: z.optional(eventTimeSchema),
+  conferencing: z.optional(z.looseObject({
+      provider_name: z.optional(z.string()),
+      join_url: z.optional(z.string()),
+      pending: z.optional(z.boolean()),
+    })),
 });
 
 export const eventSubscriptionNotificationSchema = z.looseObject({
   notification: z.looseObject({
     type: z.literal(EVENT_SUBSCRIPTION_TYPE),
-    triggered_at: timestamp.optional(),
-    interactions: z.array(interactionSchema).optional(),
+    triggered_at: z.optional(timestamp),
+    interactions: z.optional(z.array(interactionSchema)),
     // Event Trigger callbacks name the transition that fired; accept the array or the single form.
-    transitions: z.array(transitionSchema).optional(),
-    transition: transitionSchema.optional(),
+    transitions: z.optional(z.array(transitionSchema)),
+    transition: z.optional(transitionSchema),
   }),
   event: subscriptionEventSchema,
 });
@@ -117,7 +111,7 @@ export type Classified =
   | { outcome: 'unknown_type'; type: string | null; triggeredAt?: string };
 
 const headerOnly = z.looseObject({
-  notification: z.looseObject({ type: z.string().optional(), triggered_at: z.string().optional() }),
+  notification: z.looseObject({ type: z.optional(z.string()), triggered_at: z.optional(z.string()) }),
 });
 
 const MAX_JSON_DEPTH = 64;
@@ -139,7 +133,7 @@ function tooDeep(text: string): boolean {
   return false;
 }
 
-function summarise(error: z.ZodError): string {
+function summarise(error: { issues: readonly { path: PropertyKey[]; message: string }[] }): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)

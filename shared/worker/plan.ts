@@ -7,9 +7,10 @@ import {
   type SchedulingRequestType,
   type Transition,
 } from '../cronofy/schemas.ts';
-import type { Envelope } from '../envelope.ts';
+import type { Envelope } from './queue-message.ts';
 import type { StateWrite } from '../ports.ts';
-import { type EventTriggerRecord, keys, type NotificationRecord } from '../records.ts';
+import { keys } from '../keys.ts';
+import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 
 /**
  * Pure planning: what a notification should change on the table. No I/O; the worker executes the plan.

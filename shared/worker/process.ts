@@ -1,4 +1,4 @@
-import { decodeEnvelope } from '../envelope.ts';
+import { decodeEnvelope } from './queue-message.ts';
 import type { Clock, Logger, RecordStore } from '../ports.ts';
 import type { NotificationStatus } from '../records.ts';
 import { type Plan, planNotification } from './plan.ts';

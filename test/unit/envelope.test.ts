@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, EnvelopeError, encodeEnvelope, idempotencyKey, MAX_BODY_BYTES, MAX_MESSAGE_BYTES } from '../../shared/envelope.ts';
+import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES, MAX_MESSAGE_BYTES } from '../../shared/envelope.ts';
+import { decodeEnvelope, EnvelopeError } from '../../shared/worker/queue-message.ts';
 
 const at = new Date('2026-11-23T10:00:00.123Z');
 

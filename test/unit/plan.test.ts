@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope } from '../../shared/envelope.ts';
+import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
 import { planNotification } from '../../shared/worker/plan.ts';
 import { conferencingBody, eventTriggerBody, fixture, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { queueMessage } from '../support/messages.ts';
