@@ -335,8 +335,17 @@ export function parsePublicConfig(
   }
   const result = publicConfigSchema.safeParse(raw);
   if (result.success) return result.data;
-  const problems = result.error.issues.map(
-    (issue) => `${[variable, ...issue.path.map(String)].join('.')}: ${issue.message}`,
-  );
+  const problems = result.error.issues.map((issue) => {
+    // zod/mini has no message catalogue: its default is "Invalid input", so say what was expected.
+    const detail =
+      issue.message !== 'Invalid input'
+        ? issue.message
+        : issue.code === 'unrecognized_keys'
+          ? 'unknown key(s); allowed: dataCenter, redirects, publicLinks'
+          : issue.code === 'invalid_type'
+            ? `expected ${(issue as { expected?: string }).expected}`
+            : 'invalid value';
+    return `${[variable, ...issue.path.map(String)].join('.')}: ${detail}`;
+  });
   throw new ConfigError(`Invalid configuration in ${variable}:\n  ${problems.join('\n  ')}`);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { BadRequestError, HttpError, type HttpResult, json } from './http.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from './ports.ts';
 
@@ -20,18 +20,19 @@ export type TokenKind = keyof typeof TOKEN_AUDIENCES;
 
 /** The JWT claims boundary: what every token we mint carries (tests verify tokens against it). */
 export const tokenClaimsSchema = z
-  .object({
-    iss: z.string().min(1),
+  .strictObject({
+    iss: z.string().check(z.minLength(1)),
     aud: z.enum([TOKEN_AUDIENCES.claim, TOKEN_AUDIENCES.embed]),
-    iat: z.number().int(),
-    exp: z.number().int(),
+    iat: z.int(),
+    exp: z.int(),
     jti: z.uuid(),
-    tenant_id: z.string().min(1).max(256).optional(),
+    tenant_id: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   })
-  .strict()
-  .refine((claims) => claims.exp > claims.iat && claims.exp - claims.iat <= MAX_TTL_SECONDS, {
-    message: 'exp must be after iat and at most 4 hours later',
-  });
+  .check(
+    z.refine((claims) => claims.exp > claims.iat && claims.exp - claims.iat <= MAX_TTL_SECONDS, {
+      error: 'exp must be after iat and at most 4 hours later',
+    }),
+  );
 export type TokenClaims = z.infer<typeof tokenClaimsSchema>;
 
 export interface MintOptions {
@@ -84,25 +85,30 @@ export async function mintToken(
 // ---------------------------------------------------------------------------------------------------------
 // POST /tokens/claim and POST /tokens/embed
 
-const ttlSeconds = z
-  .number({ error: 'ttl_seconds must be a number of seconds' })
-  .int({ error: 'ttl_seconds must be a whole number of seconds' })
-  .min(1, { error: `ttl_seconds must be between 1 and ${MAX_TTL_SECONDS}` })
-  .max(MAX_TTL_SECONDS, { error: `ttl_seconds must be between 1 and ${MAX_TTL_SECONDS}` });
+const ttlRange = `ttl_seconds must be between 1 and ${MAX_TTL_SECONDS}`;
+const ttlSeconds = z.number({ error: 'ttl_seconds must be a number of seconds' }).check(
+  // One message per problem, checked in this order; the first issue is the one reported.
+  z.refine(Number.isInteger, { error: 'ttl_seconds must be a whole number of seconds', abort: true }),
+  z.minimum(1, { error: ttlRange }),
+  z.maximum(MAX_TTL_SECONDS, { error: ttlRange }),
+);
 
 /** The callers are the integrator's own services: parse strictly, so a typo is an error, not a default. */
 export const claimRequestSchema = z.strictObject(
-  { ttl_seconds: ttlSeconds.optional() },
+  { ttl_seconds: z.optional(ttlSeconds) },
   { error: (issue) => bodyIssueMessage(issue.code, ['ttl_seconds']) },
 );
 export const embedRequestSchema = z.strictObject(
   {
-    ttl_seconds: ttlSeconds.optional(),
-    tenant_id: z
-      .string({ error: 'tenant_id must be a string' })
-      .min(1, { error: 'tenant_id must not be empty' })
-      .max(256, { error: 'tenant_id must be at most 256 characters' })
-      .optional(),
+    ttl_seconds: z.optional(ttlSeconds),
+    tenant_id: z.optional(
+      z
+        .string({ error: 'tenant_id must be a string' })
+        .check(
+          z.minLength(1, { error: 'tenant_id must not be empty' }),
+          z.maxLength(256, { error: 'tenant_id must be at most 256 characters' }),
+        ),
+    ),
   },
   { error: (issue) => bodyIssueMessage(issue.code, ['ttl_seconds', 'tenant_id']) },
 );

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { type AttributeValue, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { keys } from '../keys.ts';
 import type { RedirectRecord } from '../records.ts';
 import type { RedirectStore } from '../redirects.ts';
 
 /**
- * The table's key attribute and the `redirect` key format: `PARTITION_KEY` of dynamo-store.ts and
- * `keys.redirect` of records.ts, pinned by a unit test. Not imported: both modules load
- * @aws-sdk/util-dynamodb, and this adapter is the whole of the redirects function's DynamoDB code.
+ * The table's key attribute: `PARTITION_KEY` of dynamo-store.ts, pinned by a unit test. Not imported from
+ * there because that module loads @aws-sdk/util-dynamodb, which the redirects function does not need.
  */
 export const PARTITION_KEY = 'pk';
-export const redirectKey = (id: string) => `redirect#${id}`;
 
 /**
  * Writes one `redirect` item per recipient redirect (CONTRACT.md §3): plain string attributes, so stream
@@ -24,7 +23,7 @@ export class DynamoRedirectStore implements RedirectStore {
   ) {}
 
   async putRedirect(record: RedirectRecord): Promise<void> {
-    const item: Record<string, AttributeValue> = { [PARTITION_KEY]: { S: redirectKey(this.newId()) } };
+    const item: Record<string, AttributeValue> = { [PARTITION_KEY]: { S: keys.redirect(this.newId()) } };
     for (const [name, value] of Object.entries(record)) {
       if (typeof value === 'string') item[name] = { S: value };
     }

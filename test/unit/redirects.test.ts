@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PARTITION_KEY as STORE_PARTITION_KEY } from '../../shared/aws/dynamo-store.ts';
-import { PARTITION_KEY, redirectKey } from '../../shared/aws/redirect-store.ts';
+import { PARTITION_KEY } from '../../shared/aws/redirect-store.ts';
 import { ConfigError, DATA_CENTERS } from '../../shared/config.ts';
-import { keys, METADATA_KEYS as RECORD_METADATA_KEYS } from '../../shared/records.ts';
+import { METADATA_KEYS as RECORD_METADATA_KEYS } from '../../shared/records.ts';
 import {
   acceptableValue,
   allowedMetadata,
@@ -19,7 +19,6 @@ import {
 describe('constants repeated to keep the redirects bundle small', () => {
   it('match the records module and the record store', () => {
     expect(METADATA_KEYS).toEqual(RECORD_METADATA_KEYS);
-    expect(redirectKey('abc')).toBe(keys.redirect('abc'));
     expect(PARTITION_KEY).toBe(STORE_PARTITION_KEY);
   });
 });
@@ -218,6 +217,17 @@ describe('parsePublicConfig', () => {
     );
     expect(() => parsePublicConfig(JSON.stringify({ ...valid, publicLinks: { x: 'bad slug/..' } }))).toThrow(
       /CRONOFY_PUBLIC_CONFIG\.publicLinks\.x/,
+    );
+  });
+});
+
+describe('parsePublicConfig messages', () => {
+  it('says what was expected where zod/mini has no message', () => {
+    expect(() => parsePublicConfig('{"dataCenter":"us","redirects":[]}')).toThrow(
+      /CRONOFY_PUBLIC_CONFIG\.redirects: expected record/,
+    );
+    expect(() => parsePublicConfig('{"dataCenter":"us","local":{}}')).toThrow(
+      /CRONOFY_PUBLIC_CONFIG: unknown key\(s\); allowed: dataCenter, redirects, publicLinks/,
     );
   });
 });
