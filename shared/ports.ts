@@ -50,6 +50,9 @@ export interface RecordStore {
   applyState(write: StateWrite): Promise<StateWriteResult>;
   /** Create an Event Trigger record; `already_applied` when it exists. */
   putEventTrigger(pk: string, record: EventTriggerRecord): Promise<'applied' | 'already_applied'>;
-  /** Create the notification record; a second write for the same key is a no-op. */
+  /**
+   * Create the notification record; a second write for the same key is a no-op, except that a record kept
+   * as `unparseable` / `unknown_type` is replaced by a replay whose outcome differs (ops `replay`).
+   */
   putNotification(record: NotificationRecord): Promise<'created' | 'exists'>;
 }

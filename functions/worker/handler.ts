@@ -3,15 +3,21 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { once } from '#shared/aws/api-gateway.ts';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
 import { createLogger } from '#shared/logger.ts';
+import { emfLines, type Outcome } from '#shared/metrics.ts';
 import { processBatch, type WorkerDeps } from '#shared/worker/process.ts';
 
-/** Entry adapter for the SQS event source mapping (ReportBatchItemFailures). */
-export function makeHandler(deps: WorkerDeps) {
+/**
+ * Entry adapter for the SQS event source mapping (ReportBatchItemFailures). `writeMetric` receives
+ * Embedded Metric Format lines (stdout in Lambda; local mode may leave it out).
+ */
+export function makeHandler(deps: WorkerDeps, writeMetric?: (line: string) => void) {
   return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const outcomes: Outcome[] = [];
     const failures = await processBatch(
       event.Records.map((record) => ({ messageId: record.messageId, body: record.body })),
-      deps,
+      writeMetric ? { ...deps, onOutcome: (outcome) => outcomes.push(outcome) } : deps,
     );
+    if (writeMetric) for (const line of emfLines(outcomes, deps.clock())) writeMetric(line);
     return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
   };
 }
@@ -26,5 +32,5 @@ function depsFromEnv(): WorkerDeps {
   };
 }
 
-const live = once(() => makeHandler(depsFromEnv()));
+const live = once(() => makeHandler(depsFromEnv(), (line) => process.stdout.write(`${line}\n`)));
 export const handler = (event: SQSEvent) => live()(event);

@@ -6,6 +6,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { keys } from '../keys.ts';
 import type { RecordStore, StateWrite, StateWriteResult } from '../ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 
@@ -102,7 +103,28 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
-    return (await this.putIfAbsent(`notification#${record.notification_id}`, record)) ? 'created' : 'exists';
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ ...record, [PARTITION_KEY]: keys.notification(record.notification_id) }, marshallOptions),
+          // A notification kept as unparseable / unknown_type may be replayed after a fix: then, and only
+          // when the outcome differs, the record is replaced. Any other second write is a no-op.
+          ConditionExpression:
+            'attribute_not_exists(#pk) OR (#status IN (:unparseable, :unknown) AND #status <> :status)',
+          ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':unparseable': { S: 'unparseable' },
+            ':unknown': { S: 'unknown_type' },
+            ':status': { S: record.status },
+          },
+        }),
+      );
+      return 'created';
+    } catch (error) {
+      if (isConditionFailure(error)) return 'exists';
+      throw error;
+    }
   }
 
   private async update(write: StateWrite, createParent: boolean): Promise<void> {

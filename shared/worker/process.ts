@@ -1,4 +1,5 @@
 import { decodeEnvelope } from './queue-message.ts';
+import type { Outcome } from '../metrics.ts';
 import type { Clock, Logger, RecordStore } from '../ports.ts';
 import type { NotificationStatus } from '../records.ts';
 import { type Plan, planNotification } from './plan.ts';
@@ -21,6 +22,8 @@ export interface WorkerDeps {
   store: RecordStore;
   clock: Clock;
   logger: Logger;
+  /** Told the outcome of every notification processed (the worker handler turns these into metrics). */
+  onOutcome?: (outcome: Outcome) => void;
 }
 
 export interface QueueMessage {
@@ -56,6 +59,14 @@ async function execute(plan: Plan, deps: WorkerDeps): Promise<ProcessResult> {
   deps.logger.info(duplicate ? 'duplicate notification ignored' : 'notification processed', {
     ...plan.logFields,
     status,
+  });
+  deps.onOutcome?.({
+    type: plan.notification.type,
+    status,
+    duplicate,
+    triggerDelays: duplicate
+      ? []
+      : plan.triggerWrites.flatMap((write) => (write.record.delay_seconds === undefined ? [] : [write.record.delay_seconds])),
   });
   return { status, duplicate };
 }

@@ -45,7 +45,9 @@ export class MemoryStore implements RecordStore {
   async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
     this.maybeFail();
     const pk = `notification#${record.notification_id}`;
-    if (this.items.has(pk)) return 'exists';
+    const existing = this.items.get(pk)?.status as string | undefined;
+    const upgradable = (existing === 'unparseable' || existing === 'unknown_type') && existing !== record.status;
+    if (existing !== undefined && !upgradable) return 'exists';
     this.items.set(pk, { ...record, pk });
     this.changes++;
     return 'created';

@@ -93,3 +93,18 @@ describe('processing a batch', () => {
     expect((item?.event as { attendees: { status: string }[] }).attendees[0]?.status).toBe('declined');
   });
 });
+
+describe('replaying a kept notification after a fix', () => {
+  it('upgrades an unknown_type record once the type is understood, and only once', async () => {
+    const { store, deps } = setup();
+    const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    // First seen by a worker that did not know the type: kept as unknown_type.
+    store.items.set(`notification#${message.key}`, { notification_id: message.key, status: 'unknown_type' });
+    const before = store.changes;
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
+    expect(store.get(SR)?.status).toBe('time_chosen');
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect(store.changes - before).toBe(2);
+  });
+});

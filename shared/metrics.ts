@@ -1,0 +1,58 @@
+import type { NotificationStatus } from './records.ts';
+
+/**
+ * Custom metrics as CloudWatch Embedded Metric Format: one JSON log line per batch and notification type,
+ * which CloudWatch turns into metrics with no API call from the function. Each line carries two dimension
+ * sets, none (totals for alarms and the dashboard) and `type`.
+ */
+
+export const METRICS_NAMESPACE = 'CronofyNotifications';
+
+export interface Outcome {
+  type: string | null;
+  status: NotificationStatus;
+  duplicate: boolean;
+  /** Event Trigger delivery delays (seconds after the target time), when the event's times allowed it. */
+  triggerDelays: number[];
+}
+
+const METRIC_BY_STATUS: Record<NotificationStatus, string> = {
+  applied: 'NotificationsApplied',
+  stale: 'NotificationsStale',
+  unparseable: 'NotificationsUnparseable',
+  unknown_type: 'NotificationsUnknownType',
+};
+
+export function emfLines(outcomes: readonly Outcome[], now: Date): string[] {
+  const byType = new Map<string, Outcome[]>();
+  for (const outcome of outcomes) {
+    const type = outcome.type ?? 'none';
+    byType.set(type, [...(byType.get(type) ?? []), outcome]);
+  }
+  return [...byType.entries()].map(([type, group]) => {
+    const values: Record<string, number | number[]> = {};
+    for (const outcome of group) {
+      const name = outcome.duplicate ? 'NotificationsDuplicate' : METRIC_BY_STATUS[outcome.status];
+      values[name] = ((values[name] as number | undefined) ?? 0) + 1;
+    }
+    const delays = group.flatMap((outcome) => outcome.triggerDelays);
+    if (delays.length > 0) values.EventTriggerDelaySeconds = delays;
+    return JSON.stringify({
+      _aws: {
+        Timestamp: now.getTime(),
+        CloudWatchMetrics: [
+          {
+            Namespace: METRICS_NAMESPACE,
+            Dimensions: [[], ['type']],
+            Metrics: Object.keys(values).map((name) => ({
+              Name: name,
+              Unit: name === 'EventTriggerDelaySeconds' ? 'Seconds' : 'Count',
+            })),
+          },
+        ],
+      },
+      type,
+      ...values,
+    });
+  });
+}
