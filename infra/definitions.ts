@@ -33,7 +33,11 @@ export type FunctionName = 'ingest' | 'worker' | 'redirects' | 'tokens';
 
 export const FUNCTIONS: Record<FunctionName, { entry: string; memoryMb: number; timeoutSeconds: number }> = {
   ingest: { entry: 'functions/ingest/handler.ts', memoryMb: 512, timeoutSeconds: 10 },
-  worker: { entry: 'functions/worker/handler.ts', memoryMb: WORKER.memoryMb, timeoutSeconds: WORKER.timeoutSeconds },
+  worker: {
+    entry: 'functions/worker/handler.ts',
+    memoryMb: WORKER.memoryMb,
+    timeoutSeconds: WORKER.timeoutSeconds,
+  },
   redirects: { entry: 'functions/redirects/handler.ts', memoryMb: 256, timeoutSeconds: 10 },
   tokens: { entry: 'functions/tokens/handler.ts', memoryMb: 256, timeoutSeconds: 10 },
 };

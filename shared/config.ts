@@ -36,14 +36,23 @@ const httpsUrl = z.string().check(
 );
 
 /** Cronofy Public Link slugs are short URL-safe tokens (e.g. `Q5-ZDPM8`). */
-const publicLinkSlug = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Cronofy Public Link slug like Q5-ZDPM8'));
-const publicLinkName = z.string().check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lowercase letters, digits, - or _'));
+const publicLinkSlug = z
+  .string()
+  .check(z.regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a Cronofy Public Link slug like Q5-ZDPM8'));
+const publicLinkName = z
+  .string()
+  .check(z.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lowercase letters, digits, - or _'));
 
 const nonEmpty = z.string().check(z.minLength(1, 'must not be empty'));
 const wholeNumber = (min: number, max: number) =>
-  z.number().check(
-    z.refine((n) => Number.isInteger(n) && n >= min && n <= max, `must be a whole number from ${min} to ${max}`),
-  );
+  z
+    .number()
+    .check(
+      z.refine(
+        (n) => Number.isInteger(n) && n >= min && n <= max,
+        `must be a whole number from ${min} to ${max}`,
+      ),
+    );
 
 export const localSecretsSchema = z.strictObject({
   clientSecrets: z.array(nonEmpty).check(z.minLength(1, 'must list at least one client secret')),
@@ -95,5 +104,9 @@ export function parseConfig(raw: unknown, source = 'cdk.json context'): CronofyC
 }
 
 /** Configuration of the redirect and link functions, as their environment carries it. */
-export const publicConfigSchema = z.pick(cronofyConfigSchema, { dataCenter: true, redirects: true, publicLinks: true });
+export const publicConfigSchema = z.pick(cronofyConfigSchema, {
+  dataCenter: true,
+  redirects: true,
+  publicLinks: true,
+});
 export type PublicConfig = z.infer<typeof publicConfigSchema>;

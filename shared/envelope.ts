@@ -33,7 +33,13 @@ export function encodeEnvelope(key: string, body: Uint8Array, receivedAt: Date):
   }
   const envelope: Envelope =
     text === undefined
-      ? { v: ENVELOPE_VERSION, key, receivedAt: receivedAt.toISOString(), encoding: 'base64', body: Buffer.from(body).toString('base64') }
+      ? {
+          v: ENVELOPE_VERSION,
+          key,
+          receivedAt: receivedAt.toISOString(),
+          encoding: 'base64',
+          body: Buffer.from(body).toString('base64'),
+        }
       : { v: ENVELOPE_VERSION, key, receivedAt: receivedAt.toISOString(), encoding: 'utf8', body: text };
   const message = JSON.stringify(envelope);
   // JSON escaping can grow text with many control characters; base64 is bounded, so fall back to it.

@@ -35,7 +35,9 @@ export class PayloadTooLargeError extends HttpError {
 
 export class ServiceUnavailableError extends HttpError {
   constructor() {
-    super(503, 'unavailable', 'temporarily unable to accept notifications; retry later', { 'retry-after': '5' });
+    super(503, 'unavailable', 'temporarily unable to accept notifications; retry later', {
+      'retry-after': '5',
+    });
   }
 }
 
@@ -66,7 +68,10 @@ export function errorToJson(error: unknown): HttpResult {
 }
 
 /** Header lookup that ignores case (API Gateway lowercases names; other callers may not). */
-export function header(headers: Record<string, string | undefined> | undefined, name: string): string | undefined {
+export function header(
+  headers: Record<string, string | undefined> | undefined,
+  name: string,
+): string | undefined {
   if (!headers) return undefined;
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(headers)) {

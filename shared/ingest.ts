@@ -1,5 +1,12 @@
 import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from './envelope.ts';
-import { type HttpResult, header, json, PayloadTooLargeError, ServiceUnavailableError, UnauthorizedError } from './http.ts';
+import {
+  type HttpResult,
+  header,
+  json,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+} from './http.ts';
 import type { Clock, Logger, NotificationQueue, SecretsProvider } from './ports.ts';
 import { verifySignature } from './signature.ts';
 
@@ -53,7 +60,10 @@ export async function acceptNotification(request: IngestRequest, deps: IngestDep
   try {
     await deps.queue.send(encodeEnvelope(key, body, receivedAt));
   } catch (error) {
-    deps.logger.error('notification not enqueued; Cronofy will retry', { notificationId: key, error: (error as Error).message });
+    deps.logger.error('notification not enqueued; Cronofy will retry', {
+      notificationId: key,
+      error: (error as Error).message,
+    });
     throw new ServiceUnavailableError();
   }
   deps.logger.info('notification accepted', { notificationId: key, bytes: body.byteLength });

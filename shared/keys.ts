@@ -8,4 +8,3 @@ export const keys = {
   notification: (notificationId: string) => `notification#${notificationId}`,
   redirect: (id: string) => `redirect#${id}`,
 } as const;
-

@@ -29,7 +29,11 @@ function errorFields(value: unknown): unknown {
   return value instanceof Error ? { name: value.name, message: value.message } : value;
 }
 
-export function createLogger(service: string, sink: LogSink = stdout, env: NodeJS.ProcessEnv = process.env): Logger {
+export function createLogger(
+  service: string,
+  sink: LogSink = stdout,
+  env: NodeJS.ProcessEnv = process.env,
+): Logger {
   const minimum = threshold(env);
   const write = (level: Exclude<Level, 'SILENT'>) => (message: string, fields?: Record<string, unknown>) => {
     if (LEVELS[level] < minimum) return;

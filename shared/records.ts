@@ -41,13 +41,15 @@ export const schedulingRequestRecordSchema = z.object({
   correlation_id: z.optional(z.string()),
   /** `event.metadata.scheduler`, `captured_data.*` keys included. */
   metadata: z.optional(z.record(z.string(), z.unknown())),
-  event: z.optional(z.object({
+  event: z.optional(
+    z.object({
       start: z.optional(eventTimeSchema),
       end: z.optional(eventTimeSchema),
       summary: z.optional(z.string()),
       host: z.optional(participantSchema),
       attendees: z.optional(z.array(participantSchema)),
-    })),
+    }),
+  ),
   recipient_tzid: z.optional(z.string()),
   last_notification_type: z.string(),
   last_notification_id: z.string(),
@@ -143,6 +145,8 @@ export { keys } from './keys.ts';
  * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record.
  * Throws a ZodError for an item that is not one of ours.
  */
-export function parseStreamImage(image: Record<string, AttributeValue> | Record<string, unknown>): TableRecord {
+export function parseStreamImage(
+  image: Record<string, AttributeValue> | Record<string, unknown>,
+): TableRecord {
   return recordSchema.parse(unmarshall(image as Record<string, AttributeValue>));
 }

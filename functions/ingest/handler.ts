@@ -14,7 +14,9 @@ export function makeHandler(deps: IngestDeps) {
       return toApiResponse(json(200, { status: 'ok' }));
     }
     try {
-      return toApiResponse(await acceptNotification({ headers: event.headers ?? {}, body: bodyBytes(event) }, deps));
+      return toApiResponse(
+        await acceptNotification({ headers: event.headers ?? {}, body: bodyBytes(event) }, deps),
+      );
     } catch (error) {
       return toApiResponse(errorToJson(error));
     }

@@ -22,9 +22,13 @@ Local mode: endpoints 127.0.0.1:$DYNAMODB_PORT (8000) and :$SQS_PORT (9324), tab
 
 async function localTarget(): Promise<Target> {
   const options = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
-  const ddb = new DynamoDBClient({ ...options, endpoint: `http://127.0.0.1:${process.env.DYNAMODB_PORT ?? 8000}` });
+  const ddb = new DynamoDBClient({
+    ...options,
+    endpoint: `http://127.0.0.1:${process.env.DYNAMODB_PORT ?? 8000}`,
+  });
   const sqs = new SQSClient({ ...options, endpoint: `http://127.0.0.1:${process.env.SQS_PORT ?? 9324}` });
-  const url = async (name: string) => (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl ?? '';
+  const url = async (name: string) =>
+    (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl ?? '';
   return {
     ddb,
     sqs,
@@ -37,9 +41,14 @@ async function localTarget(): Promise<Target> {
 
 async function stageTarget(stage: string): Promise<Target> {
   const stackName = `CronofyNotifications-${stage}`;
-  const described = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: stackName }));
+  const described = await new CloudFormationClient({}).send(
+    new DescribeStacksCommand({ StackName: stackName }),
+  );
   const outputs = Object.fromEntries(
-    (described.Stacks?.[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']),
+    (described.Stacks?.[0]?.Outputs ?? []).map((output) => [
+      output.OutputKey ?? '',
+      output.OutputValue ?? '',
+    ]),
   );
   for (const key of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl']) {
     if (!outputs[key]) throw new Error(`stack ${stackName} has no output ${key}`);
@@ -101,7 +110,11 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(error instanceof NotFound ? error.message : `ops failed: ${(error as Error).name}: ${(error as Error).message}`);
+    console.error(
+      error instanceof NotFound
+        ? error.message
+        : `ops failed: ${(error as Error).name}: ${(error as Error).message}`,
+    );
     process.exit(1);
   },
 );

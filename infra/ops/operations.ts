@@ -1,8 +1,4 @@
-import {
-  BatchGetItemCommand,
-  type DynamoDBClient,
-  GetItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { BatchGetItemCommand, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -33,7 +29,9 @@ export interface Target {
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
-  const result = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  const result = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
+  );
   const arn = result.Attributes?.QueueArn;
   if (!arn) throw new Error(`no ARN for queue ${url}`);
   return arn;
@@ -50,25 +48,38 @@ export interface RedriveResult {
  */
 export async function redrive(target: Target): Promise<RedriveResult> {
   if (!target.local) {
-    const [source, destination] = await Promise.all([queueArn(target.sqs, target.dlqUrl), queueArn(target.sqs, target.queueUrl)]);
-    const task = await target.sqs.send(new StartMessageMoveTaskCommand({ SourceArn: source, DestinationArn: destination }));
+    const [source, destination] = await Promise.all([
+      queueArn(target.sqs, target.dlqUrl),
+      queueArn(target.sqs, target.queueUrl),
+    ]);
+    const task = await target.sqs.send(
+      new StartMessageMoveTaskCommand({ SourceArn: source, DestinationArn: destination }),
+    );
     return { taskHandle: task.TaskHandle };
   }
   let moved = 0;
   for (;;) {
     const batch = await target.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: target.dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }),
+      new ReceiveMessageCommand({
+        QueueUrl: target.dlqUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 60,
+      }),
     );
     const messages = batch.Messages ?? [];
     if (messages.length === 0) return { moved };
     const entries = messages.map((message, i) => ({ Id: String(i), MessageBody: message.Body ?? '' }));
-    const sent = await target.sqs.send(new SendMessageBatchCommand({ QueueUrl: target.queueUrl, Entries: entries }));
+    const sent = await target.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: target.queueUrl, Entries: entries }),
+    );
     // Delete only what reached the queue; anything else stays in the DLQ for the next run.
     const delivered = new Set((sent.Successful ?? []).map((entry) => entry.Id));
     const toDelete = messages
       .map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle }))
       .filter((entry) => delivered.has(entry.Id));
-    if (toDelete.length > 0) await target.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: target.dlqUrl, Entries: toDelete }));
+    if (toDelete.length > 0)
+      await target.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: target.dlqUrl, Entries: toDelete }));
     moved += toDelete.length;
     if (toDelete.length < messages.length) return { moved };
   }
@@ -96,14 +107,20 @@ export class NotFound extends Error {
  * same received time), so it takes the worker's path. Already applied: no effect. Kept as unparseable or
  * unknown_type before a fix: applied now, once.
  */
-export async function replay(target: Target, notificationId: string): Promise<{ type: unknown; previousStatus: unknown }> {
+export async function replay(
+  target: Target,
+  notificationId: string,
+): Promise<{ type: unknown; previousStatus: unknown }> {
   const record = await getItem(target, keys.notification(notificationId));
   if (!record) throw new NotFound(`no notification ${notificationId} in ${target.tableName}`);
   const body = String(record.body ?? '');
   const bytes = record.body_encoding === 'base64' ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
   const receivedAt = new Date(String(record.received_at));
   await target.sqs.send(
-    new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: encodeEnvelope(notificationId, bytes, receivedAt) }),
+    new SendMessageCommand({
+      QueueUrl: target.queueUrl,
+      MessageBody: encodeEnvelope(notificationId, bytes, receivedAt),
+    }),
   );
   return { type: record.type, previousStatus: record.status };
 }

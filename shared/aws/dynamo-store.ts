@@ -16,7 +16,10 @@ export const PARTITION_KEY = 'pk';
 const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 
 function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
-  return error instanceof ConditionalCheckFailedException || (error as Error)?.name === 'ConditionalCheckFailedException';
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as Error)?.name === 'ConditionalCheckFailedException'
+  );
 }
 
 /** DynamoDB rejects an update to `event.attendees` when the record has no `event` map yet. */
@@ -40,7 +43,11 @@ interface Expression {
  */
 export function buildStateExpression(write: StateWrite, createParent: boolean): Expression {
   const names: Record<string, string> = { '#pk': PARTITION_KEY, '#applied': 'applied_notifications' };
-  const values: Record<string, unknown> = { ':id': write.notificationId, ':ids': [write.notificationId], ':none': [] };
+  const values: Record<string, unknown> = {
+    ':id': write.notificationId,
+    ':ids': [write.notificationId],
+    ':none': [],
+  };
   const sets: string[] = ['#applied = list_append(if_not_exists(#applied, :none), :ids)'];
 
   Object.entries(write.set).forEach(([name, value], i) => {
@@ -107,7 +114,10 @@ export class DynamoRecordStore implements RecordStore {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall({ ...record, [PARTITION_KEY]: keys.notification(record.notification_id) }, marshallOptions),
+          Item: marshall(
+            { ...record, [PARTITION_KEY]: keys.notification(record.notification_id) },
+            marshallOptions,
+          ),
           // A notification kept as unparseable / unknown_type may be replayed after a fix: then, and only
           // when the outcome differs, the record is replaced. Any other second write is a no-op.
           ConditionExpression:
@@ -146,10 +156,13 @@ export class DynamoRecordStore implements RecordStore {
 
   private explainRejection(write: StateWrite, error: ConditionalCheckFailedException): StateWriteResult {
     const item = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : {};
-    const applied = Array.isArray(item.applied_notifications) ? (item.applied_notifications as unknown[]) : [];
+    const applied = Array.isArray(item.applied_notifications)
+      ? (item.applied_notifications as unknown[])
+      : [];
     if (applied.includes(write.notificationId)) return 'already_applied';
     const current = typeof item.triggered_at === 'string' ? item.triggered_at : undefined;
-    if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt) return 'stale';
+    if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt)
+      return 'stale';
     // Neither: the record changed between our two attempts (another writer created the parent map).
     // Throwing leaves the message for SQS to deliver again, when the nested path applies.
     throw new Error('record changed concurrently; will retry');

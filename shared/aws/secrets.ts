@@ -27,7 +27,11 @@ export function parseSecretDocument(text: string | undefined): Secrets {
     // Never include the value in the message.
     throw new SecretsUnavailableError(`secret is not JSON of the form ${SECRET_FORMAT}`);
   }
-  return { clientSecrets: secrets, embedPublicKey: document.embed_public_key, embedSecret: document.embed_secret };
+  return {
+    clientSecrets: secrets,
+    embedPublicKey: document.embed_public_key,
+    embedSecret: document.embed_secret,
+  };
 }
 
 export class SecretsUnavailableError extends Error {

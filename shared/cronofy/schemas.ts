@@ -21,7 +21,9 @@ export type SchedulingRequestType = (typeof SCHEDULING_REQUEST_TYPES)[number];
 export const EVENT_SUBSCRIPTION_TYPE = 'event_subscription';
 
 /** ISO 8601 with one-second resolution, as Cronofy sends it; kept as sent. */
-const timestamp = z.string().check(z.refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time'));
+const timestamp = z
+  .string()
+  .check(z.refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time'));
 
 /** Event times arrive either as a string (`2025-01-21T15:30:00Z`, or a date for all-day events) or as
  *  `{ "time": "…", "tzid": "Europe/London" }`. */
@@ -45,10 +47,12 @@ export const schedulerEventSchema = z.looseObject({
   end: z.optional(eventTimeSchema),
   host: z.optional(participantSchema),
   attendees: z.optional(z.array(participantSchema)),
-  metadata: z.optional(z.looseObject({
+  metadata: z.optional(
+    z.looseObject({
       // Values are opaque strings per Cronofy; tolerate other scalars rather than losing the notification.
       scheduler: z.optional(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))),
-    })),
+    }),
+  ),
 });
 export type SchedulerEvent = z.infer<typeof schedulerEventSchema>;
 
@@ -58,7 +62,11 @@ const notificationHeader = <T extends z.ZodMiniType>(type: T) =>
 export const schedulingRequestNotificationSchema = z.looseObject({
   notification: notificationHeader(z.enum(SCHEDULING_REQUEST_TYPES)),
   user: z.optional(z.looseObject({ tzid: z.optional(z.string()) })),
-  notification_context: z.optional(z.looseObject({ changed_participants: z.optional(z.array(z.looseObject({ email: z.optional(z.string()) }))) })),
+  notification_context: z.optional(
+    z.looseObject({
+      changed_participants: z.optional(z.array(z.looseObject({ email: z.optional(z.string()) }))),
+    }),
+  ),
   scheduling_request: z.looseObject({
     scheduling_request_id: z.string().check(z.minLength(1)),
     event: z.optional(schedulerEventSchema),
@@ -80,11 +88,13 @@ export const subscriptionEventSchema = z.looseObject({
   summary: z.optional(z.string()),
   start: z.optional(eventTimeSchema),
   end: z.optional(eventTimeSchema),
-  conferencing: z.optional(z.looseObject({
+  conferencing: z.optional(
+    z.looseObject({
       provider_name: z.optional(z.string()),
       join_url: z.optional(z.string()),
       pending: z.optional(z.boolean()),
-    })),
+    }),
+  ),
 });
 
 export const eventSubscriptionNotificationSchema = z.looseObject({
@@ -102,7 +112,11 @@ export type EventSubscriptionNotification = z.infer<typeof eventSubscriptionNoti
 
 export type ParsedNotification =
   | { kind: 'scheduling_request'; type: SchedulingRequestType; payload: SchedulingRequestNotification }
-  | { kind: 'event_subscription'; type: typeof EVENT_SUBSCRIPTION_TYPE; payload: EventSubscriptionNotification };
+  | {
+      kind: 'event_subscription';
+      type: typeof EVENT_SUBSCRIPTION_TYPE;
+      payload: EventSubscriptionNotification;
+    };
 
 /** What a raw body turned out to be. `type` is whatever `notification.type` said, when it said anything. */
 export type Classified =
@@ -143,7 +157,8 @@ function summarise(error: { issues: readonly { path: PropertyKey[]; message: str
 /** Classify a body: a known notification, a known type whose payload we cannot read, or an unknown type. */
 export function classify(body: string | undefined): Classified {
   if (body === undefined) return { outcome: 'unparseable', type: null, reason: 'body is not valid UTF-8' };
-  if (tooDeep(body)) return { outcome: 'unparseable', type: null, reason: `JSON nested deeper than ${MAX_JSON_DEPTH}` };
+  if (tooDeep(body))
+    return { outcome: 'unparseable', type: null, reason: `JSON nested deeper than ${MAX_JSON_DEPTH}` };
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -158,7 +173,8 @@ export function classify(body: string | undefined): Classified {
 
   if ((SCHEDULING_REQUEST_TYPES as readonly string[]).includes(type)) {
     const parsed = schedulingRequestNotificationSchema.safeParse(json);
-    if (!parsed.success) return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
+    if (!parsed.success)
+      return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
     return {
       outcome: 'parsed',
       notification: { kind: 'scheduling_request', type: type as SchedulingRequestType, payload: parsed.data },
@@ -166,7 +182,8 @@ export function classify(body: string | undefined): Classified {
   }
   if (type === EVENT_SUBSCRIPTION_TYPE) {
     const parsed = eventSubscriptionNotificationSchema.safeParse(json);
-    if (!parsed.success) return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
+    if (!parsed.success)
+      return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
     return { outcome: 'parsed', notification: { kind: 'event_subscription', type, payload: parsed.data } };
   }
   return { outcome: 'unknown_type', type, triggeredAt };

@@ -7,10 +7,10 @@ import {
   type SchedulingRequestType,
   type Transition,
 } from '../cronofy/schemas.ts';
-import type { Envelope } from './queue-message.ts';
-import type { StateWrite } from '../ports.ts';
 import { keys } from '../keys.ts';
+import type { StateWrite } from '../ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
+import type { Envelope } from './queue-message.ts';
 
 /**
  * Pure planning: what a notification should change on the table. No I/O; the worker executes the plan.
@@ -123,7 +123,10 @@ function eventTimeToMs(time: EventTime | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-function transitionTarget(transition: Transition, payload: EventSubscriptionNotification): number | undefined {
+function transitionTarget(
+  transition: Transition,
+  payload: EventSubscriptionNotification,
+): number | undefined {
   const direction = 'before' in transition ? -1 : 1;
   const anchor = 'before' in transition ? transition.before : transition.after;
   const base = eventTimeToMs(anchor === 'event_start' ? payload.event.start : payload.event.end);
@@ -232,7 +235,13 @@ export function planNotification(envelope: Envelope, now: Date, classified?: Cla
 
   if (notification.kind === 'scheduling_request') {
     const request = notification.payload.scheduling_request;
-    const write = planSchedulingRequest(notification.payload, notification.type, envelope, processedAt, triggeredAt);
+    const write = planSchedulingRequest(
+      notification.payload,
+      notification.type,
+      envelope,
+      processedAt,
+      triggeredAt,
+    );
     const correlationId = request.event?.metadata?.scheduler?.correlation_id;
     return {
       notification: { ...common, scheduling_request_id: request.scheduling_request_id },

@@ -1,8 +1,8 @@
-import { decodeEnvelope } from './queue-message.ts';
 import type { Outcome } from '../metrics.ts';
 import type { Clock, Logger, RecordStore } from '../ports.ts';
 import type { NotificationStatus } from '../records.ts';
 import { type Plan, planNotification } from './plan.ts';
+import { decodeEnvelope } from './queue-message.ts';
 
 /**
  * Executes plans with an exactly-once effect and no transaction:
@@ -43,7 +43,8 @@ async function execute(plan: Plan, deps: WorkerDeps): Promise<ProcessResult> {
   if (plan.status === undefined) {
     const results: string[] = [];
     for (const write of plan.stateWrites) results.push(await deps.store.applyState(write));
-    for (const trigger of plan.triggerWrites) results.push(await deps.store.putEventTrigger(trigger.pk, trigger.record));
+    for (const trigger of plan.triggerWrites)
+      results.push(await deps.store.putEventTrigger(trigger.pk, trigger.record));
     // Stale only when nothing at all could be applied: the newer state already there wins.
     if (results.every((result) => result === 'stale')) status = 'stale';
     duplicate = results.every((result) => result === 'already_applied');
@@ -66,7 +67,9 @@ async function execute(plan: Plan, deps: WorkerDeps): Promise<ProcessResult> {
     duplicate,
     triggerDelays: duplicate
       ? []
-      : plan.triggerWrites.flatMap((write) => (write.record.delay_seconds === undefined ? [] : [write.record.delay_seconds])),
+      : plan.triggerWrites.flatMap((write) =>
+          write.record.delay_seconds === undefined ? [] : [write.record.delay_seconds],
+        ),
   });
   return { status, duplicate };
 }

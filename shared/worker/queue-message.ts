@@ -28,6 +28,7 @@ export function decodeEnvelope(message: string): Envelope {
     throw new EnvelopeError('queue message is not JSON');
   }
   const parsed = envelopeSchema.safeParse(raw);
-  if (!parsed.success) throw new EnvelopeError(`queue message is not a notification envelope: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new EnvelopeError(`queue message is not a notification envelope: ${parsed.error.message}`);
   return parsed.data;
 }

@@ -1,5 +1,5 @@
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspect, NotFound, redrive, replay, type Target } from '../../infra/ops/operations.ts';
@@ -18,8 +18,19 @@ let deps: WorkerDeps;
 
 beforeAll(async () => {
   aws = await startLocalAws();
-  target = { ddb: aws.ddb, sqs: aws.sqsClient, tableName: aws.tableName, queueUrl: aws.queues.queueUrl, dlqUrl: aws.queues.dlqUrl, local: true };
-  deps = { store: new DynamoRecordStore(aws.ddb, aws.tableName), clock: () => new Date(), logger: silentLogger };
+  target = {
+    ddb: aws.ddb,
+    sqs: aws.sqsClient,
+    tableName: aws.tableName,
+    queueUrl: aws.queues.queueUrl,
+    dlqUrl: aws.queues.dlqUrl,
+    local: true,
+  };
+  deps = {
+    store: new DynamoRecordStore(aws.ddb, aws.tableName),
+    clock: () => new Date(),
+    logger: silentLogger,
+  };
 });
 afterAll(async () => aws?.stop());
 
@@ -27,20 +38,40 @@ afterAll(async () => aws?.stop());
 async function drain(): Promise<number> {
   let processed = 0;
   for (;;) {
-    const batch = await aws.sqsClient.send(new ReceiveMessageCommand({ QueueUrl: aws.queues.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    const batch = await aws.sqsClient.send(
+      new ReceiveMessageCommand({
+        QueueUrl: aws.queues.queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+      }),
+    );
     const messages = batch.Messages ?? [];
     if (messages.length === 0) return processed;
-    expect(await processBatch(messages.map((m) => ({ messageId: m.MessageId ?? '', body: m.Body ?? '' })), deps)).toEqual([]);
+    expect(
+      await processBatch(
+        messages.map((m) => ({ messageId: m.MessageId ?? '', body: m.Body ?? '' })),
+        deps,
+      ),
+    ).toEqual([]);
     processed += messages.length;
   }
 }
 
 describe('operator commands against the local emulators', () => {
   it('redrive moves every DLQ message back, and the worker applies each once', async () => {
-    const bodies = [1, 2, 3].map((n) => schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: `srq_redrive_${n}` }));
+    const bodies = [1, 2, 3].map((n) =>
+      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: `srq_redrive_${n}` }),
+    );
     for (const body of bodies) {
       await aws.sqsClient.send(
-        new SendMessageCommand({ QueueUrl: aws.queues.dlqUrl, MessageBody: encodeEnvelope(idempotencyKey(undefined, Buffer.from(body)), Buffer.from(body), new Date()) }),
+        new SendMessageCommand({
+          QueueUrl: aws.queues.dlqUrl,
+          MessageBody: encodeEnvelope(
+            idempotencyKey(undefined, Buffer.from(body)),
+            Buffer.from(body),
+            new Date(),
+          ),
+        }),
       );
     }
     expect(await redrive(target)).toEqual({ moved: 3 });
@@ -49,29 +80,56 @@ describe('operator commands against the local emulators', () => {
     const inspection = await inspect(target, 'srq_redrive_2');
     expect(inspection.record.status).toBe('time_chosen');
     expect(inspection.notifications).toHaveLength(1);
-    expect(inspection.notifications[0]).toMatchObject({ status: 'applied', type: 'scheduling_request_time_chosen' });
+    expect(inspection.notifications[0]).toMatchObject({
+      status: 'applied',
+      type: 'scheduling_request_time_chosen',
+    });
     expect(inspection.notifications[0]).not.toHaveProperty('body');
   });
 
   it('replay of an applied notification has no second effect', async () => {
-    const body = schedulingRequestBody('scheduling_request_rescheduled', { schedulingRequestId: 'srq_replay_1' });
+    const body = schedulingRequestBody('scheduling_request_rescheduled', {
+      schedulingRequestId: 'srq_replay_1',
+    });
     const key = idempotencyKey(undefined, Buffer.from(body));
-    await aws.sqsClient.send(new SendMessageCommand({ QueueUrl: aws.queues.queueUrl, MessageBody: encodeEnvelope(key, Buffer.from(body), new Date()) }));
+    await aws.sqsClient.send(
+      new SendMessageCommand({
+        QueueUrl: aws.queues.queueUrl,
+        MessageBody: encodeEnvelope(key, Buffer.from(body), new Date()),
+      }),
+    );
     await drain();
-    expect(await replay(target, key)).toEqual({ type: 'scheduling_request_rescheduled', previousStatus: 'applied' });
+    expect(await replay(target, key)).toEqual({
+      type: 'scheduling_request_rescheduled',
+      previousStatus: 'applied',
+    });
     expect(await drain()).toBe(1);
     const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
-    expect(recordsFor(stream, keys.schedulingRequest('srq_replay_1')).map((r) => r.eventName)).toEqual(['INSERT']);
+    expect(recordsFor(stream, keys.schedulingRequest('srq_replay_1')).map((r) => r.eventName)).toEqual([
+      'INSERT',
+    ]);
     expect(recordsFor(stream, keys.notification(key)).map((r) => r.eventName)).toEqual(['INSERT']);
   });
 
   it('replay applies a notification that an older worker kept as unknown_type, once', async () => {
-    const body = schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: 'srq_replay_2' });
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: 'srq_replay_2',
+    });
     const key = 'ntf_kept_unknown';
     await aws.ddb.send(
       new PutItemCommand({
         TableName: aws.tableName,
-        Item: marshall({ pk: keys.notification(key), entity: 'notification', notification_id: key, type: 'scheduling_request_time_chosen', status: 'unknown_type', received_at: '2026-11-23T10:00:00.000Z', body, body_encoding: 'utf8', processed_at: '2026-11-23T10:00:01.000Z' }),
+        Item: marshall({
+          pk: keys.notification(key),
+          entity: 'notification',
+          notification_id: key,
+          type: 'scheduling_request_time_chosen',
+          status: 'unknown_type',
+          received_at: '2026-11-23T10:00:00.000Z',
+          body,
+          body_encoding: 'utf8',
+          processed_at: '2026-11-23T10:00:01.000Z',
+        }),
       }),
     );
     await replay(target, key);
@@ -79,11 +137,19 @@ describe('operator commands against the local emulators', () => {
     expect(await drain()).toBe(2);
     const inspection = await inspect(target, 'srq_replay_2');
     expect(inspection.record).toMatchObject({ status: 'time_chosen', applied_notifications: [key] });
-    expect(inspection.notifications).toEqual([expect.objectContaining({ notification_id: key, status: 'applied', received_at: '2026-11-23T10:00:00.000Z' })]);
+    expect(inspection.notifications).toEqual([
+      expect.objectContaining({
+        notification_id: key,
+        status: 'applied',
+        received_at: '2026-11-23T10:00:00.000Z',
+      }),
+    ]);
   });
 
   it('says clearly when there is nothing to replay or inspect', async () => {
     await expect(replay(target, 'ntf_missing')).rejects.toThrow(NotFound);
-    await expect(inspect(target, 'srq_missing')).rejects.toThrow(`no scheduling request srq_missing in ${aws.tableName}`);
+    await expect(inspect(target, 'srq_missing')).rejects.toThrow(
+      `no scheduling request srq_missing in ${aws.tableName}`,
+    );
   });
 });

@@ -51,7 +51,10 @@ const uniqueId = (prefix: string) => `${prefix}_${process.pid}_${++counter}`;
 async function enqueue(body: string, notificationId?: string): Promise<string> {
   const key = idempotencyKey(notificationId, Buffer.from(body));
   await aws.sqsClient.send(
-    new SendMessageCommand({ QueueUrl: aws.queues.queueUrl, MessageBody: encodeEnvelope(key, Buffer.from(body), new Date()) }),
+    new SendMessageCommand({
+      QueueUrl: aws.queues.queueUrl,
+      MessageBody: encodeEnvelope(key, Buffer.from(body), new Date()),
+    }),
   );
   return key;
 }
@@ -77,14 +80,18 @@ async function invoke(messages: Message[], workerDeps: WorkerDeps = deps): Promi
   );
   for (const message of messages) {
     if (!failed.includes(message.MessageId ?? '')) {
-      await aws.sqsClient.send(new DeleteMessageCommand({ QueueUrl: aws.queues.queueUrl, ReceiptHandle: message.ReceiptHandle }));
+      await aws.sqsClient.send(
+        new DeleteMessageCommand({ QueueUrl: aws.queues.queueUrl, ReceiptHandle: message.ReceiptHandle }),
+      );
     }
   }
   return failed;
 }
 
 async function item(pk: string): Promise<Record<string, unknown> | undefined> {
-  const result = await aws.ddb.send(new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }));
+  const result = await aws.ddb.send(
+    new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
+  );
   return result.Item ? unmarshall(result.Item) : undefined;
 }
 
@@ -95,7 +102,10 @@ async function streamOf(pk: string) {
 describe('worker against DynamoDB Local and the SQS emulator', () => {
   it('20 concurrent deliveries of one notification give exactly one effect', async () => {
     const id = uniqueId('srq');
-    const body = schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id, correlationId: 'CAND-66' });
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: id,
+      correlationId: 'CAND-66',
+    });
     let key = '';
     for (let i = 0; i < 20; i++) key = await enqueue(body);
     const messages: Message[] = [];
@@ -109,12 +119,19 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
     expect(srStream.map((r) => r.eventName)).toEqual(['INSERT']);
     expect((await streamOf(keys.notification(key))).map((r) => r.eventName)).toEqual(['INSERT']);
     const record = parseStreamImage(srStream[0]?.dynamodb?.NewImage ?? {});
-    expect(record).toMatchObject({ entity: 'scheduling_request', status: 'time_chosen', correlation_id: 'CAND-66', applied_notifications: [key] });
+    expect(record).toMatchObject({
+      entity: 'scheduling_request',
+      status: 'time_chosen',
+      correlation_id: 'CAND-66',
+      applied_notifications: [key],
+    });
   });
 
   it('a crash after applying the state, before recording the notification, loses nothing and applies once', async () => {
     const id = uniqueId('srq');
-    const key = await enqueue(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
+    const key = await enqueue(
+      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }),
+    );
     const crashing: RecordStore = {
       applyState: (write) => deps.store.applyState(write),
       putEventTrigger: (pk, record) => deps.store.putEventTrigger(pk, record),
@@ -139,7 +156,9 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
 
   it('a message received and never processed (worker died) comes back and applies once', async () => {
     const id = uniqueId('srq');
-    const key = await enqueue(schedulingRequestBody('scheduling_request_declined', { schedulingRequestId: id }));
+    const key = await enqueue(
+      schedulingRequestBody('scheduling_request_declined', { schedulingRequestId: id }),
+    );
     expect(await receive(1)).toHaveLength(1); // received, then the worker disappears
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await invoke(await receive(30))).toEqual([]);
@@ -150,24 +169,37 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
   it('out-of-order delivery keeps the newer state and records the older notification as stale', async () => {
     const id = uniqueId('srq');
     const newerKey = await enqueue(
-      schedulingRequestBody('scheduling_request_rescheduled', { schedulingRequestId: id, triggeredAt: '2026-11-23T10:05:00Z', start: '2026-12-03T09:00:00Z' }),
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T10:05:00Z',
+        start: '2026-12-03T09:00:00Z',
+      }),
     );
     expect(await invoke(await receive(30))).toEqual([]);
     const olderKey = await enqueue(
-      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id, triggeredAt: '2026-11-23T10:00:00Z' }),
+      schedulingRequestBody('scheduling_request_time_chosen', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T10:00:00Z',
+      }),
     );
     expect(await invoke(await receive(30))).toEqual([]);
 
     const state = await item(keys.schedulingRequest(id));
-    expect(state).toMatchObject({ status: 'rescheduled', triggered_at: '2026-11-23T10:05:00.000Z', applied_notifications: [newerKey] });
-    expect((state?.event as { start: { time: string } }).start.time).toBe('2026-12-03T09:00:00Z');
+    expect(state).toMatchObject({
+      status: 'rescheduled',
+      triggered_at: '2026-11-23T10:05:00.000Z',
+      applied_notifications: [newerKey],
+    });
+    expect((state?.event as { start: { time: string } } | undefined)?.start.time).toBe('2026-12-03T09:00:00Z');
     expect((await item(keys.notification(olderKey)))?.status).toBe('stale');
     expect((await streamOf(keys.schedulingRequest(id))).map((r) => r.eventName)).toEqual(['INSERT']);
   });
 
   it('a transient DynamoDB outage ends in a retried, applied message, not the DLQ', async () => {
     const id = uniqueId('srq');
-    const key = await enqueue(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
+    const key = await enqueue(
+      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }),
+    );
     proxy.down();
     const first = await receive(1);
     expect(await invoke(first)).toEqual([first[0]?.MessageId]);
@@ -177,7 +209,10 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
     expect(await invoke(await receive(30))).toEqual([]);
     expect((await item(keys.notification(key)))?.status).toBe('applied');
     const dlq = await aws.sqsClient.send(
-      new GetQueueAttributesCommand({ QueueUrl: aws.queues.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: aws.queues.dlqUrl,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
     );
     expect(dlq.Attributes?.ApproximateNumberOfMessages).toBe('0');
   });
@@ -185,7 +220,12 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
   it('participant status changes merge into the existing event without touching the status', async () => {
     const id = uniqueId('srq');
     await enqueue(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
-    await enqueue(schedulingRequestBody('event_participant_status_changed', { schedulingRequestId: id, attendeeStatus: 'declined' }));
+    await enqueue(
+      schedulingRequestBody('event_participant_status_changed', {
+        schedulingRequestId: id,
+        attendeeStatus: 'declined',
+      }),
+    );
     // Arrival order matters for notifications without triggered_at: process one at a time.
     expect(await invoke(await receive(30, 1))).toEqual([]);
     expect(await invoke(await receive(30, 1))).toEqual([]);
@@ -199,17 +239,24 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
 
   it('a participant change for a request not yet seen creates the record with the event map', async () => {
     const id = uniqueId('srq');
-    await enqueue(schedulingRequestBody('event_participant_status_changed', { schedulingRequestId: id, hostStatus: 'tentative' }));
+    await enqueue(
+      schedulingRequestBody('event_participant_status_changed', {
+        schedulingRequestId: id,
+        hostStatus: 'tentative',
+      }),
+    );
     expect(await invoke(await receive(30, 1))).toEqual([]);
     const state = await item(keys.schedulingRequest(id));
     expect(state?.status).toBeUndefined();
-    expect((state?.event as { host: { status: string } }).host.status).toBe('tentative');
+    expect((state?.event as { host: { status: string } } | undefined)?.host.status).toBe('tentative');
   });
 
   it('conferencing and Event Trigger callbacks keep event and event_trigger records, once each', async () => {
     const eventId = uniqueId('evt');
     await enqueue(conferencingBody('conferencing_failing', { eventId, subtype: 'profile_missing' }));
-    await enqueue(conferencingBody('conferencing_assigned', { eventId, joinUrl: 'https://meet.example.com/abc' }));
+    await enqueue(
+      conferencingBody('conferencing_assigned', { eventId, joinUrl: 'https://meet.example.com/abc' }),
+    );
     expect(await invoke(await receive(30, 1))).toEqual([]);
     expect(await invoke(await receive(30, 1))).toEqual([]);
     expect((await item(keys.event(eventId)))?.conferencing).toEqual({

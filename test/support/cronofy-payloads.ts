@@ -6,7 +6,8 @@ import type { SchedulingRequestType } from '../../shared/cronofy/schemas.ts';
  * (../shared/seeds) and cronofy-facts.md; the seed payloads themselves are in test/fixtures.
  */
 
-export const fixture = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
+export const fixture = (name: string): string =>
+  readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
 export interface SchedulingRequestOptions {
   schedulingRequestId?: string;
@@ -22,11 +23,16 @@ export interface SchedulingRequestOptions {
   capturedData?: Record<string, string>;
 }
 
-export function schedulingRequestBody(type: SchedulingRequestType, options: SchedulingRequestOptions = {}): string {
+export function schedulingRequestBody(
+  type: SchedulingRequestType,
+  options: SchedulingRequestOptions = {},
+): string {
   const id = options.schedulingRequestId ?? 'srq_d6f3f8165239d662963fc09b';
   const start = options.start ?? '2026-12-01T14:00:00Z';
   const end = options.end ?? '2026-12-01T14:30:00Z';
-  const withEvent = options.withEvent ?? !['scheduling_request_no_times_available', 'scheduling_request_more_times_requested'].includes(type);
+  const withEvent =
+    options.withEvent ??
+    !['scheduling_request_no_times_available', 'scheduling_request_more_times_requested'].includes(type);
   const scheduler: Record<string, string> = {
     ...(options.correlationId ? { correlation_id: options.correlationId } : {}),
     utm_source: 'ats',
@@ -50,10 +56,24 @@ export function schedulingRequestBody(type: SchedulingRequestType, options: Sche
       ...(withEvent
         ? {
             event: {
-              host: { email: 'host@example.com', display_name: 'Hana Host', sub: 'acc_962bfe62001ed91c7e906242', status: options.hostStatus ?? 'accepted' },
+              host: {
+                email: 'host@example.com',
+                display_name: 'Hana Host',
+                sub: 'acc_962bfe62001ed91c7e906242',
+                status: options.hostStatus ?? 'accepted',
+              },
               attendees: [
-                { email: 'candidate@example.com', display_name: 'Casey Candidate', status: options.attendeeStatus ?? 'accepted' },
-                { email: 'panel@example.com', display_name: 'Pat Panel', sub: 'acc_7fad963a87459cefb4010b71', status: 'needs_action' },
+                {
+                  email: 'candidate@example.com',
+                  display_name: 'Casey Candidate',
+                  status: options.attendeeStatus ?? 'accepted',
+                },
+                {
+                  email: 'panel@example.com',
+                  display_name: 'Pat Panel',
+                  sub: 'acc_7fad963a87459cefb4010b71',
+                  status: 'needs_action',
+                },
               ],
               start: { time: start, tzid: 'Europe/London' },
               end: { time: end, tzid: 'Europe/London' },
@@ -83,7 +103,12 @@ export function conferencingBody(
       start: '2026-12-01T15:30:00Z',
       end: '2026-12-01T17:00:00Z',
       ...(interaction === 'conferencing_assigned'
-        ? { conferencing: { provider_name: 'zoom', join_url: options.joinUrl ?? 'https://zoom.us/00001111-222' } }
+        ? {
+            conferencing: {
+              provider_name: 'zoom',
+              join_url: options.joinUrl ?? 'https://zoom.us/00001111-222',
+            },
+          }
         : {}),
     },
   });

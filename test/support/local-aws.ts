@@ -25,7 +25,10 @@ export interface LocalAws {
 }
 
 export async function startLocalAws(tableName = `records-${process.pid}`): Promise<LocalAws> {
-  const [dynamo, sqs] = await Promise.all([freePort().then((p) => startDynamoDb(p)), freePort().then(startSqs)]);
+  const [dynamo, sqs] = await Promise.all([
+    freePort().then((p) => startDynamoDb(p)),
+    freePort().then(startSqs),
+  ]);
   const ddb = dynamoClient(dynamo.endpoint);
   const sqsc = sqsClient(sqs.endpoint);
   const { streamArn } = await createTable(ddb, tableName);

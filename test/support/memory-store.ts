@@ -20,7 +20,8 @@ export class MemoryStore implements RecordStore {
       const applied = item.applied_notifications as string[];
       if (applied.includes(write.notificationId)) return 'already_applied';
       const current = item.triggered_at as string | undefined;
-      if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt) return 'stale';
+      if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt)
+        return 'stale';
     }
     const next: Record<string, unknown> = { ...(item ?? {}), pk: write.pk, ...write.set };
     if (write.setNested) {
@@ -46,7 +47,8 @@ export class MemoryStore implements RecordStore {
     this.maybeFail();
     const pk = `notification#${record.notification_id}`;
     const existing = this.items.get(pk)?.status as string | undefined;
-    const upgradable = (existing === 'unparseable' || existing === 'unknown_type') && existing !== record.status;
+    const upgradable =
+      (existing === 'unparseable' || existing === 'unknown_type') && existing !== record.status;
     if (existing !== undefined && !upgradable) return 'exists';
     this.items.set(pk, { ...record, pk });
     this.changes++;

@@ -1,22 +1,30 @@
 import {
+  type _Record,
   DescribeStreamCommand,
   DynamoDBStreamsClient,
   GetRecordsCommand,
   GetShardIteratorCommand,
-  type _Record,
 } from '@aws-sdk/client-dynamodb-streams';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/services.ts';
 
 /** Every record on a DynamoDB Local stream so far, from the start of each shard. */
 export async function readStream(endpoint: string, streamArn: string): Promise<_Record[]> {
-  const client = new DynamoDBStreamsClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBStreamsClient({
+    endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
   try {
     const description = await client.send(new DescribeStreamCommand({ StreamArn: streamArn }));
     const records: _Record[] = [];
     for (const shard of description.StreamDescription?.Shards ?? []) {
       let iterator = (
         await client.send(
-          new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+          new GetShardIteratorCommand({
+            StreamArn: streamArn,
+            ShardId: shard.ShardId,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
         )
       ).ShardIterator;
       // An open shard always returns an iterator; stop once a read returns nothing new.

@@ -15,10 +15,22 @@ describe('configuration', () => {
 
   it.each([
     [{ dataCenter: 'eu' }, 'cronofy.dataCenter: must be one of us, uk, de, au, ca, sg'],
-    [{ dataCenter: 'us', redirects: { time_chosen: 'http://example.com' } }, 'cronofy.redirects.time_chosen: must be an absolute https:// URL'],
-    [{ dataCenter: 'us', redirects: { time_chosen: 'https://user:pw@example.com' } }, 'cronofy.redirects.time_chosen'],
-    [{ dataCenter: 'us', publicLinks: { interview: 'has space' } }, 'cronofy.publicLinks.interview: must be a Cronofy Public Link slug'],
-    [{ dataCenter: 'us', workerMaxConcurrency: 1 }, 'cronofy.workerMaxConcurrency: must be a whole number from 2 to 1000'],
+    [
+      { dataCenter: 'us', redirects: { time_chosen: 'http://example.com' } },
+      'cronofy.redirects.time_chosen: must be an absolute https:// URL',
+    ],
+    [
+      { dataCenter: 'us', redirects: { time_chosen: 'https://user:pw@example.com' } },
+      'cronofy.redirects.time_chosen',
+    ],
+    [
+      { dataCenter: 'us', publicLinks: { interview: 'has space' } },
+      'cronofy.publicLinks.interview: must be a Cronofy Public Link slug',
+    ],
+    [
+      { dataCenter: 'us', workerMaxConcurrency: 1 },
+      'cronofy.workerMaxConcurrency: must be a whole number from 2 to 1000',
+    ],
     [{ dataCenter: 'us', dataCentre: 'uk' }, 'cronofy: unknown key(s) dataCentre'],
     [{}, 'cronofy.dataCenter'],
   ])('rejects %j naming the key', (raw, message) => {

@@ -21,7 +21,13 @@ describe('queue envelope', () => {
   it('round-trips a UTF-8 body verbatim', () => {
     const body = '{"notification":{"type":"x"},"name":"Zoë \\u00e9"}\n';
     const envelope = decodeEnvelope(encodeEnvelope('k1', Buffer.from(body), at));
-    expect(envelope).toEqual({ v: 1, key: 'k1', receivedAt: '2026-11-23T10:00:00.123Z', encoding: 'utf8', body });
+    expect(envelope).toEqual({
+      v: 1,
+      key: 'k1',
+      receivedAt: '2026-11-23T10:00:00.123Z',
+      encoding: 'utf8',
+      body,
+    });
   });
 
   it('carries invalid UTF-8 as base64 so no byte is lost', () => {

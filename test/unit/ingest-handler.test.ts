@@ -1,12 +1,12 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { QueueUnavailableError } from '../../shared/aws/sqs-queue.ts';
+import { makeHandler } from '../../functions/ingest/handler.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
+import { QueueUnavailableError } from '../../shared/aws/sqs-queue.ts';
 import { MAX_BODY_BYTES } from '../../shared/envelope.ts';
-import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
 import type { Logger, NotificationQueue } from '../../shared/ports.ts';
 import { signBody } from '../../shared/signature.ts';
-import { makeHandler } from '../../functions/ingest/handler.ts';
+import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
 
 const SECRET = 'CRN_current';
 const OLD_SECRET = 'CRN_previous';
@@ -34,14 +34,22 @@ function setup() {
   const { logger, lines } = capturingLogger();
   const handler = makeHandler({
     queue,
-    secrets: new StaticSecrets({ clientSecrets: [SECRET, OLD_SECRET], embedPublicKey: 'EMB_x', embedSecret: 'ESK_x' }),
+    secrets: new StaticSecrets({
+      clientSecrets: [SECRET, OLD_SECRET],
+      embedPublicKey: 'EMB_x',
+      embedSecret: 'ESK_x',
+    }),
     clock: () => new Date('2026-11-23T10:00:00.000Z'),
     logger,
   });
   return { queue, handler, lines };
 }
 
-function event(body: string | Buffer, headers: Record<string, string>, options: { base64?: boolean; method?: string; path?: string } = {}) {
+function event(
+  body: string | Buffer,
+  headers: Record<string, string>,
+  options: { base64?: boolean; method?: string; path?: string } = {},
+) {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   return {
     version: '2.0',
@@ -49,18 +57,23 @@ function event(body: string | Buffer, headers: Record<string, string>, options: 
     rawPath: options.path ?? '/cronofy/notifications',
     rawQueryString: '',
     headers,
-    requestContext: { http: { method: options.method ?? 'POST', path: options.path ?? '/cronofy/notifications' } },
+    requestContext: {
+      http: { method: options.method ?? 'POST', path: options.path ?? '/cronofy/notifications' },
+    },
     body: options.base64 ? bytes.toString('base64') : bytes.toString('utf8'),
     isBase64Encoded: options.base64 ?? false,
   } as unknown as APIGatewayProxyEventV2;
 }
 
-const BODY = '{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{"scheduling_request_id":"srq_1","recipients":[{"email":"secret.person@example.com"}]}}';
+const BODY =
+  '{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{"scheduling_request_id":"srq_1","recipients":[{"email":"secret.person@example.com"}]}}';
 
 describe('ingest handler', () => {
   it('accepts a signed notification with 202 and enqueues the raw body with its key', async () => {
     const { handler, queue } = setup();
-    const response = await handler(event(BODY, { 'cronofy-hmac-sha256': signBody(BODY, SECRET), 'cronofy-notification-id': 'ntf_9' }));
+    const response = await handler(
+      event(BODY, { 'cronofy-hmac-sha256': signBody(BODY, SECRET), 'cronofy-notification-id': 'ntf_9' }),
+    );
     expect(response.statusCode).toBe(202);
     expect(JSON.parse(response.body ?? '')).toEqual({ status: 'accepted' });
     expect(queue.sent).toHaveLength(1);
@@ -76,7 +89,9 @@ describe('ingest handler', () => {
   it('decodes base64 bodies from API Gateway before verifying', async () => {
     const { handler, queue } = setup();
     const raw = Buffer.from([0x7b, 0xff, 0x7d]);
-    const response = await handler(event(raw, { 'cronofy-hmac-sha256': signBody(raw, SECRET) }, { base64: true }));
+    const response = await handler(
+      event(raw, { 'cronofy-hmac-sha256': signBody(raw, SECRET) }, { base64: true }),
+    );
     expect(response.statusCode).toBe(202);
     expect(Buffer.from(decodeEnvelope(queue.sent[0] ?? '').body, 'base64').equals(raw)).toBe(true);
   });
@@ -92,7 +107,10 @@ describe('ingest handler', () => {
     expect((await handler(event(BODY, {}))).statusCode).toBe(401);
     const wrong = await handler(event(BODY, { 'cronofy-hmac-sha256': signBody(`${BODY} `, SECRET) }));
     expect(wrong.statusCode).toBe(401);
-    expect(JSON.parse(wrong.body ?? '')).toEqual({ error: 'unauthorized', message: 'missing or invalid Cronofy-HMAC-SHA256 signature' });
+    expect(JSON.parse(wrong.body ?? '')).toEqual({
+      error: 'unauthorized',
+      message: 'missing or invalid Cronofy-HMAC-SHA256 signature',
+    });
     expect(queue.sent).toHaveLength(0);
     expect(lines.join('\n')).not.toContain('secret.person');
     expect(lines.join('\n')).not.toContain(signBody(`${BODY} `, SECRET));
@@ -117,7 +135,9 @@ describe('ingest handler', () => {
   it('accepts a signed body that is not JSON (kept by the worker as unparseable)', async () => {
     const { handler, queue } = setup();
     const body = 'not json at all';
-    expect((await handler(event(body, { 'cronofy-hmac-sha256': signBody(body, SECRET) }))).statusCode).toBe(202);
+    expect((await handler(event(body, { 'cronofy-hmac-sha256': signBody(body, SECRET) }))).statusCode).toBe(
+      202,
+    );
     expect(queue.sent).toHaveLength(1);
   });
 

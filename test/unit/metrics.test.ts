@@ -15,10 +15,16 @@ describe('embedded metric format', () => {
     expect(lines).toHaveLength(3);
     const chosen = lines.find((l) => l.type === 'scheduling_request_time_chosen');
     expect(chosen).toMatchObject({ NotificationsApplied: 1, NotificationsDuplicate: 1 });
-    expect(chosen._aws).toMatchObject({ Timestamp: 1_700_000_000_000, CloudWatchMetrics: [{ Namespace: 'CronofyNotifications', Dimensions: [[], ['type']] }] });
+    expect(chosen._aws).toMatchObject({
+      Timestamp: 1_700_000_000_000,
+      CloudWatchMetrics: [{ Namespace: 'CronofyNotifications', Dimensions: [[], ['type']] }],
+    });
     const trigger = lines.find((l) => l.type === 'event_subscription');
     expect(trigger.EventTriggerDelaySeconds).toEqual([12.5, -3]);
-    expect(trigger._aws.CloudWatchMetrics[0].Metrics).toContainEqual({ Name: 'EventTriggerDelaySeconds', Unit: 'Seconds' });
+    expect(trigger._aws.CloudWatchMetrics[0].Metrics).toContainEqual({
+      Name: 'EventTriggerDelaySeconds',
+      Unit: 'Seconds',
+    });
     expect(lines.find((l) => l.type === 'none')).toMatchObject({ NotificationsUnparseable: 1 });
   });
 

@@ -26,8 +26,15 @@ describe('processing a batch', () => {
 
   it('keeps newer state when an older notification arrives late', async () => {
     const { store, deps } = setup();
-    const newer = queueMessage(schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2026-11-23T09:00:10Z', start: '2026-12-02T10:00:00Z' }));
-    const older = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T09:00:00Z' }));
+    const newer = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T09:00:10Z',
+        start: '2026-12-02T10:00:00Z',
+      }),
+    );
+    const older = queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T09:00:00Z' }),
+    );
     await processBatch([newer], deps);
     await processBatch([older], deps);
     expect(store.get(SR)).toMatchObject({ status: 'rescheduled', triggered_at: '2026-11-23T09:00:10.000Z' });
@@ -36,8 +43,12 @@ describe('processing a batch', () => {
 
   it('applies equal triggered_at values in arrival order', async () => {
     const { store, deps } = setup();
-    const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T09:00:00Z' }));
-    const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2026-11-23T09:00:00Z' }));
+    const first = queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T09:00:00Z' }),
+    );
+    const second = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2026-11-23T09:00:00Z' }),
+    );
     await processBatch([first, second], deps);
     expect(store.get(SR)?.status).toBe('rescheduled');
   });
@@ -45,7 +56,9 @@ describe('processing a batch', () => {
   it('reports a transient failure for retry, and the retry applies it once', async () => {
     const { store, deps } = setup();
     const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
-    const throttled = Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' });
+    const throttled = Object.assign(new Error('throttled'), {
+      name: 'ProvisionedThroughputExceededException',
+    });
     store.failNext.push(throttled);
     expect(await processBatch([message], deps)).toEqual([message.messageId]);
     expect(store.items.size).toBe(0);
@@ -73,7 +86,9 @@ describe('processing a batch', () => {
     const { store, deps } = setup();
     const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
     const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled'));
-    const other = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: 'srq_other' }));
+    const other = queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: 'srq_other' }),
+    );
     store.failNext.push(new Error('boom'));
     const failed = await processBatch([first, second, other], deps);
     expect(failed.sort()).toEqual([first.messageId, second.messageId].sort());
@@ -87,10 +102,17 @@ describe('processing a batch', () => {
 
   it('records participant status changes that arrive before the time was chosen', async () => {
     const { store, deps } = setup();
-    await processBatch([queueMessage(schedulingRequestBody('event_participant_status_changed', { attendeeStatus: 'declined' }))], deps);
+    await processBatch(
+      [
+        queueMessage(
+          schedulingRequestBody('event_participant_status_changed', { attendeeStatus: 'declined' }),
+        ),
+      ],
+      deps,
+    );
     const item = store.get(SR);
     expect(item?.status).toBeUndefined();
-    expect((item?.event as { attendees: { status: string }[] }).attendees[0]?.status).toBe('declined');
+    expect((item?.event as { attendees: { status: string }[] } | undefined)?.attendees[0]?.status).toBe('declined');
   });
 });
 

@@ -1,17 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { classify, SCHEDULING_REQUEST_TYPES } from '../../shared/cronofy/schemas.ts';
-import { conferencingBody, eventTriggerBody, fixture, schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import {
+  conferencingBody,
+  eventTriggerBody,
+  fixture,
+  schedulingRequestBody,
+} from '../support/cronofy-payloads.ts';
 
 describe('Cronofy notification schemas', () => {
   it('parses the Scheduler Workflows seed callback', () => {
     const result = classify(fixture('seed-time-chosen.json'));
     expect(result.outcome).toBe('parsed');
-    if (result.outcome !== 'parsed' || result.notification.kind !== 'scheduling_request') throw new Error('kind');
+    if (result.outcome !== 'parsed' || result.notification.kind !== 'scheduling_request')
+      throw new Error('kind');
     expect(result.notification.type).toBe('scheduling_request_time_chosen');
-    expect(result.notification.payload.scheduling_request.scheduling_request_id).toBe('srq_d6f3f8165239d662963fc09b');
-    expect(result.notification.payload.scheduling_request.event?.metadata?.scheduler?.['captured_data.notes']).toBe(
-      'No dietary requirements.',
+    expect(result.notification.payload.scheduling_request.scheduling_request_id).toBe(
+      'srq_d6f3f8165239d662963fc09b',
     );
+    expect(
+      result.notification.payload.scheduling_request.event?.metadata?.scheduler?.['captured_data.notes'],
+    ).toBe('No dietary requirements.');
   });
 
   it('keeps the seed participant-status example (trailing commas) as unparseable, never throwing', () => {
@@ -30,7 +38,8 @@ describe('Cronofy notification schemas', () => {
   it.each(['seed-conferencing-assigned.json', 'seed-conferencing-failing.json'])('parses %s', (name) => {
     const result = classify(fixture(name));
     expect(result.outcome).toBe('parsed');
-    if (result.outcome !== 'parsed' || result.notification.kind !== 'event_subscription') throw new Error('kind');
+    if (result.outcome !== 'parsed' || result.notification.kind !== 'event_subscription')
+      throw new Error('kind');
     expect(result.notification.payload.event.event_id).toBe('qTtZdczOccgaPncGJaCiLg');
   });
 
@@ -44,7 +53,9 @@ describe('Cronofy notification schemas', () => {
       const result = classify(eventTriggerBody({ before: 'event_start', offset: { minutes: 5 } }, { form }));
       expect(result.outcome).toBe('parsed');
     }
-    expect(classify(conferencingBody('conferencing_failing', { subtype: 'profile_missing' })).outcome).toBe('parsed');
+    expect(classify(conferencingBody('conferencing_failing', { subtype: 'profile_missing' })).outcome).toBe(
+      'parsed',
+    );
   });
 
   it('tolerates fields Cronofy adds later', () => {
@@ -61,7 +72,9 @@ describe('Cronofy notification schemas', () => {
       type: 'scheduling_request_teleported',
       triggeredAt: undefined,
     });
-    expect(classify('{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{}}')).toMatchObject({
+    expect(
+      classify('{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{}}'),
+    ).toMatchObject({
       outcome: 'unparseable',
       type: 'scheduling_request_time_chosen',
     });

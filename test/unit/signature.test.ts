@@ -23,7 +23,9 @@ describe('Cronofy HMAC signature', () => {
   });
 
   it('rejects a tampered body, a wrong secret, a missing header and no secrets', () => {
-    expect(verifySignature(Buffer.from('{"example":"well-known" }'), VECTOR_HMAC, [VECTOR_SECRET])).toBe(false);
+    expect(verifySignature(Buffer.from('{"example":"well-known" }'), VECTOR_HMAC, [VECTOR_SECRET])).toBe(
+      false,
+    );
     expect(verifySignature(VECTOR_BODY, VECTOR_HMAC, ['CRN_other'])).toBe(false);
     expect(verifySignature(VECTOR_BODY, undefined, [VECTOR_SECRET])).toBe(false);
     expect(verifySignature(VECTOR_BODY, '', [VECTOR_SECRET])).toBe(false);
@@ -40,7 +42,9 @@ describe('Cronofy HMAC signature', () => {
     expect(verifySignature(body, urlSafe, [VECTOR_SECRET])).toBe(false);
     expect(verifySignature(VECTOR_BODY, VECTOR_HMAC.slice(0, -1), [VECTOR_SECRET])).toBe(false);
     expect(verifySignature(VECTOR_BODY, `${VECTOR_HMAC}AAAA`, [VECTOR_SECRET])).toBe(false);
-    expect(verifySignature(VECTOR_BODY, Buffer.from(VECTOR_HMAC).toString('hex'), [VECTOR_SECRET])).toBe(false);
+    expect(verifySignature(VECTOR_BODY, Buffer.from(VECTOR_HMAC).toString('hex'), [VECTOR_SECRET])).toBe(
+      false,
+    );
   });
 
   it('verifies over raw bytes, not re-serialised JSON', () => {
