@@ -1,0 +1,70 @@
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { App, type AppProps } from 'aws-cdk-lib';
+import * as z from 'zod/mini';
+import { ConfigError, parseConfig } from '#shared/config.ts';
+import { CronofyNotificationsStack } from './stack.ts';
+
+/**
+ * The CDK app: `npx cdk synth|deploy [-c stage=prod]`. Each stage is an independent copy of the system in
+ * its own stack, `CronofyNotifications-<stage>`.
+ */
+
+export const DEFAULT_STAGE = 'dev';
+
+/**
+ * Keys of the `cronofy` context that only the deployment reads. They are taken out before the shared
+ * schema (shared/config.ts) sees the rest.
+ */
+const deploymentSchema = z.object({
+  stage: z
+    .string('must be a string')
+    .check(
+      z.regex(/^[A-Za-z][A-Za-z0-9-]{0,31}$/, 'must be a letter followed by up to 31 letters, digits or -'),
+    ),
+  'cronofy.secretArn': z.optional(
+    z
+      .string('must be a string')
+      .check(
+        z.regex(
+          /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/,
+          'must be the complete ARN of a Secrets Manager secret (with its six-character suffix)',
+        ),
+      ),
+  ),
+});
+
+export function createApp(props: AppProps = {}): App {
+  const app = new App(props);
+  const { secretArn, ...cronofy } = contextObject(app.node.tryGetContext('cronofy'));
+  const config = parseConfig(cronofy);
+  const deployment = parseDeployment({
+    stage: app.node.tryGetContext('stage') ?? DEFAULT_STAGE,
+    'cronofy.secretArn': secretArn,
+  });
+
+  new CronofyNotificationsStack(app, `CronofyNotifications-${deployment.stage}`, {
+    description: `Cronofy push notifications (${deployment.stage}): receive, verify, queue and apply`,
+    stage: deployment.stage,
+    config,
+    secretArn: deployment['cronofy.secretArn'],
+  });
+  return app;
+}
+
+function contextObject(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : {};
+}
+
+function parseDeployment(raw: unknown): z.infer<typeof deploymentSchema> {
+  const result = deploymentSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  throw new ConfigError(`Invalid configuration in cdk.json context:\n  ${problems.join('\n  ')}`);
+}
+
+// Run by the CDK CLI (cdk.json "app"), which synthesizes on exit; tests import createApp instead.
+const entryScript = process.argv[1];
+if (entryScript && import.meta.url === pathToFileURL(realpathSync(entryScript)).href) {
+  createApp();
+}

@@ -1,0 +1,187 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import type { CronofyConfig } from '#shared/config.ts';
+import { AppFunction } from './constructs/app-function.ts';
+import { bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
+import { NotificationsHttpApi } from './constructs/http-api.ts';
+import { FUNCTIONS, type FunctionName, QUEUE, ROUTES, TABLE, WORKER } from './definitions.ts';
+
+/** Function entries in definitions.ts are relative to the project root, whatever the working directory. */
+const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Lambda refuses a function whose environment exceeds 4 KB; leave room for the other variables. */
+const MAX_PUBLIC_CONFIG_BYTES = 3 * 1024;
+
+export interface CronofyNotificationsStackProps extends StackProps {
+  /** The validated `cronofy` context (shared/config.ts). */
+  readonly config: CronofyConfig;
+  /** Deployment stage (`dev`, `prod`, …): independent copies of the system side by side. */
+  readonly stage: string;
+  /**
+   * Complete ARN of an existing secret holding `{"client_secrets":[…],"embed_public_key":…,"embed_secret":…}`.
+   * @default - a new secret, with values that accept nothing until you put the real ones
+   */
+  readonly secretArn?: string;
+}
+
+/**
+ * Cronofy → POST /cronofy/notifications (ingest) → SQS queue → worker → DynamoDB table → stream →
+ * downstream; plus browser → /redirects, /links and service → /tokens. Everything is built from
+ * infra/definitions.ts, the same values local mode uses.
+ */
+export class CronofyNotificationsStack extends Stack {
+  constructor(scope: Construct, id: string, props: CronofyNotificationsStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    assertQueueFitsWorker();
+
+    const functions = this.createFunctions(config.logRetentionDays);
+    const { ingest, worker, redirects, tokens } = functions;
+
+    // Encryption at rest with the AWS owned key: no KMS key to pay for or to grant, no KMS calls per request.
+    const table = new TableV2(this, 'Records', {
+      partitionKey: { name: TABLE.partitionKey, type: AttributeType.STRING },
+      billing: Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      dynamoStream: StreamViewType[TABLE.streamViewType],
+      encryption: TableEncryptionV2.dynamoOwnedKey(),
+      // The table is the downstream contract: neither `cdk destroy` nor a replacement may take it away.
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // The longest SQS allows. A standard queue keeps a message's original enqueue time when it moves here,
+      // so this is counted from when ingest accepted it.
+      retentionPeriod: Duration.days(14),
+      maxMessageSizeBytes: QUEUE.maximumMessageBytes,
+    });
+    // SQS-managed encryption rather than a KMS key: no per-message KMS calls or key grants on the hot path.
+    const queue = new Queue(this, 'Queue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: Duration.seconds(QUEUE.visibilityTimeoutSeconds),
+      retentionPeriod: Duration.days(QUEUE.retentionDays),
+      maxMessageSizeBytes: QUEUE.maximumMessageBytes,
+      deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: QUEUE.maxReceiveCount },
+    });
+    Validations.of(deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This is the dead-letter queue of the notification queue.',
+    });
+
+    const secret = this.createSecret(props.secretArn);
+
+    bindSecret(ingest, secret, config.secretsCacheSeconds);
+    bindQueueSender(ingest, queue);
+
+    bindTable(worker, table, TABLE_ACTIONS.applyNotifications);
+    worker.function.addEventSource(
+      new SqsEventSource(queue, {
+        batchSize: WORKER.batchSize,
+        maxBatchingWindow: Duration.seconds(WORKER.maxBatchingWindowSeconds),
+        // The worker answers with the messages that failed, so one bad message never replays its batch.
+        reportBatchItemFailures: true,
+        maxConcurrency: config.workerMaxConcurrency,
+      }),
+    );
+
+    bindTable(redirects, table, TABLE_ACTIONS.recordRedirects);
+    bindSecret(redirects, secret, config.secretsCacheSeconds);
+    redirects.addEnvironment('CRONOFY_PUBLIC_CONFIG', publicConfigJson(config));
+
+    bindSecret(tokens, secret, config.secretsCacheSeconds);
+
+    const http = new NotificationsHttpApi(this, 'Http', { routes: ROUTES, functions });
+
+    new CfnOutput(this, 'ApiUrl', { value: http.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'TableStreamArn', {
+      value: table.tableStreamArn ?? '',
+      description: 'Stream (NEW_AND_OLD_IMAGES) downstream consumers read',
+    });
+    new CfnOutput(this, 'QueueUrl', { value: queue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueUrl', { value: deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'SecretArn', {
+      value: secret.secretArn,
+      description: 'Put the Cronofy client secrets and Embed keys here (aws secretsmanager put-secret-value)',
+    });
+  }
+
+  private createFunctions(logRetentionDays: number): Record<FunctionName, AppFunction> {
+    const create = (name: FunctionName, id: string) =>
+      new AppFunction(this, id, {
+        entry: join(PROJECT_ROOT, FUNCTIONS[name].entry),
+        // The same name the function's logger writes as `service`.
+        serviceName: name,
+        memorySize: FUNCTIONS[name].memoryMb,
+        timeout: Duration.seconds(FUNCTIONS[name].timeoutSeconds),
+        logRetentionDays,
+      });
+    return {
+      ingest: create('ingest', 'Ingest'),
+      worker: create('worker', 'Worker'),
+      redirects: create('redirects', 'Redirects'),
+      tokens: create('tokens', 'Tokens'),
+    };
+  }
+
+  private createSecret(existingArn: string | undefined): ISecret {
+    if (existingArn) return Secret.fromSecretCompleteArn(this, 'Secret', existingArn);
+    const secret = new Secret(this, 'Secret', {
+      description:
+        'Cronofy notifications: {"client_secrets":["CRN_…"],"embed_public_key":"EMB_…","embed_secret":"ESK_…"}',
+      // A placeholder must not be a usable credential: with no client secret every notification is refused
+      // (503, so Cronofy retries), and embed_secret is random, until the real values are put in.
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ client_secrets: [], embed_public_key: '' }),
+        generateStringKey: 'embed_secret',
+        excludePunctuation: true,
+        passwordLength: 48,
+      },
+      // The values come from Cronofy and are not recreated by a deploy; keep them if the stack goes.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'The values are issued by Cronofy (client secret, Embed keys) and can only be rotated in the Cronofy ' +
+        'dashboard; a rotation is a put-secret-value, picked up without a redeploy.',
+    });
+    return secret;
+  }
+}
+
+/** Guard the queue settings AWS requires for an SQS event source that retries instead of losing messages. */
+function assertQueueFitsWorker(): void {
+  if (QUEUE.visibilityTimeoutSeconds < 6 * FUNCTIONS.worker.timeoutSeconds) {
+    throw new Error('definitions.ts: QUEUE.visibilityTimeoutSeconds must be at least 6 × the worker timeout');
+  }
+  if (QUEUE.maxReceiveCount < 5) {
+    throw new Error('definitions.ts: QUEUE.maxReceiveCount must be at least 5');
+  }
+}
+
+/** What the redirect and link function needs of the configuration (shared/config.ts publicConfigSchema). */
+function publicConfigJson(config: CronofyConfig): string {
+  const json = JSON.stringify({
+    dataCenter: config.dataCenter,
+    redirects: config.redirects,
+    publicLinks: config.publicLinks,
+  });
+  if (Buffer.byteLength(json) > MAX_PUBLIC_CONFIG_BYTES) {
+    throw new Error(
+      `cronofy.redirects and cronofy.publicLinks together take ${Buffer.byteLength(json)} bytes as JSON; ` +
+        `a Lambda environment holds at most ${MAX_PUBLIC_CONFIG_BYTES} bytes for them`,
+    );
+  }
+  return json;
+}
