@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { once, toApiResponse } from '#shared/aws/api-gateway.ts';
-import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
+import { DynamoRedirectStore, REDIRECT_CLIENT_CONFIG } from '#shared/aws/redirect-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
 import type { HttpResult } from '#shared/http.ts';
 import { createLogger } from '#shared/logger.ts';
@@ -54,14 +54,7 @@ function depsFromEnv(env: NodeJS.ProcessEnv = process.env): RedirectDeps {
   if (!tableName) throw new Error('TABLE_NAME is not set');
   return {
     config,
-    // Short timeouts and one retry: a recipient is waiting, and a failed write does not stop the redirect.
-    store: new DynamoRedirectStore(
-      new DynamoDBClient({
-        maxAttempts: 2,
-        requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
-      }),
-      tableName,
-    ),
+    store: new DynamoRedirectStore(new DynamoDBClient(REDIRECT_CLIENT_CONFIG), tableName),
     secrets: secretsManagerFromEnv(env),
     clock: () => new Date(),
     logger: createLogger('redirects'),

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { type AttributeValue, type DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  type DynamoDBClientConfig,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { keys } from '../keys.ts';
 import type { RedirectRecord } from '../records.ts';
 import type { RedirectStore } from '../redirects.ts';
@@ -9,6 +14,16 @@ import type { RedirectStore } from '../redirects.ts';
  * there because that module loads @aws-sdk/util-dynamodb, which the redirects function does not need.
  */
 export const PARTITION_KEY = 'pk';
+
+/**
+ * Client settings for the redirect write: a recipient is waiting on it, and a failed write does not stop the
+ * redirect, so give up after two short attempts (about 2 s at worst) instead of the SDK's default patience.
+ */
+export const REDIRECT_CLIENT_CONFIG = {
+  maxAttempts: 2,
+  // Without throwOnRequestTimeout, current SDKs only log a warning when requestTimeout passes, and wait on.
+  requestHandler: { connectionTimeout: 500, requestTimeout: 1000, throwOnRequestTimeout: true },
+} as const satisfies DynamoDBClientConfig;
 
 /**
  * Writes one `redirect` item per recipient redirect (CONTRACT.md §3): plain string attributes, so stream
