@@ -148,3 +148,18 @@ describe('ingest handler', () => {
     expect(JSON.parse(response.body ?? '')).toEqual({ status: 'ok' });
   });
 });
+
+describe('ingest when the secret cannot be read', () => {
+  it('answers 503 so Cronofy retries, and enqueues nothing', async () => {
+    const queue = new FakeQueue();
+    const handler = makeHandler({
+      queue,
+      secrets: { get: () => Promise.reject(new Error('AccessDeniedException')) },
+      clock: () => new Date(),
+      logger: capturingLogger().logger,
+    });
+    const response = await handler(event(BODY, { 'cronofy-hmac-sha256': signBody(BODY, SECRET) }));
+    expect(response.statusCode).toBe(503);
+    expect(queue.sent).toHaveLength(0);
+  });
+});
