@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { App, type AppProps } from 'aws-cdk-lib';
+import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import * as z from 'zod/mini';
 import { ConfigError, parseConfig } from '#shared/config.ts';
 import { CronofyNotificationsStack } from './stack.ts';
@@ -13,8 +14,9 @@ import { CronofyNotificationsStack } from './stack.ts';
 export const DEFAULT_STAGE = 'dev';
 
 /**
- * Keys of the `cronofy` context that only the deployment reads. They are taken out before the shared
- * schema (shared/config.ts) sees the rest.
+ * Context that only the deployment reads: `stage`, and keys of the `cronofy` object that the shared schema
+ * (shared/config.ts) does not know, taken out before it sees the rest. Keys are spelled as their context
+ * paths so that an error names the key to fix.
  */
 const deploymentSchema = z.object({
   stage: z
@@ -32,15 +34,21 @@ const deploymentSchema = z.object({
         ),
       ),
   ),
+  'cronofy.alarmEmails': z._default(z.array(z.email('must be an email address')), []),
 });
 
 export function createApp(props: AppProps = {}): App {
   const app = new App(props);
-  const { secretArn, ...cronofy } = contextObject(app.node.tryGetContext('cronofy'));
+  // AWS Solutions best-practice checks run on every synth; a finding that is not fixed or acknowledged
+  // (with its reason, next to the resource) stops the synth.
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+  const { secretArn, alarmEmails, ...cronofy } = contextObject(app.node.tryGetContext('cronofy'));
   const config = parseConfig(cronofy);
   const deployment = parseDeployment({
     stage: app.node.tryGetContext('stage') ?? DEFAULT_STAGE,
     'cronofy.secretArn': secretArn,
+    'cronofy.alarmEmails': alarmEmails,
   });
 
   new CronofyNotificationsStack(app, `CronofyNotifications-${deployment.stage}`, {
@@ -48,6 +56,7 @@ export function createApp(props: AppProps = {}): App {
     stage: deployment.stage,
     config,
     secretArn: deployment['cronofy.secretArn'],
+    monitoring: { alarmEmails: deployment['cronofy.alarmEmails'] },
   });
   return app;
 }

@@ -9,7 +9,8 @@ import type { Construct } from 'constructs';
 import type { CronofyConfig } from '#shared/config.ts';
 import { AppFunction } from './constructs/app-function.ts';
 import { bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
-import { NotificationsHttpApi } from './constructs/http-api.ts';
+import { type ApiThrottleProps, NotificationsHttpApi } from './constructs/http-api.ts';
+import { Monitoring, type MonitoringProps } from './constructs/monitoring.ts';
 import { FUNCTIONS, type FunctionName, QUEUE, ROUTES, TABLE, WORKER } from './definitions.ts';
 
 /** Function entries in definitions.ts are relative to the project root, whatever the working directory. */
@@ -28,6 +29,15 @@ export interface CronofyNotificationsStackProps extends StackProps {
    * @default - a new secret, with values that accept nothing until you put the real ones
    */
   readonly secretArn?: string;
+  /**
+   * Alarm subscribers and thresholds.
+   * @default - the MonitoringProps defaults, no subscribers
+   */
+  readonly monitoring?: MonitoringProps;
+  /**
+   * @default - the ApiThrottleProps defaults
+   */
+  readonly apiThrottle?: ApiThrottleProps;
 }
 
 /**
@@ -73,10 +83,6 @@ export class CronofyNotificationsStack extends Stack {
       maxMessageSizeBytes: QUEUE.maximumMessageBytes,
       deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: QUEUE.maxReceiveCount },
     });
-    Validations.of(deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This is the dead-letter queue of the notification queue.',
-    });
 
     const secret = this.createSecret(props.secretArn);
 
@@ -100,7 +106,23 @@ export class CronofyNotificationsStack extends Stack {
 
     bindSecret(tokens, secret, config.secretsCacheSeconds);
 
-    const http = new NotificationsHttpApi(this, 'Http', { routes: ROUTES, functions });
+    const http = new NotificationsHttpApi(this, 'Http', {
+      routes: ROUTES,
+      functions,
+      accessLogRetentionDays: config.logRetentionDays,
+      throttle: props.apiThrottle,
+    });
+
+    const monitoring = new Monitoring(this, 'Monitoring', {
+      ...props.monitoring,
+      apiStage: http.stage,
+      ingest,
+      worker,
+      queue,
+      deadLetterQueue,
+      table,
+      logMetricsNamespace: `CronofyNotifications/${props.stage}`,
+    });
 
     new CfnOutput(this, 'ApiUrl', { value: http.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'TableName', { value: table.tableName });
@@ -114,6 +136,11 @@ export class CronofyNotificationsStack extends Stack {
       value: secret.secretArn,
       description: 'Put the Cronofy client secrets and Embed keys here (aws secretsmanager put-secret-value)',
     });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: monitoring.topic.topicArn,
+      description: 'Subscribe to receive alarms',
+    });
+    new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
   }
 
   private createFunctions(logRetentionDays: number): Record<FunctionName, AppFunction> {

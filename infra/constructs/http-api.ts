@@ -1,21 +1,46 @@
+import { Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
   HttpMethod,
   HttpNoneAuthorizer,
   HttpStage,
   type IHttpRouteAuthorizer,
+  LogGroupLogDestination,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { FunctionName, RouteDefinition } from '../definitions.ts';
-import type { AppFunction } from './app-function.ts';
+import { type AppFunction, toRetentionDays } from './app-function.ts';
+
+/** How the API is throttled; the defaults are far above Cronofy's and recipients' traffic for one integrator. */
+export interface ApiThrottleProps {
+  /**
+   * Steady-state requests per second the API accepts, all routes together; beyond it callers get 429
+   * (Cronofy retries notifications).
+   * @default 50
+   */
+  readonly rateLimit?: number;
+  /**
+   * Requests the API accepts at once above the steady rate.
+   * @default 100
+   */
+  readonly burstLimit?: number;
+}
 
 export interface NotificationsHttpApiProps {
   /** Every route of the product (infra/definitions.ts ROUTES); nothing else is exposed. */
   readonly routes: readonly RouteDefinition[];
   /** The function behind each route's `function` name. */
   readonly functions: Readonly<Record<FunctionName, AppFunction>>;
+  /** How long access log lines are kept, in days (a CloudWatch Logs retention period). */
+  readonly accessLogRetentionDays: number;
+  /**
+   * @default - the ApiThrottleProps defaults
+   */
+  readonly throttle?: ApiThrottleProps;
 }
 
 /**
@@ -26,17 +51,42 @@ export interface NotificationsHttpApiProps {
 export class NotificationsHttpApi extends Construct {
   readonly api: HttpApi;
   readonly stage: HttpStage;
+  readonly accessLogGroup: LogGroup;
 
   constructor(scope: Construct, id: string, props: NotificationsHttpApiProps) {
     super(scope, id);
 
-    // The $default stage is declared explicitly (not with createDefaultStage) so that its settings can be
-    // set in one place.
+    this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
+      retention: toRetentionDays(props.accessLogRetentionDays),
+    });
+
+    // The $default stage is declared explicitly (not with createDefaultStage) because only an explicit stage
+    // takes throttling and access log settings.
     this.api = new HttpApi(this, 'Api', { createDefaultStage: false });
     this.stage = new HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
+      throttle: { rateLimit: props.throttle?.rateLimit ?? 50, burstLimit: props.throttle?.burstLimit ?? 100 },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(this.accessLogGroup),
+        // No query string, headers or body: they carry recipients' metadata, signatures and tokens.
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            requestTime: '$context.requestTime',
+            ip: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
+            caller: '$context.identity.userArn',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            latencyMs: '$context.responseLatency',
+            integrationStatus: '$context.integrationStatus',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
     });
 
     const integrations = new Map<FunctionName, HttpLambdaIntegration>();
@@ -50,18 +100,25 @@ export class NotificationsHttpApi extends Construct {
     };
     const authorizers: Record<RouteDefinition['auth'], IHttpRouteAuthorizer> = {
       iam: new HttpIamAuthorizer(),
-      // Public on purpose: Cronofy authenticates with an HMAC signature the function checks, and recipients'
-      // browsers follow redirect links without credentials.
       none: new HttpNoneAuthorizer(),
     };
 
     for (const route of props.routes) {
-      this.api.addRoutes({
+      const [created] = this.api.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration: integrationFor(route.function),
         authorizer: authorizers[route.auth],
       });
+      if (created && route.auth === 'none') {
+        Validations.of(created).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason:
+            `${route.method} ${route.path} is public by design: Cronofy cannot sign requests with AWS credentials ` +
+            '(notifications are authenticated by their Cronofy-HMAC-SHA256 signature in the function), ' +
+            "recipients' browsers follow redirect and link URLs without credentials, and /healthz is for load balancers.",
+        });
+      }
     }
   }
 

@@ -1,0 +1,293 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { IHttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  Alarm,
+  AlarmStatusWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  Metric,
+  type MetricOptions,
+  Stats,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { type ITableV2, Operation } from 'aws-cdk-lib/aws-dynamodb';
+import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { AppFunction } from './app-function.ts';
+
+/** Namespace of the metrics the worker writes as Embedded Metric Format (shared/metrics.ts). */
+export const WORKER_METRICS_NAMESPACE = 'CronofyNotifications';
+
+/** Alarm subscribers and thresholds. Every alarm looks at one 5-minute period unless said otherwise. */
+export interface MonitoringProps {
+  /**
+   * Email addresses subscribed to the alarm topic (each must confirm the subscription AWS sends).
+   * @default - none; subscribe anything to the `AlarmTopicArn` output later
+   */
+  readonly alarmEmails?: readonly string[];
+  /**
+   * Messages in the dead-letter queue that raise the alarm. Every one is a notification that was not applied.
+   * @default 1
+   */
+  readonly deadLetterMessages?: number;
+  /**
+   * Age of the oldest message on the queue that raises the alarm. A healthy worker empties it in seconds; a
+   * message that keeps failing comes back every visibility timeout (3 minutes).
+   * @default Duration.minutes(10)
+   */
+  readonly oldestMessageAge?: Duration;
+  /**
+   * API Gateway 5xx responses in 5 minutes: ingest answers 503 when the queue or the secret is out of
+   * reach (Cronofy retries, but nothing is being accepted), and any function error surfaces as a 500.
+   * @default 5
+   */
+  readonly serverErrors?: number;
+  /**
+   * Notifications refused for their signature in 5 minutes. A few are scanners; a burst usually means a
+   * rotated Cronofy client secret that is not in the secret yet, and then every real notification is refused.
+   * @default 20
+   */
+  readonly signatureRejections?: number;
+  /**
+   * Worker invocation errors in 5 minutes (failed messages are reported per item and retried; an error here
+   * means a whole batch failed).
+   * @default 1
+   */
+  readonly workerErrors?: number;
+  /**
+   * Worker throttles in 5 minutes: the account's concurrency ran out, since the event source caps the worker.
+   * @default 1
+   */
+  readonly workerThrottles?: number;
+  /**
+   * Throttled PutItem/UpdateItem requests on the table in 5 minutes (on-demand tables throttle only on
+   * sudden traffic far above their previous peak, or at the account's table limits).
+   * @default 1
+   */
+  readonly tableThrottles?: number;
+}
+
+export interface MonitoringResources {
+  readonly apiStage: IHttpStage;
+  readonly ingest: AppFunction;
+  readonly worker: AppFunction;
+  readonly queue: IQueue;
+  readonly deadLetterQueue: IQueue;
+  readonly table: ITableV2;
+  /**
+   * Namespace of the metrics derived from the ingest logs. Unique per stage: a metric filter cannot add a
+   * fixed dimension, and a shared namespace would let one stage's traffic raise another stage's alarms.
+   */
+  readonly logMetricsNamespace: string;
+}
+
+const PERIOD = Duration.minutes(5);
+
+/**
+ * Alarms on what loses or delays notifications, sent to one SNS topic, and a dashboard that follows a
+ * notification from the API to the table.
+ */
+export class Monitoring extends Construct {
+  readonly topic: Topic;
+  readonly dashboard: Dashboard;
+  readonly alarms: Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: MonitoringProps & MonitoringResources) {
+    super(scope, id);
+    const { apiStage, ingest, worker, queue, deadLetterQueue, table } = props;
+
+    this.topic = new Topic(this, 'AlarmTopic', {
+      displayName: `${Stack.of(this).stackName} alarms`,
+      enforceSSL: true,
+    });
+    for (const email of props.alarmEmails ?? []) this.topic.addSubscription(new EmailSubscription(email));
+
+    const fromIngestLogs = (metricName: string, message: string): Metric => {
+      const filter = new MetricFilter(this, metricName, {
+        logGroup: ingest.logGroup,
+        // The ingest logger writes one JSON object per line with a fixed `message` per outcome (shared/ingest.ts).
+        filterPattern: FilterPattern.stringValue('$.message', '=', message),
+        metricNamespace: props.logMetricsNamespace,
+        metricName,
+        metricValue: '1',
+      });
+      return filter.metric({ statistic: Stats.SUM, period: PERIOD });
+    };
+    const accepted = fromIngestLogs('NotificationsAccepted', 'notification accepted');
+    const rejectedSignature = fromIngestLogs(
+      'NotificationsRejectedSignature',
+      'notification rejected: signature',
+    );
+    const rejectedTooLarge = fromIngestLogs(
+      'NotificationsRejectedTooLarge',
+      'notification rejected: too large',
+    );
+
+    const sum: MetricOptions = { statistic: Stats.SUM, period: PERIOD };
+    const max: MetricOptions = { statistic: Stats.MAXIMUM, period: PERIOD };
+    // No labels on alarmed metrics: a label turns an alarm into a metric-math alarm, harder to read in the console.
+    const serverErrors = apiStage.metricServerError(sum);
+    const queueAge = queue.metricApproximateAgeOfOldestMessage(max);
+    const deadLetters = deadLetterQueue.metricApproximateNumberOfMessagesVisible(max);
+    const tableThrottles = table.metricThrottledRequestsForOperations({
+      operations: [Operation.PUT_ITEM, Operation.UPDATE_ITEM],
+      ...sum,
+    });
+
+    this.alarm(
+      'DeadLetterQueueNotEmpty',
+      deadLetters,
+      props.deadLetterMessages ?? 1,
+      'A notification failed every retry and waits in the dead-letter queue (see README: redrive).',
+    );
+    this.alarm(
+      'QueueOldestMessageAge',
+      queueAge,
+      (props.oldestMessageAge ?? Duration.minutes(10)).toSeconds(),
+      'Notifications wait on the queue: the worker is failing or falling behind.',
+    );
+    this.alarm(
+      'ApiServerErrors',
+      serverErrors,
+      props.serverErrors ?? 5,
+      'The API answers 5xx: for Cronofy notifications, the queue or the secret is out of reach.',
+    );
+    this.alarm(
+      'SignatureRejections',
+      rejectedSignature,
+      props.signatureRejections ?? 20,
+      'Many notifications fail signature checks: is a new Cronofy client secret missing from the secret?',
+    );
+    this.alarm(
+      'WorkerErrors',
+      worker.function.metricErrors(sum),
+      props.workerErrors ?? 1,
+      'The worker failed whole batches.',
+    );
+    this.alarm(
+      'WorkerThrottles',
+      worker.function.metricThrottles(sum),
+      props.workerThrottles ?? 1,
+      'The worker was throttled: account concurrency is exhausted.',
+    );
+    this.alarm(
+      'TableThrottles',
+      tableThrottles,
+      props.tableThrottles ?? 1,
+      'DynamoDB throttled writes to the records table.',
+    );
+
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      dashboardName: Stack.of(this).stackName,
+      defaultInterval: Duration.days(1),
+    });
+    const fn = worker.function;
+    const custom = (metricName: string, options: MetricOptions = sum) =>
+      // The worker writes these with no dimensions (totals) as well as by `type`; the totals are graphed.
+      new Metric({ namespace: WORKER_METRICS_NAMESPACE, metricName, label: metricName, ...options });
+    const graph = (title: string, left: IMetric[], right: IMetric[] = [], width = 8) =>
+      new GraphWidget({ title, left, right, width, height: 6 });
+
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown:
+          '**Cronofy → API → ingest → queue → worker → table.** Notifications are accepted (202) once queued; ' +
+          'the worker applies them. Rejections, queue age and dead letters are where to look first.',
+        width: 24,
+        height: 2,
+      }),
+      new AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24, height: 3 }),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Notifications: accepted vs rejected',
+        [accepted, rejectedSignature, rejectedTooLarge],
+        [serverErrors],
+      ),
+      graph(
+        'API requests',
+        [
+          apiStage.metricCount({ ...sum, label: 'Requests' }),
+          apiStage.metricClientError({ ...sum, label: '4xx' }),
+          serverErrors,
+        ],
+        [apiStage.metricLatency({ statistic: Stats.p(99), period: PERIOD, label: 'Latency p99 (ms)' })],
+      ),
+      graph('Ingest duration (ms)', [
+        ingest.function.metricDuration({ statistic: Stats.p(50), period: PERIOD, label: 'p50' }),
+        ingest.function.metricDuration({ statistic: Stats.p(99), period: PERIOD, label: 'p99' }),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph('Queue depth', [
+        queue.metricApproximateNumberOfMessagesVisible({ ...max, label: 'Waiting' }),
+        queue.metricApproximateNumberOfMessagesNotVisible({ ...max, label: 'In flight' }),
+      ]),
+      graph('Queue: age of oldest message (s)', [queueAge]),
+      graph('Dead-letter queue depth', [deadLetters]),
+    );
+    this.dashboard.addWidgets(
+      graph('Worker duration (ms)', [
+        fn.metricDuration({ statistic: Stats.p(50), period: PERIOD, label: 'p50' }),
+        fn.metricDuration({ statistic: Stats.p(99), period: PERIOD, label: 'p99' }),
+        fn.metricDuration({ ...max, label: 'max' }),
+      ]),
+      graph('Worker invocations, errors, throttles', [
+        fn.metricInvocations({ ...sum, label: 'Invocations' }),
+        fn.metricErrors({ ...sum, label: 'Errors' }),
+        fn.metricThrottles({ ...sum, label: 'Throttles' }),
+      ]),
+      graph(
+        'DynamoDB writes',
+        [table.metricConsumedWriteCapacityUnits({ ...sum, label: 'Consumed write units' })],
+        [tableThrottles, table.metricUserErrors({ ...sum, label: 'User errors (account-wide)' })],
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Notifications applied by the worker',
+        [
+          custom('NotificationsApplied'),
+          custom('NotificationsDuplicate'),
+          custom('NotificationsStale'),
+          custom('NotificationsUnparseable'),
+          custom('NotificationsUnknownType'),
+        ],
+        [],
+        12,
+      ),
+      graph(
+        'Event Trigger delay after target time (s)',
+        [
+          custom('EventTriggerDelaySeconds', { statistic: Stats.AVERAGE, period: PERIOD }),
+          custom('EventTriggerDelaySeconds', { statistic: Stats.p(99), period: PERIOD, label: 'p99' }),
+          custom('EventTriggerDelaySeconds', { ...max, label: 'max' }),
+        ],
+        [],
+        12,
+      ),
+    );
+  }
+
+  private alarm(id: string, metric: IMetric, threshold: number, description: string): void {
+    const alarm = new Alarm(this, id, {
+      metric,
+      threshold,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      // No data means no traffic (or no failures), not a problem.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    alarm.addOkAction(new SnsAction(this.topic));
+    this.alarms.push(alarm);
+  }
+}
