@@ -90,6 +90,8 @@ export class CronofyNotificationsStack extends Stack {
     bindQueueSender(ingest, queue);
 
     bindTable(worker, table, TABLE_ACTIONS.applyNotifications);
+    const metricsNamespace = `CronofyNotifications/${props.stage}`;
+    worker.function.addEnvironment('METRICS_NAMESPACE', metricsNamespace);
     worker.function.addEventSource(
       new SqsEventSource(queue, {
         batchSize: WORKER.batchSize,
@@ -121,7 +123,7 @@ export class CronofyNotificationsStack extends Stack {
       queue,
       deadLetterQueue,
       table,
-      logMetricsNamespace: `CronofyNotifications/${props.stage}`,
+      logMetricsNamespace: metricsNamespace,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: http.url, description: 'Base URL of the HTTP API' });

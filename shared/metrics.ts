@@ -6,6 +6,7 @@ import type { NotificationStatus } from './records.ts';
  * sets, none (totals for alarms and the dashboard) and `type`.
  */
 
+/** Default namespace; deployed workers get their stage's (`CronofyNotifications/<stage>`) in METRICS_NAMESPACE. */
 export const METRICS_NAMESPACE = 'CronofyNotifications';
 
 export interface Outcome {
@@ -23,7 +24,7 @@ const METRIC_BY_STATUS: Record<NotificationStatus, string> = {
   unknown_type: 'NotificationsUnknownType',
 };
 
-export function emfLines(outcomes: readonly Outcome[], now: Date): string[] {
+export function emfLines(outcomes: readonly Outcome[], now: Date, namespace = METRICS_NAMESPACE): string[] {
   const byType = new Map<string, Outcome[]>();
   for (const outcome of outcomes) {
     const type = outcome.type ?? 'none';
@@ -42,7 +43,7 @@ export function emfLines(outcomes: readonly Outcome[], now: Date): string[] {
         Timestamp: now.getTime(),
         CloudWatchMetrics: [
           {
-            Namespace: METRICS_NAMESPACE,
+            Namespace: namespace,
             Dimensions: [[], ['type']],
             Metrics: Object.keys(values).map((name) => ({
               Name: name,

@@ -10,14 +10,18 @@ import { processBatch, type WorkerDeps } from '#shared/worker/process.ts';
  * Entry adapter for the SQS event source mapping (ReportBatchItemFailures). `writeMetric` receives
  * Embedded Metric Format lines (stdout in Lambda; local mode may leave it out).
  */
-export function makeHandler(deps: WorkerDeps, writeMetric?: (line: string) => void) {
+export function makeHandler(
+  deps: WorkerDeps,
+  writeMetric?: (line: string) => void,
+  metricsNamespace?: string,
+) {
   return async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const outcomes: Outcome[] = [];
     const failures = await processBatch(
       event.Records.map((record) => ({ messageId: record.messageId, body: record.body })),
       writeMetric ? { ...deps, onOutcome: (outcome) => outcomes.push(outcome) } : deps,
     );
-    if (writeMetric) for (const line of emfLines(outcomes, deps.clock())) writeMetric(line);
+    if (writeMetric) for (const line of emfLines(outcomes, deps.clock(), metricsNamespace)) writeMetric(line);
     return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
   };
 }
@@ -32,5 +36,7 @@ function depsFromEnv(): WorkerDeps {
   };
 }
 
-const live = once(() => makeHandler(depsFromEnv(), (line) => process.stdout.write(`${line}\n`)));
+const live = once(() =>
+  makeHandler(depsFromEnv(), (line) => process.stdout.write(`${line}\n`), process.env.METRICS_NAMESPACE),
+);
 export const handler = (event: SQSEvent) => live()(event);

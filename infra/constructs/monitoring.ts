@@ -22,9 +22,6 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { AppFunction } from './app-function.ts';
 
-/** Namespace of the metrics the worker writes as Embedded Metric Format (shared/metrics.ts). */
-export const WORKER_METRICS_NAMESPACE = 'CronofyNotifications';
-
 /** Alarm subscribers and thresholds. Every alarm looks at one 5-minute period unless said otherwise. */
 export interface MonitoringProps {
   /**
@@ -82,7 +79,8 @@ export interface MonitoringResources {
   readonly deadLetterQueue: IQueue;
   readonly table: ITableV2;
   /**
-   * Namespace of the metrics derived from the ingest logs. Unique per stage: a metric filter cannot add a
+   * Namespace of the stage's custom metrics: those derived from the ingest logs and those the worker
+   * writes (its METRICS_NAMESPACE). Unique per stage: a metric filter cannot add a
    * fixed dimension, and a shared namespace would let one stage's traffic raise another stage's alarms.
    */
   readonly logMetricsNamespace: string;
@@ -190,8 +188,9 @@ export class Monitoring extends Construct {
     });
     const fn = worker.function;
     const custom = (metricName: string, options: MetricOptions = sum) =>
-      // The worker writes these with no dimensions (totals) as well as by `type`; the totals are graphed.
-      new Metric({ namespace: WORKER_METRICS_NAMESPACE, metricName, label: metricName, ...options });
+      // The worker writes these (Embedded Metric Format, into the stage's namespace: its METRICS_NAMESPACE)
+      // with no dimensions (totals) as well as by `type`; the totals are graphed.
+      new Metric({ namespace: props.logMetricsNamespace, metricName, label: metricName, ...options });
     const graph = (title: string, left: IMetric[], right: IMetric[] = [], width = 8) =>
       new GraphWidget({ title, left, right, width, height: 6 });
 

@@ -259,7 +259,7 @@ describe('dashboard', () => {
       'NotificationsStale',
       'EventTriggerDelaySeconds',
     ]) {
-      expect(body).toContain(`[\\"CronofyNotifications\\",\\"${metric}\\"`);
+      expect(body).toContain(`[\\"CronofyNotifications/dev\\",\\"${metric}\\"`);
     }
   });
 });

@@ -146,7 +146,10 @@ describe('functions', () => {
       SECRETS_CACHE_SECONDS: cacheSeconds,
     });
     expect(env('ingest').TABLE_NAME).toBeUndefined();
-    expect(env('worker')).toMatchObject({ TABLE_NAME: { Ref: tableId } });
+    expect(env('worker')).toMatchObject({
+      TABLE_NAME: { Ref: tableId },
+      METRICS_NAMESPACE: 'CronofyNotifications/dev',
+    });
     expect(env('worker').SECRET_ARN).toBeUndefined();
     expect(env('redirects')).toMatchObject({
       TABLE_NAME: { Ref: tableId },
