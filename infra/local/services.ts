@@ -25,6 +25,8 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local
 export interface RunningService {
   endpoint: string;
   port: number;
+  /** The child process, for services that run as one (DynamoDB Local): a last-resort kill on exit. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -56,7 +58,12 @@ async function waitFor(check: () => Promise<unknown>, what: string, timeoutMs = 
 }
 
 export function dynamoClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+  return new DynamoDBClient({
+    endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+  });
 }
 
 export function sqsClient(endpoint: string): SQSClient {
@@ -67,8 +74,16 @@ export function sqsClient(endpoint: string): SQSClient {
  * Start DynamoDB Local (in memory). It has no bind-address option, so it listens on every interface;
  * everything of ours binds loopback only.
  */
-export async function startDynamoDb(port: number, options: { dbPath?: string } = {}): Promise<RunningService> {
-  const child: ChildProcess = spawnDynamoDbLocal({ port, sharedDb: true, path: options.dbPath ?? null, stdio: 'ignore' });
+export async function startDynamoDb(
+  port: number,
+  options: { dbPath?: string } = {},
+): Promise<RunningService> {
+  const child: ChildProcess = spawnDynamoDbLocal({
+    port,
+    sharedDb: true,
+    path: options.dbPath ?? null,
+    stdio: 'ignore',
+  });
   let exited = false;
   const exit = new Promise<void>((resolve) => {
     child.once('exit', () => {
@@ -92,6 +107,7 @@ export async function startDynamoDb(port: number, options: { dbPath?: string } =
   return {
     endpoint,
     port,
+    pid: child.pid,
     async stop() {
       if (exited) return;
       child.kill('SIGTERM');
@@ -153,11 +169,16 @@ export async function createQueues(
   const dlq = await client.send(
     new CreateQueueCommand({
       QueueName: names.dlq,
-      Attributes: { MessageRetentionPeriod: retention, MaximumMessageSize: String(QUEUE.maximumMessageBytes) },
+      Attributes: {
+        MessageRetentionPeriod: retention,
+        MaximumMessageSize: String(QUEUE.maximumMessageBytes),
+      },
     }),
   );
   const dlqUrl = dlq.QueueUrl ?? '';
-  const attributes = await client.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
+  const attributes = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
+  );
   const dlqArn = attributes.Attributes?.QueueArn ?? '';
   const queue = await client.send(
     new CreateQueueCommand({
@@ -166,7 +187,10 @@ export async function createQueues(
         VisibilityTimeout: String(QUEUE.visibilityTimeoutSeconds),
         MessageRetentionPeriod: retention,
         MaximumMessageSize: String(QUEUE.maximumMessageBytes),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: QUEUE.maxReceiveCount }),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlqArn,
+          maxReceiveCount: QUEUE.maxReceiveCount,
+        }),
       },
     }),
   );

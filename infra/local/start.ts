@@ -1,0 +1,139 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '#shared/config.ts';
+import { QUEUE, TABLE, WORKER } from '../definitions.ts';
+import { loadLocalConfig, portFromEnv } from './config.ts';
+import { DEFAULT_API_TOKEN } from './gateway.ts';
+import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLocalStack } from './stack.ts';
+
+/**
+ * `npm start`: the whole system on this machine, no AWS account. Environment: PORT (3000), DYNAMODB_PORT
+ * (8000), SQS_PORT (9324), TABLE_NAME (cronofy-records), LOCAL_API_TOKEN, LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+ * and the CRONOFY_* overrides of cdk.json (see config.ts). Ctrl-C (SIGINT) or SIGTERM stops every process
+ * it started, DynamoDB Local's Java process included, and exits 0.
+ *
+ * DynamoDB Local has no bind-address option, so it listens on every interface; everything else binds
+ * 127.0.0.1 only.
+ */
+
+export { type LocalStack, type LocalStackOptions, startLocalStack } from './stack.ts';
+
+function visibilityOverride(env: NodeJS.ProcessEnv): number | undefined {
+  const text = env.LOCAL_VISIBILITY_TIMEOUT_SECONDS;
+  if (text === undefined || text === '') return undefined;
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 43_200) {
+    throw new ConfigError(
+      `Invalid configuration in the environment:\n  LOCAL_VISIBILITY_TIMEOUT_SECONDS: must be a whole number of seconds (0–43200), got "${text}"`,
+    );
+  }
+  return seconds;
+}
+
+function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number): string {
+  const customUrl = stack.url !== 'http://127.0.0.1:3000';
+  const notify = customUrl ? `LOCAL_URL=${stack.url} npm run notify` : 'npm run notify';
+  const token = env.LOCAL_API_TOKEN ? 'the value of LOCAL_API_TOKEN' : DEFAULT_API_TOKEN;
+  return [
+    '',
+    'Local mode is ready (no AWS account needed).',
+    '',
+    `  Gateway         ${stack.url}   (127.0.0.1 only)`,
+    `  DynamoDB Local  ${stack.endpoints.dynamodb}   table ${stack.tableName}, stream NEW_AND_OLD_IMAGES (listens on all interfaces: DynamoDB Local has no bind option)`,
+    `  SQS emulator    ${stack.endpoints.sqs}   queue ${QUEUE.localName}, dead-letter queue ${QUEUE.dlqLocalName} (127.0.0.1 only)`,
+    `  Worker          ${concurrency} pollers, batches of up to ${WORKER.batchSize}, visibility timeout ${stack.visibilityTimeoutSeconds} s, dead-letter after ${QUEUE.maxReceiveCount} receives`,
+    '',
+    'Send a signed test notification (scheduling_request_time_chosen) from another terminal:',
+    `  ${notify}`,
+    'or by hand, with SECRET set to a client secret of cdk.json (cronofy.local.clientSecrets) or CRONOFY_CLIENT_SECRETS:',
+    `  BODY='{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{"scheduling_request_id":"srq_local_example"}}'`,
+    `  curl -i ${stack.url}/cronofy/notifications -H "Cronofy-HMAC-SHA256: $(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)" --data-binary "$BODY"`,
+    '',
+    `Token routes (POST /tokens/claim, /tokens/embed) need: Authorization: Bearer ${token}`,
+    'Each stream record prints one line below. Ctrl-C stops everything.',
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  let stack: LocalStack | undefined;
+  let stopping = false;
+  let starting: Promise<LocalStack> | undefined;
+
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      // A second Ctrl-C while stopping: stop waiting, but never leave DynamoDB Local behind.
+      killDynamoDb();
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(
+      `\n${signal}: stopping the gateway, worker pollers, stream tail, SQS emulator and DynamoDB Local…`,
+    );
+    try {
+      const running = stack ?? (await starting?.catch(() => undefined));
+      await running?.stop();
+      dynamoDbPid = undefined;
+      console.log('Stopped.');
+      process.exit(0);
+    } catch (error) {
+      console.error(`Stopping failed: ${(error as Error).message}`);
+      killDynamoDb();
+      process.exit(1);
+    }
+  };
+  // Last resort if this process exits without stopping (an uncaught error): no orphan Java process.
+  process.on('exit', killDynamoDb);
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // When whatever started us dies without passing a signal on (npm killed with SIGKILL, a closed terminal),
+  // we are re-parented: stop then too, rather than leave DynamoDB Local running with nobody to stop it.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void shutdown('parent process exited');
+  }, 1000).unref();
+
+  try {
+    const config = loadLocalConfig(env);
+    const concurrency = Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
+    console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
+    starting = startLocalStack({
+      port: portFromEnv(env, 'PORT', 3000),
+      dynamoDbPort: portFromEnv(env, 'DYNAMODB_PORT', 8000),
+      sqsPort: portFromEnv(env, 'SQS_PORT', 9324),
+      tableName: env.TABLE_NAME || TABLE.localName,
+      visibilityTimeoutSeconds: visibilityOverride(env),
+      apiToken: env.LOCAL_API_TOKEN || DEFAULT_API_TOKEN,
+      workerConcurrency: concurrency,
+      config,
+    });
+    stack = await starting;
+    dynamoDbPid = stack.dynamoDbPid;
+    if (stopping) return;
+    console.log(banner(stack, env, concurrency));
+  } catch (error) {
+    if (stopping) return;
+    const known = error instanceof ConfigError || error instanceof PortInUseError;
+    console.error(
+      known ? (error as Error).message : `Local mode failed to start: ${(error as Error).message}`,
+    );
+    process.exit(1);
+  }
+}
+
+/** DynamoDB Local's Java process until it has been stopped. */
+let dynamoDbPid: number | undefined;
+
+function killDynamoDb(): void {
+  if (dynamoDbPid === undefined) return;
+  try {
+    process.kill(dynamoDbPid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  dynamoDbPid = undefined;
+}
+
+const entry = process.argv[1];
+if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) void main();
