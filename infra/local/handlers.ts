@@ -9,12 +9,13 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
 import type { Clock, Logger } from '#shared/ports.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
-import { handler as redirectsHandler } from '../../functions/redirects/handler.ts';
-import { handler as tokensHandler } from '../../functions/tokens/handler.ts';
+import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
+import { makeHandler as makeTokensHandler } from '../../functions/tokens/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
 import { FUNCTIONS, type FunctionName } from '../definitions.ts';
 import type { LocalConfig } from './config.ts';
@@ -62,16 +63,24 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
       logger: deps.logger('worker'),
     }),
 
-    // ─── LOCAL WIRING PENDING: redirects and tokens ───────────────────────────────────────────────────────
-    // functions/redirects/handler.ts and functions/tokens/handler.ts are placeholders that export only
-    // `handler` (answering 501). When they export `makeHandler(deps)`, build them here from `deps` as ingest
-    // is built above: public config from `deps.config.config` (dataCenter, redirects, publicLinks), `secrets`
-    // (embed key and secret), `deps.clock`, `deps.logger('redirects' | 'tokens')`, and for redirect records
-    // `new DynamoRecordStore(deps.dynamo, deps.tableName)` or a dedicated adapter. Never call their exported
-    // `handler` once it reads the environment: local mode has no SECRET_ARN.
-    redirects: redirectsHandler,
-    tokens: tokensHandler,
-    // ───────────────────────────────────────────────────────────────────────────────────────────────────────
+    redirects: makeRedirectsHandler({
+      config: {
+        dataCenter: deps.config.config.dataCenter,
+        redirects: deps.config.config.redirects,
+        publicLinks: deps.config.config.publicLinks,
+      },
+      secrets,
+      store: new DynamoRedirectStore(deps.dynamo, deps.tableName),
+      clock: deps.clock,
+      logger: deps.logger('redirects'),
+    }),
+    tokens: makeTokensHandler({
+      secrets,
+      clock: deps.clock,
+      logger: deps.logger('tokens'),
+      // The local gateway checks its bearer credential and then sets the IAM context API Gateway would.
+      requireIamAuthorizer: true,
+    }),
   };
 }
 
