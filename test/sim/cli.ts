@@ -1,0 +1,393 @@
+import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { TABLE } from '../../infra/definitions.ts';
+import { loadLocalConfig } from '../../infra/local/config.ts';
+import { dynamoClient } from '../../infra/local/services.ts';
+import {
+  CRONOFY_BACKOFF,
+  CRONOFY_MAX_CONSECUTIVE_FAILURES,
+  CRONOFY_TIMEOUT_MS,
+  type DeliverySummary,
+} from './delivery.ts';
+import { progressBar } from './progress.ts';
+import { SCENARIO_HELP, SCENARIOS, type ScenarioName } from './scenarios.ts';
+import { simulate } from './simulate.ts';
+import { isExactlyOnce, type StreamReport, type VerifyReport, verifyRun } from './verify.ts';
+
+/**
+ * `npm run sim -- …`: a Cronofy stand-in. Sends signed notifications to any URL, behaves like Cronofy on
+ * delivery (retries, duplicates, bursts, rotation), prints what happened, and can check the table afterwards.
+ */
+
+const localUrl = (env: NodeJS.ProcessEnv) => `http://127.0.0.1:${env.PORT || 3000}/cronofy/notifications`;
+const localDynamoDb = (env: NodeJS.ProcessEnv) => `http://127.0.0.1:${env.DYNAMODB_PORT || 8000}`;
+
+export function usage(env: NodeJS.ProcessEnv = process.env): string {
+  const scenarios = SCENARIOS.map((name) => `      ${name.padEnd(13)} ${SCENARIO_HELP[name]}`).join('\n');
+  return `Usage: npm run sim -- [options]
+
+Sends realistic, signed Cronofy push notifications to a receiver (local mode or a deployed API), the way
+Cronofy delivers them, and reports what happened. With --verify, checks afterwards that every accepted
+notification had exactly one effect on the table.
+
+Sending
+  --url URL              notifications route (default ${localUrl(env)})
+  --secret SECRET        client secret to sign with; repeat it (or comma-separate) to sign like Cronofy during
+                         a rotation, one header value per secret (default: CRONOFY_CLIENT_SECRETS, else
+                         cronofy.local.clientSecrets in cdk.json: local mode's)
+  --scenario NAME        what to send (default mixed):
+${scenarios}
+  --count N              distinct notifications to send (default 100)
+  --rate R               new notifications per second; 0 = as fast as --concurrency allows (default 50)
+  --concurrency C        requests in flight at most (default 8)
+  --duplicates RATIO     share of notifications delivered twice, same bytes and id, 0–1 (default 0.05)
+  --seed N               reproduce the shape of a run (identifiers stay unique per run)
+
+Delivery, as Cronofy does it
+  --timeout MS           no answer within this is a failure (default ${CRONOFY_TIMEOUT_MS}, as Event Triggers)
+  --max-failures N       give up after N consecutive failures (default ${CRONOFY_MAX_CONSECUTIVE_FAILURES})
+  --backoff MS           first retry delay, doubling each time (default ${CRONOFY_BACKOFF.initialMs})
+  --backoff-max MS       longest retry delay (default ${CRONOFY_BACKOFF.maxMs})
+
+Verifying
+  --verify               afterwards, check the table: one notification record per key, each effect once
+  --table NAME           table to check (default ${TABLE.localName} on local DynamoDB; TABLE_NAME overrides)
+  --dynamodb-endpoint U  DynamoDB endpoint (default ${localDynamoDb(env)} unless --table names an AWS table;
+                         an AWS table is read with the default AWS credentials and region)
+  --region REGION        AWS region for an AWS table (default: AWS_REGION / your AWS config)
+  --verify-timeout MS    how long to wait for the pipeline to catch up (default 60000)
+  --stream               also count effects on the table's stream (local DynamoDB only)
+
+Output
+  --json                 print the summary as JSON on stdout
+  --no-progress          no progress bar on stderr
+  --help                 this text
+
+Exit status: 0 when every notification was accepted (and, with --verify, applied exactly once);
+1 when one was given up, lost, applied twice or kept wrongly; 2 for a usage error.
+
+Examples
+  npm start                                   # in another terminal: local mode
+  npm run sim -- --count 1000 --duplicates 0.3 --concurrency 16 --verify --stream
+  npm run sim -- --scenario top-of-hour --count 500 --rate 0
+  npm run sim -- --secret CRN_new --secret CRN_old --scenario lifecycle
+  npm run sim -- --url https://abc.execute-api.eu-west-1.amazonaws.com/cronofy/notifications \\
+                 --secret "$CRONOFY_CLIENT_SECRET" --verify --table MyStack-Records1234`;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function number(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  check: (n: number) => boolean,
+  rule: string,
+) {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed) || !check(parsed)) {
+    throw new UsageError(`--${name} must be ${rule}, got "${value}"`);
+  }
+  return parsed;
+}
+
+export interface SimOptions {
+  url: string;
+  secrets: string[];
+  scenario: ScenarioName;
+  count: number;
+  rate: number;
+  concurrency: number;
+  duplicates: number;
+  seed: number;
+  timeoutMs: number;
+  maxFailures: number;
+  backoffMs: number;
+  backoffMaxMs: number;
+  verify: boolean;
+  table: string;
+  dynamodbEndpoint: string | undefined;
+  region: string | undefined;
+  verifyTimeoutMs: number;
+  stream: boolean;
+  json: boolean;
+  progress: boolean;
+  help: boolean;
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): SimOptions {
+  let parsed: ReturnType<typeof parseArgsStrict>;
+  try {
+    parsed = parseArgsStrict(argv);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values } = parsed;
+  const integer = (n: number) => Number.isInteger(n);
+  const scenario = (values.scenario ?? 'mixed') as ScenarioName;
+  if (!SCENARIOS.includes(scenario))
+    throw new UsageError(`--scenario must be one of ${SCENARIOS.join(', ')}, got "${scenario}"`);
+  const url = values.url ?? localUrl(env);
+  try {
+    if (!/^https?:$/.test(new URL(url).protocol)) throw new Error();
+  } catch {
+    throw new UsageError(`--url must be an http:// or https:// URL, got "${url}"`);
+  }
+  const secrets = (values.secret ?? [])
+    .flatMap((value) => value.split(','))
+    .map((value) => value.trim())
+    .filter(Boolean);
+  const table = values.table ?? env.TABLE_NAME ?? TABLE.localName;
+  const stream = values.stream ?? false;
+  // A named table without an endpoint is an AWS table; otherwise local mode's DynamoDB.
+  const dynamodbEndpoint =
+    values['dynamodb-endpoint'] ?? (values.table === undefined ? localDynamoDb(env) : undefined);
+  if (stream && dynamodbEndpoint === undefined)
+    throw new UsageError('--stream reads a local stream: give --dynamodb-endpoint');
+  return {
+    url,
+    secrets,
+    scenario,
+    count: number(
+      values.count,
+      'count',
+      100,
+      (n) => integer(n) && n >= 1 && n <= 1_000_000,
+      'a whole number from 1 to 1000000',
+    ),
+    rate: number(values.rate, 'rate', 50, (n) => n >= 0, 'a number ≥ 0'),
+    concurrency: number(
+      values.concurrency,
+      'concurrency',
+      8,
+      (n) => integer(n) && n >= 1 && n <= 1000,
+      'a whole number from 1 to 1000',
+    ),
+    duplicates: number(values.duplicates, 'duplicates', 0.05, (n) => n >= 0 && n <= 1, 'a ratio from 0 to 1'),
+    seed: number(values.seed, 'seed', randomBytes(4).readUInt32BE(0), integer, 'a whole number'),
+    timeoutMs: number(
+      values.timeout,
+      'timeout',
+      CRONOFY_TIMEOUT_MS,
+      (n) => n > 0,
+      'a number of milliseconds > 0',
+    ),
+    maxFailures: number(
+      values['max-failures'],
+      'max-failures',
+      CRONOFY_MAX_CONSECUTIVE_FAILURES,
+      (n) => integer(n) && n >= 1,
+      'a whole number ≥ 1',
+    ),
+    backoffMs: number(
+      values.backoff,
+      'backoff',
+      CRONOFY_BACKOFF.initialMs,
+      (n) => n >= 0,
+      'a number of milliseconds ≥ 0',
+    ),
+    backoffMaxMs: number(
+      values['backoff-max'],
+      'backoff-max',
+      CRONOFY_BACKOFF.maxMs,
+      (n) => n >= 0,
+      'a number of milliseconds ≥ 0',
+    ),
+    verify: values.verify ?? stream,
+    table,
+    dynamodbEndpoint,
+    region: values.region,
+    verifyTimeoutMs: number(
+      values['verify-timeout'],
+      'verify-timeout',
+      60_000,
+      (n) => n >= 0,
+      'a number of milliseconds ≥ 0',
+    ),
+    stream,
+    json: values.json ?? false,
+    progress: !(values['no-progress'] ?? false),
+    help: values.help ?? false,
+  };
+}
+
+function parseArgsStrict(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      url: { type: 'string' },
+      secret: { type: 'string', multiple: true },
+      scenario: { type: 'string' },
+      count: { type: 'string' },
+      rate: { type: 'string' },
+      concurrency: { type: 'string' },
+      duplicates: { type: 'string' },
+      seed: { type: 'string' },
+      timeout: { type: 'string' },
+      'max-failures': { type: 'string' },
+      backoff: { type: 'string' },
+      'backoff-max': { type: 'string' },
+      verify: { type: 'boolean' },
+      table: { type: 'string' },
+      'dynamodb-endpoint': { type: 'string' },
+      region: { type: 'string' },
+      'verify-timeout': { type: 'string' },
+      stream: { type: 'boolean' },
+      json: { type: 'boolean' },
+      'no-progress': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+export interface SimReport {
+  scenario: ScenarioName;
+  url: string;
+  seed: number;
+  secrets: number;
+  delivery: DeliverySummary;
+  verify?: VerifyReport & { table: string; endpoint: string };
+  stream?: StreamReport;
+  ok: boolean;
+}
+
+function formatText(report: SimReport): string {
+  const d = report.delivery;
+  const answers = Object.entries(d.byStatus)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([status, n]) => `${status}×${n}`)
+    .join('  ');
+  const lines = [
+    `Cronofy simulator → ${report.url}`,
+    `  scenario ${report.scenario}, seed ${report.seed}, signed with ${report.secrets} secret${report.secrets === 1 ? '' : 's'}`,
+    `  sent       ${d.notifications} notifications, ${d.requests} requests (${d.duplicatesSent} duplicates, ${d.retried} retries on ${d.notificationsRetried} notifications)`,
+    `  accepted   ${d.accepted}    given up ${d.gaveUp}${d.aborted ? `    aborted ${d.aborted}` : ''}`,
+    `  answers    ${answers || 'none'}`,
+    `  latency    p50 ${d.latencyMs.p50} ms   p99 ${d.latencyMs.p99} ms   max ${d.latencyMs.max} ms`,
+    `  elapsed    ${(d.elapsedMs / 1000).toFixed(1)} s (${d.requestsPerSecond} requests/s)`,
+  ];
+  const v = report.verify;
+  if (v) {
+    lines.push(
+      `Verify ${v.table} @ ${v.endpoint} (waited ${(v.waitedMs / 1000).toFixed(1)} s)`,
+      `  checked    ${v.checked}: applied once ${v.applied}, stale (newer state kept) ${v.stale}, kept unapplied ${v.keptOnly}`,
+      `  lost ${v.lost}   double-applied ${v.doubleApplied}   wrong ${v.wrong}${v.givenUpButRecorded ? `   given up but recorded ${v.givenUpButRecorded}` : ''}`,
+    );
+    for (const finding of v.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
+  }
+  const s = report.stream;
+  if (s) {
+    lines.push(
+      `Stream (${s.records} records)`,
+      `  once ${s.once}   stale ${s.stale}   missing ${s.missing}   double-applied ${s.doubleApplied}`,
+    );
+    for (const finding of s.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
+  }
+  lines.push(report.ok ? 'OK' : 'FAILED');
+  return lines.join('\n');
+}
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  let options: SimOptions;
+  try {
+    options = parseOptions(argv, io.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`${error.message}\n\nRun with --help for the options.\n`);
+    return 2;
+  }
+  if (options.help) {
+    io.stdout(usage(io.env));
+    return 0;
+  }
+  const secrets =
+    options.secrets.length > 0 ? options.secrets : [...loadLocalConfig(io.env).secrets.clientSecrets];
+
+  const bar = options.progress ? progressBar(io.stderr) : undefined;
+  const { summary, records } = await simulate({
+    scenario: options.scenario,
+    count: options.count,
+    seed: options.seed,
+    url: options.url,
+    secrets,
+    concurrency: options.concurrency,
+    rate: options.rate,
+    duplicateRatio: options.duplicates,
+    timeoutMs: options.timeoutMs,
+    maxConsecutiveFailures: options.maxFailures,
+    backoff: { initialMs: options.backoffMs, maxMs: options.backoffMaxMs },
+    ...(bar ? { onProgress: bar.update } : {}),
+  });
+  bar?.end();
+
+  const report: SimReport = {
+    scenario: options.scenario,
+    url: options.url,
+    seed: options.seed,
+    secrets: secrets.length,
+    delivery: summary,
+    ok: summary.gaveUp === 0 && summary.aborted === 0,
+  };
+  if (options.verify) {
+    const endpoint = options.dynamodbEndpoint;
+    const client = endpoint
+      ? dynamoClient(endpoint)
+      : new DynamoDBClient(options.region ? { region: options.region } : {});
+    try {
+      const check = await verifyRun(records, {
+        client,
+        tableName: options.table,
+        timeoutMs: options.verifyTimeoutMs,
+        ...(options.stream && endpoint ? { streamEndpoint: endpoint } : {}),
+      });
+      report.verify = {
+        ...check.table,
+        table: options.table,
+        endpoint: endpoint ?? `AWS${options.region ? ` ${options.region}` : ''}`,
+      };
+      report.stream = check.stream;
+      report.ok &&= isExactlyOnce(check);
+    } finally {
+      client.destroy();
+    }
+  }
+  io.stdout(options.json ? JSON.stringify(report, null, 2) : formatText(report));
+  return report.ok ? 0 : 1;
+}
+
+const invokedDirectly = (() => {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+
+if (invokedDirectly) {
+  run(process.argv.slice(2), {
+    stdout: (text) => console.log(text),
+    stderr: process.stderr,
+    env: process.env,
+  })
+    .then((code) => {
+      process.exitCode = code;
+    })
+    .catch((error: unknown) => {
+      console.error(error instanceof Error ? error.message : String(error));
+      process.exitCode = 1;
+    });
+}
