@@ -2,7 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
-import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
+import { INGEST_SQS_CLIENT_CONFIG, SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
 import { errorToJson, json } from '#shared/http.ts';
 import { acceptNotification, type IngestDeps } from '#shared/ingest.ts';
 import { createLogger } from '#shared/logger.ts';
@@ -27,7 +27,7 @@ function depsFromEnv(): IngestDeps {
   const queueUrl = process.env.QUEUE_URL;
   if (!queueUrl) throw new Error('QUEUE_URL is not set');
   return {
-    queue: new SqsNotificationQueue(new SQSClient({}), queueUrl),
+    queue: new SqsNotificationQueue(new SQSClient(INGEST_SQS_CLIENT_CONFIG), queueUrl),
     secrets: secretsManagerFromEnv(),
     clock: () => new Date(),
     logger: createLogger('ingest'),

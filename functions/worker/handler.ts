@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { once } from '#shared/aws/api-gateway.ts';
-import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { DynamoRecordStore, WORKER_DYNAMODB_CLIENT_CONFIG } from '#shared/aws/dynamo-store.ts';
 import { createLogger } from '#shared/logger.ts';
 import { emfLines, type Outcome } from '#shared/metrics.ts';
 import { processBatch, type WorkerDeps } from '#shared/worker/process.ts';
@@ -30,7 +30,7 @@ function depsFromEnv(): WorkerDeps {
   const tableName = process.env.TABLE_NAME;
   if (!tableName) throw new Error('TABLE_NAME is not set');
   return {
-    store: new DynamoRecordStore(new DynamoDBClient({}), tableName),
+    store: new DynamoRecordStore(new DynamoDBClient(WORKER_DYNAMODB_CLIENT_CONFIG), tableName),
     clock: () => new Date(),
     logger: createLogger('worker'),
   };

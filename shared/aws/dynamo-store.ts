@@ -2,6 +2,7 @@ import {
   type AttributeValue,
   ConditionalCheckFailedException,
   type DynamoDBClient,
+  type DynamoDBClientConfig,
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -9,6 +10,14 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '../keys.ts';
 import type { RecordStore, StateWrite, StateWriteResult } from '../ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
+
+/**
+ * Worker client settings: a DynamoDB call that hangs must fail (and be retried through SQS) long before
+ * the function's 30 s timeout, which would fail the whole batch.
+ */
+export const WORKER_DYNAMODB_CLIENT_CONFIG = {
+  requestHandler: { connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true },
+} as const satisfies DynamoDBClientConfig;
 
 /** The table's key attribute; the only attribute the key design adds to the contract's fields. */
 export const PARTITION_KEY = 'pk';
