@@ -1,0 +1,165 @@
+/**
+ * Dollars per million notifications at AWS list prices, from measured inputs. Pure arithmetic: every input
+ * is a number the benchmark measured (or an assumption named in `ASSUMPTIONS`), every price is in `PRICES`.
+ */
+
+export const PRICES = {
+  region: 'us-east-1',
+  /** When these were taken. List prices change: re-check them on the AWS pricing pages before relying on them. */
+  asOf: '2026-11-23',
+  sources: [
+    'https://aws.amazon.com/api-gateway/pricing/',
+    'https://aws.amazon.com/lambda/pricing/',
+    'https://aws.amazon.com/sqs/pricing/',
+    'https://aws.amazon.com/dynamodb/pricing/on-demand/',
+    'https://aws.amazon.com/s3/pricing/',
+    'https://aws.amazon.com/cloudwatch/pricing/',
+  ],
+  /** HTTP API, first 300 million requests a month; metered per 512 KB. */
+  httpApiPerMillionRequests: 1.0,
+  /** REST API, first 333 million requests a month. */
+  restApiPerMillionRequests: 3.5,
+  lambdaArmPerGbSecond: 0.0000133334,
+  lambdaPerMillionRequests: 0.2,
+  /** Standard queue; every 64 KB chunk of a payload is one request; a batch of up to 10 is one request. */
+  sqsPerMillionRequests: 0.4,
+  /** On-demand, after the November 2024 reduction. */
+  dynamoPerMillionWriteUnits: 0.625,
+  dynamoPerGbMonth: 0.25,
+  s3PutPerThousand: 0.005,
+  s3StandardPerGbMonth: 0.023,
+  logsIngestionPerGb: 0.5,
+} as const;
+
+export type Prices = typeof PRICES;
+
+export const ASSUMPTIONS = {
+  /** Monthly volume the fixed costs (the event source mapping's empty polls) are spread over. */
+  notificationsPerMonth: 1_000_000,
+  /** Lambda's SQS event source mapping starts with 5 pollers, each long-polling (20 s) when the queue is empty. */
+  eventSourcePollers: 5,
+  longPollSeconds: 20,
+  /**
+   * START, END and REPORT lines Lambda writes per invocation, plus the XRAY line with active tracing
+   * (≈ 70 + 50 + 170 + 80 bytes). Estimated, not measured: no Lambda runtime runs here.
+   */
+  platformLogBytesPerInvocation: 370,
+  /** DynamoDB bills 100 bytes of overhead per item stored. */
+  dynamoItemOverheadBytes: 100,
+  secondsPerMonth: 30 * 24 * 3600,
+} as const;
+
+const GB = 1024 ** 3;
+
+export interface DesignInputs {
+  name: string;
+  api: 'http' | 'rest';
+  ingest: { billedMs: number; memoryMb: number; logBytesPerNotification: number };
+  worker: { batchSize: number; billedMsPerBatch: number; memoryMb: number; logBytesPerNotification: number };
+  sqs: { messageBytes: number };
+  dynamo: {
+    writeUnitsPerNotification: number;
+    storedBytesPerNotification: number;
+    storedItemsPerNotification: number;
+  };
+  s3: { putsPerNotification: number; storedBytesPerNotification: number };
+}
+
+export interface CostLine {
+  item: string;
+  /** Quantity per million notifications, in `unit`. */
+  quantity: number;
+  unit: string;
+  unitPrice: number;
+  usd: number;
+}
+
+export interface CostBreakdown {
+  name: string;
+  lines: CostLine[];
+  total: number;
+}
+
+/** Lambda bills duration per started millisecond. */
+export const billedMs = (measuredMs: number): number => Math.max(1, Math.ceil(measuredMs));
+
+export function emptyReceivesPerNotification(assumptions = ASSUMPTIONS): number {
+  const perMonth =
+    (assumptions.eventSourcePollers * assumptions.secondsPerMonth) / assumptions.longPollSeconds;
+  return perMonth / assumptions.notificationsPerMonth;
+}
+
+export function costPerMillion(
+  design: DesignInputs,
+  prices: Prices = PRICES,
+  assumptions = ASSUMPTIONS,
+): CostBreakdown {
+  const M = 1_000_000;
+  const lines: CostLine[] = [];
+  const line = (item: string, quantity: number, unit: string, unitPrice: number) =>
+    lines.push({ item, quantity, unit, unitPrice, usd: quantity * unitPrice });
+
+  const apiPrice =
+    design.api === 'http' ? prices.httpApiPerMillionRequests : prices.restApiPerMillionRequests;
+  line(
+    `API Gateway ${design.api === 'http' ? 'HTTP' : 'REST'} API requests`,
+    1,
+    'million requests',
+    apiPrice,
+  );
+
+  const workerInvocations = M / design.worker.batchSize;
+  line(
+    'Lambda requests (ingest + worker)',
+    (M + workerInvocations) / M,
+    'million requests',
+    prices.lambdaPerMillionRequests,
+  );
+  const ingestGbSeconds = M * (design.ingest.billedMs / 1000) * (design.ingest.memoryMb / 1024);
+  const workerGbSeconds =
+    workerInvocations * (design.worker.billedMsPerBatch / 1000) * (design.worker.memoryMb / 1024);
+  line('Lambda duration, ingest (arm64)', ingestGbSeconds, 'GB-s', prices.lambdaArmPerGbSecond);
+  line('Lambda duration, worker (arm64)', workerGbSeconds, 'GB-s', prices.lambdaArmPerGbSecond);
+
+  const sends = Math.ceil(design.sqs.messageBytes / (64 * 1024));
+  const receivesAndDeletes = 2 / design.worker.batchSize;
+  const sqsRequests = sends + receivesAndDeletes + emptyReceivesPerNotification(assumptions);
+  line(
+    'SQS requests (send, batched receive + delete, empty polls)',
+    sqsRequests,
+    'million requests',
+    prices.sqsPerMillionRequests,
+  );
+
+  line(
+    'DynamoDB on-demand writes',
+    design.dynamo.writeUnitsPerNotification,
+    'million WRU',
+    prices.dynamoPerMillionWriteUnits,
+  );
+  const dynamoBytes =
+    design.dynamo.storedBytesPerNotification +
+    design.dynamo.storedItemsPerNotification * assumptions.dynamoItemOverheadBytes;
+  line('DynamoDB storage, one month', (M * dynamoBytes) / GB, 'GB-month', prices.dynamoPerGbMonth);
+
+  if (design.s3.putsPerNotification > 0) {
+    line(
+      'S3 PUT (raw payload archive)',
+      design.s3.putsPerNotification * 1000,
+      'thousand requests',
+      prices.s3PutPerThousand,
+    );
+    line(
+      'S3 Standard storage, one month',
+      (M * design.s3.storedBytesPerNotification) / GB,
+      'GB-month',
+      prices.s3StandardPerGbMonth,
+    );
+  }
+
+  const platformBytes = (M + workerInvocations) * assumptions.platformLogBytesPerInvocation;
+  const appBytes = M * (design.ingest.logBytesPerNotification + design.worker.logBytesPerNotification);
+  line('CloudWatch Logs ingestion', (appBytes + platformBytes) / GB, 'GB', prices.logsIngestionPerGb);
+
+  return { name: design.name, lines, total: lines.reduce((sum, l) => sum + l.usd, 0) };
+}

@@ -1,0 +1,525 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { FUNCTIONS, WORKER } from '../../infra/definitions.ts';
+import { startLocalAws } from '../support/local-aws.ts';
+import { type Bundle, type BundleName, buildAll } from './bundles.ts';
+import { type ColdSummary, measureColdStarts, writeRunner } from './cold-start.ts';
+import {
+  ASSUMPTIONS,
+  billedMs,
+  type CostBreakdown,
+  costPerMillion,
+  type DesignInputs,
+  PRICES,
+} from './cost.ts';
+import type { E2eOptions, E2eResult, StackLike } from './e2e.ts';
+import { startFakeSecretsManager } from './fake-secrets-manager.ts';
+import { measureIngestWarm } from './ingest-warm.ts';
+import { findProcess } from './process-cpu.ts';
+import { round } from './stats.ts';
+import { measureWorker, type WorkerOptions } from './worker-throughput.ts';
+import { apiEvent, envelopeOf, notification, SECRETS, sqsEvent } from './workload.ts';
+
+/**
+ * `npm run bench [-- --json FILE] [-- --quick]`: every figure of the performance section, each a ratio
+ * against a floor or a peer measured in this same run. See docs-performance.md for what each one means.
+ */
+
+const args = process.argv.slice(2);
+const jsonFile = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+const quick = args.includes('--quick');
+const started = Date.now();
+const log = (message: string) =>
+  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${message}\n`);
+
+const SIZES = quick
+  ? {
+      coldRepetitions: 3,
+      ingest: { rounds: 3, requestsPerRound: 100, warmup: 100 },
+      worker: {
+        lanes: 8,
+        batchSize: WORKER.batchSize,
+        notifications: 80,
+        repetitions: 2,
+        warmup: 80,
+        latencyBatches: 3,
+      },
+      e2e: {
+        repetitions: 1,
+        count: 100,
+        senders: 16,
+        pacedShare: 0.6,
+        pacedSeconds: 1,
+        warmup: 50,
+        timeoutMs: 60_000,
+      },
+    }
+  : {
+      coldRepetitions: 9,
+      ingest: { rounds: 7, requestsPerRound: 600, warmup: 500 },
+      worker: {
+        lanes: 8,
+        batchSize: WORKER.batchSize,
+        notifications: 400,
+        repetitions: 7,
+        warmup: 600,
+        latencyBatches: 20,
+      },
+      e2e: {
+        repetitions: 3,
+        count: 800,
+        senders: 16,
+        pacedShare: 0.6,
+        pacedSeconds: 4,
+        warmup: 400,
+        timeoutMs: 120_000,
+      },
+    };
+
+const ok202 = (result: unknown) => {
+  if ((result as { statusCode?: number })?.statusCode !== 202)
+    throw new Error(`expected 202, got ${JSON.stringify(result)}`);
+};
+const okBatch = (result: unknown) => {
+  const failures = (result as { batchItemFailures?: unknown[] })?.batchItemFailures;
+  if (!Array.isArray(failures) || failures.length > 0)
+    throw new Error(`expected no failures, got ${JSON.stringify(result)}`);
+};
+
+async function measureLocal(bundles: Record<BundleName, Bundle>, dir: string) {
+  const aws = await startLocalAws(`bench-cold-${process.pid}`);
+  const secrets = await startFakeSecretsManager(
+    JSON.stringify({ client_secrets: SECRETS, embed_public_key: 'EMB_bench', embed_secret: 'ESK_bench' }),
+  );
+  try {
+    const idempotencyTable = `bench-cold-idempotency-${process.pid}`;
+    await aws.ddb.send(
+      new CreateTableCommand({
+        TableName: idempotencyTable,
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const sqsEnv = { AWS_ENDPOINT_URL_SQS: aws.sqs.endpoint, QUEUE_URL: aws.queues.queueUrl };
+    const ddbEnv = { AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint, TABLE_NAME: aws.tableName };
+    let message = 0;
+    const ingestEvent = () => apiEvent(notification('cold', 4096).body);
+    const workerEvent = () =>
+      sqsEvent([{ messageId: `cold-${++message}`, body: envelopeOf(notification('cold', 4096)) }]);
+
+    log('cold starts (fresh node per run)');
+    const cold = await measureColdStarts(
+      writeRunner(dir),
+      [
+        {
+          name: 'ingest',
+          bundle: bundles.ingest.file,
+          env: {
+            ...sqsEnv,
+            SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
+            AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+          },
+          event: ingestEvent,
+          check: ok202,
+        },
+        {
+          name: 'floor-ingest',
+          bundle: bundles['floor-ingest'].file,
+          env: { ...sqsEnv, FLOOR_SECRETS: SECRETS.join(',') },
+          event: ingestEvent,
+          check: ok202,
+        },
+        { name: 'worker', bundle: bundles.worker.file, env: ddbEnv, event: workerEvent, check: okBatch },
+        {
+          name: 'floor-worker',
+          bundle: bundles['floor-worker'].file,
+          env: ddbEnv,
+          event: workerEvent,
+          check: okBatch,
+        },
+        {
+          name: 'powertools-worker',
+          bundle: bundles['powertools-worker'].file,
+          env: { ...ddbEnv, IDEMPOTENCY_TABLE_NAME: idempotencyTable },
+          event: workerEvent,
+          check: okBatch,
+        },
+      ],
+      SIZES.coldRepetitions,
+    );
+
+    log('warm ingest (ours and the floor, request by request)');
+    const ingest = await measureIngestWarm(aws.sqs.endpoint, aws.queues.queueUrl, SIZES.ingest);
+
+    log('worker throughput (ours, floor, contract floor, Powertools peer)');
+    const dynamoPid = findProcess(['-port', String(aws.dynamo.port)]);
+    const worker = await measureWorker(aws.dynamo.endpoint, SIZES.worker as WorkerOptions, dynamoPid);
+    return { cold, ingest, worker };
+  } finally {
+    await secrets.stop();
+    await aws.stop();
+  }
+}
+
+async function measureLocalMode(): Promise<{ result?: E2eResult; error?: string }> {
+  // Loaded lazily and by a computed path, so the rest of the benchmark runs (and type-checks) without it.
+  const modulePath = '../../infra/local/start.ts';
+  let startLocalStack: (
+    options: Record<string, unknown>,
+  ) => Promise<StackLike & { stop(): Promise<void>; config: { config: { workerMaxConcurrency: number } } }>;
+  let maxConcurrency = 4;
+  try {
+    const local = await import(modulePath);
+    startLocalStack = local.startLocalStack;
+    const stackModule = await import('../../infra/local/stack.ts' as string).catch(() => ({}));
+    maxConcurrency =
+      (stackModule as { LOCAL_MAX_WORKER_CONCURRENCY?: number }).LOCAL_MAX_WORKER_CONCURRENCY ??
+      maxConcurrency;
+  } catch (error) {
+    return { error: `local mode unavailable: ${(error as Error).message}` };
+  }
+  log('end to end through local mode');
+  const stack = await startLocalStack({
+    quiet: true,
+    env: { ...process.env, CRONOFY_CLIENT_SECRETS: SECRETS.join(',') },
+  });
+  try {
+    const { measureE2e } = await import('./e2e.ts');
+    const concurrency = Math.min(stack.config.config.workerMaxConcurrency, maxConcurrency);
+    return { result: await measureE2e(stack, SIZES.e2e as E2eOptions, concurrency) };
+  } finally {
+    await stack.stop();
+  }
+}
+
+function costs(
+  ingest: Awaited<ReturnType<typeof measureIngestWarm>>,
+  worker: Awaited<ReturnType<typeof measureWorker>>,
+) {
+  const ours = worker.variants.ours;
+  const peer = worker.variants.powertools;
+  const ingestInputs = {
+    billedMs: billedMs(ingest.oursP50Ms),
+    memoryMb: FUNCTIONS.ingest.memoryMb,
+    logBytesPerNotification: ingest.logBytesPerRequest,
+  };
+  const oursDesign: DesignInputs = {
+    name: 'ours: HTTP API, ingest, SQS, worker (conditional writes), DynamoDB',
+    api: 'http',
+    ingest: ingestInputs,
+    worker: {
+      batchSize: worker.batchSize,
+      billedMsPerBatch: billedMs(ours.batchMs.p50),
+      memoryMb: FUNCTIONS.worker.memoryMb,
+      logBytesPerNotification: ours.logBytesPerNotification,
+    },
+    sqs: { messageBytes: worker.messageBytes },
+    dynamo: {
+      writeUnitsPerNotification: ours.writeUnitsPerNotification,
+      storedBytesPerNotification: ours.storedBytesPerNotification,
+      storedItemsPerNotification: ours.storedItemsPerNotification,
+    },
+    s3: { putsPerNotification: 0, storedBytesPerNotification: 0 },
+  };
+  // The common design keeps the raw payload in S3, not as a notification record: every write the peer made
+  // except that PutItem, and the state record alone in storage (idempotency records expire within the hour).
+  const notificationPut = Object.entries(peer.byOperationPerNotification).find(
+    ([op]) => op === 'PutItem bench-powertools',
+  );
+  const commonDesign: DesignInputs = {
+    name: 'common: REST API, ingest, SQS, worker in Powertools idempotency, payload to S3, state to DynamoDB',
+    api: 'rest',
+    ingest: ingestInputs,
+    worker: {
+      batchSize: worker.batchSize,
+      billedMsPerBatch: billedMs(peer.batchMs.p50),
+      memoryMb: FUNCTIONS.worker.memoryMb,
+      logBytesPerNotification: peer.logBytesPerNotification,
+    },
+    sqs: { messageBytes: worker.messageBytes },
+    dynamo: {
+      writeUnitsPerNotification: peer.writeUnitsPerNotification - (notificationPut?.[1].writeUnits ?? 0),
+      storedBytesPerNotification: worker.contractItemBytes.state,
+      storedItemsPerNotification: 1,
+    },
+    s3: { putsPerNotification: 1, storedBytesPerNotification: worker.bodyBytes },
+  };
+  return {
+    ours: costPerMillion(oursDesign),
+    common: costPerMillion(commonDesign),
+    inputs: { ours: oursDesign, common: commonDesign },
+  };
+}
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+const pm = (s: { median: number; min: number; max: number }, digits = 2) =>
+  `${s.median.toFixed(digits)} [${s.min.toFixed(digits)}–${s.max.toFixed(digits)}]`;
+
+interface Row {
+  name: string;
+  value: string;
+  target: string;
+  met: boolean | undefined;
+  detail: string;
+}
+
+function printTable(rows: Row[]): void {
+  const headers = ['figure', 'value', 'target', 'met', 'detail'];
+  const cells = rows.map((r) => [
+    r.name,
+    r.value,
+    r.target,
+    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    r.detail,
+  ]);
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+  const line = (values: string[]) => `| ${values.map((v, i) => v.padEnd(widths[i] as number)).join(' | ')} |`;
+  console.log(line(headers));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const c of cells) console.log(line(c));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cronofy-bench-'));
+  const loadBefore = loadavg();
+  try {
+    log('building bundles (esbuild, as the stack builds them)');
+    const bundles = await buildAll(dir);
+    for (const name of ['ingest', 'worker', 'floor-ingest', 'floor-worker', 'powertools-worker'] as const) {
+      if (bundles[name].error) throw new Error(`bundle ${name} failed: ${bundles[name].error}`);
+    }
+    const { cold, ingest, worker } = await measureLocal(bundles, dir);
+    const e2e = await measureLocalMode();
+    const cost = costs(ingest, worker);
+
+    const c = (name: string) => cold[name] as ColdSummary;
+    const ingestInit = c('ingest').firstResponseMs.median / c('floor-ingest').firstResponseMs.median;
+    const workerInit = c('worker').firstResponseMs.median / c('floor-worker').firstResponseMs.median;
+    const ingestBundle = bundles.ingest.bytes / bundles['floor-ingest'].bytes;
+    const workerBundle = bundles.worker.bytes / bundles['floor-worker'].bytes;
+    const v = worker.variants;
+    const costRatio = cost.ours.total / cost.common.total;
+
+    const figures = {
+      ingest_vs_floor: round(ingest.p50Ratio.median),
+      ingest_bundle_vs_floor: round(ingestBundle),
+      ingest_init_vs_floor: round(ingestInit),
+      worker_vs_floor: round(worker.oursVsFloor.median),
+      worker_vs_powertools: round(worker.oursVsPowertools.median),
+      e2e_notifications_per_s: round(e2e.result?.notificationsPerSecond.median ?? Number.NaN, 1),
+      e2e_p99_ms: round(e2e.result?.latencyP99Ms.median ?? Number.NaN, 1),
+      cost_per_million_usd: round(cost.ours.total, 4),
+      cost_per_million_common_usd: round(cost.common.total, 4),
+    };
+
+    const rows: Row[] = [
+      {
+        name: 'ingest_vs_floor (p50)',
+        value: ingest.p50Ratio.median.toFixed(3),
+        target: '≤ 1.15',
+        met: ingest.p50Ratio.median <= 1.15,
+        detail: `ours ${ms(ingest.oursP50Ms)} vs floor ${ms(ingest.floorP50Ms)}; rounds ${pm(ingest.p50Ratio, 3)}`,
+      },
+      {
+        name: 'ingest_vs_floor (p99)',
+        value: ingest.p99Ratio.median.toFixed(3),
+        target: '≤ 1.15',
+        met: ingest.p99Ratio.median <= 1.15,
+        detail: `ours ${ms(ingest.oursP99Ms)} vs floor ${ms(ingest.floorP99Ms)}; rounds ${pm(ingest.p99Ratio, 3)}`,
+      },
+      {
+        name: 'ingest_bundle_vs_floor',
+        value: ingestBundle.toFixed(3),
+        target: '≤ 1.10',
+        met: ingestBundle <= 1.1,
+        detail: `${kb(bundles.ingest.bytes)} vs ${kb(bundles['floor-ingest'].bytes)} (bare SQS client)`,
+      },
+      {
+        name: 'ingest_init_vs_floor',
+        value: ingestInit.toFixed(3),
+        target: '≤ 1.10',
+        met: ingestInit <= 1.1,
+        detail: `import→first 202: ${pm(c('ingest').firstResponseMs, 1)} vs ${pm(c('floor-ingest').firstResponseMs, 1)} ms; CPU ${c('ingest').cpuMs.median.toFixed(0)} vs ${c('floor-ingest').cpuMs.median.toFixed(0)} ms`,
+      },
+      {
+        name: 'worker_bundle_vs_floor',
+        value: workerBundle.toFixed(3),
+        target: '≤ 1.10',
+        met: workerBundle <= 1.1,
+        detail: `${kb(bundles.worker.bytes)} vs ${kb(bundles['floor-worker'].bytes)} (bare DynamoDB client)`,
+      },
+      {
+        name: 'worker_init_vs_floor',
+        value: workerInit.toFixed(3),
+        target: '≤ 1.10',
+        met: workerInit <= 1.1,
+        detail: `import→first batch: ${pm(c('worker').firstResponseMs, 1)} vs ${pm(c('floor-worker').firstResponseMs, 1)} ms; CPU ${c('worker').cpuMs.median.toFixed(0)} vs ${c('floor-worker').cpuMs.median.toFixed(0)} ms`,
+      },
+      {
+        name: 'bundle sizes',
+        value: '',
+        target: '',
+        met: undefined,
+        detail: (['ingest', 'worker', 'redirects', 'tokens'] as const)
+          .map((n) => `${n} ${bundles[n].error ? 'build failed' : kb(bundles[n].bytes)}`)
+          .join(', '),
+      },
+      {
+        name: 'worker_vs_floor',
+        value: worker.oursVsFloor.median.toFixed(3),
+        target: '≥ 0.8',
+        met: worker.oursVsFloor.median >= 0.8,
+        detail: `${v.ours.notificationsPerSecond.median.toFixed(0)}/s vs ${v.floor.notificationsPerSecond.median.toFixed(0)}/s (1 PutItem); reps ${pm(worker.oursVsFloor, 3)}`,
+      },
+      {
+        name: 'worker_vs_contract_floor',
+        value: worker.oursVsContractFloor.median.toFixed(3),
+        target: '',
+        met: undefined,
+        detail: `vs ${v.contractFloor.notificationsPerSecond.median.toFixed(0)}/s (2 bare PutItems: the contract's two items); reps ${pm(worker.oursVsContractFloor, 3)}`,
+      },
+      {
+        name: 'worker round trips / notification',
+        value: v.ours.roundTripsPerNotification.toFixed(2),
+        target: '1',
+        met: v.ours.roundTripsPerNotification <= 1,
+        detail: `floor ${v.floor.roundTripsPerNotification.toFixed(2)}, contract floor ${v.contractFloor.roundTripsPerNotification.toFixed(2)}, Powertools ${v.powertools.roundTripsPerNotification.toFixed(2)}`,
+      },
+      {
+        name: 'worker write units / notification',
+        value: v.ours.writeUnitsPerNotification.toFixed(2),
+        target: '',
+        met: undefined,
+        detail: `floor ${v.floor.writeUnitsPerNotification.toFixed(2)}, contract floor ${v.contractFloor.writeUnitsPerNotification.toFixed(2)}, Powertools ${v.powertools.writeUnitsPerNotification.toFixed(2)}`,
+      },
+      {
+        name: 'worker_vs_powertools',
+        value: worker.oursVsPowertools.median.toFixed(3),
+        target: '≥ 2',
+        met: worker.oursVsPowertools.median >= 2,
+        detail: `${v.ours.notificationsPerSecond.median.toFixed(0)}/s vs ${v.powertools.notificationsPerSecond.median.toFixed(0)}/s; reps ${pm(worker.oursVsPowertools, 3)}`,
+      },
+      {
+        name: 'worker CPU ms / notification',
+        value: (v.ours.clientCpuMsPerNotification + v.ours.dynamoCpuMsPerNotification).toFixed(2),
+        target: '',
+        met: undefined,
+        detail: (['ours', 'floor', 'contractFloor', 'powertools'] as const)
+          .map(
+            (n) =>
+              `${n} ${v[n].clientCpuMsPerNotification.toFixed(2)} client + ${v[n].dynamoCpuMsPerNotification.toFixed(2)} DynamoDB Local`,
+          )
+          .join('; '),
+      },
+      e2e.result
+        ? {
+            name: 'e2e_notifications_per_s',
+            value: e2e.result.notificationsPerSecond.median.toFixed(1),
+            target: '',
+            met: undefined,
+            detail: `reps ${pm(e2e.result.notificationsPerSecond, 1)}; gateway alone ${e2e.result.ingestPerSecond.median.toFixed(0)}/s; ${e2e.result.workerConcurrency} worker pollers`,
+          }
+        : {
+            name: 'e2e_notifications_per_s',
+            value: 'n/a',
+            target: '',
+            met: undefined,
+            detail: e2e.error ?? '',
+          },
+      ...(e2e.result
+        ? [
+            {
+              name: 'e2e_p99_ms',
+              value: e2e.result.latencyP99Ms.median.toFixed(1),
+              target: '',
+              met: undefined,
+              detail: `p50 ${e2e.result.latencyP50Ms.median.toFixed(1)} ms, POST → notification record on the stream at ${e2e.result.pacedRatePerSecond.median.toFixed(0)}/s`,
+            },
+            {
+              name: 'e2e lost',
+              value: String(e2e.result.lost),
+              target: '0',
+              met:
+                e2e.result.lost === 0 && e2e.result.duplicatesOnStream === 0 && e2e.result.deadLettered === 0,
+              detail: `${e2e.result.sent} sent, ${e2e.result.onStream} on the stream, ${e2e.result.duplicatesOnStream} duplicates, ${e2e.result.deadLettered} dead-lettered`,
+            },
+          ]
+        : []),
+      {
+        name: 'cost_per_million_usd',
+        value: cost.ours.total.toFixed(2),
+        target: '',
+        met: undefined,
+        detail: cost.ours.lines
+          .filter((l) => l.usd >= 0.05)
+          .map((l) => `${l.item.split(' (')[0]} ${l.usd.toFixed(2)}`)
+          .join(', '),
+      },
+      {
+        name: 'cost_per_million_common_usd',
+        value: cost.common.total.toFixed(2),
+        target: '',
+        met: undefined,
+        detail: cost.common.lines
+          .filter((l) => l.usd >= 0.05)
+          .map((l) => `${l.item.split(' (')[0]} ${l.usd.toFixed(2)}`)
+          .join(', '),
+      },
+      {
+        name: 'cost ours / common',
+        value: costRatio.toFixed(3),
+        target: '≤ 0.6',
+        met: costRatio <= 0.6,
+        detail: `us-east-1 list prices as of ${PRICES.asOf}`,
+      },
+    ];
+
+    const seconds = (Date.now() - started) / 1000;
+    console.log('');
+    printTable(rows);
+    console.log(
+      `\n${cpus().length} CPUs, Node ${process.version}, load ${loadBefore.map((l) => l.toFixed(1)).join('/')} → ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join('/')}, ${seconds.toFixed(0)} s`,
+    );
+
+    if (jsonFile) {
+      const summarise = (b: Bundle) => ({
+        bytes: b.bytes,
+        mapBytes: b.mapBytes,
+        error: b.error,
+        top: b.contributors.slice(0, 12),
+      });
+      const detail = {
+        machine: { cpus: cpus().length, node: process.version, loadBefore, loadAfter: loadavg(), seconds },
+        sizes: SIZES,
+        table: rows,
+        bundles: Object.fromEntries(Object.entries(bundles).map(([name, b]) => [name, summarise(b)])),
+        cold,
+        ingest,
+        worker,
+        e2e,
+        cost: {
+          prices: PRICES,
+          assumptions: ASSUMPTIONS,
+          ours: cost.ours,
+          common: cost.common,
+          inputs: cost.inputs,
+          ratio: costRatio,
+        } satisfies {
+          ours: CostBreakdown;
+        } & Record<string, unknown>,
+      };
+      writeFileSync(jsonFile, `${JSON.stringify({ ...figures, detail }, null, 2)}\n`);
+      log(`wrote ${jsonFile}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

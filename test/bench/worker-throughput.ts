@@ -1,0 +1,345 @@
+import {
+  type AttributeValue,
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { Context, SQSEvent } from 'aws-lambda';
+import { makeHandler } from '../../functions/worker/handler.ts';
+import { createTable, dynamoClient } from '../../infra/local/services.ts';
+import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
+import { keys } from '../../shared/keys.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { planNotification } from '../../shared/worker/plan.ts';
+import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
+import { DynamoMeter, type MeterCounts } from './dynamo-meter.ts';
+import { itemBytes } from './item-size.ts';
+import { CountingSink } from './log-sink.ts';
+import { makePowertoolsWorker } from './powertools-worker.ts';
+import { cpuMs, selfCpuMs } from './process-cpu.ts';
+import { median, nowMs, percentile, type Spread, spread } from './stats.ts';
+import { envelopeOf, notification, sqsEvent } from './workload.ts';
+
+/**
+ * Worker throughput against DynamoDB Local: notifications applied per second at a fixed concurrency of
+ * `lanes` in-flight SQS batches of `batchSize` (the event source mapping's shape: each lane is one worker
+ * instance that takes the next batch when it is done), for four variants in the same run, interleaved, each
+ * on its own table configured like the records table (stream on):
+ * - ours: the worker's `makeHandler` with the real DynamoRecordStore, logger and metric lines;
+ * - floor: one bare PutItem per notification of a same-size item (the queue message as one attribute);
+ * - contractFloor: the two items CONTRACT §3 asks for (the state record and the notification record exactly
+ *   as ours leaves them), each one bare PutItem, both in parallel, built before the clock starts;
+ * - powertools: the common design (test/bench/powertools-worker.ts), same table changes plus its own table.
+ */
+
+export type Variant = 'ours' | 'floor' | 'contractFloor' | 'powertools';
+export const VARIANTS: readonly Variant[] = ['ours', 'floor', 'contractFloor', 'powertools'];
+
+type Message = { messageId: string; body: string };
+type RunBatch = (messages: readonly Message[]) => Promise<number>;
+
+export interface VariantResult {
+  notificationsPerSecond: Spread;
+  roundTripsPerNotification: number;
+  writeUnitsPerNotification: number;
+  byOperationPerNotification: Record<string, { calls: number; writeUnits: number }>;
+  /** Items and bytes left on the tables per notification (DescribeTable), for the storage cost. */
+  storedItemsPerNotification: number;
+  storedBytesPerNotification: number;
+  logBytesPerNotification: number;
+  /** CPU milliseconds per notification in this process (handler + SDK) and in DynamoDB Local. */
+  clientCpuMsPerNotification: number;
+  dynamoCpuMsPerNotification: number;
+  /** One lane, one batch at a time: the duration a worker invocation is billed for. */
+  batchMs: { p50: number; p99: number };
+}
+
+export interface WorkerResult {
+  lanes: number;
+  batchSize: number;
+  notificationsPerRepetition: number;
+  repetitions: number;
+  variants: Record<Variant, VariantResult>;
+  oursVsFloor: Spread;
+  oursVsContractFloor: Spread;
+  oursVsPowertools: Spread;
+  /** Average size of the two items the contract asks for, in this workload (DynamoDB's size rules). */
+  contractItemBytes: { state: number; notification: number };
+  /** Average raw body, the queue message carrying it. */
+  bodyBytes: number;
+  messageBytes: number;
+}
+
+export interface WorkerOptions {
+  lanes: number;
+  batchSize: number;
+  notifications: number;
+  repetitions: number;
+  warmup: number;
+  latencyBatches: number;
+}
+
+const lambdaContext = {
+  functionName: 'bench-worker',
+  awsRequestId: 'bench',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
+
+let messageSequence = 0;
+
+function messages(run: string, count: number): Message[] {
+  return Array.from({ length: count }, (_, i) => ({
+    messageId: `m-${run}-${++messageSequence}`,
+    body: envelopeOf(notification(run, 3072 + (i % 64) * 32)),
+  }));
+}
+
+/** `lanes` concurrent loops, each taking the next batch until none is left. */
+async function drive(
+  run: RunBatch,
+  all: readonly Message[],
+  lanes: number,
+  batchSize: number,
+): Promise<number> {
+  let next = 0;
+  let failures = 0;
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < all.length) {
+        const batch = all.slice(next, next + batchSize);
+        next += batchSize;
+        failures += await run(batch);
+      }
+    }),
+  );
+  return failures;
+}
+
+/** The table Powertools documents: partition key `id`, on demand (TTL on `expiration` has no local effect). */
+async function createIdempotencyTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+/** The two items the contract asks for, as ours leaves them, for the contract floor. */
+function contractItems(message: Message): Record<string, AttributeValue>[] {
+  const envelope = decodeEnvelope(message.body);
+  const now = new Date();
+  const plan = planNotification(envelope, now);
+  const options = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
+  const state = plan.stateWrites.map((write) =>
+    marshall(
+      { ...write.set, triggered_at: write.triggeredAt, applied_notifications: [envelope.key], pk: write.pk },
+      options,
+    ),
+  );
+  const record = {
+    ...plan.notification,
+    status: 'applied',
+    processed_at: now.toISOString(),
+    pk: keys.notification(envelope.key),
+  };
+  return [...state, marshall(record, options)];
+}
+
+async function tableUsage(
+  client: DynamoDBClient,
+  tables: readonly string[],
+): Promise<{ items: number; bytes: number }> {
+  let items = 0;
+  let bytes = 0;
+  for (const table of tables) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
+    items += Table?.ItemCount ?? 0;
+    bytes += Table?.TableSizeBytes ?? 0;
+  }
+  return { items, bytes };
+}
+
+export async function measureWorker(
+  endpoint: string,
+  options: WorkerOptions,
+  dynamoPid?: number,
+  prefix = `bench-${process.pid}`,
+): Promise<WorkerResult> {
+  const meters = Object.fromEntries(VARIANTS.map((v) => [v, new DynamoMeter()])) as Record<
+    Variant,
+    DynamoMeter
+  >;
+  const sinks = Object.fromEntries(VARIANTS.map((v) => [v, new CountingSink()])) as Record<
+    Variant,
+    CountingSink
+  >;
+  const clients = Object.fromEntries(
+    VARIANTS.map((v) => [v, meters[v].attach(dynamoClient(endpoint))]),
+  ) as Record<Variant, DynamoDBClient>;
+  const tables: Record<Variant, string[]> = {
+    ours: [`${prefix}-ours`],
+    floor: [`${prefix}-floor`],
+    contractFloor: [`${prefix}-contract-floor`],
+    powertools: [`${prefix}-powertools`, `${prefix}-idempotency`],
+  };
+  const admin = dynamoClient(endpoint);
+  for (const variant of VARIANTS) await createTable(admin, tables[variant][0] as string);
+  await createIdempotencyTable(admin, tables.powertools[1] as string);
+
+  const oursHandler = makeHandler(
+    {
+      store: new DynamoRecordStore(clients.ours, tables.ours[0] as string),
+      clock: () => new Date(),
+      logger: createLogger('worker', sinks.ours.write, {}),
+    },
+    sinks.ours.write,
+  );
+  const peerHandler = makePowertoolsWorker({
+    client: clients.powertools,
+    tableName: tables.powertools[0] as string,
+    idempotencyTableName: tables.powertools[1] as string,
+    logger: createLogger('worker', sinks.powertools.write, {}),
+  });
+  const prebuilt = new Map<string, Record<string, AttributeValue>[]>();
+  const putAll = (variant: Variant, batch: readonly Message[]) =>
+    Promise.all(
+      batch.flatMap((m) =>
+        (prebuilt.get(m.messageId) ?? []).map((Item) =>
+          clients[variant].send(new PutItemCommand({ TableName: tables[variant][0], Item })),
+        ),
+      ),
+    ).then(() => 0);
+
+  const runners: Record<Variant, RunBatch> = {
+    ours: async (batch) => (await oursHandler(sqsEvent(batch) as SQSEvent)).batchItemFailures.length,
+    powertools: async (batch) =>
+      (await peerHandler(sqsEvent(batch) as SQSEvent, lambdaContext)).batchItemFailures.length,
+    floor: (batch) => putAll('floor', batch),
+    contractFloor: (batch) => putAll('contractFloor', batch),
+  };
+  const processed: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
+  const prepare = (variant: Variant, count: number): Message[] => {
+    const list = messages(variant, count);
+    processed[variant] += count;
+    // The floors' items are built before the clock starts: a floor does nothing but send.
+    for (const m of list) {
+      if (variant === 'floor')
+        prebuilt.set(m.messageId, [{ pk: { S: `floor#${m.messageId}` }, body: { S: m.body } }]);
+      if (variant === 'contractFloor') prebuilt.set(m.messageId, contractItems(m));
+    }
+    return list;
+  };
+
+  try {
+    for (const variant of VARIANTS) {
+      const failures = await drive(
+        runners[variant],
+        prepare(variant, options.warmup),
+        options.lanes,
+        options.batchSize,
+      );
+      if (failures > 0) throw new Error(`${variant}: ${failures} failures during warm-up`);
+    }
+    prebuilt.clear();
+
+    const rates: Record<Variant, number[]> = { ours: [], floor: [], contractFloor: [], powertools: [] };
+    const clientCpu: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
+    const dynamoCpu: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
+    for (const variant of VARIANTS) {
+      meters[variant].reset();
+      sinks[variant].reset();
+    }
+    for (let rep = 0; rep < options.repetitions; rep++) {
+      // Rotate the order so no variant always runs on a warmer (or more loaded) emulator.
+      for (let i = 0; i < VARIANTS.length; i++) {
+        const variant = VARIANTS[(i + rep) % VARIANTS.length] as Variant;
+        const list = prepare(variant, options.notifications);
+        const [cpu0, dynamo0, start] = [selfCpuMs(), cpuMs(dynamoPid), nowMs()];
+        const failures = await drive(runners[variant], list, options.lanes, options.batchSize);
+        const seconds = (nowMs() - start) / 1000;
+        clientCpu[variant] += selfCpuMs() - cpu0;
+        dynamoCpu[variant] += cpuMs(dynamoPid) - dynamo0;
+        if (failures > 0) throw new Error(`${variant}: ${failures} notifications failed`);
+        rates[variant].push(options.notifications / seconds);
+        prebuilt.clear();
+      }
+    }
+    const totals = Object.fromEntries(VARIANTS.map((v) => [v, meters[v].reset()])) as Record<
+      Variant,
+      MeterCounts
+    >;
+    const logBytes = Object.fromEntries(VARIANTS.map((v) => [v, sinks[v].bytes])) as Record<Variant, number>;
+
+    // Batch duration with no contention: what one worker invocation takes.
+    const batchMs: Record<Variant, number[]> = { ours: [], floor: [], contractFloor: [], powertools: [] };
+    for (let b = 0; b < options.latencyBatches; b++) {
+      for (const variant of VARIANTS) {
+        const batch = prepare(variant, options.batchSize);
+        const start = nowMs();
+        await runners[variant](batch);
+        batchMs[variant].push(nowMs() - start);
+      }
+    }
+
+    const measured = options.notifications * options.repetitions;
+    const results = {} as Record<Variant, VariantResult>;
+    for (const variant of VARIANTS) {
+      const counts = totals[variant];
+      if (counts.errors > 0 || counts.conditionFailures > 0) {
+        throw new Error(
+          `${variant}: ${counts.errors} errors, ${counts.conditionFailures} rejected conditions`,
+        );
+      }
+      const usage = await tableUsage(admin, tables[variant]);
+      results[variant] = {
+        notificationsPerSecond: spread(rates[variant]),
+        roundTripsPerNotification: counts.roundTrips / measured,
+        writeUnitsPerNotification: counts.writeUnits / measured,
+        byOperationPerNotification: Object.fromEntries(
+          Object.entries(counts.byOperation).map(([op, c]) => [
+            op.replace(prefix, 'bench'),
+            { calls: c.calls / measured, writeUnits: c.writeUnits / measured },
+          ]),
+        ),
+        storedItemsPerNotification: usage.items / processed[variant],
+        storedBytesPerNotification: usage.bytes / processed[variant],
+        logBytesPerNotification: logBytes[variant] / measured,
+        clientCpuMsPerNotification: clientCpu[variant] / measured,
+        dynamoCpuMsPerNotification: dynamoCpu[variant] / measured,
+        batchMs: { p50: median(batchMs[variant]), p99: percentile(batchMs[variant], 99) },
+      };
+    }
+    const sample = messages('sample', 64);
+    const sizes = sample.map((m) => contractItems(m).map(itemBytes));
+    const average = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+    const ratio = (a: Variant, b: Variant) =>
+      spread(rates[a].map((rate, i) => rate / (rates[b][i] as number)));
+    return {
+      lanes: options.lanes,
+      batchSize: options.batchSize,
+      notificationsPerRepetition: options.notifications,
+      repetitions: options.repetitions,
+      variants: results,
+      oursVsFloor: ratio('ours', 'floor'),
+      oursVsContractFloor: ratio('ours', 'contractFloor'),
+      oursVsPowertools: ratio('ours', 'powertools'),
+      contractItemBytes: {
+        state: average(sizes.map((s) => s[0] ?? 0)),
+        notification: average(sizes.map((s) => s[1] ?? 0)),
+      },
+      bodyBytes: average(sample.map((m) => Buffer.byteLength(decodeEnvelope(m.body).body))),
+      messageBytes: average(sample.map((m) => Buffer.byteLength(m.body))),
+    };
+  } finally {
+    for (const variant of VARIANTS) {
+      sinks[variant].close();
+      clients[variant].destroy();
+    }
+    admin.destroy();
+  }
+}

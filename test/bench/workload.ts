@@ -1,0 +1,117 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
+import { signBody } from '../../shared/signature.ts';
+import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
+
+/**
+ * The benchmark workload: realistic 3–5 KB scheduling-request notifications (a candidate's free-text answers
+ * in `captured_data`), each for its own scheduling request, signed with the second of two active secrets.
+ */
+
+export const SECRETS = ['bench-client-secret-previous-0000', 'bench-client-secret-current-11111'] as const;
+/** A value signed with a secret we no longer hold comes first: the match is the second header value. */
+const RETIRED_SECRET = 'bench-client-secret-retired-222222';
+
+const NOTES =
+  'Available most afternoons; prefer video. Previous role: senior platform engineer, eight years. ' +
+  'Relocating in spring, needs visa sponsorship details. Portfolio and references on request. ';
+
+let sequence = 0;
+
+export interface Notification {
+  /** The idempotency key ingest derives: scheduling-request callbacks carry no Cronofy-Notification-ID. */
+  key: string;
+  schedulingRequestId: string;
+  body: string;
+}
+
+/** A new notification (fresh scheduling request) of about `targetBytes` bytes. */
+export function notification(run: string, targetBytes = 4096): Notification {
+  const n = ++sequence;
+  const schedulingRequestId = `srq_bench_${run}_${n}`;
+  const options = {
+    schedulingRequestId,
+    triggeredAt: new Date(Date.UTC(2026, 10, 23, 10, 0, n % 60)).toISOString(),
+    correlationId: `cand-${run}-${n}`,
+  };
+  const base = schedulingRequestBody('scheduling_request_time_chosen', options);
+  const room = Math.max(0, targetBytes - Buffer.byteLength(base) - 40);
+  const answer = NOTES.repeat(Math.ceil(room / NOTES.length)).slice(0, room);
+  const body = schedulingRequestBody('scheduling_request_time_chosen', {
+    ...options,
+    capturedData: { 'captured_data.notes': answer },
+  });
+  return { key: idempotencyKey(undefined, Buffer.from(body)), schedulingRequestId, body };
+}
+
+export function signatureHeader(body: string): string {
+  return `${signBody(body, RETIRED_SECRET)},${signBody(body, SECRETS[1])}`;
+}
+
+/** The API Gateway HTTP API (payload 2.0) event for a signed POST of `body`. */
+export function apiEvent(body: string): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: 'POST /cronofy/notifications',
+    rawPath: '/cronofy/notifications',
+    rawQueryString: '',
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      host: 'bench.execute-api.us-east-1.amazonaws.com',
+      'user-agent': 'Cronofy (https://www.cronofy.com/support/)',
+      'cronofy-hmac-sha256': signatureHeader(body),
+      'x-amzn-trace-id': 'Root=1-00000000-000000000000000000000000',
+      'x-forwarded-for': '203.0.113.10',
+      'x-forwarded-port': '443',
+      'x-forwarded-proto': 'https',
+    },
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'bench',
+      domainName: 'bench.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'bench',
+      http: {
+        method: 'POST',
+        path: '/cronofy/notifications',
+        protocol: 'HTTP/1.1',
+        sourceIp: '203.0.113.10',
+        userAgent: 'Cronofy',
+      },
+      requestId: 'bench',
+      routeKey: 'POST /cronofy/notifications',
+      stage: '$default',
+      time: '23/Nov/2026:10:00:00 +0000',
+      timeEpoch: 1_795_428_000_000,
+    },
+    body,
+    isBase64Encoded: false,
+  };
+}
+
+/** The queue message ingest writes for this notification. */
+export function envelopeOf(n: Notification, receivedAt = new Date()): string {
+  return encodeEnvelope(n.key, Buffer.from(n.body), receivedAt);
+}
+
+/** An SQS event of these messages, as the event source mapping delivers them. */
+export function sqsEvent(messages: readonly { messageId: string; body: string }[]) {
+  return {
+    Records: messages.map(({ messageId, body }) => ({
+      messageId,
+      receiptHandle: `rh-${messageId}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(Date.now()),
+        SenderId: 'AROA000000000000000',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:cronofy-notifications',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}

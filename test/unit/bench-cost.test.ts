@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ASSUMPTIONS,
+  billedMs,
+  costPerMillion,
+  type DesignInputs,
+  emptyReceivesPerNotification,
+  PRICES,
+} from '../bench/cost.ts';
+
+const design: DesignInputs = {
+  name: 'example',
+  api: 'http',
+  ingest: { billedMs: 10, memoryMb: 1024, logBytesPerNotification: 0 },
+  worker: { batchSize: 10, billedMsPerBatch: 100, memoryMb: 1024, logBytesPerNotification: 0 },
+  sqs: { messageBytes: 5000 },
+  dynamo: { writeUnitsPerNotification: 2, storedBytesPerNotification: 0, storedItemsPerNotification: 0 },
+  s3: { putsPerNotification: 0, storedBytesPerNotification: 0 },
+};
+
+const usd = (name: string, d: DesignInputs = design) =>
+  costPerMillion(d).lines.find((line) => line.item.startsWith(name))?.usd ?? Number.NaN;
+
+describe('bench cost model', () => {
+  it('bills Lambda duration per started millisecond', () => {
+    expect(billedMs(0.4)).toBe(1);
+    expect(billedMs(20.01)).toBe(21);
+  });
+
+  it('prices a million notifications line by line', () => {
+    expect(usd('API Gateway')).toBeCloseTo(1.0, 6);
+    // 1 M ingest + 0.1 M worker invocations.
+    expect(usd('Lambda requests')).toBeCloseTo(0.22, 6);
+    // 1 M × 10 ms × 1 GB = 10,000 GB-s.
+    expect(usd('Lambda duration, ingest')).toBeCloseTo(10_000 * PRICES.lambdaArmPerGbSecond, 6);
+    // 100,000 batches × 100 ms × 1 GB = 10,000 GB-s.
+    expect(usd('Lambda duration, worker')).toBeCloseTo(10_000 * PRICES.lambdaArmPerGbSecond, 6);
+    expect(usd('DynamoDB on-demand writes')).toBeCloseTo(1.25, 6);
+  });
+
+  it('counts one SQS send per 64 KB chunk, batched receives and deletes, and amortised empty polls', () => {
+    const polls = emptyReceivesPerNotification();
+    expect(polls).toBeCloseTo((5 * 30 * 24 * 3600) / 20 / ASSUMPTIONS.notificationsPerMonth, 9);
+    expect(usd('SQS')).toBeCloseTo((1 + 0.2 + polls) * 0.4, 6);
+    expect(usd('SQS', { ...design, sqs: { messageBytes: 64 * 1024 + 1 } })).toBeCloseTo(
+      (2 + 0.2 + polls) * 0.4,
+      6,
+    );
+  });
+
+  it('adds S3 and the REST API price for the common design', () => {
+    const common = {
+      ...design,
+      api: 'rest' as const,
+      s3: { putsPerNotification: 1, storedBytesPerNotification: 0 },
+    };
+    expect(usd('API Gateway', common)).toBeCloseTo(3.5, 6);
+    expect(usd('S3 PUT', common)).toBeCloseTo(5.0, 6);
+    expect(usd('S3 PUT')).toBeNaN();
+  });
+
+  it('charges a month of storage with 100 bytes of overhead per item', () => {
+    const stored = {
+      ...design,
+      dynamo: {
+        writeUnitsPerNotification: 0,
+        storedBytesPerNotification: 924,
+        storedItemsPerNotification: 1,
+      },
+    };
+    // 1 M items × 1,024 bytes = 0.954 GiB.
+    expect(usd('DynamoDB storage', stored)).toBeCloseTo(((1_000_000 * 1024) / 1024 ** 3) * 0.25, 6);
+  });
+});
