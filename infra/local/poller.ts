@@ -143,6 +143,15 @@ export function startWorkerFeed(options: WorkerFeedOptions): WorkerFeed {
   const batchSize = options.batchSize ?? WORKER.batchSize;
   const windowMs = options.batchingWindowMs ?? WORKER.maxBatchingWindowSeconds * 1000;
   const waitTimeSeconds = options.waitTimeSeconds ?? 20;
+  if (options.visibilityTimeoutSeconds !== undefined && options.visibilityTimeoutSeconds * 1000 <= windowMs) {
+    options.logger.warn(
+      'visibility timeout not longer than the batching window: a message can reappear in its own batch',
+      {
+        visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+        batchingWindowMs: windowMs,
+      },
+    );
+  }
   const stopping = new AbortController();
   const emitter = new EventEmitter<{ batch: [BatchOutcome] }>();
 

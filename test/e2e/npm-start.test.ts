@@ -1,0 +1,153 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Server, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../infra/local/services.ts';
+
+/**
+ * `npm start` as a user runs it: one command, real child processes (npm → node → Java), ready when
+ * /healthz answers, and SIGINT stops everything (DynamoDB Local's Java process included) with exit code 0.
+ */
+
+const ROOT = new URL('../../', import.meta.url);
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const runs: Run[] = [];
+
+function npm(args: string[], env: Record<string, string>): Run {
+  const child = spawn('npm', args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const run = { child, output: () => output, exited };
+  runs.push(run);
+  return run;
+}
+
+afterEach(async () => {
+  // A failed assertion must not leave a stack running: stop it the way a user would.
+  for (const run of runs.splice(0)) {
+    if (run.child.exitCode === null && run.child.signalCode === null) {
+      run.child.kill('SIGINT');
+      await run.exited;
+    }
+  }
+});
+
+async function waitForHealth(url: string, run: Run, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (run.child.exitCode !== null) throw new Error(`npm start exited early:\n${run.output()}`);
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`npm start not ready in ${timeoutMs} ms:\n${run.output()}`);
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.connect(port, '127.0.0.1');
+  });
+}
+
+describe('npm start', () => {
+  it('starts the whole stack, prints how to send a test notification, and stops every process on SIGINT with exit 0', async () => {
+    const [port, dynamoPort, sqsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const url = `http://127.0.0.1:${port}`;
+    const run = npm(['start'], {
+      PORT: String(port),
+      DYNAMODB_PORT: String(dynamoPort),
+      SQS_PORT: String(sqsPort),
+      TABLE_NAME: `npm-start-${process.pid}`,
+    });
+
+    await waitForHealth(url, run);
+    // The banner is printed once /healthz answers; give stdout a moment to arrive.
+    await expect.poll(() => run.output(), { timeout: 5000 }).toContain('npm run notify');
+    expect(run.output()).toContain(`Gateway         ${url}`);
+    expect(run.output()).toContain(`http://127.0.0.1:${dynamoPort}`);
+    expect(run.output()).toContain(`http://127.0.0.1:${sqsPort}`);
+    expect(await portOpen(dynamoPort)).toBe(true);
+
+    // The documented test notification goes all the way through, and the console shows the stream lines.
+    const notify = npm(['run', 'notify'], { LOCAL_URL: url });
+    const notified = await notify.exited;
+    expect(notify.output()).toContain('→ 202 {"status":"accepted"}');
+    expect(notified.code).toBe(0);
+    const id = /scheduling_request_id (srq_[0-9a-f]+)/.exec(notify.output())?.[1];
+    expect(id).toBeDefined();
+    await expect
+      .poll(() => run.output(), { timeout: 10_000 })
+      .toMatch(new RegExp(`INSERT scheduling_request ${id} status=time_chosen`));
+    // One line per record, identifiers only: no payload (names, emails) on the console.
+    expect(run.output()).not.toContain('@example.com');
+
+    run.child.kill('SIGINT');
+    const exit = await run.exited;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(run.output()).toContain('Stopped.');
+    expect(await portOpen(dynamoPort)).toBe(false);
+    expect(await portOpen(port)).toBe(false);
+    expect(await portOpen(sqsPort)).toBe(false);
+  }, 120_000);
+
+  it('refuses to start with a bad configuration value, naming the key and the variable', async () => {
+    const run = npm(['start'], { CRONOFY_DATA_CENTER: 'mars', PORT: String(await freePort()) });
+
+    const exit = await run.exited;
+
+    expect(exit.code).toBe(1);
+    expect(run.output()).toContain('cronofy.dataCenter');
+    expect(run.output()).toContain('CRONOFY_DATA_CENTER');
+    expect(run.output()).not.toContain('Starting DynamoDB Local');
+  }, 60_000);
+
+  it('fails clearly when a port is in use, before starting anything', async () => {
+    const busy: Server = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const run = npm(['start'], {
+        PORT: String(port),
+        DYNAMODB_PORT: String(await freePort()),
+        SQS_PORT: String(await freePort()),
+      });
+
+      const exit = await run.exited;
+
+      expect(exit.code).toBe(1);
+      expect(run.output()).toContain(`Port ${port} (PORT) is already in use`);
+    } finally {
+      busy.close();
+    }
+  }, 60_000);
+});
