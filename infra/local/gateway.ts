@@ -425,6 +425,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
+        // Requests in flight get a moment to finish; a keep-alive connection must not hold the stop up.
+        setTimeout(() => server.closeAllConnections(), 2000).unref();
       });
     },
   };

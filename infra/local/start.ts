@@ -59,15 +59,19 @@ async function main(): Promise<void> {
   const env = process.env;
   let stack: LocalStack | undefined;
   let stopping = false;
+  let stoppingSince = 0;
   let starting: Promise<LocalStack> | undefined;
 
   const shutdown = async (signal: string) => {
     if (stopping) {
-      // A second Ctrl-C while stopping: stop waiting, but never leave DynamoDB Local behind.
+      // Ctrl-C in a terminal reaches us twice at once (from the terminal's process group and forwarded by
+      // npm): that is one request. A later one means "stop waiting", but never leave DynamoDB Local behind.
+      if (Date.now() - stoppingSince < 1000) return;
       killDynamoDb();
       process.exit(1);
     }
     stopping = true;
+    stoppingSince = Date.now();
     console.log(
       `\n${signal}: stopping the gateway, worker pollers, stream tail, SQS emulator and DynamoDB Local…`,
     );

@@ -19,9 +19,10 @@ interface Run {
 
 const runs: Run[] = [];
 
-function npm(args: string[], env: Record<string, string>): Run {
+function npm(args: string[], env: Record<string, string>, options: { detached?: boolean } = {}): Run {
   const child = spawn('npm', args, {
     cwd: ROOT,
+    detached: options.detached ?? false,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -118,6 +119,24 @@ describe('npm start', () => {
     expect(await portOpen(dynamoPort)).toBe(false);
     expect(await portOpen(port)).toBe(false);
     expect(await portOpen(sqsPort)).toBe(false);
+  }, 120_000);
+
+  it('stops with exit 0 on Ctrl-C in a terminal, where the whole process group gets SIGINT at once', async () => {
+    const [port, dynamoPort, sqsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const run = npm(
+      ['start'],
+      { PORT: String(port), DYNAMODB_PORT: String(dynamoPort), SQS_PORT: String(sqsPort) },
+      { detached: true }, // its own process group, as a terminal's foreground job has
+    );
+    await waitForHealth(`http://127.0.0.1:${port}`, run);
+
+    process.kill(-(run.child.pid as number), 'SIGINT');
+    const exit = await run.exited;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    await expect.poll(() => run.output(), { timeout: 5000 }).toContain('Stopped.');
+    expect(await portOpen(dynamoPort)).toBe(false);
+    expect(await portOpen(port)).toBe(false);
   }, 120_000);
 
   it('refuses to start with a bad configuration value, naming the key and the variable', async () => {
