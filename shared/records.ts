@@ -22,15 +22,6 @@ export const SCHEDULING_REQUEST_STATUSES = [
 export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknown_type'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
-export const METADATA_KEYS = [
-  'correlation_id',
-  'utm_source',
-  'utm_medium',
-  'utm_campaign',
-  'utm_term',
-  'utm_content',
-] as const;
-
 const iso = z.string();
 
 export const schedulingRequestRecordSchema = z.object({
@@ -139,7 +130,7 @@ export const recordSchema = z.discriminatedUnion('entity', [
 export type TableRecord = z.infer<typeof recordSchema>;
 export type Entity = TableRecord['entity'];
 
-export { keys } from './keys.ts';
+export { keys, METADATA_KEYS } from './keys.ts';
 
 /**
  * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record.

@@ -8,6 +8,7 @@ import {
   publicConfigSchema,
 } from './config.ts';
 import type { HttpResult } from './http.ts';
+import { METADATA_KEYS } from './keys.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from './ports.ts';
 import type { RedirectRecord } from './records.ts';
 import { mintToken } from './tokens.ts';
@@ -21,18 +22,7 @@ import { mintToken } from './tokens.ts';
  * fixed list of names, encoded by URLSearchParams and appended after the configured query string.
  */
 
-/**
- * The metadata allow-list (the same list as `METADATA_KEYS` in records.ts, pinned by a unit test). Repeated here
- * because records.ts loads @aws-sdk/util-dynamodb at import time, which the redirects bundle does not need.
- */
-export const METADATA_KEYS = [
-  'correlation_id',
-  'utm_source',
-  'utm_medium',
-  'utm_campaign',
-  'utm_term',
-  'utm_content',
-] as const;
+export { METADATA_KEYS };
 export type MetadataKey = (typeof METADATA_KEYS)[number];
 export type Metadata = Partial<Record<MetadataKey, string>>;
 

@@ -7,7 +7,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys } from '../keys.ts';
+import { keys, PARTITION_KEY } from '../keys.ts';
 import type { RecordStore, StateWrite, StateWriteResult } from '../ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 
@@ -18,9 +18,6 @@ import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 export const WORKER_DYNAMODB_CLIENT_CONFIG = {
   requestHandler: { connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true },
 } as const satisfies DynamoDBClientConfig;
-
-/** The table's key attribute; the only attribute the key design adds to the contract's fields. */
-export const PARTITION_KEY = 'pk';
 
 const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 

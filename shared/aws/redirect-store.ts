@@ -5,15 +5,9 @@ import {
   type DynamoDBClientConfig,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { keys } from '../keys.ts';
+import { keys, PARTITION_KEY } from '../keys.ts';
 import type { RedirectRecord } from '../records.ts';
 import type { RedirectStore } from '../redirects.ts';
-
-/**
- * The table's key attribute: `PARTITION_KEY` of dynamo-store.ts, pinned by a unit test. Not imported from
- * there because that module loads @aws-sdk/util-dynamodb, which the redirects function does not need.
- */
-export const PARTITION_KEY = 'pk';
 
 /**
  * Client settings for the redirect write: a recipient is waiting on it, and a failed write does not stop the

@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PARTITION_KEY as STORE_PARTITION_KEY } from '../../shared/aws/dynamo-store.ts';
-import { PARTITION_KEY } from '../../shared/aws/redirect-store.ts';
 import { ConfigError, DATA_CENTERS } from '../../shared/config.ts';
-import { METADATA_KEYS as RECORD_METADATA_KEYS } from '../../shared/records.ts';
 import {
   acceptableValue,
   allowedMetadata,
@@ -15,13 +12,6 @@ import {
   redirectDestination,
   withQuery,
 } from '../../shared/redirects.ts';
-
-describe('constants repeated to keep the redirects bundle small', () => {
-  it('match the records module and the record store', () => {
-    expect(METADATA_KEYS).toEqual(RECORD_METADATA_KEYS);
-    expect(PARTITION_KEY).toBe(STORE_PARTITION_KEY);
-  });
-});
 
 describe('acceptableValue', () => {
   it('accepts up to 128 characters, counting characters rather than UTF-16 units', () => {
