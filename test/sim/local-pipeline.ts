@@ -2,7 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  GetQueueAttributesCommand,
+  type QueueAttributeName,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
 import { QUEUE } from '../../infra/definitions.ts';
 import { loadLocalConfig } from '../../infra/local/config.ts';
@@ -68,14 +73,23 @@ export interface Pipeline {
   dynamodb: { stop(): Promise<void>; start(): Promise<void> };
   /** Batch outcomes of the in-process worker since start. */
   batches: BatchOutcome[];
-  /** Start the in-process worker; a different visibility timeout can be asked for (e.g. to reach the DLQ sooner). */
-  startWorker(options?: { visibilityTimeoutSeconds?: number }): void;
+  /**
+   * Start the in-process worker, optionally with another visibility timeout, or releasing the messages a
+   * batch failed at once (ChangeMessageVisibility 0) so a poison message reaches the DLQ in seconds while
+   * healthy messages keep a visibility timeout longer than any batch.
+   */
+  startWorker(options?: WorkerStartOptions): void;
   stopWorker(): Promise<void>;
   /** Run the worker in its own process (same code, same queue and table), killable with SIGKILL. */
   spawnWorker(options?: { stepDelayMs?: number }): Promise<WorkerProcess>;
   /** Approximate message counts: visible and in flight on the queue, and on the DLQ. */
   queueDepth(): Promise<{ visible: number; inFlight: number; dlq: number }>;
   stop(): Promise<void>;
+}
+
+export interface WorkerStartOptions {
+  visibilityTimeoutSeconds?: number;
+  releaseFailuresAtOnce?: boolean;
 }
 
 export interface WorkerProcess {
@@ -144,14 +158,29 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
 
     const batches: BatchOutcome[] = [];
     let feed: WorkerFeed | undefined;
-    const startWorker = (start: { visibilityTimeoutSeconds?: number } = {}) => {
+    const releasing: WorkerHandler = async (event, context) => {
+      const response = await worker(event, context);
+      for (const failure of response?.batchItemFailures ?? []) {
+        const record = event.Records.find((r) => r.messageId === failure.itemIdentifier);
+        if (!record) continue;
+        await viaProxy.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: queues.queueUrl,
+            ReceiptHandle: record.receiptHandle,
+            VisibilityTimeout: 0,
+          }),
+        );
+      }
+      return response;
+    };
+    const startWorker = (start: WorkerStartOptions = {}) => {
       if (feed) return;
       feed = startWorkerFeed({
         sqs: viaProxy,
         queueUrl: queues.queueUrl,
         queueArn,
         region: LOCAL_REGION,
-        handler: worker,
+        handler: start.releaseFailuresAtOnce ? releasing : worker,
         logger: logger('poller'),
         concurrency: options.workerConcurrency ?? 2,
         visibilityTimeoutSeconds: start.visibilityTimeoutSeconds ?? options.visibilityTimeoutSeconds,

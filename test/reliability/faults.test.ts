@@ -1,0 +1,268 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { redrive } from '../../infra/ops/operations.ts';
+import type { RecordStore } from '../../shared/ports.ts';
+import { keys } from '../../shared/records.ts';
+import { type DeliveryResult, deliver } from '../sim/delivery.ts';
+import { recordFigures, runFigures } from '../sim/figures.ts';
+import {
+  MAX_RECEIVE_COUNT,
+  type Pipeline,
+  startPipeline,
+  type WorkerStartOptions,
+} from '../sim/local-pipeline.ts';
+import { seededRandom } from '../sim/random.ts';
+import { buildScenario, type SimNotification } from '../sim/scenarios.ts';
+import { type SimulateOptions, type SimulateResult, simulate } from '../sim/simulate.ts';
+import { getItems, type RunCheck, verifyRun } from '../sim/verify.ts';
+
+/**
+ * Faults, each ending in zero loss and zero double effects, checked on the table and on its stream:
+ * the SQS emulator unreachable, DynamoDB Local stopped and restarted, a poison message through the DLQ and
+ * back, the worker process killed mid-batch. The simulator delivers like Cronofy (retries with backoff,
+ * duplicates), scaled down in time. RELIABILITY_HEAVY=1 multiplies the traffic.
+ */
+
+const HEAVY = process.env.RELIABILITY_HEAVY === '1';
+const SCALE = HEAVY ? 4 : 1;
+/**
+ * The queue's visibility timeout as the poller asks for it: longer than any batch takes on a busy 2-core
+ * machine (a shorter one redelivers messages still being processed and walks healthy ones to the DLQ).
+ */
+const VISIBILITY_SECONDS = 5;
+
+let pipeline: Pipeline;
+let dbPath: string;
+/** Notifications with these idempotency keys hit a bug in the worker (forced by the test). */
+const poisonedKeys = new Set<string>();
+
+function buggy(store: RecordStore): RecordStore {
+  return {
+    async applyState(write) {
+      if (poisonedKeys.has(write.notificationId))
+        throw new TypeError("Cannot read properties of undefined (reading 'tzid')");
+      return store.applyState(write);
+    },
+    putEventTrigger: (pk, record) => store.putEventTrigger(pk, record),
+    putNotification: (record) => store.putNotification(record),
+  };
+}
+
+beforeAll(async () => {
+  dbPath = mkdtempSync(join(tmpdir(), 'reliability-ddb-'));
+  pipeline = await startPipeline({ dbPath, visibilityTimeoutSeconds: VISIBILITY_SECONDS, wrapStore: buggy });
+});
+
+afterAll(async () => {
+  await pipeline?.stop();
+  if (dbPath) rmSync(dbPath, { recursive: true, force: true });
+});
+
+/** Cronofy's delivery with its schedule scaled down: 10 consecutive failures span about 20 s. */
+function cronofy() {
+  return {
+    url: pipeline.notificationsUrl,
+    secrets: ['CRN_local_development_secret_not_for_production'],
+    concurrency: 8,
+    rate: 40,
+    duplicateRatio: 0.2,
+    duplicateDelayMs: 500,
+    timeoutMs: 5000,
+    backoff: { initialMs: 250, factor: 2, maxMs: 4000, jitter: 0.2 },
+  };
+}
+
+function send(options: Partial<SimulateOptions> & Pick<SimulateOptions, 'count'>): Promise<SimulateResult> {
+  return simulate({ scenario: 'mixed', ...cronofy(), ...options });
+}
+
+async function item(pk: string) {
+  return (await getItems(pipeline.clients.dynamodb, pipeline.tableName, [pk])).get(pk);
+}
+
+async function check(result: DeliveryResult): Promise<RunCheck> {
+  return verifyRun(result.records, {
+    client: pipeline.clients.dynamodb,
+    tableName: pipeline.tableName,
+    timeoutMs: 60_000,
+    streamEndpoint: pipeline.dynamodbEndpoint,
+  });
+}
+
+/** Every accepted notification: one notification record, one state effect (or stale), on table and stream. */
+function expectExactlyOnce(
+  result: DeliveryResult,
+  outcome: RunCheck,
+  fault: string,
+  extra: Record<string, unknown> = {},
+) {
+  recordFigures(`fault: ${fault}`, { ...runFigures(result.summary, outcome), ...extra });
+  expect(result.summary.gaveUp).toBe(0);
+  expect(result.summary.accepted).toBe(result.summary.notifications);
+  expect(outcome.table.findings).toEqual([]);
+  expect(outcome.table).toMatchObject({
+    checked: result.summary.notifications,
+    lost: 0,
+    doubleApplied: 0,
+    wrong: 0,
+  });
+  expect(outcome.table.applied + outcome.table.stale + outcome.table.keptOnly).toBe(
+    result.summary.notifications,
+  );
+  expect(outcome.stream?.findings).toEqual([]);
+  expect(outcome.stream).toMatchObject({ missing: 0, doubleApplied: 0 });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Wait until the worker has drained the queue (nothing visible, nothing in flight); nothing may be in the DLQ. */
+async function settled(timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const depth = await pipeline.queueDepth();
+    if (depth.visible === 0 && depth.inFlight === 0) {
+      expect(depth.dlq, 'messages in the DLQ').toBe(0);
+      return depth;
+    }
+    if (Date.now() > deadline) throw new Error(`queue not drained: ${JSON.stringify(depth)}`);
+    await sleep(250);
+  }
+}
+
+/** Restart the in-process worker with other settings. */
+async function restartWorker(options: WorkerStartOptions = {}) {
+  await pipeline.stopWorker();
+  pipeline.startWorker(options);
+}
+
+describe('faults end in zero loss and zero double effects', { timeout: 180_000 }, () => {
+  it('the SQS emulator unreachable while notifications arrive: 503, Cronofy retries, everything lands', async () => {
+    const run = send({ count: 80 * SCALE });
+    await sleep(800);
+    pipeline.sqsOutage.down();
+    await sleep(3000);
+    pipeline.sqsOutage.up();
+    const result = await run;
+
+    // The fault was real: ingest answered 503 and the simulator had to retry.
+    expect(result.summary.byStatus['503'] ?? 0).toBeGreaterThan(0);
+    expect(result.summary.retried).toBeGreaterThan(0);
+    await settled();
+    expectExactlyOnce(
+      result,
+      await check(result),
+      'SQS emulator unreachable for 3 s while notifications arrive',
+      {
+        outage503s: result.summary.byStatus['503'],
+      },
+    );
+  });
+
+  it('DynamoDB Local stopped mid-run and restarted: messages return to the queue and apply once', async () => {
+    // Every failed receive counts towards the DLQ: in AWS 8 receives × 180 s ride out a 24-minute outage;
+    // here 8 × 5 s (VISIBILITY_SECONDS), above a restart of DynamoDB Local on a busy machine (up to ~25 s).
+    const failedBefore = pipeline.batches.filter((b) => b.failed.length > 0).length;
+    const run = send({ count: 80 * SCALE });
+    await sleep(1000);
+    const down = Date.now();
+    await pipeline.dynamodb.stop();
+    await sleep(2000);
+    await pipeline.dynamodb.start();
+    const outageMs = Date.now() - down;
+    const result = await run;
+
+    await settled();
+    const failedBatches = pipeline.batches.filter((b) => b.failed.length > 0).length - failedBefore;
+    expect(failedBatches).toBeGreaterThan(0);
+    expectExactlyOnce(result, await check(result), 'DynamoDB Local stopped mid-run and restarted', {
+      outageMs,
+      failedBatches,
+    });
+  });
+
+  it('a poison message goes to the DLQ after the configured receives; redriven after the fix, it applies once', async () => {
+    const random = seededRandom(7);
+    const chains = buildScenario('lifecycle', 30, {
+      random,
+      runId: randomBytes(4).toString('hex'),
+      now: new Date(),
+    });
+    // The newest notification of the first request hits a bug in the worker (so once fixed, it is not stale).
+    const poison = chains[0]?.steps.at(-1) as SimNotification;
+    poisonedKeys.add(poison.key);
+    // A failed message is released at once, so the configured receives pass in seconds.
+    await restartWorker({ releaseFailuresAtOnce: true });
+    onTestFinished(() => restartWorker());
+
+    const result = await deliver(chains, { ...cronofy(), duplicateRatio: 0, random });
+    expect(result.summary.accepted).toBe(30);
+
+    const deadline = Date.now() + 60_000;
+    while ((await pipeline.queueDepth()).dlq === 0 && Date.now() < deadline) await sleep(500);
+    const parked = await pipeline.clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: pipeline.dlqUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 0,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+      }),
+    );
+    expect(parked.Messages).toHaveLength(1);
+    expect(JSON.parse(parked.Messages?.[0]?.Body ?? '{}').key).toBe(poison.key);
+    expect(Number(parked.Messages?.[0]?.Attributes?.ApproximateReceiveCount)).toBeGreaterThanOrEqual(
+      MAX_RECEIVE_COUNT,
+    );
+    // Meanwhile everything else applied; the poison left no trace on the table.
+    const others = result.records.filter((r) => r.notification.key !== poison.key);
+    const before = await verifyRun(others, {
+      client: pipeline.clients.dynamodb,
+      tableName: pipeline.tableName,
+      timeoutMs: 30_000,
+    });
+    expect(before.table).toMatchObject({ checked: 29, lost: 0, doubleApplied: 0, wrong: 0 });
+    expect(await item(keys.notification(poison.key))).toBeUndefined();
+
+    // The fix ships; the operator redrives the DLQ (npm run ops -- redrive, local form).
+    poisonedKeys.clear();
+    const moved = await redrive({
+      ddb: pipeline.clients.dynamodb,
+      sqs: pipeline.clients.sqs,
+      tableName: pipeline.tableName,
+      queueUrl: pipeline.queueUrl,
+      dlqUrl: pipeline.dlqUrl,
+      local: true,
+    });
+    expect(moved.moved).toBe(1);
+    await settled();
+
+    expectExactlyOnce(result, await check(result), 'poison message to the DLQ, redriven after the fix', {
+      receivesBeforeDlq: Number(parked.Messages?.[0]?.Attributes?.ApproximateReceiveCount),
+    });
+    expect(await item(keys.notification(poison.key))).toMatchObject({ status: 'applied' });
+  });
+
+  it('the worker process killed mid-batch: redelivery applies each notification once', async () => {
+    await pipeline.stopWorker();
+    const result = await send({ count: 120 * SCALE, duplicateRatio: 0.3, rate: 0 });
+    expect(result.summary.accepted).toBe(result.summary.notifications);
+
+    // The same worker code in its own process, each store call slowed a little so batches take a while.
+    const worker = await pipeline.spawnWorker({ stepDelayMs: 15 });
+    await worker.batchesDone(3, 30_000);
+    await worker.kill();
+    // Killed inside batches: messages it had received and not deleted are in flight, not lost.
+    const depth = await pipeline.queueDepth();
+    expect(depth.inFlight).toBeGreaterThan(0);
+
+    pipeline.startWorker();
+    await settled();
+    expectExactlyOnce(result, await check(result), 'worker process killed with SIGKILL mid-batch', {
+      inFlightAtKill: depth.inFlight,
+      batchesBeforeKill: worker.batches,
+    });
+  });
+});
