@@ -25,8 +25,24 @@ import { isExactlyOnce, type StreamReport, type VerifyReport, verifyRun } from '
 const localUrl = (env: NodeJS.ProcessEnv) => `http://127.0.0.1:${env.PORT || 3000}/cronofy/notifications`;
 const localDynamoDb = (env: NodeJS.ProcessEnv) => `http://127.0.0.1:${env.DYNAMODB_PORT || 8000}`;
 
+/** Wrap to 110 columns: the first line indented by `indent`, the rest by `hanging`. */
+function wrap(text: string, indent: number, hanging: number, width = 110): string {
+  const lines: string[] = [];
+  let line = ' '.repeat(indent);
+  for (const word of text.split(' ')) {
+    if (line.trim() !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = ' '.repeat(hanging);
+    }
+    line += line.trim() === '' ? word : ` ${word}`;
+  }
+  return [...lines, line].join('\n');
+}
+
 export function usage(env: NodeJS.ProcessEnv = process.env): string {
-  const scenarios = SCENARIOS.map((name) => `      ${name.padEnd(13)} ${SCENARIO_HELP[name]}`).join('\n');
+  const scenarios = SCENARIOS.map((name) => wrap(`${name.padEnd(13)} ${SCENARIO_HELP[name]}`, 6, 20)).join(
+    '\n',
+  );
   return `Usage: npm run sim -- [options]
 
 Sends realistic, signed Cronofy push notifications to a receiver (local mode or a deployed API), the way
@@ -268,7 +284,7 @@ function formatText(report: SimReport): string {
   const lines = [
     `Cronofy simulator → ${report.url}`,
     `  scenario ${report.scenario}, seed ${report.seed}, signed with ${report.secrets} secret${report.secrets === 1 ? '' : 's'}`,
-    `  sent       ${d.notifications} notifications, ${d.requests} requests (${d.duplicatesSent} duplicates, ${d.retried} retries on ${d.notificationsRetried} notifications)`,
+    `  sent       ${d.notifications} notifications, ${d.requests} requests (${d.duplicatesSent} duplicate${d.duplicatesSent === 1 ? '' : 's'}, ${d.retried} retr${d.retried === 1 ? 'y' : 'ies'} on ${d.notificationsRetried} notification${d.notificationsRetried === 1 ? '' : 's'})`,
     `  accepted   ${d.accepted}    given up ${d.gaveUp}${d.aborted ? `    aborted ${d.aborted}` : ''}`,
     `  answers    ${answers || 'none'}`,
     `  latency    p50 ${d.latencyMs.p50} ms   p99 ${d.latencyMs.p99} ms   max ${d.latencyMs.max} ms`,
@@ -334,14 +350,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
   });
   bar?.end();
 
-  const report: SimReport = {
-    scenario: options.scenario,
-    url: options.url,
-    seed: options.seed,
-    secrets: secrets.length,
-    delivery: summary,
-    ok: summary.gaveUp === 0 && summary.aborted === 0,
-  };
+  let verify: SimReport['verify'];
+  let stream: SimReport['stream'];
+  let exactlyOnce = true;
   if (options.verify) {
     const endpoint = options.dynamodbEndpoint;
     const client = endpoint
@@ -354,17 +365,27 @@ export async function run(argv: string[], io: Io): Promise<number> {
         timeoutMs: options.verifyTimeoutMs,
         ...(options.stream && endpoint ? { streamEndpoint: endpoint } : {}),
       });
-      report.verify = {
+      verify = {
         ...check.table,
         table: options.table,
         endpoint: endpoint ?? `AWS${options.region ? ` ${options.region}` : ''}`,
       };
-      report.stream = check.stream;
-      report.ok &&= isExactlyOnce(check);
+      stream = check.stream;
+      exactlyOnce = isExactlyOnce(check);
     } finally {
       client.destroy();
     }
   }
+  const report: SimReport = {
+    scenario: options.scenario,
+    url: options.url,
+    seed: options.seed,
+    secrets: secrets.length,
+    delivery: summary,
+    ...(verify ? { verify } : {}),
+    ...(stream ? { stream } : {}),
+    ok: summary.gaveUp === 0 && summary.aborted === 0 && exactlyOnce,
+  };
   io.stdout(options.json ? JSON.stringify(report, null, 2) : formatText(report));
   return report.ok ? 0 : 1;
 }
