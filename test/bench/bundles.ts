@@ -29,6 +29,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 /** The floors, and the Powertools-based peer worker (for context: what the common design ships). */
 export const BENCH_ENTRIES = {
   'floor-ingest': 'test/bench/floors/ingest-floor.ts',
+  'contract-floor-ingest': 'test/bench/floors/ingest-contract-floor.ts',
   'floor-worker': 'test/bench/floors/dynamo-put-item.ts',
   'powertools-worker': 'test/bench/powertools-worker.ts',
 } as const;

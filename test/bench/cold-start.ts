@@ -93,6 +93,8 @@ export interface ColdVariant {
 }
 
 export interface ColdSummary {
+  /** Import → first response of every measured repetition, in order (rep i of every variant ran together). */
+  runs: number[];
   firstResponseMs: Spread;
   importMs: Spread;
   fromProcessStartMs: Spread;
@@ -120,6 +122,7 @@ export async function measureColdStarts(
     [...runs.entries()].map(([name, list]) => [
       name,
       {
+        runs: list.map((r) => r.firstResponseMs),
         firstResponseMs: spread(list.map((r) => r.firstResponseMs)),
         importMs: spread(list.map((r) => r.importMs)),
         fromProcessStartMs: spread(list.map((r) => r.fromProcessStartMs)),
@@ -128,4 +131,9 @@ export async function measureColdStarts(
       },
     ]),
   );
+}
+
+/** Ratio of `a` to `b` per repetition (they ran back to back), as a median and spread. */
+export function pairedRatio(a: ColdSummary, b: ColdSummary): Spread {
+  return spread(a.runs.map((value, i) => value / (b.runs[i] as number)));
 }
