@@ -1,13 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BatchGetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { classify } from '../../shared/cronofy/schemas.ts';
+import { keys } from '../../shared/records.ts';
 import { verifySignature } from '../../shared/signature.ts';
 import { run } from '../sim/cli.ts';
-import { deliver } from '../sim/delivery.ts';
+import { type DeliveryRecord, deliver } from '../sim/delivery.ts';
 import { seededRandom } from '../sim/random.ts';
 import { buildScenario, type Chain, SCENARIOS, type SimNotification } from '../sim/scenarios.ts';
 import type { HttpRequest, Transport } from '../sim/transport.ts';
+import { verifyTable } from '../sim/verify.ts';
 
 /**
  * The simulator itself: it must behave like Cronofy (signing, retries, give-up, duplicates, ids, rotation,
@@ -366,6 +370,64 @@ describe('CLI', () => {
       '--max-failures',
     ]) {
       expect(out).toContain(option);
+    }
+  });
+});
+
+describe('verify finds what it is meant to find', () => {
+  /** A table in memory, answering BatchGetItem as DynamoDB does. */
+  function table(items: Record<string, unknown>[]) {
+    const byPk = new Map(items.map((item) => [String(item.pk), item]));
+    return {
+      async send(command: BatchGetItemCommand) {
+        const [name, request] = Object.entries(command.input.RequestItems ?? {})[0] ?? [];
+        const found = (request?.Keys ?? []).map((key) => byPk.get(String(key.pk?.S))).filter(Boolean);
+        return { Responses: { [name as string]: found.map((item) => marshall(item)) } };
+      },
+    } as unknown as DynamoDBClient;
+  }
+  const chain = buildScenario('lifecycle', 3, ctx(21))[0] as Chain;
+  const [first, second, third] = chain.steps as [SimNotification, SimNotification, SimNotification];
+  const pk = (first.expect as { pk: string }).pk;
+  const at = (n: SimNotification) =>
+    new Date(JSON.parse(n.body.toString()).notification.triggered_at).toISOString();
+  const notificationItem = (n: SimNotification, status: string, body = n.body.toString()) => ({
+    pk: keys.notification(n.key),
+    entity: 'notification',
+    notification_id: n.key,
+    status,
+    body,
+    body_encoding: 'utf8',
+  });
+  const accepted = (n: SimNotification): DeliveryRecord => ({
+    notification: n,
+    outcome: 'accepted',
+    requests: 1,
+    duplicates: 0,
+  });
+  const check = (items: Record<string, unknown>[]) =>
+    verifyTable([first, second, third].map(accepted), { client: table(items), tableName: 't', timeoutMs: 0 });
+
+  it('passes a table where each notification applied once, the oldest one stale', async () => {
+    const report = await check([
+      notificationItem(first, 'stale'),
+      notificationItem(second, 'applied'),
+      notificationItem(third, 'applied'),
+      { pk, applied_notifications: [third.key, second.key], triggered_at: at(third) },
+    ]);
+    expect(report).toMatchObject({ applied: 2, stale: 1, lost: 0, doubleApplied: 0, wrong: 0 });
+  });
+
+  it('reports a missing record, a key applied twice, a body not kept verbatim and older state winning', async () => {
+    const report = await check([
+      notificationItem(first, 'applied', `${first.body.toString()} `),
+      notificationItem(second, 'applied'),
+      { pk, applied_notifications: [first.key, second.key, second.key], triggered_at: at(second) },
+    ]);
+    expect(report).toMatchObject({ lost: 1, doubleApplied: 1, wrong: 2 });
+    const problems = report.findings.map((f) => f.problem).join('\n');
+    for (const problem of ['no notification record', 'appears 2 times', 'verbatim', 'not the newest sent']) {
+      expect(problems).toContain(problem);
     }
   });
 });

@@ -19,7 +19,8 @@ import type { SimNotification } from './scenarios.ts';
  * - a state notification's key appears exactly once in its record's `applied_notifications`, or the
  *   notification is recorded `stale` (newer state was already there) and the key appears nowhere;
  * - an Event Trigger has its `event_trigger` record (one per transition);
- * - a body that cannot be applied is kept with status `unparseable` / `unknown_type`.
+ * - a body that cannot be applied is kept with status `unparseable` / `unknown_type`;
+ * - newer state wins: each record ends with the newest `triggered_at` sent for it (so `stale` is legitimate).
  *
  * The table shows the end state; the stream (local mode) shows every change, so it also catches an effect
  * applied twice and then overwritten.
@@ -102,6 +103,15 @@ function bodyMatches(item: Item, notification: SimNotification): boolean {
       ? Buffer.from(String(item.body), 'base64')
       : Buffer.from(String(item.body));
   return stored.equals(notification.body);
+}
+
+function triggeredAt(n: SimNotification): number | undefined {
+  try {
+    const value = JSON.parse(n.body.toString())?.notification?.triggered_at;
+    return typeof value === 'string' ? Date.parse(value) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function verifyTable(
@@ -197,6 +207,21 @@ export async function verifyTable(
         `status ${String(record.status)} but the key is not in ${expect.pk}.applied_notifications`,
       );
     else find(n, 'wrong', `applied to ${expect.pk} but recorded ${String(record.status)}`);
+  }
+
+  // Newer state wins: a record ends holding the newest `triggered_at` it was sent, so a notification recorded
+  // stale really was older than what the record kept, never the other way round.
+  const newest = new Map<string, { at: number; n: SimNotification }>();
+  for (const n of accepted) {
+    const at = triggeredAt(n);
+    if (n.expect.effect !== 'state' || at === undefined) continue;
+    const seen = newest.get(n.expect.pk);
+    if (!seen || at > seen.at) newest.set(n.expect.pk, { at, n });
+  }
+  for (const [pk, { at, n }] of newest) {
+    const held = Date.parse(String(targets.get(pk)?.triggered_at));
+    if (held !== at)
+      find(n, 'wrong', `${pk} holds triggered_at ${new Date(held).toISOString()}, not the newest sent`);
   }
   return report;
 }
