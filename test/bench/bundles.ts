@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { FUNCTIONS, type FunctionName } from '../../infra/definitions.ts';
@@ -24,7 +24,7 @@ export const LAMBDA_ESBUILD_OPTIONS: BuildOptions = {
   logLevel: 'silent',
 };
 
-const ROOT = new URL('../../', import.meta.url).pathname;
+export const ROOT = new URL('../../', import.meta.url).pathname;
 
 /** The floors, and the Powertools-based peer worker (for context: what the common design ships). */
 export const BENCH_ENTRIES = {
@@ -42,7 +42,7 @@ export interface Contributor {
 }
 
 export interface Bundle {
-  name: BundleName;
+  name: string;
   entry: string;
   file: string;
   bytes: number;
@@ -75,11 +75,17 @@ export function contributors(metafile: Metafile): Contributor[] {
   return [...totals.entries()].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes);
 }
 
-export async function buildBundle(name: BundleName, entry: string, outDir: string): Promise<Bundle> {
+export async function buildBundle(
+  name: string,
+  entry: string,
+  outDir: string,
+  overrides: BuildOptions = {},
+): Promise<Bundle> {
   const file = join(outDir, `${name}.mjs`);
   try {
     const result = await build({
       ...LAMBDA_ESBUILD_OPTIONS,
+      ...overrides,
       entryPoints: [join(ROOT, entry)],
       outfile: file,
       absWorkingDir: ROOT,
@@ -89,7 +95,7 @@ export async function buildBundle(name: BundleName, entry: string, outDir: strin
       entry,
       file,
       bytes: statSync(file).size,
-      mapBytes: statSync(`${file}.map`).size,
+      mapBytes: existsSync(`${file}.map`) ? statSync(`${file}.map`).size : 0,
       contributors: result.metafile ? contributors(result.metafile) : [],
     };
   } catch (error) {

@@ -11,6 +11,7 @@ import { type Spread, spread } from './stats.ts';
  */
 
 const RUNNER = `import { writeSync } from 'node:fs';
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const mod = await import(process.env.BENCH_BUNDLE);
 const t1 = performance.now();
@@ -19,7 +20,8 @@ const result = await mod.handler(JSON.parse(process.env.BENCH_EVENT), context);
 const t2 = performance.now();
 const cpu = process.cpuUsage();
 const cpuMs = (cpu.user + cpu.system) / 1000;
-writeSync(3, JSON.stringify({ importMs: t1 - t0, firstResponseMs: t2 - t0, fromProcessStartMs: t2, cpuMs, result }));
+const initCpuMs = cpuMs - (cpu0.user + cpu0.system) / 1000;
+writeSync(3, JSON.stringify({ importMs: t1 - t0, firstResponseMs: t2 - t0, fromProcessStartMs: t2, cpuMs, initCpuMs, result }));
 process.exit(0);
 `;
 
@@ -29,6 +31,8 @@ export interface ColdRun {
   fromProcessStartMs: number;
   /** CPU time of the whole child (user + system): what the emulator's latency cannot inflate. */
   cpuMs: number;
+  /** CPU time from just before the import to the first response: the cold work of the bundle alone. */
+  initCpuMs: number;
   logBytes: number;
   result: unknown;
 }
@@ -44,9 +48,10 @@ export function coldRun(
   bundle: string,
   event: unknown,
   env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
 ): Promise<ColdRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [runner], {
+    const child = spawn(process.execPath, [...nodeArgs, runner], {
       env: {
         PATH: process.env.PATH ?? '',
         NODE_OPTIONS: '--enable-source-maps',
@@ -95,10 +100,12 @@ export interface ColdVariant {
 export interface ColdSummary {
   /** Import → first response of every measured repetition, in order (rep i of every variant ran together). */
   runs: number[];
+  cpuRuns: number[];
   firstResponseMs: Spread;
   importMs: Spread;
   fromProcessStartMs: Spread;
   cpuMs: Spread;
+  initCpuMs: Spread;
   logBytes: number;
 }
 
@@ -123,10 +130,12 @@ export async function measureColdStarts(
       name,
       {
         runs: list.map((r) => r.firstResponseMs),
+        cpuRuns: list.map((r) => r.initCpuMs),
         firstResponseMs: spread(list.map((r) => r.firstResponseMs)),
         importMs: spread(list.map((r) => r.importMs)),
         fromProcessStartMs: spread(list.map((r) => r.fromProcessStartMs)),
         cpuMs: spread(list.map((r) => r.cpuMs)),
+        initCpuMs: spread(list.map((r) => r.initCpuMs)),
         logBytes: list[0]?.logBytes ?? 0,
       },
     ]),
@@ -134,6 +143,6 @@ export async function measureColdStarts(
 }
 
 /** Ratio of `a` to `b` per repetition (they ran back to back), as a median and spread. */
-export function pairedRatio(a: ColdSummary, b: ColdSummary): Spread {
-  return spread(a.runs.map((value, i) => value / (b.runs[i] as number)));
+export function pairedRatio(a: ColdSummary, b: ColdSummary, of: 'runs' | 'cpuRuns' = 'runs'): Spread {
+  return spread(a[of].map((value, i) => value / (b[of][i] as number)));
 }

@@ -19,7 +19,14 @@ import { startFakeSecretsManager } from './fake-secrets-manager.ts';
 import { measureIngestWarm } from './ingest-warm.ts';
 import { findProcess } from './process-cpu.ts';
 import { round } from './stats.ts';
-import { measureWorker, type WorkerOptions, warmUpEmulator } from './worker-throughput.ts';
+import {
+  contractItems,
+  measureWorker,
+  measureWriteAccounting,
+  type WorkerOptions,
+  type WriteAccounting,
+  warmUpEmulator,
+} from './worker-throughput.ts';
 import { apiEvent, envelopeOf, notification, SECRETS, sqsEvent } from './workload.ts';
 
 /**
@@ -37,6 +44,7 @@ const log = (message: string) =>
 const SIZES = quick
   ? {
       emulatorWarmup: 100,
+      accountingNotifications: 40,
       coldRepetitions: 3,
       ingest: { rounds: 3, requestsPerRound: 100, warmup: 100 },
       worker: {
@@ -59,7 +67,8 @@ const SIZES = quick
     }
   : {
       emulatorWarmup: 1000,
-      coldRepetitions: 9,
+      accountingNotifications: 200,
+      coldRepetitions: 11,
       ingest: { rounds: 7, requestsPerRound: 600, warmup: 500 },
       worker: {
         lanes: 8,
@@ -131,6 +140,12 @@ async function measureLocal(dir: string) {
     const workerEvent = () =>
       sqsEvent([{ messageId: `cold-${++message}`, body: envelopeOf(notification('cold', 4096)) }]);
 
+    // The contract floor gets the two items ours would write, already in DynamoDB JSON.
+    const contractEvent = () => {
+      const m = { messageId: `cold-${++message}`, body: envelopeOf(notification('cold', 4096)) };
+      return sqsEvent([{ messageId: m.messageId, body: JSON.stringify(contractItems(m)) }]);
+    };
+
     log('cold starts (fresh node per run)');
     const cold = await measureColdStarts(
       writeRunner(dir),
@@ -167,8 +182,8 @@ async function measureLocal(dir: string) {
         {
           name: 'contract-floor-worker',
           bundle: bundles['floor-worker'].file,
-          env: { ...ddbEnv, FLOOR_WRITES: '2' },
-          event: workerEvent,
+          env: { ...ddbEnv, FLOOR_WRITES: 'items' },
+          event: contractEvent,
           check: okBatch,
         },
         {
@@ -188,7 +203,13 @@ async function measureLocal(dir: string) {
     log('worker throughput (ours, floor, contract floor, Powertools peer)');
     const dynamoPid = findProcess(['-port', String(aws.dynamo.port)]);
     const worker = await measureWorker(aws.dynamo.endpoint, SIZES.worker as WorkerOptions, dynamoPid);
-    return { bundles, cold, ingest, worker };
+    log('write accounting on small (≈1.5 KB) bodies, for the cost comparison by payload size');
+    const smallBodies = await measureWriteAccounting(
+      aws.dynamo.endpoint,
+      1536,
+      SIZES.accountingNotifications,
+    );
+    return { bundles, cold, ingest, worker, smallBodies };
   } finally {
     await secrets.stop();
     await aws.stop();
@@ -226,12 +247,39 @@ async function measureLocalMode(): Promise<{ result?: E2eResult; error?: string 
   }
 }
 
+type WriteFigures = Pick<
+  WriteAccounting['variants']['ours'],
+  | 'writeUnitsPerNotification'
+  | 'byOperationPerNotification'
+  | 'storedItemsPerNotification'
+  | 'storedBytesPerNotification'
+  | 'logBytesPerNotification'
+>;
+
+/**
+ * Both designs priced from this run's measurements. `writes` are the DynamoDB, storage and log figures
+ * (the throughput run's, or an accounting pass on another payload size); durations always come from the
+ * throughput run.
+ */
 function costs(
   ingest: Awaited<ReturnType<typeof measureIngestWarm>>,
   worker: Awaited<ReturnType<typeof measureWorker>>,
+  writes: {
+    ours: WriteFigures;
+    powertools: WriteFigures;
+    messageBytes: number;
+    bodyBytes: number;
+    stateItemBytes: number;
+  } = {
+    ours: worker.variants.ours,
+    powertools: worker.variants.powertools,
+    messageBytes: worker.messageBytes,
+    bodyBytes: worker.bodyBytes,
+    stateItemBytes: worker.contractItemBytes.state,
+  },
 ) {
-  const ours = worker.variants.ours;
-  const peer = worker.variants.powertools;
+  const ours = writes.ours;
+  const peer = writes.powertools;
   const ingestInputs = {
     billedMs: billedMs(ingest.oursP50Ms),
     memoryMb: FUNCTIONS.ingest.memoryMb,
@@ -243,11 +291,11 @@ function costs(
     ingest: ingestInputs,
     worker: {
       batchSize: worker.batchSize,
-      billedMsPerBatch: billedMs(ours.batchMs.p50),
+      billedMsPerBatch: billedMs(worker.variants.ours.batchMs.p50),
       memoryMb: FUNCTIONS.worker.memoryMb,
       logBytesPerNotification: ours.logBytesPerNotification,
     },
-    sqs: { messageBytes: worker.messageBytes },
+    sqs: { messageBytes: writes.messageBytes },
     dynamo: {
       writeUnitsPerNotification: ours.writeUnitsPerNotification,
       storedBytesPerNotification: ours.storedBytesPerNotification,
@@ -266,17 +314,17 @@ function costs(
     ingest: ingestInputs,
     worker: {
       batchSize: worker.batchSize,
-      billedMsPerBatch: billedMs(peer.batchMs.p50),
+      billedMsPerBatch: billedMs(worker.variants.powertools.batchMs.p50),
       memoryMb: FUNCTIONS.worker.memoryMb,
       logBytesPerNotification: peer.logBytesPerNotification,
     },
-    sqs: { messageBytes: worker.messageBytes },
+    sqs: { messageBytes: writes.messageBytes },
     dynamo: {
       writeUnitsPerNotification: peer.writeUnitsPerNotification - (notificationPut?.[1].writeUnits ?? 0),
-      storedBytesPerNotification: worker.contractItemBytes.state,
+      storedBytesPerNotification: writes.stateItemBytes,
       storedItemsPerNotification: 1,
     },
-    s3: { putsPerNotification: 1, storedBytesPerNotification: worker.bodyBytes },
+    s3: { putsPerNotification: 1, storedBytesPerNotification: writes.bodyBytes },
   };
   return {
     ours: costPerMillion(oursDesign),
@@ -318,9 +366,16 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cronofy-bench-'));
   const loadBefore = loadavg();
   try {
-    const { bundles, cold, ingest, worker } = await measureLocal(dir);
+    const { bundles, cold, ingest, worker, smallBodies } = await measureLocal(dir);
     const e2e = await measureLocalMode();
     const cost = costs(ingest, worker);
+    const costSmall = costs(ingest, worker, {
+      ours: smallBodies.variants.ours,
+      powertools: smallBodies.variants.powertools,
+      messageBytes: smallBodies.messageBytes,
+      bodyBytes: smallBodies.bodyBytes,
+      stateItemBytes: smallBodies.contractItemBytes.state,
+    });
 
     const c = (name: string) => cold[name] as ColdSummary;
     const ingestInitSpread = pairedRatio(c('ingest'), c('floor-ingest'));
@@ -329,6 +384,7 @@ async function main(): Promise<void> {
     const workerInit = workerInitSpread.median;
     const ingestInitContract = pairedRatio(c('ingest'), c('contract-floor-ingest'));
     const workerInitContract = pairedRatio(c('worker'), c('contract-floor-worker'));
+    const cpuRatio = (a: string, b: string) => pairedRatio(c(a), c(b), 'cpuRuns').median.toFixed(2);
     const ingestBundle = bundles.ingest.bytes / bundles['floor-ingest'].bytes;
     const workerBundle = bundles.worker.bytes / bundles['floor-worker'].bytes;
     const v = worker.variants;
@@ -373,7 +429,7 @@ async function main(): Promise<void> {
         value: ingestInit.toFixed(3),
         target: '≤ 1.10',
         met: ingestInit <= 1.1,
-        detail: `import→first 202 ${c('ingest').firstResponseMs.median.toFixed(1)} vs ${c('floor-ingest').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(ingestInitSpread)}; vs contract floor (+ Secrets Manager read) ${pm(ingestInitContract)}`,
+        detail: `import→first 202 ${c('ingest').firstResponseMs.median.toFixed(1)} vs ${c('floor-ingest').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(ingestInitSpread)}; vs contract floor (+ Secrets Manager read) ${pm(ingestInitContract)}; CPU ratio ${cpuRatio('ingest', 'floor-ingest')} (contract ${cpuRatio('ingest', 'contract-floor-ingest')})`,
       },
       {
         name: 'worker_bundle_vs_floor',
@@ -387,7 +443,7 @@ async function main(): Promise<void> {
         value: workerInit.toFixed(3),
         target: '≤ 1.10',
         met: workerInit <= 1.1,
-        detail: `import→first batch ${c('worker').firstResponseMs.median.toFixed(1)} vs ${c('floor-worker').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(workerInitSpread)}; vs contract floor (2 PutItems) ${pm(workerInitContract)}`,
+        detail: `import→first batch ${c('worker').firstResponseMs.median.toFixed(1)} vs ${c('floor-worker').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(workerInitSpread)}; vs contract floor (its 2 items, bare PutItems) ${pm(workerInitContract)}; CPU ratio ${cpuRatio('worker', 'floor-worker')} (contract ${cpuRatio('worker', 'contract-floor-worker')})`,
       },
       {
         name: 'bundle sizes',
@@ -504,7 +560,14 @@ async function main(): Promise<void> {
         value: costRatio.toFixed(3),
         target: '≤ 0.6',
         met: costRatio <= 0.6,
-        detail: `us-east-1 list prices as of ${PRICES.asOf}`,
+        detail: `us-east-1 list prices as of ${PRICES.asOf}; write units ${cost.inputs.ours.dynamo.writeUnitsPerNotification.toFixed(2)} vs ${cost.inputs.common.dynamo.writeUnitsPerNotification.toFixed(2)} per notification`,
+      },
+      {
+        name: 'cost ours / common, 1.5 KB bodies',
+        value: (costSmall.ours.total / costSmall.common.total).toFixed(3),
+        target: '',
+        met: undefined,
+        detail: `$${costSmall.ours.total.toFixed(2)} vs $${costSmall.common.total.toFixed(2)} per million; write units ${costSmall.inputs.ours.dynamo.writeUnitsPerNotification.toFixed(2)} vs ${costSmall.inputs.common.dynamo.writeUnitsPerNotification.toFixed(2)} (${smallBodies.bodyBytes.toFixed(0)} B bodies)`,
       },
     ];
 
@@ -533,6 +596,12 @@ async function main(): Promise<void> {
         ingest,
         worker,
         e2e,
+        costSmallBodies: {
+          accounting: smallBodies,
+          ours: costSmall.ours,
+          common: costSmall.common,
+          inputs: costSmall.inputs,
+        },
         cost: {
           prices: PRICES,
           assumptions: ASSUMPTIONS,

@@ -8,7 +8,7 @@ import {
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { makeHandler } from '../../functions/worker/handler.ts';
-import { TABLE } from '../../infra/definitions.ts';
+import { TABLE, WORKER } from '../../infra/definitions.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
 import { keys } from '../../shared/keys.ts';
@@ -90,10 +90,11 @@ const lambdaContext = {
 
 let messageSequence = 0;
 
-function messages(run: string, count: number): Message[] {
+/** Bodies of 3–5 KB by default (the benchmark's workload), or about `bodyBytes` each. */
+function messages(run: string, count: number, bodyBytes?: number): Message[] {
   return Array.from({ length: count }, (_, i) => ({
     messageId: `m-${run}-${++messageSequence}`,
-    body: envelopeOf(notification(run, 3072 + (i % 64) * 32)),
+    body: envelopeOf(notification(run, bodyBytes ?? 3072 + (i % 64) * 32)),
   }));
 }
 
@@ -137,7 +138,7 @@ async function createPlainTable(client: DynamoDBClient, tableName: string, key: 
 }
 
 /** The two items the contract asks for, as ours leaves them, for the contract floor. */
-function contractItems(message: Message): Record<string, AttributeValue>[] {
+export function contractItems(message: Message): Record<string, AttributeValue>[] {
   const envelope = decodeEnvelope(message.body);
   const now = new Date();
   const plan = planNotification(envelope, now);
@@ -228,8 +229,8 @@ async function setUp(endpoint: string, prefix: string) {
     contractFloor: (batch) => putAll('contractFloor', batch),
   };
   const processed: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
-  const prepare = (variant: Variant, count: number): Message[] => {
-    const list = messages(variant, count);
+  const prepare = (variant: Variant, count: number, bodyBytes?: number): Message[] => {
+    const list = messages(variant, count, bodyBytes);
     processed[variant] += count;
     // The floors' items are built before the clock starts: a floor does nothing but send.
     for (const m of list) {
@@ -386,5 +387,77 @@ export async function measureWorker(
     };
   } finally {
     close();
+  }
+}
+
+export interface WriteAccounting {
+  bodyBytes: number;
+  messageBytes: number;
+  contractItemBytes: { state: number; notification: number };
+  variants: Record<
+    'ours' | 'powertools',
+    Pick<
+      VariantResult,
+      | 'writeUnitsPerNotification'
+      | 'byOperationPerNotification'
+      | 'storedItemsPerNotification'
+      | 'storedBytesPerNotification'
+      | 'logBytesPerNotification'
+    >
+  >;
+}
+
+/**
+ * Write units and storage only (no clock): ours and the Powertools peer on bodies of about `bodyBytes`, so the
+ * cost model can show how the comparison moves with payload size.
+ */
+export async function measureWriteAccounting(
+  endpoint: string,
+  bodyBytes: number,
+  count: number,
+): Promise<WriteAccounting> {
+  const prefix = `acct-${bodyBytes}-${process.pid}`;
+  const bench = await setUp(endpoint, prefix);
+  try {
+    const variants = {} as WriteAccounting['variants'];
+    for (const variant of ['ours', 'powertools'] as const) {
+      bench.meters[variant].reset();
+      bench.sinks[variant].reset();
+      const failures = await drive(
+        bench.runners[variant],
+        bench.prepare(variant, count, bodyBytes),
+        8,
+        WORKER.batchSize,
+      );
+      if (failures > 0) throw new Error(`${variant}: ${failures} failures`);
+      const counts = bench.meters[variant].reset();
+      const usage = await tableUsage(bench.admin, bench.tables[variant]);
+      variants[variant] = {
+        writeUnitsPerNotification: counts.writeUnits / count,
+        byOperationPerNotification: Object.fromEntries(
+          Object.entries(counts.byOperation).map(([op, c]) => [
+            op.replace(prefix, 'bench'),
+            { calls: c.calls / count, writeUnits: c.writeUnits / count },
+          ]),
+        ),
+        storedItemsPerNotification: usage.items / count,
+        storedBytesPerNotification: usage.bytes / count,
+        logBytesPerNotification: bench.sinks[variant].bytes / count,
+      };
+    }
+    const sample = messages('acct-sample', 16, bodyBytes);
+    const sizes = sample.map((m) => contractItems(m).map(itemBytes));
+    const average = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+    return {
+      bodyBytes: average(sample.map((m) => Buffer.byteLength(decodeEnvelope(m.body).body))),
+      messageBytes: average(sample.map((m) => Buffer.byteLength(m.body))),
+      contractItemBytes: {
+        state: average(sizes.map((x) => x[0] ?? 0)),
+        notification: average(sizes.map((x) => x[1] ?? 0)),
+      },
+      variants,
+    };
+  } finally {
+    bench.close();
   }
 }

@@ -1,10 +1,12 @@
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 
 /**
  * The worker floor: one bare PutItem per notification and nothing else (no decoding, no planning, no
  * condition, no logging). Bundled on its own it is also the worker's cold-start floor: the bare DynamoDB client.
- * With FLOOR_WRITES=2 it writes two items per notification one after the other, as CONTRACT §3 requires
- * (a state record and a notification record): the contract floor, same bundle.
+ *
+ * With FLOOR_WRITES=items it is the contract floor instead, same bundle: each message body is the list of
+ * items CONTRACT §3 asks for (state record and notification record, already in DynamoDB JSON, built by the
+ * benchmark), written one after the other with bare PutItems.
  */
 
 interface FloorSqsEvent {
@@ -13,18 +15,18 @@ interface FloorSqsEvent {
 
 const client = new DynamoDBClient({});
 const tableName = process.env.TABLE_NAME ?? '';
-const writes = process.env.FLOOR_WRITES === '2' ? ['floor-state#', 'floor#'] : ['floor#'];
+const contract = process.env.FLOOR_WRITES === 'items';
+
+function itemsOf(record: { messageId: string; body: string }): Record<string, AttributeValue>[] {
+  if (contract) return JSON.parse(record.body) as Record<string, AttributeValue>[];
+  return [{ pk: { S: `floor#${record.messageId}` }, body: { S: record.body } }];
+}
 
 export async function handler(event: FloorSqsEvent): Promise<{ batchItemFailures: never[] }> {
   await Promise.all(
     event.Records.map(async (record) => {
-      for (const prefix of writes) {
-        await client.send(
-          new PutItemCommand({
-            TableName: tableName,
-            Item: { pk: { S: `${prefix}${record.messageId}` }, body: { S: record.body } },
-          }),
-        );
+      for (const Item of itemsOf(record)) {
+        await client.send(new PutItemCommand({ TableName: tableName, Item }));
       }
     }),
   );
