@@ -40,9 +40,10 @@ const ok = (result: unknown) => {
   }
 };
 
-function printProfile(title: string, entries: readonly ColdProfileEntry[], top = 12): void {
+function printProfile(title: string, entries: readonly ColdProfileEntry[], top = 12, unit = 'ms'): void {
   console.log(`\n${title}`);
-  for (const e of entries.slice(0, top)) console.log(`  ${e.ms.toFixed(1).padStart(7)} ms  ${e.name}`);
+  for (const e of entries.slice(0, top))
+    console.log(`  ${e.ms.toFixed(1).padStart(7)} ${unit.padEnd(2)}  ${e.name}`);
 }
 
 async function main(): Promise<void> {
@@ -54,6 +55,21 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   try {
     log('building bundles and warming DynamoDB Local');
+    // The ingest handler as it is, with its secrets adapter swapped for the signed-request one.
+    const signedSecrets = {
+      plugins: [
+        {
+          name: 'signed-secrets',
+          setup(build: import('esbuild').PluginBuild) {
+            build.onResolve({ filter: /aws\/secrets\.ts$/ }, (args) =>
+              args.importer.endsWith('functions/ingest/handler.ts')
+                ? { path: join(ROOT, 'test/bench/what-if/secrets-signed.ts') }
+                : undefined,
+            );
+          },
+        },
+      ],
+    };
     const smallMarshall = {
       alias: { '@aws-sdk/util-dynamodb': join(ROOT, 'test/bench/what-if/dynamo-json.ts') },
     };
@@ -61,7 +77,7 @@ async function main(): Promise<void> {
       ['ingest', FUNCTIONS.ingest.entry],
       ['floor-ingest', BENCH_ENTRIES['floor-ingest']],
       ['contract-floor-ingest', BENCH_ENTRIES['contract-floor-ingest']],
-      ['ingest-signed-secrets', 'test/bench/what-if/ingest-signed-secrets.ts'],
+      ['ingest-signed-secrets', FUNCTIONS.ingest.entry, signedSecrets],
       ['worker', FUNCTIONS.worker.entry],
       ['worker-small-marshall', FUNCTIONS.worker.entry, smallMarshall],
       ['worker-zod-jitless', 'test/bench/what-if/worker-jitless.ts'],
@@ -203,6 +219,7 @@ async function main(): Promise<void> {
       'Warm ingest, share of sampled time (2,000 requests)',
       ingestProfile.entries.map((e) => ({ name: e.name, ms: e.share * 100 })),
       15,
+      '%',
     );
 
     const ddb = dynamoClient(aws.dynamo.endpoint);
@@ -238,6 +255,7 @@ async function main(): Promise<void> {
       'Warm worker, share of sampled time (1,500 notifications, 8 × 10 in flight)',
       workerProfile.entries.map((e) => ({ name: e.name, ms: e.share * 100 })),
       20,
+      '%',
     );
     results.warmProfiles = {
       ingest: ingestProfile.entries.slice(0, 30),
