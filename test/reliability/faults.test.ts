@@ -139,6 +139,25 @@ async function restartWorker(options: WorkerStartOptions = {}) {
   pipeline.startWorker(options);
 }
 
+/** Notifications whose state change is on the table but whose notification record is not (yet). */
+async function appliedButNotRecorded(result: DeliveryResult): Promise<number> {
+  const notifications = result.records.map((r) => r.notification);
+  const states = await getItems(
+    pipeline.clients.dynamodb,
+    pipeline.tableName,
+    notifications.flatMap((n) => (n.expect.effect === 'state' ? [n.expect.pk] : [])),
+  );
+  const applied = [...states.values()].flatMap(
+    (item) => (item.applied_notifications as string[] | undefined) ?? [],
+  );
+  const recorded = await getItems(
+    pipeline.clients.dynamodb,
+    pipeline.tableName,
+    applied.map((key) => keys.notification(key)),
+  );
+  return applied.filter((key) => !recorded.has(keys.notification(key))).length;
+}
+
 describe('faults end in zero loss and zero double effects', { timeout: 180_000 }, () => {
   it('the SQS emulator unreachable while notifications arrive: 503, Cronofy retries, everything lands', async () => {
     const run = send({ count: 80 * SCALE });
@@ -250,10 +269,15 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
     const result = await send({ count: 120 * SCALE, duplicateRatio: 0.3, rate: 0 });
     expect(result.summary.accepted).toBe(result.summary.notifications);
 
-    // The same worker code in its own process, each store call slowed a little so batches take a while.
-    const worker = await pipeline.spawnWorker({ stepDelayMs: 15 });
-    await worker.batchesDone(3, 30_000);
+    // The same worker code in its own process, each store call delayed 40 ms so a batch takes a while.
+    // It finishes two batches, is handed a third, and is killed 70 ms into it: after the state writes of
+    // that batch (40 ms + a write), before its notification records (another 40 ms) — the crash window.
+    const worker = await pipeline.spawnWorker({ stepDelayMs: 40 });
+    await worker.reached('batch', 2, 30_000);
+    await worker.reached('start', worker.started + 1, 30_000);
+    await sleep(70);
     await worker.kill();
+    const halfDone = await appliedButNotRecorded(result);
     // Killed inside batches: messages it had received and not deleted are in flight, not lost.
     const depth = await pipeline.queueDepth();
     expect(depth.inFlight).toBeGreaterThan(0);
@@ -262,6 +286,7 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
     await settled();
     expectExactlyOnce(result, await check(result), 'worker process killed with SIGKILL mid-batch', {
       inFlightAtKill: depth.inFlight,
+      appliedButNotRecordedAtKill: halfDone,
       batchesBeforeKill: worker.batches,
     });
   });

@@ -94,10 +94,11 @@ export interface WorkerStartOptions {
 
 export interface WorkerProcess {
   child: ChildProcess;
-  /** Batches the child has finished. */
+  /** Batches the child has handed to the function, and finished. */
+  started: number;
   batches: number;
-  /** Resolves once the child has finished `count` batches. */
-  batchesDone(count: number, timeoutMs: number): Promise<void>;
+  /** Resolves once the child has started (`start`) or finished (`batch`) `count` batches. */
+  reached(event: 'start' | 'batch', count: number, timeoutMs: number): Promise<void>;
   kill(): Promise<void>;
 }
 
@@ -254,23 +255,24 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         });
         children.add(child);
         const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        const waiters: { count: number; resolve: () => void }[] = [];
+        const waiters: { event: 'start' | 'batch'; count: number; resolve: () => void }[] = [];
+        const counted = (event: 'start' | 'batch') => (event === 'start' ? handle.started : handle.batches);
         const handle: WorkerProcess = {
           child,
+          started: 0,
           batches: 0,
-          batchesDone(wanted, timeoutMs) {
-            if (handle.batches >= wanted) return Promise.resolve();
+          reached(event, wanted, timeoutMs) {
+            if (counted(event) >= wanted) return Promise.resolve();
             return new Promise<void>((resolve, reject) => {
               const timer = setTimeout(
                 () =>
                   reject(
-                    new Error(
-                      `worker process finished ${handle.batches}/${wanted} batches in ${timeoutMs} ms`,
-                    ),
+                    new Error(`worker process: ${counted(event)}/${wanted} × ${event} in ${timeoutMs} ms`),
                   ),
                 timeoutMs,
               );
               waiters.push({
+                event,
                 count: wanted,
                 resolve: () => {
                   clearTimeout(timer);
@@ -289,12 +291,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
           child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`)));
           createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
             if (line === 'ready') resolve();
-            if (line.startsWith('batch')) {
-              handle.batches++;
-              for (const waiter of waiters.filter((w) => handle.batches >= w.count)) {
-                waiters.splice(waiters.indexOf(waiter), 1);
-                waiter.resolve();
-              }
+            if (line.startsWith('start')) handle.started++;
+            if (line.startsWith('batch')) handle.batches++;
+            for (const waiter of waiters.filter((w) => counted(w.event) >= w.count)) {
+              waiters.splice(waiters.indexOf(waiter), 1);
+              waiter.resolve();
             }
           });
         });

@@ -8,7 +8,8 @@ import type { RecordStore } from '../../shared/ports.ts';
 /**
  * The worker in a process of its own, so the reliability suite can kill it with SIGKILL in the middle of a
  * batch, the way a Lambda execution environment can vanish. Started by local-pipeline.ts `spawnWorker`.
- * Prints `ready`, then `batch <size> <failed>` after each batch.
+ * Prints `ready`, then `start <size>` when a batch is handed to the function and `batch <size> <failed>`
+ * when it is done.
  */
 
 const env = (name: string): string => {
@@ -30,16 +31,21 @@ function slowed(store: RecordStore): RecordStore {
   };
 }
 
+const worker = makeHandler({
+  store: slowed(new DynamoRecordStore(dynamoClient(env('SIM_DYNAMODB_ENDPOINT')), env('SIM_TABLE_NAME'))),
+  clock: () => new Date(),
+  logger: silentLogger,
+});
+
 const feed = startWorkerFeed({
   sqs: sqsClient(env('SIM_SQS_ENDPOINT')),
   queueUrl: env('SIM_QUEUE_URL'),
   queueArn: env('SIM_QUEUE_ARN'),
   region: LOCAL_REGION,
-  handler: makeHandler({
-    store: slowed(new DynamoRecordStore(dynamoClient(env('SIM_DYNAMODB_ENDPOINT')), env('SIM_TABLE_NAME'))),
-    clock: () => new Date(),
-    logger: silentLogger,
-  }),
+  handler: (event) => {
+    process.stdout.write(`start ${event.Records.length}\n`);
+    return worker(event);
+  },
   logger: silentLogger,
   concurrency: Number(env('SIM_WORKER_CONCURRENCY')),
   visibilityTimeoutSeconds: Number(env('SIM_VISIBILITY_TIMEOUT_SECONDS')),
