@@ -384,7 +384,7 @@ async function main(): Promise<void> {
     const workerInit = workerInitSpread.median;
     const ingestInitContract = pairedRatio(c('ingest'), c('contract-floor-ingest'));
     const workerInitContract = pairedRatio(c('worker'), c('contract-floor-worker'));
-    const cpuRatio = (a: string, b: string) => pairedRatio(c(a), c(b), 'cpuRuns').median.toFixed(2);
+    const cpuRatio = (a: string, b: string) => pairedRatio(c(a), c(b), 'cpuRuns').median.toFixed(3);
     const ingestBundle = bundles.ingest.bytes / bundles['floor-ingest'].bytes;
     const workerBundle = bundles.worker.bytes / bundles['floor-worker'].bytes;
     const v = worker.variants;
@@ -429,7 +429,14 @@ async function main(): Promise<void> {
         value: ingestInit.toFixed(3),
         target: '≤ 1.10',
         met: ingestInit <= 1.1,
-        detail: `import→first 202 ${c('ingest').firstResponseMs.median.toFixed(1)} vs ${c('floor-ingest').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(ingestInitSpread)}; vs contract floor (+ Secrets Manager read) ${pm(ingestInitContract)}; CPU ratio ${cpuRatio('ingest', 'floor-ingest')} (contract ${cpuRatio('ingest', 'contract-floor-ingest')})`,
+        detail: `import→first 202 ${c('ingest').firstResponseMs.median.toFixed(1)} vs ${c('floor-ingest').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(ingestInitSpread)}; vs contract floor (+ Secrets Manager read) ${pm(ingestInitContract)}`,
+      },
+      {
+        name: 'ingest_init_vs_floor (CPU)',
+        value: cpuRatio('ingest', 'floor-ingest'),
+        target: '≤ 1.10',
+        met: Number(cpuRatio('ingest', 'floor-ingest')) <= 1.1,
+        detail: `CPU import→first 202 ${c('ingest').initCpuMs.median.toFixed(1)} vs ${c('floor-ingest').initCpuMs.median.toFixed(1)} ms (unaffected by waiting); vs contract floor ${cpuRatio('ingest', 'contract-floor-ingest')}`,
       },
       {
         name: 'worker_bundle_vs_floor',
@@ -443,7 +450,14 @@ async function main(): Promise<void> {
         value: workerInit.toFixed(3),
         target: '≤ 1.10',
         met: workerInit <= 1.1,
-        detail: `import→first batch ${c('worker').firstResponseMs.median.toFixed(1)} vs ${c('floor-worker').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(workerInitSpread)}; vs contract floor (its 2 items, bare PutItems) ${pm(workerInitContract)}; CPU ratio ${cpuRatio('worker', 'floor-worker')} (contract ${cpuRatio('worker', 'contract-floor-worker')})`,
+        detail: `import→first batch ${c('worker').firstResponseMs.median.toFixed(1)} vs ${c('floor-worker').firstResponseMs.median.toFixed(1)} ms; paired reps ${pm(workerInitSpread)}; vs contract floor (its 2 items, bare PutItems) ${pm(workerInitContract)}`,
+      },
+      {
+        name: 'worker_init_vs_floor (CPU)',
+        value: cpuRatio('worker', 'floor-worker'),
+        target: '≤ 1.10',
+        met: Number(cpuRatio('worker', 'floor-worker')) <= 1.1,
+        detail: `CPU import→first batch ${c('worker').initCpuMs.median.toFixed(1)} vs ${c('floor-worker').initCpuMs.median.toFixed(1)} ms (unaffected by waiting); vs contract floor ${cpuRatio('worker', 'contract-floor-worker')}`,
       },
       {
         name: 'bundle sizes',
