@@ -21,7 +21,7 @@ import { CountingSink } from './log-sink.ts';
 import { makePowertoolsWorker } from './powertools-worker.ts';
 import { cpuMs, selfCpuMs } from './process-cpu.ts';
 import { median, nowMs, percentile, type Spread, spread } from './stats.ts';
-import { envelopeOf, notification, sqsEvent } from './workload.ts';
+import { envelopeOf, notification, type Shape, sqsEvent } from './workload.ts';
 
 /**
  * Worker throughput against DynamoDB Local: notifications applied per second at a fixed concurrency of
@@ -91,10 +91,10 @@ const lambdaContext = {
 let messageSequence = 0;
 
 /** Bodies of 3–5 KB by default (the benchmark's workload), or about `bodyBytes` each. */
-function messages(run: string, count: number, bodyBytes?: number): Message[] {
+function messages(run: string, count: number, bodyBytes?: number, shape?: Shape): Message[] {
   return Array.from({ length: count }, (_, i) => ({
     messageId: `m-${run}-${++messageSequence}`,
-    body: envelopeOf(notification(run, bodyBytes ?? 3072 + (i % 64) * 32)),
+    body: envelopeOf(notification(run, bodyBytes ?? 3072 + (i % 64) * 32, shape)),
   }));
 }
 
@@ -229,8 +229,8 @@ async function setUp(endpoint: string, prefix: string) {
     contractFloor: (batch) => putAll('contractFloor', batch),
   };
   const processed: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
-  const prepare = (variant: Variant, count: number, bodyBytes?: number): Message[] => {
-    const list = messages(variant, count, bodyBytes);
+  const prepare = (variant: Variant, count: number, bodyBytes?: number, shape?: Shape): Message[] => {
+    const list = messages(variant, count, bodyBytes, shape);
     processed[variant] += count;
     // The floors' items are built before the clock starts: a floor does nothing but send.
     for (const m of list) {
@@ -415,6 +415,7 @@ export async function measureWriteAccounting(
   endpoint: string,
   bodyBytes: number,
   count: number,
+  shape: Shape = 'panel',
 ): Promise<WriteAccounting> {
   const prefix = `acct-${bodyBytes}-${process.pid}`;
   const bench = await setUp(endpoint, prefix);
@@ -425,7 +426,7 @@ export async function measureWriteAccounting(
       bench.sinks[variant].reset();
       const failures = await drive(
         bench.runners[variant],
-        bench.prepare(variant, count, bodyBytes),
+        bench.prepare(variant, count, bodyBytes, shape),
         8,
         WORKER.batchSize,
       );

@@ -4,8 +4,8 @@ import { signBody } from '../../shared/signature.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 
 /**
- * The benchmark workload: realistic 3–5 KB scheduling-request notifications (a candidate's free-text answers
- * in `captured_data`), each for its own scheduling request, signed with the second of two active secrets.
+ * The benchmark workload: realistic 3–5 KB scheduling-request notifications, each for its own scheduling
+ * request, signed with the second of two active secrets (see `Shape` for how they reach their size).
  */
 
 export const SECRETS = ['bench-client-secret-previous-0000', 'bench-client-secret-current-11111'] as const;
@@ -25,8 +25,48 @@ export interface Notification {
   body: string;
 }
 
+/**
+ * How a body reaches its size. `panel` (the default) grows what makes real Scheduler payloads large, as in
+ * Cronofy's own example: recipients, collaborators, collaborator groups and their members, recipient URLs;
+ * the candidate's captured answer stays short. `captured-data` pads the candidate's free-text answer
+ * instead: the worst case for write units, since `metadata` (captured data included) is copied into the
+ * scheduling_request record.
+ */
+export type Shape = 'panel' | 'captured-data';
+
+const SHORT_ANSWER = 'Available most afternoons; prefer video. Needs step-free access.';
+
+function panelBody(options: Parameters<typeof schedulingRequestBody>[1], targetBytes: number): string {
+  const body = JSON.parse(
+    schedulingRequestBody('scheduling_request_time_chosen', {
+      ...options,
+      capturedData: { 'captured_data.notes': SHORT_ANSWER },
+    }),
+  );
+  const request = body.scheduling_request;
+  request.buffer = { before: { minutes: 10 }, after: { minutes: 15 } };
+  request.dashboard_url = 'https://app.cronofy.com/scheduler/requests/d6f3f8165239d662963fc09b';
+  request.recipient_operations = {
+    view_url: 'https://app.cronofy.com/rts/suDzyKHW',
+    decline_url: 'https://app.cronofy.com/rts/suDzyKHW?decline=true',
+    reschedule_url: 'https://app.cronofy.com/rts/suDzyKHW?reschedule=true',
+  };
+  request.collaborators = [];
+  request.collaborator_groups = [];
+  // Grow the interview panel (collaborators and the groups they are drawn from) to the target size.
+  for (let i = 0; Buffer.byteLength(JSON.stringify(body)) < targetBytes; i++) {
+    const sub = `acc_${(0x5f00aa00 + i).toString(16)}bfe62001ed91c7e9`;
+    if (i % 4 === 0) {
+      request.collaborator_groups.push({ name: `Interview panel ${i / 4 + 1}`, members: [], required: 1 });
+    }
+    request.collaborators.push({ sub });
+    request.collaborator_groups.at(-1).members.push({ sub });
+  }
+  return JSON.stringify(body);
+}
+
 /** A new notification (fresh scheduling request) of about `targetBytes` bytes. */
-export function notification(run: string, targetBytes = 4096): Notification {
+export function notification(run: string, targetBytes = 4096, shape: Shape = 'panel'): Notification {
   const n = ++sequence;
   const schedulingRequestId = `srq_bench_${run}_${n}`;
   const options = {
@@ -34,6 +74,10 @@ export function notification(run: string, targetBytes = 4096): Notification {
     triggeredAt: new Date(Date.UTC(2026, 10, 23, 10, 0, n % 60)).toISOString(),
     correlationId: `cand-${run}-${n}`,
   };
+  if (shape === 'panel') {
+    const body = panelBody(options, targetBytes);
+    return { key: idempotencyKey(undefined, Buffer.from(body)), schedulingRequestId, body };
+  }
   const base = schedulingRequestBody('scheduling_request_time_chosen', options);
   const room = Math.max(0, targetBytes - Buffer.byteLength(base) - 40);
   const answer = NOTES.repeat(Math.ceil(room / NOTES.length)).slice(0, room);
