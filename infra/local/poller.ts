@@ -64,18 +64,19 @@ export interface WorkerFeed extends EventEmitter<{ batch: [BatchOutcome] }> {
 const RECEIVE_ERROR_BACKOFF_MS = 1000;
 const GATHER_PAUSE_MS = 50;
 
+/** Sleep until `ms` pass or `signal` aborts; the abort listener is removed either way (no leak per pause). */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 /** SQS API message attributes → the Lambda event's camel-cased form (binary as base64). */
