@@ -4,9 +4,10 @@ import { makeHandler } from '../../functions/ingest/handler.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
 import { QueueUnavailableError } from '../../shared/aws/sqs-queue.ts';
 import { MAX_BODY_BYTES } from '../../shared/envelope.ts';
-import type { Logger, NotificationQueue } from '../../shared/ports.ts';
+import type { NotificationQueue } from '../../shared/ports.ts';
 import { signBody } from '../../shared/signature.ts';
 import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
+import { capturingLogger } from '../support/capturing-logger.ts';
 
 const SECRET = 'CRN_current';
 const OLD_SECRET = 'CRN_previous';
@@ -18,15 +19,6 @@ class FakeQueue implements NotificationQueue {
     if (this.down) throw new QueueUnavailableError('down');
     this.sent.push(message);
   }
-}
-
-function capturingLogger() {
-  const lines: string[] = [];
-  const log = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    lines.push(JSON.stringify({ level, message, ...fields }));
-  };
-  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-  return { logger, lines };
 }
 
 function setup() {

@@ -3,7 +3,8 @@ import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/tokens/handler.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import type { Logger, SecretsProvider } from '../../shared/ports.ts';
+import type { SecretsProvider } from '../../shared/ports.ts';
+import { capturingLogger } from '../support/capturing-logger.ts';
 
 const SECRETS = {
   clientSecrets: ['CRN_x'],
@@ -15,15 +16,6 @@ const NOW = new Date('2026-11-23T10:00:00.400Z');
 const NOW_SECONDS = 1_795_428_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const CALLER = 'arn:aws:sts::123456789012:assumed-role/ats-backend/session';
-
-function capturingLogger() {
-  const lines: string[] = [];
-  const log = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    lines.push(JSON.stringify({ level, message, ...fields }));
-  };
-  const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-  return { logger, lines };
-}
 
 function setup(options: { secrets?: SecretsProvider; requireIamAuthorizer?: boolean } = {}) {
   const { logger, lines } = capturingLogger();
