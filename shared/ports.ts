@@ -46,13 +46,18 @@ export interface StateWrite {
 /** `already_applied`: this notification changed the record before (a duplicate or a retry). */
 export type StateWriteResult = 'applied' | 'already_applied' | 'stale';
 
+/** Per notification record: written, already there (a duplicate), or the error that stopped it. */
+export type NotificationWriteResult = 'created' | 'exists' | Error;
+
 export interface RecordStore {
   applyState(write: StateWrite): Promise<StateWriteResult>;
   /** Create an Event Trigger record; `already_applied` when it exists. */
   putEventTrigger(pk: string, record: EventTriggerRecord): Promise<'applied' | 'already_applied'>;
   /**
-   * Create the notification record; a second write for the same key is a no-op, except that a record kept
-   * as `unparseable` / `unknown_type` is replaced by a replay whose outcome differs (ops `replay`).
+   * Create notification records, all of a batch in one round trip; one result per record, in order. A
+   * second write for the same key is a no-op (`exists`), except that a record kept as `unparseable` /
+   * `unknown_type` is replaced by a replay whose outcome differs (ops `replay`). A failed record does not
+   * fail the others.
    */
-  putNotification(record: NotificationRecord): Promise<'created' | 'exists'>;
+  putNotifications(records: readonly NotificationRecord[]): Promise<NotificationWriteResult[]>;
 }

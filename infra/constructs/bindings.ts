@@ -14,9 +14,10 @@ import type { AppFunction } from './app-function.ts';
 export const TABLE_ACTIONS = {
   /**
    * The worker: conditional UpdateItem for state (its ReturnValuesOnConditionCheckFailure needs no read
-   * permission) and conditional PutItem for notification and Event Trigger records.
+   * permission), conditional PutItem for Event Trigger records and for notification records already
+   * present, and PartiQL INSERT (in BatchExecuteStatement) for new notification records.
    */
-  applyNotifications: ['dynamodb:UpdateItem', 'dynamodb:PutItem'],
+  applyNotifications: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:PartiQLInsert'],
   /** The redirect function records one `redirect` item per visit and never reads. */
   recordRedirects: ['dynamodb:PutItem'],
 } as const satisfies Record<string, readonly string[]>;

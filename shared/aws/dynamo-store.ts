@@ -1,5 +1,6 @@
 import {
   type AttributeValue,
+  BatchExecuteStatementCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   type DynamoDBClientConfig,
@@ -8,7 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY } from '../keys.ts';
-import type { RecordStore, StateWrite, StateWriteResult } from '../ports.ts';
+import type { NotificationWriteResult, RecordStore, StateWrite, StateWriteResult } from '../ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 
 /**
@@ -18,6 +19,9 @@ import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 export const WORKER_DYNAMODB_CLIENT_CONFIG = {
   requestHandler: { connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true },
 } as const satisfies DynamoDBClientConfig;
+
+/** DynamoDB's limit on statements in one `BatchExecuteStatement`. */
+const MAX_BATCH_STATEMENTS = 25;
 
 const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 
@@ -115,7 +119,69 @@ export class DynamoRecordStore implements RecordStore {
     return (await this.putIfAbsent(pk, record)) ? 'applied' : 'already_applied';
   }
 
-  async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
+  /**
+   * All records of a batch in one `BatchExecuteStatement` of PartiQL `INSERT`s: each creates its item only if
+   * the key is new (DynamoDB answers `DuplicateItem` per statement otherwise), at a `PutItem`'s write units,
+   * with no transaction. Only keys already present take a second round trip, the conditional `PutItem` that
+   * decides between a no-op and a replay's upgrade.
+   */
+  async putNotifications(records: readonly NotificationRecord[]): Promise<NotificationWriteResult[]> {
+    const results: NotificationWriteResult[] = new Array(records.length);
+    const first = new Map<string, number>();
+    const again: number[] = [];
+    records.forEach((record, index) => {
+      // DynamoDB rejects a whole batch that names one key twice; a repeat goes through the conditional path.
+      if (first.has(record.notification_id)) again.push(index);
+      else first.set(record.notification_id, index);
+    });
+
+    const inserts = [...first.values()];
+    for (let start = 0; start < inserts.length; start += MAX_BATCH_STATEMENTS) {
+      const chunk = inserts.slice(start, start + MAX_BATCH_STATEMENTS);
+      try {
+        const { Responses = [] } = await this.client.send(
+          new BatchExecuteStatementCommand({
+            Statements: chunk.map((index) => this.insertStatement(records[index] as NotificationRecord)),
+          }),
+        );
+        chunk.forEach((index, i) => {
+          const error = Responses[i]?.Error;
+          if (!error) results[index] = 'created';
+          else if (error.Code === 'DuplicateItem') again.push(index);
+          else results[index] = new Error(`${error.Code ?? 'Error'}: ${error.Message ?? 'statement failed'}`);
+        });
+      } catch (error) {
+        for (const index of chunk) results[index] = error instanceof Error ? error : new Error(String(error));
+      }
+    }
+
+    await Promise.all(
+      again.map(async (index) => {
+        try {
+          results[index] = await this.putNotification(records[index] as NotificationRecord);
+        } catch (error) {
+          results[index] = error instanceof Error ? error : new Error(String(error));
+        }
+      }),
+    );
+    return results;
+  }
+
+  private insertStatement(record: NotificationRecord): { Statement: string; Parameters: AttributeValue[] } {
+    const item = marshall(
+      { ...record, [PARTITION_KEY]: keys.notification(record.notification_id) },
+      marshallOptions,
+    );
+    const names = Object.keys(item);
+    return {
+      // Attribute names are this project's own field names (letters and underscores), never input.
+      Statement: `INSERT INTO "${this.tableName}" VALUE {${names.map((name) => `'${name}': ?`).join(', ')}}`,
+      Parameters: names.map((name) => item[name] as AttributeValue),
+    };
+  }
+
+  /** Create the record if absent, or replace one kept as unparseable / unknown_type by a different outcome. */
+  private async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
     try {
       await this.client.send(
         new PutItemCommand({

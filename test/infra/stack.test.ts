@@ -269,6 +269,7 @@ describe('least privilege', () => {
   it('lets the worker consume the queue and write items, and nothing else', () => {
     const actions = allowedActions('worker').filter((action) => !/^(logs|xray):/.test(action));
     expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual([
+      'dynamodb:PartiQLInsert',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
     ]);

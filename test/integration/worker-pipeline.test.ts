@@ -13,6 +13,7 @@ import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
 import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { RecordStore } from '../../shared/ports.ts';
+import type { NotificationRecord } from '../../shared/records.ts';
 import { keys, parseStreamImage } from '../../shared/records.ts';
 import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
@@ -135,9 +136,7 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
     const crashing: RecordStore = {
       applyState: (write) => deps.store.applyState(write),
       putEventTrigger: (pk, record) => deps.store.putEventTrigger(pk, record),
-      putNotification: async () => {
-        throw new Error('worker killed');
-      },
+      putNotifications: async (records) => records.map(() => new Error('worker killed')),
     };
     const first = await receive(1);
     expect(await invoke(first, { ...deps, store: crashing })).toEqual([first[0]?.MessageId]);
@@ -190,7 +189,9 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
       triggered_at: '2026-11-23T10:05:00.000Z',
       applied_notifications: [newerKey],
     });
-    expect((state?.event as { start: { time: string } } | undefined)?.start.time).toBe('2026-12-03T09:00:00Z');
+    expect((state?.event as { start: { time: string } } | undefined)?.start.time).toBe(
+      '2026-12-03T09:00:00Z',
+    );
     expect((await item(keys.notification(olderKey)))?.status).toBe('stale');
     expect((await streamOf(keys.schedulingRequest(id))).map((r) => r.eventName)).toEqual(['INSERT']);
   });
@@ -276,5 +277,76 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
       event_id: eventId,
       target_time: '2026-12-01T09:55:00.000Z',
     });
+  });
+});
+
+describe('notification records, a batch at a time', () => {
+  function record(key: string, status: NotificationRecord['status']): NotificationRecord {
+    return {
+      entity: 'notification',
+      notification_id: key,
+      type: status === 'unparseable' ? null : 'scheduling_request_time_chosen',
+      status,
+      received_at: '2026-11-23T10:00:00.000Z',
+      processed_at: new Date().toISOString(),
+      body: status === 'unparseable' ? '{not json' : '{"notification":{}}',
+      body_encoding: 'utf8',
+    };
+  }
+
+  it('creates new ones in one round trip, leaves existing ones, upgrades a replayed unparseable one', async () => {
+    const client = dynamoClient(aws.dynamo.endpoint);
+    const sent: string[] = [];
+    client.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push(context.commandName ?? '');
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const store = new DynamoRecordStore(client, aws.tableName);
+    const [existing, unparseable, fresh, other] = ['a', 'b', 'c', 'd'].map(uniqueId);
+    await store.putNotifications([
+      record(existing as string, 'stale'),
+      record(unparseable as string, 'unparseable'),
+    ]);
+    sent.length = 0;
+
+    const results = await store.putNotifications([
+      record(fresh as string, 'applied'),
+      record(existing as string, 'applied'),
+      record(unparseable as string, 'applied'),
+      record(fresh as string, 'applied'), // the same notification twice in one batch
+      record(other as string, 'stale'),
+    ]);
+    expect(results).toEqual(['created', 'exists', 'created', 'exists', 'created']);
+    // One batch for the new keys, then one conditional write for each key that was already there.
+    expect(sent.sort()).toEqual([
+      'BatchExecuteStatementCommand',
+      'PutItemCommand',
+      'PutItemCommand',
+      'PutItemCommand',
+    ]);
+    expect((await item(keys.notification(existing as string)))?.status).toBe('stale');
+    expect((await item(keys.notification(unparseable as string)))?.status).toBe('applied');
+    const freshRecord = parseStreamImage(
+      (await streamOf(keys.notification(fresh as string)))[0]?.dynamodb?.NewImage ?? {},
+    );
+    expect(freshRecord).toEqual({ ...record(fresh as string, 'applied'), processed_at: expect.any(String) });
+    expect((await streamOf(keys.notification(fresh as string))).map((r) => r.eventName)).toEqual(['INSERT']);
+    expect((await streamOf(keys.notification(existing as string))).map((r) => r.eventName)).toEqual([
+      'INSERT',
+    ]);
+    client.destroy();
+  });
+
+  it('reports an unreachable table per record instead of throwing', async () => {
+    proxy.down();
+    try {
+      const results = await deps.store.putNotifications([record(uniqueId('e'), 'applied')]);
+      expect(results[0]).toBeInstanceOf(Error);
+    } finally {
+      proxy.restore();
+    }
   });
 });

@@ -48,7 +48,7 @@ function buggy(store: RecordStore): RecordStore {
       return store.applyState(write);
     },
     putEventTrigger: (pk, record) => store.putEventTrigger(pk, record),
-    putNotification: (record) => store.putNotification(record),
+    putNotifications: (records) => store.putNotifications(records),
   };
 }
 

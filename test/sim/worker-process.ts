@@ -25,9 +25,18 @@ const pause = () => new Promise((resolve) => setTimeout(resolve, delayMs));
 function slowed(store: RecordStore): RecordStore {
   if (delayMs <= 0) return store;
   return {
-    applyState: async (write) => (await pause(), store.applyState(write)),
-    putEventTrigger: async (pk, record) => (await pause(), store.putEventTrigger(pk, record)),
-    putNotification: async (record) => (await pause(), store.putNotification(record)),
+    applyState: async (write) => {
+      await pause();
+      return store.applyState(write);
+    },
+    putEventTrigger: async (pk, record) => {
+      await pause();
+      return store.putEventTrigger(pk, record);
+    },
+    putNotifications: async (records) => {
+      await pause();
+      return store.putNotifications(records);
+    },
   };
 }
 

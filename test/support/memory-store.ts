@@ -1,4 +1,9 @@
-import type { RecordStore, StateWrite, StateWriteResult } from '../../shared/ports.ts';
+import type {
+  NotificationWriteResult,
+  RecordStore,
+  StateWrite,
+  StateWriteResult,
+} from '../../shared/ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../../shared/records.ts';
 
 /** In-memory RecordStore with the DynamoDB adapter's conditions, for fast unit tests. */
@@ -43,8 +48,18 @@ export class MemoryStore implements RecordStore {
     return 'applied';
   }
 
-  async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
-    this.maybeFail();
+  /** Like the adapter: one call for the batch; `failNext` fails it as a whole, as a lost round trip would. */
+  async putNotifications(records: readonly NotificationRecord[]): Promise<NotificationWriteResult[]> {
+    if (records.length === 0) return [];
+    try {
+      this.maybeFail();
+    } catch (error) {
+      return records.map(() => error as Error);
+    }
+    return records.map((record) => this.putNotification(record));
+  }
+
+  putNotification(record: NotificationRecord): 'created' | 'exists' {
     const pk = `notification#${record.notification_id}`;
     const existing = this.items.get(pk)?.status as string | undefined;
     const upgradable =

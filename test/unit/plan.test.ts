@@ -74,7 +74,9 @@ describe('planning a notification', () => {
     expect(write?.set).not.toHaveProperty('status');
     expect(write?.set).not.toHaveProperty('event');
     expect(write?.setNested?.attribute).toBe('event');
-    expect((write?.setNested?.fields.attendees as { status: string }[] | undefined)?.[0]?.status).toBe('declined');
+    expect((write?.setNested?.fields.attendees as { status: string }[] | undefined)?.[0]?.status).toBe(
+      'declined',
+    );
     expect(write?.setNested?.fields.host).toMatchObject({ status: 'accepted' });
   });
 

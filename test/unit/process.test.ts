@@ -70,16 +70,41 @@ describe('processing a batch', () => {
     const { store, deps } = setup();
     const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
     // The state write succeeds, then the notification write fails (the process "dies").
-    const original = store.putNotification.bind(store);
-    store.putNotification = async () => {
+    const original = store.putNotifications.bind(store);
+    store.putNotifications = async () => {
       throw new Error('crash');
     };
-    expect(await processBatch([message], deps)).toEqual([message.messageId]);
-    store.putNotification = original;
+    await expect(processBatch([message], deps)).rejects.toThrow('crash');
+    store.putNotifications = original;
     expect(await processBatch([message], deps)).toEqual([]);
     expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
     expect(store.get(SR)?.applied_notifications).toEqual([message.key]);
     expect(store.changes).toBe(2);
+  });
+
+  it('retries only the messages whose notification record could not be written', async () => {
+    const { store, deps } = setup();
+    const failing = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    const fine = queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: 'srq_fine' }),
+    );
+    const original = store.putNotifications.bind(store);
+    store.putNotifications = async (records) => {
+      const results = await original(records.filter((r) => r.notification_id !== failing.key));
+      return records.map((r) =>
+        r.notification_id === failing.key
+          ? new Error('ProvisionedThroughputExceeded')
+          : (results.shift() ?? 'exists'),
+      );
+    };
+    expect(await processBatch([failing, fine], deps)).toEqual([failing.messageId]);
+    expect(store.get(`notification#${fine.key}`)?.status).toBe('applied');
+    expect(store.get(`notification#${failing.key}`)).toBeUndefined();
+
+    store.putNotifications = original;
+    expect(await processBatch([failing], deps)).toEqual([]);
+    expect(store.get(`notification#${failing.key}`)?.status).toBe('applied');
+    expect(store.get(SR)?.applied_notifications).toEqual([failing.key]);
   });
 
   it('retries later notifications of a record whose earlier one failed, so none overtakes it', async () => {
@@ -112,7 +137,9 @@ describe('processing a batch', () => {
     );
     const item = store.get(SR);
     expect(item?.status).toBeUndefined();
-    expect((item?.event as { attendees: { status: string }[] } | undefined)?.attendees[0]?.status).toBe('declined');
+    expect((item?.event as { attendees: { status: string }[] } | undefined)?.attendees[0]?.status).toBe(
+      'declined',
+    );
   });
 });
 
