@@ -153,6 +153,7 @@ export class CronofyNotificationsStack extends Stack {
         serviceName: name,
         memorySize: FUNCTIONS[name].memoryMb,
         timeout: Duration.seconds(FUNCTIONS[name].timeoutSeconds),
+        systemLogLevel: FUNCTIONS[name].systemLogLevel,
         logRetentionDays,
       });
     return {

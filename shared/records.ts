@@ -43,11 +43,13 @@ export const schedulingRequestRecordSchema = z.object({
   ),
   recipient_tzid: z.optional(z.string()),
   last_notification_type: z.string(),
-  last_notification_id: z.string(),
   /** `notification.triggered_at` of the newest notification applied, normalised to UTC ISO 8601. */
   triggered_at: z.optional(iso),
   updated_at: iso,
-  /** Idempotency keys of every notification applied to this record (the exactly-once marker). */
+  /**
+   * Idempotency keys of every notification applied to this record, oldest first (the exactly-once
+   * marker); the last one made the latest change.
+   */
   applied_notifications: z.array(z.string()),
 });
 export type SchedulingRequestRecord = z.infer<typeof schedulingRequestRecordSchema>;
@@ -66,7 +68,6 @@ export const eventRecordSchema = z.object({
   start: z.optional(eventTimeSchema),
   end: z.optional(eventTimeSchema),
   summary: z.optional(z.string()),
-  last_notification_id: z.string(),
   triggered_at: z.optional(iso),
   updated_at: iso,
   applied_notifications: z.array(z.string()),

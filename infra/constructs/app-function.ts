@@ -1,6 +1,13 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -43,6 +50,11 @@ export interface AppFunctionProps {
    * @default 256
    */
   readonly memorySize?: number;
+  /**
+   * Level of Lambda's own lines (START, REPORT, platform warnings). `WARN` drops the per-invocation lines.
+   * @default 'INFO'
+   */
+  readonly systemLogLevel?: 'DEBUG' | 'INFO' | 'WARN';
   /**
    * @default Duration.seconds(10)
    */
@@ -87,6 +99,12 @@ export class AppFunction extends Construct {
     this.role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     this.logGroup.grantWrite(this.role);
 
+    const environment = {
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: props.serviceName,
+      LOG_LEVEL: 'INFO',
+      ...props.environment,
+    };
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
@@ -98,12 +116,14 @@ export class AppFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       tracing: Tracing.ACTIVE,
-      environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
-        LOG_LEVEL: 'INFO',
-        ...props.environment,
-      },
+      // JSON: our lines are JSON already (Lambda does not wrap them again), and only the JSON format lets
+      // Lambda filter its own lines by level. Our lines are filtered by LOG_LEVEL in our logger; Lambda's
+      // application filter is left fully open (TRACE) so it never drops one of them, nor the metric lines
+      // (EMF), which carry no level and would count as INFO.
+      loggingFormat: LoggingFormat.JSON,
+      systemLogLevelV2: SystemLogLevel[props.systemLogLevel ?? 'INFO'],
+      applicationLogLevelV2: ApplicationLogLevel.TRACE,
+      environment,
       bundling: mergeBundling(props.bundling),
     });
 

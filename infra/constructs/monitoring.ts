@@ -118,7 +118,12 @@ export class Monitoring extends Construct {
       });
       return filter.metric({ statistic: Stats.SUM, period: PERIOD });
     };
-    const accepted = fromIngestLogs('NotificationsAccepted', 'notification accepted');
+    // Every 202 is exactly one SendMessage: SQS counts them, so no log line is needed (or paid for) per request.
+    const accepted = props.queue.metricNumberOfMessagesSent({
+      statistic: Stats.SUM,
+      period: PERIOD,
+      label: 'accepted (enqueued)',
+    });
     const rejectedSignature = fromIngestLogs(
       'NotificationsRejectedSignature',
       'notification rejected: signature',
@@ -135,7 +140,7 @@ export class Monitoring extends Construct {
     const queueAge = queue.metricApproximateAgeOfOldestMessage(max);
     const deadLetters = deadLetterQueue.metricApproximateNumberOfMessagesVisible(max);
     const tableThrottles = table.metricThrottledRequestsForOperations({
-      operations: [Operation.PUT_ITEM, Operation.UPDATE_ITEM],
+      operations: [Operation.PUT_ITEM, Operation.UPDATE_ITEM, Operation.BATCH_EXECUTE_STATEMENT],
       ...sum,
     });
 

@@ -73,7 +73,6 @@ function planSchedulingRequest(
     entity: 'scheduling_request',
     scheduling_request_id: id,
     last_notification_type: type,
-    last_notification_id: envelope.key,
     updated_at: now,
   };
 
@@ -171,7 +170,6 @@ function planEventSubscription(
         start: event.start,
         end: event.end,
         summary: event.summary,
-        last_notification_id: envelope.key,
         updated_at: now,
       }),
     });

@@ -481,7 +481,7 @@ async function main(): Promise<void> {
         value: worker.oursVsContractFloor.median.toFixed(3),
         target: '',
         met: undefined,
-        detail: `vs ${v.contractFloor.notificationsPerSecond.median.toFixed(0)}/s (2 bare PutItems: the contract's two items); reps ${pm(worker.oursVsContractFloor, 3)}`,
+        detail: `vs ${v.contractFloor.notificationsPerSecond.median.toFixed(0)}/s (the contract's two items, unconditional: PutItem per state item, one BatchWriteItem per batch); reps ${pm(worker.oursVsContractFloor, 3)}`,
       },
       {
         name: 'worker round trips / notification',

@@ -1,5 +1,6 @@
 import {
   type AttributeValue,
+  BatchWriteItemCommand,
   CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
@@ -31,7 +32,8 @@ import { envelopeOf, notification, type Shape, sqsEvent } from './workload.ts';
  * - ours: the worker's `makeHandler` with the real DynamoRecordStore, logger and metric lines;
  * - floor: one bare PutItem per notification of a same-size item (the queue message as one attribute);
  * - contractFloor: the two items CONTRACT §3 asks for (the state record and the notification record exactly
- *   as ours leaves them), each one bare PutItem, one after the other, built before the clock starts;
+ *   as ours leaves them), built before the clock starts, written as ours writes them but without a
+ *   condition: a bare PutItem per state item, then the batch's notification items in one BatchWriteItem;
  * - powertools: the common design (test/bench/powertools-worker.ts), same table changes plus its own table.
  */
 
@@ -211,22 +213,33 @@ async function setUp(endpoint: string, prefix: string) {
     logger: createLogger('worker', sinks.powertools.write, {}),
   });
   const prebuilt = new Map<string, Record<string, AttributeValue>[]>();
-  // A batch's notifications in parallel; a notification's items one after the other, as ours writes them.
-  const putAll = (variant: Variant, batch: readonly Message[]) =>
-    Promise.all(
-      batch.map(async (m) => {
-        for (const Item of prebuilt.get(m.messageId) ?? []) {
-          await clients[variant].send(new PutItemCommand({ TableName: tables[variant][0], Item }));
-        }
-      }),
-    ).then(() => 0);
+  const put = (variant: Variant, Item: Record<string, AttributeValue>) =>
+    clients[variant].send(new PutItemCommand({ TableName: tables[variant][0], Item }));
+  // The floor: each notification's one item, a batch's notifications in parallel.
+  const putEach = (batch: readonly Message[]) =>
+    Promise.all(batch.map((m) => put('floor', prebuilt.get(m.messageId)?.[0] ?? {}))).then(() => 0);
+  // The contract floor: ours without conditions. State items in parallel, then every notification item of
+  // the batch in one BatchWriteItem (25 items at most per call).
+  const putContract = async (batch: readonly Message[]) => {
+    const items = batch.map((m) => prebuilt.get(m.messageId) ?? []);
+    await Promise.all(items.flatMap((list) => list.slice(0, -1)).map((item) => put('contractFloor', item)));
+    const records = items.flatMap((list) => list.slice(-1));
+    for (let i = 0; i < records.length; i += 25) {
+      const chunk = records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+      const { UnprocessedItems } = await clients.contractFloor.send(
+        new BatchWriteItemCommand({ RequestItems: { [tables.contractFloor[0] as string]: chunk } }),
+      );
+      if (Object.keys(UnprocessedItems ?? {}).length > 0) throw new Error('unprocessed items');
+    }
+    return 0;
+  };
 
   const runners: Record<Variant, RunBatch> = {
     ours: async (batch) => (await oursHandler(sqsEvent(batch) as SQSEvent)).batchItemFailures.length,
     powertools: async (batch) =>
       (await peerHandler(sqsEvent(batch) as SQSEvent, lambdaContext)).batchItemFailures.length,
-    floor: (batch) => putAll('floor', batch),
-    contractFloor: (batch) => putAll('contractFloor', batch),
+    floor: putEach,
+    contractFloor: putContract,
   };
   const processed: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
   const prepare = (variant: Variant, count: number, bodyBytes?: number, shape?: Shape): Message[] => {

@@ -114,7 +114,7 @@ describe.concurrent('POST /cronofy/notifications, signed', () => {
       correlation_id: 'cand-42',
       recipient_tzid: 'Europe/Paris',
       last_notification_type: 'scheduling_request_time_chosen',
-      last_notification_id: sha256Key(body),
+      applied_notifications: [sha256Key(body)],
       triggered_at: '2026-11-23T10:15:30.000Z',
       metadata: {
         correlation_id: 'cand-42',

@@ -164,7 +164,7 @@ describe('alarms', () => {
     expect(alarm.Threshold).toBe(1);
   });
 
-  it('fires on throttled PutItem/UpdateItem requests on the table', () => {
+  it('fires on throttled writes the worker makes (PutItem, UpdateItem, BatchExecuteStatement)', () => {
     const [, alarm] =
       resourcesOfType('AWS::CloudWatch::Alarm').find(([, a]) =>
         JSON.stringify(a).includes('ThrottledRequests'),
@@ -174,7 +174,8 @@ describe('alarms', () => {
     const operations = queries
       .filter((query) => query.MetricStat?.Metric.MetricName === 'ThrottledRequests')
       .map((query) => JSON.stringify(query.MetricStat?.Metric.Dimensions));
-    expect(operations).toHaveLength(2);
+    expect(operations).toHaveLength(3);
+    expect(operations.some((dims) => dims.includes('"BatchExecuteStatement"'))).toBe(true);
     expect(operations.some((dims) => dims.includes('"PutItem"'))).toBe(true);
     expect(operations.some((dims) => dims.includes('"UpdateItem"'))).toBe(true);
     expect(alarm?.Properties.Threshold).toBe(1);
@@ -224,7 +225,6 @@ describe('log metric filters', () => {
     const messages = (await ingestLogLines()).map((line) => JSON.parse(line).message);
     const filters = resourcesOfType('AWS::Logs::MetricFilter');
     expect(filters.map(([, f]) => f.Properties.MetricTransformations[0].MetricName).sort()).toEqual([
-      'NotificationsAccepted',
       'NotificationsRejectedSignature',
       'NotificationsRejectedTooLarge',
     ]);
@@ -243,7 +243,7 @@ describe('dashboard', () => {
     expect(dashboard.Properties.DashboardName).toBe('CronofyNotifications-dev');
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
     for (const metric of [
-      'NotificationsAccepted',
+      'NumberOfMessagesSent', // accepted: every 202 is one SendMessage
       'NotificationsRejectedSignature',
       '5xx',
       'ApproximateNumberOfMessagesVisible',

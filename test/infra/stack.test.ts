@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { publicConfigSchema } from '#shared/config.ts';
 import { createApp } from '../../infra/app.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
-import { type FunctionName, ROUTES } from '../../infra/definitions.ts';
+import { FUNCTIONS, type FunctionName, ROUTES } from '../../infra/definitions.ts';
 
 /** The real `cronofy` context from cdk.json, so the tests check what `cdk deploy` would build. */
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8'));
@@ -94,11 +94,20 @@ describe('functions', () => {
     expect(logGroups.length).toBeGreaterThanOrEqual(4);
     for (const name of Object.keys(FUNCTION_IDS) as FunctionName[]) {
       const groupId = logicalId(appFunction(name).logGroup);
-      expect(functionResource(name).Properties.LoggingConfig).toEqual({ LogGroup: { Ref: groupId } });
+      expect(functionResource(name).Properties.LoggingConfig).toEqual({
+        LogGroup: { Ref: groupId },
+        LogFormat: 'JSON',
+        // Lambda drops none of our lines or metric lines (no level: INFO); LOG_LEVEL filters ours.
+        ApplicationLogLevel: 'TRACE',
+        SystemLogLevel: FUNCTIONS[name].systemLogLevel,
+      });
       expect(template.toJSON().Resources[groupId].Properties.RetentionInDays).toBe(
         cronofyContext.logRetentionDays,
       );
     }
+    // One ingest invocation per notification: its START and REPORT lines are not kept.
+    expect(functionResource('ingest').Properties.LoggingConfig.SystemLogLevel).toBe('WARN');
+    expect(functionResource('worker').Properties.LoggingConfig.SystemLogLevel).toBe('INFO');
   });
 
   it('uses the memory and timeout of definitions.ts and the shared environment defaults', () => {
