@@ -78,3 +78,21 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'POST', path: '/tokens/claim', function: 'tokens', auth: 'iam' },
   { method: 'POST', path: '/tokens/embed', function: 'tokens', auth: 'iam' },
 ];
+
+/**
+ * One JSON line per request. No query string, headers or body: they carry recipients' metadata, signatures
+ * and tokens. Every request pays for its line in CloudWatch Logs (the benchmark's cost model counts it).
+ */
+export const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTime',
+  ip: '$context.identity.sourceIp',
+  userAgent: '$context.identity.userAgent',
+  caller: '$context.identity.userArn',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  responseLength: '$context.responseLength',
+  latencyMs: '$context.responseLatency',
+  integrationStatus: '$context.integrationStatus',
+  integrationError: '$context.integrationErrorMessage',
+} as const;

@@ -12,7 +12,7 @@ import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { FunctionName, RouteDefinition } from '../definitions.ts';
+import { ACCESS_LOG_FIELDS, type FunctionName, type RouteDefinition } from '../definitions.ts';
 import { type AppFunction, toRetentionDays } from './app-function.ts';
 
 /** How the API is throttled; the defaults are far above Cronofy's and recipients' traffic for one integrator. */
@@ -71,21 +71,7 @@ export class NotificationsHttpApi extends Construct {
       accessLogSettings: {
         destination: new LogGroupLogDestination(this.accessLogGroup),
         // No query string, headers or body: they carry recipients' metadata, signatures and tokens.
-        format: AccessLogFormat.custom(
-          JSON.stringify({
-            requestId: '$context.requestId',
-            requestTime: '$context.requestTime',
-            ip: '$context.identity.sourceIp',
-            userAgent: '$context.identity.userAgent',
-            caller: '$context.identity.userArn',
-            routeKey: '$context.routeKey',
-            status: '$context.status',
-            responseLength: '$context.responseLength',
-            latencyMs: '$context.responseLatency',
-            integrationStatus: '$context.integrationStatus',
-            integrationError: '$context.integrationErrorMessage',
-          }),
-        ),
+        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
     });
 

@@ -40,10 +40,12 @@ export const ASSUMPTIONS = {
   eventSourcePollers: 5,
   longPollSeconds: 20,
   /**
-   * START, END and REPORT lines Lambda writes per invocation, plus the XRAY line with active tracing
-   * (≈ 70 + 50 + 170 + 80 bytes). Estimated, not measured: no Lambda runtime runs here.
+   * Lambda's own log lines per invocation. Estimated, not measured: no Lambda runtime runs here. Plain text
+   * (the default): START, END and REPORT, plus the XRAY line with active tracing (≈ 70 + 50 + 170 + 80
+   * bytes). JSON format at system log level INFO: `platform.start` and `platform.report` (≈ 150 + 400). At
+   * WARN: none (only warnings, which a healthy function does not produce).
    */
-  platformLogBytesPerInvocation: 370,
+  platformLogBytes: { text: 370, json: 550, warn: 0 },
   /** DynamoDB bills 100 bytes of overhead per item stored. */
   dynamoItemOverheadBytes: 100,
   secondsPerMonth: 30 * 24 * 3600,
@@ -51,11 +53,21 @@ export const ASSUMPTIONS = {
 
 const GB = 1024 ** 3;
 
+export interface FunctionInputs {
+  memoryMb: number;
+  /** What the handler writes (log and metric lines). */
+  logBytesPerNotification: number;
+  /** What Lambda writes per invocation (see ASSUMPTIONS.platformLogBytes). */
+  platformLogBytesPerInvocation: number;
+}
+
 export interface DesignInputs {
   name: string;
   api: 'http' | 'rest';
-  ingest: { billedMs: number; memoryMb: number; logBytesPerNotification: number };
-  worker: { batchSize: number; billedMsPerBatch: number; memoryMb: number; logBytesPerNotification: number };
+  /** The API's access log line per request, when access logging is on (0 otherwise). */
+  accessLogBytesPerRequest: number;
+  ingest: FunctionInputs & { billedMs: number };
+  worker: FunctionInputs & { batchSize: number; billedMsPerBatch: number };
   sqs: { messageBytes: number };
   dynamo: {
     writeUnitsPerNotification: number;
@@ -157,9 +169,17 @@ export function costPerMillion(
     );
   }
 
-  const platformBytes = (M + workerInvocations) * assumptions.platformLogBytesPerInvocation;
+  const platformBytes =
+    M * design.ingest.platformLogBytesPerInvocation +
+    workerInvocations * design.worker.platformLogBytesPerInvocation;
   const appBytes = M * (design.ingest.logBytesPerNotification + design.worker.logBytesPerNotification);
-  line('CloudWatch Logs ingestion', (appBytes + platformBytes) / GB, 'GB', prices.logsIngestionPerGb);
+  const accessBytes = M * design.accessLogBytesPerRequest;
+  line(
+    'CloudWatch Logs ingestion',
+    (appBytes + platformBytes + accessBytes) / GB,
+    'GB',
+    prices.logsIngestionPerGb,
+  );
 
   return { name: design.name, lines, total: lines.reduce((sum, l) => sum + l.usd, 0) };
 }

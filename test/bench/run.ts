@@ -27,7 +27,7 @@ import {
   type WriteAccounting,
   warmUpEmulator,
 } from './worker-throughput.ts';
-import { apiEvent, envelopeOf, notification, SECRETS, sqsEvent } from './workload.ts';
+import { accessLogLine, apiEvent, envelopeOf, notification, SECRETS, sqsEvent } from './workload.ts';
 
 /**
  * `npm run bench [-- --json FILE] [-- --quick]`: every figure of the performance section, each a ratio
@@ -286,15 +286,23 @@ function costs(
     memoryMb: FUNCTIONS.ingest.memoryMb,
     logBytesPerNotification: ingest.logBytesPerRequest,
   };
+  // Ours: the JSON log format, each function at its system log level (infra/definitions.ts).
+  const ourPlatformBytes = (level: string) =>
+    level === 'WARN' ? ASSUMPTIONS.platformLogBytes.warn : ASSUMPTIONS.platformLogBytes.json;
   const oursDesign: DesignInputs = {
     name: 'ours: HTTP API, ingest, SQS, worker (conditional writes), DynamoDB',
     api: 'http',
-    ingest: ingestInputs,
+    accessLogBytesPerRequest: Buffer.byteLength(accessLogLine()) + 1, // and its newline
+    ingest: {
+      ...ingestInputs,
+      platformLogBytesPerInvocation: ourPlatformBytes(FUNCTIONS.ingest.systemLogLevel),
+    },
     worker: {
       batchSize: worker.batchSize,
       billedMsPerBatch: billedMs(worker.variants.ours.batchMs.p50),
       memoryMb: FUNCTIONS.worker.memoryMb,
       logBytesPerNotification: ours.logBytesPerNotification,
+      platformLogBytesPerInvocation: ourPlatformBytes(FUNCTIONS.worker.systemLogLevel),
     },
     sqs: { messageBytes: writes.messageBytes },
     dynamo: {
@@ -312,12 +320,15 @@ function costs(
   const commonDesign: DesignInputs = {
     name: 'common: REST API, ingest, SQS, worker in Powertools idempotency, payload to S3, state to DynamoDB',
     api: 'rest',
-    ingest: ingestInputs,
+    // In its favour: no access log, and our ingest's log lines; Lambda's default plain-text lines.
+    accessLogBytesPerRequest: 0,
+    ingest: { ...ingestInputs, platformLogBytesPerInvocation: ASSUMPTIONS.platformLogBytes.text },
     worker: {
       batchSize: worker.batchSize,
       billedMsPerBatch: billedMs(worker.variants.powertools.batchMs.p50),
       memoryMb: FUNCTIONS.worker.memoryMb,
       logBytesPerNotification: peer.logBytesPerNotification,
+      platformLogBytesPerInvocation: ASSUMPTIONS.platformLogBytes.text,
     },
     sqs: { messageBytes: writes.messageBytes },
     dynamo: {

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { ACCESS_LOG_FIELDS } from '../../infra/definitions.ts';
 import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
 import { signBody } from '../../shared/signature.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
@@ -158,4 +159,28 @@ export function sqsEvent(messages: readonly { messageId: string; body: string }[
       awsRegion: 'us-east-1',
     })),
   };
+}
+
+/**
+ * The HTTP API's access log line for one signed notification POST: the stack's format
+ * (ACCESS_LOG_FIELDS) with the values API Gateway fills in, sized like real ones.
+ */
+export function accessLogLine(): string {
+  const headers = apiEvent('{}').headers;
+  const values: Record<string, string> = {
+    '$context.requestId': 'Lx0AbCdEoAMEbXw=',
+    '$context.requestTime': '23/Nov/2026:10:00:00 +0000',
+    '$context.identity.sourceIp': '203.0.113.10',
+    '$context.identity.userAgent': headers['user-agent'] ?? '',
+    '$context.identity.userArn': '-',
+    '$context.routeKey': 'POST /cronofy/notifications',
+    '$context.status': '202',
+    '$context.responseLength': '21',
+    '$context.responseLatency': '12',
+    '$context.integrationStatus': '200',
+    '$context.integrationErrorMessage': '-',
+  };
+  return JSON.stringify(
+    Object.fromEntries(Object.entries(ACCESS_LOG_FIELDS).map(([name, variable]) => [name, values[variable]])),
+  );
 }

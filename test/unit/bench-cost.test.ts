@@ -11,8 +11,15 @@ import {
 const design: DesignInputs = {
   name: 'example',
   api: 'http',
-  ingest: { billedMs: 10, memoryMb: 1024, logBytesPerNotification: 0 },
-  worker: { batchSize: 10, billedMsPerBatch: 100, memoryMb: 1024, logBytesPerNotification: 0 },
+  accessLogBytesPerRequest: 0,
+  ingest: { billedMs: 10, memoryMb: 1024, logBytesPerNotification: 0, platformLogBytesPerInvocation: 0 },
+  worker: {
+    batchSize: 10,
+    billedMsPerBatch: 100,
+    memoryMb: 1024,
+    logBytesPerNotification: 0,
+    platformLogBytesPerInvocation: 0,
+  },
   sqs: { messageBytes: 5000 },
   dynamo: { writeUnitsPerNotification: 2, storedBytesPerNotification: 0, storedItemsPerNotification: 0 },
   s3: { putsPerNotification: 0, storedBytesPerNotification: 0 },
@@ -70,5 +77,18 @@ describe('bench cost model', () => {
     };
     // 1 M items × 1,024 bytes = 0.954 GiB.
     expect(usd('DynamoDB storage', stored)).toBeCloseTo(((1_000_000 * 1024) / 1024 ** 3) * 0.25, 6);
+  });
+
+  it('charges log ingestion for handler lines, Lambda lines per invocation and access log lines', () => {
+    const logged: DesignInputs = {
+      ...design,
+      accessLogBytesPerRequest: 300,
+      ingest: { ...design.ingest, logBytesPerNotification: 100, platformLogBytesPerInvocation: 370 },
+      worker: { ...design.worker, logBytesPerNotification: 200, platformLogBytesPerInvocation: 550 },
+    };
+    // Per notification: 100 + 200 handler bytes, 370 ingest + 55 worker (one invocation per 10), 300 access.
+    const bytes = 1_000_000 * (100 + 200 + 370 + 55 + 300);
+    expect(usd('CloudWatch Logs', logged)).toBeCloseTo((bytes / 1024 ** 3) * 0.5, 9);
+    expect(usd('CloudWatch Logs')).toBe(0);
   });
 });
