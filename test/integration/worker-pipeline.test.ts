@@ -10,7 +10,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoClient } from '../../infra/local/services.ts';
 import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
-import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
+import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from '../../shared/envelope.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { RecordStore } from '../../shared/ports.ts';
 import type { NotificationRecord } from '../../shared/records.ts';
@@ -338,6 +338,18 @@ describe('notification records, a batch at a time', () => {
       'INSERT',
     ]);
     client.destroy();
+  });
+
+  it('writes a full batch of the largest notifications ingest accepts in one request', async () => {
+    const big = (key: string) => ({
+      ...record(key, 'unparseable'),
+      body: `{"notification":{"type":"scheduling_request_time_chosen"},"pad":"${'x'.repeat(MAX_BODY_BYTES - 80)}"}`,
+    });
+    const batch = Array.from({ length: 10 }, () => big(uniqueId('big')));
+    expect(await deps.store.putNotifications(batch)).toEqual(batch.map(() => 'created'));
+    for (const r of batch) {
+      expect((await item(keys.notification(r.notification_id)))?.body).toBe(r.body);
+    }
   });
 
   it('reports an unreachable table per record instead of throwing', async () => {
