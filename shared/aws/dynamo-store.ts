@@ -23,6 +23,20 @@ export const WORKER_DYNAMODB_CLIENT_CONFIG = {
 /** DynamoDB's limit on statements in one `BatchExecuteStatement`. */
 const MAX_BATCH_STATEMENTS = 25;
 
+/** Per-statement errors worth another attempt (BatchStatementError codes); the others go back to SQS. */
+const RETRYABLE_STATEMENT_ERRORS = new Set([
+  'ProvisionedThroughputExceeded',
+  'ThrottlingError',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'TransactionConflict',
+]);
+const MAX_STATEMENT_ATTEMPTS = 3;
+
+/** Exponential backoff with full jitter: up to 50 ms, then up to 100 ms. */
+const backoffMs = (attempt: number) => Math.random() * 25 * 2 ** attempt;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 
 function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
@@ -137,21 +151,33 @@ export class DynamoRecordStore implements RecordStore {
 
     const inserts = [...first.values()];
     for (let start = 0; start < inserts.length; start += MAX_BATCH_STATEMENTS) {
-      const chunk = inserts.slice(start, start + MAX_BATCH_STATEMENTS);
-      try {
-        const { Responses = [] } = await this.client.send(
-          new BatchExecuteStatementCommand({
-            Statements: chunk.map((index) => this.insertStatement(records[index] as NotificationRecord)),
-          }),
-        );
-        chunk.forEach((index, i) => {
-          const error = Responses[i]?.Error;
-          if (!error) results[index] = 'created';
-          else if (error.Code === 'DuplicateItem') again.push(index);
-          else results[index] = new Error(`${error.Code ?? 'Error'}: ${error.Message ?? 'statement failed'}`);
-        });
-      } catch (error) {
-        for (const index of chunk) results[index] = error instanceof Error ? error : new Error(String(error));
+      let pending = inserts.slice(start, start + MAX_BATCH_STATEMENTS);
+      // A throttled statement comes back inside a successful response, where the SDK's own retries do not
+      // see it: retry those statements here, briefly, before leaving the message to SQS.
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        const retry: number[] = [];
+        try {
+          const { Responses = [] } = await this.client.send(
+            new BatchExecuteStatementCommand({
+              Statements: pending.map((index) => this.insertStatement(records[index] as NotificationRecord)),
+            }),
+          );
+          pending.forEach((index, i) => {
+            const error = Responses[i]?.Error;
+            if (!error) results[index] = 'created';
+            else if (error.Code === 'DuplicateItem') again.push(index);
+            else if (RETRYABLE_STATEMENT_ERRORS.has(error.Code ?? '') && attempt < MAX_STATEMENT_ATTEMPTS)
+              retry.push(index);
+            else
+              results[index] = new Error(`${error.Code ?? 'Error'}: ${error.Message ?? 'statement failed'}`);
+          });
+        } catch (error) {
+          // The SDK has already retried the request as a whole.
+          for (const index of pending)
+            results[index] = error instanceof Error ? error : new Error(String(error));
+        }
+        pending = retry;
+        if (pending.length > 0) await sleep(backoffMs(attempt));
       }
     }
 

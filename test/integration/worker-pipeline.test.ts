@@ -352,6 +352,54 @@ describe('notification records, a batch at a time', () => {
     }
   });
 
+  /** A client whose first `throttled` batches have their first statement throttled (not sent, answered with an error). */
+  function throttlingClient(throttled: number) {
+    const client = dynamoClient(aws.dynamo.endpoint);
+    let calls = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Statements?: unknown[] };
+        if (context.commandName !== 'BatchExecuteStatementCommand' || calls++ >= throttled) return next(args);
+        const throttle = {
+          Error: { Code: 'ThrottlingError', Message: 'Throughput exceeds the current capacity' },
+        };
+        const rest = input.Statements?.slice(1) ?? [];
+        if (rest.length === 0) return { output: { Responses: [throttle], $metadata: {} }, response: {} };
+        const result = await next({ ...args, input: { ...input, Statements: rest } });
+        const output = result.output as { Responses?: unknown[] };
+        output.Responses = [throttle, ...(output.Responses ?? [])];
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    return client;
+  }
+
+  it('retries a statement throttled inside a batch, in the same call', async () => {
+    const client = throttlingClient(2);
+    const keysOf = ['t1', 't2', 't3'].map(uniqueId);
+    const results = await new DynamoRecordStore(client, aws.tableName).putNotifications(
+      keysOf.map((key) => record(key, 'applied')),
+    );
+    expect(results).toEqual(['created', 'created', 'created']);
+    for (const key of keysOf) expect((await item(keys.notification(key)))?.status).toBe('applied');
+    client.destroy();
+  });
+
+  it('gives a statement that stays throttled back as an error for SQS to retry', async () => {
+    const client = throttlingClient(3);
+    const [stuck, fine] = ['t4', 't5'].map(uniqueId) as [string, string];
+    const results = await new DynamoRecordStore(client, aws.tableName).putNotifications([
+      record(stuck, 'applied'),
+      record(fine, 'applied'),
+    ]);
+    expect(results[0]).toBeInstanceOf(Error);
+    expect(String(results[0])).toContain('ThrottlingError');
+    expect(results[1]).toBe('created');
+    expect(await item(keys.notification(stuck))).toBeUndefined();
+    client.destroy();
+  });
+
   it('reports an unreachable table per record instead of throwing', async () => {
     proxy.down();
     try {
