@@ -1,6 +1,7 @@
 import {
   type AttributeValue,
   BatchExecuteStatementCommand,
+  type BatchStatementRequest,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   type DynamoDBClientConfig,
@@ -38,6 +39,13 @@ const backoffMs = (attempt: number) => Math.random() * 25 * 2 ** attempt;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
+
+/** A notification record as the item stored under its key. */
+function notificationItem(record: NotificationRecord): Record<string, AttributeValue> {
+  return marshall({ ...record, [PARTITION_KEY]: keys.notification(record.notification_id) }, marshallOptions);
+}
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
 function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
   return (
@@ -150,6 +158,10 @@ export class DynamoRecordStore implements RecordStore {
     });
 
     const inserts = [...first.values()];
+    // Built once per record, whatever the number of attempts.
+    const statements = new Map(
+      inserts.map((index) => [index, this.insertStatement(records[index] as NotificationRecord)]),
+    );
     for (let start = 0; start < inserts.length; start += MAX_BATCH_STATEMENTS) {
       let pending = inserts.slice(start, start + MAX_BATCH_STATEMENTS);
       // A throttled statement comes back inside a successful response, where the SDK's own retries do not
@@ -159,7 +171,7 @@ export class DynamoRecordStore implements RecordStore {
         try {
           const { Responses = [] } = await this.client.send(
             new BatchExecuteStatementCommand({
-              Statements: pending.map((index) => this.insertStatement(records[index] as NotificationRecord)),
+              Statements: pending.map((index) => statements.get(index) as BatchStatementRequest),
             }),
           );
           pending.forEach((index, i) => {
@@ -173,8 +185,7 @@ export class DynamoRecordStore implements RecordStore {
           });
         } catch (error) {
           // The SDK has already retried the request as a whole.
-          for (const index of pending)
-            results[index] = error instanceof Error ? error : new Error(String(error));
+          for (const index of pending) results[index] = asError(error);
         }
         pending = retry;
         if (pending.length > 0) await sleep(backoffMs(attempt));
@@ -186,18 +197,15 @@ export class DynamoRecordStore implements RecordStore {
         try {
           results[index] = await this.putNotification(records[index] as NotificationRecord);
         } catch (error) {
-          results[index] = error instanceof Error ? error : new Error(String(error));
+          results[index] = asError(error);
         }
       }),
     );
     return results;
   }
 
-  private insertStatement(record: NotificationRecord): { Statement: string; Parameters: AttributeValue[] } {
-    const item = marshall(
-      { ...record, [PARTITION_KEY]: keys.notification(record.notification_id) },
-      marshallOptions,
-    );
+  private insertStatement(record: NotificationRecord): BatchStatementRequest {
+    const item = notificationItem(record);
     const names = Object.keys(item);
     return {
       // Attribute names are this project's own field names (letters and underscores), never input.
@@ -212,10 +220,7 @@ export class DynamoRecordStore implements RecordStore {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall(
-            { ...record, [PARTITION_KEY]: keys.notification(record.notification_id) },
-            marshallOptions,
-          ),
+          Item: notificationItem(record),
           // A notification kept as unparseable / unknown_type may be replayed after a fix: then, and only
           // when the outcome differs, the record is replaced. Any other second write is a no-op.
           ConditionExpression:
