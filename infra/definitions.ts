@@ -8,6 +8,8 @@ export const TABLE = {
   localName: 'cronofy-records',
   partitionKey: 'pk',
   streamViewType: 'NEW_AND_OLD_IMAGES',
+  /** DynamoDB TTL attribute (epoch seconds): notification records expire after the retention period. */
+  ttlAttribute: 'expires_at',
 } as const;
 
 export const WORKER = {

@@ -60,6 +60,7 @@ export class CronofyNotificationsStack extends Stack {
       billing: Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       dynamoStream: StreamViewType[TABLE.streamViewType],
+      timeToLiveAttribute: TABLE.ttlAttribute,
       encryption: TableEncryptionV2.dynamoOwnedKey(),
       // The table is the downstream contract: neither `cdk destroy` nor a replacement may take it away.
       deletionProtection: true,
@@ -92,6 +93,7 @@ export class CronofyNotificationsStack extends Stack {
     bindTable(worker, table, TABLE_ACTIONS.applyNotifications);
     const metricsNamespace = `CronofyNotifications/${props.stage}`;
     worker.function.addEnvironment('METRICS_NAMESPACE', metricsNamespace);
+    worker.function.addEnvironment('NOTIFICATION_RETENTION_DAYS', String(config.notificationRetentionDays));
     worker.function.addEventSource(
       new SqsEventSource(queue, {
         batchSize: WORKER.batchSize,

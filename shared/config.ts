@@ -71,6 +71,8 @@ export const cronofyConfigSchema = z.strictObject({
   workerMaxConcurrency: z._default(wholeNumber(2, 1000), 10),
   /** CloudWatch Logs retention for every function, in days. */
   logRetentionDays: z._default(wholeNumber(1, 3653), 30),
+  /** Days a `notification` record is kept before DynamoDB's TTL removes it (0 keeps them forever). */
+  notificationRetentionDays: z._default(wholeNumber(0, 3650), 90),
   /** How long a function keeps secrets from Secrets Manager before reading them again. */
   secretsCacheSeconds: z._default(wholeNumber(0, 3600), 300),
   /** Development-only secrets used by local mode; never deployed. */

@@ -1,50 +1,68 @@
-import { createHash } from 'node:crypto';
-import type { Envelope } from './worker/queue-message.ts';
+import { sha256Hex } from './keys.ts';
 
 /**
  * The queue message the ingest function writes and the worker reads: the raw body exactly as received,
- * plus what the worker needs and could not learn later (idempotency key, time of receipt). Encoding lives
- * here, on the ingest path, with no zod; the schema and decoding are the worker's (worker/queue-message.ts).
+ * plus what the worker could not learn later (time of receipt, the `Cronofy-Notification-ID` header).
+ * Encoding lives here, on the ingest path, with no zod; the schema and decoding are the worker's
+ * (worker/queue-message.ts).
  */
 
 /**
- * Largest body accepted, in bytes. A body that is not valid UTF-8 travels base64-encoded (4/3 larger), and
- * the whole message must stay within 256 KiB, the SQS limit every queue (and every emulator) supports.
+ * Largest body accepted, in bytes. A body travels base64-encoded when JSON escaping would make it larger
+ * (4/3 of its size), and the whole message must stay within 256 KiB, the SQS limit every queue (and every
+ * emulator) supports.
  */
 export const MAX_BODY_BYTES = 190 * 1024;
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 
-export const ENVELOPE_VERSION = 1;
+/** Version 2 carries the header id for tracing; the idempotency key is always the body's digest. */
+export const ENVELOPE_VERSION = 2;
+
+/** Longest `Cronofy-Notification-ID` kept (for tracing only); a longer value is not kept. */
+export const MAX_HEADER_ID_LENGTH = 256;
+
+/**
+ * The idempotency key: `sha256:<hex of SHA-256 of the raw body>`, always. The `Cronofy-Notification-ID`
+ * header is not covered by the signature, so anyone holding one signed body could replay it under fresh ids;
+ * the digest makes every delivery of the same bytes the same notification.
+ */
+export function idempotencyKey(body: Uint8Array): string {
+  return `sha256:${sha256Hex(body)}`;
+}
+
+/** The header value worth keeping for tracing: trimmed, printable ASCII, bounded; otherwise none. */
+export function traceableHeaderId(value: string | undefined): string | undefined {
+  const id = value?.trim();
+  if (!id || id.length > MAX_HEADER_ID_LENGTH || !/^[\x21-\x7e]+$/.test(id)) return undefined;
+  return id;
+}
+
+export interface EnvelopeInput {
+  body: Uint8Array;
+  receivedAt: Date;
+  /** `Cronofy-Notification-ID` as received (kept only when `traceableHeaderId` accepts it). */
+  headerId?: string;
+}
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-export function idempotencyKey(notificationIdHeader: string | undefined, body: Uint8Array): string {
-  const id = notificationIdHeader?.trim();
-  if (id && id.length <= 256) return id;
-  return `sha256:${createHash('sha256').update(body).digest('hex')}`;
-}
-
-export function encodeEnvelope(key: string, body: Uint8Array, receivedAt: Date): string {
+export function encodeEnvelope({ body, receivedAt, headerId }: EnvelopeInput): string {
+  const common = {
+    v: ENVELOPE_VERSION,
+    receivedAt: receivedAt.toISOString(),
+    ...(traceableHeaderId(headerId) ? { headerId: traceableHeaderId(headerId) } : {}),
+  };
   let text: string | undefined;
   try {
     text = strictUtf8.decode(body);
   } catch {
     text = undefined;
   }
-  const envelope: Envelope =
-    text === undefined
-      ? {
-          v: ENVELOPE_VERSION,
-          key,
-          receivedAt: receivedAt.toISOString(),
-          encoding: 'base64',
-          body: Buffer.from(body).toString('base64'),
-        }
-      : { v: ENVELOPE_VERSION, key, receivedAt: receivedAt.toISOString(), encoding: 'utf8', body: text };
-  const message = JSON.stringify(envelope);
-  // JSON escaping can grow text with many control characters; base64 is bounded, so fall back to it.
-  if (envelope.encoding === 'utf8' && Buffer.byteLength(message) > MAX_MESSAGE_BYTES) {
-    return JSON.stringify({ ...envelope, encoding: 'base64', body: Buffer.from(body).toString('base64') });
+  if (text !== undefined) {
+    const message = JSON.stringify({ ...common, encoding: 'utf8', body: text });
+    // JSON escaping can grow text (quotes, backslashes, control characters) past the queue limit. Base64 is
+    // bounded; the worker decodes it and still sees valid UTF-8 as text, so nothing about the body changes.
+    if (Buffer.byteLength(message) <= MAX_MESSAGE_BYTES) return message;
   }
-  return message;
+  return JSON.stringify({ ...common, encoding: 'base64', body: Buffer.from(body).toString('base64') });
 }

@@ -56,18 +56,19 @@ export async function acceptNotification(request: IngestRequest, deps: IngestDep
   }
 
   const receivedAt = deps.clock();
-  const key = idempotencyKey(header(request.headers, NOTIFICATION_ID_HEADER), body);
+  const headerId = header(request.headers, NOTIFICATION_ID_HEADER);
   try {
-    await deps.queue.send(encodeEnvelope(key, body, receivedAt));
+    await deps.queue.send(encodeEnvelope({ body, receivedAt, headerId }));
   } catch (error) {
     deps.logger.error('notification not enqueued; Cronofy will retry', {
-      notificationId: key,
+      notificationId: idempotencyKey(body),
       error: (error as Error).message,
     });
     throw new ServiceUnavailableError();
   }
   // Debug only: the worker logs every notification it processes, and SQS counts what was accepted
-  // (NumberOfMessagesSent), so an info line here would be one more log line paid for per request.
-  deps.logger.debug('notification accepted', { notificationId: key, bytes: body.byteLength });
+  // (NumberOfMessagesSent), so an info line here would be one more log line paid for per request. The key
+  // is computed only when the line is written.
+  deps.logger.debug('notification accepted', { bytes: body.byteLength });
   return json(202, { status: 'accepted' });
 }

@@ -1,12 +1,14 @@
+import { createHash } from 'node:crypto';
+
 /**
- * Table key design and the contract's fixed names, in a module with no dependencies so every function can
- * import it without pulling in zod or the DynamoDB marshaller.
+ * Table key design and the contract's fixed names, in a module with no package dependencies so every
+ * function can import it without pulling in zod or the DynamoDB marshaller.
  */
 
 /** The table's only key attribute: one string partition key per item, `<entity>#<id>`. */
 export const PARTITION_KEY = 'pk';
 
-/** The Scheduler Workflows metadata allow-list (seed: "Capturing metadata"). */
+/** The Scheduler Workflows metadata allow-list (https://docs.cronofy.com/developers/scheduler/workflows/). */
 export const METADATA_KEYS = [
   'correlation_id',
   'utm_source',
@@ -16,11 +18,41 @@ export const METADATA_KEYS = [
   'utm_content',
 ] as const;
 
+/**
+ * Longest id (in UTF-8 bytes) used in a key as it is. DynamoDB allows 2,048 bytes for a partition key; a
+ * longer id (Cronofy's are short, but a signed body may hold anything) is keyed by its digest instead, and
+ * the record keeps the full id as a plain attribute.
+ */
+export const MAX_KEY_ID_BYTES = 1024;
+
+export const sha256Hex = (data: string | Uint8Array): string =>
+  createHash('sha256').update(data).digest('hex');
+
+/** `String.prototype.toWellFormed` (Node 20+; the ES2024 typings are not in this project's lib). */
+export const wellFormed = (text: string): string =>
+  (text as unknown as { toWellFormed(): string }).toWellFormed();
+
+/** `id` itself when it fits in a key (as well-formed UTF-16), else `sha256:<hex>` of it. */
+export function keyPart(id: string): string {
+  const text = wellFormed(id);
+  return Buffer.byteLength(text) <= MAX_KEY_ID_BYTES ? text : `sha256:${sha256Hex(text)}`;
+}
+
+/** What fires an Event Trigger record: one record per event, transition and target time. */
+export interface TriggerIdentity {
+  eventId: string;
+  /** Canonical transition, e.g. `before:event_start:-5` (minutes). */
+  transition: string;
+  /** The computed target time, or the event time as sent when none can be computed. */
+  target: string;
+}
+
 /** Partition key of each item; downstream readers never need it, but tools do. */
 export const keys = {
-  schedulingRequest: (id: string) => `scheduling_request#${id}`,
-  event: (id: string) => `event#${id}`,
-  eventTrigger: (notificationId: string, index: number) => `event_trigger#${notificationId}#${index}`,
+  schedulingRequest: (id: string) => `scheduling_request#${keyPart(id)}`,
+  event: (id: string) => `event#${keyPart(id)}`,
+  eventTrigger: ({ eventId, transition, target }: TriggerIdentity) =>
+    `event_trigger#${keyPart(`${eventId}#${transition}#${target}`)}`,
   notification: (notificationId: string) => `notification#${notificationId}`,
   redirect: (id: string) => `redirect#${id}`,
 } as const;

@@ -1,4 +1,5 @@
 import type { EventTriggerRecord, NotificationRecord } from './records.ts';
+import type { StateWrite, StateWriteResult } from './worker/state.ts';
 
 /** The narrow interfaces domain code depends on. AWS adapters live in `shared/aws/`; tests pass fakes. */
 
@@ -29,27 +30,22 @@ export interface NotificationQueue {
   send(message: string): Promise<void>;
 }
 
-/**
- * A change to a state record (scheduling request or event), applied at most once per notification and
- * never over newer state. `set` replaces top-level attributes; `setNested` replaces fields inside a map
- * attribute (creating the map when the record has none yet).
- */
-export interface StateWrite {
-  pk: string;
-  notificationId: string;
-  /** Normalised `notification.triggered_at`; absent when Cronofy sent none (then arrival order decides). */
-  triggeredAt?: string;
-  set: Record<string, unknown>;
-  setNested?: { attribute: string; fields: Record<string, unknown> };
-}
-
-/** `already_applied`: this notification changed the record before (a duplicate or a retry). */
-export type StateWriteResult = 'applied' | 'already_applied' | 'stale';
+export type { StateWrite, StateWriteResult } from './worker/state.ts';
 
 /** Per notification record: written, already there (a duplicate), or the error that stopped it. */
 export type NotificationWriteResult = 'created' | 'exists' | Error;
 
+/** A write DynamoDB refused because of the values in it (not a fault worth retrying). */
+export class StorageRejectedError extends Error {
+  override readonly name = 'StorageRejectedError';
+}
+
 export interface RecordStore {
+  /**
+   * Apply a notification to a state record under the ordering model (shared/worker/state.ts): each aspect
+   * only where the notification is not older, a body already applied never again. Throws
+   * StorageRejectedError when DynamoDB refuses the values.
+   */
   applyState(write: StateWrite): Promise<StateWriteResult>;
   /** Create an Event Trigger record; `already_applied` when it exists. */
   putEventTrigger(pk: string, record: EventTriggerRecord): Promise<'applied' | 'already_applied'>;
@@ -60,4 +56,6 @@ export interface RecordStore {
    * fail the others.
    */
   putNotifications(records: readonly NotificationRecord[]): Promise<NotificationWriteResult[]>;
+  /** The status of each notification record that exists among `keys` (a strongly consistent read). */
+  notificationStatuses(keys: readonly string[]): Promise<Map<string, string>>;
 }

@@ -10,6 +10,7 @@ import { eventTimeSchema, participantSchema } from './cronofy/schemas.ts';
  */
 
 export const SCHEDULING_REQUEST_STATUSES = [
+  'pending',
   'time_chosen',
   'rescheduled',
   'declined',
@@ -17,12 +18,21 @@ export const SCHEDULING_REQUEST_STATUSES = [
   'more_times_requested',
   'event_started',
   'event_ended',
+  'cancelled',
 ] as const;
 
 export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknown_type'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 const iso = z.string();
+
+/**
+ * Bookkeeping of the ordering model, per aspect: `<aspect>_as_of` is the aspect's ordering time (the
+ * notification's `triggered_at`, or its receipt time when it had none) and `<aspect>_applied` the keys of
+ * the notifications applied at exactly that time. Downstream readers can ignore them.
+ */
+const asOf = z.optional(iso);
+const appliedKeys = z.optional(z.array(z.string()));
 
 export const schedulingRequestRecordSchema = z.object({
   entity: z.literal('scheduling_request'),
@@ -42,15 +52,21 @@ export const schedulingRequestRecordSchema = z.object({
     }),
   ),
   recipient_tzid: z.optional(z.string()),
-  last_notification_type: z.string(),
-  /** `notification.triggered_at` of the newest notification applied, normalised to UTC ISO 8601. */
-  triggered_at: z.optional(iso),
-  updated_at: iso,
+  last_notification_type: z.optional(z.string()),
   /**
-   * Idempotency keys of every notification applied to this record, oldest first (the exactly-once
-   * marker); the last one made the latest change.
+   * `notification.triggered_at` (UTC ISO 8601, milliseconds) of the notification whose lifecycle values the
+   * record shows; absent when that notification carried none.
    */
-  applied_notifications: z.array(z.string()),
+  triggered_at: z.optional(iso),
+  /** The same for the participants (`event.host`, `event.attendees`). */
+  participants_triggered_at: z.optional(iso),
+  updated_at: iso,
+  lifecycle_as_of: asOf,
+  lifecycle_applied: appliedKeys,
+  participants_as_of: asOf,
+  participants_applied: appliedKeys,
+  /** Write counter: one more on every change. */
+  revision: z.optional(z.number()),
 });
 export type SchedulingRequestRecord = z.infer<typeof schedulingRequestRecordSchema>;
 
@@ -70,7 +86,10 @@ export const eventRecordSchema = z.object({
   summary: z.optional(z.string()),
   triggered_at: z.optional(iso),
   updated_at: iso,
-  applied_notifications: z.array(z.string()),
+  conferencing_as_of: asOf,
+  conferencing_applied: appliedKeys,
+  /** Write counter: one more on every change. */
+  revision: z.optional(z.number()),
 });
 export type EventRecord = z.infer<typeof eventRecordSchema>;
 
@@ -99,9 +118,13 @@ export const notificationRecordSchema = z.object({
   /** The raw body, verbatim. When it was not valid UTF-8, its base64 form and `body_encoding: "base64"`. */
   body: z.string(),
   body_encoding: z.enum(['utf8', 'base64']),
+  /** The `Cronofy-Notification-ID` header of the first delivery seen, when one was sent (tracing only). */
+  cronofy_notification_id: z.optional(z.string()),
+  /** Epoch seconds when DynamoDB's TTL removes the record (absent: kept forever). */
+  expires_at: z.optional(z.number()),
   scheduling_request_id: z.optional(z.string()),
   event_id: z.optional(z.string()),
-  /** Why a notification is `unparseable` (never contains payload values). */
+  /** Why a notification is `unparseable`. */
   reason: z.optional(z.string()),
   processed_at: iso,
 });

@@ -29,7 +29,15 @@ export function makeHandler(
 function depsFromEnv(): WorkerDeps {
   const tableName = process.env.TABLE_NAME;
   if (!tableName) throw new Error('TABLE_NAME is not set');
+  const retentionDays = Number(process.env.NOTIFICATION_RETENTION_DAYS);
+  if (
+    process.env.NOTIFICATION_RETENTION_DAYS === undefined ||
+    !Number.isInteger(retentionDays) ||
+    retentionDays < 0
+  )
+    throw new Error('NOTIFICATION_RETENTION_DAYS must be a whole number of days (0 keeps records forever)');
   return {
+    retentionDays,
     store: new DynamoRecordStore(new DynamoDBClient(WORKER_DYNAMODB_CLIENT_CONFIG), tableName),
     clock: () => new Date(),
     logger: createLogger('worker'),

@@ -13,11 +13,17 @@ import type { AppFunction } from './app-function.ts';
 /** DynamoDB actions per use of the table; each list is what the code in shared/aws/dynamo-store.ts calls. */
 export const TABLE_ACTIONS = {
   /**
-   * The worker: conditional UpdateItem for state (its ReturnValuesOnConditionCheckFailure needs no read
-   * permission), conditional PutItem for Event Trigger records and for notification records already
-   * present, and PartiQL INSERT (in BatchExecuteStatement) for new notification records.
+   * The worker: conditional UpdateItem / PutItem for state (ReturnValuesOnConditionCheckFailure needs no
+   * read permission), conditional PutItem for Event Trigger records and for notification records already
+   * present, PartiQL INSERT (in BatchExecuteStatement) for new notification records, and BatchGetItem for
+   * the notification records of bodies without triggered_at (replay detection).
    */
-  applyNotifications: ['dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:PartiQLInsert'],
+  applyNotifications: [
+    'dynamodb:UpdateItem',
+    'dynamodb:PutItem',
+    'dynamodb:PartiQLInsert',
+    'dynamodb:BatchGetItem',
+  ],
   /** The redirect function records one `redirect` item per visit and never reads. */
   recordRedirects: ['dynamodb:PutItem'],
 } as const satisfies Record<string, readonly string[]>;

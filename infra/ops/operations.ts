@@ -1,4 +1,9 @@
-import { BatchGetItemCommand, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -103,9 +108,10 @@ export class NotFound extends Error {
 }
 
 /**
- * Put a stored notification back on the queue, exactly as ingest first wrote it (same idempotency key,
- * same received time), so it takes the worker's path. Already applied: no effect. Kept as unparseable or
- * unknown_type before a fix: applied now, once.
+ * Put a stored notification back on the queue, as ingest first wrote it (same bytes, so the same
+ * idempotency key; same received time and header id), so it takes the worker's path. Already applied: no
+ * effect. Kept as unparseable or unknown_type before a fix: applied now, once. A record of the previous
+ * version keyed by its `Cronofy-Notification-ID` comes back keyed by its digest, like every new one.
  */
 export async function replay(
   target: Target,
@@ -119,7 +125,16 @@ export async function replay(
   await target.sqs.send(
     new SendMessageCommand({
       QueueUrl: target.queueUrl,
-      MessageBody: encodeEnvelope(notificationId, bytes, receivedAt),
+      MessageBody: encodeEnvelope({
+        body: bytes,
+        receivedAt,
+        headerId:
+          typeof record.cronofy_notification_id === 'string'
+            ? record.cronofy_notification_id
+            : notificationId.startsWith('sha256:')
+              ? undefined
+              : notificationId,
+      }),
     }),
   );
   return { type: record.type, previousStatus: record.status };
@@ -130,26 +145,35 @@ export interface Inspection {
   notifications: Record<string, unknown>[];
 }
 
-/** A scheduling request's record and the notifications applied to it, oldest first (bodies left out). */
+/**
+ * A scheduling request's record and the notification records that name it, oldest first (bodies left out).
+ * The notifications are found by a filtered Scan: fine for an operator's occasional look, billed by the
+ * table's size; downstream systems that need the history read it from the stream instead.
+ */
 export async function inspect(target: Target, schedulingRequestId: string): Promise<Inspection> {
   const record = await getItem(target, keys.schedulingRequest(schedulingRequestId));
   if (!record) throw new NotFound(`no scheduling request ${schedulingRequestId} in ${target.tableName}`);
-  const ids = Array.isArray(record.applied_notifications) ? (record.applied_notifications as string[]) : [];
   const notifications: Record<string, unknown>[] = [];
-  for (let i = 0; i < ids.length; i += 100) {
-    let request: Record<string, { Keys: { pk: { S: string } }[] }> | undefined = {
-      [target.tableName]: { Keys: ids.slice(i, i + 100).map((id) => ({ pk: { S: keys.notification(id) } })) },
-    };
-    // BatchGetItem may return part of the keys; ask again for the rest.
-    while (request && Object.keys(request).length > 0) {
-      const result = await target.ddb.send(new BatchGetItemCommand({ RequestItems: request }));
-      for (const item of result.Responses?.[target.tableName] ?? []) {
-        const { body: _body, pk: _pk, ...rest } = unmarshall(item);
-        notifications.push(rest);
-      }
-      request = result.UnprocessedKeys as typeof request;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await target.ddb.send(
+      new ScanCommand({
+        TableName: target.tableName,
+        FilterExpression: '#entity = :notification AND #id = :id',
+        ExpressionAttributeNames: { '#entity': 'entity', '#id': 'scheduling_request_id' },
+        ExpressionAttributeValues: {
+          ':notification': { S: 'notification' },
+          ':id': { S: schedulingRequestId },
+        },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const { body: _body, pk: _pk, ...rest } = unmarshall(item);
+      notifications.push(rest);
     }
-  }
+    start = page.LastEvaluatedKey;
+  } while (start);
   notifications.sort((a, b) => String(a.received_at).localeCompare(String(b.received_at)));
   return { record, notifications };
 }

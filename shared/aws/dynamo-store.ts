@@ -1,17 +1,28 @@
 import {
   type AttributeValue,
   BatchExecuteStatementCommand,
+  BatchGetItemCommand,
+  type BatchGetItemCommandInput,
+  type BatchGetItemCommandOutput,
   type BatchStatementRequest,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   type DynamoDBClientConfig,
   PutItemCommand,
+  type PutItemCommandInput,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY } from '../keys.ts';
-import type { NotificationWriteResult, RecordStore, StateWrite, StateWriteResult } from '../ports.ts';
+import {
+  type NotificationWriteResult,
+  type RecordStore,
+  type StateWrite,
+  type StateWriteResult,
+  StorageRejectedError,
+} from '../ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
+import { ASPECTS, EVENT_MAP, type Item, LEGACY_APPLIED, mergeState, REVISION } from '../worker/state.ts';
 
 /**
  * Worker client settings: a DynamoDB call that hangs must fail (and be retried through SQS) long before
@@ -20,6 +31,9 @@ import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 export const WORKER_DYNAMODB_CLIENT_CONFIG = {
   requestHandler: { connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true },
 } as const satisfies DynamoDBClientConfig;
+
+/** DynamoDB's limit on keys in one `BatchGetItem`. */
+const MAX_BATCH_GET_KEYS = 100;
 
 /** DynamoDB's limit on statements in one `BatchExecuteStatement`. */
 const MAX_BATCH_STATEMENTS = 25;
@@ -42,7 +56,7 @@ const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap
 
 /** A notification record as the item stored under its key. */
 function notificationItem(record: NotificationRecord): Record<string, AttributeValue> {
-  return marshall({ ...record, [PARTITION_KEY]: keys.notification(record.notification_id) }, marshallOptions);
+  return marshallItem({ ...record, [PARTITION_KEY]: keys.notification(record.notification_id) });
 }
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
@@ -54,13 +68,29 @@ function isConditionFailure(error: unknown): error is ConditionalCheckFailedExce
   );
 }
 
-/** DynamoDB rejects an update to `event.attendees` when the record has no `event` map yet. */
-function isMissingParent(error: unknown): boolean {
-  return (
-    (error as Error)?.name === 'ValidationException' &&
-    /document path provided in the update expression is invalid/i.test((error as Error).message)
-  );
+/** DynamoDB refused the request because of what it holds (item too large, a value it cannot store). */
+function isContentRejection(error: unknown): boolean {
+  return (error as Error)?.name === 'ValidationException';
 }
+
+/** Marshall a value from a body; a value the marshaller refuses is a content problem, not a fault. */
+function marshallItem(item: object): Record<string, AttributeValue> {
+  try {
+    return marshall(item, marshallOptions);
+  } catch (error) {
+    throw new StorageRejectedError(`value cannot be marshalled (${(error as Error).name})`);
+  }
+}
+
+/** Errors that mean "these values cannot be stored" become StorageRejectedError; faults pass through. */
+function classify(error: unknown): unknown {
+  return isContentRejection(error)
+    ? new StorageRejectedError(`DynamoDB refused the values (${(error as Error).name})`)
+    : error;
+}
+
+/** Attempts of the optimistic write before leaving the message to SQS (each loses only to a concurrent write). */
+const MAX_STATE_ATTEMPTS = 6;
 
 interface Expression {
   update: string;
@@ -70,47 +100,100 @@ interface Expression {
 }
 
 /**
- * One UpdateItem that applies the state and records the notification as applied, conditioned on the
- * notification not being applied yet and the record not holding newer state.
+ * The common case in one conditional UpdateItem, without reading the record: every aspect the notification
+ * carries is strictly newer than the record's (or the record has none), and the record is of this version.
+ * Then the result equals `mergeState(record, write)`. When the condition fails, DynamoDB returns the record
+ * and the adapter falls back to `mergeState` and an optimistic write.
  */
-export function buildStateExpression(write: StateWrite, createParent: boolean): Expression {
-  const names: Record<string, string> = { '#pk': PARTITION_KEY, '#applied': 'applied_notifications' };
+export function buildStateExpression(write: StateWrite): Expression {
+  const names: Record<string, string> = { '#legacy': LEGACY_APPLIED, '#rev': REVISION };
   const values: Record<string, unknown> = {
-    ':id': write.notificationId,
-    ':ids': [write.notificationId],
-    ':none': [],
+    ':zero': 0,
+    ':one': 1,
+    ':at': write.at,
+    ':key': write.key,
+    ':keys': [write.key],
   };
-  const sets: string[] = ['#applied = list_append(if_not_exists(#applied, :none), :ids)'];
-
-  Object.entries(write.set).forEach(([name, value], i) => {
-    names[`#s${i}`] = name;
-    values[`:s${i}`] = value;
-    sets.push(`#s${i} = :s${i}`);
-  });
-  if (write.setNested) {
-    names['#parent'] = write.setNested.attribute;
-    if (createParent) {
-      values[':parent'] = write.setNested.fields;
-      sets.push('#parent = :parent');
-    } else {
-      Object.entries(write.setNested.fields).forEach(([name, value], i) => {
-        names[`#n${i}`] = name;
-        values[`:n${i}`] = value;
-        sets.push(`#parent.#n${i} = :n${i}`);
-      });
+  const placeholders = new Map<string, string>();
+  const name = (attribute: string) => {
+    let placeholder = placeholders.get(attribute);
+    if (!placeholder) {
+      placeholder = `#n${placeholders.size}`;
+      placeholders.set(attribute, placeholder);
+      names[placeholder] = attribute;
     }
-  }
+    return placeholder;
+  };
+  let valueCount = 0;
+  const value = (v: unknown) => {
+    const placeholder = `:v${valueCount++}`;
+    values[placeholder] = v;
+    return placeholder;
+  };
 
-  let condition = 'attribute_not_exists(#pk) OR NOT contains(#applied, :id)';
-  if (write.triggeredAt !== undefined) {
-    names['#t'] = 'triggered_at';
-    values[':t'] = write.triggeredAt;
-    sets.push('#t = :t');
-    // Equal times (one-second resolution) apply in arrival order, so `<=`.
-    condition = `attribute_not_exists(#pk) OR (NOT contains(#applied, :id) AND (attribute_not_exists(#t) OR #t <= :t))`;
+  const sets = ['#rev = if_not_exists(#rev, :zero) + :one'];
+  const removes: string[] = [];
+  const conditions = ['attribute_not_exists(#legacy)'];
+  for (const [attribute, v] of Object.entries(write.common)) sets.push(`${name(attribute)} = ${value(v)}`);
+  let nested = false;
+  if (write.triggeredAt !== undefined) values[':t'] = write.triggeredAt;
+  for (const aspect of write.aspects) {
+    const attributes = ASPECTS[aspect.aspect];
+    const asOf = name(attributes.asOf);
+    conditions.push(`(attribute_not_exists(${asOf}) OR ${asOf} < :at)`);
+    conditions.push(`NOT contains(${name(attributes.applied)}, :key)`);
+    for (const [attribute, v] of Object.entries(aspect.set)) sets.push(`${name(attribute)} = ${value(v)}`);
+    for (const [field, v] of Object.entries(aspect.event ?? {})) {
+      nested = true;
+      sets.push(`#event.${name(field)} = ${value(v)}`);
+    }
+    sets.push(`${asOf} = :at`, `${name(attributes.applied)} = :keys`);
+    if (write.triggeredAt !== undefined) sets.push(`${name(attributes.triggeredAt)} = :t`);
+    else removes.push(name(attributes.triggeredAt));
   }
-  if (createParent) condition = `(${condition}) AND attribute_not_exists(#parent)`;
-  return { update: `SET ${sets.join(', ')}`, condition, names, values };
+  if (nested) {
+    // Fields inside `event` need the map to exist; a record without one takes the merge path.
+    names['#event'] = EVENT_MAP;
+    conditions.push('attribute_exists(#event)');
+  }
+  return {
+    update: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
+    condition: conditions.join(' AND '),
+    names,
+    values,
+  };
+}
+
+/** The condition of an optimistic write: the record is still exactly the one the merge started from. */
+function unchangedSince(
+  old: Item | undefined,
+): Pick<
+  PutItemCommandInput,
+  'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+> {
+  if (!old)
+    return {
+      ConditionExpression: 'attribute_not_exists(#pk)',
+      ExpressionAttributeNames: { '#pk': PARTITION_KEY },
+    };
+  if (typeof old[REVISION] === 'number')
+    return {
+      ConditionExpression: '#rev = :rev',
+      ExpressionAttributeNames: { '#rev': REVISION },
+      ExpressionAttributeValues: { ':rev': { N: String(old[REVISION]) } },
+    };
+  // A record of the previous version: its list of keys only ever grew.
+  if (Array.isArray(old[LEGACY_APPLIED]))
+    return {
+      ConditionExpression: 'attribute_not_exists(#rev) AND size(#legacy) = :n',
+      ExpressionAttributeNames: { '#rev': REVISION, '#legacy': LEGACY_APPLIED },
+      ExpressionAttributeValues: { ':n': { N: String((old[LEGACY_APPLIED] as unknown[]).length) } },
+    };
+  return {
+    ConditionExpression: 'attribute_not_exists(#rev) AND #updated = :updated',
+    ExpressionAttributeNames: { '#rev': REVISION, '#updated': 'updated_at' },
+    ExpressionAttributeValues: { ':updated': { S: String(old.updated_at) } },
+  };
 }
 
 export class DynamoRecordStore implements RecordStore {
@@ -120,21 +203,32 @@ export class DynamoRecordStore implements RecordStore {
   ) {}
 
   async applyState(write: StateWrite): Promise<StateWriteResult> {
-    try {
-      await this.update(write, false);
-      return 'applied';
-    } catch (error) {
-      if (isConditionFailure(error)) return this.explainRejection(write, error);
-      if (!isMissingParent(error)) throw error;
+    // `known`: the record as last seen (its absence included); unset until DynamoDB has shown it.
+    let known: { item: Item | undefined } | undefined = write.likelyNew ? { item: undefined } : undefined;
+    for (let attempt = 0; attempt < MAX_STATE_ATTEMPTS; attempt++) {
+      try {
+        if (!known) {
+          await this.blindUpdate(write);
+          return 'applied';
+        }
+        const merged = mergeState(known.item, write);
+        if (merged.outcome !== 'applied' || !merged.item) return merged.outcome;
+        await this.client.send(
+          new PutItemCommand({
+            TableName: this.tableName,
+            Item: marshallItem(merged.item),
+            ...unchangedSince(known.item),
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        );
+        return 'applied';
+      } catch (error) {
+        if (!isConditionFailure(error)) throw classify(error);
+        // DynamoDB returns the current record with the rejection: no read needed to merge against it.
+        known = { item: error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined };
+      }
     }
-    try {
-      await this.update(write, true);
-      return 'applied';
-    } catch (error) {
-      // If the parent map appeared in between, the next delivery takes the nested path; SQS retries it.
-      if (isConditionFailure(error)) return this.explainRejection(write, error);
-      throw error;
-    }
+    throw new Error('record changed concurrently on every attempt; will retry');
   }
 
   async putEventTrigger(pk: string, record: EventTriggerRecord): Promise<'applied' | 'already_applied'> {
@@ -157,11 +251,16 @@ export class DynamoRecordStore implements RecordStore {
       else first.set(record.notification_id, index);
     });
 
-    const inserts = [...first.values()];
     // Built once per record, whatever the number of attempts.
-    const statements = new Map(
-      inserts.map((index) => [index, this.insertStatement(records[index] as NotificationRecord)]),
-    );
+    const statements = new Map<number, BatchStatementRequest>();
+    for (const index of first.values()) {
+      try {
+        statements.set(index, this.insertStatement(records[index] as NotificationRecord));
+      } catch (error) {
+        results[index] = asError(error);
+      }
+    }
+    const inserts = [...statements.keys()];
     for (let start = 0; start < inserts.length; start += MAX_BATCH_STATEMENTS) {
       let pending = inserts.slice(start, start + MAX_BATCH_STATEMENTS);
       // A throttled statement comes back inside a successful response, where the SDK's own retries do not
@@ -180,6 +279,8 @@ export class DynamoRecordStore implements RecordStore {
             else if (error.Code === 'DuplicateItem') again.push(index);
             else if (RETRYABLE_STATEMENT_ERRORS.has(error.Code ?? '') && attempt < MAX_STATEMENT_ATTEMPTS)
               retry.push(index);
+            else if (error.Code === 'ValidationError')
+              results[index] = new StorageRejectedError('DynamoDB refused the notification record');
             else
               results[index] = new Error(`${error.Code ?? 'Error'}: ${error.Message ?? 'statement failed'}`);
           });
@@ -202,6 +303,37 @@ export class DynamoRecordStore implements RecordStore {
       }),
     );
     return results;
+  }
+
+  async notificationStatuses(notificationIds: readonly string[]): Promise<Map<string, string>> {
+    const statuses = new Map<string, string>();
+    const unique = [...new Set(notificationIds)];
+    for (let start = 0; start < unique.length; start += MAX_BATCH_GET_KEYS) {
+      let request: BatchGetItemCommandInput['RequestItems'] = {
+        [this.tableName]: {
+          Keys: unique
+            .slice(start, start + MAX_BATCH_GET_KEYS)
+            .map((id) => ({ [PARTITION_KEY]: { S: keys.notification(id) } })),
+          ProjectionExpression: '#id, #status',
+          ExpressionAttributeNames: { '#id': 'notification_id', '#status': 'status' },
+          ConsistentRead: true,
+        },
+      };
+      // BatchGetItem may leave keys unprocessed under load: ask again for those, briefly.
+      for (let attempt = 1; request && Object.keys(request).length > 0; attempt++) {
+        if (attempt > MAX_STATEMENT_ATTEMPTS) throw new Error('notification records could not be read');
+        const result: BatchGetItemCommandOutput = await this.client.send(
+          new BatchGetItemCommand({ RequestItems: request }),
+        );
+        for (const item of result.Responses?.[this.tableName] ?? []) {
+          const id = item.notification_id?.S;
+          if (id) statuses.set(id, item.status?.S ?? '');
+        }
+        request = result.UnprocessedKeys;
+        if (request && Object.keys(request).length > 0) await sleep(backoffMs(attempt));
+      }
+    }
+    return statuses;
   }
 
   private insertStatement(record: NotificationRecord): BatchStatementRequest {
@@ -236,12 +368,12 @@ export class DynamoRecordStore implements RecordStore {
       return 'created';
     } catch (error) {
       if (isConditionFailure(error)) return 'exists';
-      throw error;
+      throw classify(error);
     }
   }
 
-  private async update(write: StateWrite, createParent: boolean): Promise<void> {
-    const expression = buildStateExpression(write, createParent);
+  private async blindUpdate(write: StateWrite): Promise<void> {
+    const expression = buildStateExpression(write);
     await this.client.send(
       new UpdateItemCommand({
         TableName: this.tableName,
@@ -249,26 +381,10 @@ export class DynamoRecordStore implements RecordStore {
         UpdateExpression: expression.update,
         ConditionExpression: expression.condition,
         ExpressionAttributeNames: expression.names,
-        ExpressionAttributeValues: marshall(expression.values, marshallOptions),
-        // On rejection DynamoDB returns the current item in the same round trip: no read needed to tell a
-        // duplicate from a stale notification.
+        ExpressionAttributeValues: marshallItem(expression.values),
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-  }
-
-  private explainRejection(write: StateWrite, error: ConditionalCheckFailedException): StateWriteResult {
-    const item = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : {};
-    const applied = Array.isArray(item.applied_notifications)
-      ? (item.applied_notifications as unknown[])
-      : [];
-    if (applied.includes(write.notificationId)) return 'already_applied';
-    const current = typeof item.triggered_at === 'string' ? item.triggered_at : undefined;
-    if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt)
-      return 'stale';
-    // Neither: the record changed between our two attempts (another writer created the parent map).
-    // Throwing leaves the message for SQS to deliver again, when the nested path applies.
-    throw new Error('record changed concurrently; will retry');
   }
 
   private async putIfAbsent(pk: string, item: object): Promise<boolean> {
@@ -276,7 +392,7 @@ export class DynamoRecordStore implements RecordStore {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall({ ...item, [PARTITION_KEY]: pk }, marshallOptions),
+          Item: marshallItem({ ...item, [PARTITION_KEY]: pk }),
           ConditionExpression: 'attribute_not_exists(#pk)',
           ExpressionAttributeNames: { '#pk': PARTITION_KEY },
         }),
@@ -284,7 +400,7 @@ export class DynamoRecordStore implements RecordStore {
       return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
-      throw error;
+      throw classify(error);
     }
   }
 }

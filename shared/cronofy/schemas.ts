@@ -1,8 +1,10 @@
 import * as z from 'zod/mini';
+import { JsonTooDeepError, parseJsonExact } from './json.ts';
 
 /**
- * Schemas of every push notification Cronofy sends to this application (see ../shared/seeds and
- * cronofy-facts.md). Cronofy is the sender, so parsing is tolerant: unknown fields pass through and
+ * Schemas of every push notification Cronofy sends to this application
+ * (https://docs.cronofy.com/developers/api/push-notifications/, .../scheduler/workflows/,
+ * .../api/events/event-triggers/, .../api/conferencing-services/push-notifications/). Cronofy is the sender, so parsing is tolerant: unknown fields pass through and
  * optional sections may be absent. Only what the records need is required.
  */
 
@@ -130,40 +132,23 @@ const headerOnly = z.looseObject({
 
 const MAX_JSON_DEPTH = 64;
 
-/** Reject pathological nesting before JSON.parse recurses into it. Counts brackets outside strings. */
-function tooDeep(text: string): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_JSON_DEPTH) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
-}
-
 function summarise(error: { issues: readonly { path: PropertyKey[]; message: string }[] }): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
-    .join('; ');
+    .join('; ')
+    .slice(0, 500);
 }
 
 /** Classify a body: a known notification, a known type whose payload we cannot read, or an unknown type. */
 export function classify(body: string | undefined): Classified {
   if (body === undefined) return { outcome: 'unparseable', type: null, reason: 'body is not valid UTF-8' };
-  if (tooDeep(body))
-    return { outcome: 'unparseable', type: null, reason: `JSON nested deeper than ${MAX_JSON_DEPTH}` };
   let json: unknown;
   try {
-    json = JSON.parse(body);
-  } catch {
-    return { outcome: 'unparseable', type: null, reason: 'body is not valid JSON' };
+    json = parseJsonExact(body, MAX_JSON_DEPTH);
+  } catch (error) {
+    const reason = error instanceof JsonTooDeepError ? error.message : 'body is not valid JSON';
+    return { outcome: 'unparseable', type: null, reason };
   }
   const header = headerOnly.safeParse(json);
   if (!header.success) return { outcome: 'unparseable', type: null, reason: 'no notification.type' };

@@ -7,13 +7,15 @@ import {
   type SchedulingRequestType,
   type Transition,
 } from '../cronofy/schemas.ts';
-import { keys } from '../keys.ts';
-import type { StateWrite } from '../ports.ts';
+import { keys, sha256Hex } from '../keys.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
 import type { Envelope } from './queue-message.ts';
+import type { AspectWrite, StateWrite } from './state.ts';
+import { storable, storableText } from './storable.ts';
 
 /**
  * Pure planning: what a notification should change on the table. No I/O; the worker executes the plan.
+ * Every value taken from the body passes through `storable` (shared/worker/storable.ts).
  */
 
 export interface TriggerWrite {
@@ -30,8 +32,13 @@ export interface Plan {
   triggerWrites: TriggerWrite[];
   /** The partition this notification's state lives in: notifications for one key are applied in order. */
   orderingKey: string;
-  /** Safe to log: no payload values beyond identifiers. */
+  /** Safe to log: identifiers only, no payload values. */
   logFields: Record<string, unknown>;
+}
+
+export interface PlanOptions {
+  /** Days a notification record is kept (`expires_at`); 0 keeps it forever. */
+  retentionDays: number;
 }
 
 const STATUS_BY_TYPE: Partial<Record<SchedulingRequestType, string>> = {
@@ -44,20 +51,28 @@ const STATUS_BY_TYPE: Partial<Record<SchedulingRequestType, string>> = {
   event_end: 'event_ended',
 };
 
-/** Normalise to UTC ISO 8601 with milliseconds so stored values compare correctly as strings. */
+/** Times outside years 0000–9999 would not compare correctly as strings. */
+const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
+
+/** Normalise to UTC ISO 8601 with milliseconds so stored times compare correctly as strings. */
 export function normaliseTime(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+  return Number.isNaN(ms) || ms > MAX_TIME_MS || ms < MIN_TIME_MS ? undefined : new Date(ms).toISOString();
 }
 
-function decodeBody(envelope: Envelope): string | undefined {
-  return envelope.encoding === 'utf8' ? envelope.body : undefined;
-}
+/** Longest id or type kept as it is on a notification record; longer ones are kept as their digest. */
+const MAX_RECORD_TEXT = 1024;
+const recordText = (value: string) => storableText(value, MAX_RECORD_TEXT, sha256Hex);
 
 function withoutUndefined(fields: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined) out[name] = storable(value);
+  return out;
 }
+
+const nonEmpty = (fields: Record<string, unknown>) => (Object.keys(fields).length > 0 ? fields : undefined);
 
 function planSchedulingRequest(
   payload: SchedulingRequestNotification,
@@ -69,70 +84,83 @@ function planSchedulingRequest(
   const request = payload.scheduling_request;
   const id = request.scheduling_request_id;
   const event = request.event;
-  const base = {
-    entity: 'scheduling_request',
-    scheduling_request_id: id,
-    last_notification_type: type,
-    updated_at: now,
+  const participants: AspectWrite = {
+    aspect: 'participants',
+    set: {},
+    event: nonEmpty(withoutUndefined({ host: event?.host, attendees: event?.attendees })),
   };
-
+  const aspects: AspectWrite[] = [];
   if (type === 'event_participant_status_changed') {
-    // Participant statuses change; the lifecycle status does not.
-    const fields = withoutUndefined({ host: event?.host, attendees: event?.attendees });
-    return {
-      pk: keys.schedulingRequest(id),
-      notificationId: envelope.key,
-      triggeredAt,
-      set: base,
-      setNested: Object.keys(fields).length > 0 ? { attribute: 'event', fields } : undefined,
-    };
+    // Participant statuses change; the lifecycle does not.
+    aspects.push(participants);
+  } else {
+    const scheduler = event?.metadata?.scheduler;
+    const correlationId = scheduler?.correlation_id;
+    aspects.push({
+      aspect: 'lifecycle',
+      set: withoutUndefined({
+        status: STATUS_BY_TYPE[type],
+        metadata: scheduler,
+        correlation_id: typeof correlationId === 'string' ? correlationId : undefined,
+        recipient_tzid: payload.user?.tzid,
+      }),
+      event: nonEmpty(withoutUndefined({ start: event?.start, end: event?.end, summary: event?.summary })),
+    });
+    // A lifecycle step that lists the participants (a reschedule does) updates them too, if not older.
+    if (participants.event) aspects.push(participants);
   }
-
-  const scheduler = event?.metadata?.scheduler;
-  const correlationId = scheduler?.correlation_id;
-  const eventFields = event
-    ? withoutUndefined({
-        start: event.start,
-        end: event.end,
-        summary: event.summary,
-        host: event.host,
-        attendees: event.attendees,
-      })
-    : undefined;
   return {
     pk: keys.schedulingRequest(id),
-    notificationId: envelope.key,
-    triggeredAt,
-    set: withoutUndefined({
-      ...base,
-      status: STATUS_BY_TYPE[type],
-      event: eventFields,
-      metadata: scheduler,
-      correlation_id: typeof correlationId === 'string' ? correlationId : undefined,
-      recipient_tzid: payload.user?.tzid,
-    }),
+    key: envelope.key,
+    at: triggeredAt ?? envelope.receivedAt,
+    ...(triggeredAt ? { triggeredAt } : {}),
+    common: {
+      entity: 'scheduling_request',
+      scheduling_request_id: storable(id),
+      last_notification_type: type,
+      updated_at: now,
+    },
+    aspects,
+    likelyNew: type === 'scheduling_request_time_chosen',
   };
 }
 
+function eventTimeText(time: EventTime | undefined): string | undefined {
+  return typeof time === 'string' ? time : time?.time;
+}
+
 function eventTimeToMs(time: EventTime | undefined): number | undefined {
-  const text = typeof time === 'string' ? time : time?.time;
+  const text = eventTimeText(time);
   // A date without a time (all-day event) has no instant to measure a trigger against.
   if (!text || !/T\d{2}:\d{2}/.test(text)) return undefined;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-function transitionTarget(
-  transition: Transition,
-  payload: EventSubscriptionNotification,
-): number | undefined {
-  const direction = 'before' in transition ? -1 : 1;
-  const anchor = 'before' in transition ? transition.before : transition.after;
-  const base = eventTimeToMs(anchor === 'event_start' ? payload.event.start : payload.event.end);
-  if (base === undefined) return undefined;
+interface TransitionParts {
+  before: boolean;
+  anchor: 'event_start' | 'event_end';
+  offsetMinutes: number;
+}
+
+function transitionParts(transition: Transition): TransitionParts {
+  const before = 'before' in transition;
+  const anchor = ('before' in transition ? transition.before : transition.after) as TransitionParts['anchor'];
   const offset = transition.offset ?? {};
-  const offsetMs = ((offset.hours ?? 0) * 60 + (offset.minutes ?? 0)) * 60_000;
-  return base + direction * offsetMs;
+  return { before, anchor, offsetMinutes: (offset.hours ?? 0) * 60 + (offset.minutes ?? 0) };
+}
+
+/** When the trigger was due, when the event's times allow computing it (and the result is a real time). */
+function transitionTarget(
+  parts: TransitionParts,
+  payload: EventSubscriptionNotification,
+): string | undefined {
+  const base = eventTimeToMs(parts.anchor === 'event_start' ? payload.event.start : payload.event.end);
+  if (base === undefined || !Number.isFinite(parts.offsetMinutes)) return undefined;
+  const target = base + (parts.before ? -1 : 1) * parts.offsetMinutes * 60_000;
+  return normaliseTime(
+    Number.isFinite(target) && Math.abs(target) <= 8.64e15 ? new Date(target).toISOString() : undefined,
+  );
 }
 
 function planEventSubscription(
@@ -161,69 +189,90 @@ function planEventSubscription(
         : withoutUndefined({ status: 'failing', subtype: last.subtype });
     stateWrites.push({
       pk: keys.event(event.event_id),
-      notificationId: envelope.key,
-      triggeredAt,
-      set: withoutUndefined({
-        entity: 'event',
-        event_id: event.event_id,
-        conferencing,
-        start: event.start,
-        end: event.end,
-        summary: event.summary,
-        updated_at: now,
-      }),
+      key: envelope.key,
+      at: triggeredAt ?? envelope.receivedAt,
+      ...(triggeredAt ? { triggeredAt } : {}),
+      common: { entity: 'event', event_id: storable(event.event_id), updated_at: now },
+      aspects: [
+        {
+          aspect: 'conferencing',
+          set: withoutUndefined({ conferencing, start: event.start, end: event.end, summary: event.summary }),
+        },
+      ],
     });
   }
 
   const transitions = notification.transitions ?? (notification.transition ? [notification.transition] : []);
-  transitions.forEach((transition, index) => {
-    const target = transitionTarget(transition, payload);
-    const receivedMs = Date.parse(envelope.receivedAt);
+  const receivedMs = Date.parse(envelope.receivedAt);
+  const seen = new Set<string>();
+  for (const transition of transitions) {
+    const parts = transitionParts(transition);
+    const target = transitionTarget(parts, payload);
+    const anchorAsSent = eventTimeText(parts.anchor === 'event_start' ? event.start : event.end);
+    const pk = keys.eventTrigger({
+      eventId: event.event_id,
+      transition: `${parts.before ? 'before' : 'after'}:${parts.anchor}:${parts.offsetMinutes}`,
+      target: target ?? `as-sent:${anchorAsSent ?? 'none'}`,
+    });
+    if (seen.has(pk)) continue;
+    seen.add(pk);
     const record: EventTriggerRecord = {
       entity: 'event_trigger',
-      event_id: event.event_id,
-      transition,
+      event_id: storable(event.event_id) as string,
+      transition: storable(transition) as Record<string, unknown>,
       notification_id: envelope.key,
       received_at: envelope.receivedAt,
       ...(target === undefined
         ? {}
-        : {
-            target_time: new Date(target).toISOString(),
-            delay_seconds: Math.round(receivedMs - target) / 1000,
-          }),
-      ...(event.summary === undefined ? {} : { summary: event.summary }),
+        : { target_time: target, delay_seconds: Math.round(receivedMs - Date.parse(target)) / 1000 }),
+      ...(event.summary === undefined ? {} : { summary: storable(event.summary) as string }),
     };
-    triggerWrites.push({ pk: keys.eventTrigger(envelope.key, index), record });
-  });
+    triggerWrites.push({ pk, record });
+  }
 
   return { stateWrites, triggerWrites };
 }
 
-export function planNotification(envelope: Envelope, now: Date, classified?: Classified): Plan {
+function decodeBody(envelope: Envelope): string | undefined {
+  return envelope.encoding === 'utf8' ? envelope.body : undefined;
+}
+
+export function planNotification(
+  envelope: Envelope,
+  now: Date,
+  options: PlanOptions,
+  classified?: Classified,
+): Plan {
   const result = classified ?? classify(decodeBody(envelope));
   const processedAt = now.toISOString();
+  const receivedMs = Date.parse(envelope.receivedAt);
   const base = {
     entity: 'notification' as const,
     notification_id: envelope.key,
     received_at: envelope.receivedAt,
     body: envelope.body,
     body_encoding: envelope.encoding,
+    ...(envelope.headerId ? { cronofy_notification_id: envelope.headerId } : {}),
+    ...(options.retentionDays > 0
+      ? { expires_at: Math.floor(receivedMs / 1000) + options.retentionDays * 86_400 }
+      : {}),
   };
 
   if (result.outcome !== 'parsed') {
     const triggeredAt = normaliseTime(result.triggeredAt);
+    const type = result.type === null ? null : recordText(result.type);
     return {
       notification: {
         ...base,
-        type: result.type,
+        type,
         ...(triggeredAt ? { triggered_at: triggeredAt } : {}),
-        ...(result.outcome === 'unparseable' ? { reason: result.reason } : {}),
+        ...(result.outcome === 'unparseable' ? { reason: recordText(result.reason) } : {}),
       },
       status: result.outcome,
       stateWrites: [],
       triggerWrites: [],
       orderingKey: keys.notification(envelope.key),
-      logFields: { notificationId: envelope.key, type: result.type, outcome: result.outcome },
+      logFields: { notificationId: envelope.key, type: type?.slice(0, 64) ?? null, outcome: result.outcome },
     };
   }
 
@@ -232,7 +281,7 @@ export function planNotification(envelope: Envelope, now: Date, classified?: Cla
   const common = { ...base, type: notification.type, ...(triggeredAt ? { triggered_at: triggeredAt } : {}) };
 
   if (notification.kind === 'scheduling_request') {
-    const request = notification.payload.scheduling_request;
+    const id = notification.payload.scheduling_request.scheduling_request_id;
     const write = planSchedulingRequest(
       notification.payload,
       notification.type,
@@ -240,23 +289,22 @@ export function planNotification(envelope: Envelope, now: Date, classified?: Cla
       processedAt,
       triggeredAt,
     );
-    const correlationId = request.event?.metadata?.scheduler?.correlation_id;
     return {
-      notification: { ...common, scheduling_request_id: request.scheduling_request_id },
+      notification: { ...common, scheduling_request_id: recordText(id) },
       stateWrites: [write],
       triggerWrites: [],
       orderingKey: write.pk,
       logFields: {
         notificationId: envelope.key,
         type: notification.type,
-        schedulingRequestId: request.scheduling_request_id,
-        ...(typeof correlationId === 'string' ? { correlationId } : {}),
+        schedulingRequestId: recordText(id).slice(0, 128),
       },
     };
   }
 
-  const eventId = notification.payload.event.event_id;
+  const eventId = recordText(notification.payload.event.event_id);
   const writes = planEventSubscription(notification.payload, envelope, processedAt, triggeredAt);
+  const logFields = { notificationId: envelope.key, type: notification.type, eventId: eventId.slice(0, 128) };
   if (writes.stateWrites.length === 0 && writes.triggerWrites.length === 0) {
     // An event subscription callback carrying neither an interaction nor a transition we know.
     return {
@@ -264,14 +312,14 @@ export function planNotification(envelope: Envelope, now: Date, classified?: Cla
       status: 'unknown_type',
       stateWrites: [],
       triggerWrites: [],
-      orderingKey: keys.event(eventId),
-      logFields: { notificationId: envelope.key, type: notification.type, eventId, outcome: 'unknown_type' },
+      orderingKey: keys.event(notification.payload.event.event_id),
+      logFields: { ...logFields, outcome: 'unknown_type' },
     };
   }
   return {
     notification: { ...common, event_id: eventId },
     ...writes,
-    orderingKey: keys.event(eventId),
-    logFields: { notificationId: envelope.key, type: notification.type, eventId },
+    orderingKey: keys.event(notification.payload.event.event_id),
+    logFields,
   };
 }

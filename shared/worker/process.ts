@@ -1,27 +1,31 @@
 import type { Outcome } from '../metrics.ts';
-import type { Clock, Logger, RecordStore } from '../ports.ts';
-import type { NotificationStatus } from '../records.ts';
+import { type Clock, type Logger, type RecordStore, StorageRejectedError } from '../ports.ts';
+import type { NotificationRecord, NotificationStatus } from '../records.ts';
 import { type Plan, planNotification } from './plan.ts';
 import { decodeEnvelope } from './queue-message.ts';
 
 /**
  * Executes plans with an exactly-once effect and no transaction:
  *
- * 1. Each state write is one conditional UpdateItem on the record itself. It sets the new state and appends
- *    the notification's mark to `applied_notifications` in the same write, conditioned on the mark not being
- *    there yet and on the record's `triggered_at` not being newer. So "seen" and "applied" are one atomic
- *    write: a retry or a concurrent duplicate finds its mark already there and changes nothing.
+ * 1. Each state write is one conditional write on the record itself that sets the new state together with
+ *    the ordering bookkeeping of each aspect it changes (its time, and the keys applied at that time). A
+ *    retry or a concurrent duplicate finds its key there (or a newer time) and changes nothing. Event
+ *    Trigger records are keyed by what they mean (event, transition, target time) and only ever created.
  * 2. Only then are the batch's notification records created, all in one round trip, each only if absent.
- *    A crash between 1 and 2 is repaired by redelivery: step 1 reports `already_applied`, and step 2 runs.
+ *    A crash between 1 and 2 is repaired by redelivery: step 1 changes nothing, and step 2 runs.
  *
- * Any other failure (DynamoDB unreachable, throttled) leaves the message to be reported as a batch item
- * failure, and SQS delivers it again.
+ * A write DynamoDB refuses for its values (StorageRejectedError) is not retried: the notification is kept
+ * as `unparseable` with the reason, so no content can send a message to the dead-letter queue. Any other
+ * failure (DynamoDB unreachable, throttled) leaves the message to be reported as a batch item failure, and
+ * SQS delivers it again. Logs carry identifiers and error names only, never values from a body.
  */
 
 export interface WorkerDeps {
   store: RecordStore;
   clock: Clock;
   logger: Logger;
+  /** Days a notification record is kept before DynamoDB's TTL removes it; 0 keeps it forever. */
+  retentionDays: number;
   /** Told the outcome of every notification processed (the worker handler turns these into metrics). */
   onOutcome?: (outcome: Outcome) => void;
 }
@@ -43,9 +47,16 @@ interface Applied {
 async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Promise<Applied> {
   if (plan.status !== undefined) return { messageId, plan, status: plan.status, duplicate: false };
   const results: string[] = [];
-  for (const write of plan.stateWrites) results.push(await store.applyState(write));
-  for (const trigger of plan.triggerWrites)
-    results.push(await store.putEventTrigger(trigger.pk, trigger.record));
+  try {
+    for (const write of plan.stateWrites) results.push(await store.applyState(write));
+    for (const trigger of plan.triggerWrites)
+      results.push(await store.putEventTrigger(trigger.pk, trigger.record));
+  } catch (error) {
+    if (!(error instanceof StorageRejectedError)) throw error;
+    const done = results.length > 0 ? `; ${results.length} earlier write(s) of it applied` : '';
+    const kept: Plan = { ...plan, notification: { ...plan.notification, reason: `${error.message}${done}` } };
+    return { messageId, plan: kept, status: 'unparseable', duplicate: false };
+  }
   return {
     messageId,
     plan,
@@ -55,8 +66,27 @@ async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Pro
   };
 }
 
+/** An error as a log field: its name and code only, since messages can quote the values they refused. */
 function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? `${error.name} (${code})` : error.name;
+}
+
+/** A notification record DynamoDB refused, reduced to what is always storable (the body itself aside). */
+function minimalRecord(record: NotificationRecord, error: Error): NotificationRecord {
+  return {
+    entity: 'notification',
+    notification_id: record.notification_id,
+    type: null,
+    status: 'unparseable',
+    received_at: record.received_at,
+    body: record.body,
+    body_encoding: record.body_encoding,
+    reason: error.message,
+    processed_at: record.processed_at,
+    ...(record.expires_at === undefined ? {} : { expires_at: record.expires_at }),
+  };
 }
 
 /** Process one SQS batch; returns the ids of messages to retry (SQS partial batch response). */
@@ -66,14 +96,34 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
 
   for (const message of messages) {
     try {
-      const plan = planNotification(decodeEnvelope(message.body), deps.clock());
+      const plan = planNotification(decodeEnvelope(message.body), deps.clock(), {
+        retentionDays: deps.retentionDays,
+      });
       const group = groups.get(plan.orderingKey) ?? [];
       group.push({ messageId: message.messageId, plan });
       groups.set(plan.orderingKey, group);
     } catch (error) {
       // Only a message this service did not write can fail here; keep it for the DLQ, never drop it.
-      deps.logger.error('queue message rejected', { messageId: message.messageId, error: String(error) });
+      deps.logger.error('queue message rejected', { messageId: message.messageId, error: describe(error) });
       failures.push(message.messageId);
+    }
+  }
+
+  // Step 0. A body without triggered_at is ordered by its receipt time, which is later on every delivery, so
+  // ordering alone cannot tell a replay of an older one: its notification record can. One read for the batch,
+  // only when it holds such a body.
+  const untimed = [...groups.values()]
+    .flat()
+    .filter(({ plan }) => plan.stateWrites.some((write) => write.triggeredAt === undefined));
+  let seen = new Map<string, string>();
+  if (untimed.length > 0) {
+    try {
+      seen = await deps.store.notificationStatuses(
+        untimed.map(({ plan }) => plan.notification.notification_id),
+      );
+    } catch (error) {
+      deps.logger.warn('batch will be retried', { messages: messages.length, error: describe(error) });
+      return messages.map((message) => message.messageId);
     }
   }
 
@@ -99,7 +149,12 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
           continue;
         }
         try {
-          applied.push(await applyPlan(messageId, plan, deps.store));
+          const status = seen.get(plan.notification.notification_id);
+          // Already recorded as applied or stale: a duplicate (a record kept unparseable / unknown_type is
+          // applied now: that is ops replay after a fix).
+          if (status === 'applied' || status === 'stale')
+            applied.push({ messageId, plan, status, duplicate: true });
+          else applied.push(await applyPlan(messageId, plan, deps.store));
         } catch (error) {
           failed = true;
           retry(messageId, plan, error);
@@ -110,9 +165,24 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
 
   // Step 2. The notification records of everything step 1 got through, in one round trip.
   const processedAt = deps.clock().toISOString();
-  const written = await deps.store.putNotifications(
-    applied.map(({ plan, status }) => ({ ...plan.notification, status, processed_at: processedAt })),
-  );
+  const records: NotificationRecord[] = applied.map(({ plan, status }) => ({
+    ...plan.notification,
+    status,
+    processed_at: processedAt,
+  }));
+  const written = await deps.store.putNotifications(records);
+  // A record DynamoDB refused for its values is written again in its minimal form, so it is never lost.
+  const refused = written.flatMap((result, index) => (result instanceof StorageRejectedError ? [index] : []));
+  if (refused.length > 0) {
+    const again = await deps.store.putNotifications(
+      refused.map((index) => minimalRecord(records[index] as NotificationRecord, written[index] as Error)),
+    );
+    refused.forEach((index, i) => {
+      written[index] = again[i] as (typeof written)[number];
+      const entry = applied[index];
+      if (entry && !(again[i] instanceof Error)) entry.status = 'unparseable';
+    });
+  }
   applied.forEach(({ messageId, plan, status, duplicate: unchanged }, index) => {
     const result = written[index];
     if (result instanceof Error || result === undefined) {

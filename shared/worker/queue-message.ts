@@ -1,24 +1,38 @@
 import * as z from 'zod/mini';
-import { ENVELOPE_VERSION } from '../envelope.ts';
+import { idempotencyKey, traceableHeaderId } from '../envelope.ts';
 
 /** The queue message written by the ingest function (shared/envelope.ts), as the worker reads it. */
 
-export const envelopeSchema = z.object({
-  v: z.literal(ENVELOPE_VERSION),
-  /** Idempotency key: `Cronofy-Notification-ID`, else `sha256:<hex of the raw body>`. */
-  key: z.string().check(z.minLength(1), z.maxLength(512)),
+const wireCommon = {
   /** When the ingest function accepted the request (ISO 8601, milliseconds). */
   receivedAt: z.iso.datetime(),
-  /** The raw body: UTF-8 text when it was valid UTF-8, otherwise base64 of the bytes. */
+  /** How `body` carries the raw bytes: as the text itself, or base64 (any bytes). */
   encoding: z.enum(['utf8', 'base64']),
   body: z.string(),
-});
+};
 
-export type Envelope = z.infer<typeof envelopeSchema>;
+/** Version 1 (earlier releases): `key` was the Cronofy-Notification-ID header when one was sent. */
+const wireV1 = z.object({ v: z.literal(1), key: z.string().check(z.minLength(1)), ...wireCommon });
+const wireV2 = z.object({ v: z.literal(2), headerId: z.optional(z.string()), ...wireCommon });
+const wireSchema = z.discriminatedUnion('v', [wireV1, wireV2]);
+
+/** What the worker works from, whatever the version and transport encoding of the message. */
+export interface Envelope {
+  /** `sha256:<hex>` of the raw body: the idempotency key. */
+  key: string;
+  receivedAt: string;
+  /** `Cronofy-Notification-ID` as sent (tracing only). */
+  headerId?: string;
+  /** `utf8` whenever the raw bytes are valid UTF-8 (then `body` is that text), else `base64`. */
+  encoding: 'utf8' | 'base64';
+  body: string;
+}
 
 export class EnvelopeError extends Error {
   override readonly name = 'EnvelopeError';
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function decodeEnvelope(message: string): Envelope {
   let raw: unknown;
@@ -27,8 +41,26 @@ export function decodeEnvelope(message: string): Envelope {
   } catch {
     throw new EnvelopeError('queue message is not JSON');
   }
-  const parsed = envelopeSchema.safeParse(raw);
+  const parsed = wireSchema.safeParse(raw);
   if (!parsed.success)
     throw new EnvelopeError(`queue message is not a notification envelope: ${parsed.error.message}`);
-  return parsed.data;
+  const wire = parsed.data;
+  const bytes = wire.encoding === 'utf8' ? Buffer.from(wire.body, 'utf8') : Buffer.from(wire.body, 'base64');
+  let text: string | undefined;
+  if (wire.encoding === 'utf8') text = wire.body;
+  else {
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      text = undefined;
+    }
+  }
+  const headerId =
+    wire.v === 1 ? (wire.key.startsWith('sha256:') ? undefined : wire.key) : traceableHeaderId(wire.headerId);
+  return {
+    key: idempotencyKey(bytes),
+    receivedAt: wire.receivedAt,
+    ...(headerId ? { headerId } : {}),
+    ...(text === undefined ? { encoding: 'base64', body: wire.body } : { encoding: 'utf8', body: text }),
+  };
 }

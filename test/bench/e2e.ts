@@ -89,7 +89,7 @@ function post(url: URL, body: string): Promise<number> {
 }
 
 async function send(url: URL, tracker: Tracker, body: string): Promise<void> {
-  tracker.sentAt.set(idempotencyKey(undefined, Buffer.from(body)), nowMs());
+  tracker.sentAt.set(idempotencyKey(Buffer.from(body)), nowMs());
   const status = await post(url, body);
   if (status !== 202) throw new Error(`gateway answered ${status}`);
 }

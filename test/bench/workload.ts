@@ -77,7 +77,7 @@ export function notification(run: string, targetBytes = 4096, shape: Shape = 'pa
   };
   if (shape === 'panel') {
     const body = panelBody(options, targetBytes);
-    return { key: idempotencyKey(undefined, Buffer.from(body)), schedulingRequestId, body };
+    return { key: idempotencyKey(Buffer.from(body)), schedulingRequestId, body };
   }
   const base = schedulingRequestBody('scheduling_request_time_chosen', options);
   const room = Math.max(0, targetBytes - Buffer.byteLength(base) - 40);
@@ -86,7 +86,7 @@ export function notification(run: string, targetBytes = 4096, shape: Shape = 'pa
     ...options,
     capturedData: { 'captured_data.notes': answer },
   });
-  return { key: idempotencyKey(undefined, Buffer.from(body)), schedulingRequestId, body };
+  return { key: idempotencyKey(Buffer.from(body)), schedulingRequestId, body };
 }
 
 export function signatureHeader(body: string): string {
@@ -136,7 +136,7 @@ export function apiEvent(body: string): APIGatewayProxyEventV2 {
 
 /** The queue message ingest writes for this notification. */
 export function envelopeOf(n: Notification, receivedAt = new Date()): string {
-  return encodeEnvelope(n.key, Buffer.from(n.body), receivedAt);
+  return encodeEnvelope({ body: Buffer.from(n.body), receivedAt });
 }
 
 /** An SQS event of these messages, as the event source mapping delivers them. */

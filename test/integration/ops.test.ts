@@ -30,6 +30,7 @@ beforeAll(async () => {
     store: new DynamoRecordStore(aws.ddb, aws.tableName),
     clock: () => new Date(),
     logger: silentLogger,
+    retentionDays: 90,
   };
 });
 afterAll(async () => aws?.stop());
@@ -66,11 +67,7 @@ describe('operator commands against the local emulators', () => {
       await aws.sqsClient.send(
         new SendMessageCommand({
           QueueUrl: aws.queues.dlqUrl,
-          MessageBody: encodeEnvelope(
-            idempotencyKey(undefined, Buffer.from(body)),
-            Buffer.from(body),
-            new Date(),
-          ),
+          MessageBody: encodeEnvelope({ body: Buffer.from(body), receivedAt: new Date() }),
         }),
       );
     }
@@ -91,11 +88,11 @@ describe('operator commands against the local emulators', () => {
     const body = schedulingRequestBody('scheduling_request_rescheduled', {
       schedulingRequestId: 'srq_replay_1',
     });
-    const key = idempotencyKey(undefined, Buffer.from(body));
+    const key = idempotencyKey(Buffer.from(body));
     await aws.sqsClient.send(
       new SendMessageCommand({
         QueueUrl: aws.queues.queueUrl,
-        MessageBody: encodeEnvelope(key, Buffer.from(body), new Date()),
+        MessageBody: encodeEnvelope({ body: Buffer.from(body), receivedAt: new Date() }),
       }),
     );
     await drain();

@@ -52,8 +52,10 @@ describe('clients give up on a service that never answers', () => {
     await expect(
       store.applyState({
         pk: 'scheduling_request#x',
-        notificationId: 'n1',
-        set: { entity: 'scheduling_request' },
+        key: 'sha256:n1',
+        at: '2026-11-23T10:00:00.000Z',
+        common: { entity: 'scheduling_request' },
+        aspects: [{ aspect: 'lifecycle', set: {} }],
       }),
     ).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(15_000);

@@ -39,6 +39,7 @@ beforeAll(async () => {
     store: new DynamoRecordStore(dynamoClient(proxy.endpoint), aws.tableName),
     clock: () => new Date(),
     logger: silentLogger,
+    retentionDays: 90,
   };
 });
 
@@ -50,11 +51,15 @@ afterAll(async () => {
 const uniqueId = (prefix: string) => `${prefix}_${process.pid}_${++counter}`;
 
 async function enqueue(body: string, notificationId?: string): Promise<string> {
-  const key = idempotencyKey(notificationId, Buffer.from(body));
+  const key = idempotencyKey(Buffer.from(body));
   await aws.sqsClient.send(
     new SendMessageCommand({
       QueueUrl: aws.queues.queueUrl,
-      MessageBody: encodeEnvelope(key, Buffer.from(body), new Date()),
+      MessageBody: encodeEnvelope({
+        body: Buffer.from(body),
+        receivedAt: new Date(),
+        headerId: notificationId,
+      }),
     }),
   );
   return key;
@@ -124,7 +129,7 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
       entity: 'scheduling_request',
       status: 'time_chosen',
       correlation_id: 'CAND-66',
-      applied_notifications: [key],
+      lifecycle_applied: [key],
     });
   });
 
@@ -137,6 +142,7 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
       applyState: (write) => deps.store.applyState(write),
       putEventTrigger: (pk, record) => deps.store.putEventTrigger(pk, record),
       putNotifications: async (records) => records.map(() => new Error('worker killed')),
+      notificationStatuses: (ids) => deps.store.notificationStatuses(ids),
     };
     const first = await receive(1);
     expect(await invoke(first, { ...deps, store: crashing })).toEqual([first[0]?.MessageId]);
@@ -270,7 +276,9 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
     await enqueue(trigger, `ntf_${eventId}`);
     await enqueue(trigger, `ntf_${eventId}`);
     expect(await invoke(await receive(30))).toEqual([]);
-    const stream = await streamOf(keys.eventTrigger(`ntf_${eventId}`, 0));
+    const stream = await streamOf(
+      keys.eventTrigger({ eventId, transition: 'before:event_start:5', target: '2026-12-01T09:55:00.000Z' }),
+    );
     expect(stream.map((r) => r.eventName)).toEqual(['INSERT']);
     expect(parseStreamImage(stream[0]?.dynamodb?.NewImage ?? {})).toMatchObject({
       entity: 'event_trigger',

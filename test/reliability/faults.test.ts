@@ -43,12 +43,13 @@ const poisonedKeys = new Set<string>();
 function buggy(store: RecordStore): RecordStore {
   return {
     async applyState(write) {
-      if (poisonedKeys.has(write.notificationId))
+      if (poisonedKeys.has(write.key))
         throw new TypeError("Cannot read properties of undefined (reading 'tzid')");
       return store.applyState(write);
     },
     putEventTrigger: (pk, record) => store.putEventTrigger(pk, record),
     putNotifications: (records) => store.putNotifications(records),
+    notificationStatuses: (ids) => store.notificationStatuses(ids),
   };
 }
 

@@ -245,7 +245,12 @@ describe('no secret or body in the logs', { timeout: 180_000 }, () => {
     const secrets = ['CRN_aws_log_check_secret'];
     const store = new MemoryStore();
     const worker = makeWorkerHandler(
-      { store, clock: () => new Date(), logger: createLogger('worker', (line) => logLines.push(line), env) },
+      {
+        store,
+        clock: () => new Date(),
+        logger: createLogger('worker', (line) => logLines.push(line), env),
+        retentionDays: 90,
+      },
       (line) => logLines.push(line),
     );
     let queueDown = false;

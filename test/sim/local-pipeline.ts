@@ -155,6 +155,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
       store: options.wrapStore ? options.wrapStore(store) : store,
       clock: () => new Date(),
       logger: logger('worker'),
+      retentionDays: config.config.notificationRetentionDays,
     });
 
     const batches: BatchOutcome[] = [];

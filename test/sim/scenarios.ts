@@ -1,6 +1,8 @@
 import type { SchedulingRequestType } from '../../shared/cronofy/schemas.ts';
-import { idempotencyKey } from '../../shared/envelope.ts';
+import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
 import { keys } from '../../shared/records.ts';
+import { planNotification } from '../../shared/worker/plan.ts';
+import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
 import {
   conferencingPayload,
   type EventState,
@@ -77,6 +79,13 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
+/** The Event Trigger records a body creates (keyed by event, transition and target time), as the worker plans them. */
+function triggerKeys(payload: Record<string, unknown>): string[] {
+  const body = Buffer.from(JSON.stringify(payload));
+  const envelope = decodeEnvelope(encodeEnvelope({ body, receivedAt: new Date() }));
+  return planNotification(envelope, new Date(), { retentionDays: 0 }).triggerWrites.map((write) => write.pk);
+}
+
 function notification(
   label: string,
   type: string | null,
@@ -85,7 +94,7 @@ function notification(
   notificationId?: string,
 ): SimNotification {
   const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
-  const key = idempotencyKey(notificationId, body);
+  const key = idempotencyKey(body);
   return {
     label,
     type,
@@ -289,11 +298,12 @@ function triggerNotification(
   index: number,
 ): SimNotification {
   const id = `ntf_${ctx.runId}_${ctx.random.hex(16)}`;
+  const payload = eventTriggerPayload(transition, event, ctx.random.chance(0.5) ? 'array' : 'single');
   return notification(
     `${scenario}/${event.eventId}/${index}`,
     'event_subscription',
-    eventTriggerPayload(transition, event, ctx.random.chance(0.5) ? 'array' : 'single'),
-    (key) => ({ effect: 'triggers', pks: [keys.eventTrigger(key, 0)] }),
+    payload,
+    { effect: 'triggers', pks: triggerKeys(payload) },
     id,
   );
 }

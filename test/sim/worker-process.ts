@@ -37,6 +37,10 @@ function slowed(store: RecordStore): RecordStore {
       await pause();
       return store.putNotifications(records);
     },
+    notificationStatuses: async (ids) => {
+      await pause();
+      return store.notificationStatuses(ids);
+    },
   };
 }
 
@@ -44,6 +48,7 @@ const worker = makeHandler({
   store: slowed(new DynamoRecordStore(dynamoClient(env('SIM_DYNAMODB_ENDPOINT')), env('SIM_TABLE_NAME'))),
   clock: () => new Date(),
   logger: silentLogger,
+  retentionDays: 90,
 });
 
 const feed = startWorkerFeed({

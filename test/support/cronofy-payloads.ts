@@ -3,7 +3,7 @@ import type { SchedulingRequestType } from '../../shared/cronofy/schemas.ts';
 
 /**
  * Cronofy-shaped notification bodies for tests, the simulator and benchmarks. Shapes follow the seeds
- * (../shared/seeds) and cronofy-facts.md; the seed payloads themselves are in test/fixtures.
+ * Cronofy's documentation (https://docs.cronofy.com/developers/); example payloads from it are in test/fixtures.
  */
 
 export const fixture = (name: string): string =>

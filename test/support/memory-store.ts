@@ -5,8 +5,9 @@ import type {
   StateWriteResult,
 } from '../../shared/ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../../shared/records.ts';
+import { mergeState } from '../../shared/worker/state.ts';
 
-/** In-memory RecordStore with the DynamoDB adapter's conditions, for fast unit tests. */
+/** In-memory RecordStore with the DynamoDB adapter's semantics (the same `mergeState`), for fast unit tests. */
 export class MemoryStore implements RecordStore {
   readonly items = new Map<string, Record<string, unknown>>();
   /** Number of item changes, like stream records. */
@@ -18,24 +19,12 @@ export class MemoryStore implements RecordStore {
     if (error) throw error;
   }
 
+  /** The adapter's semantics exactly: the same pure merge, applied to the stored item. */
   async applyState(write: StateWrite): Promise<StateWriteResult> {
     this.maybeFail();
-    const item = this.items.get(write.pk);
-    if (item) {
-      const applied = item.applied_notifications as string[];
-      if (applied.includes(write.notificationId)) return 'already_applied';
-      const current = item.triggered_at as string | undefined;
-      if (write.triggeredAt !== undefined && current !== undefined && current > write.triggeredAt)
-        return 'stale';
-    }
-    const next: Record<string, unknown> = { ...(item ?? {}), pk: write.pk, ...write.set };
-    if (write.setNested) {
-      const parent = (next[write.setNested.attribute] as Record<string, unknown> | undefined) ?? {};
-      next[write.setNested.attribute] = { ...parent, ...write.setNested.fields };
-    }
-    if (write.triggeredAt !== undefined) next.triggered_at = write.triggeredAt;
-    next.applied_notifications = [...((item?.applied_notifications as string[]) ?? []), write.notificationId];
-    this.items.set(write.pk, next);
+    const merged = mergeState(this.items.get(write.pk), write);
+    if (merged.outcome !== 'applied' || !merged.item) return merged.outcome;
+    this.items.set(write.pk, merged.item);
     this.changes++;
     return 'applied';
   }
@@ -68,6 +57,16 @@ export class MemoryStore implements RecordStore {
     this.items.set(pk, { ...record, pk });
     this.changes++;
     return 'created';
+  }
+
+  async notificationStatuses(keys: readonly string[]): Promise<Map<string, string>> {
+    this.maybeFail();
+    const statuses = new Map<string, string>();
+    for (const key of keys) {
+      const status = this.items.get(`notification#${key}`)?.status;
+      if (typeof status === 'string') statuses.set(key, status);
+    }
+    return statuses;
   }
 
   get(pk: string): Record<string, unknown> | undefined {

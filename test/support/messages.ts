@@ -9,11 +9,14 @@ export function queueMessage(
   options: { notificationId?: string; receivedAt?: Date } = {},
 ): QueueMessage & { key: string } {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  const key = idempotencyKey(options.notificationId, bytes);
   sequence++;
   return {
     messageId: `msg-${sequence}`,
-    key,
-    body: encodeEnvelope(key, bytes, options.receivedAt ?? new Date('2026-11-23T10:00:00.000Z')),
+    key: idempotencyKey(bytes),
+    body: encodeEnvelope({
+      body: bytes,
+      receivedAt: options.receivedAt ?? new Date('2026-11-23T10:00:00.000Z'),
+      headerId: options.notificationId,
+    }),
   };
 }

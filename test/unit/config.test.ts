@@ -9,6 +9,7 @@ describe('configuration', () => {
       publicLinks: {},
       workerMaxConcurrency: 10,
       logRetentionDays: 30,
+      notificationRetentionDays: 90,
       secretsCacheSeconds: 300,
     });
   });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/ingest/handler.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
 import { QueueUnavailableError } from '../../shared/aws/sqs-queue.ts';
-import { MAX_BODY_BYTES } from '../../shared/envelope.ts';
+import { idempotencyKey, MAX_BODY_BYTES } from '../../shared/envelope.ts';
 import type { NotificationQueue } from '../../shared/ports.ts';
 import { signBody } from '../../shared/signature.ts';
 import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
@@ -61,7 +61,7 @@ const BODY =
   '{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{"scheduling_request_id":"srq_1","recipients":[{"email":"secret.person@example.com"}]}}';
 
 describe('ingest handler', () => {
-  it('accepts a signed notification with 202 and enqueues the raw body with its key', async () => {
+  it('accepts a signed notification with 202 and enqueues the raw body, keyed by its digest', async () => {
     const { handler, queue } = setup();
     const response = await handler(
       event(BODY, { 'cronofy-hmac-sha256': signBody(BODY, SECRET), 'cronofy-notification-id': 'ntf_9' }),
@@ -70,8 +70,8 @@ describe('ingest handler', () => {
     expect(JSON.parse(response.body ?? '')).toEqual({ status: 'accepted' });
     expect(queue.sent).toHaveLength(1);
     expect(decodeEnvelope(queue.sent[0] ?? '')).toEqual({
-      v: 1,
-      key: 'ntf_9',
+      key: idempotencyKey(Buffer.from(BODY)),
+      headerId: 'ntf_9',
       receivedAt: '2026-11-23T10:00:00.000Z',
       encoding: 'utf8',
       body: BODY,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { planNotification } from '../../shared/worker/plan.ts';
+import { type Plan, planNotification } from '../../shared/worker/plan.ts';
 import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
+import type { AspectName, StateWrite } from '../../shared/worker/state.ts';
 import {
   conferencingBody,
   eventTriggerBody,
@@ -10,8 +11,13 @@ import {
 import { queueMessage } from '../support/messages.ts';
 
 const now = new Date('2026-11-23T10:00:05.000Z');
-const plan = (body: string | Uint8Array, options: Parameters<typeof queueMessage>[1] = {}) =>
-  planNotification(decodeEnvelope(queueMessage(body, options).body), now);
+const plan = (
+  body: string | Uint8Array,
+  options: Parameters<typeof queueMessage>[1] = {},
+  retentionDays = 90,
+): Plan => planNotification(decodeEnvelope(queueMessage(body, options).body), now, { retentionDays });
+const aspect = (write: StateWrite | undefined, name: AspectName) =>
+  write?.aspects.find((a) => a.aspect === name);
 
 describe('planning a notification', () => {
   it('maps the seed time-chosen callback onto the scheduling_request record', () => {
@@ -20,35 +26,59 @@ describe('planning a notification', () => {
     expect(result.stateWrites).toHaveLength(1);
     const write = result.stateWrites[0];
     expect(write?.pk).toBe('scheduling_request#srq_d6f3f8165239d662963fc09b');
-    expect(write?.set).toMatchObject({
+    expect(write?.likelyNew).toBe(true);
+    expect(write?.common).toEqual({
       entity: 'scheduling_request',
       scheduling_request_id: 'srq_d6f3f8165239d662963fc09b',
+      last_notification_type: 'scheduling_request_time_chosen',
+      updated_at: '2026-11-23T10:00:05.000Z',
+    });
+    expect(aspect(write, 'lifecycle')?.set).toMatchObject({
       status: 'time_chosen',
       correlation_id: 'foobar',
       recipient_tzid: 'Europe/Paris',
-      last_notification_type: 'scheduling_request_time_chosen',
-      updated_at: '2026-11-23T10:00:05.000Z',
       metadata: { correlation_id: 'foobar', 'captured_data.notes': 'No dietary requirements.' },
-      event: {
-        start: { time: '2024-09-17T14:00:00Z', tzid: 'Europe/London' },
-        summary: 'Driving lessons - Marty & Doc',
-        host: { email: 'ihost@evenitron.com', status: 'accepted' },
-      },
+    });
+    expect(aspect(write, 'lifecycle')?.event).toMatchObject({
+      start: { time: '2024-09-17T14:00:00Z', tzid: 'Europe/London' },
+      summary: 'Driving lessons - Marty & Doc',
+    });
+    // The host is the participants aspect's, with its own time.
+    expect(aspect(write, 'participants')?.event).toMatchObject({
+      host: { email: 'ihost@evenitron.com', status: 'accepted' },
     });
     // Metadata lives in `metadata`, not inside `event`.
-    expect((write?.set.event as Record<string, unknown> | undefined)?.metadata).toBeUndefined();
+    expect(aspect(write, 'lifecycle')?.event).not.toHaveProperty('metadata');
     expect(result.notification).toMatchObject({
       type: 'scheduling_request_time_chosen',
       scheduling_request_id: 'srq_d6f3f8165239d662963fc09b',
     });
   });
 
-  it('normalises triggered_at so stored times compare as strings', () => {
+  it('normalises triggered_at so stored times compare as strings, and orders by it', () => {
     const result = plan(
       schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2025-01-19T17:14:11+01:00' }),
     );
     expect(result.stateWrites[0]?.triggeredAt).toBe('2025-01-19T16:14:11.000Z');
+    expect(result.stateWrites[0]?.at).toBe('2025-01-19T16:14:11.000Z');
     expect(result.notification.triggered_at).toBe('2025-01-19T16:14:11.000Z');
+  });
+
+  it('orders a notification without triggered_at by its receipt time, and shows no triggered_at', () => {
+    const result = plan(schedulingRequestBody('scheduling_request_rescheduled'), {
+      receivedAt: new Date('2026-11-23T09:59:59.250Z'),
+    });
+    expect(result.stateWrites[0]?.at).toBe('2026-11-23T09:59:59.250Z');
+    expect(result.stateWrites[0]?.triggeredAt).toBeUndefined();
+    expect(result.notification).not.toHaveProperty('triggered_at');
+  });
+
+  it('treats a triggered_at outside years 0000–9999 as absent', () => {
+    const result = plan(
+      schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '+275760-09-13T00:00:00.000Z' }),
+      { receivedAt: new Date('2026-11-23T09:59:59.250Z') },
+    );
+    expect(result.stateWrites[0]?.at).toBe('2026-11-23T09:59:59.250Z');
   });
 
   it.each([
@@ -58,50 +88,58 @@ describe('planning a notification', () => {
     ['scheduling_request_no_times_available', 'no_times_available'],
     ['scheduling_request_more_times_requested', 'more_times_requested'],
   ] as const)('%s sets status %s', (type, status) => {
-    expect(plan(schedulingRequestBody(type)).stateWrites[0]?.set.status).toBe(status);
+    expect(aspect(plan(schedulingRequestBody(type)).stateWrites[0], 'lifecycle')?.set.status).toBe(status);
   });
 
   it('does not clear the event when a step carries none', () => {
     const write = plan(schedulingRequestBody('scheduling_request_more_times_requested')).stateWrites[0];
-    expect(write?.set).not.toHaveProperty('event');
-    expect(write?.set).not.toHaveProperty('metadata');
+    expect(aspect(write, 'lifecycle')?.event).toBeUndefined();
+    expect(aspect(write, 'lifecycle')?.set).not.toHaveProperty('metadata');
+    expect(aspect(write, 'participants')).toBeUndefined();
   });
 
-  it('participant status changes update attendees and host, never the lifecycle status', () => {
+  it('participant status changes update attendees and host only (the participants aspect)', () => {
     const write = plan(
       schedulingRequestBody('event_participant_status_changed', { attendeeStatus: 'declined' }),
     ).stateWrites[0];
-    expect(write?.set).not.toHaveProperty('status');
-    expect(write?.set).not.toHaveProperty('event');
-    expect(write?.setNested?.attribute).toBe('event');
-    expect((write?.setNested?.fields.attendees as { status: string }[] | undefined)?.[0]?.status).toBe(
+    expect(write?.aspects.map((a) => a.aspect)).toEqual(['participants']);
+    const participants = aspect(write, 'participants');
+    expect((participants?.event?.attendees as { status: string }[] | undefined)?.[0]?.status).toBe(
       'declined',
     );
-    expect(write?.setNested?.fields.host).toMatchObject({ status: 'accepted' });
+    expect(participants?.event?.host).toMatchObject({ status: 'accepted' });
+    expect(write?.likelyNew).toBe(false);
   });
 
-  it('conferencing callbacks update the event record', () => {
+  it('a reschedule carries both aspects', () => {
+    const write = plan(schedulingRequestBody('scheduling_request_rescheduled')).stateWrites[0];
+    expect(write?.aspects.map((a) => a.aspect)).toEqual(['lifecycle', 'participants']);
+  });
+
+  it('conferencing callbacks update the event record (the conferencing aspect)', () => {
     const assigned = plan(conferencingBody('conferencing_assigned')).stateWrites[0];
     expect(assigned?.pk).toBe('event#qTtZdczOccgaPncGJaCiLg');
-    expect(assigned?.set.conferencing).toEqual({
+    expect(aspect(assigned, 'conferencing')?.set.conferencing).toEqual({
       status: 'assigned',
       provider_name: 'zoom',
       join_url: 'https://zoom.us/00001111-222',
     });
     const failing = plan(fixture('seed-conferencing-failing.json')).stateWrites[0];
-    expect(failing?.set.conferencing).toEqual({ status: 'failing', subtype: 'profile_missing' });
+    expect(aspect(failing, 'conferencing')?.set.conferencing).toEqual({
+      status: 'failing',
+      subtype: 'profile_missing',
+    });
   });
 
-  it('Event Triggers become event_trigger records with target time and delay', () => {
+  it('Event Triggers become event_trigger records keyed by event, transition and target time', () => {
     const result = plan(
       eventTriggerBody({ before: 'event_start', offset: { hours: 1 } }, { start: '2026-11-23T11:00:00Z' }),
-      {
-        notificationId: 'ntf_1',
-        receivedAt: new Date('2026-11-23T10:00:30.000Z'),
-      },
+      { notificationId: 'ntf_1', receivedAt: new Date('2026-11-23T10:00:30.000Z') },
     );
     expect(result.triggerWrites).toHaveLength(1);
-    expect(result.triggerWrites[0]?.pk).toBe('event_trigger#ntf_1#0');
+    expect(result.triggerWrites[0]?.pk).toBe(
+      'event_trigger#workflow-example#before:event_start:60#2026-11-23T10:00:00.000Z',
+    );
     expect(result.triggerWrites[0]?.record).toMatchObject({
       entity: 'event_trigger',
       event_id: 'workflow-example',
@@ -109,16 +147,15 @@ describe('planning a notification', () => {
       received_at: '2026-11-23T10:00:30.000Z',
       target_time: '2026-11-23T10:00:00.000Z',
       delay_seconds: 30,
-      notification_id: 'ntf_1',
+      notification_id: result.notification.notification_id,
     });
+    expect(result.notification.cronofy_notification_id).toBe('ntf_1');
     const after = plan(
       eventTriggerBody(
         { after: 'event_end', offset: { minutes: 10 } },
         { end: '2026-11-23T09:51:00Z', form: 'single' },
       ),
-      {
-        receivedAt: new Date('2026-11-23T10:00:30.000Z'),
-      },
+      { receivedAt: new Date('2026-11-23T10:00:30.000Z') },
     );
     expect(after.triggerWrites[0]?.record).toMatchObject({
       target_time: '2026-11-23T10:01:00.000Z',
@@ -126,12 +163,44 @@ describe('planning a notification', () => {
     });
   });
 
-  it('omits target time for all-day events', () => {
+  it('the same transition for the same event times is the same record, whatever the body or header', () => {
+    const transition = { before: 'event_start', offset: { minutes: 60 } } as const;
+    const one = plan(eventTriggerBody(transition, { start: '2026-11-23T11:00:00Z' }), {
+      notificationId: 'a',
+    });
+    const again = plan(
+      eventTriggerBody({ before: 'event_start', offset: { hours: 1 } }, { start: '2026-11-23T11:00:00Z' }),
+      {
+        notificationId: 'b',
+        receivedAt: new Date('2026-11-23T10:00:45.000Z'),
+      },
+    );
+    expect(again.triggerWrites[0]?.pk).toBe(one.triggerWrites[0]?.pk);
+    // The event moved: a new firing.
+    const moved = plan(eventTriggerBody(transition, { start: '2026-11-23T12:00:00Z' }));
+    expect(moved.triggerWrites[0]?.pk).not.toBe(one.triggerWrites[0]?.pk);
+  });
+
+  it('omits target time for all-day events, and keys the record by the date as sent', () => {
     const result = plan(
       eventTriggerBody({ before: 'event_start', offset: { minutes: 5 } }, { start: '2026-11-23' }),
     );
     expect(result.triggerWrites[0]?.record.target_time).toBeUndefined();
     expect(result.triggerWrites[0]?.record.delay_seconds).toBeUndefined();
+    expect(result.triggerWrites[0]?.pk).toBe(
+      'event_trigger#workflow-example#before:event_start:5#as-sent:2026-11-23',
+    );
+  });
+
+  it('an offset that leaves the calendar (1e12 minutes) gives no target time instead of a crash', () => {
+    const result = plan(
+      eventTriggerBody(
+        { before: 'event_start', offset: { minutes: 1e12 } },
+        { start: '2026-11-23T11:00:00Z' },
+      ),
+    );
+    expect(result.status).toBeUndefined();
+    expect(result.triggerWrites[0]?.record.target_time).toBeUndefined();
   });
 
   it('keeps unparseable and unknown bodies with their reason, and the body verbatim', () => {
@@ -159,13 +228,68 @@ describe('planning a notification', () => {
     expect(result).toMatchObject({ status: 'unknown_type', notification: { event_id: 'e1' } });
   });
 
-  it('never logs payload values such as emails or names', () => {
+  it('never logs payload values such as emails, names or correlation ids', () => {
     const result = plan(fixture('seed-time-chosen.json'));
     const logged = JSON.stringify(result.logFields);
-    expect(logged).not.toMatch(/@|Marty|0118/);
-    expect(result.logFields).toMatchObject({
-      schedulingRequestId: 'srq_d6f3f8165239d662963fc09b',
-      correlationId: 'foobar',
-    });
+    expect(logged).not.toMatch(/@|Marty|0118|foobar/);
+    expect(result.logFields).toMatchObject({ schedulingRequestId: 'srq_d6f3f8165239d662963fc09b' });
+  });
+
+  it('sets expires_at from the receipt time and the retention, and none when retention is 0', () => {
+    const receivedAt = new Date('2026-11-23T10:00:00.000Z');
+    expect(plan('{}', { receivedAt }).notification.expires_at).toBe(
+      receivedAt.getTime() / 1000 + 90 * 86_400,
+    );
+    expect(plan('{}', { receivedAt }, 0).notification).not.toHaveProperty('expires_at');
+  });
+});
+
+describe('values DynamoDB cannot hold as sent', () => {
+  it('keeps a 20-digit number and 1e200 exactly, as strings', () => {
+    const body = schedulingRequestBody('scheduling_request_time_chosen').replace(
+      '"utm_source":"ats"',
+      '"utm_source":"ats","captured_data.phone":12345678901234567890,"captured_data.big":1e200',
+    );
+    const metadata = aspect(plan(body).stateWrites[0], 'lifecycle')?.set.metadata as Record<string, unknown>;
+    expect(metadata['captured_data.phone']).toBe('12345678901234567890');
+    expect(metadata['captured_data.big']).toBe('1e200');
+  });
+
+  it('flattens nesting past DynamoDB’s depth into JSON text and drops empty attribute names', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 40; i++) deep = { d: deep };
+    const body = JSON.parse(schedulingRequestBody('scheduling_request_time_chosen'));
+    body.scheduling_request.event.attendees[0].extra = deep;
+    body.scheduling_request.event.attendees[0][''] = 'empty name';
+    const attendees = aspect(plan(JSON.stringify(body)).stateWrites[0], 'participants')?.event
+      ?.attendees as Record<string, unknown>[];
+    expect(Object.keys(attendees[0] ?? {})).not.toContain('');
+    expect(attendees[0]?.email).toBe('candidate@example.com');
+    let level: unknown = attendees[0]?.extra;
+    let depth = 0;
+    while (level && typeof level === 'object') {
+      level = (level as { d: unknown }).d;
+      depth++;
+    }
+    expect(depth).toBeLessThan(30);
+    expect(typeof level).toBe('string');
+    expect(String(level)).toContain('bottom');
+  });
+
+  it('keys a 2,100-character id by its digest and keeps the full id on the state record', () => {
+    const id = `srq_${'x'.repeat(2100)}`;
+    const result = plan(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
+    expect(result.stateWrites[0]?.pk).toMatch(/^scheduling_request#sha256:[0-9a-f]{64}$/);
+    expect(result.stateWrites[0]?.common.scheduling_request_id).toBe(id);
+    expect(result.notification.scheduling_request_id).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('replaces unpaired surrogates so the strings are valid UTF-8', () => {
+    const body = schedulingRequestBody('scheduling_request_time_chosen').replace(
+      '"utm_source":"ats"',
+      '"utm_source":"a\\ud800b"',
+    );
+    const metadata = aspect(plan(body).stateWrites[0], 'lifecycle')?.set.metadata as Record<string, unknown>;
+    expect(metadata.utm_source).toBe('a\ufffdb');
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/logger.ts';
+import { StorageRejectedError } from '../../shared/ports.ts';
 import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
@@ -7,7 +8,12 @@ import { queueMessage } from '../support/messages.ts';
 
 function setup() {
   const store = new MemoryStore();
-  const deps: WorkerDeps = { store, clock: () => new Date('2026-11-23T10:00:05.000Z'), logger: silentLogger };
+  const deps: WorkerDeps = {
+    store,
+    clock: () => new Date('2026-11-23T10:00:05.000Z'),
+    logger: silentLogger,
+    retentionDays: 90,
+  };
   return { store, deps };
 }
 
@@ -20,7 +26,7 @@ describe('processing a batch', () => {
     expect(await processBatch([message, message], deps)).toEqual([]);
     expect(await processBatch([message], deps)).toEqual([]);
     expect(store.changes).toBe(2); // the scheduling request and the notification record, once each
-    expect(store.get(SR)?.applied_notifications).toEqual([message.key]);
+    expect(store.get(SR)?.lifecycle_applied).toEqual([message.key]);
     expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
   });
 
@@ -78,7 +84,7 @@ describe('processing a batch', () => {
     store.putNotifications = original;
     expect(await processBatch([message], deps)).toEqual([]);
     expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
-    expect(store.get(SR)?.applied_notifications).toEqual([message.key]);
+    expect(store.get(SR)?.lifecycle_applied).toEqual([message.key]);
     expect(store.changes).toBe(2);
   });
 
@@ -104,20 +110,47 @@ describe('processing a batch', () => {
     store.putNotifications = original;
     expect(await processBatch([failing], deps)).toEqual([]);
     expect(store.get(`notification#${failing.key}`)?.status).toBe('applied');
-    expect(store.get(SR)?.applied_notifications).toEqual([failing.key]);
+    expect(store.get(SR)?.lifecycle_applied).toEqual([failing.key]);
   });
 
   it('retries later notifications of a record whose earlier one failed, so none overtakes it', async () => {
     const { store, deps } = setup();
-    const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
-    const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled'));
+    // With triggered_at, so the first store call is the first state write (no replay check first).
+    const triggeredAt = '2026-11-23T09:00:00Z';
+    const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt }));
+    const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt }));
     const other = queueMessage(
-      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: 'srq_other' }),
+      schedulingRequestBody('scheduling_request_time_chosen', {
+        schedulingRequestId: 'srq_other',
+        triggeredAt,
+      }),
     );
     store.failNext.push(new Error('boom'));
     const failed = await processBatch([first, second, other], deps);
     expect(failed.sort()).toEqual([first.messageId, second.messageId].sort());
     expect(store.get('scheduling_request#srq_other')?.status).toBe('time_chosen');
+  });
+
+  it('retries the whole batch when the replay check cannot read the notification records', async () => {
+    const { store, deps } = setup();
+    const untimed = queueMessage(schedulingRequestBody('scheduling_request_declined'));
+    store.failNext.push(new Error('unreachable'));
+    expect(await processBatch([untimed], deps)).toEqual([untimed.messageId]);
+    expect(store.items.size).toBe(0);
+  });
+
+  it('keeps a body DynamoDB refuses as unparseable with the reason, instead of retrying it forever', async () => {
+    const { store, deps } = setup();
+    const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    store.failNext.push(
+      undefined as unknown as Error,
+      new StorageRejectedError('DynamoDB refused the values (ValidationException)'),
+    );
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect(store.get(`notification#${message.key}`)).toMatchObject({
+      status: 'unparseable',
+      reason: 'DynamoDB refused the values (ValidationException)',
+    });
   });
 
   it('sends a message that is not an envelope to retry (and so the DLQ), not to the bin', async () => {

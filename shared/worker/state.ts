@@ -1,0 +1,166 @@
+/**
+ * The ordering model for state records, as pure functions: which aspects of a record a notification may
+ * change, and the record that results. The DynamoDB adapter either expresses the common case as one
+ * conditional update, or (after a condition fails and DynamoDB returns the current item) calls `mergeState`
+ * and writes its result conditioned on the record's `revision`. Tests compare the two.
+ *
+ * A body whose key is in an aspect's `*_applied` list has been applied to it, whatever its time (a body
+ * without `triggered_at`, delivered again, has a later receipt time). Replays of older bodies without
+ * `triggered_at` are caught before this, by their notification record (shared/worker/process.ts).
+ *
+ * Each aspect of a record has its own "as of" time:
+ * - `lifecycle` (scheduling_request): status, event start/end/summary, metadata, correlation_id,
+ *   recipient_tzid;
+ * - `participants` (scheduling_request): event host and attendees;
+ * - `conferencing` (event): conferencing, start, end, summary.
+ * A notification's time is its `triggered_at`, or its receipt time when it has none. An aspect never moves to
+ * an older time. Equal times apply in arrival order, except that a body already applied at that time (its
+ * key is in the aspect's `*_applied` list) never applies again. The list holds only the keys applied at the
+ * aspect's current time, so a record does not grow with the number of notifications it receives.
+ */
+
+export type AspectName = 'lifecycle' | 'participants' | 'conferencing';
+
+export interface AspectAttributes {
+  /** The aspect's ordering time (UTC ISO 8601 with milliseconds). */
+  asOf: string;
+  /** Keys of the notifications applied at `asOf`, oldest first, at most MAX_APPLIED_AT_ONE_TIME. */
+  applied: string;
+  /** `notification.triggered_at` of the notification whose values the aspect shows; absent when it had none. */
+  triggeredAt: string;
+}
+
+export const ASPECTS: Record<AspectName, AspectAttributes> = {
+  lifecycle: { asOf: 'lifecycle_as_of', applied: 'lifecycle_applied', triggeredAt: 'triggered_at' },
+  participants: {
+    asOf: 'participants_as_of',
+    applied: 'participants_applied',
+    triggeredAt: 'participants_triggered_at',
+  },
+  conferencing: { asOf: 'conferencing_as_of', applied: 'conferencing_applied', triggeredAt: 'triggered_at' },
+};
+
+/** Aspects of each state entity (used to carry ordering over from records of the previous version). */
+export const ENTITY_ASPECTS: Record<string, readonly AspectName[]> = {
+  scheduling_request: ['lifecycle', 'participants'],
+  event: ['conferencing'],
+};
+
+/**
+ * Distinct bodies applied at one and the same time that a record remembers. Cronofy's times have one-second
+ * resolution, so two or three is normal for a burst; past this bound the oldest is forgotten.
+ */
+export const MAX_APPLIED_AT_ONE_TIME = 16;
+
+/** Attribute of records written by the previous version: every key ever applied (unbounded). */
+export const LEGACY_APPLIED = 'applied_notifications';
+
+/** The record's write counter: every change adds one; the adapter's optimistic writes are conditioned on it. */
+export const REVISION = 'revision';
+
+/** The map attribute that lifecycle and participants both write fields into. */
+export const EVENT_MAP = 'event';
+
+export interface AspectWrite {
+  aspect: AspectName;
+  /** Top-level attributes this aspect sets. */
+  set: Record<string, unknown>;
+  /** Fields this aspect sets inside the `event` map (which other aspects share). */
+  event?: Record<string, unknown>;
+}
+
+export interface StateWrite {
+  pk: string;
+  /** The notification's idempotency key. */
+  key: string;
+  /** Ordering time: `triggered_at`, else the receipt time; UTC ISO 8601 with milliseconds. */
+  at: string;
+  /** `notification.triggered_at`, normalised; absent when the notification had none. */
+  triggeredAt?: string;
+  /** Set whenever at least one aspect applies (entity, id, last_notification_type, updated_at). */
+  common: Record<string, unknown>;
+  aspects: AspectWrite[];
+  /** The record probably does not exist yet (a first lifecycle step): try creating it first. */
+  likelyNew?: boolean;
+}
+
+/** `already_applied`: this body changed the record before (a duplicate or a retry). */
+export type StateWriteResult = 'applied' | 'already_applied' | 'stale';
+
+export type Item = Record<string, unknown>;
+type Verdict = 'apply' | 'already_applied' | 'stale';
+
+const asList = (value: unknown): string[] =>
+  Array.isArray(value) ? (value as string[]) : value instanceof Set ? [...(value as Set<string>)] : [];
+
+/** An aspect's time and keys on a record, reading records of the previous version too. */
+export function aspectOrder(
+  item: Item | undefined,
+  aspect: AspectName,
+): { asOf?: string; applied: string[] } {
+  if (!item) return { applied: [] };
+  const attributes = ASPECTS[aspect];
+  const asOf = item[attributes.asOf];
+  if (typeof asOf === 'string') return { asOf, applied: asList(item[attributes.applied]) };
+  // Previous version: one clock (`triggered_at`) for the whole record, and every key in one list.
+  const legacyTime =
+    LEGACY_APPLIED in item && typeof item.triggered_at === 'string' ? item.triggered_at : undefined;
+  return { ...(legacyTime ? { asOf: legacyTime } : {}), applied: [] };
+}
+
+function judge(item: Item | undefined, aspect: AspectName, key: string, at: string): Verdict {
+  if (item && asList(item[LEGACY_APPLIED]).includes(key)) return 'already_applied';
+  const { asOf, applied } = aspectOrder(item, aspect);
+  // Whatever its time: a body without triggered_at delivered again has a later receipt time.
+  if (applied.includes(key)) return 'already_applied';
+  if (asOf === undefined || at >= asOf) return 'apply';
+  return 'stale';
+}
+
+export interface MergeResult {
+  outcome: StateWriteResult;
+  /** The whole record after the write, when `outcome` is `applied`. */
+  item?: Item;
+  /** The aspects that applied. */
+  applied: AspectName[];
+}
+
+/** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
+export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
+  const verdicts = write.aspects.map((aspect) => ({
+    aspect,
+    verdict: judge(old, aspect.aspect, write.key, write.at),
+  }));
+  const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
+  if (applying.length === 0) {
+    const outcome = verdicts.some((v) => v.verdict === 'already_applied') ? 'already_applied' : 'stale';
+    return { outcome, applied: [] };
+  }
+
+  const item: Item = { ...(old ?? {}), ...write.common, pk: write.pk };
+  if (old && LEGACY_APPLIED in old) {
+    // Upgrade a record of the previous version: every aspect keeps the single clock it had, and the unbounded
+    // list goes.
+    for (const aspect of ENTITY_ASPECTS[String(write.common.entity)] ?? []) {
+      const { asOf } = aspectOrder(old, aspect);
+      if (asOf === undefined) continue;
+      item[ASPECTS[aspect].asOf] = asOf;
+      item[ASPECTS[aspect].applied] = [];
+      item[ASPECTS[aspect].triggeredAt] = asOf;
+    }
+    delete item[LEGACY_APPLIED];
+  }
+  for (const write_ of applying) {
+    const attributes = ASPECTS[write_.aspect];
+    Object.assign(item, write_.set);
+    if (write_.event) item[EVENT_MAP] = { ...((item[EVENT_MAP] as Item | undefined) ?? {}), ...write_.event };
+    const { asOf, applied } = aspectOrder(item, write_.aspect);
+    item[attributes.applied] =
+      asOf === write.at ? [...applied, write.key].slice(-MAX_APPLIED_AT_ONE_TIME) : [write.key];
+    item[attributes.asOf] = write.at;
+    if (write.triggeredAt === undefined) delete item[attributes.triggeredAt];
+    else item[attributes.triggeredAt] = write.triggeredAt;
+  }
+  item[REVISION] = (typeof old?.[REVISION] === 'number' ? (old[REVISION] as number) : 0) + 1;
+  return { outcome: 'applied', item, applied: applying.map((a) => a.aspect) };
+}

@@ -1,0 +1,38 @@
+import { wellFormed } from '../keys.ts';
+
+/**
+ * Make a value from a signed body storable in DynamoDB as it is, or as close as DynamoDB allows, so that no
+ * notification fails to be recorded because of what it contains:
+ * - strings with unpaired UTF-16 surrogates (JSON allows `"\ud800"`) get U+FFFD in their place;
+ * - map keys that DynamoDB refuses (empty) or that are absurdly long (over 1,024 characters) are left out;
+ * - structures nested deeper than `levels` become their JSON text (DynamoDB allows 32 levels per item);
+ * - numbers are already exact and in range (shared/cronofy/json.ts quotes the others); any that is not
+ *   becomes its decimal text.
+ * The raw body is always on the notification record, verbatim, so nothing is lost for an audit.
+ */
+
+export const MAX_MAP_KEY_LENGTH = 1024;
+
+/** Levels a stored value may use below its attribute (top-level attributes are at most two levels deep). */
+export const STORABLE_LEVELS = 24;
+
+export function storable(value: unknown, levels = STORABLE_LEVELS): unknown {
+  if (typeof value === 'string') return wellFormed(value);
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (levels <= 0) return storable(JSON.stringify(value), 1);
+  if (Array.isArray(value)) return value.map((item) => storable(item, levels - 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (key === '' || key.length > MAX_MAP_KEY_LENGTH) continue;
+    if (item === undefined) continue;
+    out[wellFormed(key)] = storable(item, levels - 1);
+  }
+  return out;
+}
+
+/** A short text from a body (a type name, an id on a notification record): bounded, well-formed. */
+export function storableText(value: string, maxLength: number, digest: (text: string) => string): string {
+  const text = wellFormed(value);
+  return text.length <= maxLength ? text : `sha256:${digest(text)}`;
+}

@@ -1,0 +1,247 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../shared/logger.ts';
+import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { mergeState, type StateWrite } from '../../shared/worker/state.ts';
+import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { MemoryStore } from '../support/memory-store.ts';
+import { queueMessage } from '../support/messages.ts';
+
+/** The ordering model (shared/worker/state.ts) through the worker, with the adapter's merge in memory. */
+
+const SR = 'scheduling_request#srq_d6f3f8165239d662963fc09b';
+
+function setup() {
+  const store = new MemoryStore();
+  const deps: WorkerDeps = {
+    store,
+    clock: () => new Date('2026-11-23T13:00:00.000Z'),
+    logger: silentLogger,
+    retentionDays: 90,
+  };
+  return {
+    store,
+    deps,
+    run: (...messages: ReturnType<typeof queueMessage>[]) => processBatch(messages, deps),
+  };
+}
+
+type Event = { start?: { time: string }; attendees?: { status: string }[] };
+const attendeeStatus = (item: Record<string, unknown> | undefined) =>
+  (item?.event as Event)?.attendees?.[0]?.status;
+const startTime = (item: Record<string, unknown> | undefined) => (item?.event as Event)?.start?.time;
+
+// time_chosen 10:00 → the attendee accepts at 12:00:05 → the reschedule of 12:00:00, delivered late.
+const chosen = () =>
+  queueMessage(
+    schedulingRequestBody('scheduling_request_time_chosen', {
+      triggeredAt: '2026-11-23T10:00:00Z',
+      start: '2026-12-01T14:00:00Z',
+      attendeeStatus: 'needs_action',
+    }),
+  );
+const participantChange = () =>
+  queueMessage(
+    schedulingRequestBody('event_participant_status_changed', {
+      triggeredAt: '2026-11-23T12:00:05Z',
+      start: '2026-12-02T09:00:00Z',
+      attendeeStatus: 'accepted',
+    }),
+  );
+const reschedule = () =>
+  queueMessage(
+    schedulingRequestBody('scheduling_request_rescheduled', {
+      triggeredAt: '2026-11-23T12:00:00Z',
+      start: '2026-12-02T09:00:00Z',
+      attendeeStatus: 'needs_action',
+    }),
+  );
+
+describe('per-aspect ordering', () => {
+  it.each([
+    ['reschedule late', [chosen, participantChange, reschedule]],
+    ['in order', [chosen, reschedule, participantChange]],
+  ])('a reschedule and a participant change race (%s): each aspect ends at its newest', async (_, order) => {
+    const { store, run } = setup();
+    const messages = order.map((make) => make());
+    for (const message of messages) expect(await run(message)).toEqual([]);
+    const item = store.get(SR);
+    expect(item).toMatchObject({
+      status: 'rescheduled',
+      triggered_at: '2026-11-23T12:00:00.000Z',
+      participants_triggered_at: '2026-11-23T12:00:05.000Z',
+    });
+    expect(startTime(item)).toBe('2026-12-02T09:00:00Z');
+    expect(attendeeStatus(item)).toBe('accepted');
+    // The late reschedule changed something, so it is applied, not stale.
+    const late = messages.at(-1);
+    expect(store.get(`notification#${late?.key}`)?.status).toBe('applied');
+  });
+
+  it('the same race within one batch gives the same record', async () => {
+    const { store, run } = setup();
+    expect(await run(chosen(), participantChange(), reschedule())).toEqual([]);
+    expect(store.get(SR)).toMatchObject({
+      status: 'rescheduled',
+      participants_triggered_at: '2026-11-23T12:00:05.000Z',
+    });
+    expect(attendeeStatus(store.get(SR))).toBe('accepted');
+  });
+
+  it('a notification older than every aspect it carries is stale and changes nothing', async () => {
+    const { store, run } = setup();
+    await run(reschedule(), participantChange());
+    const before = structuredClone(store.get(SR));
+    const old = chosen();
+    await run(old);
+    expect(store.get(SR)).toEqual(before);
+    expect(store.get(`notification#${old.key}`)?.status).toBe('stale');
+  });
+
+  it('a notification without triggered_at is ordered by its receipt time, and the record shows no triggered_at', async () => {
+    const { store, run } = setup();
+    await run(reschedule()); // triggered 12:00:00
+    const untimedOld = queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', { start: '2026-12-01T14:00:00Z' }),
+      { receivedAt: new Date('2026-11-23T11:59:59.000Z') },
+    );
+    await run(untimedOld);
+    expect(store.get(SR)).toMatchObject({ status: 'rescheduled', triggered_at: '2026-11-23T12:00:00.000Z' });
+    expect(store.get(`notification#${untimedOld.key}`)?.status).toBe('stale');
+
+    const untimedNew = queueMessage(schedulingRequestBody('scheduling_request_declined'), {
+      receivedAt: new Date('2026-11-23T12:30:00.000Z'),
+    });
+    await run(untimedNew);
+    const item = store.get(SR);
+    expect(item?.status).toBe('declined');
+    expect(item).not.toHaveProperty('triggered_at');
+    expect(item?.lifecycle_as_of).toBe('2026-11-23T12:30:00.000Z');
+  });
+
+  it('equal times apply in arrival order, and a duplicate of the earlier one afterwards changes nothing', async () => {
+    const { store, run } = setup();
+    const at = '2026-11-23T12:00:00Z';
+    const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: at }));
+    const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: at }));
+    await run(first, second);
+    expect(store.get(SR)?.status).toBe('rescheduled');
+    const changes = store.changes;
+    await run(first);
+    await run(second);
+    expect(store.get(SR)?.status).toBe('rescheduled');
+    expect(store.changes).toBe(changes);
+  });
+
+  it('conferencing is ordered on the event record', async () => {
+    const { store, run } = setup();
+    await run(
+      queueMessage(conferencingBody('conferencing_failing', { triggeredAt: '2026-11-23T12:00:10Z' })),
+    );
+    await run(
+      queueMessage(conferencingBody('conferencing_assigned', { triggeredAt: '2026-11-23T12:00:00Z' })),
+    );
+    expect(store.get('event#qTtZdczOccgaPncGJaCiLg')).toMatchObject({
+      conferencing: { status: 'failing' },
+      triggered_at: '2026-11-23T12:00:10.000Z',
+    });
+  });
+});
+
+describe('replays', () => {
+  it.each([
+    [
+      'time chosen',
+      () => schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T10:00:00Z' }),
+    ],
+    ['participant change', () => schedulingRequestBody('event_participant_status_changed')],
+    ['declined (no triggered_at)', () => schedulingRequestBody('scheduling_request_declined')],
+    ['conferencing', () => conferencingBody('conferencing_assigned')],
+    ['event trigger', () => eventTriggerBody({ before: 'event_start', offset: { minutes: 5 } })],
+    ['unknown type', () => '{"notification":{"type":"brand_new"}}'],
+    ['not JSON', () => 'not json'],
+  ])('a signed %s body replayed under fresh header ids has no further effect', async (_, body) => {
+    const { store, run } = setup();
+    const original = queueMessage(body(), { notificationId: 'ntf_original' });
+    await run(original);
+    const changes = store.changes;
+    const items = structuredClone([...store.items.entries()]);
+    for (let i = 0; i < 3; i++) {
+      const replay = queueMessage(body(), {
+        notificationId: `ntf_attacker_${i}`,
+        receivedAt: new Date(Date.parse('2026-11-23T12:00:00Z') + i * 60_000),
+      });
+      expect(replay.key).toBe(original.key);
+      expect(await run(replay)).toEqual([]);
+    }
+    expect(store.changes).toBe(changes);
+    expect([...store.items.entries()]).toEqual(items);
+    expect(store.get(`notification#${original.key}`)?.cronofy_notification_id).toBe('ntf_original');
+  });
+
+  it('an Event Trigger sent again as a different body for the same event times is one record', async () => {
+    const { store, run } = setup();
+    await run(queueMessage(eventTriggerBody({ before: 'event_start', offset: { minutes: 60 } })));
+    await run(queueMessage(eventTriggerBody({ before: 'event_start', offset: { hours: 1 } })));
+    const triggers = [...store.items.keys()].filter((pk) => pk.startsWith('event_trigger#'));
+    expect(triggers).toHaveLength(1);
+  });
+});
+
+describe('bounded records', () => {
+  it('a record that receives 10,000 notifications stays the same size', async () => {
+    const { store, run } = setup();
+    const sizes: number[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const at = new Date(Date.parse('2026-11-23T00:00:00Z') + i * 1000).toISOString().replace('.000', '');
+      const type = i % 2 === 0 ? 'scheduling_request_rescheduled' : 'event_participant_status_changed';
+      await run(
+        queueMessage(schedulingRequestBody(type, { triggeredAt: at, start: '2026-12-01T14:00:00Z' })),
+      );
+      if (i === 1 || i === 999 || i === 9_999) {
+        const { revision: _revision, updated_at: _updated, ...rest } = store.get(SR) ?? {};
+        sizes.push(JSON.stringify(rest).length);
+      }
+    }
+    expect(new Set(sizes).size).toBe(1);
+    expect(store.get(SR)?.revision).toBe(10_000);
+  });
+});
+
+describe('records of the previous version', () => {
+  const legacy = {
+    pk: SR,
+    entity: 'scheduling_request',
+    scheduling_request_id: 'srq_d6f3f8165239d662963fc09b',
+    status: 'rescheduled',
+    triggered_at: '2026-11-23T12:00:00.000Z',
+    updated_at: '2026-11-23T12:00:01.000Z',
+    last_notification_type: 'scheduling_request_rescheduled',
+    applied_notifications: ['ntf_a', 'sha256:abc'],
+  };
+  const write = (key: string, at: string): StateWrite => ({
+    pk: SR,
+    key,
+    at,
+    triggeredAt: at,
+    common: { entity: 'scheduling_request', updated_at: 'now' },
+    aspects: [{ aspect: 'lifecycle', set: { status: 'declined' } }],
+  });
+
+  it('keep their single clock for every aspect, lose the unbounded list, and still deduplicate', () => {
+    expect(mergeState(legacy, write('sha256:abc', '2026-11-23T13:00:00.000Z')).outcome).toBe(
+      'already_applied',
+    );
+    expect(mergeState(legacy, write('sha256:new', '2026-11-23T11:00:00.000Z')).outcome).toBe('stale');
+    const merged = mergeState(legacy, write('sha256:new', '2026-11-23T13:00:00.000Z'));
+    expect(merged.outcome).toBe('applied');
+    expect(merged.item).not.toHaveProperty('applied_notifications');
+    expect(merged.item).toMatchObject({
+      status: 'declined',
+      lifecycle_as_of: '2026-11-23T13:00:00.000Z',
+      lifecycle_applied: ['sha256:new'],
+      participants_as_of: '2026-11-23T12:00:00.000Z',
+      participants_triggered_at: '2026-11-23T12:00:00.000Z',
+      revision: 1,
+    });
+  });
+});
