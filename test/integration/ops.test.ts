@@ -108,7 +108,7 @@ describe('operator commands against the local emulators', () => {
     expect(recordsFor(stream, keys.notification(key)).map((r) => r.eventName)).toEqual(['INSERT']);
   });
 
-  it('replay applies a notification that an older worker kept as unknown_type, once', async () => {
+  it('replay applies a notification that an older worker kept as unknown_type, once, keyed by its digest', async () => {
     const body = schedulingRequestBody('scheduling_request_time_chosen', {
       schedulingRequestId: 'srq_replay_2',
     });
@@ -133,10 +133,14 @@ describe('operator commands against the local emulators', () => {
     await replay(target, key);
     expect(await drain()).toBe(2);
     const inspection = await inspect(target, 'srq_replay_2');
-    expect(inspection.record).toMatchObject({ status: 'time_chosen', applied_notifications: [key] });
+    // The previous version keyed this record by its Cronofy-Notification-ID; the replay is keyed by the body's
+    // digest, like every notification now, and keeps the header id for tracing.
+    const digest = idempotencyKey(Buffer.from(body));
+    expect(inspection.record).toMatchObject({ status: 'time_chosen', lifecycle_applied: [digest] });
     expect(inspection.notifications).toEqual([
       expect.objectContaining({
-        notification_id: key,
+        notification_id: digest,
+        cronofy_notification_id: key,
         status: 'applied',
         received_at: '2026-11-23T10:00:00.000Z',
       }),

@@ -193,7 +193,7 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
     expect(state).toMatchObject({
       status: 'rescheduled',
       triggered_at: '2026-11-23T10:05:00.000Z',
-      applied_notifications: [newerKey],
+      lifecycle_applied: [newerKey],
     });
     expect((state?.event as { start: { time: string } } | undefined)?.start.time).toBe(
       '2026-12-03T09:00:00Z',

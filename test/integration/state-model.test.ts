@@ -1,0 +1,296 @@
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import type { RecordStore } from '../../shared/ports.ts';
+import { keys } from '../../shared/records.ts';
+import { processBatch, type QueueMessage, type WorkerDeps } from '../../shared/worker/process.ts';
+import { seededRandom } from '../sim/random.ts';
+import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { MemoryStore } from '../support/memory-store.ts';
+import { queueMessage } from '../support/messages.ts';
+import { readStream, recordsFor } from '../support/stream-reader.ts';
+
+/**
+ * The ordering model (shared/worker/state.ts) against DynamoDB Local: the adapter's one-round-trip update and
+ * its merge fallback agree with the pure model, awkward values are recorded on the first attempt, and a crash
+ * between any two writes changes nothing on redelivery.
+ */
+
+let aws: LocalAws;
+let store: DynamoRecordStore;
+let counter = 0;
+const uniqueId = (prefix: string) => `${prefix}_${process.pid}_${++counter}`;
+const deps = (recordStore: RecordStore): WorkerDeps => ({
+  store: recordStore,
+  clock: () => new Date('2026-11-23T13:00:00.000Z'),
+  logger: silentLogger,
+  retentionDays: 90,
+});
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  store = new DynamoRecordStore(aws.ddb, aws.tableName);
+});
+afterAll(async () => aws?.stop());
+
+async function item(pk: string): Promise<Record<string, unknown> | undefined> {
+  const result = await aws.ddb.send(
+    new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
+  );
+  return result.Item ? unmarshall(result.Item) : undefined;
+}
+
+describe('the adapter agrees with the pure model', () => {
+  it('over 40 random sequences of lifecycle and participant notifications, duplicates and ties included', async () => {
+    const random = seededRandom(20261129);
+    const types = [
+      'scheduling_request_time_chosen',
+      'scheduling_request_rescheduled',
+      'event_participant_status_changed',
+      'scheduling_request_declined',
+    ] as const;
+    for (let run = 0; run < 40; run++) {
+      const id = uniqueId('srq_model');
+      const memory = new MemoryStore();
+      const sent: QueueMessage[] = [];
+      for (let step = 0; step < 8; step++) {
+        let message: QueueMessage;
+        if (sent.length > 0 && random.chance(0.25)) {
+          message = random.pick(sent); // a duplicate, possibly after newer ones
+        } else {
+          const type = random.pick([...types]);
+          // Few distinct seconds, so ties and out-of-order arrivals are common; some without triggered_at.
+          const second = random.int(0, 4);
+          message = queueMessage(
+            schedulingRequestBody(type, {
+              schedulingRequestId: id,
+              ...(random.chance(0.8) ? { triggeredAt: `2026-11-23T12:00:0${second}Z` } : {}),
+              start: `2026-12-0${random.int(1, 9)}T10:00:00Z`,
+              attendeeStatus: random.pick(['accepted', 'declined', 'tentative']),
+            }),
+            { receivedAt: new Date(Date.parse('2026-11-23T12:00:00Z') + step * 700) },
+          );
+          sent.push(message);
+        }
+        expect(await processBatch([message], deps(store))).toEqual([]);
+        expect(await processBatch([message], deps(memory))).toEqual([]);
+      }
+      const pk = keys.schedulingRequest(id);
+      const { pk: _a, ...stored } = (await item(pk)) ?? {};
+      const { pk: _b, ...modelled } = memory.get(pk) ?? {};
+      expect(stored).toEqual(modelled);
+      for (const message of sent) {
+        const dynamo = await item(keys.notification((message as { key: string }).key));
+        const model = memory.get(keys.notification((message as { key: string }).key));
+        expect(dynamo?.status).toBe(model?.status);
+      }
+    }
+  });
+});
+
+describe('values DynamoDB cannot hold as sent, recorded on the first attempt', () => {
+  const withMetadata = (id: string, json: string) =>
+    schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }).replace(
+      '"utm_source":"ats"',
+      `"utm_source":"ats",${json}`,
+    );
+  let deep = '"bottom"';
+  for (let i = 0; i < 40; i++) deep = `{"d":${deep}}`;
+
+  it.each([
+    ['a 20-digit integer', (id: string) => withMetadata(id, '"captured_data.phone":12345678901234567890')],
+    ['1e200', (id: string) => withMetadata(id, '"captured_data.n":1e200')],
+    ['1e-7 and -0', (id: string) => withMetadata(id, '"captured_data.a":1e-7,"captured_data.b":-0')],
+    [
+      'nesting 40 deep',
+      (id: string) =>
+        schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }).replace(
+          '"status":"accepted"',
+          `"status":"accepted","x":${deep}`,
+        ),
+    ],
+    [
+      'an empty attribute name',
+      (id: string) =>
+        schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }).replace(
+          '"status":"accepted"',
+          '"status":"accepted","":"empty"',
+        ),
+    ],
+    [
+      'a 2,100-character id',
+      (id: string) =>
+        schedulingRequestBody('scheduling_request_time_chosen', {
+          schedulingRequestId: `${id}${'x'.repeat(2100)}`,
+        }),
+    ],
+    ['an unpaired surrogate', (id: string) => withMetadata(id, '"captured_data.s":"a\\udc00b"')],
+    [
+      'an Event Trigger offset of 1e12 minutes',
+      (id: string) => eventTriggerBody({ before: 'event_start', offset: { minutes: 1e12 } }, { eventId: id }),
+    ],
+    ['a 100 KB type name', () => JSON.stringify({ notification: { type: 'x'.repeat(100_000) } })],
+  ])('%s', async (_, body) => {
+    const sent = body(uniqueId('srq_awkward'));
+    const message = queueMessage(sent);
+    expect(await processBatch([message], deps(store))).toEqual([]);
+    const record = await item(keys.notification(message.key));
+    expect(record?.status).toMatch(/^(applied|unknown_type)$/);
+    expect(record?.body).toBe(sent);
+  });
+
+  it('keeps the exact digits of a 20-digit phone number on the state record', async () => {
+    const id = uniqueId('srq_phone');
+    const message = queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }).replace(
+        '"utm_source":"ats"',
+        '"utm_source":"ats","captured_data.phone":12345678901234567890',
+      ),
+    );
+    expect(await processBatch([message], deps(store))).toEqual([]);
+    const record = await item(keys.schedulingRequest(id));
+    expect((record?.metadata as Record<string, unknown>)['captured_data.phone']).toBe('12345678901234567890');
+  });
+
+  it('a record that would pass 400 KB keeps the notification as unparseable with the reason, not in the DLQ', async () => {
+    const id = uniqueId('srq_huge');
+    const base = () =>
+      JSON.parse(schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: id }));
+    // Each body is within the limit; together the record's aspects would hold 3 × 140 KB.
+    const first = base();
+    first.notification.triggered_at = '2026-11-23T12:00:00Z';
+    first.scheduling_request.event.metadata.scheduler['captured_data.notes'] = 'a'.repeat(140_000);
+    const second = base();
+    second.notification = { type: 'event_participant_status_changed', triggered_at: '2026-11-23T12:00:01Z' };
+    second.scheduling_request.event.attendees[0].notes = 'b'.repeat(140_000);
+    const third = base();
+    third.notification = { type: 'scheduling_request_rescheduled', triggered_at: '2026-11-23T12:00:02Z' };
+    delete third.scheduling_request.event.metadata;
+    delete third.scheduling_request.event.attendees;
+    delete third.scheduling_request.event.host;
+    third.scheduling_request.event.summary = 'c'.repeat(140_000);
+    const messages = [first, second, third].map((body) => queueMessage(JSON.stringify(body)));
+    for (const message of messages) expect(await processBatch([message], deps(store))).toEqual([]);
+    expect((await item(keys.notification(messages[1]?.key ?? '')))?.status).toBe('applied');
+    const kept = await item(keys.notification(messages[2]?.key ?? ''));
+    expect(kept).toMatchObject({
+      status: 'unparseable',
+      reason: expect.stringContaining('DynamoDB refused'),
+    });
+    expect(kept?.body).toBe(JSON.stringify(third));
+  });
+});
+
+describe('a crash between any two writes', () => {
+  /** A store whose `limit`-th call and every later one fail, as a killed worker's would. */
+  function crashingAfter(limit: number): RecordStore {
+    let calls = 0;
+    const guard = () => {
+      if (++calls > limit) throw new Error('worker killed');
+    };
+    return {
+      applyState: async (write) => (guard(), store.applyState(write)),
+      putEventTrigger: async (pk, record) => (guard(), store.putEventTrigger(pk, record)),
+      putNotifications: async (records) => (guard(), store.putNotifications(records)),
+      notificationStatuses: async (ids) => (guard(), store.notificationStatuses(ids)),
+    };
+  }
+
+  it('changes nothing on redelivery, whichever write the crash follows', async () => {
+    // One body with a conferencing change and two Event Triggers: a state write, two trigger writes and the
+    // notification record: a crash after 0, 1, 2 or 3 of them.
+    for (let limit = 0; limit <= 3; limit++) {
+      const eventId = uniqueId('evt_crash');
+      const body = JSON.parse(
+        conferencingBody('conferencing_assigned', { eventId, triggeredAt: '2026-11-23T12:00:00Z' }),
+      );
+      body.notification.transitions = [
+        { before: 'event_start', offset: { minutes: 5 } },
+        { after: 'event_end', offset: { minutes: 10 } },
+      ];
+      const message = queueMessage(JSON.stringify(body));
+      await processBatch([message], deps(crashingAfter(limit))).catch(() => undefined);
+      expect(await processBatch([message], deps(store))).toEqual([]);
+      expect(await processBatch([message], deps(store))).toEqual([]);
+
+      const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
+      const event = recordsFor(stream, keys.event(eventId)).map((r) => r.eventName);
+      expect(event).toEqual(['INSERT']);
+      const triggers = stream.filter((r) =>
+        String(r.dynamodb?.Keys?.pk?.S).startsWith(`event_trigger#${eventId}#`),
+      );
+      expect(triggers.map((r) => r.eventName)).toEqual(['INSERT', 'INSERT']);
+      expect(recordsFor(stream, keys.notification(message.key)).map((r) => r.eventName)).toEqual(['INSERT']);
+      expect((await item(keys.notification(message.key)))?.status).toBe('applied');
+    }
+  });
+});
+
+describe('concurrent deliveries in different batches', () => {
+  it('20 concurrent deliveries of a body without triggered_at, received at different times, have one effect', async () => {
+    const id = uniqueId('srq_concurrent');
+    const body = schedulingRequestBody('scheduling_request_declined', { schedulingRequestId: id });
+    const deliveries = Array.from({ length: 20 }, (_, i) =>
+      queueMessage(body, { receivedAt: new Date(Date.parse('2026-11-23T12:00:00Z') + i * 1000) }),
+    );
+    const results = await Promise.all(deliveries.map((message) => processBatch([message], deps(store))));
+    expect(results.flat()).toEqual([]);
+    const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
+    expect(recordsFor(stream, keys.schedulingRequest(id)).map((r) => r.eventName)).toEqual(['INSERT']);
+    expect(recordsFor(stream, keys.notification(deliveries[0]?.key ?? '')).map((r) => r.eventName)).toEqual([
+      'INSERT',
+    ]);
+  });
+});
+
+describe('records written by the previous version', () => {
+  it('are upgraded by the next notification: ordering kept, the unbounded list removed', async () => {
+    const id = uniqueId('srq_legacy');
+    const pk = keys.schedulingRequest(id);
+    await aws.ddb.send(
+      new PutItemCommand({
+        TableName: aws.tableName,
+        Item: marshall({
+          pk,
+          entity: 'scheduling_request',
+          scheduling_request_id: id,
+          status: 'rescheduled',
+          triggered_at: '2026-11-23T12:00:00.000Z',
+          updated_at: '2026-11-23T12:00:01.000Z',
+          last_notification_type: 'scheduling_request_rescheduled',
+          event: { start: { time: '2026-12-02T09:00:00Z' } },
+          applied_notifications: Array.from({ length: 500 }, (_, i) => `ntf_${i}`),
+        }),
+      }),
+    );
+    const older = queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T11:00:00Z',
+      }),
+    );
+    expect(await processBatch([older], deps(store))).toEqual([]);
+    expect((await item(keys.notification(older.key)))?.status).toBe('stale');
+    expect((await item(pk))?.applied_notifications).toHaveLength(500);
+
+    const newer = queueMessage(
+      schedulingRequestBody('scheduling_request_declined', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T13:00:00Z',
+        withEvent: false,
+      }),
+    );
+    expect(await processBatch([newer], deps(store))).toEqual([]);
+    const upgraded = await item(pk);
+    expect(upgraded).not.toHaveProperty('applied_notifications');
+    expect(upgraded).toMatchObject({
+      status: 'declined',
+      lifecycle_as_of: '2026-11-23T13:00:00.000Z',
+      participants_as_of: '2026-11-23T12:00:00.000Z',
+      revision: 1,
+    });
+  });
+});
