@@ -213,6 +213,15 @@ describe('queue', () => {
     expect(dlq?.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
   });
 
+  it('expires notification records through the table TTL, and tells the worker the retention', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ NOTIFICATION_RETENTION_DAYS: '90' }) },
+    });
+  });
+
   it('hides a message for at least 6 × the worker timeout', () => {
     const [, queue] = resourcesOfType('AWS::SQS::Queue').find(([, q]) => q.Properties.RedrivePolicy) ?? [];
     const workerTimeout = functionResource('worker').Properties.Timeout;
@@ -275,9 +284,10 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('lets the worker consume the queue and write items, and nothing else', () => {
+  it('lets the worker consume the queue, write items and read notification records, and nothing else', () => {
     const actions = allowedActions('worker').filter((action) => !/^(logs|xray):/.test(action));
     expect(actions.filter((action) => action.startsWith('dynamodb:')).sort()).toEqual([
+      'dynamodb:BatchGetItem',
       'dynamodb:PartiQLInsert',
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
