@@ -30,9 +30,11 @@ function stateUpdate(tableName: string, write: StateWrite): UpdateItemCommand {
   const names: Record<string, string> = { '#pk': 'pk' };
   const values: Record<string, unknown> = {};
   const sets: string[] = [];
+  const event = Object.assign({}, ...write.aspects.map((aspect) => aspect.event ?? {}));
   Object.entries({
-    ...write.set,
-    ...(write.setNested ? { [write.setNested.attribute]: write.setNested.fields } : {}),
+    ...write.common,
+    ...Object.assign({}, ...write.aspects.map((aspect) => aspect.set)),
+    ...(Object.keys(event).length > 0 ? { event } : {}),
   }).forEach(([name, value], i) => {
     names[`#s${i}`] = name;
     values[`:s${i}`] = value;
@@ -77,7 +79,7 @@ export function makePowertoolsWorker({
 
   const applyOnce = makeIdempotent(
     async (envelope: Envelope) => {
-      const plan = planNotification(envelope, new Date());
+      const plan = planNotification(envelope, new Date(), { retentionDays: 90 });
       let status = plan.status ?? 'applied';
       for (const write of plan.stateWrites) {
         try {

@@ -228,6 +228,7 @@ async function main(): Promise<void> {
         store: new DynamoRecordStore(ddb, aws.tableName),
         clock: () => new Date(),
         logger: createLogger('worker', sink.write, {}),
+        retentionDays: 90,
       },
       sink.write,
     );

@@ -16,6 +16,7 @@ import { keys } from '../../shared/keys.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { planNotification } from '../../shared/worker/plan.ts';
 import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
+import { mergeState } from '../../shared/worker/state.ts';
 import { DynamoMeter, type MeterCounts } from './dynamo-meter.ts';
 import { itemBytes } from './item-size.ts';
 import { CountingSink } from './log-sink.ts';
@@ -143,14 +144,9 @@ async function createPlainTable(client: DynamoDBClient, tableName: string, key: 
 export function contractItems(message: Message): Record<string, AttributeValue>[] {
   const envelope = decodeEnvelope(message.body);
   const now = new Date();
-  const plan = planNotification(envelope, now);
+  const plan = planNotification(envelope, now, { retentionDays: 90 });
   const options = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
-  const state = plan.stateWrites.map((write) =>
-    marshall(
-      { ...write.set, triggered_at: write.triggeredAt, applied_notifications: [envelope.key], pk: write.pk },
-      options,
-    ),
-  );
+  const state = plan.stateWrites.map((write) => marshall(mergeState(undefined, write).item ?? {}, options));
   const record = {
     ...plan.notification,
     status: 'applied',
@@ -203,6 +199,7 @@ async function setUp(endpoint: string, prefix: string) {
       store: new DynamoRecordStore(clients.ours, tables.ours[0] as string),
       clock: () => new Date(),
       logger: createLogger('worker', sinks.ours.write, {}),
+      retentionDays: 90,
     },
     sinks.ours.write,
   );

@@ -55,9 +55,9 @@ describe('the adapter agrees with the pure model', () => {
     for (let run = 0; run < 40; run++) {
       const id = uniqueId('srq_model');
       const memory = new MemoryStore();
-      const sent: QueueMessage[] = [];
+      const sent: (QueueMessage & { key: string })[] = [];
       for (let step = 0; step < 8; step++) {
-        let message: QueueMessage;
+        let message: QueueMessage & { key: string };
         if (sent.length > 0 && random.chance(0.25)) {
           message = random.pick(sent); // a duplicate, possibly after newer ones
         } else {
@@ -83,8 +83,8 @@ describe('the adapter agrees with the pure model', () => {
       const { pk: _b, ...modelled } = memory.get(pk) ?? {};
       expect(stored).toEqual(modelled);
       for (const message of sent) {
-        const dynamo = await item(keys.notification((message as { key: string }).key));
-        const model = memory.get(keys.notification((message as { key: string }).key));
+        const dynamo = await item(keys.notification(message.key));
+        const model = memory.get(keys.notification(message.key));
         expect(dynamo?.status).toBe(model?.status);
       }
     }
@@ -192,10 +192,22 @@ describe('a crash between any two writes', () => {
       if (++calls > limit) throw new Error('worker killed');
     };
     return {
-      applyState: async (write) => (guard(), store.applyState(write)),
-      putEventTrigger: async (pk, record) => (guard(), store.putEventTrigger(pk, record)),
-      putNotifications: async (records) => (guard(), store.putNotifications(records)),
-      notificationStatuses: async (ids) => (guard(), store.notificationStatuses(ids)),
+      applyState: async (write) => {
+        guard();
+        return store.applyState(write);
+      },
+      putEventTrigger: async (pk, record) => {
+        guard();
+        return store.putEventTrigger(pk, record);
+      },
+      putNotifications: async (records) => {
+        guard();
+        return store.putNotifications(records);
+      },
+      notificationStatuses: async (ids) => {
+        guard();
+        return store.notificationStatuses(ids);
+      },
     };
   }
 
