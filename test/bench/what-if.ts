@@ -95,7 +95,11 @@ async function main(): Promise<void> {
       SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:0:secret:x',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
     };
-    const ddbEnv = { AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint, TABLE_NAME: aws.tableName };
+    const ddbEnv = {
+      AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint,
+      TABLE_NAME: aws.tableName,
+      NOTIFICATION_RETENTION_DAYS: '90',
+    };
     let message = 0;
     const ingestEvent = () => apiEvent(notification('what-if', 4096).body);
     const workerEvent = () =>
