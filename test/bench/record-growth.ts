@@ -24,7 +24,7 @@ export interface GrowthFigures {
 }
 
 export async function measureRecordGrowth(endpoint: string, count = 1000): Promise<GrowthFigures> {
-  const tableName = `bench-growth-${process.pid}`;
+  const tableName = `growth-${process.pid}`;
   const meter = new DynamoMeter();
   const client = meter.attach(dynamoClient(endpoint));
   await dynamoClient(endpoint).send(
