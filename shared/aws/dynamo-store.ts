@@ -22,7 +22,15 @@ import {
   StorageRejectedError,
 } from '../ports.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
-import { ASPECTS, EVENT_MAP, type Item, LEGACY_APPLIED, mergeState, REVISION } from '../worker/state.ts';
+import {
+  ASPECTS,
+  appliedKey,
+  EVENT_MAP,
+  type Item,
+  LEGACY_APPLIED,
+  mergeState,
+  REVISION,
+} from '../worker/state.ts';
 
 /**
  * Worker client settings: a DynamoDB call that hangs must fail (and be retried through SQS) long before
@@ -111,8 +119,8 @@ export function buildStateExpression(write: StateWrite): Expression {
     ':zero': 0,
     ':one': 1,
     ':at': write.at,
-    ':key': write.key,
-    ':keys': [write.key],
+    ':key': appliedKey(write.key),
+    ':keys': [appliedKey(write.key)],
   };
   const placeholders = new Map<string, string>();
   const name = (attribute: string) => {
@@ -140,16 +148,25 @@ export function buildStateExpression(write: StateWrite): Expression {
   for (const aspect of write.aspects) {
     const attributes = ASPECTS[aspect.aspect];
     const asOf = name(attributes.asOf);
-    conditions.push(`(attribute_not_exists(${asOf}) OR ${asOf} < :at)`);
+    const shown = name(attributes.triggeredAt);
+    // The aspect's time is `*_as_of` when present, else its `triggered_at` attribute (shared/worker/state.ts).
+    conditions.push(
+      `((attribute_not_exists(${asOf}) AND (attribute_not_exists(${shown}) OR ${shown} < :at)) OR ${asOf} < :at)`,
+    );
     conditions.push(`NOT contains(${name(attributes.applied)}, :key)`);
     for (const [attribute, v] of Object.entries(aspect.set)) sets.push(`${name(attribute)} = ${value(v)}`);
     for (const [field, v] of Object.entries(aspect.event ?? {})) {
       nested = true;
       sets.push(`#event.${name(field)} = ${value(v)}`);
     }
-    sets.push(`${asOf} = :at`, `${name(attributes.applied)} = :keys`);
-    if (write.triggeredAt !== undefined) sets.push(`${name(attributes.triggeredAt)} = :t`);
-    else removes.push(name(attributes.triggeredAt));
+    sets.push(`${name(attributes.applied)} = :keys`);
+    if (write.triggeredAt !== undefined) {
+      sets.push(`${shown} = :t`);
+      removes.push(asOf);
+    } else {
+      sets.push(`${asOf} = :at`);
+      removes.push(shown);
+    }
   }
   if (nested) {
     // Fields inside `event` need the map to exist; a record without one takes the merge path.

@@ -4,6 +4,9 @@
  * conditional update, or (after a condition fails and DynamoDB returns the current item) calls `mergeState`
  * and writes its result conditioned on the record's `revision`. Tests compare the two.
  *
+ * An aspect's time is its `triggered_at` attribute, or `*_as_of` (the receipt time) when the notification it
+ * shows had none; the record stores only the one that applies.
+ *
  * A body whose key is in an aspect's `*_applied` list has been applied to it, whatever its time (a body
  * without `triggered_at`, delivered again, has a later receipt time). Replays of older bodies without
  * `triggered_at` are caught before this, by their notification record (shared/worker/process.ts).
@@ -22,9 +25,12 @@
 export type AspectName = 'lifecycle' | 'participants' | 'conferencing';
 
 export interface AspectAttributes {
-  /** The aspect's ordering time (UTC ISO 8601 with milliseconds). */
+  /**
+   * The aspect's ordering time (UTC ISO 8601 with milliseconds) when the notification it shows had no
+   * `triggered_at` (its receipt time); absent otherwise, when `triggeredAt` is the ordering time.
+   */
   asOf: string;
-  /** Keys of the notifications applied at `asOf`, oldest first, at most MAX_APPLIED_AT_ONE_TIME. */
+  /** Applied keys (short form) of the notifications applied at the aspect's time, oldest first, bounded. */
   applied: string;
   /** `notification.triggered_at` of the notification whose values the aspect shows; absent when it had none. */
   triggeredAt: string;
@@ -51,6 +57,15 @@ export const ENTITY_ASPECTS: Record<string, readonly AspectName[]> = {
  * resolution, so two or three is normal for a burst; past this bound the oldest is forgotten.
  */
 export const MAX_APPLIED_AT_ONE_TIME = 16;
+
+/**
+ * How a key is remembered in `*_applied`: the first 16 hex digits (64 bits) of the body's SHA-256. The lists
+ * only tell apart the few bodies applied to one record at one time, where 64 bits cannot collide in
+ * practice, and each list costs a quarter of the bytes (a record's size is its write cost).
+ */
+export function appliedKey(key: string): string {
+  return key.startsWith('sha256:') ? key.slice(7, 23) : key;
+}
 
 /** Attribute of records written by the previous version: every key ever applied (unbounded). */
 export const LEGACY_APPLIED = 'applied_notifications';
@@ -93,26 +108,26 @@ type Verdict = 'apply' | 'already_applied' | 'stale';
 const asList = (value: unknown): string[] =>
   Array.isArray(value) ? (value as string[]) : value instanceof Set ? [...(value as Set<string>)] : [];
 
-/** An aspect's time and keys on a record, reading records of the previous version too. */
+const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+/** An aspect's time and applied keys on a record, reading records of the previous version too. */
 export function aspectOrder(
   item: Item | undefined,
   aspect: AspectName,
 ): { asOf?: string; applied: string[] } {
   if (!item) return { applied: [] };
   const attributes = ASPECTS[aspect];
-  const asOf = item[attributes.asOf];
-  if (typeof asOf === 'string') return { asOf, applied: asList(item[attributes.applied]) };
   // Previous version: one clock (`triggered_at`) for the whole record, and every key in one list.
-  const legacyTime =
-    LEGACY_APPLIED in item && typeof item.triggered_at === 'string' ? item.triggered_at : undefined;
-  return { ...(legacyTime ? { asOf: legacyTime } : {}), applied: [] };
+  const legacy = LEGACY_APPLIED in item ? text(item.triggered_at) : undefined;
+  const asOf = text(item[attributes.asOf]) ?? text(item[attributes.triggeredAt]) ?? legacy;
+  return { ...(asOf ? { asOf } : {}), applied: asList(item[attributes.applied]) };
 }
 
 function judge(item: Item | undefined, aspect: AspectName, key: string, at: string): Verdict {
   if (item && asList(item[LEGACY_APPLIED]).includes(key)) return 'already_applied';
   const { asOf, applied } = aspectOrder(item, aspect);
   // Whatever its time: a body without triggered_at delivered again has a later receipt time.
-  if (applied.includes(key)) return 'already_applied';
+  if (applied.includes(appliedKey(key))) return 'already_applied';
   if (asOf === undefined || at >= asOf) return 'apply';
   return 'stale';
 }
@@ -144,8 +159,6 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     for (const aspect of ENTITY_ASPECTS[String(write.common.entity)] ?? []) {
       const { asOf } = aspectOrder(old, aspect);
       if (asOf === undefined) continue;
-      item[ASPECTS[aspect].asOf] = asOf;
-      item[ASPECTS[aspect].applied] = [];
       item[ASPECTS[aspect].triggeredAt] = asOf;
     }
     delete item[LEGACY_APPLIED];
@@ -155,11 +168,16 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     Object.assign(item, write_.set);
     if (write_.event) item[EVENT_MAP] = { ...((item[EVENT_MAP] as Item | undefined) ?? {}), ...write_.event };
     const { asOf, applied } = aspectOrder(item, write_.aspect);
-    item[attributes.applied] =
-      asOf === write.at ? [...applied, write.key].slice(-MAX_APPLIED_AT_ONE_TIME) : [write.key];
-    item[attributes.asOf] = write.at;
-    if (write.triggeredAt === undefined) delete item[attributes.triggeredAt];
-    else item[attributes.triggeredAt] = write.triggeredAt;
+    const key = appliedKey(write.key);
+    item[attributes.applied] = asOf === write.at ? [...applied, key].slice(-MAX_APPLIED_AT_ONE_TIME) : [key];
+    // The ordering time is `triggered_at` when there is one, else the receipt time in `*_as_of`.
+    if (write.triggeredAt === undefined) {
+      item[attributes.asOf] = write.at;
+      delete item[attributes.triggeredAt];
+    } else {
+      item[attributes.triggeredAt] = write.triggeredAt;
+      delete item[attributes.asOf];
+    }
   }
   item[REVISION] = (typeof old?.[REVISION] === 'number' ? (old[REVISION] as number) : 0) + 1;
   return { outcome: 'applied', item, applied: applying.map((a) => a.aspect) };

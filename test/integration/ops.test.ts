@@ -8,6 +8,7 @@ import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
 import { keys } from '../../shared/keys.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { appliedKey } from '../../shared/worker/state.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import { readStream, recordsFor } from '../support/stream-reader.ts';
@@ -136,7 +137,10 @@ describe('operator commands against the local emulators', () => {
     // The previous version keyed this record by its Cronofy-Notification-ID; the replay is keyed by the body's
     // digest, like every notification now, and keeps the header id for tracing.
     const digest = idempotencyKey(Buffer.from(body));
-    expect(inspection.record).toMatchObject({ status: 'time_chosen', lifecycle_applied: [digest] });
+    expect(inspection.record).toMatchObject({
+      status: 'time_chosen',
+      lifecycle_applied: [appliedKey(digest)],
+    });
     expect(inspection.notifications).toEqual([
       expect.objectContaining({
         notification_id: digest,

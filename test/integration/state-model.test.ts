@@ -300,8 +300,8 @@ describe('records written by the previous version', () => {
     expect(upgraded).not.toHaveProperty('applied_notifications');
     expect(upgraded).toMatchObject({
       status: 'declined',
-      lifecycle_as_of: '2026-11-23T13:00:00.000Z',
-      participants_as_of: '2026-11-23T12:00:00.000Z',
+      triggered_at: '2026-11-23T13:00:00.000Z',
+      participants_triggered_at: '2026-11-23T12:00:00.000Z',
       revision: 1,
     });
   });

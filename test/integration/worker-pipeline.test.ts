@@ -16,6 +16,7 @@ import type { RecordStore } from '../../shared/ports.ts';
 import type { NotificationRecord } from '../../shared/records.ts';
 import { keys, parseStreamImage } from '../../shared/records.ts';
 import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { appliedKey } from '../../shared/worker/state.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import { readStream, recordsFor } from '../support/stream-reader.ts';
@@ -129,7 +130,7 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
       entity: 'scheduling_request',
       status: 'time_chosen',
       correlation_id: 'CAND-66',
-      lifecycle_applied: [key],
+      lifecycle_applied: [appliedKey(key)],
     });
   });
 
@@ -193,7 +194,7 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
     expect(state).toMatchObject({
       status: 'rescheduled',
       triggered_at: '2026-11-23T10:05:00.000Z',
-      lifecycle_applied: [newerKey],
+      lifecycle_applied: [appliedKey(newerKey)],
     });
     expect((state?.event as { start: { time: string } } | undefined)?.start.time).toBe(
       '2026-12-03T09:00:00Z',

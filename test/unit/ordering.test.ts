@@ -237,9 +237,8 @@ describe('records of the previous version', () => {
     expect(merged.item).not.toHaveProperty('applied_notifications');
     expect(merged.item).toMatchObject({
       status: 'declined',
-      lifecycle_as_of: '2026-11-23T13:00:00.000Z',
-      lifecycle_applied: ['sha256:new'],
-      participants_as_of: '2026-11-23T12:00:00.000Z',
+      triggered_at: '2026-11-23T13:00:00.000Z',
+      lifecycle_applied: ['new'],
       participants_triggered_at: '2026-11-23T12:00:00.000Z',
       revision: 1,
     });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/logger.ts';
 import { StorageRejectedError } from '../../shared/ports.ts';
 import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { appliedKey } from '../../shared/worker/state.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';
@@ -26,7 +27,7 @@ describe('processing a batch', () => {
     expect(await processBatch([message, message], deps)).toEqual([]);
     expect(await processBatch([message], deps)).toEqual([]);
     expect(store.changes).toBe(2); // the scheduling request and the notification record, once each
-    expect(store.get(SR)?.lifecycle_applied).toEqual([message.key]);
+    expect(store.get(SR)?.lifecycle_applied).toEqual([appliedKey(message.key)]);
     expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
   });
 
@@ -84,7 +85,7 @@ describe('processing a batch', () => {
     store.putNotifications = original;
     expect(await processBatch([message], deps)).toEqual([]);
     expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
-    expect(store.get(SR)?.lifecycle_applied).toEqual([message.key]);
+    expect(store.get(SR)?.lifecycle_applied).toEqual([appliedKey(message.key)]);
     expect(store.changes).toBe(2);
   });
 
@@ -110,7 +111,7 @@ describe('processing a batch', () => {
     store.putNotifications = original;
     expect(await processBatch([failing], deps)).toEqual([]);
     expect(store.get(`notification#${failing.key}`)?.status).toBe('applied');
-    expect(store.get(SR)?.lifecycle_applied).toEqual([failing.key]);
+    expect(store.get(SR)?.lifecycle_applied).toEqual([appliedKey(failing.key)]);
   });
 
   it('retries later notifications of a record whose earlier one failed, so none overtakes it', async () => {
