@@ -160,6 +160,10 @@ export class CronofyNotificationsStack extends Stack {
       value: monitoring.topic.topicArn,
       description: 'Subscribe to receive alarms',
     });
+    new CfnOutput(this, 'WorkerLogGroupName', {
+      value: worker.logGroup.logGroupName,
+      description: 'Worker logs: why a notification failed (npm run ops -- dlq peek reads it)',
+    });
     new CfnOutput(this, 'DashboardName', {
       value: monitoring.dashboard.dashboardName,
       description: 'CloudWatch dashboard following a notification from the API to the table',

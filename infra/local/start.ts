@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '#shared/config.ts';
 import { QUEUE, TABLE, WORKER } from '../definitions.ts';
 import { loadLocalConfig, portFromEnv } from './config.ts';
+import { envPrefix } from './endpoints.ts';
 import { DEFAULT_API_TOKEN } from './gateway.ts';
 import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLocalStack } from './stack.ts';
 
@@ -31,8 +32,14 @@ function visibilityOverride(env: NodeJS.ProcessEnv): number | undefined {
 }
 
 function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number): string {
-  const customUrl = stack.url !== 'http://127.0.0.1:3000';
-  const notify = customUrl ? `LOCAL_URL=${stack.url} npm run notify` : 'npm run notify';
+  // Other terminals find this stack through the same variables (infra/local/endpoints.ts).
+  const prefix = envPrefix({
+    port: Number(new URL(stack.url).port),
+    dynamoDbPort: Number(new URL(stack.endpoints.dynamodb).port),
+    sqsPort: Number(new URL(stack.endpoints.sqs).port),
+    tableName: stack.tableName,
+  });
+  const notify = `${prefix}npm run notify`;
   const token = env.LOCAL_API_TOKEN ? 'the value of LOCAL_API_TOKEN' : DEFAULT_API_TOKEN;
   return [
     '',
@@ -50,6 +57,8 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number):
     `  curl -i ${stack.url}/cronofy/notifications -H "Cronofy-HMAC-SHA256: $(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)" --data-binary "$BODY"`,
     '',
     `Token routes (POST /tokens/claim, /tokens/embed) need: Authorization: Bearer ${token}`,
+    `Check the whole path (health, signed notification, its record, a redirect, a link): ${prefix}npm run smoke -- --local`,
+    ...(prefix ? [`Give npm run notify, sim, ops and smoke the same settings: ${prefix.trim()}`] : []),
     'Each stream record prints one line below. Ctrl-C stops everything.',
     '',
   ].join('\n');
