@@ -5,6 +5,7 @@ import { QUEUE, TABLE, WORKER } from '../definitions.ts';
 import { loadLocalConfig, portFromEnv } from './config.ts';
 import { envPrefix } from './endpoints.ts';
 import { DEFAULT_API_TOKEN } from './gateway.ts';
+import { JavaMissingError } from './prerequisites.ts';
 import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLocalStack } from './stack.ts';
 
 /**
@@ -127,7 +128,8 @@ async function main(): Promise<void> {
     console.log(banner(stack, env, concurrency));
   } catch (error) {
     if (stopping) return;
-    const known = error instanceof ConfigError || error instanceof PortInUseError;
+    const known =
+      error instanceof ConfigError || error instanceof PortInUseError || error instanceof JavaMissingError;
     console.error(
       known ? (error as Error).message : `Local mode failed to start: ${(error as Error).message}`,
     );
