@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startDynamoDb } from '../../infra/local/services.ts';
+import { runCommand } from '../support/local-mode.ts';
 
 /**
  * `npm start` as a user runs it: one command, real child processes (npm → node → Java), ready when
@@ -202,19 +203,11 @@ describe('npm start', () => {
     // A PATH with no java on it (node itself is started by its full path, as npm would).
     const emptyBin = mkdtempSync(join(tmpdir(), 'no-java-'));
     try {
-      const child = spawn(process.execPath, ['--no-warnings', '--import', 'tsx', 'infra/local/start.ts'], {
-        cwd: ROOT,
-        env: { ...process.env, PATH: emptyBin, PORT: String(await freePort()) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (chunk) => {
-        output += chunk;
-      });
-      child.stderr.on('data', (chunk) => {
-        output += chunk;
-      });
-      const [code] = await once(child, 'exit');
+      const { code, output } = await runCommand(
+        process.execPath,
+        ['--no-warnings', '--import', 'tsx', 'infra/local/start.ts'],
+        { ...process.env, PATH: emptyBin, PORT: String(await freePort()) },
+      );
 
       expect(code).toBe(1);
       expect(output).toContain('needs Java 17 or newer, and no `java` was found on PATH');

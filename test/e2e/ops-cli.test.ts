@@ -1,14 +1,13 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/services.ts';
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+import type { LocalStack } from '../../infra/local/stack.ts';
 import { runOps } from '../../infra/ops/cli.ts';
 import { encodeEnvelope } from '../../shared/envelope.ts';
 import { signBody } from '../../shared/signature.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { localModeEnv, runCommand, startTestStack } from '../support/local-mode.ts';
 
 /**
  * `npm run ops` against a running local mode (real gateway, worker, DynamoDB Local, SQS emulator), found the
@@ -23,22 +22,8 @@ let stack: LocalStack;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    quiet: true,
-    tableName: `e2e-ops-${process.pid}`,
-    visibilityTimeoutSeconds: 5,
-    env: {
-      CRONOFY_CLIENT_SECRETS: SECRET,
-      CRONOFY_EMBED_PUBLIC_KEY: 'EMB_e2e_ops',
-      CRONOFY_EMBED_SECRET: 'ESK_e2e_ops',
-    },
-  });
-  env = {
-    PORT: new URL(stack.url).port,
-    DYNAMODB_PORT: new URL(stack.endpoints.dynamodb).port,
-    SQS_PORT: new URL(stack.endpoints.sqs).port,
-    TABLE_NAME: stack.tableName,
-  };
+  stack = await startTestStack('ops', SECRET);
+  env = localModeEnv(stack);
 });
 afterAll(async () => stack?.stop());
 
@@ -218,19 +203,11 @@ describe('ops usage', () => {
 
   it('says local mode is not running, and how to start it, instead of ECONNREFUSED (as a user runs it)', async () => {
     const [dynamoPort, sqsPort] = await Promise.all([freePort(), freePort()]);
-    const child = spawn('npm', ['run', '-s', 'ops', '--', 'list'], {
-      cwd: new URL('../../', import.meta.url),
-      env: { ...process.env, DYNAMODB_PORT: String(dynamoPort), SQS_PORT: String(sqsPort) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, output } = await runCommand('npm', ['run', '-s', 'ops', '--', 'list'], {
+      ...process.env,
+      DYNAMODB_PORT: String(dynamoPort),
+      SQS_PORT: String(sqsPort),
     });
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      output += chunk;
-    });
-    const [code] = await once(child, 'exit');
     expect(code).toBe(1);
     expect(output).toContain(`local mode is not running at http://127.0.0.1:${dynamoPort}`);
     expect(output).toContain('start it with npm start');

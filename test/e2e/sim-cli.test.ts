@@ -2,8 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/services.ts';
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+import type { LocalStack } from '../../infra/local/stack.ts';
 import { REJECTED_SIGNATURE_LIMIT, run } from '../sim/cli.ts';
+import { localModeEnv, startTestStack } from '../support/local-mode.ts';
 
 /**
  * `npm run sim` as a newcomer meets it: it says where it sends before sending, shows progress at least every
@@ -15,15 +16,7 @@ const SECRET = 'CRN_e2e_sim_cli_secret';
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({
-    quiet: true,
-    tableName: `e2e-sim-${process.pid}`,
-    env: {
-      CRONOFY_CLIENT_SECRETS: SECRET,
-      CRONOFY_EMBED_PUBLIC_KEY: 'EMB_e2e',
-      CRONOFY_EMBED_SECRET: 'ESK_e2e',
-    },
-  });
+  stack = await startTestStack('sim', SECRET);
 });
 afterAll(async () => stack?.stop());
 
@@ -48,12 +41,7 @@ function capture() {
   };
 }
 
-const localEnv = () => ({
-  PORT: new URL(stack.url).port,
-  DYNAMODB_PORT: new URL(stack.endpoints.dynamodb).port,
-  TABLE_NAME: stack.tableName,
-  CRONOFY_CLIENT_SECRETS: SECRET,
-});
+const localEnv = () => ({ ...localModeEnv(stack), CRONOFY_CLIENT_SECRETS: SECRET });
 
 describe('npm run sim', () => {
   it('stops early, saying why, when the receiver rejects our signature', async () => {
