@@ -70,15 +70,44 @@ export interface RouteDefinition {
   function: FunctionName;
   /** `iam`: SigV4-signed callers only (AWS_IAM authorizer in AWS; a documented credential locally). */
   auth: 'none' | 'iam';
+  /** Which throttle of ROUTE_THROTTLES the route gets in AWS (each route has its own token bucket). */
+  throttle: RouteThrottleClass;
 }
 
+/**
+ * Who calls a route, for throttling: `cronofy` (notifications; Cronofy gives up on a notification after 10
+ * consecutive failed deliveries, so nothing else may use up its capacity), `recipients` (browsers following
+ * redirect and link URLs: public, so a flood is possible), `services` (the integrator's backend, IAM-signed),
+ * `health` (load balancers and tooling).
+ */
+export type RouteThrottleClass = 'cronofy' | 'recipients' | 'services' | 'health';
+
+export interface RouteThrottle {
+  /** Steady-state requests per second; beyond it callers get 429. */
+  rateLimit: number;
+  /** Requests accepted at once above the steady rate. */
+  burstLimit: number;
+}
+
+/**
+ * Per-route limits of the HTTP API stage (API Gateway route settings). API Gateway keeps one token bucket
+ * per route, so a flood of /links or /redirects requests meets its own limit and cannot take capacity from
+ * POST /cronofy/notifications. All routes together stay within the account's API Gateway quota.
+ */
+export const ROUTE_THROTTLES: Readonly<Record<RouteThrottleClass, RouteThrottle>> = {
+  cronofy: { rateLimit: 50, burstLimit: 100 },
+  recipients: { rateLimit: 20, burstLimit: 40 },
+  services: { rateLimit: 10, burstLimit: 20 },
+  health: { rateLimit: 5, burstLimit: 10 },
+};
+
 export const ROUTES: readonly RouteDefinition[] = [
-  { method: 'POST', path: '/cronofy/notifications', function: 'ingest', auth: 'none' },
-  { method: 'GET', path: '/healthz', function: 'ingest', auth: 'none' },
-  { method: 'GET', path: '/redirects/{step}', function: 'redirects', auth: 'none' },
-  { method: 'GET', path: '/links/{name}', function: 'redirects', auth: 'none' },
-  { method: 'POST', path: '/tokens/claim', function: 'tokens', auth: 'iam' },
-  { method: 'POST', path: '/tokens/embed', function: 'tokens', auth: 'iam' },
+  { method: 'POST', path: '/cronofy/notifications', function: 'ingest', auth: 'none', throttle: 'cronofy' },
+  { method: 'GET', path: '/healthz', function: 'ingest', auth: 'none', throttle: 'health' },
+  { method: 'GET', path: '/redirects/{step}', function: 'redirects', auth: 'none', throttle: 'recipients' },
+  { method: 'GET', path: '/links/{name}', function: 'redirects', auth: 'none', throttle: 'recipients' },
+  { method: 'POST', path: '/tokens/claim', function: 'tokens', auth: 'iam', throttle: 'services' },
+  { method: 'POST', path: '/tokens/embed', function: 'tokens', auth: 'iam', throttle: 'services' },
 ];
 
 /**

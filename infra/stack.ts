@@ -115,6 +115,7 @@ export class CronofyNotificationsStack extends Stack {
       functions,
       accessLogRetentionDays: config.logRetentionDays,
       throttle: props.apiThrottle,
+      apiName: this.stackName,
     });
 
     const monitoring = new Monitoring(this, 'Monitoring', {
@@ -128,7 +129,24 @@ export class CronofyNotificationsStack extends Stack {
       logMetricsNamespace: metricsNamespace,
     });
 
-    new CfnOutput(this, 'ApiUrl', { value: http.url, description: 'Base URL of the HTTP API' });
+    // Ready to paste: no trailing slash on the base URL, so `<ApiUrl>/path` never has a double slash.
+    new CfnOutput(this, 'ApiUrl', {
+      value: http.url,
+      description: 'Base URL of the HTTP API (no trailing slash)',
+    });
+    new CfnOutput(this, 'NotificationUrl', {
+      value: `${http.url}/cronofy/notifications`,
+      description:
+        "Give this to Cronofy: Scheduler Workflows' Universal Push Notification URL, the Embed webhook callback URL, event subscriptions' uri",
+    });
+    new CfnOutput(this, 'RedirectBaseUrl', {
+      value: `${http.url}/redirects`,
+      description: 'Workflow Redirect actions: <RedirectBaseUrl>/<step>, e.g. /time_chosen',
+    });
+    new CfnOutput(this, 'LinksBaseUrl', {
+      value: `${http.url}/links`,
+      description: 'Links to send recipients: <LinksBaseUrl>/<name of cronofy.publicLinks>',
+    });
     new CfnOutput(this, 'TableName', { value: table.tableName });
     new CfnOutput(this, 'TableStreamArn', {
       value: table.tableStreamArn ?? '',
@@ -144,7 +162,14 @@ export class CronofyNotificationsStack extends Stack {
       value: monitoring.topic.topicArn,
       description: 'Subscribe to receive alarms',
     });
-    new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
+    new CfnOutput(this, 'WorkerLogGroupName', {
+      value: worker.logGroup.logGroupName,
+      description: 'Worker logs: why a notification failed (npm run ops -- dlq peek reads it)',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: monitoring.dashboard.dashboardName,
+      description: 'CloudWatch dashboard following a notification from the API to the table',
+    });
   }
 
   private createFunctions(logRetentionDays: number): Record<FunctionName, AppFunction> {

@@ -1,6 +1,7 @@
 import { Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CfnStage,
   HttpApi,
   HttpMethod,
   HttpNoneAuthorizer,
@@ -12,22 +13,38 @@ import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ACCESS_LOG_FIELDS, type FunctionName, type RouteDefinition } from '../definitions.ts';
+import {
+  ACCESS_LOG_FIELDS,
+  type FunctionName,
+  ROUTE_THROTTLES,
+  type RouteDefinition,
+  type RouteThrottle,
+  type RouteThrottleClass,
+} from '../definitions.ts';
 import { type AppFunction, toRetentionDays } from './app-function.ts';
 
-/** How the API is throttled; the defaults are far above Cronofy's and recipients' traffic for one integrator. */
+/**
+ * How the API is throttled. Every route has its own limits (API Gateway route settings, one token bucket per
+ * route), by who calls it (definitions.ts ROUTE_THROTTLES); the defaults are far above Cronofy's and
+ * recipients' traffic for one integrator.
+ */
 export interface ApiThrottleProps {
   /**
-   * Steady-state requests per second the API accepts, all routes together; beyond it callers get 429
-   * (Cronofy retries notifications).
+   * Steady-state requests per second of a route that has no limits of its own (the stage's default route
+   * settings); beyond it callers get 429.
    * @default 50
    */
   readonly rateLimit?: number;
   /**
-   * Requests the API accepts at once above the steady rate.
+   * Requests such a route accepts at once above the steady rate.
    * @default 100
    */
   readonly burstLimit?: number;
+  /**
+   * Limits per kind of caller, each applied to every route of that kind separately.
+   * @default - ROUTE_THROTTLES of definitions.ts
+   */
+  readonly routes?: Partial<Record<RouteThrottleClass, RouteThrottle>>;
 }
 
 export interface NotificationsHttpApiProps {
@@ -41,6 +58,8 @@ export interface NotificationsHttpApiProps {
    * @default - the ApiThrottleProps defaults
    */
   readonly throttle?: ApiThrottleProps;
+  /** Name of the HTTP API in the console and in API Gateway's lists; unique per stage. */
+  readonly apiName: string;
 }
 
 /**
@@ -62,7 +81,7 @@ export class NotificationsHttpApi extends Construct {
 
     // The $default stage is declared explicitly (not with createDefaultStage) because only an explicit stage
     // takes throttling and access log settings.
-    this.api = new HttpApi(this, 'Api', { createDefaultStage: false });
+    this.api = new HttpApi(this, 'Api', { apiName: props.apiName, createDefaultStage: false });
     this.stage = new HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
@@ -89,13 +108,23 @@ export class NotificationsHttpApi extends Construct {
       none: new HttpNoneAuthorizer(),
     };
 
+    const limits = { ...ROUTE_THROTTLES, ...props.throttle?.routes };
+    const routeSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
+    const cfnStage = this.stage.node.defaultChild as CfnStage;
     for (const route of props.routes) {
+      const limit = limits[route.throttle];
+      routeSettings[`${route.method} ${route.path}`] = {
+        ThrottlingRateLimit: limit.rateLimit,
+        ThrottlingBurstLimit: limit.burstLimit,
+      };
       const [created] = this.api.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration: integrationFor(route.function),
         authorizer: authorizers[route.auth],
       });
+      // API Gateway refuses route settings for a route that does not exist yet.
+      if (created) cfnStage.node.addDependency(created);
       if (created && route.auth === 'none') {
         Validations.of(created).acknowledge({
           id: 'AwsSolutions-APIG4',
@@ -106,10 +135,15 @@ export class NotificationsHttpApi extends Construct {
         });
       }
     }
+    // A JSON map keyed by route key, rendered as written (hence CloudFormation's property names).
+    cfnStage.routeSettings = routeSettings;
   }
 
-  /** The base URL of the API (`https://{id}.execute-api.{region}.amazonaws.com/`). */
+  /**
+   * The base URL of the API, without a trailing slash (`https://{id}.execute-api.{region}.amazonaws.com`):
+   * the `$default` stage serves at the root, so a route's URL is this plus its path.
+   */
   get url(): string {
-    return this.stage.url;
+    return this.api.apiEndpoint;
   }
 }

@@ -15,6 +15,8 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { type ITableV2, Operation } from 'aws-cdk-lib/aws-dynamodb';
+import { Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -94,6 +96,8 @@ const PERIOD = Duration.minutes(5);
  */
 export class Monitoring extends Construct {
   readonly topic: Topic;
+  /** The customer managed key the alarm topic is encrypted with. */
+  readonly topicKey: Key;
   readonly dashboard: Dashboard;
   readonly alarms: Alarm[] = [];
 
@@ -101,10 +105,43 @@ export class Monitoring extends Construct {
     super(scope, id);
     const { apiStage, ingest, worker, queue, deadLetterQueue, table } = props;
 
-    this.topic = new Topic(this, 'AlarmTopic', {
-      displayName: `${Stack.of(this).stackName} alarms`,
-      enforceSSL: true,
+    const stack = Stack.of(this);
+    // Encrypted at rest with a customer managed key: CloudWatch alarms cannot publish to a topic encrypted with
+    // the AWS managed key (alias/aws/sns), whose policy cannot be changed to let them use it.
+    this.topicKey = new Key(this, 'AlarmTopicKey', {
+      description: `${stack.stackName}: encrypts the alarm topic`,
+      enableKeyRotation: true,
     });
+    this.topicKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublishToTheEncryptedTopic',
+        effect: Effect.ALLOW,
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new Topic(this, 'AlarmTopic', {
+      displayName: `${stack.stackName} alarms`,
+      enforceSSL: true,
+      masterKey: this.topicKey,
+    });
+    // The topic policy replaces SNS's default one: say who may publish, and only from this account's alarms.
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowThisAccountsCloudWatchAlarmsToPublish',
+        effect: Effect.ALLOW,
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*`,
+          },
+        },
+      }),
+    );
     for (const email of props.alarmEmails ?? []) this.topic.addSubscription(new EmailSubscription(email));
 
     const fromIngestLogs = (metricName: string, message: string): Metric => {
@@ -188,7 +225,7 @@ export class Monitoring extends Construct {
     );
 
     this.dashboard = new Dashboard(this, 'Dashboard', {
-      dashboardName: Stack.of(this).stackName,
+      dashboardName: stack.stackName,
       defaultInterval: Duration.days(1),
     });
     const fn = worker.function;

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { signBody } from '#shared/signature.ts';
-import { loadLocalConfig, portFromEnv } from './config.ts';
+import { loadLocalConfig } from './config.ts';
+import { isConnectionRefused, LocalModeNotRunning, localEndpoints } from './endpoints.ts';
 
 /**
  * `npm run notify`: send the running local stack one Scheduler Workflow callback, signed the way Cronofy
@@ -11,7 +12,7 @@ import { loadLocalConfig, portFromEnv } from './config.ts';
  *
  *   npm run notify                       # a new scheduling request, time chosen now
  *   npm run notify -- srq_0123456789abcdef01234567
- *   LOCAL_URL=http://127.0.0.1:3001 npm run notify
+ *   PORT=3001 npm run notify             # the same PORT as npm start (or LOCAL_URL=http://…)
  */
 
 export interface TimeChosenOptions {
@@ -110,7 +111,7 @@ async function main(): Promise<number> {
   const { secrets } = loadLocalConfig();
   const secret = secrets.clientSecrets[0];
   if (!secret) throw new Error('no client secret configured');
-  const baseUrl = process.env.LOCAL_URL ?? `http://127.0.0.1:${portFromEnv(process.env, 'PORT', 3000)}`;
+  const baseUrl = localEndpoints(process.env).gateway;
   const { body, schedulingRequestId } = timeChosenBody({ schedulingRequestId: process.argv[2] });
   console.log(`POST ${baseUrl}/cronofy/notifications`);
   console.log(
@@ -122,7 +123,9 @@ async function main(): Promise<number> {
     result = await sendSignedNotification(baseUrl, body, secret);
   } catch (error) {
     console.error(
-      `Cannot reach ${baseUrl}: ${(error as Error).message}. Is \`npm start\` running (same PORT)?`,
+      isConnectionRefused(error)
+        ? new LocalModeNotRunning('gateway', baseUrl).message
+        : `Cannot reach ${baseUrl}: ${(error as Error).message}. Is \`npm start\` running (same PORT)?`,
     );
     return 1;
   }

@@ -86,8 +86,15 @@ export async function startDynamoDb(
     stdio: 'ignore',
   });
   let exited = false;
+  let spawnError: Error | undefined;
   const exit = new Promise<void>((resolve) => {
     child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    // `java` missing from PATH: an 'error' event instead of 'exit' (unhandled, it would crash the process).
+    child.once('error', (error) => {
+      spawnError = error;
       exited = true;
       resolve();
     });
@@ -96,6 +103,7 @@ export async function startDynamoDb(
   const client = dynamoClient(endpoint);
   try {
     await waitFor(async () => {
+      if (spawnError) throw new Error(`DynamoDB Local could not start Java: ${spawnError.message}`);
       if (exited) throw new Error('DynamoDB Local exited (is Java 17+ installed, is the port free?)');
       await client.send(new ListTablesCommand({}));
     }, `DynamoDB Local on port ${port}`);

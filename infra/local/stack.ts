@@ -9,6 +9,7 @@ import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
 import { consoleLogger, linePrinter, type Print } from './log.ts';
 import { startWorkerFeed, type WorkerFeed } from './poller.ts';
+import { leftoverDynamoDbMessage, requireJava } from './prerequisites.ts';
 import {
   createQueues,
   createTable,
@@ -120,8 +121,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     options.dynamoDbPort ?? freePort(),
     options.sqsPort ?? freePort(),
   ]);
+  // Without Java, DynamoDB Local cannot start: say how to install it before anything else.
+  requireJava(options.env ?? process.env);
   // DynamoDB Local binds every interface, so that is where its port must be free.
-  await assertPortFree(dynamoDbPort, '0.0.0.0', 'DYNAMODB_PORT');
+  try {
+    await assertPortFree(dynamoDbPort, '0.0.0.0', 'DYNAMODB_PORT');
+  } catch (error) {
+    const leftover =
+      error instanceof PortInUseError ? await leftoverDynamoDbMessage(dynamoDbPort) : undefined;
+    throw leftover ? new PortInUseError(leftover) : error;
+  }
   await assertPortFree(sqsPort, '127.0.0.1', 'SQS_PORT');
   await assertPortFree(port, '127.0.0.1', 'PORT');
 

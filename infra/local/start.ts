@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '#shared/config.ts';
 import { QUEUE, TABLE, WORKER } from '../definitions.ts';
 import { loadLocalConfig, portFromEnv } from './config.ts';
+import { envPrefix } from './endpoints.ts';
 import { DEFAULT_API_TOKEN } from './gateway.ts';
+import { JavaMissingError } from './prerequisites.ts';
 import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLocalStack } from './stack.ts';
 
 /**
@@ -31,8 +33,14 @@ function visibilityOverride(env: NodeJS.ProcessEnv): number | undefined {
 }
 
 function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number): string {
-  const customUrl = stack.url !== 'http://127.0.0.1:3000';
-  const notify = customUrl ? `LOCAL_URL=${stack.url} npm run notify` : 'npm run notify';
+  // Other terminals find this stack through the same variables (infra/local/endpoints.ts).
+  const prefix = envPrefix({
+    port: Number(new URL(stack.url).port),
+    dynamoDbPort: Number(new URL(stack.endpoints.dynamodb).port),
+    sqsPort: Number(new URL(stack.endpoints.sqs).port),
+    tableName: stack.tableName,
+  });
+  const notify = `${prefix}npm run notify`;
   const token = env.LOCAL_API_TOKEN ? 'the value of LOCAL_API_TOKEN' : DEFAULT_API_TOKEN;
   return [
     '',
@@ -50,6 +58,8 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number):
     `  curl -i ${stack.url}/cronofy/notifications -H "Cronofy-HMAC-SHA256: $(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)" --data-binary "$BODY"`,
     '',
     `Token routes (POST /tokens/claim, /tokens/embed) need: Authorization: Bearer ${token}`,
+    `Check the whole path (health, signed notification, its record, a redirect, a link): ${prefix}npm run smoke -- --local`,
+    ...(prefix ? [`Give npm run notify, sim, ops and smoke the same settings: ${prefix.trim()}`] : []),
     'Each stream record prints one line below. Ctrl-C stops everything.',
     '',
   ].join('\n');
@@ -118,7 +128,8 @@ async function main(): Promise<void> {
     console.log(banner(stack, env, concurrency));
   } catch (error) {
     if (stopping) return;
-    const known = error instanceof ConfigError || error instanceof PortInUseError;
+    const known =
+      error instanceof ConfigError || error instanceof PortInUseError || error instanceof JavaMissingError;
     console.error(
       known ? (error as Error).message : `Local mode failed to start: ${(error as Error).message}`,
     );

@@ -1,120 +1,346 @@
-import { parseArgs } from 'node:util';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { QUEUE, TABLE } from '../definitions.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/services.ts';
-import { inspect, NotFound, redrive, redriveStatus, replay, type Target } from './operations.ts';
+import { QUEUE } from '../definitions.ts';
+import {
+  isConnectionRefused,
+  LocalModeNotRunning,
+  localEndpoints,
+  requireLocalMode,
+} from '../local/endpoints.ts';
+import { dynamoClient, sqsClient } from '../local/services.ts';
+import {
+  type DeadLetter,
+  inspect,
+  listNotifications,
+  NOT_APPLIED,
+  NOTIFICATION_STATUSES,
+  NotFound,
+  type NotificationStatus,
+  peekDeadLetters,
+  redrive,
+  redriveStatus,
+  replay,
+  type Target,
+} from './operations.ts';
+import { StackNotFound, stackOutputs } from './stack-outputs.ts';
 
-const USAGE = `Operator commands, against local mode (default) or a deployed stage.
+export const USAGE = `Usage: npm run ops -- <command> [options]
 
-  npm run ops -- redrive [--status]              DLQ → notification queue (AWS: SQS message move task)
-  npm run ops -- replay <notification_id>        re-apply a stored notification through the worker
-  npm run ops -- inspect <scheduling_request_id> the record and its notification history
+Operator commands, against local mode (default) or a deployed stage (--stage).
 
-Options:
-  --stage <name>   use the deployed stack CronofyNotifications-<name> (AWS credentials and region
-                   from the usual AWS_* environment / profile)
+Commands
+  redrive                         move every dead-lettered message back to the notification queue
+                                  (AWS: starts an SQS message move task; local mode: moves them now)
+  redrive --status                the move task's progress (AWS); in local mode, messages left in the DLQ
+  replay <notification_id>        re-apply a stored notification through the worker (at most once)
+  inspect <scheduling_request_id> the record and its notification history (bodies left out)
+  list [--status S]... [--since ISO] [--limit N]
+                                  notification records with status S (${NOTIFICATION_STATUSES.join(', ')});
+                                  default: every status but applied. Ids, type, status, received_at and
+                                  reason only, never a body value. Scans the table.
+  dlq peek [--max N]              the dead-lettered messages (id, type, receive count, last error) without
+                                  consuming them: each is made visible again at once (default --max 50)
+
+Options
+  --stage <name>   the deployed stack CronofyNotifications-<name> (AWS credentials and region from the usual
+                   AWS_* environment / profile)
+  --region <r>     its region, when not the default one
+  --json           print JSON instead of text (list, dlq peek, inspect)
   --help           this text
 
-Local mode: endpoints 127.0.0.1:$DYNAMODB_PORT (8000) and :$SQS_PORT (9324), table $TABLE_NAME
-(${TABLE.localName}); run \`npm start\` first.`;
+Local mode: the same variables as npm start find it: DYNAMODB_PORT (8000), SQS_PORT (9324), TABLE_NAME
+(cronofy-records). Run \`npm start\` first.
 
-async function localTarget(): Promise<Target> {
-  const options = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
-  const ddb = new DynamoDBClient({
-    ...options,
-    endpoint: `http://127.0.0.1:${process.env.DYNAMODB_PORT ?? 8000}`,
-  });
-  const sqs = new SQSClient({ ...options, endpoint: `http://127.0.0.1:${process.env.SQS_PORT ?? 9324}` });
+Exit status: 0 done; 1 failed (local mode not running, stack or record not found); 2 usage error.`;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+const COMMON: Options = {
+  stage: { type: 'string' },
+  region: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+const COMMANDS: Record<string, Options> = {
+  redrive: { status: { type: 'boolean' } },
+  replay: {},
+  inspect: {},
+  list: { status: { type: 'string', multiple: true }, since: { type: 'string' }, limit: { type: 'string' } },
+  dlq: { max: { type: 'string' } },
+};
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+async function localTarget(env: NodeJS.ProcessEnv): Promise<Target> {
+  const endpoints = localEndpoints(env);
+  await requireLocalMode(endpoints, ['dynamodb', 'sqs']);
+  const sqs = sqsClient(endpoints.sqs);
   const url = async (name: string) =>
     (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl ?? '';
   return {
-    ddb,
+    ddb: dynamoClient(endpoints.dynamodb),
     sqs,
-    tableName: process.env.TABLE_NAME ?? TABLE.localName,
+    tableName: endpoints.tableName,
     queueUrl: await url(QUEUE.localName),
     dlqUrl: await url(QUEUE.dlqLocalName),
     local: true,
   };
 }
 
-async function stageTarget(stage: string): Promise<Target> {
-  const stackName = `CronofyNotifications-${stage}`;
-  const described = await new CloudFormationClient({}).send(
-    new DescribeStacksCommand({ StackName: stackName }),
-  );
-  const outputs = Object.fromEntries(
-    (described.Stacks?.[0]?.Outputs ?? []).map((output) => [
-      output.OutputKey ?? '',
-      output.OutputValue ?? '',
-    ]),
-  );
-  for (const key of ['TableName', 'QueueUrl', 'DeadLetterQueueUrl']) {
-    if (!outputs[key]) throw new Error(`stack ${stackName} has no output ${key}`);
-  }
+async function stageTarget(stage: string, region: string | undefined): Promise<Target> {
+  const outputs = await stackOutputs(stage, ['TableName', 'QueueUrl', 'DeadLetterQueueUrl'], region);
+  const config = region ? { region } : {};
   return {
-    ddb: new DynamoDBClient({}),
-    sqs: new SQSClient({}),
+    ddb: new DynamoDBClient(config),
+    sqs: new SQSClient(config),
     tableName: outputs.TableName ?? '',
     queueUrl: outputs.QueueUrl ?? '',
     dlqUrl: outputs.DeadLetterQueueUrl ?? '',
     local: false,
+    ...(outputs.WorkerLogGroupName
+      ? { workerLogGroup: outputs.WorkerLogGroupName, logs: new CloudWatchLogsClient(config) }
+      : {}),
   };
 }
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { stage: { type: 'string' }, status: { type: 'boolean' }, help: { type: 'boolean' } },
-  });
-  const [command, argument] = positionals;
-  if (values.help || !command) {
-    console.log(USAGE);
-    return values.help ? 0 : 2;
-  }
-  const target = values.stage ? await stageTarget(values.stage) : await localTarget();
-  switch (command) {
-    case 'redrive': {
-      if (values.status) {
-        console.log(JSON.stringify((await redriveStatus(target)) ?? { status: 'no move task' }, null, 2));
-        return 0;
-      }
-      const result = await redrive(target);
-      console.log(
-        result.taskHandle
-          ? `Message move task started (${result.taskHandle}). Follow it with: npm run ops -- redrive --status --stage ${values.stage}`
-          : `Moved ${result.moved} message(s) from the DLQ back to the notification queue.`,
-      );
-      return 0;
-    }
-    case 'replay': {
-      if (!argument) break;
-      const result = await replay(target, argument);
-      console.log(
-        `Replayed ${argument} (type ${String(result.type)}, was ${String(result.previousStatus)}). ` +
-          'The worker applies it at most once: an already-applied notification changes nothing.',
-      );
-      return 0;
-    }
-    case 'inspect': {
-      if (!argument) break;
-      console.log(JSON.stringify(await inspect(target, argument), null, 2));
-      return 0;
-    }
-  }
-  console.error(USAGE);
-  return 2;
+function whole(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be a whole number ≥ 1, got "${value}"`);
+  return n;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(
-      error instanceof NotFound
-        ? error.message
-        : `ops failed: ${(error as Error).name}: ${(error as Error).message}`,
-    );
-    process.exit(1);
-  },
-);
+function parseCommand(argv: string[]) {
+  // The command decides which options exist (`--status` is a flag of redrive and a value of list).
+  const loose = parseArgs({ args: argv, strict: false, allowPositionals: true, options: COMMON });
+  const command = loose.positionals[0];
+  if (loose.values.help || command === undefined) return { command, help: true as const };
+  const options = COMMANDS[command];
+  if (!options) throw new UsageError(`Unknown command: ${command}`);
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: { ...COMMON, ...options },
+    });
+    return { command, help: false as const, values: parsed.values, args: parsed.positionals.slice(1) };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function formatDeadLetters(letters: DeadLetter[], local: boolean): string {
+  const lines = [
+    `${letters.length} message(s) in the dead-letter queue (peeked, none consumed; each is visible again):`,
+  ];
+  if (letters.length === 0) return lines[0] ?? '';
+  lines.push(
+    table([
+      ['message id', 'type', 'receives', 'received at', 'notification id', 'Cronofy-Notification-ID'],
+      ...letters.map((l) => [
+        l.messageId,
+        l.type,
+        String(l.receiveCount),
+        l.receivedAt ?? '-',
+        l.notificationId ?? '-',
+        l.headerId ?? '-',
+      ]),
+    ]),
+  );
+  for (const letter of letters)
+    if (letter.lastError) lines.push(`  ${letter.messageId} last error: ${letter.lastError}`);
+  lines.push(
+    local
+      ? 'Last errors are not kept in local mode: the npm start console shows each failure with its messageId.'
+      : letters.some((l) => l.lastError)
+        ? ''
+        : "No worker error found for these messages in the last 14 days of the worker's log group.",
+    'Move them back with: npm run ops -- redrive',
+  );
+  return lines.filter(Boolean).join('\n');
+}
+
+export async function runOps(argv: string[], io: Io): Promise<number> {
+  let parsed: ReturnType<typeof parseCommand>;
+  try {
+    parsed = parseCommand(argv);
+    if (parsed.help) {
+      if (parsed.command === undefined && !argv.some((a) => a === '--help' || a === '-h')) {
+        io.stderr(`No command given.\n\n${USAGE}`);
+        return 2;
+      }
+      io.stdout(USAGE);
+      return 0;
+    }
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`${error.message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { command, values, args } = parsed;
+  const stage = values.stage as string | undefined;
+  const json = values.json === true;
+  const usage = (message: string) => {
+    io.stderr(`${message}\n\n${USAGE}`);
+    return 2;
+  };
+
+  // Validate everything before reaching for a service.
+  let listOptions: Parameters<typeof listNotifications>[1] | undefined;
+  let max = 50;
+  try {
+    if ((command === 'replay' || command === 'inspect') && !args[0])
+      return usage(
+        `${command} needs ${command === 'replay' ? 'a notification_id' : 'a scheduling_request_id'}`,
+      );
+    if (command === 'dlq' && args[0] !== 'peek')
+      return usage(`Unknown dlq command: ${args[0] ?? '(none)'}; use dlq peek`);
+    if (command === 'dlq') max = whole(values.max as string | undefined, 'max', 50);
+    if (command === 'list') {
+      const statuses = ((values.status as string[] | undefined) ?? []).flatMap((s) => s.split(','));
+      for (const status of statuses) {
+        if (!(NOTIFICATION_STATUSES as readonly string[]).includes(status))
+          return usage(`--status must be one of ${NOTIFICATION_STATUSES.join(', ')}, got "${status}"`);
+      }
+      const since = values.since as string | undefined;
+      const sinceDate = since === undefined ? undefined : new Date(since);
+      if (sinceDate && Number.isNaN(sinceDate.getTime()))
+        return usage(`--since must be an ISO 8601 date or time, e.g. 2026-01-31T00:00:00Z, got "${since}"`);
+      listOptions = {
+        statuses: statuses.length > 0 ? (statuses as NotificationStatus[]) : NOT_APPLIED,
+        ...(sinceDate ? { since: sinceDate } : {}),
+        limit: whole(values.limit as string | undefined, 'limit', 1000),
+      };
+    }
+  } catch (error) {
+    if (error instanceof UsageError) return usage(error.message);
+    throw error;
+  }
+
+  const target = stage
+    ? await stageTarget(stage, values.region as string | undefined)
+    : await localTarget(io.env);
+  try {
+    switch (command) {
+      case 'redrive': {
+        if (values.status) {
+          const status = await redriveStatus(target);
+          if (status.local) {
+            io.stdout(
+              `Local mode has no message move tasks: npm run ops -- redrive moves every message before it returns. ` +
+                `${status.waiting} message(s) in the dead-letter queue now.`,
+            );
+          } else {
+            io.stdout(JSON.stringify(status.task ?? { status: 'no move task' }, null, 2));
+          }
+          return 0;
+        }
+        const result = await redrive(target);
+        io.stdout(
+          result.taskHandle
+            ? `Message move task started (${result.taskHandle}). Follow it with: npm run ops -- redrive --status --stage ${stage}`
+            : `Moved ${result.moved} message(s) from the DLQ back to the notification queue.`,
+        );
+        return 0;
+      }
+      case 'replay': {
+        const id = args[0] as string;
+        const result = await replay(target, id);
+        io.stdout(
+          `Replayed ${id} (type ${String(result.type)}, was ${String(result.previousStatus)}). ` +
+            'The worker applies it at most once: an already-applied notification changes nothing.',
+        );
+        return 0;
+      }
+      case 'inspect': {
+        io.stdout(JSON.stringify(await inspect(target, args[0] as string), null, 2));
+        return 0;
+      }
+      case 'list': {
+        const options = listOptions as NonNullable<typeof listOptions>;
+        const { notifications, truncated } = await listNotifications(target, options);
+        if (json) {
+          io.stdout(JSON.stringify(notifications, null, 2));
+          return 0;
+        }
+        const what = `${notifications.length} notification(s) with status ${options.statuses.join(', ')}${options.since ? ` since ${options.since.toISOString()}` : ''} in ${target.tableName}${truncated ? ` (the latest ${options.limit}; --limit shows more)` : ''}`;
+        io.stdout(
+          notifications.length === 0
+            ? `${what}.`
+            : `${what}:\n${table([
+                ['received at', 'status', 'type', 'notification id', 'reason'],
+                ...notifications.map((n) => [
+                  n.received_at,
+                  n.status,
+                  n.type ?? '(none)',
+                  n.notification_id,
+                  n.reason ?? '',
+                ]),
+              ])}`,
+        );
+        return 0;
+      }
+      case 'dlq': {
+        const letters = await peekDeadLetters(target, { max });
+        io.stdout(json ? JSON.stringify(letters, null, 2) : formatDeadLetters(letters, target.local));
+        return 0;
+      }
+    }
+    return usage(`Unknown command: ${command}`);
+  } finally {
+    target.ddb.destroy();
+    target.sqs.destroy();
+    target.logs?.destroy();
+  }
+}
+
+/** The message a user sees for a failure: what to do, not a stack trace. */
+export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
+  if (error instanceof NotFound || error instanceof StackNotFound || error instanceof LocalModeNotRunning)
+    return error.message;
+  if (isConnectionRefused(error)) {
+    const endpoints = localEndpoints(env);
+    return `local mode is not running at ${endpoints.dynamodb} / ${endpoints.sqs}, or stopped while this ran; start it with npm start`;
+  }
+  return `ops failed: ${(error as Error).name}: ${(error as Error).message}`;
+}
+
+const entry = process.argv[1];
+if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) {
+  runOps(process.argv.slice(2), {
+    stdout: (text) => console.log(text),
+    stderr: (text) => console.error(text),
+    env: process.env,
+  }).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(explain(error, process.env));
+      process.exit(1);
+    },
+  );
+}

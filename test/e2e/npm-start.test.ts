@@ -1,8 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../infra/local/services.ts';
+import { freePort, startDynamoDb } from '../../infra/local/services.ts';
+import { runCommand } from '../support/local-mode.ts';
 
 /**
  * `npm start` as a user runs it: one command, real child processes (npm → node → Java), ready when
@@ -167,6 +171,51 @@ describe('npm start', () => {
       expect(run.output()).toContain(`Port ${port} (PORT) is already in use`);
     } finally {
       busy.close();
+    }
+  }, 60_000);
+
+  it('says a DynamoDB Local left over from an earlier run holds the port, and how to stop it', async () => {
+    // What a `kill -9` of npm start leaves behind: a DynamoDB Local (Java) process nobody owns.
+    const dynamoPort = await freePort();
+    const leftover = await startDynamoDb(dynamoPort);
+    try {
+      const run = npm(['start'], {
+        PORT: String(await freePort()),
+        DYNAMODB_PORT: String(dynamoPort),
+        SQS_PORT: String(await freePort()),
+      });
+
+      const exit = await run.exited;
+
+      expect(exit.code).toBe(1);
+      expect(run.output()).toContain(
+        `Port ${dynamoPort} (DYNAMODB_PORT) is taken by a DynamoDB Local left over from an earlier run (process ${leftover.pid}`,
+      );
+      expect(run.output()).toContain(`kill ${leftover.pid}`);
+      expect(run.output()).toContain(`DYNAMODB_PORT=${dynamoPort + 1} npm start`);
+      expect(await portOpen(dynamoPort)).toBe(true); // not ours to stop
+    } finally {
+      await leftover.stop();
+    }
+  }, 60_000);
+
+  it('says Java is missing and how to install it, without a stack trace', async () => {
+    // A PATH with no java on it (node itself is started by its full path, as npm would).
+    const emptyBin = mkdtempSync(join(tmpdir(), 'no-java-'));
+    try {
+      const { code, output } = await runCommand(
+        process.execPath,
+        ['--no-warnings', '--import', 'tsx', 'infra/local/start.ts'],
+        { ...process.env, PATH: emptyBin, PORT: String(await freePort()) },
+      );
+
+      expect(code).toBe(1);
+      expect(output).toContain('needs Java 17 or newer, and no `java` was found on PATH');
+      expect(output).toContain('sudo apt-get install openjdk-17-jre-headless');
+      expect(output).toContain('brew install openjdk@17');
+      expect(output).not.toMatch(/ENOENT|\n\s+at /);
+    } finally {
+      rmSync(emptyBin, { recursive: true, force: true });
     }
   }, 60_000);
 });

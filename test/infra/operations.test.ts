@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { App, type CfnElement, type Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -13,11 +12,11 @@ import { signBody } from '#shared/signature.ts';
 import { createApp } from '../../infra/app.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { CronofyNotificationsStack } from '../../infra/stack.ts';
+import { CRONOFY_CONTEXT, FEATURE_FLAGS, NO_BUNDLING } from './cdk-context.ts';
 
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8'));
-const cronofyContext: Record<string, unknown> = cdkJson.context.cronofy;
+/** The real context of cdk.json (feature flags, `cronofy`), so the tests check what `cdk deploy` would build. */
+const cronofyContext = CRONOFY_CONTEXT;
 const ALARM_EMAILS = ['oncall@example.com', 'team@example.com'];
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
 type Resource = {
   Type: string;
@@ -30,7 +29,9 @@ let template: Template;
 
 // Built once, with real bundling, the way `cdk synth` builds it (the app's cdk-nag checks included).
 beforeAll(() => {
-  const app = createApp({ context: { cronofy: { ...cronofyContext, alarmEmails: ALARM_EMAILS } } });
+  const app = createApp({
+    context: { ...FEATURE_FLAGS, cronofy: { ...cronofyContext, alarmEmails: ALARM_EMAILS } },
+  });
   stack = app.node.findChild('CronofyNotifications-dev') as Stack;
   template = Template.fromStack(stack);
 });
@@ -182,7 +183,7 @@ describe('alarms', () => {
   });
 
   it('takes other thresholds from the stack props', () => {
-    const app = new App({ context: NO_BUNDLING });
+    const app = new App({ context: { ...FEATURE_FLAGS, ...NO_BUNDLING } });
     const custom = new CronofyNotificationsStack(app, 'Custom', {
       stage: 'custom',
       config: parseConfig(cronofyContext),
@@ -273,7 +274,7 @@ describe('API stage', () => {
   });
 
   it('takes other throttling limits from the stack props', () => {
-    const app = new App({ context: NO_BUNDLING });
+    const app = new App({ context: { ...FEATURE_FLAGS, ...NO_BUNDLING } });
     const custom = new CronofyNotificationsStack(app, 'Custom', {
       stage: 'custom',
       config: parseConfig(cronofyContext),
@@ -345,7 +346,7 @@ describe('cdk-nag AwsSolutions', () => {
   });
 
   it('runs on every synth of the app and stops it on a finding', () => {
-    const app = createApp({ context: { ...NO_BUNDLING, cronofy: cronofyContext } });
+    const app = createApp({ context: { ...FEATURE_FLAGS, ...NO_BUNDLING, cronofy: cronofyContext } });
     new Queue(app.node.findChild('CronofyNotifications-dev'), 'PlainQueue');
     expect(() => app.synth()).toThrow(/AwsSolutions-SQS4/);
   });

@@ -8,13 +8,10 @@ import { publicConfigSchema } from '#shared/config.ts';
 import { createApp } from '../../infra/app.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { FUNCTIONS, type FunctionName, ROUTES } from '../../infra/definitions.ts';
+import { CRONOFY_CONTEXT, FEATURE_FLAGS, NO_BUNDLING } from './cdk-context.ts';
 
-/** The real `cronofy` context from cdk.json, so the tests check what `cdk deploy` would build. */
-const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8'));
-const cronofyContext: Record<string, unknown> = cdkJson.context.cronofy;
-
-/** Skips esbuild for tests that only look at names and validation (the main suite keeps real bundling). */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+/** The real context of cdk.json (feature flags, `cronofy`), so the tests check what `cdk deploy` would build. */
+const cronofyContext = CRONOFY_CONTEXT;
 
 const FUNCTION_IDS: Record<FunctionName, string> = {
   ingest: 'Ingest',
@@ -37,7 +34,7 @@ let template: Template;
 
 // Built once: bundling the four functions is the slow part.
 beforeAll(() => {
-  app = createApp({ context: { cronofy: cronofyContext } });
+  app = createApp({ context: { ...FEATURE_FLAGS, cronofy: cronofyContext } });
   stack = app.node.findChild('CronofyNotifications-dev') as Stack;
   template = Template.fromStack(stack);
 });
@@ -345,12 +342,21 @@ describe('HTTP API', () => {
 });
 
 describe('outputs', () => {
-  it.each(['ApiUrl', 'TableName', 'TableStreamArn', 'QueueUrl', 'DeadLetterQueueUrl', 'SecretArn'])(
-    'outputs %s',
-    (name) => {
-      template.hasOutput(name, {});
-    },
-  );
+  it.each([
+    'ApiUrl',
+    'NotificationUrl',
+    'RedirectBaseUrl',
+    'LinksBaseUrl',
+    'TableName',
+    'TableStreamArn',
+    'QueueUrl',
+    'DeadLetterQueueUrl',
+    'SecretArn',
+    'AlarmTopicArn',
+    'DashboardName',
+  ])('outputs %s', (name) => {
+    template.hasOutput(name, {});
+  });
 });
 
 describe('app', () => {
@@ -371,14 +377,18 @@ describe('app', () => {
 
   it('uses an existing secret when given its ARN, and creates none', () => {
     const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cronofy-AbCdEf';
-    const other = createApp({ context: { ...NO_BUNDLING, cronofy: { ...cronofyContext, secretArn } } });
+    const other = createApp({
+      context: { ...FEATURE_FLAGS, ...NO_BUNDLING, cronofy: { ...cronofyContext, secretArn } },
+    });
     const otherTemplate = Template.fromStack(other.node.findChild('CronofyNotifications-dev') as Stack);
     otherTemplate.resourceCountIs('AWS::SecretsManager::Secret', 0);
     otherTemplate.hasOutput('SecretArn', { Value: secretArn });
   });
 
   it('builds an independent, separately named copy per stage', () => {
-    const prod = createApp({ context: { ...NO_BUNDLING, stage: 'prod', cronofy: cronofyContext } });
+    const prod = createApp({
+      context: { ...FEATURE_FLAGS, ...NO_BUNDLING, stage: 'prod', cronofy: cronofyContext },
+    });
     const prodStack = prod.node.findChild('CronofyNotifications-prod') as Stack;
     expect(prodStack.stackName).toBe('CronofyNotifications-prod');
     // No fixed physical names (CloudFormation generates them from the stack name), so stages cannot collide.
@@ -399,7 +409,9 @@ describe('app', () => {
 
   it('refuses a stage that cannot name a stack', () => {
     expect(() =>
-      createApp({ context: { ...NO_BUNDLING, stage: 'no spaces', cronofy: cronofyContext } }),
+      createApp({
+        context: { ...FEATURE_FLAGS, ...NO_BUNDLING, stage: 'no spaces', cronofy: cronofyContext },
+      }),
     ).toThrow(/stage/);
   });
 

@@ -3,8 +3,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { TABLE } from '../../infra/definitions.ts';
 import { loadLocalConfig } from '../../infra/local/config.ts';
+import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local/endpoints.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import {
   CRONOFY_BACKOFF,
@@ -12,7 +12,7 @@ import {
   CRONOFY_TIMEOUT_MS,
   type DeliverySummary,
 } from './delivery.ts';
-import { progressBar } from './progress.ts';
+import { type ProgressStream, progressBar } from './progress.ts';
 import { SCENARIO_HELP, SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { simulate } from './simulate.ts';
 import { isExactlyOnce, type StreamReport, type VerifyReport, verifyRun } from './verify.ts';
@@ -22,8 +22,14 @@ import { isExactlyOnce, type StreamReport, type VerifyReport, verifyRun } from '
  * delivery (retries, duplicates, bursts, rotation), prints what happened, and can check the table afterwards.
  */
 
-const localUrl = (env: NodeJS.ProcessEnv) => `http://127.0.0.1:${env.PORT || 3000}/cronofy/notifications`;
-const localDynamoDb = (env: NodeJS.ProcessEnv) => `http://127.0.0.1:${env.DYNAMODB_PORT || 8000}`;
+/** Local mode, found the way every local tool finds it (PORT, LOCAL_URL, DYNAMODB_PORT, TABLE_NAME). */
+const localUrl = (env: NodeJS.ProcessEnv) => `${localEndpoints(env).gateway}/cronofy/notifications`;
+const localDynamoDb = (env: NodeJS.ProcessEnv) => localEndpoints(env).dynamodb;
+
+/** Answers of 401 in a row after which the run stops: the receiver does not know the secret we sign with. */
+export const REJECTED_SIGNATURE_LIMIT = 5;
+/** Connection errors in a row after which the run stops: nothing is listening any more. */
+export const UNREACHABLE_LIMIT = 20;
 
 /** Wrap to 110 columns: the first line indented by `indent`, the rest by `hanging`. */
 function wrap(text: string, indent: number, hanging: number, width = 110): string {
@@ -70,7 +76,7 @@ Delivery, as Cronofy does it
 
 Verifying
   --verify               afterwards, check the table: one notification record per key, each effect once
-  --table NAME           table to check (default ${TABLE.localName} on local DynamoDB; TABLE_NAME overrides)
+  --table NAME           table to check (default ${localEndpoints(env).tableName} on local DynamoDB: TABLE_NAME)
   --dynamodb-endpoint U  DynamoDB endpoint (default ${localDynamoDb(env)} unless --table names an AWS table;
                          an AWS table is read with the default AWS credentials and region)
   --region REGION        AWS region for an AWS table (default: AWS_REGION / your AWS config)
@@ -79,11 +85,16 @@ Verifying
 
 Output
   --json                 print the summary as JSON on stdout
-  --no-progress          no progress bar on stderr
+  --no-progress          no progress line on stderr (otherwise one at least every 2 s: sent, accepted,
+                         retrying, given up)
   --help                 this text
 
+Local mode is found the way npm start sets it up: PORT (3000) or LOCAL_URL, DYNAMODB_PORT (8000), TABLE_NAME.
+The run stops early when the receiver answers 401 ${REJECTED_SIGNATURE_LIMIT} times in a row (it rejects our
+signature: wrong --secret) or cannot be reached ${UNREACHABLE_LIMIT} times in a row.
+
 Exit status: 0 when every notification was accepted (and, with --verify, applied exactly once);
-1 when one was given up, lost, applied twice or kept wrongly; 2 for a usage error.
+1 when one was given up, lost, applied twice or kept wrongly, or the run stopped early; 2 for a usage error.
 
 Examples
   npm start                                   # in another terminal: local mode
@@ -141,6 +152,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   let parsed: ReturnType<typeof parseArgsStrict>;
   try {
     parsed = parseArgsStrict(argv);
+    localEndpoints(env); // a bad PORT / DYNAMODB_PORT is a usage error, named
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -159,7 +171,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     .flatMap((value) => value.split(','))
     .map((value) => value.trim())
     .filter(Boolean);
-  const table = values.table ?? env.TABLE_NAME ?? TABLE.localName;
+  const table = values.table ?? localEndpoints(env).tableName;
   const stream = values.stream ?? false;
   // A named table without an endpoint is an AWS table; otherwise local mode's DynamoDB.
   const dynamodbEndpoint =
@@ -272,6 +284,8 @@ export interface SimReport {
   delivery: DeliverySummary;
   verify?: VerifyReport & { table: string; endpoint: string };
   stream?: StreamReport;
+  /** Why the run stopped before delivering everything, when it did. */
+  stopped?: string;
   ok: boolean;
 }
 
@@ -282,8 +296,7 @@ function formatText(report: SimReport): string {
     .map(([status, n]) => `${status}×${n}`)
     .join('  ');
   const lines = [
-    `Cronofy simulator → ${report.url}`,
-    `  scenario ${report.scenario}, seed ${report.seed}, signed with ${report.secrets} secret${report.secrets === 1 ? '' : 's'}`,
+    ...(report.stopped ? [`Stopped early: ${report.stopped}`] : []),
     `  sent       ${d.notifications} notifications, ${d.requests} requests (${d.duplicatesSent} duplicate${d.duplicatesSent === 1 ? '' : 's'}, ${d.retried} retr${d.retried === 1 ? 'y' : 'ies'} on ${d.notificationsRetried} notification${d.notificationsRetried === 1 ? '' : 's'})`,
     `  accepted   ${d.accepted}    given up ${d.gaveUp}${d.aborted ? `    aborted ${d.aborted}` : ''}`,
     `  answers    ${answers || 'none'}`,
@@ -313,8 +326,48 @@ function formatText(report: SimReport): string {
 
 export interface Io {
   stdout: (text: string) => void;
-  stderr: NodeJS.WriteStream;
+  stderr: ProgressStream;
   env: NodeJS.ProcessEnv;
+}
+
+/** The first line of a run, before anything is sent: where it sends, what and how. */
+function header(options: SimOptions, secrets: number): string {
+  return [
+    `Cronofy simulator → ${options.url}`,
+    `  scenario ${options.scenario}, ${options.count} notification${options.count === 1 ? '' : 's'}, seed ${options.seed}, signed with ${secrets} secret${secrets === 1 ? '' : 's'}`,
+  ].join('\n');
+}
+
+/** Stop a run that cannot succeed: every answer a 401, or nothing listening. */
+function earlyStop(url: string, local: boolean) {
+  const controller = new AbortController();
+  let rejected = 0;
+  let unreachable = 0;
+  let reason: string | undefined;
+  const stop = (why: string) => {
+    if (reason) return;
+    reason = why;
+    controller.abort();
+  };
+  return {
+    signal: controller.signal,
+    reason: () => reason,
+    onAnswer(outcome: string) {
+      rejected = outcome === '401' ? rejected + 1 : 0;
+      unreachable = outcome === 'error' ? unreachable + 1 : 0;
+      if (rejected >= REJECTED_SIGNATURE_LIMIT)
+        stop(
+          `the receiver rejects our signature (${rejected} answers in a row were 401). Sign with a client secret ` +
+            'the receiver has: --secret, or CRONOFY_CLIENT_SECRETS / cronofy.local.clientSecrets for local mode.',
+        );
+      if (unreachable >= UNREACHABLE_LIMIT)
+        stop(
+          local
+            ? new LocalModeNotRunning('gateway', new URL(url).origin).message
+            : `the receiver at ${url} stopped answering (${unreachable} connection errors in a row).`,
+        );
+    },
+  };
 }
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -332,8 +385,26 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   const secrets =
     options.secrets.length > 0 ? options.secrets : [...loadLocalConfig(io.env).secrets.clientSecrets];
+  const local = !argv.some((arg) => arg === '--url' || arg.startsWith('--url='));
 
+  // Say where we send before anything else, so a run that goes wrong says what it was doing.
+  const printHeader = options.json ? (text: string) => io.stderr.write(`${text}\n`) : io.stdout;
+  printHeader(header(options, secrets.length));
+  if (!(await listening(options.url))) {
+    const origin = new URL(options.url).origin;
+    io.stderr.write(
+      `${local ? new LocalModeNotRunning('gateway', origin).message : `nothing answers at ${origin}; check --url`}\n`,
+    );
+    return 1;
+  }
+  if (options.verify && options.dynamodbEndpoint && !(await listening(options.dynamodbEndpoint))) {
+    io.stderr.write(`${new LocalModeNotRunning('dynamodb', options.dynamodbEndpoint).message}\n`);
+    return 1;
+  }
+
+  const stopper = earlyStop(options.url, local);
   const bar = options.progress ? progressBar(io.stderr) : undefined;
+  bar?.start(options.count);
   const { summary, records } = await simulate({
     scenario: options.scenario,
     count: options.count,
@@ -346,14 +417,17 @@ export async function run(argv: string[], io: Io): Promise<number> {
     timeoutMs: options.timeoutMs,
     maxConsecutiveFailures: options.maxFailures,
     backoff: { initialMs: options.backoffMs, maxMs: options.backoffMaxMs },
+    signal: stopper.signal,
+    onAnswer: stopper.onAnswer,
     ...(bar ? { onProgress: bar.update } : {}),
   });
   bar?.end();
+  const stopped = stopper.reason();
 
   let verify: SimReport['verify'];
   let stream: SimReport['stream'];
   let exactlyOnce = true;
-  if (options.verify) {
+  if (options.verify && !stopped) {
     const endpoint = options.dynamodbEndpoint;
     const client = endpoint
       ? dynamoClient(endpoint)
@@ -384,7 +458,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     delivery: summary,
     ...(verify ? { verify } : {}),
     ...(stream ? { stream } : {}),
-    ok: summary.gaveUp === 0 && summary.aborted === 0 && exactlyOnce,
+    ...(stopped ? { stopped } : {}),
+    ok: !stopped && summary.gaveUp === 0 && summary.aborted === 0 && exactlyOnce,
   };
   io.stdout(options.json ? JSON.stringify(report, null, 2) : formatText(report));
   return report.ok ? 0 : 1;

@@ -49,6 +49,9 @@ export interface DeliveryOptions {
   duplicateDelayMs?: number;
   random: Random;
   transport?: Transport;
+  /** Called after every request with its outcome: the status code, `timeout` or `error`. */
+  onAnswer?: (outcome: string) => void;
+  /** Called after every request and every finished notification. */
   onProgress?: (progress: Progress) => void;
   /** Stop starting requests when aborted (a bound on a run's time); unfinished notifications are `aborted`. */
   signal?: AbortSignal;
@@ -60,6 +63,8 @@ export interface Progress {
   accepted: number;
   gaveUp: number;
   retried: number;
+  /** Deliveries waiting out a backoff before their next attempt. */
+  retrying: number;
   requests: number;
   elapsedMs: number;
 }
@@ -187,7 +192,7 @@ export async function deliver(chains: readonly Chain[], options: DeliveryOptions
   const latencies: number[] = [];
   const byStatus: Record<string, number> = {};
   const background = new Set<Promise<unknown>>();
-  const counters = { done: 0, accepted: 0, gaveUp: 0, retried: 0, requests: 0 };
+  const counters = { done: 0, accepted: 0, gaveUp: 0, retried: 0, retrying: 0, requests: 0 };
   const started = performance.now();
   const progress = () =>
     options.onProgress?.({
@@ -218,6 +223,8 @@ export async function deliver(chains: readonly Chain[], options: DeliveryOptions
     }
     byStatus[outcome] = (byStatus[outcome] ?? 0) + 1;
     record.last = outcome;
+    options.onAnswer?.(outcome);
+    progress();
     return /^2\d\d$/.test(outcome);
   };
 
@@ -233,7 +240,10 @@ export async function deliver(chains: readonly Chain[], options: DeliveryOptions
       failures++;
       if (failures >= maxFailures) return 'gave_up' as const;
       counters.retried++;
+      counters.retrying++;
+      progress();
       await sleep(backoffDelay(failures, backoff, random), signal);
+      counters.retrying--;
     }
   };
 

@@ -1,0 +1,216 @@
+import { randomBytes } from 'node:crypto';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../infra/local/services.ts';
+import type { LocalStack } from '../../infra/local/stack.ts';
+import { runOps } from '../../infra/ops/cli.ts';
+import { encodeEnvelope } from '../../shared/envelope.ts';
+import { signBody } from '../../shared/signature.ts';
+import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { localModeEnv, runCommand, startTestStack } from '../support/local-mode.ts';
+
+/**
+ * `npm run ops` against a running local mode (real gateway, worker, DynamoDB Local, SQS emulator), found the
+ * way a user's terminal finds it: through DYNAMODB_PORT, SQS_PORT and TABLE_NAME.
+ */
+
+const SECRET = 'CRN_e2e_ops_cli_secret';
+/** A value of the bodies that must never be printed. */
+const PRIVATE = 'casey.private@example.com';
+
+let stack: LocalStack;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  stack = await startTestStack('ops', SECRET);
+  env = localModeEnv(stack);
+});
+afterAll(async () => stack?.stop());
+
+async function ops(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runOps(argv, {
+    stdout: (text) => {
+      out += `${text}\n`;
+    },
+    stderr: (text) => {
+      err += `${text}\n`;
+    },
+    env,
+  });
+  return { code, out, err };
+}
+
+/** What `ops list --json` lists, optionally for one status. */
+async function listed(status?: string): Promise<Record<string, unknown>[]> {
+  return JSON.parse((await ops('list', '--json', ...(status ? ['--status', status] : []))).out);
+}
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function post(body: string): Promise<void> {
+  const response = await fetch(`${stack.url}/cronofy/notifications`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'cronofy-hmac-sha256': signBody(body, SECRET) },
+    body,
+  });
+  expect(response.status).toBe(202);
+}
+
+async function dlqDepth(): Promise<number> {
+  const result = await stack.clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: stack.dlqUrl,
+      AttributeNames: ['ApproximateNumberOfMessages'],
+    }),
+  );
+  return Number(result.Attributes?.ApproximateNumberOfMessages);
+}
+
+describe('ops list', () => {
+  const id = `srq_ops_${randomBytes(6).toString('hex')}`;
+
+  beforeAll(async () => {
+    // unparseable (signed, not JSON), unknown_type, and stale (older than what was applied), each with a
+    // value that must not be printed.
+    await post(`not json at all ${PRIVATE}`);
+    await post(JSON.stringify({ notification: { type: 'brand_new_type' }, contact: PRIVATE }));
+    await post(
+      schedulingRequestBody('scheduling_request_time_chosen', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T10:00:00Z',
+        correlationId: PRIVATE,
+      }),
+    );
+    // The older one only after the newer one is applied (a standard queue does not keep order).
+    await until(async () => (await listed('applied')).length === 1, 'the newer notification to apply');
+    await post(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T09:00:00Z',
+        correlationId: PRIVATE,
+      }),
+    );
+    await until(async () => (await listed()).length === 3, 'the worker to keep the three notifications');
+  });
+
+  it('lists every notification that was not applied, with ids, type, status, time and reason only', async () => {
+    const { code, out } = await ops('list');
+    expect(code).toBe(0);
+    expect(out).toMatch(/^3 notification\(s\) with status stale, unparseable, unknown_type in e2e-ops-/);
+    expect(out).toMatch(/unparseable\s+\(none\)\s+sha256:[0-9a-f]{64}\s+\S/);
+    expect(out).toMatch(/unknown_type\s+brand_new_type\s+sha256:[0-9a-f]{64}/);
+    expect(out).toMatch(/stale\s+scheduling_request_rescheduled\s+sha256:[0-9a-f]{64}/);
+    expect(out).not.toContain(PRIVATE);
+    expect(out).not.toContain('not json at all');
+  });
+
+  it('filters by status and reads no body from the table', async () => {
+    const { out } = await ops('list', '--status', 'unparseable', '--json');
+    const listed = JSON.parse(out) as Record<string, unknown>[];
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ status: 'unparseable', type: null });
+    expect(Object.keys(listed[0] ?? {}).sort()).toEqual(
+      expect.arrayContaining(['notification_id', 'received_at', 'status']),
+    );
+    expect(listed[0]).not.toHaveProperty('body');
+    expect(JSON.stringify(listed)).not.toContain(PRIVATE);
+  });
+
+  it('lists applied ones on request, and only those since --since', async () => {
+    const applied = JSON.parse((await ops('list', '--status', 'applied', '--json')).out) as {
+      type: string;
+    }[];
+    expect(applied.map((n) => n.type)).toEqual(['scheduling_request_time_chosen']);
+    const future = await ops('list', '--since', '2999-01-01T00:00:00Z');
+    expect(future.out).toMatch(/^0 notification\(s\) .* since 2999-01-01T00:00:00.000Z/);
+  });
+
+  it('refuses a status or date it does not know, with exit 2', async () => {
+    expect((await ops('list', '--status', 'lost')).code).toBe(2);
+    const since = await ops('list', '--since', 'yesterday');
+    expect(since.code).toBe(2);
+    expect(since.err).toContain('--since must be an ISO 8601 date');
+  });
+});
+
+describe('ops dlq peek', () => {
+  beforeAll(async () => {
+    const bodies = [
+      schedulingRequestBody('scheduling_request_declined', { correlationId: PRIVATE }),
+      `{"notification":{"type":"smoke"},"x":"${PRIVATE}"`,
+    ];
+    for (const body of bodies) {
+      await stack.clients.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: stack.dlqUrl,
+          MessageBody: encodeEnvelope({
+            body: Buffer.from(body),
+            receivedAt: new Date(),
+            headerId: `ntf_dlq_${randomBytes(4).toString('hex')}`,
+          }),
+        }),
+      );
+    }
+    await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: stack.dlqUrl, MessageBody: 'garbage' }));
+  });
+
+  it('shows ids, types and receive counts without consuming or printing payloads', async () => {
+    const { code, out } = await ops('dlq', 'peek');
+    expect(code).toBe(0);
+    expect(out).toMatch(/^3 message\(s\) in the dead-letter queue \(peeked, none consumed/);
+    expect(out).toContain('scheduling_request_declined');
+    expect(out).toContain('(not JSON)');
+    expect(out).toContain('(not a notification envelope)');
+    expect(out).toMatch(/ntf_dlq_[0-9a-f]{8}/);
+    expect(out).toContain('Last errors are not kept in local mode');
+    expect(out).not.toContain(PRIVATE);
+    // Still there, and visible at once: a second peek sees the same messages, one receive later.
+    expect(await dlqDepth()).toBe(3);
+    const again = JSON.parse((await ops('dlq', 'peek', '--json')).out) as { receiveCount: number }[];
+    expect(again).toHaveLength(3);
+    for (const letter of again) expect(letter.receiveCount).toBe(2);
+  });
+
+  it('redrive --status says what is left in local mode instead of failing', async () => {
+    const { code, out } = await ops('redrive', '--status');
+    expect(code).toBe(0);
+    expect(out).toContain('Local mode has no message move tasks');
+    expect(out).toContain('3 message(s) in the dead-letter queue now');
+  });
+});
+
+describe('ops usage', () => {
+  it('exits 2 with the usage for an unknown command, saying it is unknown', async () => {
+    const { code, err } = await ops('frobnicate');
+    expect(code).toBe(2);
+    expect(err).toMatch(/^Unknown command: frobnicate\n/);
+    expect(err).toContain('Usage: npm run ops');
+  });
+
+  it('exits 2 when a command misses its argument', async () => {
+    const { code, err } = await ops('replay');
+    expect(code).toBe(2);
+    expect(err).toContain('replay needs a notification_id');
+  });
+
+  it('says local mode is not running, and how to start it, instead of ECONNREFUSED (as a user runs it)', async () => {
+    const [dynamoPort, sqsPort] = await Promise.all([freePort(), freePort()]);
+    const { code, output } = await runCommand('npm', ['run', '-s', 'ops', '--', 'list'], {
+      ...process.env,
+      DYNAMODB_PORT: String(dynamoPort),
+      SQS_PORT: String(sqsPort),
+    });
+    expect(code).toBe(1);
+    expect(output).toContain(`local mode is not running at http://127.0.0.1:${dynamoPort}`);
+    expect(output).toContain('start it with npm start');
+    expect(output).not.toContain('ECONNREFUSED');
+  });
+});

@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../infra/app.ts';
+import { CRONOFY_CONTEXT, FEATURE_FLAGS, NO_BUNDLING } from './cdk-context.ts';
+
+/**
+ * Every template the app synthesizes passes cfn-lint (AWS's CloudFormation linter: resource schemas, property
+ * values, best practices), apart from W3005: an explicit DependsOn that a GetAtt already implies, which the
+ * CDK writes for every function's role (its policy must exist before the function).
+ */
+
+const ALLOWED = new Set(['W3005']);
+const INSTALL_HINT = 'cfn-lint is not installed (or not on PATH). Install it with: pip install cfn-lint';
+
+const outdir = mkdtempSync(join(tmpdir(), 'cfn-lint-'));
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+/** The variants a deploy can produce: the default stage, another stage with alarm emails, an existing secret. */
+const VARIANTS: Record<string, Record<string, unknown>> = {
+  default: { cronofy: CRONOFY_CONTEXT },
+  'prod-with-alarm-emails': {
+    stage: 'prod',
+    cronofy: { ...CRONOFY_CONTEXT, alarmEmails: ['oncall@example.com'] },
+  },
+  'existing-secret': {
+    stage: 'shared',
+    cronofy: {
+      ...CRONOFY_CONTEXT,
+      secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cronofy-AbCdEf',
+    },
+  },
+};
+
+function synthesize(name: string, context: Record<string, unknown>): string[] {
+  const dir = join(outdir, name);
+  createApp({ outdir: dir, context: { ...FEATURE_FLAGS, ...NO_BUNDLING, ...context } }).synth();
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.template.json'))
+    .map((file) => join(dir, file));
+}
+
+interface Finding {
+  Rule: { Id: string };
+  Message: string;
+  Filename: string;
+  Location: { Path: Array<string | number> };
+}
+
+function cfnLint(templates: string[], env: NodeJS.ProcessEnv = process.env): Finding[] {
+  const result = spawnSync('cfn-lint', ['--format', 'json', '--', ...templates], { encoding: 'utf8', env });
+  if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw new Error(INSTALL_HINT);
+  if (result.error) throw result.error;
+  // Exit codes are a bit mask of error (2), warning (4) and informational (8) findings; 1 is a crash.
+  if (result.status === 1 || result.status === null) {
+    throw new Error(`cfn-lint failed to run (exit ${result.status}):\n${result.stderr}`);
+  }
+  return JSON.parse(result.stdout || '[]') as Finding[];
+}
+
+describe('cfn-lint', () => {
+  it.each(Object.keys(VARIANTS))('finds nothing but W3005 in the %s template', (name) => {
+    const templates = synthesize(name, VARIANTS[name] ?? {});
+    expect(templates.length).toBeGreaterThan(0);
+    const findings = cfnLint(templates)
+      .filter((finding) => !ALLOWED.has(finding.Rule.Id))
+      .map((f) => `${f.Rule.Id} ${f.Location.Path.join('/')}: ${f.Message}`);
+    expect(findings).toEqual([]);
+  });
+
+  it('reports a finding when there is one (the check is live)', () => {
+    const [template] = synthesize('broken-check', VARIANTS.default ?? {});
+    const broken = join(outdir, 'broken.template.json');
+    const json = JSON.parse(readFileSync(template as string, 'utf8'));
+    json.Resources.Broken = { Type: 'AWS::SQS::Queue', Properties: { VisibilityTimeout: 'soon' } };
+    writeFileSync(broken, JSON.stringify(json));
+    expect(cfnLint([broken]).map((f) => f.Rule.Id)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^E/)]),
+    );
+  });
+
+  it('fails with the install command when cfn-lint is missing, rather than passing silently', () => {
+    expect(() => cfnLint([], { ...process.env, PATH: '/nonexistent' })).toThrow('pip install cfn-lint');
+  });
+});

@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+
+/** Local mode for a test file, and the variables a user's other terminal would set to find it. */
+
+export const ROOT = new URL('../../', import.meta.url);
+
+/** A quiet local stack on free ports, accepting notifications signed with `clientSecret`. */
+export function startTestStack(name: string, clientSecret: string): Promise<LocalStack> {
+  return startLocalStack({
+    quiet: true,
+    tableName: `e2e-${name}-${process.pid}`,
+    visibilityTimeoutSeconds: 5,
+    env: {
+      CRONOFY_CLIENT_SECRETS: clientSecret,
+      CRONOFY_EMBED_PUBLIC_KEY: `EMB_e2e_${name}`,
+      CRONOFY_EMBED_SECRET: `ESK_e2e_${name}`,
+    },
+  });
+}
+
+/** PORT, DYNAMODB_PORT, SQS_PORT and TABLE_NAME of a running stack: what npm start's banner tells users. */
+export function localModeEnv(stack: LocalStack): Record<string, string> {
+  return {
+    PORT: new URL(stack.url).port,
+    DYNAMODB_PORT: new URL(stack.endpoints.dynamodb).port,
+    SQS_PORT: new URL(stack.endpoints.sqs).port,
+    TABLE_NAME: stack.tableName,
+  };
+}
+
+/** Run a command as a user would (from the project root) and keep everything it prints. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    output += chunk;
+  });
+  const [code] = await once(child, 'exit');
+  return { code: code as number | null, output };
+}
