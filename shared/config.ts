@@ -24,6 +24,11 @@ export function appHost(dataCenter: DataCenter): string {
   return dataCenter === 'us' ? 'app.cronofy.com' : `app-${dataCenter}.cronofy.com`;
 }
 
+/** Host of Cronofy's API for a data center (`api.cronofy.com`, `api-{dc}.cronofy.com`). */
+export function apiHost(dataCenter: DataCenter): string {
+  return dataCenter === 'us' ? 'api.cronofy.com' : `api-${dataCenter}.cronofy.com`;
+}
+
 const httpsUrl = z.string().check(
   z.refine((value) => {
     try {

@@ -19,6 +19,11 @@ export interface Secrets {
   embedPublicKey: string;
   /** Embed secret (`ESK_…`), the HS256 key of claim and embed tokens. */
   embedSecret: string;
+  /**
+   * Bearer credential for Cronofy's API (an Organizational Unit access token or an Internal Application's
+   * client secret); when absent, callers of the API use the first client secret.
+   */
+  apiCredential?: string;
 }
 
 export interface SecretsProvider {
@@ -58,4 +63,14 @@ export interface RecordStore {
   putNotifications(records: readonly NotificationRecord[]): Promise<NotificationWriteResult[]>;
   /** The status of each notification record that exists among `keys` (a strongly consistent read). */
   notificationStatuses(keys: readonly string[]): Promise<Map<string, string>>;
+}
+
+/**
+ * The bearer credential for Cronofy's API. `tenant` is for per-tenant credentials (Organization Connect
+ * access tokens); the single-tenant provider ignores it. `invalidate` (optional) is called when Cronofy
+ * rejects a credential, so a provider that can refresh one does so before the single retry.
+ */
+export interface CredentialProvider {
+  get(tenant?: string): Promise<string>;
+  invalidate?(tenant?: string): void;
 }

@@ -3,16 +3,19 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '#shared/config.ts';
 import { QUEUE, TABLE, WORKER } from '../definitions.ts';
 import { loadLocalConfig, portFromEnv } from './config.ts';
+import { type CronofyFake, startCronofyFake } from './cronofy-fake.ts';
 import { envPrefix } from './endpoints.ts';
 import { DEFAULT_API_TOKEN } from './gateway.ts';
+import { linePrinter } from './log.ts';
 import { JavaMissingError } from './prerequisites.ts';
 import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLocalStack } from './stack.ts';
 
 /**
  * `npm start`: the whole system on this machine, no AWS account. Environment: PORT (3000), DYNAMODB_PORT
- * (8000), SQS_PORT (9324), TABLE_NAME (cronofy-records), LOCAL_API_TOKEN, LOCAL_VISIBILITY_TIMEOUT_SECONDS,
- * and the CRONOFY_* overrides of cdk.json (see config.ts). Ctrl-C (SIGINT) or SIGTERM stops every process
- * it started, DynamoDB Local's Java process included, and exits 0.
+ * (8000), SQS_PORT (9324), CRONOFY_API_PORT (3100, the fake of Cronofy's API), TABLE_NAME (cronofy-records),
+ * LOCAL_API_TOKEN, LOCAL_VISIBILITY_TIMEOUT_SECONDS, CRONOFY_API_CREDENTIAL (the bearer the fake accepts;
+ * the first client secret by default) and the CRONOFY_* overrides of cdk.json (see config.ts). Ctrl-C
+ * (SIGINT) or SIGTERM stops every process it started, DynamoDB Local's Java process included, and exits 0.
  *
  * DynamoDB Local has no bind-address option, so it listens on every interface; everything else binds
  * 127.0.0.1 only.
@@ -32,7 +35,31 @@ function visibilityOverride(env: NodeJS.ProcessEnv): number | undefined {
   return seconds;
 }
 
-function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number): string {
+/** The fake of Cronofy's API, started first: its port is known up front and a clash stops us before the rest. */
+async function startFake(
+  env: NodeJS.ProcessEnv,
+  gatewayPort: number,
+  clientSecret: string,
+): Promise<CronofyFake> {
+  const port = portFromEnv(env, 'CRONOFY_API_PORT', 3100);
+  try {
+    return await startCronofyFake({
+      port,
+      notificationUrl: `http://127.0.0.1:${gatewayPort}/cronofy/notifications`,
+      clientSecret,
+      ...(env.CRONOFY_API_CREDENTIAL ? { apiCredential: env.CRONOFY_API_CREDENTIAL } : {}),
+      log: linePrinter('cronofy'),
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw error;
+    throw new PortInUseError(
+      `Port ${port} (CRONOFY_API_PORT) is already in use on this machine. Stop whatever uses it, or choose another port: CRONOFY_API_PORT=${port + 1} npm start`,
+    );
+  }
+}
+
+function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number, fake: CronofyFake): string {
   // Other terminals find this stack through the same variables (infra/local/endpoints.ts).
   const prefix = envPrefix({
     port: Number(new URL(stack.url).port),
@@ -49,6 +76,7 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number):
     `  Gateway         ${stack.url}   (127.0.0.1 only)`,
     `  DynamoDB Local  ${stack.endpoints.dynamodb}   table ${stack.tableName}, stream NEW_AND_OLD_IMAGES (listens on all interfaces: DynamoDB Local has no bind option)`,
     `  SQS emulator    ${stack.endpoints.sqs}   queue ${QUEUE.localName}, dead-letter queue ${QUEUE.dlqLocalName} (127.0.0.1 only)`,
+    `  Cronofy API     ${fake.url}   fake: create, query, cancel; book with POST ${fake.url}/_fake/scheduling_requests/{id}/time_chosen (127.0.0.1 only)`,
     `  Worker          ${concurrency} pollers, batches of up to ${WORKER.batchSize}, visibility timeout ${stack.visibilityTimeoutSeconds} s, dead-letter after ${QUEUE.maxReceiveCount} receives`,
     '',
     'Send a signed test notification (scheduling_request_time_chosen) from another terminal:',
@@ -68,6 +96,7 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number):
 async function main(): Promise<void> {
   const env = process.env;
   let stack: LocalStack | undefined;
+  let fake: CronofyFake | undefined;
   let stopping = false;
   let stoppingSince = 0;
   let starting: Promise<LocalStack> | undefined;
@@ -88,6 +117,7 @@ async function main(): Promise<void> {
     try {
       const running = stack ?? (await starting?.catch(() => undefined));
       await running?.stop();
+      await fake?.close();
       dynamoDbPid = undefined;
       console.log('Stopped.');
       process.exit(0);
@@ -111,9 +141,11 @@ async function main(): Promise<void> {
   try {
     const config = loadLocalConfig(env);
     const concurrency = Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
+    const port = portFromEnv(env, 'PORT', 3000);
+    fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '');
     console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
     starting = startLocalStack({
-      port: portFromEnv(env, 'PORT', 3000),
+      port,
       dynamoDbPort: portFromEnv(env, 'DYNAMODB_PORT', 8000),
       sqsPort: portFromEnv(env, 'SQS_PORT', 9324),
       tableName: env.TABLE_NAME || TABLE.localName,
@@ -125,7 +157,7 @@ async function main(): Promise<void> {
     stack = await starting;
     dynamoDbPid = stack.dynamoDbPid;
     if (stopping) return;
-    console.log(banner(stack, env, concurrency));
+    console.log(banner(stack, env, concurrency, fake));
   } catch (error) {
     if (stopping) return;
     const known =

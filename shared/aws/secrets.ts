@@ -1,7 +1,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Secrets, SecretsProvider } from '../ports.ts';
 
-const SECRET_FORMAT = '{"client_secrets":["CRN_…"],"embed_public_key":"EMB_…","embed_secret":"ESK_…"}';
+const SECRET_FORMAT =
+  '{"client_secrets":["CRN_…"],"embed_public_key":"EMB_…","embed_secret":"ESK_…","api_credential":"… (optional)"}';
 
 const isNonEmptyString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
@@ -27,10 +28,15 @@ export function parseSecretDocument(text: string | undefined): Secrets {
     // Never include the value in the message.
     throw new SecretsUnavailableError(`secret is not JSON of the form ${SECRET_FORMAT}`);
   }
+  // Optional. A malformed one is left out rather than failing the whole document: the ingest path reads the
+  // same secret and must keep accepting notifications; Cronofy then rejects the fallback credential, which
+  // the API's callers report as CredentialRejectedError.
+  const apiCredential = isNonEmptyString(document.api_credential) ? document.api_credential : undefined;
   return {
     clientSecrets: secrets,
     embedPublicKey: document.embed_public_key,
     embedSecret: document.embed_secret,
+    ...(apiCredential === undefined ? {} : { apiCredential }),
   };
 }
 

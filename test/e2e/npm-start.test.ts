@@ -14,6 +14,8 @@ import { runCommand } from '../support/local-mode.ts';
  */
 
 const ROOT = new URL('../../', import.meta.url);
+/** cdk.json `cronofy.local.clientSecrets[0]`: the fake's bearer when CRONOFY_API_CREDENTIAL is not set. */
+const LOCAL_CLIENT_SECRET = 'CRN_local_development_secret_not_for_production';
 
 interface Run {
   child: ChildProcess;
@@ -85,12 +87,18 @@ function portOpen(port: number): Promise<boolean> {
 
 describe('npm start', () => {
   it('starts the whole stack, prints how to send a test notification, and stops every process on SIGINT with exit 0', async () => {
-    const [port, dynamoPort, sqsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const [port, dynamoPort, sqsPort, cronofyPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const url = `http://127.0.0.1:${port}`;
     const run = npm(['start'], {
       PORT: String(port),
       DYNAMODB_PORT: String(dynamoPort),
       SQS_PORT: String(sqsPort),
+      CRONOFY_API_PORT: String(cronofyPort),
       TABLE_NAME: `npm-start-${process.pid}`,
     });
 
@@ -101,6 +109,9 @@ describe('npm start', () => {
     expect(run.output()).toContain(`http://127.0.0.1:${dynamoPort}`);
     expect(run.output()).toContain(`http://127.0.0.1:${sqsPort}`);
     expect(await portOpen(dynamoPort)).toBe(true);
+    // The fake of Cronofy's API runs alongside (CONTRACT §4).
+    expect(run.output()).toContain(`Cronofy API     http://127.0.0.1:${cronofyPort}`);
+    expect((await fetch(`http://127.0.0.1:${cronofyPort}/healthz`)).status).toBe(200);
 
     // The documented test notification goes all the way through, and the console shows the stream lines.
     const notify = npm(['run', 'notify'], { LOCAL_URL: url });
@@ -112,6 +123,29 @@ describe('npm start', () => {
     await expect
       .poll(() => run.output(), { timeout: 10_000 })
       .toMatch(new RegExp(`INSERT scheduling_request ${id} status=time_chosen`));
+    // A booking in the fake of Cronofy's API reaches the gateway signed, and the worker records it.
+    const cronofy = `http://127.0.0.1:${cronofyPort}`;
+    const created = await fetch(`${cronofy}/v1/scheduling_requests`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${LOCAL_CLIENT_SECRET}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        template: { sub: 'sgr_e2e' },
+        recipients: [{ email: 'casey@example.com', display_name: 'Casey', slot_selector: true }],
+      }),
+    });
+    expect(created.status).toBe(200);
+    const booked = (await created.json()) as { scheduling_request: { scheduling_request_id: string } };
+    const bookedId = booked.scheduling_request.scheduling_request_id;
+    const chosen = await fetch(`${cronofy}/_fake/scheduling_requests/${bookedId}/time_chosen`, {
+      method: 'POST',
+    });
+    expect(((await chosen.json()) as { notification: unknown }).notification).toEqual({
+      sent: true,
+      status: 202,
+    });
+    await expect
+      .poll(() => run.output(), { timeout: 10_000 })
+      .toMatch(new RegExp(`INSERT scheduling_request ${bookedId} status=time_chosen`));
     // One line per record, identifiers only: no payload (names, emails) on the console.
     expect(run.output()).not.toContain('@example.com');
 
@@ -123,13 +157,24 @@ describe('npm start', () => {
     expect(await portOpen(dynamoPort)).toBe(false);
     expect(await portOpen(port)).toBe(false);
     expect(await portOpen(sqsPort)).toBe(false);
+    expect(await portOpen(cronofyPort)).toBe(false);
   }, 120_000);
 
   it('stops with exit 0 on Ctrl-C in a terminal, where the whole process group gets SIGINT at once', async () => {
-    const [port, dynamoPort, sqsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const [port, dynamoPort, sqsPort, cronofyPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const run = npm(
       ['start'],
-      { PORT: String(port), DYNAMODB_PORT: String(dynamoPort), SQS_PORT: String(sqsPort) },
+      {
+        PORT: String(port),
+        DYNAMODB_PORT: String(dynamoPort),
+        SQS_PORT: String(sqsPort),
+        CRONOFY_API_PORT: String(cronofyPort),
+      },
       { detached: true }, // its own process group, as a terminal's foreground job has
     );
     await waitForHealth(`http://127.0.0.1:${port}`, run);
@@ -163,6 +208,7 @@ describe('npm start', () => {
         PORT: String(port),
         DYNAMODB_PORT: String(await freePort()),
         SQS_PORT: String(await freePort()),
+        CRONOFY_API_PORT: String(await freePort()),
       });
 
       const exit = await run.exited;
@@ -216,6 +262,28 @@ describe('npm start', () => {
       expect(output).not.toMatch(/ENOENT|\n\s+at /);
     } finally {
       rmSync(emptyBin, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("fails clearly when the Cronofy fake's port is in use, before starting DynamoDB Local", async () => {
+    const busy: Server = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const run = npm(['start'], {
+        PORT: String(await freePort()),
+        DYNAMODB_PORT: String(await freePort()),
+        SQS_PORT: String(await freePort()),
+        CRONOFY_API_PORT: String(port),
+      });
+
+      const exit = await run.exited;
+
+      expect(exit.code).toBe(1);
+      expect(run.output()).toContain(`Port ${port} (CRONOFY_API_PORT) is already in use`);
+      expect(run.output()).not.toContain('Starting DynamoDB Local');
+    } finally {
+      busy.close();
     }
   }, 60_000);
 });
