@@ -60,7 +60,15 @@ function cfnLint(templates: string[], env: NodeJS.ProcessEnv = process.env): Fin
   return JSON.parse(result.stdout || '[]') as Finding[];
 }
 
-describe('cfn-lint', () => {
+/**
+ * On a developer's machine without cfn-lint the lint tests are skipped with a loud warning, so `npm test`
+ * works on a fresh clone; in CI (`CI=true`) a missing cfn-lint fails them with the install command.
+ */
+const installed = spawnSync('cfn-lint', ['--version']).error === undefined;
+const lintable = installed || Boolean(process.env.CI);
+if (!lintable) console.warn(`\n⚠ SKIPPED the cfn-lint tests: ${INSTALL_HINT}\n`);
+
+describe.runIf(lintable)('cfn-lint', () => {
   it.each(Object.keys(VARIANTS))('finds nothing but W3005 in the %s template', (name) => {
     const templates = synthesize(name, VARIANTS[name] ?? {});
     expect(templates.length).toBeGreaterThan(0);
@@ -80,8 +88,10 @@ describe('cfn-lint', () => {
       expect.arrayContaining([expect.stringMatching(/^E/)]),
     );
   });
+});
 
-  it('fails with the install command when cfn-lint is missing, rather than passing silently', () => {
+describe('cfn-lint missing', () => {
+  it('fails with the install command, rather than passing silently', () => {
     expect(() => cfnLint([], { ...process.env, PATH: '/nonexistent' })).toThrow('pip install cfn-lint');
   });
 });
