@@ -26,7 +26,13 @@ export function storable(value: unknown, levels = STORABLE_LEVELS): unknown {
   for (const [key, item] of Object.entries(value)) {
     if (key === '' || key.length > MAX_MAP_KEY_LENGTH) continue;
     if (item === undefined) continue;
-    out[wellFormed(key)] = storable(item, levels - 1);
+    // A data property even for `__proto__` (plain assignment would set the object's prototype instead).
+    Object.defineProperty(out, wellFormed(key), {
+      value: storable(item, levels - 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }

@@ -293,3 +293,18 @@ describe('values DynamoDB cannot hold as sent', () => {
     expect(metadata.utm_source).toBe('a\ufffdb');
   });
 });
+
+describe('keys that are special to JavaScript', () => {
+  it('a "__proto__" key of a participant changes no prototype (the schema parser leaves it out)', () => {
+    const body = JSON.parse(schedulingRequestBody('scheduling_request_time_chosen'));
+    body.scheduling_request.event.attendees[0] = JSON.parse(
+      '{"email":"a@example.com","__proto__":{"polluted":true},"constructor":"x"}',
+    );
+    const write = plan(JSON.stringify(body)).stateWrites[0];
+    const attendees = (aspect(write, 'participants')?.event?.attendees ?? []) as Record<string, unknown>[];
+    const attendee = attendees[0];
+    expect(Object.keys(attendee ?? {})).toEqual(['email', 'constructor']);
+    expect(Object.getPrototypeOf(attendee)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
