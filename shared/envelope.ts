@@ -46,6 +46,16 @@ export interface EnvelopeInput {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/**
+ * SQS accepts only #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF in a message (and some
+ * emulators refuse surrogate pairs too): U+FFFE, U+FFFF and every astral character (an emoji in a candidate's
+ * answer) travel as JSON `\u` escapes, which the worker's JSON.parse reads back as the same characters.
+ */
+const SQS_UNSAFE = /[\ud800-\udfff\ufffe\uffff]/g;
+function escapeForSqs(json: string): string {
+  return json.replace(SQS_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function encodeEnvelope({ body, receivedAt, headerId }: EnvelopeInput): string {
   const common = {
     v: ENVELOPE_VERSION,
@@ -59,7 +69,7 @@ export function encodeEnvelope({ body, receivedAt, headerId }: EnvelopeInput): s
     text = undefined;
   }
   if (text !== undefined) {
-    const message = JSON.stringify({ ...common, encoding: 'utf8', body: text });
+    const message = escapeForSqs(JSON.stringify({ ...common, encoding: 'utf8', body: text }));
     // JSON escaping can grow text (quotes, backslashes, control characters) past the queue limit. Base64 is
     // bounded; the worker decodes it and still sees valid UTF-8 as text, so nothing about the body changes.
     if (Buffer.byteLength(message) <= MAX_MESSAGE_BYTES) return message;

@@ -32,11 +32,19 @@ export const sha256Hex = (data: string | Uint8Array): string =>
 export const wellFormed = (text: string): string =>
   (text as unknown as { toWellFormed(): string }).toWellFormed();
 
-/** `id` itself when it fits in a key (as well-formed UTF-16), else `sha256:<hex>` of it. */
+/**
+ * `id` itself when it fits in a key (as well-formed UTF-16), else `sha256:<hex>` of it. An id that itself
+ * starts with `sha256:` is always digested, so no id can take the key of a long one.
+ */
 export function keyPart(id: string): string {
   const text = wellFormed(id);
-  return Buffer.byteLength(text) <= MAX_KEY_ID_BYTES ? text : `sha256:${sha256Hex(text)}`;
+  return Buffer.byteLength(text) <= MAX_KEY_ID_BYTES && !text.startsWith('sha256:')
+    ? text
+    : `sha256:${sha256Hex(text)}`;
 }
+
+/** `#` separates the parts of a composite key, so it (and the escape character) is escaped inside a part. */
+const escapePart = (part: string) => part.replaceAll('%', '%25').replaceAll('#', '%23');
 
 /** What fires an Event Trigger record: one record per event, transition and target time. */
 export interface TriggerIdentity {
@@ -52,7 +60,7 @@ export const keys = {
   schedulingRequest: (id: string) => `scheduling_request#${keyPart(id)}`,
   event: (id: string) => `event#${keyPart(id)}`,
   eventTrigger: ({ eventId, transition, target }: TriggerIdentity) =>
-    `event_trigger#${keyPart(`${eventId}#${transition}#${target}`)}`,
+    `event_trigger#${keyPart(`${escapePart(eventId)}#${escapePart(transition)}#${escapePart(target)}`)}`,
   notification: (notificationId: string) => `notification#${notificationId}`,
   redirect: (id: string) => `redirect#${id}`,
 } as const;

@@ -81,10 +81,22 @@ function isContentRejection(error: unknown): boolean {
   return (error as Error)?.name === 'ValidationException';
 }
 
+/**
+ * Plain objects as Maps: the marshaller decides an object's type from `value.constructor.name`, which a body
+ * can forge with a field named `constructor` (`{"constructor":{"name":"String"}}` would be stored as
+ * "[object Object]"). A Map is always marshalled as a DynamoDB map, whatever its keys.
+ */
+function asMaps(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(asMaps);
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype)
+    return value;
+  return new Map(Object.entries(value).map(([key, item]) => [key, asMaps(item)]));
+}
+
 /** Marshall a value from a body; a value the marshaller refuses is a content problem, not a fault. */
 function marshallItem(item: object): Record<string, AttributeValue> {
   try {
-    return marshall(item, marshallOptions);
+    return marshall(asMaps(item) as object, marshallOptions);
   } catch (error) {
     throw new StorageRejectedError(`value cannot be marshalled (${(error as Error).name})`);
   }

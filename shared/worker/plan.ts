@@ -1,8 +1,10 @@
 import {
   type Classified,
   classify,
+  EVENT_SUBSCRIPTION_TYPE,
   type EventSubscriptionNotification,
   type EventTime,
+  SCHEDULING_REQUEST_TYPES,
   type SchedulingRequestNotification,
   type SchedulingRequestType,
   type Transition,
@@ -55,10 +57,14 @@ const STATUS_BY_TYPE: Partial<Record<SchedulingRequestType, string>> = {
 const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
 const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
 
+/** A date-time without a zone is read as UTC, never in the process's time zone. */
+const NO_ZONE = /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+const parseUtc = (text: string) => Date.parse(NO_ZONE.test(text) ? `${text}Z` : text);
+
 /** Normalise to UTC ISO 8601 with milliseconds so stored times compare correctly as strings. */
 export function normaliseTime(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  const ms = Date.parse(value);
+  const ms = parseUtc(value);
   return Number.isNaN(ms) || ms > MAX_TIME_MS || ms < MIN_TIME_MS ? undefined : new Date(ms).toISOString();
 }
 
@@ -71,6 +77,9 @@ function withoutUndefined(fields: Record<string, unknown>): Record<string, unkno
   for (const [name, value] of Object.entries(fields)) if (value !== undefined) out[name] = storable(value);
   return out;
 }
+
+const isKnownType = (type: string | null) =>
+  type === EVENT_SUBSCRIPTION_TYPE || (SCHEDULING_REQUEST_TYPES as readonly (string | null)[]).includes(type);
 
 const nonEmpty = (fields: Record<string, unknown>) => (Object.keys(fields).length > 0 ? fields : undefined);
 
@@ -133,7 +142,7 @@ function eventTimeToMs(time: EventTime | undefined): number | undefined {
   const text = eventTimeText(time);
   // A date without a time (all-day event) has no instant to measure a trigger against.
   if (!text || !/T\d{2}:\d{2}/.test(text)) return undefined;
-  const ms = Date.parse(text);
+  const ms = parseUtc(text);
   return Number.isNaN(ms) ? undefined : ms;
 }
 
@@ -257,6 +266,16 @@ export function planNotification(
       ? { expires_at: Math.floor(receivedMs / 1000) + options.retentionDays * 86_400 }
       : {}),
   };
+  /**
+   * A notification without `triggered_at` that changes state is ordered by its receipt time, which is later
+   * on every delivery: its notification record is what recognises a replay of it, so that record is kept
+   * (no `expires_at`). Everything else is safe to forget after the retention period.
+   */
+  const keptForReplays = (plan: Plan): Plan => {
+    if (!plan.stateWrites.some((write) => write.triggeredAt === undefined)) return plan;
+    const { expires_at: _expires, ...notification } = plan.notification;
+    return { ...plan, notification };
+  };
 
   if (result.outcome !== 'parsed') {
     const triggeredAt = normaliseTime(result.triggeredAt);
@@ -272,7 +291,12 @@ export function planNotification(
       stateWrites: [],
       triggerWrites: [],
       orderingKey: keys.notification(envelope.key),
-      logFields: { notificationId: envelope.key, type: type?.slice(0, 64) ?? null, outcome: result.outcome },
+      // A type this worker does not know is a value of the body: it stays on the record, out of the logs.
+      logFields: {
+        notificationId: envelope.key,
+        type: isKnownType(type) ? type : type === null ? null : 'other',
+        outcome: result.outcome,
+      },
     };
   }
 
@@ -289,7 +313,7 @@ export function planNotification(
       processedAt,
       triggeredAt,
     );
-    return {
+    return keptForReplays({
       notification: { ...common, scheduling_request_id: recordText(id) },
       stateWrites: [write],
       triggerWrites: [],
@@ -299,7 +323,7 @@ export function planNotification(
         type: notification.type,
         schedulingRequestId: recordText(id).slice(0, 128),
       },
-    };
+    });
   }
 
   const eventId = recordText(notification.payload.event.event_id);
@@ -316,10 +340,10 @@ export function planNotification(
       logFields: { ...logFields, outcome: 'unknown_type' },
     };
   }
-  return {
+  return keptForReplays({
     notification: { ...common, event_id: eventId },
     ...writes,
     orderingKey: keys.event(notification.payload.event.event_id),
     logFields,
-  };
+  });
 }
