@@ -83,8 +83,8 @@ describe('the adapter agrees with the pure model', () => {
       const { pk: _b, ...modelled } = memory.get(pk) ?? {};
       expect(stored).toEqual(modelled);
       for (const message of sent) {
-        const dynamo = await item(keys.notification((message as { key: string }).key));
-        const model = memory.get(keys.notification((message as { key: string }).key));
+        const dynamo = await item(keys.notification((message as QueueMessage & { key: string }).key));
+        const model = memory.get(keys.notification((message as QueueMessage & { key: string }).key));
         expect(dynamo?.status).toBe(model?.status);
       }
     }
@@ -152,7 +152,9 @@ describe('values DynamoDB cannot hold as sent, recorded on the first attempt', (
     );
     expect(await processBatch([message], deps(store))).toEqual([]);
     const record = await item(keys.schedulingRequest(id));
-    expect((record?.metadata as Record<string, unknown>)['captured_data.phone']).toBe('12345678901234567890');
+    expect((record?.metadata as Record<string, unknown> | undefined)?.['captured_data.phone']).toBe(
+      '12345678901234567890',
+    );
   });
 
   it('a record that would pass 400 KB keeps the notification as unparseable with the reason, not in the DLQ', async () => {
@@ -192,10 +194,22 @@ describe('a crash between any two writes', () => {
       if (++calls > limit) throw new Error('worker killed');
     };
     return {
-      applyState: async (write) => (guard(), store.applyState(write)),
-      putEventTrigger: async (pk, record) => (guard(), store.putEventTrigger(pk, record)),
-      putNotifications: async (records) => (guard(), store.putNotifications(records)),
-      notificationStatuses: async (ids) => (guard(), store.notificationStatuses(ids)),
+      applyState: async (write) => {
+        guard();
+        return store.applyState(write);
+      },
+      putEventTrigger: async (pk, record) => {
+        guard();
+        return store.putEventTrigger(pk, record);
+      },
+      putNotifications: async (records) => {
+        guard();
+        return store.putNotifications(records);
+      },
+      notificationStatuses: async (ids) => {
+        guard();
+        return store.notificationStatuses(ids);
+      },
     };
   }
 

@@ -83,7 +83,7 @@ Output
   --help                 this text
 
 Exit status: 0 when every notification was accepted (and, with --verify, applied exactly once);
-1 when one was given up, lost, applied twice or kept wrongly; 2 for a usage error.
+1 when one was given up, lost, applied twice, went back in time or was kept wrongly; 2 for a usage error.
 
 Examples
   npm start                                   # in another terminal: local mode
@@ -295,7 +295,7 @@ function formatText(report: SimReport): string {
     lines.push(
       `Verify ${v.table} @ ${v.endpoint} (waited ${(v.waitedMs / 1000).toFixed(1)} s)`,
       `  checked    ${v.checked}: applied once ${v.applied}, stale (newer state kept) ${v.stale}, kept unapplied ${v.keptOnly}`,
-      `  lost ${v.lost}   double-applied ${v.doubleApplied}   wrong ${v.wrong}${v.givenUpButRecorded ? `   given up but recorded ${v.givenUpButRecorded}` : ''}`,
+      `  lost ${v.lost}   double-applied ${v.doubleApplied}   regressed ${v.regressed}   wrong ${v.wrong}${v.givenUpButRecorded ? `   given up but recorded ${v.givenUpButRecorded}` : ''}`,
     );
     for (const finding of v.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
   }
@@ -303,7 +303,7 @@ function formatText(report: SimReport): string {
   if (s) {
     lines.push(
       `Stream (${s.records} records)`,
-      `  once ${s.once}   stale ${s.stale}   missing ${s.missing}   double-applied ${s.doubleApplied}`,
+      `  once ${s.once}   stale ${s.stale}   missing ${s.missing}   double-applied ${s.doubleApplied}   regressed ${s.regressed}`,
     );
     for (const finding of s.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
   }
