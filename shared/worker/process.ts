@@ -140,6 +140,11 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
   // `triggered_at` values apply in the order they came. After one fails, the rest of its group is retried
   // too, so a later notification never overtakes an earlier one that is still to be applied.
   const applied: Applied[] = [];
+  // The same body twice in one batch (a duplicate, a replay) is one notification: its notification record is
+  // written only in step 2, and a body without triggered_at, delivered again after a newer notification of the
+  // same record, would otherwise apply a second time (its later receipt time orders it after the newer one).
+  // The same body always has the same ordering key, so both deliveries are in one group, in order.
+  const firstDelivery = new Map<string, Applied>();
   await Promise.all(
     [...groups.values()].map(async (group) => {
       let failed = false;
@@ -149,12 +154,19 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
           continue;
         }
         try {
-          const status = seen.get(plan.notification.notification_id);
+          const key = plan.notification.notification_id;
+          const status = seen.get(key);
+          const earlier = firstDelivery.get(key);
           // Already recorded as applied or stale: a duplicate (a record kept unparseable / unknown_type is
           // applied now: that is ops replay after a fix).
-          if (status === 'applied' || status === 'stale')
+          if (earlier) applied.push({ messageId, plan, status: earlier.status, duplicate: true });
+          else if (status === 'applied' || status === 'stale')
             applied.push({ messageId, plan, status, duplicate: true });
-          else applied.push(await applyPlan(messageId, plan, deps.store));
+          else {
+            const result = await applyPlan(messageId, plan, deps.store);
+            firstDelivery.set(key, result);
+            applied.push(result);
+          }
         } catch (error) {
           failed = true;
           retry(messageId, plan, error);

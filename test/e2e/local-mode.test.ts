@@ -114,8 +114,13 @@ describe.concurrent('POST /cronofy/notifications, signed', () => {
       correlation_id: 'cand-42',
       recipient_tzid: 'Europe/Paris',
       last_notification_type: 'scheduling_request_time_chosen',
-      applied_notifications: [sha256Key(body)],
       triggered_at: '2026-11-23T10:15:30.000Z',
+      lifecycle_as_of: '2026-11-23T10:15:30.000Z',
+      lifecycle_applied: [sha256Key(body)],
+      participants_as_of: '2026-11-23T10:15:30.000Z',
+      participants_applied: [sha256Key(body)],
+      participants_triggered_at: '2026-11-23T10:15:30.000Z',
+      revision: 1,
       metadata: {
         correlation_id: 'cand-42',
         utm_source: 'ats',
@@ -157,21 +162,42 @@ describe.concurrent('POST /cronofy/notifications, signed', () => {
     expect((await getItem(keys.notification(sha256Key(body))))?.body).toBe(body);
   });
 
-  it('uses the Cronofy-Notification-ID header as the idempotency key when present', async () => {
+  it('keys a notification by its body digest; the Cronofy-Notification-ID header is kept for tracing only', async () => {
     const notificationId = `e2e-${randomBytes(8).toString('hex')}`;
-    const body = schedulingRequestBody('scheduling_request_declined', {
-      schedulingRequestId: newRequestId(),
-    });
+    const id = newRequestId();
+    const body = schedulingRequestBody('scheduling_request_declined', { schedulingRequestId: id });
+    const seen: StreamChange[] = [];
+    const listener = (change: StreamChange) => seen.push(change);
+    stack.stream.on('change', listener);
 
-    const response = await postSigned(body, { 'cronofy-notification-id': notificationId });
+    try {
+      expect((await postSigned(body, { 'cronofy-notification-id': notificationId })).status).toBe(202);
+      const change = await stack.stream.waitFor(notificationInsert(sha256Key(body)));
+      expect(change.newImage).toMatchObject({
+        notification_id: sha256Key(body),
+        cronofy_notification_id: notificationId,
+        status: 'applied',
+        type: 'scheduling_request_declined',
+      });
+      // The same signed bytes replayed under fresh header ids (no triggered_at: ordered by receipt time, so
+      // only the notification record tells it is a replay): no further effect, the first header id kept.
+      await drained();
+      for (const fresh of ['e2e-replay-1', 'e2e-replay-2'])
+        expect((await postSigned(body, { 'cronofy-notification-id': fresh })).status).toBe(202);
+      await drained();
+      await new Promise((resolve) => setTimeout(resolve, 500)); // the tail reads every 100 ms
+    } finally {
+      stack.stream.off('change', listener);
+    }
 
-    expect(response.status).toBe(202);
-    const change = await stack.stream.waitFor(notificationInsert(notificationId));
-    expect(change.newImage).toMatchObject({
-      notification_id: notificationId,
-      status: 'applied',
-      type: 'scheduling_request_declined',
-    });
+    expect(seen.filter((c) => c.pk === keys.schedulingRequest(id)).map((c) => c.eventName)).toEqual([
+      'INSERT',
+    ]);
+    expect(seen.filter((c) => c.pk === keys.notification(sha256Key(body))).map((c) => c.eventName)).toEqual([
+      'INSERT',
+    ]);
+    expect(await getItem(keys.notification(notificationId))).toBeUndefined();
+    expect((await getItem(keys.notification(sha256Key(body))))?.cronofy_notification_id).toBe(notificationId);
   });
 
   it('accepts a rotation header whose second value is the one that matches', async () => {
@@ -252,7 +278,11 @@ describe.concurrent('POST /cronofy/notifications, signed', () => {
     expect(seen.filter((c) => c.pk === keys.notification(sha256Key(body))).map((c) => c.eventName)).toEqual([
       'INSERT',
     ]);
-    expect((await getItem(keys.schedulingRequest(id)))?.applied_notifications).toEqual([sha256Key(body)]);
+    expect(await getItem(keys.schedulingRequest(id))).toMatchObject({
+      lifecycle_applied: [sha256Key(body)],
+      participants_applied: [sha256Key(body)],
+      revision: 1,
+    });
   });
 
   it('keeps an unknown notification type as a notification with status unknown_type', async () => {

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { recordFigures, runFigures } from '../sim/figures.ts';
 import { simulate } from '../sim/simulate.ts';
-import { verifyRun } from '../sim/verify.ts';
+import { expectExactlyOnce } from '../support/exactly-once.ts';
 
 /**
  * At-least-once delivery meets exactly-once effects: the whole local stack (gateway → ingest → SQS emulator →
@@ -27,24 +26,7 @@ afterAll(async () => {
 
 async function exactlyOnce(name: string, options: Parameters<typeof simulate>[0]) {
   const result = await simulate(options);
-  const check = await verifyRun(result.records, {
-    client: stack.clients.dynamodb,
-    tableName: stack.tableName,
-    timeoutMs: 120_000,
-    streamEndpoint: stack.endpoints.dynamodb,
-  });
-  recordFigures(name, runFigures(result.summary, check));
-  expect(result.summary).toMatchObject({ gaveUp: 0, aborted: 0, accepted: result.summary.notifications });
-  expect(check.table.findings).toEqual([]);
-  expect(check.table).toMatchObject({
-    checked: result.summary.notifications,
-    lost: 0,
-    doubleApplied: 0,
-    wrong: 0,
-  });
-  expect(check.table.applied + check.table.stale + check.table.keptOnly).toBe(result.summary.notifications);
-  expect(check.stream?.findings).toEqual([]);
-  expect(check.stream).toMatchObject({ missing: 0, doubleApplied: 0 });
+  const check = await expectExactlyOnce(name, result, stack, 120_000);
   return { result, check };
 }
 

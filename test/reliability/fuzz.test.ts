@@ -447,6 +447,7 @@ describe('bad input', { timeout: 180_000 }, () => {
     expect((await queueDepth()).dlq).toBe(0);
 
     const signed = cases.filter((c) => c.signed);
+    // The key is the body's digest, whatever Cronofy-Notification-ID header a case sent.
     const keyOf = (c: Case) => idempotencyKey(signedBodyOf.get(c.name) ?? (c.body as Buffer));
     const expected = new Set(signed.map(keyOf));
     const table = await scanNotificationIds();

@@ -1,17 +1,27 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import type { BatchGetItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { classify } from '../../shared/cronofy/schemas.ts';
+import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
+import { silentLogger } from '../../shared/logger.ts';
 import { keys } from '../../shared/records.ts';
 import { verifySignature } from '../../shared/signature.ts';
+import { planNotification } from '../../shared/worker/plan.ts';
+import { processBatch } from '../../shared/worker/process.ts';
+import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
 import { run } from '../sim/cli.ts';
 import { type DeliveryRecord, deliver } from '../sim/delivery.ts';
 import { seededRandom } from '../sim/random.ts';
 import { buildScenario, type Chain, SCENARIOS, type SimNotification } from '../sim/scenarios.ts';
 import type { HttpRequest, Transport } from '../sim/transport.ts';
-import { verifyTable } from '../sim/verify.ts';
+import { verifyStream, verifyTable } from '../sim/verify.ts';
+import { eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { MemoryStore } from '../support/memory-store.ts';
+import { queueMessage } from '../support/messages.ts';
 
 /**
  * The simulator itself: it must behave like Cronofy (signing, retries, give-up, duplicates, ids, rotation,
@@ -386,48 +396,245 @@ describe('verify finds what it is meant to find', () => {
       },
     } as unknown as DynamoDBClient;
   }
-  const chain = buildScenario('lifecycle', 3, ctx(21))[0] as Chain;
-  const [first, second, third] = chain.steps as [SimNotification, SimNotification, SimNotification];
-  const pk = (first.expect as { pk: string }).pk;
-  const at = (n: SimNotification) =>
-    new Date(JSON.parse(n.body.toString()).notification.triggered_at).toISOString();
-  const notificationItem = (n: SimNotification, status: string, body = n.body.toString()) => ({
-    pk: keys.notification(n.key),
-    entity: 'notification',
-    notification_id: n.key,
-    status,
-    body,
-    body_encoding: 'utf8',
+  const ID = 'srq_verify_d6f3f8165239d662963fc0';
+  const pk = keys.schedulingRequest(ID);
+  const sim = (label: string, body: string, notificationId?: string): SimNotification => ({
+    label,
+    type: JSON.parse(body).notification.type,
+    body: Buffer.from(body),
+    key: idempotencyKey(Buffer.from(body)),
+    expect: { effect: 'state', pk },
+    ...(notificationId ? { notificationId } : {}),
   });
+  // time chosen 10:00 → participant change 12:00:05 → the reschedule of 12:00:00, late → a 09:00 decline, later.
+  const chosen = sim(
+    'chosen',
+    schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: ID,
+      triggeredAt: '2026-11-23T10:00:00Z',
+      attendeeStatus: 'needs_action',
+    }),
+  );
+  const participant = sim(
+    'participant',
+    schedulingRequestBody('event_participant_status_changed', {
+      schedulingRequestId: ID,
+      triggeredAt: '2026-11-23T12:00:05Z',
+      attendeeStatus: 'accepted',
+    }),
+  );
+  const rescheduled = sim(
+    'rescheduled',
+    schedulingRequestBody('scheduling_request_rescheduled', {
+      schedulingRequestId: ID,
+      triggeredAt: '2026-11-23T12:00:00Z',
+      start: '2026-12-02T09:00:00Z',
+      attendeeStatus: 'needs_action',
+    }),
+  );
+  const declined = sim(
+    'declined',
+    schedulingRequestBody('scheduling_request_declined', {
+      schedulingRequestId: ID,
+      triggeredAt: '2026-11-23T09:00:00Z',
+      withEvent: false,
+    }),
+    'ntf_traced',
+  );
+  const trigger = (label: string, offset: Record<string, number>): SimNotification => {
+    const body = eventTriggerBody({ before: 'event_start', offset }, { eventId: 'evt_verify' });
+    const plan = planNotification(
+      decodeEnvelope(encodeEnvelope({ body: Buffer.from(body), receivedAt: new Date() })),
+      new Date(),
+      { retentionDays: 0 },
+    );
+    return {
+      ...sim(label, body),
+      type: 'event_subscription',
+      expect: { effect: 'triggers', pks: plan.triggerWrites.map((w) => w.pk) },
+    };
+  };
+  // Two bodies for one Event Trigger record: 60 minutes, or 1 hour, before the same start.
+  const triggers = [trigger('minutes', { minutes: 60 }), trigger('hour', { hours: 1 })];
+  const all = [chosen, participant, rescheduled, declined, ...triggers];
   const accepted = (n: SimNotification): DeliveryRecord => ({
     notification: n,
     outcome: 'accepted',
     requests: 1,
     duplicates: 0,
   });
-  const check = (items: Record<string, unknown>[]) =>
-    verifyTable([first, second, third].map(accepted), { client: table(items), tableName: 't', timeoutMs: 0 });
 
-  it('passes a table where each notification applied once, the oldest one stale', async () => {
-    const report = await check([
-      notificationItem(first, 'stale'),
-      notificationItem(second, 'applied'),
-      notificationItem(third, 'applied'),
-      { pk, applied_notifications: [third.key, second.key], triggered_at: at(third) },
-    ]);
-    expect(report).toMatchObject({ applied: 2, stale: 1, lost: 0, doubleApplied: 0, wrong: 0 });
+  /** The table the worker leaves (through the production model, in memory), and its changes as stream records. */
+  async function worked() {
+    const store = new MemoryStore();
+    const stream: _Record[] = [];
+    const deps = {
+      store,
+      clock: () => new Date('2026-11-23T13:00:00Z'),
+      logger: silentLogger,
+      retentionDays: 0,
+    };
+    for (const n of all) {
+      const message = queueMessage(n.body, {
+        ...(n.notificationId ? { notificationId: n.notificationId } : {}),
+      });
+      const before = new Map([...store.items].map(([key, item]) => [key, structuredClone(item)]));
+      expect(await processBatch([message], deps)).toEqual([]);
+      for (const [key, item] of store.items) {
+        const old = before.get(key);
+        if (isDeepStrictEqual(old, item)) continue;
+        stream.push(change(key, old, item));
+      }
+    }
+    return { items: store.items, stream };
+  }
+  let sequence = 0;
+  function change(
+    key: string,
+    old: Record<string, unknown> | undefined,
+    item: Record<string, unknown>,
+  ): _Record {
+    sequence++;
+    return {
+      eventName: old ? 'MODIFY' : 'INSERT',
+      dynamodb: {
+        Keys: { pk: { S: key } },
+        SequenceNumber: String(sequence).padStart(21, '0'),
+        NewImage: marshall(item) as never,
+        ...(old ? { OldImage: marshall(old) as never } : {}),
+      },
+    };
+  }
+  const check = (items: Map<string, Record<string, unknown>>) =>
+    verifyTable(all.map(accepted), { client: table([...items.values()]), tableName: 't', timeoutMs: 0 });
+  const edited = (
+    items: Map<string, Record<string, unknown>>,
+    key: string,
+    edit: (item: Record<string, unknown>) => void,
+  ) => {
+    const copy = new Map([...items].map(([k, item]) => [k, structuredClone(item)]));
+    const item = copy.get(key);
+    if (item) edit(item);
+    else throw new Error(`no ${key}`);
+    return copy;
+  };
+  const problems = (report: { findings: { problem: string }[] }) =>
+    report.findings.map((f) => f.problem).join('\n');
+
+  it('passes what the worker leaves: the late reschedule applied, the old decline stale, one Event Trigger for two bodies', async () => {
+    const { items, stream } = await worked();
+    const report = await check(items);
+    expect(report.findings).toEqual([]);
+    expect(report).toMatchObject({
+      checked: 6,
+      applied: 5,
+      stale: 1,
+      lost: 0,
+      doubleApplied: 0,
+      regressed: 0,
+      wrong: 0,
+    });
+    const streamReport = verifyStream(all.map(accepted), stream);
+    expect(streamReport.findings).toEqual([]);
+    expect(streamReport).toMatchObject({ once: 5, stale: 1, missing: 0, doubleApplied: 0, regressed: 0 });
   });
 
-  it('reports a missing record, a key applied twice, a body not kept verbatim and older state winning', async () => {
-    const report = await check([
-      notificationItem(first, 'applied', `${first.body.toString()} `),
-      notificationItem(second, 'applied'),
-      { pk, applied_notifications: [first.key, second.key, second.key], triggered_at: at(second) },
+  it('reports a lost notification record, and an applied notification missing from the keys at its time', async () => {
+    const { items } = await worked();
+    const noRecord = await check(
+      edited(items, keys.notification(participant.key), () => {}).set(keys.notification(participant.key), {
+        pk: 'x',
+      }),
+    );
+    expect(noRecord).toMatchObject({ lost: 1 });
+    expect(problems(noRecord)).toContain('no notification record');
+    const unlisted = await check(edited(items, pk, (item) => (item.lifecycle_applied = [])));
+    expect(unlisted.lost).toBeGreaterThanOrEqual(1);
+    expect(problems(unlisted)).toContain('not in its applied keys');
+    const noTrigger = new Map(items);
+    noTrigger.delete((triggers[0]?.expect as { pks: string[] } | undefined)?.pks[0] as string);
+    expect(await check(noTrigger)).toMatchObject({ lost: 2 });
+  });
+
+  it('reports a key listed twice, an aspect older than the newest time sent, and values of another notification', async () => {
+    const { items } = await worked();
+    const twice = await check(
+      edited(items, pk, (item) => (item.participants_applied = [participant.key, participant.key])),
+    );
+    expect(twice).toMatchObject({ doubleApplied: 1 });
+    const back = await check(
+      edited(items, pk, (item) => {
+        item.lifecycle_as_of = '2026-11-23T10:00:00.000Z';
+        item.lifecycle_applied = [chosen.key];
+        item.status = 'time_chosen';
+      }),
+    );
+    expect(back.regressed).toBe(1);
+    expect(problems(back)).toContain('older than 2026-11-23T12:00:00.000Z sent');
+    const values = await check(edited(items, pk, (item) => (item.status = 'declined')));
+    expect(values).toMatchObject({ wrong: 1, regressed: 0 });
+    expect(problems(values)).toContain('status declined, not rescheduled');
+  });
+
+  it('reports a body not kept verbatim, a header id never sent, and a stale record newer than what was kept', async () => {
+    const { items } = await worked();
+    const report = await check(
+      edited(
+        edited(items, keys.notification(chosen.key), (item) => (item.body = `${String(item.body)} `)),
+        keys.notification(declined.key),
+        (item) => (item.cronofy_notification_id = 'ntf_forged'),
+      ),
+    );
+    expect(report).toMatchObject({ wrong: 2, lost: 0 });
+    expect(problems(report)).toContain('verbatim');
+    expect(problems(report)).toContain('ntf_forged was never sent');
+    const stale = await check(
+      edited(items, keys.notification(participant.key), (item) => (item.status = 'stale')),
+    );
+    expect(problems(stale)).toContain('recorded stale, but');
+  });
+
+  it('on the stream: reports a key applied twice, a change that applies nothing, an aspect back in time, a missing effect', async () => {
+    const { items, stream } = await worked();
+    const last = items.get(pk) as Record<string, unknown>;
+    // The untimed-replay race: the time-chosen participants come back at a later receipt time.
+    const again = {
+      ...last,
+      participants_as_of: '2026-11-23T13:00:00.000Z',
+      participants_applied: [chosen.key],
+    };
+    const nothing = { ...again, revision: 99 };
+    const back = {
+      ...nothing,
+      lifecycle_as_of: '2026-11-23T10:00:00.000Z',
+      lifecycle_applied: [rescheduled.key],
+    };
+    const report = verifyStream(all.map(accepted), [
+      ...stream,
+      change(pk, last, again),
+      change(pk, again, nothing),
+      change(pk, nothing, back),
     ]);
-    expect(report).toMatchObject({ lost: 1, doubleApplied: 1, wrong: 2 });
-    const problems = report.findings.map((f) => f.problem).join('\n');
-    for (const problem of ['no notification record', 'appears 2 times', 'verbatim', 'not the newest sent']) {
-      expect(problems).toContain(problem);
-    }
+    // Twice: time chosen (participants), and the reschedule whose key the backwards change lists again;
+    // plus the change that applied nothing.
+    expect(report).toMatchObject({ doubleApplied: 3, regressed: 1 });
+    expect(problems(report)).toContain(`applied 2 times to one aspect of ${pk}`);
+    expect(problems(report)).toContain('MODIFY applied no notification');
+    expect(problems(report)).toContain(
+      'lifecycle_as_of went from 2026-11-23T12:00:00.000Z to 2026-11-23T10:00:00.000Z',
+    );
+    const withoutParticipant = stream.filter(
+      (record) =>
+        !(
+          record.dynamodb?.Keys?.pk?.S === pk &&
+          JSON.stringify(record.dynamodb?.NewImage).includes('12:00:05')
+        ),
+    );
+    expect(verifyStream(all.map(accepted), withoutParticipant).missing).toBeGreaterThanOrEqual(1);
+    const twiceRecorded = [
+      ...stream,
+      ...stream.filter((r) => r.dynamodb?.Keys?.pk?.S?.startsWith('event_trigger#')),
+    ];
+    expect(verifyStream(all.map(accepted), twiceRecorded).doubleApplied).toBe(2);
   });
 });

@@ -94,7 +94,8 @@ The run stops early when the receiver answers 401 ${REJECTED_SIGNATURE_LIMIT} ti
 signature: wrong --secret) or cannot be reached ${UNREACHABLE_LIMIT} times in a row.
 
 Exit status: 0 when every notification was accepted (and, with --verify, applied exactly once);
-1 when one was given up, lost, applied twice or kept wrongly, or the run stopped early; 2 for a usage error.
+1 when one was given up, lost, applied twice, went back in time or was kept wrongly, or the run stopped early;
+2 for a usage error.
 
 Examples
   npm start                                   # in another terminal: local mode
@@ -308,7 +309,7 @@ function formatText(report: SimReport): string {
     lines.push(
       `Verify ${v.table} @ ${v.endpoint} (waited ${(v.waitedMs / 1000).toFixed(1)} s)`,
       `  checked    ${v.checked}: applied once ${v.applied}, stale (newer state kept) ${v.stale}, kept unapplied ${v.keptOnly}`,
-      `  lost ${v.lost}   double-applied ${v.doubleApplied}   wrong ${v.wrong}${v.givenUpButRecorded ? `   given up but recorded ${v.givenUpButRecorded}` : ''}`,
+      `  lost ${v.lost}   double-applied ${v.doubleApplied}   regressed ${v.regressed}   wrong ${v.wrong}${v.givenUpButRecorded ? `   given up but recorded ${v.givenUpButRecorded}` : ''}`,
     );
     for (const finding of v.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
   }
@@ -316,7 +317,7 @@ function formatText(report: SimReport): string {
   if (s) {
     lines.push(
       `Stream (${s.records} records)`,
-      `  once ${s.once}   stale ${s.stale}   missing ${s.missing}   double-applied ${s.doubleApplied}`,
+      `  once ${s.once}   stale ${s.stale}   missing ${s.missing}   double-applied ${s.doubleApplied}   regressed ${s.regressed}`,
     );
     for (const finding of s.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
   }

@@ -255,6 +255,7 @@ export async function deliver(chains: readonly Chain[], options: DeliveryOptions
   const send = async (notification: SimNotification): Promise<void> => {
     const record: DeliveryRecord = { notification, outcome: 'aborted', requests: 0, duplicates: 0 };
     records.push(record);
+    if (notification.delayMs) await sleep(notification.delayMs, signal);
     if (!notification.burst) await rate.acquire(signal);
     const headers = cronofyHeaders(notification, options.secrets, random);
     const outcomes: Outcome[] = [];

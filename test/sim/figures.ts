@@ -3,7 +3,7 @@ import type { DeliverySummary } from './delivery.ts';
 import type { RunCheck } from './verify.ts';
 
 /**
- * The reliability suite's figures (notifications sent, duplicates, faults injected, lost, double-applied),
+ * The reliability suite's figures (notifications sent, duplicates, faults injected, lost, double-applied, regressed),
  * written when RELIABILITY_REPORT=1 as one JSON line per test to .test-results/reliability.jsonl and printed,
  * so docs-reliability.md can be reproduced with one command. Silent otherwise.
  */
@@ -29,6 +29,7 @@ export function runFigures(summary: DeliverySummary, check: RunCheck): Record<st
     keptUnapplied: check.table.keptOnly,
     lost: check.table.lost,
     doubleApplied: check.table.doubleApplied + (check.stream?.doubleApplied ?? 0),
+    regressed: check.table.regressed + (check.stream?.regressed ?? 0),
     wrong: check.table.wrong,
     streamMissing: check.stream?.missing,
     latencyMs: summary.latencyMs,

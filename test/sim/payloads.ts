@@ -128,15 +128,19 @@ function eventFields(event: EventState): Record<string, unknown> {
   };
 }
 
-/** A conferencing interaction callback (seed conferencing-push-notifications.txt). No `triggered_at` there. */
+/**
+ * A conferencing interaction callback (seed conferencing-push-notifications.txt). No `triggered_at` there;
+ * `options.triggeredAt` adds one (the schema allows it on every notification), to exercise both orderings.
+ */
 export function conferencingPayload(
   interaction: 'conferencing_assigned' | 'conferencing_failing',
   event: EventState,
-  options: { subtype?: string; provider?: string; joinUrl?: string } = {},
+  options: { subtype?: string; provider?: string; joinUrl?: string; triggeredAt?: Date } = {},
 ): Record<string, unknown> {
   return {
     notification: {
       type: 'event_subscription',
+      ...(options.triggeredAt ? { triggered_at: isoSeconds(options.triggeredAt) } : {}),
       interactions: [{ type: interaction, ...(options.subtype ? { subtype: options.subtype } : {}) }],
     },
     event: {
@@ -160,12 +164,14 @@ export function eventTriggerPayload(
   transition: TransitionWithOffset,
   event: EventState,
   form: 'array' | 'single',
+  triggeredAt?: Date,
 ): Record<string, unknown> {
+  const header = {
+    type: 'event_subscription',
+    ...(triggeredAt ? { triggered_at: isoSeconds(triggeredAt) } : {}),
+  };
   return {
-    notification:
-      form === 'single'
-        ? { type: 'event_subscription', transition }
-        : { type: 'event_subscription', transitions: [transition] },
+    notification: form === 'single' ? { ...header, transition } : { ...header, transitions: [transition] },
     event: eventFields(event),
   };
 }

@@ -26,7 +26,15 @@ import type { Random } from './random.ts';
  * have on the table (CONTRACT §3), which is what `verify` checks afterwards.
  */
 
-export const SCENARIOS = ['lifecycle', 'conferencing', 'triggers', 'mixed', 'top-of-hour'] as const;
+export const SCENARIOS = [
+  'lifecycle',
+  'conferencing',
+  'triggers',
+  'mixed',
+  'top-of-hour',
+  'replay-attack',
+  'out-of-order',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export const SCENARIO_HELP: Record<ScenarioName, string> = {
@@ -38,13 +46,20 @@ export const SCENARIO_HELP: Record<ScenarioName, string> = {
   mixed: 'all of the above plus signed bodies that are not valid JSON and unknown types',
   'top-of-hour':
     'a burst: Event Triggers and event_start callbacks for many events starting at the same hour',
+  'replay-attack':
+    'captured signed bodies of every type (with and without triggered_at) re-posted under fresh Cronofy-Notification-IDs, interleaved with newer notifications and again long after: no further effect',
+  'out-of-order':
+    'late Cronofy retries: time chosen 10:00 → participant change 12:00:05 → the 12:00:00 reschedule after it, equal-second ties, duplicates after newer notifications of the same second (scheduling requests and conferencing)',
 };
 
 /** The effect one notification must have on the table, exactly once. */
 export type Expectation =
-  /** A state record (scheduling_request / event) lists the key once in `applied_notifications`, unless stale. */
+  /**
+   * A state record (scheduling_request / event): each aspect the body carries applies it once, unless a newer
+   * time is already there (stale); verify.ts reads the aspects and times from the body.
+   */
   | { effect: 'state'; pk: string }
-  /** One event_trigger record per transition. */
+  /** One event_trigger record per transition (several bodies may map to the same one). */
   | { effect: 'triggers'; pks: string[] }
   /** Only the notification record, with this status. */
   | { effect: 'record'; status: 'unparseable' | 'unknown_type' };
@@ -54,13 +69,18 @@ export interface SimNotification {
   label: string;
   type: string | null;
   body: Buffer;
-  /** `Cronofy-Notification-ID`, sent on Event Trigger callbacks only (as Cronofy documents). */
+  /**
+   * `Cronofy-Notification-ID`, sent on Event Trigger callbacks only (as Cronofy documents), and by a
+   * replay attacker on anything. Tracing only: it is not the idempotency key.
+   */
   notificationId?: string;
-  /** The idempotency key the pipeline derives: the header, else `sha256:<hex>` of the body. */
+  /** The idempotency key the pipeline derives: `sha256:<hex>` of the body, always. */
   key: string;
   expect: Expectation;
   /** Part of a top-of-hour burst: sent at once, not held back by the rate limit. */
   burst?: boolean;
+  /** Wait this long before the first attempt (a body captured and replayed long after). */
+  delayMs?: number;
 }
 
 export interface Chain {
@@ -163,8 +183,11 @@ function newRequest(ctx: ScenarioContext, n: number): SchedulingRequestState {
   };
 }
 
-/** Scheduler Workflow / Embedded Scheduler lifecycle of one Scheduling Request. */
-function lifecycleChain(ctx: ScenarioContext, n: number, scenario: string): Chain {
+/**
+ * Scheduler Workflow / Embedded Scheduler lifecycle of one Scheduling Request. `timed: false` leaves out
+ * `triggered_at` (the schema allows it), so the steps are ordered by their receipt times.
+ */
+function lifecycleChain(ctx: ScenarioContext, n: number, scenario: string, timed = true): Chain {
   const { random } = ctx;
   const request = newRequest(ctx, n);
   const pk = keys.schedulingRequest(request.id);
@@ -179,7 +202,7 @@ function lifecycleChain(ctx: ScenarioContext, n: number, scenario: string): Chai
     const payload = schedulingRequestPayload(
       type,
       request,
-      triggeredAt,
+      timed ? triggeredAt : undefined,
       changed ? { changedParticipants: changed } : {},
     );
     steps.push(
@@ -246,21 +269,26 @@ function newEvent(ctx: ScenarioContext, prefix: string, start?: Date): EventStat
   };
 }
 
-/** Conferencing: assigned, or failing first (sometimes with profile_missing) and then assigned. */
-function conferencingChain(ctx: ScenarioContext, scenario: string): Chain {
+/**
+ * Conferencing: assigned, or failing first (sometimes with profile_missing) and then assigned. As the seed,
+ * without `triggered_at`; `timed` adds increasing ones.
+ */
+function conferencingChain(ctx: ScenarioContext, scenario: string, timed = false): Chain {
   const { random } = ctx;
   const event = newEvent(ctx, 'evt');
   const pk = keys.event(event.eventId);
   const steps: SimNotification[] = [];
+  let at = new Date(ctx.now.getTime() - 2 * DAY);
   const push = (
     interaction: 'conferencing_assigned' | 'conferencing_failing',
     options: Parameters<typeof conferencingPayload>[2],
   ) => {
+    at = new Date(at.getTime() + MINUTE);
     steps.push(
       notification(
         `${scenario}/${event.eventId}/${steps.length}`,
         'event_subscription',
-        conferencingPayload(interaction, event, options),
+        conferencingPayload(interaction, event, { ...options, ...(timed ? { triggeredAt: at } : {}) }),
         { effect: 'state', pk },
       ),
     );
@@ -296,9 +324,11 @@ function triggerNotification(
   event: EventState,
   transition: TransitionWithOffset,
   index: number,
+  timed = false,
 ): SimNotification {
   const id = `ntf_${ctx.runId}_${ctx.random.hex(16)}`;
-  const payload = eventTriggerPayload(transition, event, ctx.random.chance(0.5) ? 'array' : 'single');
+  const form = ctx.random.chance(0.5) ? 'array' : 'single';
+  const payload = eventTriggerPayload(transition, event, form, timed ? ctx.now : undefined);
   return notification(
     `${scenario}/${event.eventId}/${index}`,
     'event_subscription',
@@ -309,7 +339,7 @@ function triggerNotification(
 }
 
 /** Event Triggers of one event, in the order they fall due; a moved event re-queues them (new ids). */
-function triggersChain(ctx: ScenarioContext, scenario: string): Chain {
+function triggersChain(ctx: ScenarioContext, scenario: string, timed = false): Chain {
   const { random } = ctx;
   const event = newEvent(ctx, 'trg');
   const chosen = TRANSITIONS.filter(() => random.chance(0.5));
@@ -321,7 +351,7 @@ function triggersChain(ctx: ScenarioContext, scenario: string): Chain {
   const movedAfter = random.chance(0.2) ? random.int(1, ordered.length) : undefined;
   for (const [i, transition] of ordered.entries()) {
     if (i === movedAfter) break;
-    steps.push(triggerNotification(ctx, scenario, event, transition, steps.length));
+    steps.push(triggerNotification(ctx, scenario, event, transition, steps.length, timed));
   }
   if (movedAfter !== undefined) {
     // "If an event moves, a new notification will be scheduled, even if one was already sent."
@@ -329,7 +359,7 @@ function triggersChain(ctx: ScenarioContext, scenario: string): Chain {
     event.start = new Date(event.start.getTime() + shift);
     event.end = new Date(event.end.getTime() + shift);
     for (const transition of due(chosen, event))
-      steps.push(triggerNotification(ctx, scenario, event, transition, steps.length));
+      steps.push(triggerNotification(ctx, scenario, event, transition, steps.length, timed));
   }
   return { id: event.eventId, steps };
 }
@@ -381,6 +411,140 @@ function topOfHourChain(ctx: ScenarioContext, scenario: string, n: number, hour:
   };
 }
 
+/** The same signed bytes delivered again: the same notification (key, expectation), a new label. */
+function again(
+  original: SimNotification,
+  label: string,
+  extra: Partial<SimNotification> = {},
+): SimNotification {
+  return { ...original, label: `${original.label}/${label}`, ...extra };
+}
+
+/**
+ * A replay attacker holding captured signed bodies: every kind (lifecycle steps with and without
+ * `triggered_at`, conferencing with and without, Event Triggers with and without, bodies kept unapplied)
+ * re-posted under fresh `Cronofy-Notification-ID` headers, some right after a newer notification of the same
+ * record, and all of them again at the end, the first after a pause. Each replay is the same notification
+ * (same key, same expected effect): it must change nothing.
+ */
+function replayAttackChain(ctx: ScenarioContext, scenario: string, n: number): Chain {
+  const { random } = ctx;
+  const kind = random.weighted({
+    timed: 3,
+    untimed: 2,
+    conferencing: 1.5,
+    conferencingTimed: 1,
+    triggers: 1.5,
+    triggersTimed: 1,
+    odd: 1,
+  });
+  const captured =
+    kind === 'timed' || kind === 'untimed'
+      ? lifecycleChain(ctx, n, scenario, kind === 'timed')
+      : kind === 'conferencing' || kind === 'conferencingTimed'
+        ? conferencingChain(ctx, scenario, kind === 'conferencingTimed')
+        : kind === 'triggers' || kind === 'triggersTimed'
+          ? triggersChain(ctx, scenario, kind === 'triggersTimed')
+          : oddChain(ctx, scenario);
+  let replays = 0;
+  const replay = (original: SimNotification, delayMs?: number) =>
+    again(original, `replay${++replays}`, {
+      notificationId: `ntf_replay_${ctx.runId}_${random.hex(16)}`,
+      ...(delayMs ? { delayMs } : {}),
+    });
+  const steps: SimNotification[] = [];
+  for (const [i, step] of captured.steps.entries()) {
+    steps.push(step);
+    // Interleaved: an older body re-posted right after a newer one of the same record.
+    if (i > 0 && random.chance(0.6))
+      steps.push(replay(captured.steps[random.int(0, i - 1)] as SimNotification));
+  }
+  // Long after: every captured body once more, in any order, the first after a pause.
+  const late = captured.steps.map((step) => ({ step, order: random() })).sort((a, b) => a.order - b.order);
+  for (const [i, { step }] of late.entries())
+    steps.push(replay(step, i === 0 ? random.int(500, 2500) : undefined));
+  return { id: captured.id, steps };
+}
+
+/**
+ * Cronofy's retries arriving late, for one Scheduling Request (or, one time in four, one event's
+ * conferencing): time chosen at 10:00 → a participant change at 12:00:05 → the reschedule of 12:00:00
+ * delivered after it (its participants are older, its lifecycle newer); a second participant change in the
+ * same second; a retry of the first after it; sometimes two reschedules within one later second, the earlier
+ * one retried after both; the 12:00:00 reschedule retried once more at the end. Bodies are built in the order Cronofy
+ * created them and delivered in another.
+ */
+function outOfOrderChain(ctx: ScenarioContext, scenario: string, n: number): Chain {
+  const { random } = ctx;
+  const day = new Date(ctx.now.getTime() - random.int(2, 9) * DAY);
+  day.setUTCHours(10, 0, 0, 0);
+  const at = (hours: number, seconds = 0) => new Date(day.getTime() + hours * HOUR + seconds * 1000);
+  const retried = (steps: SimNotification[], original: SimNotification) =>
+    steps.push(again(original, `retry${steps.length}`));
+
+  if (random.chance(0.25)) {
+    const event = newEvent(ctx, 'ooo');
+    const pk = keys.event(event.eventId);
+    const made = (label: string, interaction: 'conferencing_assigned' | 'conferencing_failing', when: Date) =>
+      notification(
+        `${scenario}/${event.eventId}/${label}`,
+        'event_subscription',
+        conferencingPayload(interaction, event, {
+          triggeredAt: when,
+          joinUrl: `https://conference.example.com/zoom/${random.hex(12)}`,
+        }),
+        { effect: 'state', pk },
+      );
+    const assigned = made('assigned', 'conferencing_assigned', at(0));
+    const failing = made('failing', 'conferencing_failing', at(0, 10));
+    const reassigned = made('reassigned', 'conferencing_assigned', at(0, 10));
+    const steps = [failing, assigned, reassigned];
+    retried(steps, failing); // a duplicate after a newer notification of the same second
+    retried(steps, assigned); // an older one retried once more
+    return { id: event.eventId, steps };
+  }
+
+  const request = newRequest(ctx, n);
+  const pk = keys.schedulingRequest(request.id);
+  const made = (label: string, type: SchedulingRequestType, when: Date, changed?: string[]) =>
+    notification(
+      `${scenario}/${request.id}/${label}`,
+      type,
+      schedulingRequestPayload(type, request, when, changed ? { changedParticipants: changed } : {}),
+      { effect: 'state', pk },
+    );
+  request.start = slotAfter(random, day, 2, 4);
+  request.statuses.candidate = 'accepted';
+  const chosen = made('chosen', 'scheduling_request_time_chosen', at(0));
+  request.start = slotAfter(random, at(2), 1, 2);
+  request.statuses.panel = 'needs_action';
+  const rescheduled = made('rescheduled', 'scheduling_request_rescheduled', at(2));
+  request.statuses.panel = 'accepted';
+  const panel = made('panel', 'event_participant_status_changed', at(2, 5), [request.panel.email]);
+  request.statuses.host = 'tentative';
+  const host = made('host', 'event_participant_status_changed', at(2, 5), [request.host.email]);
+  request.start = slotAfter(random, at(4), 1, 2);
+  const movedOnce = made('moved-once', 'scheduling_request_rescheduled', at(4));
+  request.start = new Date(request.start.getTime() + HOUR);
+  const movedTwice = made('moved-twice', 'scheduling_request_rescheduled', at(4));
+
+  const steps = [chosen, panel, rescheduled];
+  // The tie of 12:00:05 arrives in either order; the first of it is retried after the second.
+  const [tieFirst, tieSecond] = random.chance(0.5) ? [panel, host] : [host, panel];
+  if (tieFirst === host) steps.splice(1, 0, host);
+  else steps.push(host);
+  retried(steps, tieFirst);
+  // Half the time the request moves twice within one later second (a lifecycle tie, which also carries the
+  // participants past 12:00:05); otherwise the record ends at the 12:00:05 tie.
+  if (random.chance(0.5)) {
+    steps.push(movedOnce, movedTwice);
+    retried(steps, movedOnce);
+  }
+  if (random.chance(0.5)) retried(steps, tieSecond);
+  retried(steps, rescheduled);
+  return { id: request.id, steps };
+}
+
 /** `count` notifications for a scenario, as chains (the last chain is cut short to hit the count exactly). */
 export function buildScenario(name: ScenarioName, count: number, ctx: ScenarioContext): Chain[] {
   const chains: Chain[] = [];
@@ -401,6 +565,12 @@ export function buildScenario(name: ScenarioName, count: number, ctx: ScenarioCo
         break;
       case 'top-of-hour':
         chain = topOfHourChain(ctx, name, n, hour);
+        break;
+      case 'replay-attack':
+        chain = replayAttackChain(ctx, name, n);
+        break;
+      case 'out-of-order':
+        chain = outOfOrderChain(ctx, name, n);
         break;
       case 'mixed': {
         const kind = ctx.random.weighted({ lifecycle: 45, conferencing: 20, triggers: 30, odd: 5 });

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import {
   type AttributeValue,
   BatchGetItemCommand,
@@ -7,7 +8,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { SCHEDULING_REQUEST_TYPES } from '../../shared/cronofy/schemas.ts';
 import { keys } from '../../shared/records.ts';
+import { ASPECTS, type AspectName } from '../../shared/worker/state.ts';
 import { readStream } from '../support/stream-reader.ts';
 import type { DeliveryRecord } from './delivery.ts';
 import type { SimNotification } from './scenarios.ts';
@@ -15,15 +18,28 @@ import type { SimNotification } from './scenarios.ts';
 /**
  * After a run: did every notification the simulator got accepted have exactly one effect? (CONTRACT §3)
  *
- * - one `notification` record per idempotency key, holding the body verbatim;
- * - a state notification's key appears exactly once in its record's `applied_notifications`, or the
- *   notification is recorded `stale` (newer state was already there) and the key appears nowhere;
- * - an Event Trigger has its `event_trigger` record (one per transition);
- * - a body that cannot be applied is kept with status `unparseable` / `unknown_type`;
- * - newer state wins: each record ends with the newest `triggered_at` sent for it (so `stale` is legitimate).
+ * The idempotency key is the body's digest, so every delivery of the same bytes (a duplicate, a retry, a
+ * replay under a fresh `Cronofy-Notification-ID`) is one notification. Per accepted notification:
+ * - a `notification` record exists under its key, holding the body verbatim (lost otherwise), and its
+ *   `cronofy_notification_id`, if any, is one of the header ids sent with that body;
+ * - a state notification is recorded `applied` or `stale` (stale: newer state was already there, or it was
+ *   applied and then overtaken after a crash — both correct); when it was sent with the time its record
+ *   ends at for an aspect it carries, its key is among that aspect's `*_applied` keys, never twice;
+ * - an Event Trigger's `event_trigger` records exist (several bodies may map to one record: the same
+ *   transition for the same event times);
+ * - a body that cannot be applied is kept with status `unparseable` / `unknown_type`.
+ *
+ * And per state record and aspect ("regressed" otherwise): the aspect ends at the newest time sent for it,
+ * showing the values of the last notification applied at that time. The expected times come from the
+ * bodies, independently of the worker's planner: lifecycle = every `scheduling_request_*` type, `event_start`
+ * and `event_end`; participants = `event_participant_status_changed`, and a lifecycle step whose event lists
+ * a host or attendees; conferencing = an event subscription with a conferencing interaction. A notification
+ * without `triggered_at` is ordered by its receipt time, which the simulator does not know exactly (a
+ * duplicate is received later than its original): it is left out of the time checks, and only allows an
+ * aspect to end later than the newest `triggered_at` sent.
  *
  * The table shows the end state; the stream (local mode) shows every change, so it also catches an effect
- * applied twice and then overwritten.
+ * applied twice and then overwritten, and an aspect that went back in time and forward again.
  */
 
 export interface Finding {
@@ -33,7 +49,7 @@ export interface Finding {
 }
 
 export interface VerifyReport {
-  /** Accepted notifications checked. */
+  /** Accepted notifications checked (each delivery of a replayed body counts). */
   checked: number;
   /** Applied exactly once. */
   applied: number;
@@ -43,12 +59,14 @@ export interface VerifyReport {
   keptOnly: number;
   lost: number;
   doubleApplied: number;
-  /** Present, but not as expected (wrong status, body not verbatim). */
+  /** (Record, aspect) pairs that do not end at the newest time sent for them. */
+  regressed: number;
+  /** Present, but not as expected (wrong status, body not verbatim, values of another notification). */
   wrong: number;
   /** Never answered 2xx but recorded anyway (a request that timed out after the queue had it). */
   givenUpButRecorded: number;
   waitedMs: number;
-  /** The first findings (lost, double, wrong), for a human to start from. */
+  /** The first findings (lost, double, regressed, wrong), for a human to start from. */
   findings: Finding[];
 }
 
@@ -92,7 +110,101 @@ export async function getItems(
   return found;
 }
 
-function statePks(notification: SimNotification): string[] {
+/** What a body says about the state it changes, read from the body itself (not through the worker's planner). */
+export interface Sent {
+  aspects: AspectName[];
+  /** `triggered_at` as the worker orders it (UTC, milliseconds); undefined when absent. */
+  at?: string;
+  /** Lifecycle status the body sets. */
+  status?: string;
+  /** `scheduling_request.event` of the body (start, attendees, …). */
+  event?: Item;
+  /** Conferencing status the body sets (`assigned` / `failing`). */
+  conferencing?: string;
+}
+
+const LIFECYCLE_STATUS = (type: string) =>
+  type === 'event_start'
+    ? 'event_started'
+    : type === 'event_end'
+      ? 'event_ended'
+      : type.replace(/^scheduling_request_/, '');
+
+function parseBody(body: Buffer): Item | undefined {
+  try {
+    const json = JSON.parse(body.toString('utf8'));
+    return json && typeof json === 'object' ? (json as Item) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function sentState(body: Buffer): Sent {
+  const json = parseBody(body);
+  const notification = (json?.notification ?? {}) as Item;
+  const type = String(notification.type);
+  const ms = typeof notification.triggered_at === 'string' ? Date.parse(notification.triggered_at) : NaN;
+  const at = Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+  if ((SCHEDULING_REQUEST_TYPES as readonly string[]).includes(type)) {
+    const event = ((json?.scheduling_request as Item | undefined)?.event ?? undefined) as Item | undefined;
+    if (type === 'event_participant_status_changed')
+      return { aspects: ['participants'], at, ...(event ? { event } : {}) };
+    const participants = event && (event.host !== undefined || event.attendees !== undefined);
+    return {
+      aspects: participants ? ['lifecycle', 'participants'] : ['lifecycle'],
+      at,
+      status: LIFECYCLE_STATUS(type),
+      ...(event ? { event } : {}),
+    };
+  }
+  const interactions = Array.isArray(notification.interactions) ? (notification.interactions as Item[]) : [];
+  const last = interactions
+    .filter((i) => i.type === 'conferencing_assigned' || i.type === 'conferencing_failing')
+    .at(-1);
+  if (type === 'event_subscription' && last)
+    return {
+      aspects: ['conferencing'],
+      at,
+      conferencing: last.type === 'conferencing_assigned' ? 'assigned' : 'failing',
+    };
+  return { aspects: [] };
+}
+
+const appliedKeys = (item: Item | undefined, aspect: AspectName): string[] => {
+  const value = item?.[ASPECTS[aspect].applied];
+  return Array.isArray(value) ? (value as string[]) : value instanceof Set ? [...value] : [];
+};
+const asOf = (item: Item | undefined, aspect: AspectName): string | undefined => {
+  const value = item?.[ASPECTS[aspect].asOf];
+  return typeof value === 'string' ? value : undefined;
+};
+
+/** Does the record show, for this aspect, the values `sent` carries? Undefined: nothing to compare. */
+function showsValues(item: Item, aspect: AspectName, sent: Sent): string | undefined {
+  const event = (item.event ?? {}) as Item;
+  if (aspect === 'lifecycle') {
+    if (sent.status !== undefined && item.status !== sent.status)
+      return `status ${String(item.status)}, not ${sent.status}`;
+    const start = sent.event?.start;
+    if (start !== undefined && !isDeepStrictEqual(event.start, start)) return 'event.start differs';
+  }
+  if (aspect === 'participants') {
+    for (const field of ['host', 'attendees'] as const)
+      if (sent.event?.[field] !== undefined && !isDeepStrictEqual(event[field], sent.event[field]))
+        return `event.${field} differs`;
+  }
+  if (aspect === 'conferencing' && sent.conferencing !== undefined) {
+    const status = (item.conferencing as Item | undefined)?.status;
+    if (status !== sent.conferencing) return `conferencing ${String(status)}, not ${sent.conferencing}`;
+  }
+  return undefined;
+}
+
+function statePk(notification: SimNotification): string | undefined {
+  return notification.expect.effect === 'state' ? notification.expect.pk : undefined;
+}
+
+function targetPks(notification: SimNotification): string[] {
   const { expect } = notification;
   return expect.effect === 'state' ? [expect.pk] : expect.effect === 'triggers' ? expect.pks : [];
 }
@@ -105,13 +217,41 @@ function bodyMatches(item: Item, notification: SimNotification): boolean {
   return stored.equals(notification.body);
 }
 
-function triggeredAt(n: SimNotification): number | undefined {
-  try {
-    const value = JSON.parse(n.body.toString())?.notification?.triggered_at;
-    return typeof value === 'string' ? Date.parse(value) : undefined;
-  } catch {
-    return undefined;
+interface AspectExpectation {
+  pk: string;
+  aspect: AspectName;
+  /** Newest `triggered_at` sent, and a notification that carried it. */
+  newest?: { at: string; n: SimNotification };
+  /** A notification without `triggered_at`, or one never accepted, may have moved the aspect later. */
+  mayBeLater: boolean;
+  any: SimNotification;
+}
+
+/** Per state record and aspect: the newest time sent (CONTRACT §3: an aspect never goes back in time). */
+function aspectExpectations(
+  accepted: readonly SimNotification[],
+  others: readonly SimNotification[],
+  sent: (n: SimNotification) => Sent,
+): Map<string, AspectExpectation> {
+  const expectations = new Map<string, AspectExpectation>();
+  for (const [list, wasAccepted] of [
+    [accepted, true],
+    [others, false],
+  ] as const) {
+    for (const n of list) {
+      const pk = statePk(n);
+      if (!pk) continue;
+      const { aspects, at } = sent(n);
+      for (const aspect of aspects) {
+        const id = `${pk} ${aspect}`;
+        const entry = expectations.get(id) ?? { pk, aspect, mayBeLater: false, any: n };
+        if (!wasAccepted || at === undefined) entry.mayBeLater = true;
+        else if (!entry.newest || at > entry.newest.at) entry.newest = { at, n };
+        expectations.set(id, entry);
+      }
+    }
   }
+  return expectations;
 }
 
 export async function verifyTable(
@@ -148,7 +288,7 @@ export async function verifyTable(
     options.tableName,
     notAccepted.map((n) => keys.notification(n.key)),
   );
-  const targets = await getItems(options.client, options.tableName, accepted.flatMap(statePks));
+  const targets = await getItems(options.client, options.tableName, accepted.flatMap(targetPks));
 
   const report: VerifyReport = {
     checked: accepted.length,
@@ -157,15 +297,40 @@ export async function verifyTable(
     keptOnly: 0,
     lost: 0,
     doubleApplied: 0,
+    regressed: 0,
     wrong: 0,
-    givenUpButRecorded: notAccepted.filter((n) => late.has(keys.notification(n.key))).length,
+    givenUpButRecorded: new Set(
+      notAccepted.filter((n) => late.has(keys.notification(n.key))).map((n) => n.key),
+    ).size,
     waitedMs,
     findings: [],
   };
-  const find = (n: SimNotification, kind: 'lost' | 'doubleApplied' | 'wrong', problem: string) => {
+  type Kind = 'lost' | 'doubleApplied' | 'regressed' | 'wrong';
+  const find = (n: SimNotification, kind: Kind, problem: string) => {
     report[kind]++;
     if (report.findings.length < MAX_FINDINGS) report.findings.push({ label: n.label, key: n.key, problem });
   };
+
+  // Every body, every header id it was sent with, every trigger record it maps to: over all deliveries.
+  const byKey = new Map<string, SimNotification>();
+  const headerIds = new Map<string, Set<string>>();
+  const triggerSources = new Map<string, Set<string>>();
+  const sentCache = new Map<string, Sent>();
+  const sent = (n: SimNotification) => {
+    const cached = sentCache.get(n.key);
+    if (cached) return cached;
+    const value = sentState(n.body);
+    sentCache.set(n.key, value);
+    return value;
+  };
+  for (const { notification: n } of records) {
+    if (!byKey.has(n.key)) byKey.set(n.key, n);
+    const ids = headerIds.get(n.key) ?? new Set();
+    if (n.notificationId) ids.add(n.notificationId);
+    headerIds.set(n.key, ids);
+    if (n.expect.effect === 'triggers')
+      for (const pk of n.expect.pks) triggerSources.set(pk, (triggerSources.get(pk) ?? new Set()).add(n.key));
+  }
 
   for (const n of accepted) {
     const record = notificationItems.get(keys.notification(n.key));
@@ -177,6 +342,11 @@ export async function verifyTable(
       find(n, 'wrong', 'notification record does not hold the body verbatim');
       continue;
     }
+    const traced = record.cronofy_notification_id;
+    if (traced !== undefined && !headerIds.get(n.key)?.has(String(traced))) {
+      find(n, 'wrong', `cronofy_notification_id ${String(traced)} was never sent with this body`);
+      continue;
+    }
     const { expect } = n;
     if (expect.effect === 'record') {
       if (record.status === expect.status) report.keptOnly++;
@@ -184,44 +354,87 @@ export async function verifyTable(
       continue;
     }
     if (expect.effect === 'triggers') {
-      const absent = expect.pks.filter((pk) => targets.get(pk)?.notification_id !== n.key);
+      const absent = expect.pks.filter((pk) => !targets.has(pk));
+      const foreign = expect.pks.filter(
+        (pk) => targets.has(pk) && !triggerSources.get(pk)?.has(String(targets.get(pk)?.notification_id)),
+      );
       if (absent.length > 0) find(n, 'lost', `no event_trigger record ${absent.join(', ')}`);
+      else if (foreign.length > 0)
+        find(n, 'wrong', `event_trigger ${foreign.join(', ')} names a notification that does not map to it`);
       else if (record.status !== 'applied')
         find(n, 'wrong', `status ${String(record.status)}, expected applied`);
       else report.applied++;
       continue;
     }
+
     const state = targets.get(expect.pk);
-    const applied = Array.isArray(state?.applied_notifications)
-      ? (state.applied_notifications as unknown[])
-      : [];
-    const times = applied.filter((key) => key === n.key).length;
-    if (times > 1)
-      find(n, 'doubleApplied', `key appears ${times} times in ${expect.pk}.applied_notifications`);
-    else if (times === 1 && record.status === 'applied') report.applied++;
-    else if (times === 0 && record.status === 'stale') report.stale++;
-    else if (times === 0)
-      find(
-        n,
-        'lost',
-        `status ${String(record.status)} but the key is not in ${expect.pk}.applied_notifications`,
+    const { aspects, at } = sent(n);
+    const status = String(record.status);
+    if (status !== 'applied' && status !== 'stale') {
+      find(n, 'wrong', `status ${status}, expected applied or stale`);
+      continue;
+    }
+    if (!state) {
+      find(n, status === 'applied' ? 'lost' : 'wrong', `recorded ${status}, but there is no ${expect.pk}`);
+      continue;
+    }
+    const twice = aspects.find((aspect) => appliedKeys(state, aspect).filter((k) => k === n.key).length > 1);
+    if (twice) {
+      find(n, 'doubleApplied', `key listed more than once in ${expect.pk}.${ASPECTS[twice].applied}`);
+      continue;
+    }
+    if (at !== undefined) {
+      // Sent with the time an aspect ends at: applied at that time, so its key is listed there.
+      const unlisted = aspects.find(
+        (aspect) => asOf(state, aspect) === at && !appliedKeys(state, aspect).includes(n.key),
       );
-    else find(n, 'wrong', `applied to ${expect.pk} but recorded ${String(record.status)}`);
+      if (unlisted) {
+        find(n, 'lost', `sent at ${expect.pk}.${ASPECTS[unlisted].asOf} but not in its applied keys`);
+        continue;
+      }
+      // Stale only when every aspect it carries is newer than the notification.
+      const notOlder = aspects.find((aspect) => {
+        const held = asOf(state, aspect);
+        return held === undefined || held <= at;
+      });
+      if (status === 'stale' && notOlder) {
+        find(n, 'wrong', `recorded stale, but ${expect.pk} ${notOlder} is not newer than it`);
+        continue;
+      }
+    }
+    if (status === 'applied') report.applied++;
+    else report.stale++;
   }
 
-  // Newer state wins: a record ends holding the newest `triggered_at` it was sent, so a notification recorded
-  // stale really was older than what the record kept, never the other way round.
-  const newest = new Map<string, { at: number; n: SimNotification }>();
-  for (const n of accepted) {
-    const at = triggeredAt(n);
-    if (n.expect.effect !== 'state' || at === undefined) continue;
-    const seen = newest.get(n.expect.pk);
-    if (!seen || at > seen.at) newest.set(n.expect.pk, { at, n });
-  }
-  for (const [pk, { at, n }] of newest) {
-    const held = Date.parse(String(targets.get(pk)?.triggered_at));
-    if (held !== at)
-      find(n, 'wrong', `${pk} holds triggered_at ${new Date(held).toISOString()}, not the newest sent`);
+  // Newer state wins, per aspect: each ends at the newest time sent for it, showing the values of the last
+  // notification applied at that time. A notification recorded stale really was older than what was kept.
+  for (const expected of aspectExpectations(accepted, notAccepted, sent).values()) {
+    const { pk, aspect, newest, mayBeLater } = expected;
+    const state = targets.get(pk);
+    if (!state) continue; // reported above, per notification
+    const held = asOf(state, aspect);
+    const name = ASPECTS[aspect].asOf;
+    if (newest && (held === undefined || held < newest.at)) {
+      find(newest.n, 'regressed', `${pk}.${name} is ${held ?? 'absent'}, older than ${newest.at} sent`);
+      continue;
+    }
+    if (held === undefined) {
+      find(expected.any, 'lost', `${pk} has no ${name}`);
+      continue;
+    }
+    if (newest && held > newest.at && !mayBeLater) {
+      find(newest.n, 'wrong', `${pk}.${name} is ${held}, later than any time sent (${newest.at})`);
+      continue;
+    }
+    const last = appliedKeys(state, aspect).at(-1);
+    const shown = last === undefined ? undefined : byKey.get(last);
+    if (!shown) {
+      if (!mayBeLater)
+        find(expected.any, 'wrong', `${pk}.${ASPECTS[aspect].applied} names no notification sent`);
+      continue;
+    }
+    const problem = showsValues(state, aspect, sent(shown));
+    if (problem) find(shown, 'wrong', `${pk} ${aspect}: ${problem} (the last notification applied)`);
   }
   return report;
 }
@@ -231,10 +444,17 @@ export interface StreamReport {
   records: number;
   /** Notifications whose effect appears on the stream exactly once. */
   once: number;
-  /** Notifications recorded stale: their record appears once, their state change nowhere. */
+  /** Notifications recorded stale whose key was never added to an aspect's applied keys. */
   stale: number;
   missing: number;
+  /**
+   * Notifications whose key was newly added to one aspect's `*_applied` more than once over the record's
+   * history, or whose notification / event_trigger record was written more than once; plus changes to a
+   * state record that applied no notification (a replay or a duplicate that still wrote).
+   */
   doubleApplied: number;
+  /** Changes where an aspect's `*_as_of` in the NewImage is older than in the OldImage (or was removed). */
+  regressed: number;
   findings: Finding[];
 }
 
@@ -243,9 +463,21 @@ function image(record: _Record, which: 'NewImage' | 'OldImage'): Item | undefine
   return raw ? unmarshall(raw as Record<string, AttributeValue>) : undefined;
 }
 
-function listed(item: Item | undefined, key: string): number {
-  const applied = item?.applied_notifications;
-  return Array.isArray(applied) ? applied.filter((value) => value === key).length : 0;
+/** Stream sequence numbers are decimal strings of varying length: compare them as numbers. */
+const bySequence = (a: _Record, b: _Record) => {
+  const x = a.dynamodb?.SequenceNumber ?? '';
+  const y = b.dynamodb?.SequenceNumber ?? '';
+  return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
+};
+
+const ALL_ASPECTS = Object.keys(ASPECTS) as AspectName[];
+
+/** Keys an aspect gained in one change: all of them when its time moved, else those not there before. */
+function addedKeys(before: Item | undefined, after: Item | undefined, aspect: AspectName): string[] {
+  const now = appliedKeys(after, aspect);
+  if (asOf(before, aspect) !== asOf(after, aspect)) return now;
+  const earlier = appliedKeys(before, aspect);
+  return now.filter((key) => !earlier.includes(key));
 }
 
 /** Count each accepted notification's effects on the stream records of the table. */
@@ -258,21 +490,61 @@ export function verifyStream(records: readonly DeliveryRecord[], stream: readonl
     list.push(record);
     byPk.set(pk, list);
   }
+  for (const list of byPk.values()) list.sort(bySequence);
   const report: StreamReport = {
     records: stream.length,
     once: 0,
     stale: 0,
     missing: 0,
     doubleApplied: 0,
+    regressed: 0,
     findings: [],
   };
-  const find = (n: SimNotification, kind: 'missing' | 'doubleApplied', problem: string) => {
+  const find = (
+    n: { label: string; key: string },
+    kind: 'missing' | 'doubleApplied' | 'regressed',
+    problem: string,
+  ) => {
     report[kind]++;
     if (report.findings.length < MAX_FINDINGS) report.findings.push({ label: n.label, key: n.key, problem });
   };
 
+  // Every state record of the run, change by change: which keys each change applied, and whether an aspect
+  // went back in time.
+  const additions = new Map<string, Map<string, number>>(); // `${pk} ${aspect}` → key → times added
+  const statePks = new Set(
+    records.flatMap(({ notification: n }) => (n.expect.effect === 'state' ? [n.expect.pk] : [])),
+  );
+  for (const pk of statePks) {
+    for (const change of byPk.get(pk) ?? []) {
+      const before = image(change, 'OldImage');
+      const after = image(change, 'NewImage');
+      let changedSomething = false;
+      for (const aspect of ALL_ASPECTS) {
+        const from = asOf(before, aspect);
+        const to = asOf(after, aspect);
+        if (from !== undefined && (to === undefined || to < from))
+          find({ label: pk, key: aspect }, 'regressed', `${ASPECTS[aspect].asOf} went from ${from} to ${to}`);
+        const added = addedKeys(before, after, aspect);
+        if (added.length > 0) changedSomething = true;
+        const counts = additions.get(`${pk} ${aspect}`) ?? new Map<string, number>();
+        for (const key of added) counts.set(key, (counts.get(key) ?? 0) + 1);
+        additions.set(`${pk} ${aspect}`, counts);
+      }
+      if (!changedSomething && change.eventName !== 'REMOVE')
+        find(
+          { label: pk, key: change.dynamodb?.SequenceNumber ?? '' },
+          'doubleApplied',
+          `${change.eventName} applied no notification`,
+        );
+    }
+  }
+
+  const seen = new Set<string>();
   for (const { notification: n, outcome } of records) {
-    if (outcome !== 'accepted') continue;
+    // Every delivery of one body is one notification: judge it once.
+    if (outcome !== 'accepted' || seen.has(n.key)) continue;
+    seen.add(n.key);
     const own = byPk.get(keys.notification(n.key)) ?? [];
     if (own.length === 0) {
       find(n, 'missing', 'no stream record for the notification');
@@ -289,6 +561,7 @@ export function verifyStream(records: readonly DeliveryRecord[], stream: readonl
       continue;
     }
     if (expect.effect === 'triggers') {
+      // Created once and never changed, however many bodies map to it.
       const counts = expect.pks.map((pk) => (byPk.get(pk) ?? []).length);
       if (counts.some((count) => count > 1))
         find(n, 'doubleApplied', `event_trigger written ${Math.max(...counts)} times`);
@@ -296,17 +569,12 @@ export function verifyStream(records: readonly DeliveryRecord[], stream: readonl
       else report.once++;
       continue;
     }
-    // The change that added this key to the record's applied list: exactly one, or none when stale.
-    let additions = 0;
-    for (const change of byPk.get(expect.pk) ?? []) {
-      const after = listed(image(change, 'NewImage'), n.key);
-      const before = listed(image(change, 'OldImage'), n.key);
-      if (after > before) additions += after - before;
-    }
-    if (additions > 1) find(n, 'doubleApplied', `applied ${additions} times to ${expect.pk}`);
-    else if (additions === 1) report.once++;
+    const times = ALL_ASPECTS.map((aspect) => additions.get(`${expect.pk} ${aspect}`)?.get(n.key) ?? 0);
+    if (times.some((t) => t > 1))
+      find(n, 'doubleApplied', `applied ${Math.max(...times)} times to one aspect of ${expect.pk}`);
+    else if (times.some((t) => t === 1)) report.once++;
     else if (status === 'stale') report.stale++;
-    else find(n, 'missing', `no change to ${expect.pk} on the stream`);
+    else find(n, 'missing', `recorded ${String(status)}, but no change to ${expect.pk} applied it`);
   }
   return report;
 }
@@ -342,9 +610,12 @@ export async function verifyRun(
   return { table, stream };
 }
 
-/** No loss, no double effect, nothing kept wrongly, on the table and (when read) on the stream. */
+/** No loss, no double effect, no aspect gone back in time, nothing kept wrongly, on the table and the stream. */
 export function isExactlyOnce(check: RunCheck): boolean {
   const { table, stream } = check;
-  const tableOk = table.lost === 0 && table.doubleApplied === 0 && table.wrong === 0;
-  return tableOk && (stream === undefined || (stream.missing === 0 && stream.doubleApplied === 0));
+  const tableOk = table.lost === 0 && table.doubleApplied === 0 && table.regressed === 0 && table.wrong === 0;
+  return (
+    tableOk &&
+    (stream === undefined || (stream.missing === 0 && stream.doubleApplied === 0 && stream.regressed === 0))
+  );
 }
