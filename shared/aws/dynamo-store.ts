@@ -28,6 +28,7 @@ import {
   EVENT_MAP,
   type Item,
   LEGACY_APPLIED,
+  MAX_UNTIMED_KEYS,
   mergeState,
   REVISION,
 } from '../worker/state.ts';
@@ -133,6 +134,7 @@ export function buildStateExpression(write: StateWrite): Expression {
     ':at': write.at,
     ':key': appliedKey(write.key),
     ':keys': [appliedKey(write.key)],
+    ...(write.triggeredAt === undefined ? { ':none': [], ':maxUntimed': MAX_UNTIMED_KEYS } : {}),
   };
   const placeholders = new Map<string, string>();
   const name = (attribute: string) => {
@@ -165,7 +167,8 @@ export function buildStateExpression(write: StateWrite): Expression {
     conditions.push(
       `((attribute_not_exists(${asOf}) AND (attribute_not_exists(${shown}) OR ${shown} < :at)) OR ${asOf} < :at)`,
     );
-    conditions.push(`NOT contains(${name(attributes.applied)}, :key)`);
+    const untimed = name(attributes.untimed);
+    conditions.push(`NOT contains(${name(attributes.applied)}, :key)`, `NOT contains(${untimed}, :key)`);
     for (const [attribute, v] of Object.entries(aspect.set)) sets.push(`${name(attribute)} = ${value(v)}`);
     for (const [field, v] of Object.entries(aspect.event ?? {})) {
       nested = true;
@@ -176,8 +179,10 @@ export function buildStateExpression(write: StateWrite): Expression {
       sets.push(`${shown} = :t`);
       removes.push(asOf);
     } else {
-      sets.push(`${asOf} = :at`);
+      sets.push(`${asOf} = :at`, `${untimed} = list_append(if_not_exists(${untimed}, :none), :keys)`);
       removes.push(shown);
+      // The list is bounded: when it is full, the merge path drops its oldest key.
+      conditions.push(`(attribute_not_exists(${untimed}) OR size(${untimed}) < :maxUntimed)`);
     }
   }
   if (nested) {

@@ -48,7 +48,18 @@ async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Pro
   if (plan.status !== undefined) return { messageId, plan, status: plan.status, duplicate: false };
   const results: string[] = [];
   try {
-    for (const write of plan.stateWrites) results.push(await store.applyState(write));
+    for (const write of plan.stateWrites) {
+      let result = await store.applyState(write);
+      if (result === 'uncertain') {
+        // A tie past what the record remembers: the notification record says whether this body was applied.
+        const status = (await store.notificationStatuses([write.key])).get(write.key);
+        result =
+          status === 'applied' || status === 'stale'
+            ? 'already_applied'
+            : await store.applyState({ ...write, tieResolved: true });
+      }
+      results.push(result);
+    }
     for (const trigger of plan.triggerWrites)
       results.push(await store.putEventTrigger(trigger.pk, trigger.record));
   } catch (error) {

@@ -7,9 +7,11 @@
  * An aspect's time is its `triggered_at` attribute, or `*_as_of` (the receipt time) when the notification it
  * shows had none; the record stores only the one that applies.
  *
- * A body whose key is in an aspect's `*_applied` list has been applied to it, whatever its time (a body
- * without `triggered_at`, delivered again, has a later receipt time). Replays of older bodies without
- * `triggered_at` are caught before this, by their notification record (shared/worker/process.ts).
+ * A body whose key is in an aspect's `*_applied` list has been applied to it, whatever its time. A body
+ * without `triggered_at` has a later receipt time on every delivery, so ordering cannot recognise it: the
+ * aspect also remembers the keys of the last few such bodies applied to it (`*_untimed`), which covers a
+ * delivery racing its own first one; older ones are recognised by their notification record, which the
+ * worker reads first and keeps without expiry (shared/worker/process.ts, plan.ts).
  *
  * Each aspect of a record has its own "as of" time:
  * - `lifecycle` (scheduling_request): status, event start/end/summary, metadata, correlation_id,
@@ -34,16 +36,29 @@ export interface AspectAttributes {
   applied: string;
   /** `notification.triggered_at` of the notification whose values the aspect shows; absent when it had none. */
   triggeredAt: string;
+  /** Applied keys of the last MAX_UNTIMED_KEYS notifications without `triggered_at` applied to the aspect. */
+  untimed: string;
 }
 
 export const ASPECTS: Record<AspectName, AspectAttributes> = {
-  lifecycle: { asOf: 'lifecycle_as_of', applied: 'lifecycle_applied', triggeredAt: 'triggered_at' },
+  lifecycle: {
+    asOf: 'lifecycle_as_of',
+    applied: 'lifecycle_applied',
+    triggeredAt: 'triggered_at',
+    untimed: 'lifecycle_untimed',
+  },
   participants: {
     asOf: 'participants_as_of',
     applied: 'participants_applied',
     triggeredAt: 'participants_triggered_at',
+    untimed: 'participants_untimed',
   },
-  conferencing: { asOf: 'conferencing_as_of', applied: 'conferencing_applied', triggeredAt: 'triggered_at' },
+  conferencing: {
+    asOf: 'conferencing_as_of',
+    applied: 'conferencing_applied',
+    triggeredAt: 'triggered_at',
+    untimed: 'conferencing_untimed',
+  },
 };
 
 /** Aspects of each state entity (used to carry ordering over from records of the previous version). */
@@ -54,9 +69,14 @@ export const ENTITY_ASPECTS: Record<string, readonly AspectName[]> = {
 
 /**
  * Distinct bodies applied at one and the same time that a record remembers. Cronofy's times have one-second
- * resolution, so two or three is normal for a burst; past this bound the oldest is forgotten.
+ * resolution, so two or three is normal for a burst. Past this bound a new body at that time cannot be told
+ * from a forgotten one by the record alone: the merge answers `uncertain` and the worker asks the body's
+ * notification record (then writes again with `tieResolved`).
  */
 export const MAX_APPLIED_AT_ONE_TIME = 16;
+
+/** Keys of bodies without `triggered_at` an aspect remembers, whatever their time. */
+export const MAX_UNTIMED_KEYS = 8;
 
 /**
  * How a key is remembered in `*_applied`: the first 16 hex digits (64 bits) of the body's SHA-256. The lists
@@ -97,13 +117,18 @@ export interface StateWrite {
   aspects: AspectWrite[];
   /** The record probably does not exist yet (a first lifecycle step): try creating it first. */
   likelyNew?: boolean;
+  /** The caller checked that this body was never applied: apply a tie that would be `uncertain`. */
+  tieResolved?: boolean;
 }
 
-/** `already_applied`: this body changed the record before (a duplicate or a retry). */
-export type StateWriteResult = 'applied' | 'already_applied' | 'stale';
+/**
+ * `already_applied`: this body changed the record before (a duplicate or a retry). `uncertain`: a tie past
+ * MAX_APPLIED_AT_ONE_TIME bodies at one time; the caller must find out from the notification record.
+ */
+export type StateWriteResult = 'applied' | 'already_applied' | 'stale' | 'uncertain';
 
 export type Item = Record<string, unknown>;
-type Verdict = 'apply' | 'already_applied' | 'stale';
+type Verdict = 'apply' | 'already_applied' | 'stale' | 'uncertain';
 
 const asList = (value: unknown): string[] =>
   Array.isArray(value) ? (value as string[]) : value instanceof Set ? [...(value as Set<string>)] : [];
@@ -114,22 +139,29 @@ const text = (value: unknown) => (typeof value === 'string' ? value : undefined)
 export function aspectOrder(
   item: Item | undefined,
   aspect: AspectName,
-): { asOf?: string; applied: string[] } {
-  if (!item) return { applied: [] };
+): { asOf?: string; applied: string[]; untimed: string[] } {
+  if (!item) return { applied: [], untimed: [] };
   const attributes = ASPECTS[aspect];
   // Previous version: one clock (`triggered_at`) for the whole record, and every key in one list.
   const legacy = LEGACY_APPLIED in item ? text(item.triggered_at) : undefined;
   const asOf = text(item[attributes.asOf]) ?? text(item[attributes.triggeredAt]) ?? legacy;
-  return { ...(asOf ? { asOf } : {}), applied: asList(item[attributes.applied]) };
+  return {
+    ...(asOf ? { asOf } : {}),
+    applied: asList(item[attributes.applied]),
+    untimed: asList(item[attributes.untimed]),
+  };
 }
 
-function judge(item: Item | undefined, aspect: AspectName, key: string, at: string): Verdict {
+function judge(item: Item | undefined, aspect: AspectName, write: StateWrite): Verdict {
+  const { key, at } = write;
   if (item && asList(item[LEGACY_APPLIED]).includes(key)) return 'already_applied';
-  const { asOf, applied } = aspectOrder(item, aspect);
+  const { asOf, applied, untimed } = aspectOrder(item, aspect);
+  const short = appliedKey(key);
   // Whatever its time: a body without triggered_at delivered again has a later receipt time.
-  if (applied.includes(appliedKey(key))) return 'already_applied';
-  if (asOf === undefined || at >= asOf) return 'apply';
-  return 'stale';
+  if (applied.includes(short) || untimed.includes(short)) return 'already_applied';
+  if (asOf === undefined || at > asOf) return 'apply';
+  if (at < asOf) return 'stale';
+  return applied.length < MAX_APPLIED_AT_ONE_TIME || write.tieResolved ? 'apply' : 'uncertain';
 }
 
 export interface MergeResult {
@@ -142,10 +174,8 @@ export interface MergeResult {
 
 /** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
 export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
-  const verdicts = write.aspects.map((aspect) => ({
-    aspect,
-    verdict: judge(old, aspect.aspect, write.key, write.at),
-  }));
+  const verdicts = write.aspects.map((aspect) => ({ aspect, verdict: judge(old, aspect.aspect, write) }));
+  if (verdicts.some((v) => v.verdict === 'uncertain')) return { outcome: 'uncertain', applied: [] };
   const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
   if (applying.length === 0) {
     const outcome = verdicts.some((v) => v.verdict === 'already_applied') ? 'already_applied' : 'stale';
@@ -174,6 +204,7 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     if (write.triggeredAt === undefined) {
       item[attributes.asOf] = write.at;
       delete item[attributes.triggeredAt];
+      item[attributes.untimed] = [...aspectOrder(item, write_.aspect).untimed, key].slice(-MAX_UNTIMED_KEYS);
     } else {
       item[attributes.triggeredAt] = write.triggeredAt;
       delete item[attributes.asOf];

@@ -203,13 +203,10 @@ describe('replays', () => {
     });
   });
 
-  // KNOWN BUG (reported, not fixed here: the fix changes the record format). A body without triggered_at is
-  // ordered by its receipt time and recognised as a duplicate by its notification record, which is written
-  // only when its whole batch is done. Delivered again in another batch before that, after a newer
-  // notification of the same record replaced the keys applied at the aspect's time, it applies a second time
-  // and brings back older values. `it.fails` keeps the suite green while the bug exists and turns red
-  // when it is fixed: then make this an ordinary `it`.
-  it.fails('KNOWN BUG: a body without triggered_at, replayed in another batch before the first records it, after a newer one, applies again', async () => {
+  // A body without triggered_at is ordered by its receipt time; delivered again in another batch before its
+  // first delivery's notification record exists, after a newer notification of the same record, it is
+  // recognised by the aspect's list of recent untimed keys.
+  it('a body without triggered_at, delivered again in another batch before the first records it, after a newer one, changes nothing', async () => {
     const { store, deps } = setup();
     const at = (seconds: number) => ({
       receivedAt: new Date(Date.parse('2026-11-23T12:00:00Z') + seconds * 1000),

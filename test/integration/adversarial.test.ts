@@ -1,0 +1,109 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
+import { StaticSecrets } from '../../shared/aws/secrets.ts';
+import { SqsNotificationQueue } from '../../shared/aws/sqs-queue.ts';
+import { acceptNotification } from '../../shared/ingest.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { keys } from '../../shared/records.ts';
+import { signBody } from '../../shared/signature.ts';
+import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
+import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { queueMessage } from '../support/messages.ts';
+
+/**
+ * Attacks found by an adversarial review, against DynamoDB Local and the SQS emulator: bodies the queue would
+ * refuse, and fields that would fool the DynamoDB marshaller.
+ */
+
+let aws: LocalAws;
+let store: DynamoRecordStore;
+let counter = 0;
+const uniqueId = (prefix: string) => `${prefix}_${process.pid}_${++counter}`;
+const deps = (): WorkerDeps => ({
+  store,
+  clock: () => new Date('2026-11-23T13:00:00.000Z'),
+  logger: silentLogger,
+  retentionDays: 90,
+});
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  store = new DynamoRecordStore(aws.ddb, aws.tableName);
+});
+afterAll(async () => aws?.stop());
+
+async function item(pk: string): Promise<Record<string, unknown> | undefined> {
+  const result = await aws.ddb.send(
+    new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
+  );
+  return result.Item ? unmarshall(result.Item) : undefined;
+}
+
+const SECRET = 'CRN_attack10';
+async function ingest(body: string) {
+  const bytes = Buffer.from(body, 'utf8');
+  return acceptNotification(
+    { headers: { 'cronofy-hmac-sha256': signBody(bytes, SECRET) }, body: bytes },
+    {
+      secrets: new StaticSecrets({ clientSecrets: [SECRET], embedPublicKey: 'EMB_x', embedSecret: 'ESK_x' }),
+      queue: new SqsNotificationQueue(aws.sqsClient, aws.queues.queueUrl),
+      clock: () => new Date('2026-11-23T10:00:00.000Z'),
+      logger: silentLogger,
+    },
+  );
+}
+
+describe('ingest: signed, valid JSON bodies the queue refuses', () => {
+  it.each([
+    ['U+FFFF (a noncharacter: valid UTF-8, refused by real SQS and fauxqs)', '\uffff'],
+    ['U+FFFE', '\ufffe'],
+    ['an emoji (astral plane; refused by fauxqs only, so local mode)', '😀'],
+  ])('a body holding %s is accepted (202), not answered 503 forever', async (_, char) => {
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: uniqueId('srq_sqs'),
+      capturedData: { 'captured_data.notes': `hello ${char}` },
+    });
+    // Cronofy retries a 503 at most 10 times, then gives up: every attempt gets the same answer.
+    const result = await ingest(body).catch((error: { statusCode?: number }) => ({
+      statusCode: error.statusCode,
+    }));
+    expect(result).toMatchObject({ statusCode: 202 });
+  });
+});
+
+describe('worker: objects with an own `constructor` key fool the marshaller', () => {
+  const withAttendeeField = (id: string, json: string) =>
+    schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-23T12:00:00Z',
+    }).replace('"status":"accepted"', `"status":"accepted",${json}`);
+
+  it('{"constructor":{"name":"Uint8Array"}} in an attendee is recorded, not retried until the DLQ', async () => {
+    const id = uniqueId('srq_ctor_bin');
+    const message = queueMessage(withAttendeeField(id, '"constructor":{"name":"Uint8Array"},"length":1'));
+    const attempts: string[][] = [];
+    for (let i = 0; i < 3; i++) attempts.push(await processBatch([message], deps()));
+    expect(attempts).toEqual([[], [], []]);
+    expect((await item(keys.notification(message.key)))?.status).toMatch(/^(applied|unparseable)$/);
+  });
+
+  it('{"constructor":{"name":"String"}} in an attendee keeps the attendee, not "[object Object]"', async () => {
+    const id = uniqueId('srq_ctor_str');
+    const message = queueMessage(withAttendeeField(id, '"constructor":{"name":"String"}'));
+    expect(await processBatch([message], deps())).toEqual([]);
+    const record = await item(keys.schedulingRequest(id));
+    const host = (record?.event as { host?: unknown })?.host;
+    expect(host).not.toBe('[object Object]');
+    expect(host).toMatchObject({ email: 'host@example.com' });
+  });
+
+  it('{"constructor":{"name":"Number"}} in an attendee is applied with the attendee kept', async () => {
+    const id = uniqueId('srq_ctor_num');
+    const message = queueMessage(withAttendeeField(id, '"constructor":{"name":"Number"}'));
+    expect(await processBatch([message], deps())).toEqual([]);
+    expect((await item(keys.notification(message.key)))?.status).toBe('applied');
+  });
+});
