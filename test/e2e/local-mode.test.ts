@@ -8,6 +8,7 @@ import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import type { StreamChange } from '../../infra/local/stream.ts';
 import { keys, parseStreamImage } from '../../shared/records.ts';
 import { signBody } from '../../shared/signature.ts';
+import { appliedKey } from '../../shared/worker/state.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 
 /**
@@ -115,10 +116,8 @@ describe.concurrent('POST /cronofy/notifications, signed', () => {
       recipient_tzid: 'Europe/Paris',
       last_notification_type: 'scheduling_request_time_chosen',
       triggered_at: '2026-11-23T10:15:30.000Z',
-      lifecycle_as_of: '2026-11-23T10:15:30.000Z',
-      lifecycle_applied: [sha256Key(body)],
-      participants_as_of: '2026-11-23T10:15:30.000Z',
-      participants_applied: [sha256Key(body)],
+      lifecycle_applied: [appliedKey(sha256Key(body))],
+      participants_applied: [appliedKey(sha256Key(body))],
       participants_triggered_at: '2026-11-23T10:15:30.000Z',
       revision: 1,
       metadata: {
@@ -279,8 +278,8 @@ describe.concurrent('POST /cronofy/notifications, signed', () => {
       'INSERT',
     ]);
     expect(await getItem(keys.schedulingRequest(id))).toMatchObject({
-      lifecycle_applied: [sha256Key(body)],
-      participants_applied: [sha256Key(body)],
+      lifecycle_applied: [appliedKey(sha256Key(body))],
+      participants_applied: [appliedKey(sha256Key(body))],
       revision: 1,
     });
   });

@@ -3,6 +3,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import { keys } from '../../shared/records.ts';
+import { appliedKey } from '../../shared/worker/state.ts';
 import { deliver } from '../sim/delivery.ts';
 import { recordFigures } from '../sim/figures.ts';
 import { seededRandom } from '../sim/random.ts';
@@ -193,7 +194,7 @@ describe('the simulator against the local stack', { timeout: 180_000 }, () => {
     let checked = 0;
     for (const [pk, labels] of byPk) {
       const state = states.get(pk);
-      const keysOf = (...wanted: string[]) => wanted.map((l) => labels.get(l)).sort();
+      const keysOf = (...wanted: string[]) => wanted.map((l) => appliedKey(labels.get(l) ?? '')).sort();
       if (complete(labels, 'moved-once', 'moved-twice')) {
         // The two reschedules of the last second carry both aspects.
         for (const attribute of ['lifecycle_applied', 'participants_applied'])

@@ -13,6 +13,7 @@ import { verifySignature } from '../../shared/signature.ts';
 import { planNotification } from '../../shared/worker/plan.ts';
 import { processBatch } from '../../shared/worker/process.ts';
 import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
+import { appliedKey } from '../../shared/worker/state.ts';
 import { run } from '../sim/cli.ts';
 import { type DeliveryRecord, deliver } from '../sim/delivery.ts';
 import { seededRandom } from '../sim/random.ts';
@@ -559,13 +560,17 @@ describe('verify finds what it is meant to find', () => {
   it('reports a key listed twice, an aspect older than the newest time sent, and values of another notification', async () => {
     const { items } = await worked();
     const twice = await check(
-      edited(items, pk, (item) => (item.participants_applied = [participant.key, participant.key])),
+      edited(
+        items,
+        pk,
+        (item) => (item.participants_applied = [appliedKey(participant.key), appliedKey(participant.key)]),
+      ),
     );
     expect(twice).toMatchObject({ doubleApplied: 1 });
     const back = await check(
       edited(items, pk, (item) => {
-        item.lifecycle_as_of = '2026-11-23T10:00:00.000Z';
-        item.lifecycle_applied = [chosen.key];
+        item.triggered_at = '2026-11-23T10:00:00.000Z';
+        item.lifecycle_applied = [appliedKey(chosen.key)];
         item.status = 'time_chosen';
       }),
     );
@@ -600,14 +605,14 @@ describe('verify finds what it is meant to find', () => {
     // The untimed-replay race: the time-chosen participants come back at a later receipt time.
     const again = {
       ...last,
-      participants_as_of: '2026-11-23T13:00:00.000Z',
-      participants_applied: [chosen.key],
+      participants_triggered_at: '2026-11-23T13:00:00.000Z',
+      participants_applied: [appliedKey(chosen.key)],
     };
     const nothing = { ...again, revision: 99 };
     const back = {
       ...nothing,
-      lifecycle_as_of: '2026-11-23T10:00:00.000Z',
-      lifecycle_applied: [rescheduled.key],
+      triggered_at: '2026-11-23T10:00:00.000Z',
+      lifecycle_applied: [appliedKey(rescheduled.key)],
     };
     const report = verifyStream(all.map(accepted), [
       ...stream,

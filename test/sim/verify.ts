@@ -10,7 +10,13 @@ import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { SCHEDULING_REQUEST_TYPES } from '../../shared/cronofy/schemas.ts';
 import { keys } from '../../shared/records.ts';
-import { ASPECTS, type AspectName } from '../../shared/worker/state.ts';
+import {
+  ASPECTS,
+  type AspectName,
+  appliedKey,
+  aspectOrder,
+  ENTITY_ASPECTS,
+} from '../../shared/worker/state.ts';
 import { readStream } from '../support/stream-reader.ts';
 import type { DeliveryRecord } from './delivery.ts';
 import type { SimNotification } from './scenarios.ts';
@@ -174,10 +180,9 @@ const appliedKeys = (item: Item | undefined, aspect: AspectName): string[] => {
   const value = item?.[ASPECTS[aspect].applied];
   return Array.isArray(value) ? (value as string[]) : value instanceof Set ? [...value] : [];
 };
-const asOf = (item: Item | undefined, aspect: AspectName): string | undefined => {
-  const value = item?.[ASPECTS[aspect].asOf];
-  return typeof value === 'string' ? value : undefined;
-};
+/** The aspect's time: `*_as_of` (a receipt time) or its `triggered_at` attribute (shared/worker/state.ts). */
+const asOf = (item: Item | undefined, aspect: AspectName): string | undefined =>
+  aspectOrder(item, aspect).asOf;
 
 /** Does the record show, for this aspect, the values `sent` carries? Undefined: nothing to compare. */
 function showsValues(item: Item, aspect: AspectName, sent: Sent): string | undefined {
@@ -324,7 +329,7 @@ export async function verifyTable(
     return value;
   };
   for (const { notification: n } of records) {
-    if (!byKey.has(n.key)) byKey.set(n.key, n);
+    if (!byKey.has(appliedKey(n.key))) byKey.set(appliedKey(n.key), n);
     const ids = headerIds.get(n.key) ?? new Set();
     if (n.notificationId) ids.add(n.notificationId);
     headerIds.set(n.key, ids);
@@ -378,7 +383,9 @@ export async function verifyTable(
       find(n, status === 'applied' ? 'lost' : 'wrong', `recorded ${status}, but there is no ${expect.pk}`);
       continue;
     }
-    const twice = aspects.find((aspect) => appliedKeys(state, aspect).filter((k) => k === n.key).length > 1);
+    const twice = aspects.find(
+      (aspect) => appliedKeys(state, aspect).filter((k) => k === appliedKey(n.key)).length > 1,
+    );
     if (twice) {
       find(n, 'doubleApplied', `key listed more than once in ${expect.pk}.${ASPECTS[twice].applied}`);
       continue;
@@ -386,7 +393,7 @@ export async function verifyTable(
     if (at !== undefined) {
       // Sent with the time an aspect ends at: applied at that time, so its key is listed there.
       const unlisted = aspects.find(
-        (aspect) => asOf(state, aspect) === at && !appliedKeys(state, aspect).includes(n.key),
+        (aspect) => asOf(state, aspect) === at && !appliedKeys(state, aspect).includes(appliedKey(n.key)),
       );
       if (unlisted) {
         find(n, 'lost', `sent at ${expect.pk}.${ASPECTS[unlisted].asOf} but not in its applied keys`);
@@ -520,7 +527,9 @@ export function verifyStream(records: readonly DeliveryRecord[], stream: readonl
       const before = image(change, 'OldImage');
       const after = image(change, 'NewImage');
       let changedSomething = false;
-      for (const aspect of ALL_ASPECTS) {
+      // Only the aspects of the record's entity (conferencing's time attribute is also called triggered_at).
+      const aspects = ENTITY_ASPECTS[String(after?.entity ?? before?.entity)] ?? ALL_ASPECTS;
+      for (const aspect of aspects) {
         const from = asOf(before, aspect);
         const to = asOf(after, aspect);
         if (from !== undefined && (to === undefined || to < from))
@@ -569,7 +578,9 @@ export function verifyStream(records: readonly DeliveryRecord[], stream: readonl
       else report.once++;
       continue;
     }
-    const times = ALL_ASPECTS.map((aspect) => additions.get(`${expect.pk} ${aspect}`)?.get(n.key) ?? 0);
+    const times = ALL_ASPECTS.map(
+      (aspect) => additions.get(`${expect.pk} ${aspect}`)?.get(appliedKey(n.key)) ?? 0,
+    );
     if (times.some((t) => t > 1))
       find(n, 'doubleApplied', `applied ${Math.max(...times)} times to one aspect of ${expect.pk}`);
     else if (times.some((t) => t === 1)) report.once++;
