@@ -40,6 +40,7 @@ async function startFake(
   env: NodeJS.ProcessEnv,
   gatewayPort: number,
   clientSecret: string,
+  apiCredential: string | undefined,
 ): Promise<CronofyFake> {
   const port = portFromEnv(env, 'CRONOFY_API_PORT', 3100);
   try {
@@ -47,7 +48,8 @@ async function startFake(
       port,
       notificationUrl: `http://127.0.0.1:${gatewayPort}/cronofy/notifications`,
       clientSecret,
-      ...(env.CRONOFY_API_CREDENTIAL ? { apiCredential: env.CRONOFY_API_CREDENTIAL } : {}),
+      // The credential the local functions send (cronofy.local.apiCredential / CRONOFY_API_CREDENTIAL).
+      ...(apiCredential ? { apiCredential } : {}),
       log: linePrinter('cronofy'),
     });
   } catch (error) {
@@ -142,7 +144,7 @@ async function main(): Promise<void> {
     const config = loadLocalConfig(env);
     const concurrency = Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
     const port = portFromEnv(env, 'PORT', 3000);
-    fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '');
+    fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '', config.secrets.apiCredential);
     console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
     starting = startLocalStack({
       port,
@@ -153,6 +155,7 @@ async function main(): Promise<void> {
       apiToken: env.LOCAL_API_TOKEN || DEFAULT_API_TOKEN,
       workerConcurrency: concurrency,
       config,
+      cronofyApiUrl: fake.url,
     });
     stack = await starting;
     dynamoDbPid = stack.dynamoDbPid;
