@@ -1,3 +1,6 @@
+import { instanceRateShare, type RateLimit } from '#shared/cronofy/rate-limiter.ts';
+import { OPEN_INDEX } from '#shared/scheduling/open-index.ts';
+
 /**
  * The one description of the system's resources. The CDK stack (infra/stack.ts) and local mode
  * (infra/local/) are both built from these values, so the two cannot drift apart.
@@ -10,6 +13,8 @@ export const TABLE = {
   streamViewType: 'NEW_AND_OLD_IMAGES',
   /** DynamoDB TTL attribute (epoch seconds): notification records expire after the retention period. */
   ttlAttribute: 'expires_at',
+  /** Sparse index of open scheduling requests (shared/scheduling/open-index.ts), read by reconciliation. */
+  openIndex: OPEN_INDEX,
 } as const;
 
 export const WORKER = {
@@ -31,7 +36,7 @@ export const QUEUE = {
   maximumMessageBytes: 256 * 1024,
 } as const;
 
-export type FunctionName = 'ingest' | 'worker' | 'redirects' | 'tokens';
+export type FunctionName = 'ingest' | 'worker' | 'redirects' | 'tokens' | 'schedulingRequests' | 'reconcile';
 
 /**
  * `systemLogLevel`: the level of Lambda's own log lines (START / REPORT), with the JSON log format. `WARN`
@@ -61,7 +66,42 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     systemLogLevel: 'INFO',
   },
   tokens: { entry: 'functions/tokens/handler.ts', memoryMb: 256, timeoutSeconds: 10, systemLogLevel: 'INFO' },
+  // Cronofy's call budget (10 s) plus waiting for a concurrent request with the same Idempotency-Key (8 s),
+  // within API Gateway's 30 s.
+  schedulingRequests: {
+    entry: 'functions/scheduling-requests/handler.ts',
+    memoryMb: 256,
+    timeoutSeconds: 25,
+    systemLogLevel: 'INFO',
+  },
+  // A run is bounded by cronofy.reconcileMaxCalls at this instance's share of the rate limit.
+  reconcile: {
+    entry: 'functions/reconcile/handler.ts',
+    memoryMb: 512,
+    timeoutSeconds: 600,
+    systemLogLevel: 'INFO',
+  },
 };
+
+/**
+ * The functions that call Cronofy's API and how many instances of each may run at once (Lambda reserved
+ * concurrency). Cronofy's limits (50 requests in any second, 500 in any minute) are per application, so they
+ * are shared out: every instance gets `cronofyRateShare()`, and all instances together stay within them.
+ */
+export const CRONOFY_CALLERS = {
+  schedulingRequests: { reservedConcurrency: 5 },
+  /** One run at a time: the schedule and `npm run ops -- reconcile --stage` invoke the same function. */
+  reconcile: { reservedConcurrency: 1 },
+} as const satisfies Partial<Record<FunctionName, { reservedConcurrency: number }>>;
+
+/** One instance's share of Cronofy's per-application limits (6 instances: 8 per second, 83 per minute). */
+export function cronofyRateShare(): RateLimit {
+  const instances = Object.values(CRONOFY_CALLERS).reduce(
+    (sum, caller) => sum + caller.reservedConcurrency,
+    0,
+  );
+  return instanceRateShare(instances);
+}
 
 export interface RouteDefinition {
   method: 'GET' | 'POST';
@@ -108,6 +148,20 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/links/{name}', function: 'redirects', auth: 'none', throttle: 'recipients' },
   { method: 'POST', path: '/tokens/claim', function: 'tokens', auth: 'iam', throttle: 'services' },
   { method: 'POST', path: '/tokens/embed', function: 'tokens', auth: 'iam', throttle: 'services' },
+  {
+    method: 'POST',
+    path: '/scheduling-requests',
+    function: 'schedulingRequests',
+    auth: 'iam',
+    throttle: 'services',
+  },
+  {
+    method: 'POST',
+    path: '/scheduling-requests/{id}/cancel',
+    function: 'schedulingRequests',
+    auth: 'iam',
+    throttle: 'services',
+  },
 ];
 
 /**

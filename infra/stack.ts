@@ -1,17 +1,35 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import { AttributeType, Billing, StreamViewType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  Billing,
+  ProjectionType,
+  StreamViewType,
+  TableEncryptionV2,
+  TableV2,
+} from 'aws-cdk-lib/aws-dynamodb';
+import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { CronofyConfig } from '#shared/config.ts';
 import { AppFunction } from './constructs/app-function.ts';
-import { bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
+import { bindCronofy, bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
 import { type ApiThrottleProps, NotificationsHttpApi } from './constructs/http-api.ts';
 import { Monitoring, type MonitoringProps } from './constructs/monitoring.ts';
-import { FUNCTIONS, type FunctionName, QUEUE, ROUTES, TABLE, WORKER } from './definitions.ts';
+import {
+  CRONOFY_CALLERS,
+  cronofyRateShare,
+  FUNCTIONS,
+  type FunctionName,
+  QUEUE,
+  ROUTES,
+  TABLE,
+  WORKER,
+} from './definitions.ts';
 
 /** Function entries in definitions.ts are relative to the project root, whatever the working directory. */
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -52,7 +70,7 @@ export class CronofyNotificationsStack extends Stack {
     assertQueueFitsWorker();
 
     const functions = this.createFunctions(config.logRetentionDays);
-    const { ingest, worker, redirects, tokens } = functions;
+    const { ingest, worker, redirects, tokens, schedulingRequests, reconcile } = functions;
 
     // Encryption at rest with the AWS owned key: no KMS key to pay for or to grant, no KMS calls per request.
     const table = new TableV2(this, 'Records', {
@@ -65,6 +83,15 @@ export class CronofyNotificationsStack extends Stack {
       // The table is the downstream contract: neither `cdk destroy` nor a replacement may take it away.
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // Only open scheduling requests carry the index's keys (shared/scheduling/open-index.ts): reconciliation
+    // reads them without scanning the table, and the index costs a write only when one opens or closes.
+    table.addGlobalSecondaryIndex({
+      indexName: TABLE.openIndex.name,
+      partitionKey: { name: TABLE.openIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE.openIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: ['scheduling_request_id'],
     });
 
     const deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
@@ -110,6 +137,30 @@ export class CronofyNotificationsStack extends Stack {
 
     bindSecret(tokens, secret, config.secretsCacheSeconds);
 
+    // The functions that call Cronofy: each instance gets its share of the per-application rate limit.
+    const share = cronofyRateShare();
+    for (const fn of [schedulingRequests, reconcile]) {
+      bindSecret(fn, secret, config.secretsCacheSeconds);
+      bindCronofy(fn, config.dataCenter, share);
+      fn.addEnvironment('METRICS_NAMESPACE', metricsNamespace);
+    }
+    bindTable(schedulingRequests, table, TABLE_ACTIONS.schedulingRequests);
+    bindTable(reconcile, table, TABLE_ACTIONS.reconcile, [TABLE.openIndex.name]);
+    reconcile.addEnvironment('RECONCILE_MAX_CALLS', String(config.reconcileMaxCalls));
+    if (config.reconcileIntervalMinutes > 0) {
+      new Rule(this, 'ReconcileSchedule', {
+        description: 'Re-read open scheduling requests from Cronofy (cronofy.reconcileIntervalMinutes)',
+        schedule: Schedule.rate(Duration.minutes(config.reconcileIntervalMinutes)),
+        // No retry: a failed run is picked up by the next one, and a retry would only call a failing Cronofy again.
+        targets: [
+          new LambdaFunction(reconcile.function, {
+            event: RuleTargetInput.fromObject({ allOpen: true }),
+            retryAttempts: 0,
+          }),
+        ],
+      });
+    }
+
     const http = new NotificationsHttpApi(this, 'Http', {
       routes: ROUTES,
       functions,
@@ -126,6 +177,9 @@ export class CronofyNotificationsStack extends Stack {
       queue,
       deadLetterQueue,
       table,
+      schedulingRequests,
+      reconcile,
+      reconcileIntervalMinutes: config.reconcileIntervalMinutes,
       logMetricsNamespace: metricsNamespace,
     });
 
@@ -166,6 +220,10 @@ export class CronofyNotificationsStack extends Stack {
       value: worker.logGroup.logGroupName,
       description: 'Worker logs: why a notification failed (npm run ops -- dlq peek reads it)',
     });
+    new CfnOutput(this, 'ReconcileFunctionName', {
+      value: reconcile.functionName,
+      description: 'npm run ops -- reconcile --stage <stage> invokes it',
+    });
     new CfnOutput(this, 'DashboardName', {
       value: monitoring.dashboard.dashboardName,
       description: 'CloudWatch dashboard following a notification from the API to the table',
@@ -173,8 +231,13 @@ export class CronofyNotificationsStack extends Stack {
   }
 
   private createFunctions(logRetentionDays: number): Record<FunctionName, AppFunction> {
+    const reserved: Partial<Record<FunctionName, number>> = {
+      schedulingRequests: CRONOFY_CALLERS.schedulingRequests.reservedConcurrency,
+      reconcile: CRONOFY_CALLERS.reconcile.reservedConcurrency,
+    };
     const create = (name: FunctionName, id: string) =>
       new AppFunction(this, id, {
+        reservedConcurrentExecutions: reserved[name],
         entry: join(PROJECT_ROOT, FUNCTIONS[name].entry),
         // The same name the function's logger writes as `service`.
         serviceName: name,
@@ -188,6 +251,8 @@ export class CronofyNotificationsStack extends Stack {
       worker: create('worker', 'Worker'),
       redirects: create('redirects', 'Redirects'),
       tokens: create('tokens', 'Tokens'),
+      schedulingRequests: create('schedulingRequests', 'SchedulingRequests'),
+      reconcile: create('reconcile', 'Reconcile'),
     };
   }
 

@@ -63,6 +63,8 @@ export const localSecretsSchema = z.strictObject({
   clientSecrets: z.array(nonEmpty).check(z.minLength(1, 'must list at least one client secret')),
   embedPublicKey: nonEmpty,
   embedSecret: nonEmpty,
+  /** The bearer local handlers send to the Cronofy fake (and the fake accepts); the first client secret when absent. */
+  apiCredential: z.optional(nonEmpty),
 });
 
 export const cronofyConfigSchema = z.strictObject({
@@ -80,6 +82,16 @@ export const cronofyConfigSchema = z.strictObject({
   notificationRetentionDays: z._default(wholeNumber(0, 3650), 90),
   /** How long a function keeps secrets from Secrets Manager before reading them again. */
   secretsCacheSeconds: z._default(wholeNumber(0, 3600), 300),
+  /**
+   * Minutes between scheduled reconciliations (re-reading open scheduling requests from Cronofy, for
+   * notifications Cronofy gave up delivering); 0 turns the schedule off (`npm run ops -- reconcile` still works).
+   */
+  reconcileIntervalMinutes: z._default(wholeNumber(0, 1440), 60),
+  /**
+   * Cronofy calls one reconciliation run may make at most (each queries up to 50 requests); what is left
+   * waits for the next run.
+   */
+  reconcileMaxCalls: z._default(wholeNumber(1, 1000), 100),
   /** Development-only secrets used by local mode; never deployed. */
   local: z.optional(localSecretsSchema),
 });

@@ -57,3 +57,29 @@ export function emfLines(outcomes: readonly Outcome[], now: Date, namespace = ME
     });
   });
 }
+
+/**
+ * One EMF line of counters with no dimensions (totals for alarms and the dashboard), for the functions that
+ * call Cronofy. Zero counters are left out; no line at all when every counter is zero.
+ */
+export function countersLine(
+  counters: Readonly<Record<string, number>>,
+  now: Date,
+  namespace = METRICS_NAMESPACE,
+): string | undefined {
+  const values = Object.fromEntries(Object.entries(counters).filter(([, value]) => value !== 0));
+  if (Object.keys(values).length === 0) return undefined;
+  return JSON.stringify({
+    _aws: {
+      Timestamp: now.getTime(),
+      CloudWatchMetrics: [
+        {
+          Namespace: namespace,
+          Dimensions: [[]],
+          Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: 'Count' })),
+        },
+      ],
+    },
+    ...values,
+  });
+}

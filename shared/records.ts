@@ -67,6 +67,18 @@ export const schedulingRequestRecordSchema = z.object({
   participants_applied: appliedKeys,
   /** Write counter: one more on every change. */
   revision: z.optional(z.number()),
+  /** Requests created through `POST /scheduling-requests`: `"api"`. */
+  created_via: z.optional(z.string()),
+  /** The recipient's link as Cronofy returned it (`primary_select_url`), without the metadata parameters. */
+  select_url: z.optional(z.string()),
+  dashboard_url: z.optional(z.string()),
+  /** When `POST /scheduling-requests/{id}/cancel` cancelled it in Cronofy. */
+  cancelled_at: z.optional(iso),
+  /** When reconciliation last re-read it from Cronofy. */
+  reconciled_at: z.optional(iso),
+  /** Present only while the request is open (shared/scheduling/open-index.ts): the key of the index of open requests. */
+  open_bucket: z.optional(z.string()),
+  open_until: z.optional(iso),
 });
 export type SchedulingRequestRecord = z.infer<typeof schedulingRequestRecordSchema>;
 
@@ -144,12 +156,27 @@ export const redirectRecordSchema = z.object({
 });
 export type RedirectRecord = z.infer<typeof redirectRecordSchema>;
 
+/**
+ * The first answer to a `POST /scheduling-requests` with an `Idempotency-Key` (bookkeeping of the API; downstream
+ * readers can skip it). Removed by the table's TTL (`expires_at`) a day after the first request.
+ */
+export const idempotencyRecordSchema = z.object({
+  entity: z.literal('idempotency'),
+  /** `in_progress` (the first request is running), `created` (Cronofy created the request), `completed`. */
+  status: z.enum(['in_progress', 'created', 'completed']),
+  created_at: iso,
+  expires_at: z.number(),
+  scheduling_request_id: z.optional(z.string()),
+});
+export type IdempotencyRecord = z.infer<typeof idempotencyRecordSchema>;
+
 export const recordSchema = z.discriminatedUnion('entity', [
   schedulingRequestRecordSchema,
   eventRecordSchema,
   eventTriggerRecordSchema,
   notificationRecordSchema,
   redirectRecordSchema,
+  idempotencyRecordSchema,
 ]);
 export type TableRecord = z.infer<typeof recordSchema>;
 export type Entity = TableRecord['entity'];

@@ -75,6 +75,12 @@ export interface AppFunctionProps {
    * @default - no description
    */
   readonly description?: string;
+  /**
+   * Instances that may run at once, reserved from the account's concurrency (the functions that call Cronofy:
+   * their share of its rate limit assumes at most this many).
+   * @default - unreserved
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -113,6 +119,7 @@ export class AppFunction extends Construct {
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(10),
       description: props.description,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,
       tracing: Tracing.ACTIVE,

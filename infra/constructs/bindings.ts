@@ -26,12 +26,53 @@ export const TABLE_ACTIONS = {
   ],
   /** The redirect function records one `redirect` item per visit and never reads. */
   recordRedirects: ['dynamodb:PutItem'],
+  /**
+   * Create and cancel (shared/aws/scheduling-store.ts): conditional PutItem / UpdateItem of the record and of
+   * the idempotency item, GetItem of the idempotency item while waiting for a concurrent request, DeleteItem
+   * to release it after a failed Cronofy call.
+   */
+  schedulingRequests: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
+  /**
+   * Reconciliation (shared/aws/reconcile-store.ts): BatchGetItem / GetItem of the records, conditional PutItem /
+   * UpdateItem of their new state; Query of the open-requests index is granted on that index alone.
+   */
+  reconcile: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
 } as const satisfies Record<string, readonly string[]>;
 
-/** Allow the given table actions and set `TABLE_NAME`. */
-export function bindTable(fn: AppFunction, table: ITableV2, actions: readonly string[]): void {
-  table.grant(fn.function, ...actions);
+/**
+ * Allow the given table actions on the table itself (not its indexes: `table.grant` would add `index/*`) and
+ * `dynamodb:Query` on each of `queryIndexes`, and set `TABLE_NAME`.
+ */
+export function bindTable(
+  fn: AppFunction,
+  table: ITableV2,
+  actions: readonly string[],
+  queryIndexes: readonly string[] = [],
+): void {
+  Grant.addToPrincipal({ grantee: fn.function, actions: [...actions], resourceArns: [table.tableArn] });
+  if (queryIndexes.length > 0)
+    Grant.addToPrincipal({
+      grantee: fn.function,
+      actions: ['dynamodb:Query'],
+      resourceArns: queryIndexes.map((index) => `${table.tableArn}/index/${index}`),
+    });
+  // The table is encrypted with the AWS owned key (no grant needed); a customer managed key would need one.
+  table.encryptionKey?.grantEncryptDecrypt(fn.function);
   fn.addEnvironment('TABLE_NAME', table.tableName);
+}
+
+/**
+ * What a function needs to call Cronofy: its data center (the API host), and its instance's share of the rate
+ * limit (`CRONOFY_RATE_PER_SECOND`, `CRONOFY_RATE_PER_MINUTE`). The credential comes from the secret (bindSecret).
+ */
+export function bindCronofy(
+  fn: AppFunction,
+  dataCenter: string,
+  share: { perSecond: number; perMinute: number },
+): void {
+  fn.addEnvironment('CRONOFY_DATA_CENTER', dataCenter);
+  fn.addEnvironment('CRONOFY_RATE_PER_SECOND', String(share.perSecond));
+  fn.addEnvironment('CRONOFY_RATE_PER_MINUTE', String(share.perMinute));
 }
 
 /** Allow `sqs:SendMessage` (only) and set `QUEUE_URL`. */

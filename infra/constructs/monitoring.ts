@@ -7,6 +7,7 @@ import {
   Dashboard,
   GraphWidget,
   type IMetric,
+  MathExpression,
   Metric,
   type MetricOptions,
   Stats,
@@ -71,6 +72,29 @@ export interface MonitoringProps {
    * @default 1
    */
   readonly tableThrottles?: number;
+  /**
+   * Cronofy calls refused for the credential in 5 minutes (401/403): every create, cancel and reconciliation
+   * fails until `api_credential` in the secret is fixed.
+   * @default 1
+   */
+  readonly cronofyCredentialRejections?: number;
+  /**
+   * Cronofy calls that stayed rate limited (429, or no slot of this instance's share) beyond the retry budget.
+   * @default 5
+   */
+  readonly cronofyRateLimited?: number;
+  /**
+   * Cronofy calls that failed otherwise beyond the retry budget (unreachable, timeouts, 5xx, answers this
+   * service cannot use).
+   * @default 5
+   */
+  readonly cronofyErrors?: number;
+  /**
+   * Records reconciliation changed in one evaluation period. Every change is a notification Cronofy did not
+   * deliver (it gives up after 10 failures) or has not delivered yet.
+   * @default 1
+   */
+  readonly reconciliationChanges?: number;
 }
 
 export interface MonitoringResources {
@@ -80,6 +104,10 @@ export interface MonitoringResources {
   readonly queue: IQueue;
   readonly deadLetterQueue: IQueue;
   readonly table: ITableV2;
+  readonly schedulingRequests: AppFunction;
+  readonly reconcile: AppFunction;
+  /** 0: no schedule (the reconciliation alarms still see manual runs). */
+  readonly reconcileIntervalMinutes: number;
   /**
    * Namespace of the stage's custom metrics: those derived from the ingest logs and those the worker
    * writes (its METRICS_NAMESPACE). Unique per stage: a metric filter cannot add a
@@ -224,6 +252,65 @@ export class Monitoring extends Construct {
       'DynamoDB throttled writes to the records table.',
     );
 
+    // Cronofy's API, as the create/cancel and reconciliation functions report it (EMF, shared/metrics.ts).
+    const stageMetric = (metricName: string, options: MetricOptions = sum) =>
+      new Metric({ namespace: props.logMetricsNamespace, metricName, ...options });
+    const credentialRejected = stageMetric('CronofyCredentialRejected');
+    const rateLimited = stageMetric('CronofyRateLimited');
+    const cronofyFailures = new MathExpression({
+      expression: 'FILL(unavailable, 0) + FILL(errors, 0)',
+      usingMetrics: { unavailable: stageMetric('CronofyUnavailable'), errors: stageMetric('CronofyErrors') },
+      period: PERIOD,
+      label: 'Cronofy unavailable or unusable',
+    });
+    const reconciliationChanges = stageMetric('ReconciliationChanges');
+    // A run every N minutes: the period must hold one, or the alarm would flap between data and none.
+    const reconcilePeriod = Duration.minutes(Math.max(5, props.reconcileIntervalMinutes));
+    this.alarm(
+      'CronofyCredentialRejected',
+      credentialRejected,
+      props.cronofyCredentialRejections ?? 1,
+      'Cronofy rejects the API credential: creating, cancelling and reconciling scheduling requests all fail. Put a valid api_credential in the secret.',
+    );
+    this.alarm(
+      'CronofyRateLimited',
+      rateLimited,
+      props.cronofyRateLimited ?? 5,
+      "Calls to Cronofy stayed rate limited beyond the retry budget (callers got 503): more traffic than this deployment's share of Cronofy's limits.",
+    );
+    this.alarm(
+      'CronofyErrors',
+      cronofyFailures,
+      props.cronofyErrors ?? 5,
+      'Calls to Cronofy fail (unreachable, timeouts, 5xx or unusable answers) beyond the retry budget.',
+    );
+    this.alarm(
+      'ReconciliationChanges',
+      stageMetric('ReconciliationChanges', { statistic: Stats.SUM, period: reconcilePeriod }),
+      props.reconciliationChanges ?? 1,
+      'Reconciliation changed scheduling request records: Cronofy notifications were missed (see the reconcile logs for the ids).',
+    );
+    this.alarm(
+      'ReconciliationFailures',
+      stageMetric('ReconciliationFailures', { statistic: Stats.SUM, period: reconcilePeriod }),
+      1,
+      'Reconciliation could not check some open scheduling requests (Cronofy or DynamoDB failed); the next run tries again.',
+    );
+    this.alarm(
+      'SchedulingFunctionErrors',
+      new MathExpression({
+        expression: 'FILL(api, 0) + FILL(reconcile, 0)',
+        usingMetrics: {
+          api: props.schedulingRequests.function.metricErrors(sum),
+          reconcile: props.reconcile.function.metricErrors(sum),
+        },
+        period: PERIOD,
+        label: 'Errors of the scheduling-requests and reconcile functions',
+      }),
+      1,
+      'The scheduling-requests or reconcile function failed (crash, timeout): see their logs.',
+    );
+
     this.dashboard = new Dashboard(this, 'Dashboard', {
       dashboardName: stack.stackName,
       defaultInterval: Duration.days(1),
@@ -313,6 +400,29 @@ export class Monitoring extends Construct {
         ],
         [],
         12,
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        "Cronofy's API: failures beyond the retry budget",
+        [credentialRejected, rateLimited, cronofyFailures, stageMetric('CronofyRejected')],
+        [],
+      ),
+      graph(
+        'Scheduling requests (API)',
+        [stageMetric('SchedulingRequestsCreated'), stageMetric('SchedulingRequestsCancelled')],
+        [
+          props.schedulingRequests.function.metricDuration({
+            statistic: Stats.p(99),
+            period: PERIOD,
+            label: 'Duration p99 (ms)',
+          }),
+        ],
+      ),
+      graph(
+        'Reconciliation (a change is a missed notification)',
+        [reconciliationChanges, stageMetric('ReconciliationFailures')],
+        [stageMetric('ReconciliationChecked'), stageMetric('ReconciliationCronofyCalls')],
       ),
     );
   }

@@ -22,6 +22,7 @@ const OVERRIDES = {
   CRONOFY_CLIENT_SECRETS: 'local.clientSecrets',
   CRONOFY_EMBED_PUBLIC_KEY: 'local.embedPublicKey',
   CRONOFY_EMBED_SECRET: 'local.embedSecret',
+  CRONOFY_API_CREDENTIAL: 'local.apiCredential',
 } as const;
 type OverrideVariable = keyof typeof OVERRIDES;
 
@@ -79,6 +80,7 @@ export function loadLocalConfig(
   const clientSecrets = value('CRONOFY_CLIENT_SECRETS');
   const embedPublicKey = value('CRONOFY_EMBED_PUBLIC_KEY');
   const embedSecret = value('CRONOFY_EMBED_SECRET');
+  const apiCredential = value('CRONOFY_API_CREDENTIAL');
   raw.local = {
     ...fileSecrets,
     ...(clientSecrets === undefined
@@ -91,6 +93,7 @@ export function loadLocalConfig(
         }),
     ...(embedPublicKey === undefined ? {} : { embedPublicKey }),
     ...(embedSecret === undefined ? {} : { embedSecret }),
+    ...(apiCredential === undefined ? {} : { apiCredential }),
   };
   if (Object.keys(raw.local as object).length === 0) delete raw.local;
 
@@ -118,6 +121,8 @@ export function loadLocalConfig(
       clientSecrets: secrets.clientSecrets,
       embedPublicKey: secrets.embedPublicKey,
       embedSecret: secrets.embedSecret,
+      // The bearer the handlers send to the Cronofy fake, and the one the fake accepts (start.ts).
+      ...(secrets.apiCredential === undefined ? {} : { apiCredential: secrets.apiCredential }),
     },
   };
 }

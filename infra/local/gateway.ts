@@ -363,7 +363,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     const functionName = matched.route.function;
-    if (functionName === 'worker') throw new Error('the worker is not an HTTP function');
+    if (functionName === 'worker' || functionName === 'reconcile')
+      throw new Error(`${functionName} is not an HTTP function`);
     const event = toEvent({
       method,
       rawPath,

@@ -10,14 +10,17 @@ import type {
 } from 'aws-lambda';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
 import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
+import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
+import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import type { Clock, Logger } from '#shared/ports.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
+import { makeHandler as makeSchedulingRequestsHandler } from '../../functions/scheduling-requests/handler.ts';
 import { makeHandler as makeTokensHandler } from '../../functions/tokens/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
-import { FUNCTIONS, type FunctionName } from '../definitions.ts';
+import { cronofyRateShare, FUNCTIONS, type FunctionName } from '../definitions.ts';
 import type { LocalConfig } from './config.ts';
 import { LOCAL_REGION } from './services.ts';
 
@@ -33,7 +36,7 @@ export type HttpHandler = (
 ) => Promise<APIGatewayProxyResultV2>;
 /** Lambda also accepts no response (every message succeeded); the poller reads either. */
 export type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
-export type HttpFunctionName = Exclude<FunctionName, 'worker'>;
+export type HttpFunctionName = Exclude<FunctionName, 'worker' | 'reconcile'>;
 
 export type LocalHandlers = Record<HttpFunctionName, HttpHandler> & { worker: WorkerHandler };
 
@@ -46,10 +49,16 @@ export interface LocalDeps {
   clock: Clock;
   /** A logger per function (local mode prints them to the console, tests silence them). */
   logger: (name: FunctionName) => Logger;
+  /** Where the functions reach Cronofy's API: local mode's fake (default DEFAULT_CRONOFY_API_URL). */
+  cronofyApiUrl?: string;
 }
+
+/** The fake of Cronofy's API that `npm start` runs (CRONOFY_API_PORT 3100). */
+export const DEFAULT_CRONOFY_API_URL = 'http://127.0.0.1:3100';
 
 export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
   const secrets = new StaticSecrets(deps.config.secrets);
+  const schedulingStore = new DynamoSchedulingStore(deps.dynamo, deps.tableName);
   return {
     ingest: makeIngestHandler({
       queue: new SqsNotificationQueue(deps.sqs, deps.queueUrl),
@@ -80,6 +89,21 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
       clock: deps.clock,
       logger: deps.logger('tokens'),
       // The local gateway checks its bearer credential and then sets the IAM context API Gateway would.
+      requireIamAuthorizer: true,
+    }),
+    schedulingRequests: makeSchedulingRequestsHandler({
+      api: cronofyClient({
+        dataCenter: deps.config.config.dataCenter,
+        apiUrl: deps.cronofyApiUrl ?? DEFAULT_CRONOFY_API_URL,
+        // The same share of the rate limit as one deployed instance.
+        rateLimit: cronofyRateShare(),
+        secrets,
+        logger: deps.logger('schedulingRequests'),
+      }),
+      store: schedulingStore,
+      idempotency: schedulingStore,
+      clock: deps.clock,
+      logger: deps.logger('schedulingRequests'),
       requireIamAuthorizer: true,
     }),
   };

@@ -6,6 +6,7 @@ import {
   DynamoDBClient,
   ListTablesCommand,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -142,14 +143,29 @@ export async function startSqs(port: number): Promise<RunningService> {
   };
 }
 
-/** Create the records table as the stack defines it (key, stream, TTL); a no-op when it exists. */
+/** The sparse index of open scheduling requests, as the stack defines it. */
+const OPEN_INDEX_DEFINITION = {
+  IndexName: TABLE.openIndex.name,
+  KeySchema: [
+    { AttributeName: TABLE.openIndex.partitionKey, KeyType: 'HASH' as const },
+    { AttributeName: TABLE.openIndex.sortKey, KeyType: 'RANGE' as const },
+  ],
+  Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: ['scheduling_request_id'] },
+};
+
+/** Create the records table as the stack defines it (key, index, stream, TTL); a no-op when it exists. */
 export async function createTable(client: DynamoDBClient, tableName: string): Promise<{ streamArn: string }> {
   try {
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: TABLE.partitionKey, AttributeType: 'S' }],
+        AttributeDefinitions: [
+          { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.openIndex.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.openIndex.sortKey, AttributeType: 'S' },
+        ],
         KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
+        GlobalSecondaryIndexes: [OPEN_INDEX_DEFINITION],
         BillingMode: 'PAY_PER_REQUEST',
         StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.streamViewType },
       }),
@@ -169,6 +185,19 @@ export async function createTable(client: DynamoDBClient, tableName: string): Pr
     if (!/already enabled/i.test((error as Error).message)) throw error;
   }
   const described = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  if (!described.Table?.GlobalSecondaryIndexes?.some((index) => index.IndexName === TABLE.openIndex.name)) {
+    // A table of an earlier version (a persisted DynamoDB Local): add the index of open scheduling requests.
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [
+          { AttributeName: TABLE.openIndex.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE.openIndex.sortKey, AttributeType: 'S' },
+        ],
+        GlobalSecondaryIndexUpdates: [{ Create: OPEN_INDEX_DEFINITION }],
+      }),
+    );
+  }
   const streamArn = described.Table?.LatestStreamArn;
   if (!streamArn) throw new Error(`table ${tableName} has no stream`);
   return { streamArn };

@@ -4,7 +4,7 @@ import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } 
 import { ConfigError } from '#shared/config.ts';
 import { silentLogger } from '#shared/logger.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
-import { type LocalConfig, loadLocalConfig } from './config.ts';
+import { type LocalConfig, loadLocalConfig, portFromEnv } from './config.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
 import { consoleLogger, linePrinter, type Print } from './log.ts';
@@ -55,6 +55,11 @@ export interface LocalStackOptions {
   workerConcurrency?: number;
   /** Where console lines go (default console.log). */
   print?: Print;
+  /**
+   * Cronofy's API as the functions reach it: the fake `npm start` runs. Default: CRONOFY_API_URL, else
+   * http://127.0.0.1:${CRONOFY_API_PORT:-3100}.
+   */
+  cronofyApiUrl?: string;
 }
 
 export interface LocalStack {
@@ -75,7 +80,15 @@ export interface LocalStack {
   clients: { dynamodb: DynamoDBClient; sqs: SQSClient };
   /** The Java process of DynamoDB Local, for a last-resort kill if this process dies without `stop`. */
   dynamoDbPid: number | undefined;
+  /** Where the functions reach Cronofy's API. */
+  cronofyApiUrl: string;
   stop(): Promise<void>;
+}
+
+/** Where local functions reach Cronofy: CRONOFY_API_URL, else the fake on CRONOFY_API_PORT (3100). */
+export function localCronofyApiUrl(env: NodeJS.ProcessEnv): string {
+  if (env.CRONOFY_API_URL) return env.CRONOFY_API_URL;
+  return `http://127.0.0.1:${portFromEnv(env, 'CRONOFY_API_PORT', 3100)}`;
 }
 
 export class PortInUseError extends Error {
@@ -107,6 +120,7 @@ function positiveInteger(value: number, name: string): number {
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const config = options.config ?? loadLocalConfig(options.env ?? process.env);
+  const cronofyApiUrl = options.cronofyApiUrl ?? localCronofyApiUrl(options.env ?? process.env);
   const tableName = options.tableName ?? TABLE.localName;
   const quiet = options.quiet ?? false;
   const print = options.print ?? console.log;
@@ -181,6 +195,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ).Attributes?.QueueArn ?? '';
 
     const handlers = buildLocalHandlers({
+      cronofyApiUrl,
       config,
       sqs: sqsc,
       queueUrl: queues.queueUrl,
@@ -239,6 +254,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       worker,
       clients: { dynamodb, sqs: sqsc },
       dynamoDbPid: dynamo.pid,
+      cronofyApiUrl,
       stop: stopAll,
     };
   } catch (error) {

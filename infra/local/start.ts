@@ -40,6 +40,7 @@ async function startFake(
   env: NodeJS.ProcessEnv,
   gatewayPort: number,
   clientSecret: string,
+  apiCredential: string | undefined,
 ): Promise<CronofyFake> {
   const port = portFromEnv(env, 'CRONOFY_API_PORT', 3100);
   try {
@@ -47,7 +48,8 @@ async function startFake(
       port,
       notificationUrl: `http://127.0.0.1:${gatewayPort}/cronofy/notifications`,
       clientSecret,
-      ...(env.CRONOFY_API_CREDENTIAL ? { apiCredential: env.CRONOFY_API_CREDENTIAL } : {}),
+      // The credential the local functions send (cronofy.local.apiCredential / CRONOFY_API_CREDENTIAL).
+      ...(apiCredential ? { apiCredential } : {}),
       log: linePrinter('cronofy'),
     });
   } catch (error) {
@@ -85,7 +87,8 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number, 
     `  BODY='{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{"scheduling_request_id":"srq_local_example"}}'`,
     `  curl -i ${stack.url}/cronofy/notifications -H "Cronofy-HMAC-SHA256: $(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)" --data-binary "$BODY"`,
     '',
-    `Token routes (POST /tokens/claim, /tokens/embed) need: Authorization: Bearer ${token}`,
+    `Token routes (POST /tokens/claim, /tokens/embed) and POST /scheduling-requests (…/{id}/cancel) need: Authorization: Bearer ${token}`,
+    `Scheduling requests are created in the Cronofy fake; re-read them with: ${prefix}npm run ops -- reconcile --all-open`,
     `Check the whole path (health, signed notification, its record, a redirect, a link): ${prefix}npm run smoke -- --local`,
     ...(prefix ? [`Give npm run notify, sim, ops and smoke the same settings: ${prefix.trim()}`] : []),
     'Each stream record prints one line below. Ctrl-C stops everything.',
@@ -142,7 +145,7 @@ async function main(): Promise<void> {
     const config = loadLocalConfig(env);
     const concurrency = Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
     const port = portFromEnv(env, 'PORT', 3000);
-    fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '');
+    fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '', config.secrets.apiCredential);
     console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
     starting = startLocalStack({
       port,
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
       apiToken: env.LOCAL_API_TOKEN || DEFAULT_API_TOKEN,
       workerConcurrency: concurrency,
       config,
+      cronofyApiUrl: fake.url,
     });
     stack = await starting;
     dynamoDbPid = stack.dynamoDbPid;

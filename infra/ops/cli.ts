@@ -26,6 +26,13 @@ import {
   replay,
   type Target,
 } from './operations.ts';
+import {
+  CronofyFakeNotRunning,
+  formatReport,
+  ReconcileBusy,
+  reconcileLocal,
+  reconcileStage,
+} from './reconcile.ts';
 import { StackNotFound, stackOutputs } from './stack-outputs.ts';
 
 export const USAGE = `Usage: npm run ops -- <command> [options]
@@ -42,6 +49,12 @@ Commands
                                   notification records with status S (${NOTIFICATION_STATUSES.join(', ')});
                                   default: every status but applied. Ids, type, status, received_at and
                                   reason only, never a body value. Scans the table.
+  reconcile [id…] [--all-open] [--dry-run]
+                                  re-read scheduling requests from Cronofy and apply what changed under the
+                                  ordering rules (a change is a missed notification): the ids given, and/or
+                                  every open request (--all-open; the default without ids). --dry-run reports
+                                  without writing. Local mode: runs here against the Cronofy fake; --stage:
+                                  invokes the stage's reconcile function. Exit 1 when some failed.
   dlq peek [--max N]              the dead-lettered messages (id, type, receive count, last error) without
                                   consuming them: each is made visible again at once (default --max 50)
 
@@ -49,7 +62,7 @@ Options
   --stage <name>   the deployed stack CronofyNotifications-<name> (AWS credentials and region from the usual
                    AWS_* environment / profile)
   --region <r>     its region, when not the default one
-  --json           print JSON instead of text (list, dlq peek, inspect)
+  --json           print JSON instead of text (list, dlq peek, inspect, reconcile)
   --help           this text
 
 Local mode: the same variables as npm start find it: DYNAMODB_PORT (8000), SQS_PORT (9324), TABLE_NAME
@@ -74,6 +87,7 @@ const COMMANDS: Record<string, Options> = {
   inspect: {},
   list: { status: { type: 'string', multiple: true }, since: { type: 'string' }, limit: { type: 'string' } },
   dlq: { max: { type: 'string' } },
+  reconcile: { 'all-open': { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
 };
 
 export interface Io {
@@ -242,6 +256,22 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
     throw error;
   }
 
+  if (command === 'reconcile') {
+    const ids = args;
+    const bad = ids.find((id) => !/^[A-Za-z0-9_-]{1,256}$/.test(id));
+    if (bad !== undefined) return usage(`not a scheduling request id: "${bad.slice(0, 64)}"`);
+    const request = {
+      ids,
+      allOpen: values['all-open'] === true || ids.length === 0,
+      dryRun: values['dry-run'] === true,
+    };
+    const report = stage
+      ? await reconcileStage(request, stage, values.region as string | undefined)
+      : await reconcileLocal(request, io.env);
+    io.stdout(json ? JSON.stringify(report, null, 2) : formatReport(report));
+    return report.failed.length > 0 || report.error ? 1 : 0;
+  }
+
   const target = stage
     ? await stageTarget(stage, values.region as string | undefined)
     : await localTarget(io.env);
@@ -321,7 +351,13 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
 
 /** The message a user sees for a failure: what to do, not a stack trace. */
 export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
-  if (error instanceof NotFound || error instanceof StackNotFound || error instanceof LocalModeNotRunning)
+  if (
+    error instanceof NotFound ||
+    error instanceof StackNotFound ||
+    error instanceof LocalModeNotRunning ||
+    error instanceof ReconcileBusy ||
+    error instanceof CronofyFakeNotRunning
+  )
     return error.message;
   if (isConnectionRefused(error)) {
     const endpoints = localEndpoints(env);

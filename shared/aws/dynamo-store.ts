@@ -70,7 +70,7 @@ function notificationItem(record: NotificationRecord): Record<string, AttributeV
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
-function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
+export function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
   return (
     error instanceof ConditionalCheckFailedException ||
     (error as Error)?.name === 'ConditionalCheckFailedException'
@@ -170,6 +170,7 @@ export function buildStateExpression(write: StateWrite): Expression {
     const untimed = name(attributes.untimed);
     conditions.push(`NOT contains(${name(attributes.applied)}, :key)`, `NOT contains(${untimed}, :key)`);
     for (const [attribute, v] of Object.entries(aspect.set)) sets.push(`${name(attribute)} = ${value(v)}`);
+    for (const attribute of aspect.remove ?? []) removes.push(name(attribute));
     for (const [field, v] of Object.entries(aspect.event ?? {})) {
       nested = true;
       sets.push(`#event.${name(field)} = ${value(v)}`);
@@ -199,7 +200,7 @@ export function buildStateExpression(write: StateWrite): Expression {
 }
 
 /** The condition of an optimistic write: the record is still exactly the one the merge started from. */
-function unchangedSince(
+export function unchangedSince(
   old: Item | undefined,
 ): Pick<
   PutItemCommandInput,

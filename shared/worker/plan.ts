@@ -11,6 +11,7 @@ import {
 } from '../cronofy/schemas.ts';
 import { keys, sha256Hex } from '../keys.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
+import { openIndexChange } from '../scheduling/open-index.ts';
 import type { Envelope } from './queue-message.ts';
 import type { AspectWrite, StateWrite } from './state.ts';
 import { storable, storableText } from './storable.ts';
@@ -105,15 +106,20 @@ function planSchedulingRequest(
   } else {
     const scheduler = event?.metadata?.scheduler;
     const correlationId = scheduler?.correlation_id;
+    const status = STATUS_BY_TYPE[type];
+    // Open requests are in the index reconciliation reads; the step that closes one takes it out.
+    const index = openIndexChange(status, event?.end);
     aspects.push({
       aspect: 'lifecycle',
       set: withoutUndefined({
-        status: STATUS_BY_TYPE[type],
+        status,
         metadata: scheduler,
         correlation_id: typeof correlationId === 'string' ? correlationId : undefined,
         recipient_tzid: payload.user?.tzid,
+        ...index.set,
       }),
       event: nonEmpty(withoutUndefined({ start: event?.start, end: event?.end, summary: event?.summary })),
+      ...(index.remove ? { remove: index.remove } : {}),
     });
     // A lifecycle step that lists the participants (a reschedule does) updates them too, if not older.
     if (participants.event) aspects.push(participants);

@@ -102,6 +102,8 @@ export interface AspectWrite {
   set: Record<string, unknown>;
   /** Fields this aspect sets inside the `event` map (which other aspects share). */
   event?: Record<string, unknown>;
+  /** Top-level attributes this aspect removes (the open-requests index keys of a request that closed). */
+  remove?: readonly string[];
 }
 
 export interface StateWrite {
@@ -196,6 +198,7 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
   for (const write_ of applying) {
     const attributes = ASPECTS[write_.aspect];
     Object.assign(item, write_.set);
+    for (const attribute of write_.remove ?? []) delete item[attribute];
     if (write_.event) item[EVENT_MAP] = { ...((item[EVENT_MAP] as Item | undefined) ?? {}), ...write_.event };
     const { asOf, applied } = aspectOrder(item, write_.aspect);
     const key = appliedKey(write.key);

@@ -28,7 +28,7 @@ beforeAll(async () => {
     port: 0,
     apiToken: TOKEN,
     logger: silentLogger,
-    handlers: { ingest: recording, redirects: recording, tokens: recording },
+    handlers: { ingest: recording, redirects: recording, tokens: recording, schedulingRequests: recording },
   });
 });
 

@@ -18,6 +18,8 @@ const FUNCTION_IDS: Record<FunctionName, string> = {
   worker: 'Worker',
   redirects: 'Redirects',
   tokens: 'Tokens',
+  schedulingRequests: 'SchedulingRequests',
+  reconcile: 'Reconcile',
 };
 
 type Resource = {
@@ -76,7 +78,7 @@ function allowedActions(name: FunctionName): string[] {
 describe('functions', () => {
   it('run every function on Node.js 22 or newer, on arm64, traced', () => {
     const functions = resourcesOfType('AWS::Lambda::Function');
-    expect(functions).toHaveLength(4);
+    expect(functions).toHaveLength(6);
     for (const [, fn] of functions) {
       const major = Number(/^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime)?.[1]);
       expect(major).toBeGreaterThanOrEqual(22);
@@ -126,7 +128,7 @@ describe('functions', () => {
       .filter((entry) => entry.startsWith('asset.'))
       .map((entry) => join(outdir, entry))
       .filter((dir) => existsSync(join(dir, 'index.mjs')));
-    expect(bundles).toHaveLength(4);
+    expect(bundles).toHaveLength(6);
     for (const dir of bundles) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       expect(
@@ -241,7 +243,8 @@ describe('table', () => {
   it('is on demand, with point-in-time recovery, a NEW_AND_OLD_IMAGES stream and deletion protection', () => {
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      // pk, and the keys of the open-requests index (test/infra/scheduling.test.ts).
+      AttributeDefinitions: Match.arrayWith([{ AttributeName: 'pk', AttributeType: 'S' }]),
       BillingMode: 'PAY_PER_REQUEST',
       StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
       Replicas: [
@@ -333,6 +336,8 @@ describe('HTTP API', () => {
     ['POST /tokens/embed', 'AWS_IAM'],
     ['POST /cronofy/notifications', 'NONE'],
     ['GET /redirects/{step}', 'NONE'],
+    ['POST /scheduling-requests', 'AWS_IAM'],
+    ['POST /scheduling-requests/{id}/cancel', 'AWS_IAM'],
   ])('authorizes %s with %s', (routeKey, authorizationType) => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
       RouteKey: routeKey,

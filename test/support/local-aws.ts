@@ -1,5 +1,6 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   createQueues,
   createTable,
@@ -11,6 +12,7 @@ import {
   startDynamoDb,
   startSqs,
 } from '../../infra/local/services.ts';
+import { keys } from '../../shared/keys.ts';
 
 /** Real DynamoDB Local and the SQS emulator on free loopback ports, with the stack's table and queues. */
 export interface LocalAws {
@@ -47,4 +49,19 @@ export async function startLocalAws(tableName = `records-${process.pid}`): Promi
       await Promise.all([dynamo.stop(), sqs.stop()]);
     },
   };
+}
+
+/** A scheduling request's record as it is now (strongly consistent), or undefined. */
+export async function readSchedulingRecord(
+  aws: Pick<LocalAws, 'ddb' | 'tableName'>,
+  id: string,
+): Promise<Record<string, unknown> | undefined> {
+  const result = await aws.ddb.send(
+    new GetItemCommand({
+      TableName: aws.tableName,
+      Key: { pk: { S: keys.schedulingRequest(id) } },
+      ConsistentRead: true,
+    }),
+  );
+  return result.Item ? unmarshall(result.Item) : undefined;
 }

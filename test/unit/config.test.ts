@@ -11,7 +11,23 @@ describe('configuration', () => {
       logRetentionDays: 30,
       notificationRetentionDays: 90,
       secretsCacheSeconds: 300,
+      reconcileIntervalMinutes: 60,
+      reconcileMaxCalls: 100,
     });
+  });
+
+  it('takes reconcileIntervalMinutes 0 (off) to 1440 and reconcileMaxCalls 1 to 1000, naming a wrong one', () => {
+    expect(parseConfig({ dataCenter: 'us', reconcileIntervalMinutes: 0 }).reconcileIntervalMinutes).toBe(0);
+    expect(parseConfig({ dataCenter: 'us', reconcileMaxCalls: 1000 }).reconcileMaxCalls).toBe(1000);
+    expect(() => parseConfig({ dataCenter: 'us', reconcileIntervalMinutes: 1441 })).toThrow(
+      'cronofy.reconcileIntervalMinutes: must be a whole number from 0 to 1440',
+    );
+    expect(() => parseConfig({ dataCenter: 'us', reconcileIntervalMinutes: 2.5 })).toThrow(
+      'cronofy.reconcileIntervalMinutes',
+    );
+    expect(() => parseConfig({ dataCenter: 'us', reconcileMaxCalls: 0 })).toThrow(
+      'cronofy.reconcileMaxCalls: must be a whole number from 1 to 1000',
+    );
   });
 
   it.each([

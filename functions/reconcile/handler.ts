@@ -1,0 +1,98 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { once } from '#shared/aws/api-gateway.ts';
+import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
+import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
+import { createLogger } from '#shared/logger.ts';
+import { countersLine } from '#shared/metrics.ts';
+import { type ReconcileDeps, type ReconcileReport, reconcile } from '#shared/scheduling/reconcile.ts';
+
+/**
+ * Entry adapter of reconciliation: invoked by the schedule (`{}`: every open request) and by
+ * `npm run ops -- reconcile --stage <s>` (`{"ids": [...], "allOpen": bool, "dryRun": bool}`), so that every
+ * Cronofy call of a deployment comes from a function with its reserved share of the rate limit. Never throws
+ * for a Cronofy outage (a retried invocation would only call a failing Cronofy again): the report says what
+ * was not reached, the `ReconciliationFailures` metric raises the alarm, and the next run picks it up.
+ */
+
+export interface ReconcileEvent {
+  ids?: unknown;
+  allOpen?: unknown;
+  dryRun?: unknown;
+}
+
+export interface ReconcileHandlerDeps extends ReconcileDeps {
+  maxCalls: number;
+  writeMetric?: (line: string) => void;
+  metricsNamespace?: string;
+}
+
+export function parseReconcileEvent(event: ReconcileEvent | null | undefined): {
+  ids: string[];
+  allOpen: boolean;
+  dryRun: boolean;
+} {
+  const ids = Array.isArray(event?.ids)
+    ? event.ids.filter((id): id is string => typeof id === 'string' && /^[A-Za-z0-9_-]{1,256}$/.test(id))
+    : [];
+  // The schedule sends no ids: every open request.
+  const allOpen = event?.allOpen === true || ids.length === 0;
+  return { ids, allOpen, dryRun: event?.dryRun === true };
+}
+
+export function makeHandler(deps: ReconcileHandlerDeps) {
+  return async (event?: ReconcileEvent | null): Promise<ReconcileReport> => {
+    const { ids, allOpen, dryRun } = parseReconcileEvent(event);
+    const cronofyErrors: Record<string, number> = {};
+    const report = await reconcile(
+      { ids, allOpen, dryRun, maxCalls: deps.maxCalls },
+      {
+        ...deps,
+        onCronofyError: (error) => {
+          const name = cronofyErrorMetric(error);
+          cronofyErrors[name] = (cronofyErrors[name] ?? 0) + 1;
+        },
+      },
+    );
+    if (!dryRun && deps.writeMetric) {
+      const line = countersLine(
+        {
+          ...cronofyErrors,
+          // A change is a delivery Cronofy gave up on (or one still to come): the alarm looks at it.
+          ReconciliationChanges: report.changed.length,
+          ReconciliationChecked: report.checked,
+          ReconciliationFailures: report.failed.length,
+          ReconciliationCronofyCalls: report.calls,
+        },
+        deps.clock(),
+        deps.metricsNamespace,
+      );
+      if (line) deps.writeMetric(line);
+    }
+    return report;
+  };
+}
+
+function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps {
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('TABLE_NAME is not set');
+  const maxCalls = Number(env.RECONCILE_MAX_CALLS);
+  if (!Number.isInteger(maxCalls) || maxCalls < 1)
+    throw new Error('RECONCILE_MAX_CALLS must be a whole number ≥ 1');
+  const logger = createLogger('reconcile');
+  return {
+    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger),
+    store: new DynamoReconcileStore(
+      new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 } }),
+      tableName,
+    ),
+    clock: () => new Date(),
+    logger,
+    maxCalls,
+    writeMetric: (line) => process.stdout.write(`${line}\n`),
+    metricsNamespace: env.METRICS_NAMESPACE,
+  };
+}
+
+const live = once(() => makeHandler(depsFromEnv()));
+export const handler = (event?: ReconcileEvent | null) => live()(event);

@@ -1,0 +1,116 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
+import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
+import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
+import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
+import { type HttpResult, header, json } from '#shared/http.ts';
+import { createLogger } from '#shared/logger.ts';
+import { countersLine } from '#shared/metrics.ts';
+import {
+  cancelSchedulingRequest,
+  createSchedulingRequest,
+  type SchedulingRequestDeps,
+  schedulingErrorToJson,
+} from '#shared/scheduling/requests.ts';
+
+export interface SchedulingRequestsHandlerDeps extends SchedulingRequestDeps {
+  /** Refuse requests API Gateway did not authorise with IAM (a second lock behind the route's authorizer). */
+  requireIamAuthorizer: boolean;
+  /** EMF lines (stdout in Lambda); local mode leaves it out. */
+  writeMetric?: (line: string) => void;
+  metricsNamespace?: string;
+}
+
+const NO_STORE = { 'cache-control': 'no-store' } as const;
+
+type Route = { kind: 'create' } | { kind: 'cancel'; id: string | undefined };
+
+/** Entry adapter for `POST /scheduling-requests` and `POST /scheduling-requests/{id}/cancel` (the integrator's backend). */
+export function makeHandler(deps: SchedulingRequestsHandlerDeps) {
+  return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const route = routeOf(event);
+    if (route === undefined) return toApiResponse(json(404, { error: 'not_found', message: 'Not Found' }));
+    const iam = (event as Partial<APIGatewayProxyEventV2WithIAMAuthorizer>).requestContext?.authorizer?.iam;
+    if (deps.requireIamAuthorizer && !iam) {
+      deps.logger.error(
+        'scheduling request without IAM authorization refused: is the route missing its authorizer?',
+      );
+      return toApiResponse(json(403, { error: 'forbidden', message: 'Forbidden' }));
+    }
+    const counters: Record<string, number> = {};
+    const count = (name: string) => {
+      counters[name] = (counters[name] ?? 0) + 1;
+    };
+    const routeDeps: SchedulingRequestDeps = {
+      ...deps,
+      onCronofyError: (error) => {
+        count(cronofyErrorMetric(error));
+        deps.onCronofyError?.(error);
+      },
+    };
+    let answer: HttpResult;
+    try {
+      if (route.kind === 'create') {
+        answer = await createSchedulingRequest(
+          {
+            body: bodyBytes(event),
+            idempotencyKey: header(event.headers, 'idempotency-key'),
+            caller: iam?.userArn ?? undefined,
+          },
+          routeDeps,
+        );
+        if (answer.statusCode === 201) count('SchedulingRequestsCreated');
+      } else {
+        answer = await cancelSchedulingRequest(route.id, routeDeps);
+        count('SchedulingRequestsCancelled');
+      }
+    } catch (error) {
+      answer = schedulingErrorToJson(error);
+      if (answer.statusCode >= 500 && !(error instanceof Error && 'statusCode' in error))
+        deps.logger.error('scheduling request failed', { route: route.kind, error: (error as Error).name });
+    }
+    const line = deps.writeMetric ? countersLine(counters, deps.clock(), deps.metricsNamespace) : undefined;
+    if (line) deps.writeMetric?.(line);
+    return toApiResponse({ ...answer, headers: { ...answer.headers, ...NO_STORE } });
+  };
+}
+
+function routeOf(event: APIGatewayProxyEventV2): Route | undefined {
+  if (event.requestContext.http.method !== 'POST') return undefined;
+  if (event.routeKey === 'POST /scheduling-requests') return { kind: 'create' };
+  if (event.routeKey === 'POST /scheduling-requests/{id}/cancel')
+    return { kind: 'cancel', id: event.pathParameters?.id };
+  // Fallback for gateways that send `$default` (rawPath carries a stage prefix on named stages).
+  const path = event.rawPath ?? '';
+  if (/^(?:\/[^/]+)?\/scheduling-requests$/.test(path)) return { kind: 'create' };
+  const cancel = /^(?:\/[^/]+)?\/scheduling-requests\/([^/]+)\/cancel$/.exec(path);
+  return cancel ? { kind: 'cancel', id: decodeURIComponent(cancel[1] ?? '') } : undefined;
+}
+
+function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHandlerDeps {
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('TABLE_NAME is not set');
+  const logger = createLogger('schedulingRequests');
+  const store = new DynamoSchedulingStore(
+    new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
+    tableName,
+  );
+  return {
+    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger),
+    store,
+    idempotency: store,
+    clock: () => new Date(),
+    logger,
+    requireIamAuthorizer: true,
+    writeMetric: (line) => process.stdout.write(`${line}\n`),
+    metricsNamespace: env.METRICS_NAMESPACE,
+  };
+}
+
+const live = once(() => makeHandler(depsFromEnv()));
+export const handler = (event: APIGatewayProxyEventV2) => live()(event);

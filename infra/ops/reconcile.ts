@@ -1,0 +1,119 @@
+import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
+import { DynamoReconcileStore } from '../../shared/aws/reconcile-store.ts';
+import { StaticSecrets } from '../../shared/aws/secrets.ts';
+import { cronofyClient } from '../../shared/cronofy/from-env.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { type ReconcileReport, reconcile } from '../../shared/scheduling/reconcile.ts';
+import { cronofyRateShare } from '../definitions.ts';
+import { loadLocalConfig } from '../local/config.ts';
+import { listening, localEndpoints, requireLocalMode } from '../local/endpoints.ts';
+import { dynamoClient } from '../local/services.ts';
+import { localCronofyApiUrl } from '../local/stack.ts';
+import { stackOutputs } from './stack-outputs.ts';
+
+/**
+ * `npm run ops -- reconcile [id…] [--all-open] [--dry-run]`. Against local mode, the run happens here, against
+ * the Cronofy fake `npm start` runs, with one deployed instance's share of the rate limit. Against a stage, the
+ * deployed reconcile function is invoked with the same request: every Cronofy call of a deployment comes from a
+ * function with its reserved share of the limit, and reserved concurrency 1 makes a manual run and the
+ * scheduled one take turns.
+ */
+
+export interface ReconcileRequest {
+  ids: string[];
+  allOpen: boolean;
+  dryRun: boolean;
+}
+
+export class ReconcileBusy extends Error {
+  override readonly name = 'ReconcileBusy';
+}
+
+export class CronofyFakeNotRunning extends Error {
+  override readonly name = 'CronofyFakeNotRunning';
+}
+
+export async function reconcileLocal(
+  request: ReconcileRequest,
+  env: NodeJS.ProcessEnv,
+): Promise<ReconcileReport> {
+  const endpoints = localEndpoints(env);
+  await requireLocalMode(endpoints, ['dynamodb']);
+  const apiUrl = localCronofyApiUrl(env);
+  if (!(await listening(apiUrl)))
+    throw new CronofyFakeNotRunning(
+      `the Cronofy fake is not running at ${apiUrl}; npm start runs it (give this command the same CRONOFY_API_PORT)`,
+    );
+  const local = loadLocalConfig(env);
+  const ddb = dynamoClient(endpoints.dynamodb);
+  try {
+    return await reconcile(
+      { ...request, maxCalls: local.config.reconcileMaxCalls },
+      {
+        api: cronofyClient({
+          dataCenter: local.config.dataCenter,
+          apiUrl,
+          rateLimit: cronofyRateShare(),
+          secrets: new StaticSecrets(local.secrets),
+          logger: silentLogger,
+        }),
+        store: new DynamoReconcileStore(ddb, endpoints.tableName),
+        clock: () => new Date(),
+        logger: silentLogger,
+      },
+    );
+  } finally {
+    ddb.destroy();
+  }
+}
+
+export async function reconcileStage(
+  request: ReconcileRequest,
+  stage: string,
+  region: string | undefined,
+): Promise<ReconcileReport> {
+  const outputs = await stackOutputs(stage, ['ReconcileFunctionName'], region);
+  const lambda = new LambdaClient(region ? { region } : {});
+  try {
+    const result = await lambda.send(
+      new InvokeCommand({
+        FunctionName: outputs.ReconcileFunctionName,
+        Payload: Buffer.from(JSON.stringify(request)),
+      }),
+    );
+    const text = Buffer.from(result.Payload ?? new Uint8Array()).toString('utf8');
+    if (result.FunctionError) throw new Error(`the reconcile function failed: ${text.slice(0, 500)}`);
+    return JSON.parse(text) as ReconcileReport;
+  } catch (error) {
+    if (error instanceof TooManyRequestsException || (error as Error).name === 'TooManyRequestsException')
+      throw new ReconcileBusy(
+        'a reconciliation is already running (the reconcile function runs one at a time); try again when it ends',
+      );
+    throw error;
+  } finally {
+    lambda.destroy();
+  }
+}
+
+/** The report for people: counts, then the ids that changed (each is a missed notification). */
+export function formatReport(report: ReconcileReport): string {
+  const lines = [
+    `${report.dryRun ? 'Dry run: would reconcile' : 'Reconciled'} ${report.checked} scheduling request(s) with ` +
+      `${report.calls} Cronofy call(s) in ${(report.durationMs / 1000).toFixed(1)} s: ` +
+      `${report.changed.length} ${report.dryRun ? 'would change' : 'changed'}, ${report.unchanged} unchanged` +
+      `${report.stale > 0 ? `, ${report.stale} already newer` : ''}` +
+      `${report.notFound.length > 0 ? `, ${report.notFound.length} unknown to Cronofy` : ''}` +
+      `${report.failed.length > 0 ? `, ${report.failed.length} failed` : ''}.`,
+  ];
+  if (report.changed.length > 0)
+    lines.push(
+      `${report.dryRun ? 'Would change' : 'Changed'} (missed notifications): ${report.changed.join(' ')}`,
+    );
+  if (report.notFound.length > 0) lines.push(`Unknown to Cronofy: ${report.notFound.join(' ')}`);
+  if (report.failed.length > 0) lines.push(`Failed: ${report.failed.join(' ')}`);
+  if (report.closed.length > 0) lines.push(`Event ended, no longer reconciled: ${report.closed.length}`);
+  if (report.remaining > 0)
+    lines.push(`${report.remaining} open request(s) left for the next run (cronofy.reconcileMaxCalls).`);
+  if (report.error) lines.push(`Stopped early: ${report.error}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,88 @@
+import { DATA_CENTERS, type DataCenter } from '../config.ts';
+import type { Logger, SecretsProvider } from '../ports.ts';
+import type { CronofyApi } from './api.ts';
+import { cronofyApiBaseUrl, makeCronofyApi } from './api-client.ts';
+import {
+  CredentialRejectedError,
+  type CronofyApiError,
+  CronofyNotFoundError,
+  CronofyUnavailableError,
+  CronofyValidationError,
+} from './api-errors.ts';
+import { secretsCredentialProvider } from './credentials.ts';
+import { CRONOFY_RATE_LIMIT, type RateLimit, RateLimiter } from './rate-limiter.ts';
+
+/**
+ * A function's Cronofy client from its environment: `CRONOFY_DATA_CENTER` (the API host), `CRONOFY_API_URL`
+ * (local mode only: the fake), and `CRONOFY_RATE_PER_SECOND` / `CRONOFY_RATE_PER_MINUTE`, this instance's share
+ * of the deployment-wide limit (infra/definitions.ts CRONOFY_CALLERS). One limiter per process.
+ */
+
+function whole(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number ≥ 1`);
+  return value;
+}
+
+export function rateLimitFromEnv(env: NodeJS.ProcessEnv): RateLimit {
+  return {
+    perSecond: whole(env, 'CRONOFY_RATE_PER_SECOND', CRONOFY_RATE_LIMIT.perSecond),
+    perMinute: whole(env, 'CRONOFY_RATE_PER_MINUTE', CRONOFY_RATE_LIMIT.perMinute),
+  };
+}
+
+export function dataCenterFromEnv(env: NodeJS.ProcessEnv): DataCenter {
+  const value = env.CRONOFY_DATA_CENTER ?? '';
+  if (!(DATA_CENTERS as readonly string[]).includes(value))
+    throw new Error(`CRONOFY_DATA_CENTER must be one of ${DATA_CENTERS.join(', ')}`);
+  return value as DataCenter;
+}
+
+export interface CronofyClientOptions {
+  dataCenter: DataCenter;
+  /** Local mode's fake; absent in AWS. */
+  apiUrl?: string;
+  rateLimit: RateLimit;
+  secrets: SecretsProvider;
+  logger: Logger;
+  fetch?: typeof globalThis.fetch;
+}
+
+export function cronofyClient(options: CronofyClientOptions): CronofyApi {
+  return makeCronofyApi({
+    baseUrl: cronofyApiBaseUrl(options.dataCenter, options.apiUrl),
+    credentials: secretsCredentialProvider(options.secrets),
+    limiter: new RateLimiter({ limit: options.rateLimit }),
+    logger: options.logger,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+}
+
+export function cronofyClientFromEnv(
+  env: NodeJS.ProcessEnv,
+  secrets: SecretsProvider,
+  logger: Logger,
+): CronofyApi {
+  return cronofyClient({
+    dataCenter: dataCenterFromEnv(env),
+    ...(env.CRONOFY_API_URL ? { apiUrl: env.CRONOFY_API_URL } : {}),
+    rateLimit: rateLimitFromEnv(env),
+    secrets,
+    logger,
+  });
+}
+
+/** The metric a Cronofy failure counts under (alarms: infra/constructs/monitoring.ts). */
+export function cronofyErrorMetric(error: CronofyApiError): string {
+  if (error instanceof CredentialRejectedError) return 'CronofyCredentialRejected';
+  if (error instanceof CronofyUnavailableError)
+    return error.reason === 'rate_limited' || error.reason === 'local_rate_limit'
+      ? 'CronofyRateLimited'
+      : 'CronofyUnavailable';
+  // The caller's mistake (a parameter Cronofy refused, an unknown id): counted, not alarmed.
+  if (error instanceof CronofyValidationError || error instanceof CronofyNotFoundError)
+    return 'CronofyRejected';
+  return 'CronofyErrors';
+}

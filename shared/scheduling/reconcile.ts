@@ -1,0 +1,277 @@
+import type { CronofyApi, SchedulingRequest } from '../cronofy/api.ts';
+import { QUERY_BATCH_SIZE } from '../cronofy/api-client.ts';
+import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '../cronofy/api-errors.ts';
+import { keys } from '../keys.ts';
+import type { Clock, Logger } from '../ports.ts';
+import type { AspectWrite, Item, StateWrite } from '../worker/state.ts';
+import { storable } from '../worker/storable.ts';
+import { openIndexChange } from './open-index.ts';
+
+/**
+ * Reconciliation: Cronofy gives up on a notification after 10 failed deliveries and has no redelivery API, so
+ * open scheduling requests are re-read with `POST /v1/scheduling_requests/query`
+ * (https://docs.cronofy.com/developers/api/scheduling-requests/query/) and what the answer shows is applied
+ * through the same ordering model as a notification (shared/worker/state.ts), timed at the moment the query
+ * was sent: anything Cronofy triggered after that applies over it, anything before it is in the answer.
+ *
+ * What the answer shows, and so what is applied:
+ * - lifecycle aspect: `event.start`, `event.end`, `event.summary`, `event.metadata.scheduler` (as `metadata`
+ *   and `correlation_id`); and one status step, `pending` → `time_chosen`, when the answer has
+ *   `slot_selection: "complete"`, event times, and no declined attendee. No other status is inferred: the
+ *   answer cannot tell `rescheduled` from `time_chosen`, and how Cronofy shows a declined or cancelled
+ *   request is not documented;
+ * - participants aspect: `event.host`, `event.attendees`.
+ * An aspect is written only when the answer differs from the record, so a run over unchanged requests changes
+ * no state (each record still gains `reconciled_at`). Every change is a delivery that was missed.
+ */
+
+export interface ReconcileStore {
+  /** Ids of open requests whose event has not ended, soonest end first, at most `limit`. */
+  openRequests(now: string, limit: number): Promise<string[]>;
+  /** Take requests whose event ended before `now` out of the index of open requests (state untouched). */
+  closeEnded(now: string, limit: number): Promise<string[]>;
+  /** The current records (strongly consistent), by id. */
+  records(ids: readonly string[]): Promise<Map<string, Item>>;
+  /**
+   * Apply `build(current)` under the ordering model, re-reading and re-building when the record changed
+   * meanwhile; sets `reconciled_at` whatever the outcome. `unchanged` when `build` returns nothing.
+   */
+  reconcile(
+    id: string,
+    current: Item | undefined,
+    build: (current: Item | undefined) => StateWrite | undefined,
+    reconciledAt: string,
+  ): Promise<'applied' | 'unchanged' | 'stale'>;
+}
+
+export interface ReconcileDeps {
+  api: CronofyApi;
+  store: ReconcileStore;
+  clock: Clock;
+  logger: Logger;
+  /** Told about every failed Cronofy call (the handler turns them into metrics). */
+  onCronofyError?: (error: CronofyApiError) => void;
+}
+
+export interface ReconcileOptions {
+  /** Specific requests (any status); with neither ids nor allOpen, nothing is read. */
+  ids?: readonly string[];
+  /** Every open request of the index (what the schedule does). */
+  allOpen?: boolean;
+  /** Read and compare, write nothing. */
+  dryRun?: boolean;
+  /** Cronofy calls this run may make at most (each queries up to `batchSize` requests). */
+  maxCalls: number;
+  batchSize?: number;
+}
+
+export interface ReconcileReport {
+  dryRun: boolean;
+  startedAt: string;
+  durationMs: number;
+  /** Cronofy calls made. */
+  calls: number;
+  checked: number;
+  /** Requests whose record changed (or, in a dry run, would have): each is a missed delivery. */
+  changed: string[];
+  unchanged: number;
+  /** Changes that lost to a newer notification applied meanwhile. */
+  stale: number;
+  /** Ids Cronofy did not return. */
+  notFound: string[];
+  /** Ids not reconciled because of an error (Cronofy unavailable, DynamoDB). */
+  failed: string[];
+  /** Open requests left for the next run (the call cap was reached), or not read because Cronofy failed. */
+  remaining: number;
+  /** Requests whose event ended, taken out of the index of open requests. */
+  closed: string[];
+  /** Why the run stopped early, when it did. */
+  error?: string;
+}
+
+const DECLINED = 'declined';
+
+/** JSON with sorted keys: two values the same in meaning compare equal. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
+      : v,
+  );
+}
+const same = (a: unknown, b: unknown) => canonical(a) === canonical(b);
+
+function defined(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined) out[name] = storable(value);
+  return out;
+}
+
+/** The state write an answer calls for against the record as it is (undefined: nothing to change). */
+export function reconcileWrite(
+  answer: SchedulingRequest,
+  current: Item | undefined,
+  at: string,
+  now: string,
+): StateWrite | undefined {
+  const event = answer.event;
+  const recordEvent = (current?.event ?? {}) as Record<string, unknown>;
+  const aspects: AspectWrite[] = [];
+
+  // Event details count once a time is chosen: before that the answer shows only the template's summary,
+  // which no notification carries, and writing it would report every new request as a missed delivery.
+  const timed = event?.start !== undefined || event?.end !== undefined;
+  const eventFields = timed ? defined({ start: event?.start, end: event?.end, summary: event?.summary }) : {};
+  const scheduler = event?.metadata?.scheduler;
+  const correlationId = scheduler?.correlation_id;
+  const set = defined({
+    metadata: scheduler,
+    correlation_id: typeof correlationId === 'string' ? correlationId : undefined,
+  });
+  const attendees = Array.isArray(event?.attendees) ? event.attendees : [];
+  if (
+    current?.status === 'pending' &&
+    answer.slot_selection === 'complete' &&
+    event?.start !== undefined &&
+    event?.end !== undefined &&
+    !attendees.some((attendee) => attendee.status === DECLINED)
+  )
+    set.status = 'time_chosen';
+  const lifecycleChanged =
+    set.status !== undefined ||
+    Object.entries(eventFields).some(([name, value]) => !same(recordEvent[name], value)) ||
+    Object.entries(set).some(([name, value]) => !same(current?.[name], value));
+  if (lifecycleChanged) {
+    const index = openIndexChange(set.status ?? current?.status, eventFields.end ?? recordEvent.end);
+    aspects.push({
+      aspect: 'lifecycle',
+      set: { ...set, ...index.set },
+      ...(Object.keys(eventFields).length > 0 ? { event: eventFields } : {}),
+      ...(index.remove ? { remove: index.remove } : {}),
+    });
+  }
+
+  const participants = defined({ host: event?.host, attendees: event?.attendees });
+  if (Object.entries(participants).some(([name, value]) => !same(recordEvent[name], value)))
+    aspects.push({ aspect: 'participants', set: {}, event: participants });
+
+  if (aspects.length === 0) return undefined;
+  return {
+    pk: keys.schedulingRequest(answer.scheduling_request_id),
+    key: `reconcile:${at}`,
+    at,
+    common: {
+      entity: 'scheduling_request',
+      scheduling_request_id: answer.scheduling_request_id,
+      updated_at: now,
+      reconciled_at: at,
+    },
+    aspects,
+  };
+}
+
+export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps): Promise<ReconcileReport> {
+  const started = deps.clock();
+  const startedAt = started.toISOString();
+  const batchSize = options.batchSize ?? QUERY_BATCH_SIZE;
+  const dryRun = options.dryRun ?? false;
+  const report: ReconcileReport = {
+    dryRun,
+    startedAt,
+    durationMs: 0,
+    calls: 0,
+    checked: 0,
+    changed: [],
+    unchanged: 0,
+    stale: 0,
+    notFound: [],
+    failed: [],
+    remaining: 0,
+    closed: [],
+  };
+
+  const capacity = options.maxCalls * batchSize;
+  const ids = [...new Set(options.ids ?? [])];
+  if (options.allOpen) {
+    if (!dryRun) report.closed = await deps.store.closeEnded(startedAt, 1000);
+    // One more than fits, to know whether some are left for the next run.
+    for (const id of await deps.store.openRequests(startedAt, capacity + 1))
+      if (!ids.includes(id)) ids.push(id);
+  }
+  const work = ids.slice(0, capacity);
+  report.remaining = ids.length - work.length;
+
+  for (let i = 0; i < work.length; i += batchSize) {
+    const batch = work.slice(i, i + batchSize);
+    let current: Map<string, Item>;
+    let answers: SchedulingRequest[];
+    const at = deps.clock().toISOString();
+    try {
+      current = await deps.store.records(batch);
+      report.calls++;
+      answers = await deps.api.querySchedulingRequests(batch);
+    } catch (error) {
+      report.failed.push(...batch);
+      if (error instanceof CronofyApiError) deps.onCronofyError?.(error);
+      if (
+        error instanceof CronofyApiError &&
+        !(error instanceof CronofyValidationError || error instanceof CronofyNotFoundError)
+      ) {
+        // Cronofy is unavailable or refuses the credential: the rest would fail too. Nothing was written.
+        report.remaining += work.length - i - batch.length;
+        report.error = `${error.name}: ${error.message}`;
+        deps.logger.warn('reconciliation stopped: Cronofy call failed', {
+          error: error.name,
+          status: error.status,
+        });
+        break;
+      }
+      deps.logger.warn('reconciliation batch failed', { error: (error as Error).name });
+      continue;
+    }
+    const byId = new Map(answers.map((answer) => [answer.scheduling_request_id, answer]));
+    await Promise.all(
+      batch.map(async (id) => {
+        const answer = byId.get(id);
+        if (!answer) {
+          report.notFound.push(id);
+          return;
+        }
+        report.checked++;
+        const build = (record: Item | undefined) =>
+          reconcileWrite(answer, record, at, deps.clock().toISOString());
+        if (dryRun) {
+          if (build(current.get(id))) report.changed.push(id);
+          else report.unchanged++;
+          return;
+        }
+        try {
+          const outcome = await deps.store.reconcile(id, current.get(id), build, at);
+          if (outcome === 'applied') report.changed.push(id);
+          else if (outcome === 'stale') report.stale++;
+          else report.unchanged++;
+        } catch (error) {
+          report.failed.push(id);
+          deps.logger.warn('reconciliation of a request failed', {
+            schedulingRequestId: id,
+            error: (error as Error).name,
+          });
+        }
+      }),
+    );
+  }
+  report.durationMs = deps.clock().getTime() - started.getTime();
+  deps.logger.info('reconciliation finished', {
+    dryRun,
+    calls: report.calls,
+    checked: report.checked,
+    changed: report.changed.length,
+    failed: report.failed.length,
+    remaining: report.remaining,
+    closed: report.closed.length,
+    changedIds: report.changed.slice(0, 100),
+  });
+  return report;
+}

@@ -1,0 +1,567 @@
+import { randomUUID } from 'node:crypto';
+import * as z from 'zod/mini';
+import type { CronofyApi, NewSchedulingRequest } from '../cronofy/api.ts';
+import {
+  CredentialRejectedError,
+  CronofyApiError,
+  CronofyNotFoundError,
+  CronofyUnavailableError,
+  CronofyValidationError,
+} from '../cronofy/api-errors.ts';
+import { BadRequestError, HttpError, type HttpResult, json } from '../http.ts';
+import { METADATA_KEYS, sha256Hex } from '../keys.ts';
+import type { Clock, Logger } from '../ports.ts';
+
+/**
+ * `POST /scheduling-requests` and `POST /scheduling-requests/{id}/cancel`: create or cancel a Scheduling Request
+ * in Cronofy (https://docs.cronofy.com/developers/api/scheduling-requests/) and record it. Plain functions over
+ * ports (Cronofy's API, the store, the clock); the Lambda handler is functions/scheduling-requests/handler.ts.
+ *
+ * Idempotency (`Idempotency-Key`, optional, per caller, 24 hours): Cronofy's create takes no idempotency key, so
+ * this service keeps one item per key and moves it through `in_progress` → `created` → `completed`:
+ * 1. before calling Cronofy, a conditional put of the item (`in_progress`, a lease, the body's fingerprint): of
+ *    concurrent requests with one key exactly one gets it; the others wait for its answer (polling the item,
+ *    up to `waitMs`) and return it, or get `409` with `Retry-After` when it takes longer;
+ * 2. the moment Cronofy answers, the answer is written to the item (`created`), before anything else;
+ * 3. then the `scheduling_request` record, then the item is marked `completed`.
+ * A crash after 2 is recovered by the retry: it finds `created`, writes the record (an idempotent write) and
+ * returns the same answer. A crash between Cronofy's answer and write 2 (one DynamoDB round trip) is the window
+ * that cannot be closed without an idempotency key on Cronofy's side: once the lease runs out, a retry creates
+ * the request again. A Cronofy error releases the item, so a retry calls Cronofy again.
+ */
+
+export const MAX_BODY_BYTES = 16 * 1024;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+const MAX_METADATA_LENGTH = 128;
+/** Idempotency keys are remembered this long (DynamoDB's TTL removes them later). */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
+
+export interface CreatedRequest {
+  scheduling_request_id: string;
+  /** Cronofy's `primary_select_url`, as returned. */
+  select_url: string;
+  dashboard_url?: string;
+  /** The metadata given (`correlation_id`, `utm_*`): appended to the link, and kept on the record. */
+  metadata: Record<string, string>;
+  created_at: string;
+}
+
+/** An idempotency item as the store returns it. */
+export interface IdempotencyState {
+  status: 'in_progress' | 'created' | 'completed';
+  fingerprint: string;
+  /** Which attempt holds the item; a retry takes it over only from the token it read. */
+  token: string;
+  /** Milliseconds since the epoch after which an `in_progress` attempt counts as crashed. */
+  leaseUntil: number;
+  created?: CreatedRequest;
+}
+
+export interface IdempotencyStore {
+  /** Create the item unless it exists (and has not expired); otherwise return it. */
+  begin(
+    scope: string,
+    item: { fingerprint: string; token: string; leaseUntil: number; createdAt: string; expiresAt: number },
+  ): Promise<{ started: true } | { started: false; existing: IdempotencyState }>;
+  get(scope: string): Promise<IdempotencyState | undefined>;
+  /** Take over an `in_progress` item whose lease ran out; false when someone else did. */
+  takeOver(scope: string, fromToken: string, toToken: string, leaseUntil: number): Promise<boolean>;
+  /** Cronofy's answer, written right after it arrives (conditional on the attempt's token). */
+  saveCreated(scope: string, token: string, created: CreatedRequest): Promise<void>;
+  complete(scope: string): Promise<void>;
+  /** Forget an attempt that failed before Cronofy created anything, so a retry calls Cronofy again. */
+  release(scope: string, token: string): Promise<void>;
+}
+
+export interface SchedulingRequestStore {
+  /**
+   * The `pending` record of a request just created. It never sets the lifecycle's ordering time, and it never
+   * changes the status of a record a notification wrote first: a `pending` record cannot make a later
+   * notification stale, whatever the clocks say.
+   */
+  recordCreated(created: CreatedRequest, now: string): Promise<void>;
+  /** `cancelled`, as a lifecycle write timed at `at` (when Cronofy accepted the cancel). */
+  recordCancelled(id: string, at: string): Promise<void>;
+}
+
+export interface SchedulingRequestDeps {
+  api: CronofyApi;
+  store: SchedulingRequestStore;
+  idempotency: IdempotencyStore;
+  clock: Clock;
+  logger: Logger;
+  sleep?: (ms: number) => Promise<void>;
+  newToken?: () => string;
+  /** How long a concurrent request with the same key waits for the first one's answer. */
+  waitMs?: number;
+  pollMs?: number;
+  /** How long an `in_progress` attempt is trusted to be running (longer than the function's timeout). */
+  leaseMs?: number;
+  /** Told about every Cronofy failure (the handler turns them into metrics). */
+  onCronofyError?: (error: CronofyApiError) => void;
+  /** Tests: runs after Cronofy's answer is saved and before the record is written (crash injection). */
+  afterCreatedSaved?: () => Promise<void> | void;
+}
+
+export const DEFAULT_WAIT_MS = 8_000;
+export const DEFAULT_POLL_MS = 200;
+export const DEFAULT_LEASE_MS = 30_000;
+
+// ---------------------------------------------------------------------------------------------------------
+// The request body
+
+const ALLOWED_FIELDS = [
+  'recipient',
+  'template_sub',
+  'host_sub',
+  'host_group_sub',
+  'summary',
+  'duration_minutes',
+  ...METADATA_KEYS,
+] as const;
+
+function objectIssue(code: string, allowed: readonly string[], what: string): string {
+  // Never echo the caller's field names back: say what is allowed instead.
+  if (code === 'unrecognized_keys') return `unknown field in ${what}; allowed fields: ${allowed.join(', ')}`;
+  return `${what} must be a JSON object`;
+}
+
+const text = (name: string, max: number) =>
+  z.string({ error: `${name} must be a string` }).check(
+    z.minLength(1, { error: `${name} must not be empty` }),
+    z.maxLength(max, { error: `${name} must be at most ${max} characters` }),
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
+      error: `${name} must not contain control characters`,
+    }),
+  );
+
+const sub = (name: string, prefix: string) =>
+  z
+    .string({ error: `${name} must be a string` })
+    .check(
+      z.regex(new RegExp(`^${prefix}[A-Za-z0-9_-]{1,200}$`), { error: `${name} must be a ${prefix}… id` }),
+    );
+
+const metadataFields = Object.fromEntries(
+  METADATA_KEYS.map((key) => [key, z.optional(text(key, MAX_METADATA_LENGTH))]),
+) as Record<(typeof METADATA_KEYS)[number], z.ZodMiniOptional<z.ZodMiniString>>;
+
+export const createBodySchema = z.strictObject(
+  {
+    recipient: z.strictObject(
+      {
+        email: z
+          .string({ error: 'recipient.email must be a string' })
+          .check(
+            z.maxLength(254, { error: 'recipient.email must be at most 254 characters' }),
+            z.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: 'recipient.email must be an email address' }),
+          ),
+        display_name: text('recipient.display_name', 256),
+      },
+      {
+        error: (issue) =>
+          issue.input === undefined
+            ? 'recipient is required: {"email", "display_name"}'
+            : objectIssue(issue.code, ['email', 'display_name'], 'recipient'),
+      },
+    ),
+    template_sub: z.optional(sub('template_sub', 'sgr_')),
+    host_sub: z.optional(sub('host_sub', 'acc_')),
+    host_group_sub: z.optional(sub('host_group_sub', 'sel_')),
+    summary: z.optional(text('summary', 1024)),
+    duration_minutes: z.optional(
+      z.number({ error: 'duration_minutes must be a number of minutes' }).check(
+        z.refine((n) => Number.isInteger(n) && n >= 1 && n <= 1440, {
+          error: 'duration_minutes must be a whole number from 1 to 1440',
+        }),
+      ),
+    ),
+    ...metadataFields,
+  },
+  { error: (issue) => objectIssue(issue.code, ALLOWED_FIELDS, 'the body') },
+);
+export type CreateBody = z.infer<typeof createBodySchema>;
+
+export interface CreateInput {
+  request: NewSchedulingRequest;
+  metadata: Record<string, string>;
+  /** SHA-256 of the body's meaning (fields sorted), to tell a retry from another request under one key. */
+  fingerprint: string;
+}
+
+function decodeJson(body: Uint8Array): unknown {
+  if (body.byteLength > MAX_BODY_BYTES)
+    throw new BadRequestError(`body must be at most ${MAX_BODY_BYTES} bytes`);
+  let textBody: string;
+  try {
+    textBody = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new BadRequestError('body must be UTF-8 JSON');
+  }
+  if (textBody.trim() === '') throw new BadRequestError('body must be a JSON object');
+  try {
+    return JSON.parse(textBody);
+  } catch {
+    throw new BadRequestError('body is not valid JSON');
+  }
+}
+
+/** Parse and check a create body. Throws BadRequestError with a short reason. */
+export function parseCreateBody(body: Uint8Array): CreateInput {
+  const parsed = createBodySchema.safeParse(decodeJson(body));
+  if (!parsed.success) throw new BadRequestError(parsed.error.issues[0]?.message ?? 'invalid body');
+  const data = parsed.data;
+  const sources = (['template_sub', 'host_sub', 'host_group_sub'] as const).filter(
+    (k) => data[k] !== undefined,
+  );
+  if (sources.length !== 1)
+    throw new BadRequestError('give exactly one of template_sub, host_sub or host_group_sub');
+  const recipient = { email: data.recipient.email, displayName: data.recipient.display_name };
+  let request: NewSchedulingRequest;
+  if (data.template_sub !== undefined) {
+    if (data.summary !== undefined || data.duration_minutes !== undefined)
+      throw new BadRequestError('summary and duration_minutes come from the template; leave them out');
+    request = { recipient, source: { kind: 'template', sub: data.template_sub } };
+  } else {
+    if (data.summary === undefined || data.duration_minutes === undefined)
+      throw new BadRequestError('with host_sub or host_group_sub, summary and duration_minutes are required');
+    request = {
+      recipient,
+      source: {
+        kind: data.host_sub !== undefined ? 'host' : 'host_group',
+        sub: (data.host_sub ?? data.host_group_sub) as string,
+        summary: data.summary,
+        durationMinutes: data.duration_minutes,
+      },
+    };
+  }
+  const metadata: Record<string, string> = {};
+  for (const key of METADATA_KEYS) {
+    const value = data[key];
+    if (value !== undefined) metadata[key] = value;
+  }
+  const canonical = JSON.stringify(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)));
+  return { request, metadata, fingerprint: sha256Hex(canonical) };
+}
+
+/** Cronofy's `primary_select_url` with the metadata as query parameters (Cronofy's documented way to set them). */
+export function linkWithMetadata(selectUrl: string, metadata: Record<string, string>): string {
+  const url = new URL(selectUrl);
+  for (const [key, value] of Object.entries(metadata)) url.searchParams.set(key, value);
+  return url.toString();
+}
+
+export function createdAnswer(created: CreatedRequest, replayed = false): HttpResult {
+  return json(
+    201,
+    {
+      scheduling_request_id: created.scheduling_request_id,
+      url: linkWithMetadata(created.select_url, created.metadata),
+      dashboard_url: created.dashboard_url ?? null,
+    },
+    replayed ? { 'idempotent-replayed': 'true' } : {},
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors → answers
+
+export class CronofyAnswerError extends HttpError {}
+
+/** What the caller sees for a Cronofy failure: never internals, always what to do. */
+export function cronofyErrorToHttp(error: CronofyApiError): HttpError {
+  if (error instanceof CronofyValidationError) {
+    const result = new CronofyAnswerError(422, 'invalid', 'Cronofy rejected the request');
+    return Object.assign(result, { errors: fieldErrors(error.errors) });
+  }
+  if (error instanceof CredentialRejectedError)
+    return new CronofyAnswerError(
+      502,
+      'cronofy_credential_rejected',
+      "Cronofy rejected this service's API credential; an operator must update api_credential in the secret",
+    );
+  if (error instanceof CronofyUnavailableError)
+    return new CronofyAnswerError(
+      503,
+      'cronofy_unavailable',
+      'Cronofy is unavailable or rate limited; retry later',
+      {
+        'retry-after': String(error.retryAfterSeconds),
+      },
+    );
+  if (error instanceof CronofyNotFoundError)
+    return new CronofyAnswerError(404, 'not_found', 'Cronofy has no such scheduling request');
+  return new CronofyAnswerError(502, 'cronofy_error', 'Cronofy answered in a way this service cannot use');
+}
+
+/** Cronofy's parameter names → this API's fields, so the caller can tell which of its fields is at fault. */
+const FIELD_NAMES: Record<string, string> = {
+  'template.sub': 'template_sub',
+  template: 'template_sub',
+  'host.sub': 'host_sub',
+  host: 'host_sub',
+  'host_group.sub': 'host_group_sub',
+  host_group: 'host_group_sub',
+  'event.summary': 'summary',
+  summary: 'summary',
+  'duration.minutes': 'duration_minutes',
+  duration: 'duration_minutes',
+  recipients: 'recipient',
+};
+
+export function fieldErrors(errors: Record<string, string[]>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [param, messages] of Object.entries(errors)) {
+    const field = FIELD_NAMES[param] ?? (param.startsWith('recipients') ? 'recipient' : param);
+    out[field] = [...(out[field] ?? []), ...messages];
+  }
+  return out;
+}
+
+/** The only place errors of these routes become answers. */
+export function schedulingErrorToJson(error: unknown): HttpResult {
+  if (error instanceof HttpError) {
+    const errors = (error as HttpError & { errors?: unknown }).errors;
+    if (errors !== undefined) return json(error.statusCode, { errors }, error.headers);
+    return json(error.statusCode, { error: error.code, message: error.message }, error.headers);
+  }
+  return json(500, { error: 'internal_error', message: 'internal error' });
+}
+
+export class StoreUnavailableError extends HttpError {
+  constructor() {
+    super(503, 'unavailable', 'temporarily unable to record scheduling requests; retry later', {
+      'retry-after': '5',
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Create
+
+export interface CreateCall {
+  body: Uint8Array;
+  idempotencyKey?: string;
+  /** Who signed the request (IAM ARN): idempotency keys are per caller. */
+  caller?: string;
+}
+
+async function callCronofy(input: CreateInput, deps: SchedulingRequestDeps): Promise<CreatedRequest> {
+  try {
+    const answer = await deps.api.createSchedulingRequest(input.request);
+    if (!answer.primary_select_url) {
+      throw new CronofyAnswerError(502, 'cronofy_error', 'Cronofy answered without a link to send');
+    }
+    return {
+      scheduling_request_id: answer.scheduling_request_id,
+      select_url: answer.primary_select_url,
+      ...(answer.dashboard_url ? { dashboard_url: answer.dashboard_url } : {}),
+      metadata: input.metadata,
+      created_at: deps.clock().toISOString(),
+    };
+  } catch (error) {
+    throw cronofyFailure(error, deps);
+  }
+}
+
+/** A failed Cronofy call as the answer to give; secrets out of reach (no credential) is a 503 too. */
+function cronofyFailure(
+  error: unknown,
+  deps: Pick<SchedulingRequestDeps, 'logger' | 'onCronofyError'>,
+): unknown {
+  if (error instanceof HttpError) return error;
+  if (error instanceof CronofyApiError) {
+    deps.onCronofyError?.(error);
+    deps.logger.warn('cronofy call failed', {
+      operation: error.operation,
+      error: error.name,
+      status: error.status,
+    });
+    return cronofyErrorToHttp(error);
+  }
+  deps.logger.error('cronofy call not made', { error: (error as Error).name });
+  return new HttpError(503, 'unavailable', 'temporarily unable to reach Cronofy; retry later', {
+    'retry-after': '5',
+  });
+}
+
+async function record(created: CreatedRequest, deps: SchedulingRequestDeps): Promise<boolean> {
+  try {
+    await deps.store.recordCreated(created, deps.clock().toISOString());
+    return true;
+  } catch (error) {
+    // Cronofy created it: answering an error would make the caller create it again. Reconciliation cannot find
+    // it (it is not in the table), so say so loudly.
+    deps.logger.error('scheduling request created in Cronofy but not recorded', {
+      schedulingRequestId: created.scheduling_request_id,
+      error: (error as Error).name,
+    });
+    return false;
+  }
+}
+
+export function validIdempotencyKey(key: string | undefined): string | undefined {
+  if (key === undefined) return undefined;
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key))
+    throw new BadRequestError(
+      `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters`,
+    );
+  return key;
+}
+
+export async function createSchedulingRequest(
+  call: CreateCall,
+  deps: SchedulingRequestDeps,
+): Promise<HttpResult> {
+  const input = parseCreateBody(call.body);
+  const key = validIdempotencyKey(call.idempotencyKey);
+  if (key === undefined) {
+    const created = await callCronofy(input, deps);
+    await record(created, deps);
+    deps.logger.info('scheduling request created', { schedulingRequestId: created.scheduling_request_id });
+    return createdAnswer(created);
+  }
+  try {
+    return await createOnce(`${call.caller ?? ''}\n${key}`, input, deps);
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    deps.logger.error('idempotency item unreadable', { error: (error as Error).name });
+    throw new StoreUnavailableError();
+  }
+}
+
+async function createOnce(
+  scope: string,
+  input: CreateInput,
+  deps: SchedulingRequestDeps,
+): Promise<HttpResult> {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
+  const newToken = deps.newToken ?? randomUUID;
+  const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
+  const now = () => deps.clock().getTime();
+  const deadline = now() + (deps.waitMs ?? DEFAULT_WAIT_MS);
+  const mismatch = () =>
+    new HttpError(
+      422,
+      'idempotency_key_reused',
+      'this Idempotency-Key was used for a different request in the last 24 hours',
+    );
+
+  for (;;) {
+    const token = newToken();
+    let begun: Awaited<ReturnType<IdempotencyStore['begin']>>;
+    try {
+      begun = await deps.idempotency.begin(scope, {
+        fingerprint: input.fingerprint,
+        token,
+        leaseUntil: now() + leaseMs,
+        createdAt: deps.clock().toISOString(),
+        expiresAt: Math.floor(now() / 1000) + IDEMPOTENCY_TTL_SECONDS,
+      });
+    } catch (error) {
+      deps.logger.error('idempotency item not written', { error: (error as Error).name });
+      throw new StoreUnavailableError();
+    }
+    if (begun.started) return firstAttempt(scope, token, input, deps);
+
+    let state: IdempotencyState | undefined = begun.existing;
+    while (state) {
+      if (state.fingerprint !== input.fingerprint) throw mismatch();
+      if (state.created && state.status === 'completed') return createdAnswer(state.created, true);
+      if (state.created) {
+        // The first attempt got Cronofy's answer and stopped before finishing: finish it.
+        await record(state.created, deps);
+        await deps.idempotency.complete(scope).catch(() => undefined);
+        deps.logger.info('scheduling request recovered from its idempotency item', {
+          schedulingRequestId: state.created.scheduling_request_id,
+        });
+        return createdAnswer(state.created, true);
+      }
+      if (state.leaseUntil <= now()) {
+        // The first attempt stopped before Cronofy answered it, or in the window before its answer was saved.
+        const next = newToken();
+        if (await deps.idempotency.takeOver(scope, state.token, next, now() + leaseMs))
+          return firstAttempt(scope, next, input, deps);
+      } else if (now() >= deadline) {
+        const seconds = Math.max(1, Math.ceil((state.leaseUntil - now()) / 1000));
+        throw new HttpError(
+          409,
+          'in_progress',
+          'a request with this Idempotency-Key is still being processed; retry later',
+          { 'retry-after': String(Math.min(seconds, 30)) },
+        );
+      } else {
+        await sleep(deps.pollMs ?? DEFAULT_POLL_MS);
+      }
+      state = await deps.idempotency.get(scope);
+    }
+    // The first attempt failed and released the key: try again from the start.
+  }
+}
+
+async function firstAttempt(
+  scope: string,
+  token: string,
+  input: CreateInput,
+  deps: SchedulingRequestDeps,
+): Promise<HttpResult> {
+  let created: CreatedRequest;
+  try {
+    created = await callCronofy(input, deps);
+  } catch (error) {
+    // Nothing was created (or, after a timeout, nothing can be known): let a retry call Cronofy again.
+    await deps.idempotency.release(scope, token).catch((releaseError: unknown) => {
+      deps.logger.warn('idempotency item not released', { error: (releaseError as Error).name });
+    });
+    throw error;
+  }
+  try {
+    await deps.idempotency.saveCreated(scope, token, created);
+  } catch (error) {
+    deps.logger.error('cronofy answer not saved to the idempotency item', {
+      schedulingRequestId: created.scheduling_request_id,
+      error: (error as Error).name,
+    });
+  }
+  await deps.afterCreatedSaved?.();
+  await record(created, deps);
+  await deps.idempotency.complete(scope).catch((error: unknown) => {
+    // The item still holds the answer (`created`): a retry replays it and rewrites the record, harmlessly.
+    deps.logger.warn('idempotency item not completed', { error: (error as Error).name });
+  });
+  deps.logger.info('scheduling request created', { schedulingRequestId: created.scheduling_request_id });
+  return createdAnswer(created);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cancel
+
+const idSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,256}$/));
+
+export async function cancelSchedulingRequest(
+  id: string | undefined,
+  deps: Pick<SchedulingRequestDeps, 'api' | 'store' | 'clock' | 'logger' | 'onCronofyError'>,
+): Promise<HttpResult> {
+  if (id === undefined || !idSchema.safeParse(id).success)
+    throw new BadRequestError('the scheduling request id must be 1 to 256 letters, digits, - or _');
+  try {
+    await deps.api.cancelSchedulingRequest(id);
+  } catch (error) {
+    throw cronofyFailure(error, deps);
+  }
+  // Timed when Cronofy accepted it: anything Cronofy triggered before then is older and cannot undo it.
+  const at = deps.clock().toISOString();
+  try {
+    await deps.store.recordCancelled(id, at);
+  } catch (error) {
+    // Cancelled in Cronofy; cancelling again is harmless, so the caller's retry finishes the job.
+    deps.logger.error('scheduling request cancelled in Cronofy but not recorded', {
+      schedulingRequestId: id,
+      error: (error as Error).name,
+    });
+    throw new StoreUnavailableError();
+  }
+  deps.logger.info('scheduling request cancelled', { schedulingRequestId: id });
+  return json(200, { scheduling_request_id: id, status: 'cancelled', cancelled_at: at });
+}

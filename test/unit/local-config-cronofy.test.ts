@@ -1,0 +1,48 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadLocalConfig } from '../../infra/local/config.ts';
+import { localCronofyApiUrl } from '../../infra/local/stack.ts';
+
+/** Local mode's Cronofy plumbing: the credential the handlers send and the fake accepts, and where the fake is. */
+
+function cdkJson(local: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cdk-json-'));
+  const path = join(dir, 'cdk.json');
+  writeFileSync(
+    path,
+    JSON.stringify({
+      context: {
+        cronofy: {
+          dataCenter: 'us',
+          local: { clientSecrets: ['CRN_file'], embedPublicKey: 'EMB_f', embedSecret: 'ESK_f', ...local },
+        },
+      },
+    }),
+  );
+  return path;
+}
+
+describe('local Cronofy credential and URL', () => {
+  it('takes cronofy.local.apiCredential, overridden by CRONOFY_API_CREDENTIAL; absent means the first client secret', () => {
+    expect(loadLocalConfig({}, cdkJson({})).secrets.apiCredential).toBeUndefined();
+    expect(loadLocalConfig({}, cdkJson({ apiCredential: 'CRN_api_file' })).secrets.apiCredential).toBe(
+      'CRN_api_file',
+    );
+    expect(
+      loadLocalConfig({ CRONOFY_API_CREDENTIAL: 'CRN_api_env' }, cdkJson({ apiCredential: 'CRN_api_file' }))
+        .secrets.apiCredential,
+    ).toBe('CRN_api_env');
+  });
+
+  it('refuses an empty cronofy.local.apiCredential, naming the key', () => {
+    expect(() => loadLocalConfig({}, cdkJson({ apiCredential: '' }))).toThrow('cronofy.local.apiCredential');
+  });
+
+  it('finds the fake at CRONOFY_API_URL, else on CRONOFY_API_PORT (3100)', () => {
+    expect(localCronofyApiUrl({})).toBe('http://127.0.0.1:3100');
+    expect(localCronofyApiUrl({ CRONOFY_API_PORT: '3200' })).toBe('http://127.0.0.1:3200');
+    expect(localCronofyApiUrl({ CRONOFY_API_URL: 'http://127.0.0.1:9999' })).toBe('http://127.0.0.1:9999');
+  });
+});
