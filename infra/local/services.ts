@@ -44,7 +44,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(check: () => Promise<unknown>, what: string, timeoutMs = 30_000): Promise<void> {
+async function waitFor(check: () => Promise<unknown>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {

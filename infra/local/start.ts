@@ -68,6 +68,7 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number, 
     dynamoDbPort: Number(new URL(stack.endpoints.dynamodb).port),
     sqsPort: Number(new URL(stack.endpoints.sqs).port),
     tableName: stack.tableName,
+    cronofyApiPort: fake.port,
   });
   const notify = `${prefix}npm run notify`;
   const token = env.LOCAL_API_TOKEN ? 'the value of LOCAL_API_TOKEN' : DEFAULT_API_TOKEN;

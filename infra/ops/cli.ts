@@ -66,7 +66,7 @@ Options
   --help           this text
 
 Local mode: the same variables as npm start find it: DYNAMODB_PORT (8000), SQS_PORT (9324), TABLE_NAME
-(cronofy-records). Run \`npm start\` first.
+(cronofy-records), CRONOFY_API_PORT (3100, for reconcile). Run \`npm start\` first.
 
 Exit status: 0 done; 1 failed (local mode not running, stack or record not found); 2 usage error.`;
 

@@ -31,7 +31,8 @@ let stack: LocalStack;
 let secret: string;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ quiet: true, visibilityTimeoutSeconds: 2 });
+  // 5 s, not less: under load a batch can take longer, and healthy messages would walk to the DLQ.
+  stack = await startLocalStack({ quiet: true, visibilityTimeoutSeconds: 5 });
   secret = stack.config.secrets.clientSecrets[0] as string;
 });
 
