@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import {
   DeleteMessageBatchCommand,
   type Message,
@@ -154,6 +154,8 @@ export function startWorkerFeed(options: WorkerFeedOptions): WorkerFeed {
     );
   }
   const stopping = new AbortController();
+  // Every poller's pause listens to it: more than Node's default warning threshold of 10 with many pollers.
+  setMaxListeners(0, stopping.signal);
   const emitter = new EventEmitter<{ batch: [BatchOutcome] }>();
 
   const receive = async (max: number, wait: number): Promise<Message[]> => {

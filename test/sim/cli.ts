@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -342,6 +343,8 @@ function header(options: SimOptions, secrets: number): string {
 /** Stop a run that cannot succeed: every answer a 401, or nothing listening. */
 function earlyStop(url: string, local: boolean) {
   const controller = new AbortController();
+  // One listener per lane waiting on a retry backoff: more than Node's default warning threshold of 10.
+  setMaxListeners(0, controller.signal);
   let rejected = 0;
   let unreachable = 0;
   let reason: string | undefined;
