@@ -15,7 +15,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { CronofyConfig } from '#shared/config.ts';
+import type { CronofyConfig } from '#shared/core/config.ts';
 import { AppFunction } from './constructs/app-function.ts';
 import { bindCronofy, bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
 import { type ApiThrottleProps, NotificationsHttpApi } from './constructs/http-api.ts';
@@ -38,7 +38,7 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAX_PUBLIC_CONFIG_BYTES = 3 * 1024;
 
 export interface CronofyNotificationsStackProps extends StackProps {
-  /** The validated `cronofy` context (shared/config.ts). */
+  /** The validated `cronofy` context (shared/core/config.ts). */
   readonly config: CronofyConfig;
   /** Deployment stage (`dev`, `prod`, …): independent copies of the system side by side. */
   readonly stage: string;
@@ -84,7 +84,7 @@ export class CronofyNotificationsStack extends Stack {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Only open scheduling requests carry the index's keys (shared/scheduling/open-index.ts): reconciliation
+    // Only open scheduling requests carry the index's keys (shared/contract/open-index.ts): reconciliation
     // reads them without scanning the table, and the index costs a write only when one opens or closes.
     table.addGlobalSecondaryIndex({
       indexName: TABLE.openIndex.name,
@@ -292,7 +292,7 @@ function assertQueueFitsWorker(): void {
   }
 }
 
-/** What the redirect and link function needs of the configuration (shared/config.ts publicConfigSchema). */
+/** What the redirect and link function needs of the configuration (shared/core/config.ts publicConfigSchema). */
 function publicConfigJson(config: CronofyConfig): string {
   const json = JSON.stringify({
     dataCenter: config.dataCenter,

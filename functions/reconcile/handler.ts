@@ -1,10 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { once } from '#shared/aws/api-gateway.ts';
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { countersLine } from '#shared/core/metrics.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
-import { createLogger } from '#shared/logger.ts';
-import { countersLine } from '#shared/metrics.ts';
 import { type ReconcileDeps, type ReconcileReport, reconcile } from '#shared/scheduling/reconcile.ts';
 
 /**

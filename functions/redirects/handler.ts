@@ -1,17 +1,18 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { DynamoRedirectStore, REDIRECT_CLIENT_CONFIG } from '#shared/aws/redirect-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
-import type { HttpResult } from '#shared/http.ts';
-import { createLogger } from '#shared/logger.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { toApiResponse } from '#shared/edge/api-gateway.ts';
+import type { HttpResult } from '#shared/edge/http.ts';
 import {
   errorPage,
   followRedirect,
   launchPublicLink,
   parsePublicConfig,
   type RedirectDeps,
-} from '#shared/redirects.ts';
+} from '#shared/recipients/redirects.ts';
 
 /** Entry adapter for `GET /redirects/{step}` and `GET /links/{name}` (the recipient's browser). */
 export function makeHandler(deps: RedirectDeps) {

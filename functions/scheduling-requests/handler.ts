@@ -4,13 +4,14 @@ import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
-import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { countersLine } from '#shared/core/metrics.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
-import { type HttpResult, header, json } from '#shared/http.ts';
-import { createLogger } from '#shared/logger.ts';
-import { countersLine } from '#shared/metrics.ts';
+import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
+import { type HttpResult, header, json } from '#shared/edge/http.ts';
 import {
   cancelSchedulingRequest,
   createSchedulingRequest,

@@ -3,11 +3,17 @@ import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
-import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
-import { errorToJson, HttpError, json } from '#shared/http.ts';
-import { createLogger } from '#shared/logger.ts';
-import { issueToken, TOKEN_RESPONSE_HEADERS, type TokenDeps, type TokenKind } from '#shared/tokens.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
+import { errorToJson, HttpError, json } from '#shared/edge/http.ts';
+import {
+  issueToken,
+  TOKEN_RESPONSE_HEADERS,
+  type TokenDeps,
+  type TokenKind,
+} from '#shared/recipients/tokens.ts';
 
 export interface TokensHandlerDeps extends TokenDeps {
   /**

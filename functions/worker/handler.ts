@@ -1,10 +1,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { once } from '#shared/aws/api-gateway.ts';
 import { DynamoRecordStore, WORKER_DYNAMODB_CLIENT_CONFIG } from '#shared/aws/dynamo-store.ts';
-import { createLogger } from '#shared/logger.ts';
-import { emfLines, type Outcome } from '#shared/metrics.ts';
-import { processBatch, type WorkerDeps } from '#shared/worker/process.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { emfLines, type Outcome } from '#shared/core/metrics.ts';
+import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 
 /**
  * Entry adapter for the SQS event source mapping (ReportBatchItemFailures). `writeMetric` receives

@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Secrets, SecretsProvider } from '../ports.ts';
+import type { Secrets, SecretsProvider } from '../core/ports.ts';
 
 const SECRET_FORMAT =
   '{"client_secrets":["CRN_…"],"embed_public_key":"EMB_…","embed_secret":"ESK_…","api_credential":"… (optional)"}';

@@ -1,5 +1,5 @@
-import { DATA_CENTERS, type DataCenter } from '../config.ts';
-import type { Logger, SecretsProvider } from '../ports.ts';
+import { DATA_CENTERS, type DataCenter } from '../core/config.ts';
+import type { Logger, SecretsProvider } from '../core/ports.ts';
 import type { CronofyApi } from './api.ts';
 import { cronofyApiBaseUrl, makeCronofyApi } from './api-client.ts';
 import {

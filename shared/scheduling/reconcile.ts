@@ -1,17 +1,17 @@
+import { keys } from '../contract/keys.ts';
+import { openIndexChange } from '../contract/open-index.ts';
+import type { AspectWrite, Item, StateWrite } from '../contract/ordering.ts';
+import { storable } from '../contract/storable.ts';
+import type { Clock, Logger } from '../core/ports.ts';
 import type { CronofyApi, SchedulingRequest } from '../cronofy/api.ts';
 import { QUERY_BATCH_SIZE } from '../cronofy/api-client.ts';
 import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '../cronofy/api-errors.ts';
-import { keys } from '../keys.ts';
-import type { Clock, Logger } from '../ports.ts';
-import type { AspectWrite, Item, StateWrite } from '../worker/state.ts';
-import { storable } from '../worker/storable.ts';
-import { openIndexChange } from './open-index.ts';
 
 /**
  * Reconciliation: Cronofy gives up on a notification after 10 failed deliveries and has no redelivery API, so
  * open scheduling requests are re-read with `POST /v1/scheduling_requests/query`
  * (https://docs.cronofy.com/developers/api/scheduling-requests/query/) and what the answer shows is applied
- * through the same ordering model as a notification (shared/worker/state.ts), timed at the moment the query
+ * through the same ordering model as a notification (shared/contract/ordering.ts), timed at the moment the query
  * was sent: anything Cronofy triggered after that applies over it, anything before it is in the answer.
  *
  * What the answer shows, and so what is applied:

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
+import { METADATA_KEYS, sha256Hex } from '../contract/keys.ts';
+import type { Clock, Logger } from '../core/ports.ts';
 import type { CronofyApi, NewSchedulingRequest } from '../cronofy/api.ts';
 import {
   CredentialRejectedError,
@@ -8,9 +10,7 @@ import {
   CronofyUnavailableError,
   CronofyValidationError,
 } from '../cronofy/api-errors.ts';
-import { BadRequestError, HttpError, type HttpResult, json } from '../http.ts';
-import { METADATA_KEYS, sha256Hex } from '../keys.ts';
-import type { Clock, Logger } from '../ports.ts';
+import { BadRequestError, HttpError, type HttpResult, json } from '../edge/http.ts';
 
 /**
  * `POST /scheduling-requests` and `POST /scheduling-requests/{id}/cancel`: create or cancel a Scheduling Request

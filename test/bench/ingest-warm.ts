@@ -4,7 +4,7 @@ import { makeHandler } from '../../functions/ingest/handler.ts';
 import { sqsClient } from '../../infra/local/services.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '../../shared/aws/sqs-queue.ts';
-import { createLogger } from '../../shared/logger.ts';
+import { createLogger } from '../../shared/core/logger.ts';
 import { makeFloorHandler } from './floors/ingest-floor-core.ts';
 import { CountingSink } from './log-sink.ts';
 import { median, nowMs, percentile, type Spread, spread } from './stats.ts';

@@ -9,7 +9,7 @@ import { dynamoClient, sqsClient } from '../../infra/local/services.ts';
 import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '../../shared/aws/sqs-queue.ts';
-import { createLogger } from '../../shared/logger.ts';
+import { createLogger } from '../../shared/core/logger.ts';
 import { startLocalAws } from '../support/local-aws.ts';
 import { BENCH_ENTRIES, type Bundle, buildBundle, ROOT } from './bundles.ts';
 import { type ColdProfileEntry, profileColdStart } from './cold-profile.ts';

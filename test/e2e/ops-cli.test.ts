@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/local/services.ts';
 import type { LocalStack } from '../../infra/local/stack.ts';
 import { runOps } from '../../infra/ops/cli.ts';
-import { encodeEnvelope } from '../../shared/envelope.ts';
-import { signBody } from '../../shared/signature.ts';
+import { encodeEnvelope } from '../../shared/notifications/envelope.ts';
+import { signBody } from '../../shared/notifications/signature.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { localModeEnv, runCommand, startTestStack } from '../support/local-mode.ts';
 

@@ -2,8 +2,8 @@ import { request as httpRequest } from 'node:http';
 import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { parseConfig } from '../../shared/config.ts';
-import { parseStreamImage } from '../../shared/records.ts';
+import { parseStreamImage } from '../../shared/contract/records.ts';
+import { parseConfig } from '../../shared/core/config.ts';
 
 /**
  * The recipient-facing routes and the token API over real HTTP, through local mode's gateway, handlers,

@@ -19,7 +19,7 @@ import {
   sqsClient,
   startSqs,
 } from '../../infra/local/services.ts';
-import { silentLogger } from '../../shared/logger.ts';
+import { silentLogger } from '../../shared/core/logger.ts';
 
 /**
  * The worker feed against the real SQS emulator, with the queue and DLQ exactly as local mode creates them:

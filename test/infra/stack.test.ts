@@ -4,7 +4,7 @@ import { type App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { publicConfigSchema } from '#shared/config.ts';
+import { publicConfigSchema } from '#shared/core/config.ts';
 import { createApp } from '../../infra/app.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { FUNCTIONS, type FunctionName, ROUTES } from '../../infra/definitions.ts';

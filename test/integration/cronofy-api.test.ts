@@ -11,7 +11,7 @@ import {
   CronofyValidationError,
 } from '../../shared/cronofy/api-errors.ts';
 import { RateLimiter } from '../../shared/cronofy/rate-limiter.ts';
-import { verifySignature } from '../../shared/signature.ts';
+import { verifySignature } from '../../shared/notifications/signature.ts';
 import { VirtualClock } from '../support/virtual-clock.ts';
 
 /** The client against the fake over real HTTP, and the fake sending real signed notifications. */

@@ -5,10 +5,10 @@ import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fa
 import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
 import { DynamoSchedulingStore } from '../../shared/aws/scheduling-store.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
+import { silentLogger } from '../../shared/core/logger.ts';
 import { cronofyClient } from '../../shared/cronofy/from-env.ts';
 import { CRONOFY_RATE_LIMIT } from '../../shared/cronofy/rate-limiter.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { processBatch } from '../../shared/worker/process.ts';
+import { processBatch } from '../../shared/notifications/apply.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, readSchedulingRecord, startLocalAws } from '../support/local-aws.ts';
 import { queueMessage } from '../support/messages.ts';

@@ -5,8 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
 import { makeHandler as makeTokensHandler } from '../../functions/tokens/handler.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { mintToken } from '../../shared/tokens.ts';
+import { silentLogger } from '../../shared/core/logger.ts';
+import { mintToken } from '../../shared/recipients/tokens.ts';
 
 /**
  * An independent implementation reads our tokens: PyJWT (Debian's python3-jwt), run with the system Python.

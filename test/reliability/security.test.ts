@@ -8,8 +8,8 @@ import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler
 import { loadLocalConfig } from '../../infra/local/config.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import { createLogger } from '../../shared/logger.ts';
-import { signBody } from '../../shared/signature.ts';
+import { createLogger } from '../../shared/core/logger.ts';
+import { signBody } from '../../shared/notifications/signature.ts';
 import { recordFigures } from '../sim/figures.ts';
 import { seededRandom } from '../sim/random.ts';
 import { buildScenario, type SimNotification } from '../sim/scenarios.ts';

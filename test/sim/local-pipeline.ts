@@ -26,8 +26,8 @@ import {
   startSqs,
 } from '../../infra/local/services.ts';
 import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import type { Logger, RecordStore } from '../../shared/ports.ts';
+import { silentLogger } from '../../shared/core/logger.ts';
+import type { Logger, RecordStore } from '../../shared/core/ports.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 /**

@@ -12,7 +12,7 @@ import {
   startDynamoDb,
   startSqs,
 } from '../../infra/local/services.ts';
-import { keys } from '../../shared/keys.ts';
+import { keys } from '../../shared/contract/keys.ts';
 
 /** Real DynamoDB Local and the SQS emulator on free loopback ports, with the stack's table and queues. */
 export interface LocalAws {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSecretDocument, StaticSecrets } from '../../shared/aws/secrets.ts';
+import type { CredentialProvider } from '../../shared/core/ports.ts';
 import type { NewSchedulingRequest } from '../../shared/cronofy/api.ts';
 import {
   type CronofyApiDeps,
@@ -17,7 +18,6 @@ import {
 } from '../../shared/cronofy/api-errors.ts';
 import { secretsCredentialProvider } from '../../shared/cronofy/credentials.ts';
 import { RateLimiter } from '../../shared/cronofy/rate-limiter.ts';
-import type { CredentialProvider } from '../../shared/ports.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 import { maxInWindow, VirtualClock } from '../support/virtual-clock.ts';
 

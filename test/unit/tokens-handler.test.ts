@@ -3,7 +3,7 @@ import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/tokens/handler.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import type { SecretsProvider } from '../../shared/ports.ts';
+import type { SecretsProvider } from '../../shared/core/ports.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 
 const SECRETS = {

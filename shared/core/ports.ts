@@ -1,5 +1,5 @@
-import type { EventTriggerRecord, NotificationRecord } from './records.ts';
-import type { StateWrite, StateWriteResult } from './worker/state.ts';
+import type { StateWrite, StateWriteResult } from '../contract/ordering.ts';
+import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
 
 /** The narrow interfaces domain code depends on. AWS adapters live in `shared/aws/`; tests pass fakes. */
 
@@ -35,7 +35,7 @@ export interface NotificationQueue {
   send(message: string): Promise<void>;
 }
 
-export type { StateWrite, StateWriteResult } from './worker/state.ts';
+export type { StateWrite, StateWriteResult } from '../contract/ordering.ts';
 
 /** Per notification record: written, already there (a duplicate), or the error that stopped it. */
 export type NotificationWriteResult = 'created' | 'exists' | Error;
@@ -47,7 +47,7 @@ export class StorageRejectedError extends Error {
 
 export interface RecordStore {
   /**
-   * Apply a notification to a state record under the ordering model (shared/worker/state.ts): each aspect
+   * Apply a notification to a state record under the ordering model (shared/contract/ordering.ts): each aspect
    * only where the notification is not older, a body already applied never again. Throws
    * StorageRejectedError when DynamoDB refuses the values.
    */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as z from 'zod/mini';
-import { BadRequestError, HttpError, type HttpResult, json } from './http.ts';
-import type { Clock, Logger, Secrets, SecretsProvider } from './ports.ts';
+import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
+import { BadRequestError, HttpError, type HttpResult, json } from '../edge/http.ts';
 
 /**
  * Claim tokens (Public Links) and Embedded Scheduler tokens: HS256 JWTs signed with the Embed secret

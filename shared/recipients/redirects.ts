@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { METADATA_KEYS } from '../contract/keys.ts';
+import type { RedirectRecord } from '../contract/records.ts';
 import {
   appHost,
   ConfigError,
@@ -6,11 +8,9 @@ import {
   type LinkStep,
   type PublicConfig,
   publicConfigSchema,
-} from './config.ts';
-import type { HttpResult } from './http.ts';
-import { METADATA_KEYS } from './keys.ts';
-import type { Clock, Logger, Secrets, SecretsProvider } from './ports.ts';
-import type { RedirectRecord } from './records.ts';
+} from '../core/config.ts';
+import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
+import type { HttpResult } from '../edge/http.ts';
 import { mintToken } from './tokens.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from './envelope.ts';
+import type { Clock, Logger, NotificationQueue, SecretsProvider } from '../core/ports.ts';
 import {
   type HttpResult,
   header,
@@ -6,8 +6,8 @@ import {
   PayloadTooLargeError,
   ServiceUnavailableError,
   UnauthorizedError,
-} from './http.ts';
-import type { Clock, Logger, NotificationQueue, SecretsProvider } from './ports.ts';
+} from '../edge/http.ts';
+import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from './envelope.ts';
 import { verifySignature } from './signature.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod/mini';
-import { eventTimeSchema, participantSchema } from './cronofy/schemas.ts';
+import { eventTimeSchema, participantSchema } from '../notifications/cronofy-schemas.ts';
 
 /**
  * The downstream contract: the items on the table (and so on its stream). Every item has a string `entity`.
@@ -76,7 +76,7 @@ export const schedulingRequestRecordSchema = z.object({
   cancelled_at: z.optional(iso),
   /** When reconciliation last re-read it from Cronofy. */
   reconciled_at: z.optional(iso),
-  /** Present only while the request is open (shared/scheduling/open-index.ts): the key of the index of open requests. */
+  /** Present only while the request is open (shared/contract/open-index.ts): the key of the index of open requests. */
   open_bucket: z.optional(z.string()),
   open_until: z.optional(iso),
 });
