@@ -84,8 +84,6 @@ const KNOWN_EXCEPTIONS: Record<string, string> = {
   'recipients/redirects.ts -> edge/http.ts': 'returns pages and HttpResults',
   'recipients/tokens.ts -> edge/http.ts': 'returns HttpResults',
   'scheduling/requests.ts -> edge/http.ts': 'returns HttpResults and throws HttpErrors',
-  // The stored shapes still reuse the inbound schemas.
-  'contract/records.ts -> notifications/cronofy-schemas.ts': 'event-time and participant schemas',
 };
 
 function violations(): string[] {
