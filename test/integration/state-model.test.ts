@@ -1,11 +1,11 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
-import { keys } from '../../shared/contract/records.ts';
-import { silentLogger } from '../../shared/core/logger.ts';
-import type { RecordStore } from '../../shared/core/ports.ts';
-import { processBatch, type QueueMessage, type WorkerDeps } from '../../shared/notifications/apply.ts';
+import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { keys } from '#shared/contract/records.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import type { RecordStore } from '#shared/core/ports.ts';
+import { processBatch, type QueueMessage, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { seededRandom } from '../sim/random.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';

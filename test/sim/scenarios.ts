@@ -1,8 +1,8 @@
-import { keys } from '../../shared/contract/records.ts';
-import type { SchedulingRequestType } from '../../shared/notifications/cronofy-schemas.ts';
-import { encodeEnvelope, idempotencyKey } from '../../shared/notifications/envelope.ts';
-import { planNotification } from '../../shared/notifications/plan.ts';
-import { decodeEnvelope } from '../../shared/notifications/queue-message.ts';
+import { keys } from '#shared/contract/records.ts';
+import type { SchedulingRequestType } from '#shared/notifications/cronofy-schemas.ts';
+import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
+import { planNotification } from '#shared/notifications/plan.ts';
+import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
 import {
   conferencingPayload,
   type EventState,

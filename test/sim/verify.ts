@@ -14,9 +14,9 @@ import {
   appliedKey,
   aspectOrder,
   ENTITY_ASPECTS,
-} from '../../shared/contract/ordering.ts';
-import { keys } from '../../shared/contract/records.ts';
-import { SCHEDULING_REQUEST_TYPES } from '../../shared/notifications/cronofy-schemas.ts';
+} from '#shared/contract/ordering.ts';
+import { keys } from '#shared/contract/records.ts';
+import { SCHEDULING_REQUEST_TYPES } from '#shared/notifications/cronofy-schemas.ts';
 import { readStream } from '../support/stream-reader.ts';
 import type { DeliveryRecord } from './delivery.ts';
 import type { SimNotification } from './scenarios.ts';

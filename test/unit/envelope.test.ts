@@ -4,8 +4,8 @@ import {
   idempotencyKey,
   MAX_BODY_BYTES,
   MAX_MESSAGE_BYTES,
-} from '../../shared/notifications/envelope.ts';
-import { decodeEnvelope, EnvelopeError } from '../../shared/notifications/queue-message.ts';
+} from '#shared/notifications/envelope.ts';
+import { decodeEnvelope, EnvelopeError } from '#shared/notifications/queue-message.ts';
 
 const at = new Date('2026-11-23T10:00:00.123Z');
 // sha256("{}")

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { mergeState, type StateWrite } from '../../shared/contract/ordering.ts';
-import { silentLogger } from '../../shared/core/logger.ts';
-import { processBatch, type WorkerDeps } from '../../shared/notifications/apply.ts';
+import { mergeState, type StateWrite } from '#shared/contract/ordering.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';
