@@ -15,6 +15,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { ENV } from '#shared/contract/env.ts';
 import type { CronofyConfig } from '#shared/core/config.ts';
 import { AppFunction } from './constructs/app-function.ts';
 import { bindCronofy, bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
@@ -119,8 +120,8 @@ export class CronofyNotificationsStack extends Stack {
 
     bindTable(worker, table, TABLE_ACTIONS.applyNotifications);
     const metricsNamespace = `CronofyNotifications/${props.stage}`;
-    worker.function.addEnvironment('METRICS_NAMESPACE', metricsNamespace);
-    worker.function.addEnvironment('NOTIFICATION_RETENTION_DAYS', String(config.notificationRetentionDays));
+    worker.function.addEnvironment(ENV.metricsNamespace, metricsNamespace);
+    worker.function.addEnvironment(ENV.notificationRetentionDays, String(config.notificationRetentionDays));
     worker.function.addEventSource(
       new SqsEventSource(queue, {
         batchSize: WORKER.batchSize,
@@ -133,7 +134,7 @@ export class CronofyNotificationsStack extends Stack {
 
     bindTable(redirects, table, TABLE_ACTIONS.recordRedirects);
     bindSecret(redirects, secret, config.secretsCacheSeconds);
-    redirects.addEnvironment('CRONOFY_PUBLIC_CONFIG', publicConfigJson(config));
+    redirects.addEnvironment(ENV.publicConfig, publicConfigJson(config));
 
     bindSecret(tokens, secret, config.secretsCacheSeconds);
 
@@ -142,11 +143,11 @@ export class CronofyNotificationsStack extends Stack {
     for (const fn of [schedulingRequests, reconcile]) {
       bindSecret(fn, secret, config.secretsCacheSeconds);
       bindCronofy(fn, config.dataCenter, share);
-      fn.addEnvironment('METRICS_NAMESPACE', metricsNamespace);
+      fn.addEnvironment(ENV.metricsNamespace, metricsNamespace);
     }
     bindTable(schedulingRequests, table, TABLE_ACTIONS.schedulingRequests);
     bindTable(reconcile, table, TABLE_ACTIONS.reconcile, [TABLE.openIndex.name]);
-    reconcile.addEnvironment('RECONCILE_MAX_CALLS', String(config.reconcileMaxCalls));
+    reconcile.addEnvironment(ENV.reconcileMaxCalls, String(config.reconcileMaxCalls));
     if (config.reconcileIntervalMinutes > 0) {
       new Rule(this, 'ReconcileSchedule', {
         description: 'Re-read open scheduling requests from Cronofy (cronofy.reconcileIntervalMinutes)',

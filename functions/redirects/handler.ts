@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { DynamoRedirectStore, REDIRECT_CLIENT_CONFIG } from '#shared/aws/redirect-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { ENV, requiredEnv } from '#shared/contract/env.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { toApiResponse } from '#shared/edge/api-gateway.ts';
@@ -50,9 +51,8 @@ function routeOf(
 }
 
 function depsFromEnv(env: NodeJS.ProcessEnv = process.env): RedirectDeps {
-  const config = parsePublicConfig(env.CRONOFY_PUBLIC_CONFIG);
-  const tableName = env.TABLE_NAME;
-  if (!tableName) throw new Error('TABLE_NAME is not set');
+  const config = parsePublicConfig(env[ENV.publicConfig]);
+  const tableName = requiredEnv(env, ENV.tableName);
   return {
     config,
     store: new DynamoRedirectStore(new DynamoDBClient(REDIRECT_CLIENT_CONFIG), tableName),
