@@ -9,8 +9,10 @@ import {
   type PublicConfig,
   publicConfigSchema,
 } from '../core/config.ts';
+import { UnavailableError } from '../core/errors.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
-import type { HttpResult } from '../edge/http.ts';
+import { loadSecrets } from '../core/secrets.ts';
+import { type HttpResult, RECIPIENT_HEADERS } from '../edge/http.ts';
 import { mintToken } from './tokens.ts';
 
 /**
@@ -132,12 +134,8 @@ export function publicLinkUrl(
 // ---------------------------------------------------------------------------------------------------------
 // Answers
 
-/**
- * On every recipient-facing answer. `no-referrer`: the Public Link URL carries a claim token and our own URLs
- * carry correlation ids; neither may reach a third party in a Referer header. `no-store`: a token must never
- * be served again from a cache, and each visit must mint its own.
- */
-export const RECIPIENT_HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } as const;
+/** On every recipient-facing answer (shared/edge/http.ts). */
+export { RECIPIENT_HEADERS };
 
 const HTML_HEADERS = {
   ...RECIPIENT_HEADERS,
@@ -296,10 +294,10 @@ export async function launchPublicLink(
   }
   let secrets: Secrets;
   try {
-    secrets = await deps.secrets.get();
+    secrets = await loadSecrets(deps, 'temporarily unavailable');
   } catch (error) {
-    deps.logger.error('secrets unavailable', { error: (error as Error).message });
-    return errorPage(503);
+    if (error instanceof UnavailableError) return errorPage(503);
+    throw error;
   }
   const metadata = allowedMetadata(parseQuery(request.rawQuery, METADATA_KEYS));
   const minted = await mintToken(secrets, { kind: 'claim' }, deps.clock, deps.newId ?? randomUUID);
