@@ -13,7 +13,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY } from '../contract/keys.ts';
 import { OPEN_INDEX } from '../contract/open-index.ts';
 import { type Item, mergeState, REVISION, type StateWrite } from '../contract/ordering.ts';
-import type { ReconcileStore } from '../scheduling/reconcile.ts';
+import type { ReconcileStore } from '../core/ports.ts';
 import { isConditionFailure, unchangedSince } from './dynamo-store.ts';
 
 /**

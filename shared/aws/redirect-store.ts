@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { keys, PARTITION_KEY } from '../contract/keys.ts';
 import type { RedirectRecord } from '../contract/records.ts';
-import type { RedirectStore } from '../recipients/redirects.ts';
+import type { RedirectStore } from '../core/ports.ts';
 
 /**
  * Client settings for the redirect write: a recipient is waiting on it, and a failed write does not stop the

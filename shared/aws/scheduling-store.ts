@@ -14,7 +14,7 @@ import type {
   IdempotencyState,
   IdempotencyStore,
   SchedulingRequestStore,
-} from '../scheduling/requests.ts';
+} from '../core/ports.ts';
 import { DynamoRecordStore, isConditionFailure } from './dynamo-store.ts';
 
 /**

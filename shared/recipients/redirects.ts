@@ -10,7 +10,7 @@ import {
   publicConfigSchema,
 } from '../core/config.ts';
 import { UnavailableError } from '../core/errors.ts';
-import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
+import type { Clock, Logger, RedirectStore, Secrets, SecretsProvider } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
 import { type HttpResult, RECIPIENT_HEADERS } from '../edge/http.ts';
 import { mintToken } from './tokens.ts';
@@ -204,10 +204,8 @@ export function errorPage(status: ErrorPageStatus): HttpResult {
 // ---------------------------------------------------------------------------------------------------------
 // Use cases
 
-/** Persists the `redirect` record (CONTRACT.md §3). */
-export interface RedirectStore {
-  putRedirect(record: RedirectRecord): Promise<void>;
-}
+/** The store port is declared in core/ports.ts (its adapter is shared/aws/redirect-store.ts). */
+export type { RedirectStore } from '../core/ports.ts';
 
 export interface RedirectDeps {
   config: PublicConfig;

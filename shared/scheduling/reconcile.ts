@@ -2,7 +2,7 @@ import { keys } from '../contract/keys.ts';
 import { openIndexChange } from '../contract/open-index.ts';
 import type { AspectWrite, Item, StateWrite } from '../contract/ordering.ts';
 import { storable } from '../contract/storable.ts';
-import type { Clock, Logger } from '../core/ports.ts';
+import type { Clock, Logger, ReconcileStore } from '../core/ports.ts';
 import type { CronofyApi, SchedulingRequest } from '../cronofy/api.ts';
 import { QUERY_BATCH_SIZE } from '../cronofy/api-client.ts';
 import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '../cronofy/api-errors.ts';
@@ -25,24 +25,7 @@ import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '.
  * no state (each record still gains `reconciled_at`). Every change is a delivery that was missed.
  */
 
-export interface ReconcileStore {
-  /** Ids of open requests whose event has not ended, soonest end first, at most `limit`. */
-  openRequests(now: string, limit: number): Promise<string[]>;
-  /** Take requests whose event ended before `now` out of the index of open requests (state untouched). */
-  closeEnded(now: string, limit: number): Promise<string[]>;
-  /** The current records (strongly consistent), by id. */
-  records(ids: readonly string[]): Promise<Map<string, Item>>;
-  /**
-   * Apply `build(current)` under the ordering model, re-reading and re-building when the record changed
-   * meanwhile; sets `reconciled_at` whatever the outcome. `unchanged` when `build` returns nothing.
-   */
-  reconcile(
-    id: string,
-    current: Item | undefined,
-    build: (current: Item | undefined) => StateWrite | undefined,
-    reconciledAt: string,
-  ): Promise<'applied' | 'unchanged' | 'stale'>;
-}
+export type { ReconcileStore } from '../core/ports.ts';
 
 export interface ReconcileDeps {
   api: CronofyApi;

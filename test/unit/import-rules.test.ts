@@ -66,13 +66,6 @@ const ALLOWED: Record<string, readonly string[]> = {
  * disappears, so that this list only ever shrinks.
  */
 const KNOWN_EXCEPTIONS: Record<string, string> = {
-  // Adapters implement ports that their use case declares next to itself.
-  'aws/redirect-store.ts -> recipients/redirects.ts':
-    'RedirectStore port is declared by the redirects use case',
-  'aws/reconcile-store.ts -> scheduling/reconcile.ts':
-    'ReconcileStore port is declared by the reconcile use case',
-  'aws/scheduling-store.ts -> scheduling/requests.ts':
-    'the scheduling store port is declared by the requests use case',
   // Scheduling use cases call Cronofy through the CronofyApi port and its typed errors, which live in cronofy/.
   'scheduling/reconcile.ts -> cronofy/api.ts': 'CronofyApi port',
   'scheduling/reconcile.ts -> cronofy/api-client.ts': 'QUERY_BATCH_SIZE',
