@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import * as z from 'zod/mini';
-import { ConfigError, parseConfig } from '#shared/config.ts';
+import { ConfigError, parseConfig } from '#shared/core/config.ts';
 import { CronofyNotificationsStack } from './stack.ts';
 
 /**
@@ -15,7 +15,7 @@ export const DEFAULT_STAGE = 'dev';
 
 /**
  * Context that only the deployment reads: `stage`, and keys of the `cronofy` object that the shared schema
- * (shared/config.ts) does not know, taken out before it sees the rest. Keys are spelled as their context
+ * (shared/core/config.ts) does not know, taken out before it sees the rest. Keys are spelled as their context
  * paths so that an error names the key to fix.
  */
 const deploymentSchema = z.object({

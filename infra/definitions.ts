@@ -1,5 +1,5 @@
+import { OPEN_INDEX } from '#shared/contract/open-index.ts';
 import { instanceRateShare, type RateLimit } from '#shared/cronofy/rate-limiter.ts';
-import { OPEN_INDEX } from '#shared/scheduling/open-index.ts';
 
 /**
  * The one description of the system's resources. The CDK stack (infra/stack.ts) and local mode
@@ -13,7 +13,7 @@ export const TABLE = {
   streamViewType: 'NEW_AND_OLD_IMAGES',
   /** DynamoDB TTL attribute (epoch seconds): notification records expire after the retention period. */
   ttlAttribute: 'expires_at',
-  /** Sparse index of open scheduling requests (shared/scheduling/open-index.ts), read by reconciliation. */
+  /** Sparse index of open scheduling requests (shared/contract/open-index.ts), read by reconciliation. */
   openIndex: OPEN_INDEX,
 } as const;
 

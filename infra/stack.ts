@@ -15,7 +15,8 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { CronofyConfig } from '#shared/config.ts';
+import { ENV } from '#shared/contract/env.ts';
+import type { CronofyConfig } from '#shared/core/config.ts';
 import { AppFunction } from './constructs/app-function.ts';
 import { bindCronofy, bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
 import { type ApiThrottleProps, NotificationsHttpApi } from './constructs/http-api.ts';
@@ -38,7 +39,7 @@ const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAX_PUBLIC_CONFIG_BYTES = 3 * 1024;
 
 export interface CronofyNotificationsStackProps extends StackProps {
-  /** The validated `cronofy` context (shared/config.ts). */
+  /** The validated `cronofy` context (shared/core/config.ts). */
   readonly config: CronofyConfig;
   /** Deployment stage (`dev`, `prod`, …): independent copies of the system side by side. */
   readonly stage: string;
@@ -84,7 +85,7 @@ export class CronofyNotificationsStack extends Stack {
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    // Only open scheduling requests carry the index's keys (shared/scheduling/open-index.ts): reconciliation
+    // Only open scheduling requests carry the index's keys (shared/contract/open-index.ts): reconciliation
     // reads them without scanning the table, and the index costs a write only when one opens or closes.
     table.addGlobalSecondaryIndex({
       indexName: TABLE.openIndex.name,
@@ -119,8 +120,8 @@ export class CronofyNotificationsStack extends Stack {
 
     bindTable(worker, table, TABLE_ACTIONS.applyNotifications);
     const metricsNamespace = `CronofyNotifications/${props.stage}`;
-    worker.function.addEnvironment('METRICS_NAMESPACE', metricsNamespace);
-    worker.function.addEnvironment('NOTIFICATION_RETENTION_DAYS', String(config.notificationRetentionDays));
+    worker.function.addEnvironment(ENV.metricsNamespace, metricsNamespace);
+    worker.function.addEnvironment(ENV.notificationRetentionDays, String(config.notificationRetentionDays));
     worker.function.addEventSource(
       new SqsEventSource(queue, {
         batchSize: WORKER.batchSize,
@@ -133,7 +134,7 @@ export class CronofyNotificationsStack extends Stack {
 
     bindTable(redirects, table, TABLE_ACTIONS.recordRedirects);
     bindSecret(redirects, secret, config.secretsCacheSeconds);
-    redirects.addEnvironment('CRONOFY_PUBLIC_CONFIG', publicConfigJson(config));
+    redirects.addEnvironment(ENV.publicConfig, publicConfigJson(config));
 
     bindSecret(tokens, secret, config.secretsCacheSeconds);
 
@@ -142,11 +143,11 @@ export class CronofyNotificationsStack extends Stack {
     for (const fn of [schedulingRequests, reconcile]) {
       bindSecret(fn, secret, config.secretsCacheSeconds);
       bindCronofy(fn, config.dataCenter, share);
-      fn.addEnvironment('METRICS_NAMESPACE', metricsNamespace);
+      fn.addEnvironment(ENV.metricsNamespace, metricsNamespace);
     }
     bindTable(schedulingRequests, table, TABLE_ACTIONS.schedulingRequests);
     bindTable(reconcile, table, TABLE_ACTIONS.reconcile, [TABLE.openIndex.name]);
-    reconcile.addEnvironment('RECONCILE_MAX_CALLS', String(config.reconcileMaxCalls));
+    reconcile.addEnvironment(ENV.reconcileMaxCalls, String(config.reconcileMaxCalls));
     if (config.reconcileIntervalMinutes > 0) {
       new Rule(this, 'ReconcileSchedule', {
         description: 'Re-read open scheduling requests from Cronofy (cronofy.reconcileIntervalMinutes)',
@@ -292,7 +293,7 @@ function assertQueueFitsWorker(): void {
   }
 }
 
-/** What the redirect and link function needs of the configuration (shared/config.ts publicConfigSchema). */
+/** What the redirect and link function needs of the configuration (shared/core/config.ts publicConfigSchema). */
 function publicConfigJson(config: CronofyConfig): string {
   const json = JSON.stringify({
     dataCenter: config.dataCenter,

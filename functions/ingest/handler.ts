@@ -1,11 +1,13 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
 import { INGEST_SQS_CLIENT_CONFIG, SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
-import { errorToJson, json } from '#shared/http.ts';
-import { acceptNotification, type IngestDeps } from '#shared/ingest.ts';
-import { createLogger } from '#shared/logger.ts';
+import { ENV, requiredEnv } from '#shared/contract/env.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
+import { errorToJson, json } from '#shared/edge/http.ts';
+import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
 
 /** Entry adapter for `POST /cronofy/notifications` and `GET /healthz`. */
 export function makeHandler(deps: IngestDeps) {
@@ -24,8 +26,7 @@ export function makeHandler(deps: IngestDeps) {
 }
 
 function depsFromEnv(): IngestDeps {
-  const queueUrl = process.env.QUEUE_URL;
-  if (!queueUrl) throw new Error('QUEUE_URL is not set');
+  const queueUrl = requiredEnv(process.env, ENV.queueUrl);
   return {
     queue: new SqsNotificationQueue(new SQSClient(INGEST_SQS_CLIENT_CONFIG), queueUrl),
     secrets: secretsManagerFromEnv(),

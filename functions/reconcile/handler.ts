@@ -1,10 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { once } from '#shared/aws/api-gateway.ts';
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { ENV, requiredEnv, wholeNumberEnv } from '#shared/contract/env.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { countersLine } from '#shared/core/metrics.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
-import { createLogger } from '#shared/logger.ts';
-import { countersLine } from '#shared/metrics.ts';
 import { type ReconcileDeps, type ReconcileReport, reconcile } from '#shared/scheduling/reconcile.ts';
 
 /**
@@ -74,11 +75,8 @@ export function makeHandler(deps: ReconcileHandlerDeps) {
 }
 
 function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps {
-  const tableName = env.TABLE_NAME;
-  if (!tableName) throw new Error('TABLE_NAME is not set');
-  const maxCalls = Number(env.RECONCILE_MAX_CALLS);
-  if (!Number.isInteger(maxCalls) || maxCalls < 1)
-    throw new Error('RECONCILE_MAX_CALLS must be a whole number ≥ 1');
+  const tableName = requiredEnv(env, ENV.tableName);
+  const maxCalls = wholeNumberEnv(env, ENV.reconcileMaxCalls, 1, 'must be a whole number ≥ 1');
   const logger = createLogger('reconcile');
   return {
     api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger),
@@ -90,7 +88,7 @@ function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps
     logger,
     maxCalls,
     writeMetric: (line) => process.stdout.write(`${line}\n`),
-    metricsNamespace: env.METRICS_NAMESPACE,
+    metricsNamespace: requiredEnv(env, ENV.metricsNamespace),
   };
 }
 

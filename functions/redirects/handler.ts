@@ -1,17 +1,19 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { DynamoRedirectStore, REDIRECT_CLIENT_CONFIG } from '#shared/aws/redirect-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
-import type { HttpResult } from '#shared/http.ts';
-import { createLogger } from '#shared/logger.ts';
+import { ENV, requiredEnv } from '#shared/contract/env.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { toApiResponse } from '#shared/edge/api-gateway.ts';
+import type { HttpResult } from '#shared/edge/http.ts';
 import {
   errorPage,
   followRedirect,
   launchPublicLink,
   parsePublicConfig,
   type RedirectDeps,
-} from '#shared/redirects.ts';
+} from '#shared/recipients/redirects.ts';
 
 /** Entry adapter for `GET /redirects/{step}` and `GET /links/{name}` (the recipient's browser). */
 export function makeHandler(deps: RedirectDeps) {
@@ -49,9 +51,8 @@ function routeOf(
 }
 
 function depsFromEnv(env: NodeJS.ProcessEnv = process.env): RedirectDeps {
-  const config = parsePublicConfig(env.CRONOFY_PUBLIC_CONFIG);
-  const tableName = env.TABLE_NAME;
-  if (!tableName) throw new Error('TABLE_NAME is not set');
+  const config = parsePublicConfig(env[ENV.publicConfig]);
+  const tableName = requiredEnv(env, ENV.tableName);
   return {
     config,
     store: new DynamoRedirectStore(new DynamoDBClient(REDIRECT_CLIENT_CONFIG), tableName),

@@ -4,13 +4,15 @@ import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
-import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { ENV, requiredEnv } from '#shared/contract/env.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { countersLine } from '#shared/core/metrics.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
-import { type HttpResult, header, json } from '#shared/http.ts';
-import { createLogger } from '#shared/logger.ts';
-import { countersLine } from '#shared/metrics.ts';
+import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
+import { type HttpResult, header, json } from '#shared/edge/http.ts';
 import {
   cancelSchedulingRequest,
   createSchedulingRequest,
@@ -93,8 +95,7 @@ function routeOf(event: APIGatewayProxyEventV2): Route | undefined {
 }
 
 function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHandlerDeps {
-  const tableName = env.TABLE_NAME;
-  if (!tableName) throw new Error('TABLE_NAME is not set');
+  const tableName = requiredEnv(env, ENV.tableName);
   const logger = createLogger('schedulingRequests');
   const store = new DynamoSchedulingStore(
     new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
@@ -108,7 +109,7 @@ function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHa
     logger,
     requireIamAuthorizer: true,
     writeMetric: (line) => process.stdout.write(`${line}\n`),
-    metricsNamespace: env.METRICS_NAMESPACE,
+    metricsNamespace: requiredEnv(env, ENV.metricsNamespace),
   };
 }
 

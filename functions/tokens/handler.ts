@@ -3,11 +3,12 @@ import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
-import { bodyBytes, once, toApiResponse } from '#shared/aws/api-gateway.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
-import { errorToJson, HttpError, json } from '#shared/http.ts';
-import { createLogger } from '#shared/logger.ts';
-import { issueToken, TOKEN_RESPONSE_HEADERS, type TokenDeps, type TokenKind } from '#shared/tokens.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
+import { errorToJson, isAnswered, json, RECIPIENT_HEADERS } from '#shared/edge/http.ts';
+import { issueToken, type TokenDeps, type TokenKind } from '#shared/recipients/tokens.ts';
 
 export interface TokensHandlerDeps extends TokenDeps {
   /**
@@ -22,14 +23,14 @@ export function makeHandler(deps: TokensHandlerDeps) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const kind = kindOf(event);
     if (kind === undefined) {
-      return toApiResponse(json(404, { error: 'not_found', message: 'Not Found' }, TOKEN_RESPONSE_HEADERS));
+      return toApiResponse(json(404, { error: 'not_found', message: 'Not Found' }, RECIPIENT_HEADERS));
     }
     const iam = (event as Partial<APIGatewayProxyEventV2WithIAMAuthorizer>).requestContext?.authorizer?.iam;
     if (deps.requireIamAuthorizer && !iam) {
       deps.logger.error(
         'token request without IAM authorization refused: is the route missing its authorizer?',
       );
-      return toApiResponse(json(403, { error: 'forbidden', message: 'Forbidden' }, TOKEN_RESPONSE_HEADERS));
+      return toApiResponse(json(403, { error: 'forbidden', message: 'Forbidden' }, RECIPIENT_HEADERS));
     }
     try {
       const result = await issueToken(
@@ -38,11 +39,11 @@ export function makeHandler(deps: TokensHandlerDeps) {
       );
       return toApiResponse(result);
     } catch (error) {
-      if (!(error instanceof HttpError)) {
+      if (!isAnswered(error)) {
         deps.logger.error('token request failed', { kind, error: (error as Error).name });
       }
       const answer = errorToJson(error);
-      return toApiResponse({ ...answer, headers: { ...answer.headers, ...TOKEN_RESPONSE_HEADERS } });
+      return toApiResponse({ ...answer, headers: { ...answer.headers, ...RECIPIENT_HEADERS } });
     }
   };
 }

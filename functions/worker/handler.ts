@@ -1,10 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { once } from '#shared/aws/api-gateway.ts';
 import { DynamoRecordStore, WORKER_DYNAMODB_CLIENT_CONFIG } from '#shared/aws/dynamo-store.ts';
-import { createLogger } from '#shared/logger.ts';
-import { emfLines, type Outcome } from '#shared/metrics.ts';
-import { processBatch, type WorkerDeps } from '#shared/worker/process.ts';
+import { ENV, requiredEnv, wholeNumberEnv } from '#shared/contract/env.ts';
+import { once } from '#shared/core/lazy.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import { emfLines, type Outcome } from '#shared/core/metrics.ts';
+import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 
 /**
  * Entry adapter for the SQS event source mapping (ReportBatchItemFailures). `writeMetric` receives
@@ -27,15 +28,13 @@ export function makeHandler(
 }
 
 function depsFromEnv(): WorkerDeps {
-  const tableName = process.env.TABLE_NAME;
-  if (!tableName) throw new Error('TABLE_NAME is not set');
-  const retentionDays = Number(process.env.NOTIFICATION_RETENTION_DAYS);
-  if (
-    process.env.NOTIFICATION_RETENTION_DAYS === undefined ||
-    !Number.isInteger(retentionDays) ||
-    retentionDays < 0
-  )
-    throw new Error('NOTIFICATION_RETENTION_DAYS must be a whole number of days (0 keeps records forever)');
+  const tableName = requiredEnv(process.env, ENV.tableName);
+  const retentionDays = wholeNumberEnv(
+    process.env,
+    ENV.notificationRetentionDays,
+    0,
+    'must be a whole number of days (0 keeps records forever)',
+  );
   return {
     retentionDays,
     store: new DynamoRecordStore(new DynamoDBClient(WORKER_DYNAMODB_CLIENT_CONFIG), tableName),
@@ -45,6 +44,10 @@ function depsFromEnv(): WorkerDeps {
 }
 
 const live = once(() =>
-  makeHandler(depsFromEnv(), (line) => process.stdout.write(`${line}\n`), process.env.METRICS_NAMESPACE),
+  makeHandler(
+    depsFromEnv(),
+    (line) => process.stdout.write(`${line}\n`),
+    requiredEnv(process.env, ENV.metricsNamespace),
+  ),
 );
 export const handler = (event: SQSEvent) => live()(event);

@@ -2,6 +2,7 @@ import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { ENV } from '#shared/contract/env.ts';
 import type { AppFunction } from './app-function.ts';
 
 /**
@@ -58,7 +59,7 @@ export function bindTable(
     });
   // The table is encrypted with the AWS owned key (no grant needed); a customer managed key would need one.
   table.encryptionKey?.grantEncryptDecrypt(fn.function);
-  fn.addEnvironment('TABLE_NAME', table.tableName);
+  fn.addEnvironment(ENV.tableName, table.tableName);
 }
 
 /**
@@ -70,9 +71,9 @@ export function bindCronofy(
   dataCenter: string,
   share: { perSecond: number; perMinute: number },
 ): void {
-  fn.addEnvironment('CRONOFY_DATA_CENTER', dataCenter);
-  fn.addEnvironment('CRONOFY_RATE_PER_SECOND', String(share.perSecond));
-  fn.addEnvironment('CRONOFY_RATE_PER_MINUTE', String(share.perMinute));
+  fn.addEnvironment(ENV.cronofyDataCenter, dataCenter);
+  fn.addEnvironment(ENV.cronofyRatePerSecond, String(share.perSecond));
+  fn.addEnvironment(ENV.cronofyRatePerMinute, String(share.perMinute));
 }
 
 /** Allow `sqs:SendMessage` (only) and set `QUEUE_URL`. */
@@ -80,7 +81,7 @@ export function bindQueueSender(fn: AppFunction, queue: IQueue): void {
   queue.grant(fn.function, 'sqs:SendMessage');
   // Only a customer-managed key needs KMS permissions; SQS-managed encryption (what we use) needs none.
   queue.encryptionMasterKey?.grant(fn.function, 'kms:GenerateDataKey', 'kms:Decrypt');
-  fn.addEnvironment('QUEUE_URL', queue.queueUrl);
+  fn.addEnvironment(ENV.queueUrl, queue.queueUrl);
 }
 
 /**
@@ -95,6 +96,6 @@ export function bindSecret(fn: AppFunction, secret: ISecret, cacheSeconds: numbe
     resourceArns: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
   });
   secret.encryptionKey?.grantDecrypt(fn.function);
-  fn.addEnvironment('SECRET_ARN', secret.secretArn);
-  fn.addEnvironment('SECRETS_CACHE_SECONDS', String(cacheSeconds));
+  fn.addEnvironment(ENV.secretArn, secret.secretArn);
+  fn.addEnvironment(ENV.secretsCacheSeconds, String(cacheSeconds));
 }

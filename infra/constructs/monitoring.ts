@@ -175,7 +175,7 @@ export class Monitoring extends Construct {
     const fromIngestLogs = (metricName: string, message: string): Metric => {
       const filter = new MetricFilter(this, metricName, {
         logGroup: ingest.logGroup,
-        // The ingest logger writes one JSON object per line with a fixed `message` per outcome (shared/ingest.ts).
+        // The ingest logger writes one JSON object per line with a fixed `message` per outcome (shared/notifications/accept.ts).
         filterPattern: FilterPattern.stringValue('$.message', '=', message),
         metricNamespace: props.logMetricsNamespace,
         metricName,
@@ -252,7 +252,7 @@ export class Monitoring extends Construct {
       'DynamoDB throttled writes to the records table.',
     );
 
-    // Cronofy's API, as the create/cancel and reconciliation functions report it (EMF, shared/metrics.ts).
+    // Cronofy's API, as the create/cancel and reconciliation functions report it (EMF, shared/core/metrics.ts).
     const stageMetric = (metricName: string, options: MetricOptions = sum) =>
       new Metric({ namespace: props.logMetricsNamespace, metricName, ...options });
     const credentialRejected = stageMetric('CronofyCredentialRejected');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, type CronofyConfig, parseConfig } from '#shared/config.ts';
-import type { Secrets } from '#shared/ports.ts';
+import { ConfigError, type CronofyConfig, parseConfig } from '#shared/core/config.ts';
+import type { Secrets } from '#shared/core/ports.ts';
 
 /**
  * Local mode's configuration: the same `cdk.json` context the CDK app reads, with the environment variables

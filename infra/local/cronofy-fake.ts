@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { METADATA_KEYS } from '#shared/keys.ts';
-import { signBody } from '#shared/signature.ts';
+import { METADATA_KEYS } from '#shared/contract/keys.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 
 /**
  * A fake of Cronofy's Scheduling Requests API for local mode and tests

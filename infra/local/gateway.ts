@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import type { Logger } from '#shared/ports.ts';
+import type { Logger } from '#shared/core/ports.ts';
 import { ROUTES, type RouteDefinition } from '../definitions.ts';
 import { type HttpFunctionName, type HttpHandler, invokeWithTimeout } from './handlers.ts';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '#shared/ports.ts';
+import type { Logger } from '#shared/core/ports.ts';
 
 /**
  * Local mode's console: one readable line per event, fields as key=value. The domain code decides what is

@@ -13,7 +13,7 @@ import type {
   SQSRecord,
   SQSRecordAttributes,
 } from 'aws-lambda';
-import type { Logger } from '#shared/ports.ts';
+import type { Logger } from '#shared/core/ports.ts';
 import { WORKER } from '../definitions.ts';
 import { invokeWithTimeout, type WorkerHandler } from './handlers.ts';
 

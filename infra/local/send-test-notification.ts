@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { signBody } from '#shared/signature.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import { loadLocalConfig } from './config.ts';
 import { isConnectionRefused, LocalModeNotRunning, localEndpoints } from './endpoints.ts';
 

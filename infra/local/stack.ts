@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { ConfigError } from '#shared/config.ts';
-import { silentLogger } from '#shared/logger.ts';
+import { ConfigError } from '#shared/core/config.ts';
+import { silentLogger } from '#shared/core/logger.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import { type LocalConfig, loadLocalConfig, portFromEnv } from './config.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';

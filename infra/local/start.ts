@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '#shared/config.ts';
+import { ConfigError } from '#shared/core/config.ts';
 import { QUEUE, TABLE, WORKER } from '../definitions.ts';
 import { loadLocalConfig, portFromEnv } from './config.ts';
 import { type CronofyFake, startCronofyFake } from './cronofy-fake.ts';

@@ -10,7 +10,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { Logger } from '#shared/ports.ts';
+import type { Logger } from '#shared/core/ports.ts';
 import { TABLE } from '../definitions.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './services.ts';
 

@@ -17,9 +17,9 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { encodeEnvelope } from '../../shared/envelope.ts';
-import { keys } from '../../shared/keys.ts';
-import { decodeEnvelope, type Envelope } from '../../shared/worker/queue-message.ts';
+import { keys } from '../../shared/contract/keys.ts';
+import { encodeEnvelope } from '../../shared/notifications/envelope.ts';
+import { decodeEnvelope, type Envelope } from '../../shared/notifications/queue-message.ts';
 
 /**
  * Operator actions, written against the AWS SDK so they work the same on local mode's emulators and in

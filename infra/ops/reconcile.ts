@@ -1,8 +1,8 @@
 import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
 import { DynamoReconcileStore } from '../../shared/aws/reconcile-store.ts';
 import { StaticSecrets } from '../../shared/aws/secrets.ts';
+import { silentLogger } from '../../shared/core/logger.ts';
 import { cronofyClient } from '../../shared/cronofy/from-env.ts';
-import { silentLogger } from '../../shared/logger.ts';
 import { type ReconcileReport, reconcile } from '../../shared/scheduling/reconcile.ts';
 import { cronofyRateShare } from '../definitions.ts';
 import { loadLocalConfig } from '../local/config.ts';

@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { appHost, ConfigError, type PublicConfig, publicConfigSchema } from '#shared/config.ts';
-import { signBody } from '#shared/signature.ts';
+import { appHost, ConfigError, type PublicConfig, publicConfigSchema } from '#shared/core/config.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import { loadLocalConfig } from '../local/config.ts';
 import {
   isConnectionRefused,

@@ -13,15 +13,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys, PARTITION_KEY } from '../keys.ts';
-import {
-  type NotificationWriteResult,
-  type RecordStore,
-  type StateWrite,
-  type StateWriteResult,
-  StorageRejectedError,
-} from '../ports.ts';
-import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
+import { keys, PARTITION_KEY } from '../contract/keys.ts';
 import {
   ASPECTS,
   appliedKey,
@@ -31,7 +23,15 @@ import {
   MAX_UNTIMED_KEYS,
   mergeState,
   REVISION,
-} from '../worker/state.ts';
+} from '../contract/ordering.ts';
+import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
+import {
+  type NotificationWriteResult,
+  type RecordStore,
+  type StateWrite,
+  type StateWriteResult,
+  StorageRejectedError,
+} from '../core/ports.ts';
 
 /**
  * Worker client settings: a DynamoDB call that hangs must fail (and be retried through SQS) long before
@@ -163,7 +163,7 @@ export function buildStateExpression(write: StateWrite): Expression {
     const attributes = ASPECTS[aspect.aspect];
     const asOf = name(attributes.asOf);
     const shown = name(attributes.triggeredAt);
-    // The aspect's time is `*_as_of` when present, else its `triggered_at` attribute (shared/worker/state.ts).
+    // The aspect's time is `*_as_of` when present, else its `triggered_at` attribute (shared/contract/ordering.ts).
     conditions.push(
       `((attribute_not_exists(${asOf}) AND (attribute_not_exists(${shown}) OR ${shown} < :at)) OR ${asOf} < :at)`,
     );

@@ -10,14 +10,14 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys, PARTITION_KEY } from '../keys.ts';
-import { OPEN_INDEX } from '../scheduling/open-index.ts';
-import type { ReconcileStore } from '../scheduling/reconcile.ts';
-import { type Item, mergeState, REVISION, type StateWrite } from '../worker/state.ts';
+import { keys, PARTITION_KEY } from '../contract/keys.ts';
+import { OPEN_INDEX } from '../contract/open-index.ts';
+import { type Item, mergeState, REVISION, type StateWrite } from '../contract/ordering.ts';
+import type { ReconcileStore } from '../core/ports.ts';
 import { isConditionFailure, unchangedSince } from './dynamo-store.ts';
 
 /**
- * DynamoDB adapter of reconciliation: the sparse index of open requests (shared/scheduling/open-index.ts),
+ * DynamoDB adapter of reconciliation: the sparse index of open requests (shared/contract/open-index.ts),
  * consistent reads of the records, and optimistic writes of `mergeState`'s result conditioned on the record's
  * revision (the worker's own fallback path), so two runs at once, or a run racing the worker, never lose a
  * write: the loser re-reads and merges again.

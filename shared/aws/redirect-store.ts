@@ -5,9 +5,9 @@ import {
   type DynamoDBClientConfig,
   PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { keys, PARTITION_KEY } from '../keys.ts';
-import type { RedirectRecord } from '../records.ts';
-import type { RedirectStore } from '../redirects.ts';
+import { keys, PARTITION_KEY } from '../contract/keys.ts';
+import type { RedirectRecord } from '../contract/records.ts';
+import type { RedirectStore } from '../core/ports.ts';
 
 /**
  * Client settings for the redirect write: a recipient is waiting on it, and a failed write does not stop the

@@ -7,14 +7,14 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys, PARTITION_KEY, sha256Hex } from '../keys.ts';
-import { OPEN_INDEX, OPEN_UNTIL_UNKNOWN } from '../scheduling/open-index.ts';
+import { keys, PARTITION_KEY, sha256Hex } from '../contract/keys.ts';
+import { OPEN_INDEX, OPEN_UNTIL_UNKNOWN } from '../contract/open-index.ts';
 import type {
   CreatedRequest,
   IdempotencyState,
   IdempotencyStore,
   SchedulingRequestStore,
-} from '../scheduling/requests.ts';
+} from '../core/ports.ts';
 import { DynamoRecordStore, isConditionFailure } from './dynamo-store.ts';
 
 /**

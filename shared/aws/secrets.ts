@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { Secrets, SecretsProvider } from '../ports.ts';
+import { ENV, requiredEnv, wholeNumberEnv } from '../contract/env.ts';
+import type { Secrets, SecretsProvider } from '../core/ports.ts';
 
 const SECRET_FORMAT =
   '{"client_secrets":["CRN_…"],"embed_public_key":"EMB_…","embed_secret":"ESK_…","api_credential":"… (optional)"}';
@@ -82,9 +83,8 @@ export class SecretsManagerSecrets implements SecretsProvider {
 }
 
 export function secretsManagerFromEnv(env: NodeJS.ProcessEnv = process.env): SecretsProvider {
-  const secretId = env.SECRET_ARN;
-  if (!secretId) throw new Error('SECRET_ARN is not set');
-  const ttlSeconds = Number(env.SECRETS_CACHE_SECONDS ?? '300');
+  const secretId = requiredEnv(env, ENV.secretArn);
+  const ttlSeconds = wholeNumberEnv(env, ENV.secretsCacheSeconds, 0, 'must be a whole number of seconds');
   return new SecretsManagerSecrets(new SecretsManagerClient({}), secretId, ttlSeconds * 1000);
 }
 

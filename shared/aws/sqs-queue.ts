@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
-import type { NotificationQueue } from '../ports.ts';
+import type { NotificationQueue } from '../core/ports.ts';
 
 /**
  * Client settings for the ingest path: Cronofy treats a slow answer as a failure (7 s for Event Triggers),

@@ -1,7 +1,7 @@
 import type * as z from 'zod/mini';
-import { apiHost, type DataCenter } from '../config.ts';
-import { silentLogger } from '../logger.ts';
-import type { CredentialProvider, Logger } from '../ports.ts';
+import { apiHost, type DataCenter } from '../core/config.ts';
+import { silentLogger } from '../core/logger.ts';
+import type { CredentialProvider, Logger } from '../core/ports.ts';
 import type { CallOptions, CronofyApi, NewSchedulingRequest } from './api.ts';
 import {
   CredentialRejectedError,

@@ -1,4 +1,4 @@
-import type { CredentialProvider, SecretsProvider } from '../ports.ts';
+import type { CredentialProvider, SecretsProvider } from '../core/ports.ts';
 
 /**
  * The single-tenant credential: the secret's `api_credential` (an Organizational Unit access token or an

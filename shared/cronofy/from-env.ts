@@ -1,5 +1,6 @@
-import { DATA_CENTERS, type DataCenter } from '../config.ts';
-import type { Logger, SecretsProvider } from '../ports.ts';
+import { ENV, wholeNumberEnv } from '../contract/env.ts';
+import { DATA_CENTERS, type DataCenter } from '../core/config.ts';
+import type { Logger, SecretsProvider } from '../core/ports.ts';
 import type { CronofyApi } from './api.ts';
 import { cronofyApiBaseUrl, makeCronofyApi } from './api-client.ts';
 import {
@@ -10,7 +11,7 @@ import {
   CronofyValidationError,
 } from './api-errors.ts';
 import { secretsCredentialProvider } from './credentials.ts';
-import { CRONOFY_RATE_LIMIT, type RateLimit, RateLimiter } from './rate-limiter.ts';
+import { type RateLimit, RateLimiter } from './rate-limiter.ts';
 
 /**
  * A function's Cronofy client from its environment: `CRONOFY_DATA_CENTER` (the API host), `CRONOFY_API_URL`
@@ -18,25 +19,17 @@ import { CRONOFY_RATE_LIMIT, type RateLimit, RateLimiter } from './rate-limiter.
  * of the deployment-wide limit (infra/definitions.ts CRONOFY_CALLERS). One limiter per process.
  */
 
-function whole(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a whole number ≥ 1`);
-  return value;
-}
-
 export function rateLimitFromEnv(env: NodeJS.ProcessEnv): RateLimit {
   return {
-    perSecond: whole(env, 'CRONOFY_RATE_PER_SECOND', CRONOFY_RATE_LIMIT.perSecond),
-    perMinute: whole(env, 'CRONOFY_RATE_PER_MINUTE', CRONOFY_RATE_LIMIT.perMinute),
+    perSecond: wholeNumberEnv(env, ENV.cronofyRatePerSecond, 1, 'must be a whole number ≥ 1'),
+    perMinute: wholeNumberEnv(env, ENV.cronofyRatePerMinute, 1, 'must be a whole number ≥ 1'),
   };
 }
 
 export function dataCenterFromEnv(env: NodeJS.ProcessEnv): DataCenter {
-  const value = env.CRONOFY_DATA_CENTER ?? '';
+  const value = env[ENV.cronofyDataCenter] ?? '';
   if (!(DATA_CENTERS as readonly string[]).includes(value))
-    throw new Error(`CRONOFY_DATA_CENTER must be one of ${DATA_CENTERS.join(', ')}`);
+    throw new Error(`${ENV.cronofyDataCenter} must be one of ${DATA_CENTERS.join(', ')}`);
   return value as DataCenter;
 }
 
@@ -67,7 +60,7 @@ export function cronofyClientFromEnv(
 ): CronofyApi {
   return cronofyClient({
     dataCenter: dataCenterFromEnv(env),
-    ...(env.CRONOFY_API_URL ? { apiUrl: env.CRONOFY_API_URL } : {}),
+    ...(env[ENV.cronofyApiUrl] ? { apiUrl: env[ENV.cronofyApiUrl] } : {}),
     rateLimit: rateLimitFromEnv(env),
     secrets,
     logger,

@@ -1,17 +1,17 @@
+import { keys } from '../contract/keys.ts';
+import { openIndexChange } from '../contract/open-index.ts';
+import type { AspectWrite, Item, StateWrite } from '../contract/ordering.ts';
+import { storable } from '../contract/storable.ts';
+import type { Clock, Logger, ReconcileStore } from '../core/ports.ts';
 import type { CronofyApi, SchedulingRequest } from '../cronofy/api.ts';
 import { QUERY_BATCH_SIZE } from '../cronofy/api-client.ts';
 import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '../cronofy/api-errors.ts';
-import { keys } from '../keys.ts';
-import type { Clock, Logger } from '../ports.ts';
-import type { AspectWrite, Item, StateWrite } from '../worker/state.ts';
-import { storable } from '../worker/storable.ts';
-import { openIndexChange } from './open-index.ts';
 
 /**
  * Reconciliation: Cronofy gives up on a notification after 10 failed deliveries and has no redelivery API, so
  * open scheduling requests are re-read with `POST /v1/scheduling_requests/query`
  * (https://docs.cronofy.com/developers/api/scheduling-requests/query/) and what the answer shows is applied
- * through the same ordering model as a notification (shared/worker/state.ts), timed at the moment the query
+ * through the same ordering model as a notification (shared/contract/ordering.ts), timed at the moment the query
  * was sent: anything Cronofy triggered after that applies over it, anything before it is in the answer.
  *
  * What the answer shows, and so what is applied:
@@ -25,24 +25,7 @@ import { openIndexChange } from './open-index.ts';
  * no state (each record still gains `reconciled_at`). Every change is a delivery that was missed.
  */
 
-export interface ReconcileStore {
-  /** Ids of open requests whose event has not ended, soonest end first, at most `limit`. */
-  openRequests(now: string, limit: number): Promise<string[]>;
-  /** Take requests whose event ended before `now` out of the index of open requests (state untouched). */
-  closeEnded(now: string, limit: number): Promise<string[]>;
-  /** The current records (strongly consistent), by id. */
-  records(ids: readonly string[]): Promise<Map<string, Item>>;
-  /**
-   * Apply `build(current)` under the ordering model, re-reading and re-building when the record changed
-   * meanwhile; sets `reconciled_at` whatever the outcome. `unchanged` when `build` returns nothing.
-   */
-  reconcile(
-    id: string,
-    current: Item | undefined,
-    build: (current: Item | undefined) => StateWrite | undefined,
-    reconciledAt: string,
-  ): Promise<'applied' | 'unchanged' | 'stale'>;
-}
+export type { ReconcileStore } from '../core/ports.ts';
 
 export interface ReconcileDeps {
   api: CronofyApi;

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
+import { METADATA_KEYS, sha256Hex } from '../contract/keys.ts';
+import type {
+  Clock,
+  CreatedRequest,
+  IdempotencyState,
+  IdempotencyStore,
+  Logger,
+  SchedulingRequestStore,
+} from '../core/ports.ts';
 import type { CronofyApi, NewSchedulingRequest } from '../cronofy/api.ts';
 import {
   CredentialRejectedError,
@@ -8,9 +17,7 @@ import {
   CronofyUnavailableError,
   CronofyValidationError,
 } from '../cronofy/api-errors.ts';
-import { BadRequestError, HttpError, type HttpResult, json } from '../http.ts';
-import { METADATA_KEYS, sha256Hex } from '../keys.ts';
-import type { Clock, Logger } from '../ports.ts';
+import { BadRequestError, HttpError, type HttpResult, json } from '../edge/http.ts';
 
 /**
  * `POST /scheduling-requests` and `POST /scheduling-requests/{id}/cancel`: create or cancel a Scheduling Request
@@ -36,53 +43,12 @@ const MAX_METADATA_LENGTH = 128;
 /** Idempotency keys are remembered this long (DynamoDB's TTL removes them later). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 
-export interface CreatedRequest {
-  scheduling_request_id: string;
-  /** Cronofy's `primary_select_url`, as returned. */
-  select_url: string;
-  dashboard_url?: string;
-  /** The metadata given (`correlation_id`, `utm_*`): appended to the link, and kept on the record. */
-  metadata: Record<string, string>;
-  created_at: string;
-}
-
-/** An idempotency item as the store returns it. */
-export interface IdempotencyState {
-  status: 'in_progress' | 'created' | 'completed';
-  fingerprint: string;
-  /** Which attempt holds the item; a retry takes it over only from the token it read. */
-  token: string;
-  /** Milliseconds since the epoch after which an `in_progress` attempt counts as crashed. */
-  leaseUntil: number;
-  created?: CreatedRequest;
-}
-
-export interface IdempotencyStore {
-  /** Create the item unless it exists (and has not expired); otherwise return it. */
-  begin(
-    scope: string,
-    item: { fingerprint: string; token: string; leaseUntil: number; createdAt: string; expiresAt: number },
-  ): Promise<{ started: true } | { started: false; existing: IdempotencyState }>;
-  get(scope: string): Promise<IdempotencyState | undefined>;
-  /** Take over an `in_progress` item whose lease ran out; false when someone else did. */
-  takeOver(scope: string, fromToken: string, toToken: string, leaseUntil: number): Promise<boolean>;
-  /** Cronofy's answer, written right after it arrives (conditional on the attempt's token). */
-  saveCreated(scope: string, token: string, created: CreatedRequest): Promise<void>;
-  complete(scope: string): Promise<void>;
-  /** Forget an attempt that failed before Cronofy created anything, so a retry calls Cronofy again. */
-  release(scope: string, token: string): Promise<void>;
-}
-
-export interface SchedulingRequestStore {
-  /**
-   * The `pending` record of a request just created. It never sets the lifecycle's ordering time, and it never
-   * changes the status of a record a notification wrote first: a `pending` record cannot make a later
-   * notification stale, whatever the clocks say.
-   */
-  recordCreated(created: CreatedRequest, now: string): Promise<void>;
-  /** `cancelled`, as a lifecycle write timed at `at` (when Cronofy accepted the cancel). */
-  recordCancelled(id: string, at: string): Promise<void>;
-}
+export type {
+  CreatedRequest,
+  IdempotencyState,
+  IdempotencyStore,
+  SchedulingRequestStore,
+} from '../core/ports.ts';
 
 export interface SchedulingRequestDeps {
   api: CronofyApi;

@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { idempotencyKey } from '../../shared/envelope.ts';
+import { idempotencyKey } from '#shared/notifications/envelope.ts';
 import { nowMs, percentile, type Spread, spread } from './stats.ts';
 import { notification, signatureHeader } from './workload.ts';
 

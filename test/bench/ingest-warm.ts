@@ -1,10 +1,10 @@
 import { PurgeQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { StaticSecrets } from '#shared/aws/secrets.ts';
+import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
+import { createLogger } from '#shared/core/logger.ts';
 import { makeHandler } from '../../functions/ingest/handler.ts';
 import { sqsClient } from '../../infra/local/services.ts';
-import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import { SqsNotificationQueue } from '../../shared/aws/sqs-queue.ts';
-import { createLogger } from '../../shared/logger.ts';
 import { makeFloorHandler } from './floors/ingest-floor-core.ts';
 import { CountingSink } from './log-sink.ts';
 import { median, nowMs, percentile, type Spread, spread } from './stats.ts';

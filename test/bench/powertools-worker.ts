@@ -8,11 +8,11 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { keys } from '../../shared/keys.ts';
-import { createLogger } from '../../shared/logger.ts';
-import type { Logger, StateWrite } from '../../shared/ports.ts';
-import { planNotification } from '../../shared/worker/plan.ts';
-import { decodeEnvelope, type Envelope } from '../../shared/worker/queue-message.ts';
+import { keys } from '#shared/contract/keys.ts';
+import { createLogger } from '#shared/core/logger.ts';
+import type { Logger, StateWrite } from '#shared/core/ports.ts';
+import { planNotification } from '#shared/notifications/plan.ts';
+import { decodeEnvelope, type Envelope } from '#shared/notifications/queue-message.ts';
 
 /**
  * The peer: the same worker built the common way, as Powertools' documentation shows it for SQS. Each record

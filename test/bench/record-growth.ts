@@ -1,9 +1,9 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { processBatch } from '#shared/notifications/apply.ts';
 import { TABLE } from '../../infra/definitions.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
-import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { processBatch } from '../../shared/worker/process.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { queueMessage } from '../support/messages.ts';
 import { DynamoMeter, type MeterCounts } from './dynamo-meter.ts';

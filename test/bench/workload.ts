@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import { ACCESS_LOG_FIELDS } from '../../infra/definitions.ts';
-import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
-import { signBody } from '../../shared/signature.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 
 /**

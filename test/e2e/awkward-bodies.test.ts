@@ -1,10 +1,10 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '#shared/contract/records.ts';
+import { idempotencyKey, MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import type { LocalStack } from '../../infra/local/stack.ts';
-import { idempotencyKey, MAX_BODY_BYTES } from '../../shared/envelope.ts';
-import { keys } from '../../shared/records.ts';
-import { signBody } from '../../shared/signature.ts';
 import { eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { startTestStack } from '../support/local-mode.ts';
 

@@ -1,9 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '#shared/core/logger.ts';
 import { type Gateway, startGateway } from '../../infra/local/gateway.ts';
 import type { HttpHandler } from '../../infra/local/handlers.ts';
-import { silentLogger } from '../../shared/logger.ts';
 
 /**
  * The local API Gateway over real HTTP with recording functions: the payload format 2.0 event each function

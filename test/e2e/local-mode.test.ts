@@ -4,11 +4,11 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appliedKey } from '#shared/contract/ordering.ts';
+import { keys, parseStreamImage } from '#shared/contract/records.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import type { StreamChange } from '../../infra/local/stream.ts';
-import { keys, parseStreamImage } from '../../shared/records.ts';
-import { signBody } from '../../shared/signature.ts';
-import { appliedKey } from '../../shared/worker/state.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 
 /**

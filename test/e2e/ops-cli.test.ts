@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeEnvelope } from '#shared/notifications/envelope.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import { freePort } from '../../infra/local/services.ts';
 import type { LocalStack } from '../../infra/local/stack.ts';
 import { runOps } from '../../infra/ops/cli.ts';
-import { encodeEnvelope } from '../../shared/envelope.ts';
-import { signBody } from '../../shared/signature.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { localModeEnv, runCommand, startTestStack } from '../support/local-mode.ts';
 

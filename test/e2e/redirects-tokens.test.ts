@@ -1,9 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseStreamImage } from '#shared/contract/records.ts';
+import { parseConfig } from '#shared/core/config.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { parseConfig } from '../../shared/config.ts';
-import { parseStreamImage } from '../../shared/records.ts';
 
 /**
  * The recipient-facing routes and the token API over real HTTP, through local mode's gateway, handlers,

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '#shared/core/logger.ts';
 import { QUEUE, WORKER } from '../../infra/definitions.ts';
 import type { WorkerHandler } from '../../infra/local/handlers.ts';
 import { type BatchOutcome, startWorkerFeed, type WorkerFeed } from '../../infra/local/poller.ts';
@@ -19,7 +20,6 @@ import {
   sqsClient,
   startSqs,
 } from '../../infra/local/services.ts';
-import { silentLogger } from '../../shared/logger.ts';
 
 /**
  * The worker feed against the real SQS emulator, with the queue and DLQ exactly as local mode creates them:

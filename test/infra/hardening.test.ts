@@ -214,7 +214,7 @@ describe('per-route throttles', () => {
   it('take other limits per kind of caller from the stack props', async () => {
     const { App } = await import('aws-cdk-lib');
     const { CronofyNotificationsStack } = await import('../../infra/stack.ts');
-    const { parseConfig } = await import('#shared/config.ts');
+    const { parseConfig } = await import('#shared/core/config.ts');
     const app = new App({ context: { ...FEATURE_FLAGS, ...NO_BUNDLING } });
     const custom = new CronofyNotificationsStack(app, 'Custom', {
       stage: 'custom',

@@ -2,10 +2,10 @@ import type { CfnElement, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CRONOFY_RATE_LIMIT } from '#shared/cronofy/rate-limiter.ts';
 import { createApp } from '../../infra/app.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { CRONOFY_CALLERS, cronofyRateShare, TABLE } from '../../infra/definitions.ts';
-import { CRONOFY_RATE_LIMIT } from '../../shared/cronofy/rate-limiter.ts';
 import { CRONOFY_CONTEXT, FEATURE_FLAGS, NO_BUNDLING } from './cdk-context.ts';
 
 /**

@@ -4,7 +4,8 @@ import { type App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { publicConfigSchema } from '#shared/config.ts';
+import { FUNCTION_ENV } from '#shared/contract/env.ts';
+import { publicConfigSchema } from '#shared/core/config.ts';
 import { createApp } from '../../infra/app.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { FUNCTIONS, type FunctionName, ROUTES } from '../../infra/definitions.ts';
@@ -169,6 +170,13 @@ describe('functions', () => {
       SECRETS_CACHE_SECONDS: cacheSeconds,
     });
     expect(env('tokens').TABLE_NAME).toBeUndefined();
+  });
+
+  it('sets every environment variable each function reads (shared/contract/env.ts FUNCTION_ENV)', () => {
+    for (const name of Object.keys(FUNCTION_ENV) as FunctionName[]) {
+      const variables = functionResource(name).Properties.Environment.Variables;
+      expect(FUNCTION_ENV[name].filter((variable) => variables[variable] === undefined)).toEqual([]);
+    }
   });
 
   it('hands the redirect function the public configuration it parses', () => {

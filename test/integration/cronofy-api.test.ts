@@ -1,17 +1,17 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
-import { freePort } from '../../infra/local/services.ts';
-import { type CronofyApiDeps, makeCronofyApi } from '../../shared/cronofy/api-client.ts';
+import { type CronofyApiDeps, makeCronofyApi } from '#shared/cronofy/api-client.ts';
 import {
   CredentialRejectedError,
   CronofyNotFoundError,
   CronofyUnavailableError,
   CronofyValidationError,
-} from '../../shared/cronofy/api-errors.ts';
-import { RateLimiter } from '../../shared/cronofy/rate-limiter.ts';
-import { verifySignature } from '../../shared/signature.ts';
+} from '#shared/cronofy/api-errors.ts';
+import { RateLimiter } from '#shared/cronofy/rate-limiter.ts';
+import { verifySignature } from '#shared/notifications/signature.ts';
+import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
+import { freePort } from '../../infra/local/services.ts';
 import { VirtualClock } from '../support/virtual-clock.ts';
 
 /** The client against the fake over real HTTP, and the fake sending real signed notifications. */

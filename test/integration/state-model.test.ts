@@ -1,11 +1,11 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import type { RecordStore } from '../../shared/ports.ts';
-import { keys } from '../../shared/records.ts';
-import { processBatch, type QueueMessage, type WorkerDeps } from '../../shared/worker/process.ts';
+import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { keys } from '#shared/contract/records.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import type { RecordStore } from '#shared/core/ports.ts';
+import { processBatch, type QueueMessage, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { seededRandom } from '../sim/random.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
@@ -14,7 +14,7 @@ import { queueMessage } from '../support/messages.ts';
 import { readStream, recordsFor } from '../support/stream-reader.ts';
 
 /**
- * The ordering model (shared/worker/state.ts) against DynamoDB Local: the adapter's one-round-trip update and
+ * The ordering model (shared/contract/ordering.ts) against DynamoDB Local: the adapter's one-round-trip update and
  * its merge fallback agree with the pure model, awkward values are recorded on the first attempt, and a crash
  * between any two writes changes nothing on redelivery.
  */

@@ -2,13 +2,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/services.ts';
-import { DynamoRecordStore, WORKER_DYNAMODB_CLIENT_CONFIG } from '../../shared/aws/dynamo-store.ts';
+import { DynamoRecordStore, WORKER_DYNAMODB_CLIENT_CONFIG } from '#shared/aws/dynamo-store.ts';
 import {
   INGEST_SQS_CLIENT_CONFIG,
   QueueUnavailableError,
   SqsNotificationQueue,
-} from '../../shared/aws/sqs-queue.ts';
+} from '#shared/aws/sqs-queue.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/services.ts';
 
 /** A server that accepts connections and never answers: the worst kind of outage for a client. */
 let blackHole: Server;

@@ -2,11 +2,11 @@ import { spawn } from 'node:child_process';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { StaticSecrets } from '#shared/aws/secrets.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { mintToken } from '#shared/recipients/tokens.ts';
 import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
 import { makeHandler as makeTokensHandler } from '../../functions/tokens/handler.ts';
-import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { mintToken } from '../../shared/tokens.ts';
 
 /**
  * An independent implementation reads our tokens: PyJWT (Debian's python3-jwt), run with the system Python.

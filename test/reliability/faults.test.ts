@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { ASPECTS } from '#shared/contract/ordering.ts';
+import { keys } from '#shared/contract/records.ts';
+import type { RecordStore } from '#shared/core/ports.ts';
+import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
 import { redrive } from '../../infra/ops/operations.ts';
-import type { RecordStore } from '../../shared/ports.ts';
-import { keys } from '../../shared/records.ts';
-import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
-import { ASPECTS } from '../../shared/worker/state.ts';
 import { type DeliveryResult, deliver } from '../sim/delivery.ts';
 import { recordFigures, runFigures } from '../sim/figures.ts';
 import {

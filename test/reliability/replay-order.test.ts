@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appliedKey } from '#shared/contract/ordering.ts';
+import { keys } from '#shared/contract/records.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { keys } from '../../shared/records.ts';
-import { appliedKey } from '../../shared/worker/state.ts';
 import { deliver } from '../sim/delivery.ts';
 import { recordFigures } from '../sim/figures.ts';
 import { seededRandom } from '../sim/random.ts';

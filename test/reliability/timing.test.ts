@@ -1,6 +1,6 @@
 import * as crypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { verifySignature } from '../../shared/signature.ts';
+import { verifySignature } from '#shared/notifications/signature.ts';
 import { recordFigures } from '../sim/figures.ts';
 import { seededRandom } from '../sim/random.ts';
 import { buildScenario } from '../sim/scenarios.ts';

@@ -1,4 +1,4 @@
-import { signBody } from '../../shared/signature.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import type { Random } from './random.ts';
 import type { Chain, SimNotification } from './scenarios.ts';
 import { percentile } from './stats.ts';

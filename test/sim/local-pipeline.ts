@@ -8,6 +8,9 @@ import {
   type QueueAttributeName,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import type { Logger, RecordStore } from '#shared/core/ports.ts';
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
 import { QUEUE } from '../../infra/definitions.ts';
 import { loadLocalConfig } from '../../infra/local/config.ts';
@@ -25,9 +28,6 @@ import {
   startDynamoDb,
   startSqs,
 } from '../../infra/local/services.ts';
-import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import type { Logger, RecordStore } from '../../shared/ports.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 /**

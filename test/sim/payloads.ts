@@ -1,4 +1,4 @@
-import type { SchedulingRequestType } from '../../shared/cronofy/schemas.ts';
+import type { SchedulingRequestType } from '#shared/notifications/cronofy-schemas.ts';
 import { fixture } from '../support/cronofy-payloads.ts';
 
 /**

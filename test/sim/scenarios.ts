@@ -1,8 +1,8 @@
-import type { SchedulingRequestType } from '../../shared/cronofy/schemas.ts';
-import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
-import { keys } from '../../shared/records.ts';
-import { planNotification } from '../../shared/worker/plan.ts';
-import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
+import { keys } from '#shared/contract/records.ts';
+import type { SchedulingRequestType } from '#shared/notifications/cronofy-schemas.ts';
+import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
+import { planNotification } from '#shared/notifications/plan.ts';
+import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
 import {
   conferencingPayload,
   type EventState,

@@ -8,15 +8,15 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { SCHEDULING_REQUEST_TYPES } from '../../shared/cronofy/schemas.ts';
-import { keys } from '../../shared/records.ts';
 import {
   ASPECTS,
   type AspectName,
   appliedKey,
   aspectOrder,
   ENTITY_ASPECTS,
-} from '../../shared/worker/state.ts';
+} from '#shared/contract/ordering.ts';
+import { keys } from '#shared/contract/records.ts';
+import { SCHEDULING_REQUEST_TYPES } from '#shared/notifications/cronofy-schemas.ts';
 import { readStream } from '../support/stream-reader.ts';
 import type { DeliveryRecord } from './delivery.ts';
 import type { SimNotification } from './scenarios.ts';
@@ -180,7 +180,7 @@ const appliedKeys = (item: Item | undefined, aspect: AspectName): string[] => {
   const value = item?.[ASPECTS[aspect].applied];
   return Array.isArray(value) ? (value as string[]) : value instanceof Set ? [...value] : [];
 };
-/** The aspect's time: `*_as_of` (a receipt time) or its `triggered_at` attribute (shared/worker/state.ts). */
+/** The aspect's time: `*_as_of` (a receipt time) or its `triggered_at` attribute (shared/contract/ordering.ts). */
 const asOf = (item: Item | undefined, aspect: AspectName): string | undefined =>
   aspectOrder(item, aspect).asOf;
 

@@ -1,9 +1,9 @@
+import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import type { RecordStore } from '#shared/core/ports.ts';
 import { makeHandler } from '../../functions/worker/handler.ts';
 import { startWorkerFeed } from '../../infra/local/poller.ts';
 import { dynamoClient, LOCAL_REGION, sqsClient } from '../../infra/local/services.ts';
-import { DynamoRecordStore } from '../../shared/aws/dynamo-store.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import type { RecordStore } from '../../shared/ports.ts';
 
 /**
  * The worker in a process of its own, so the reliability suite can kill it with SIGKILL in the middle of a

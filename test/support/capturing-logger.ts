@@ -1,4 +1,4 @@
-import type { Logger } from '../../shared/ports.ts';
+import type { Logger } from '#shared/core/ports.ts';
 
 /** A Logger that keeps each entry as the JSON line it would print, for tests that search the logs. */
 export function capturingLogger(): { logger: Logger; lines: string[] } {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { SchedulingRequestType } from '../../shared/cronofy/schemas.ts';
+import type { SchedulingRequestType } from '#shared/notifications/cronofy-schemas.ts';
 
 /**
  * Cronofy-shaped notification bodies for tests, the simulator and benchmarks. Shapes follow the seeds

@@ -1,6 +1,7 @@
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { keys } from '#shared/contract/keys.ts';
 import {
   createQueues,
   createTable,
@@ -12,7 +13,6 @@ import {
   startDynamoDb,
   startSqs,
 } from '../../infra/local/services.ts';
-import { keys } from '../../shared/keys.ts';
 
 /** Real DynamoDB Local and the SQS emulator on free loopback ports, with the stack's table and queues. */
 export interface LocalAws {

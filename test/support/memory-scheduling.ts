@@ -1,10 +1,10 @@
-import type { CronofyApi, NewSchedulingRequest, SchedulingRequest } from '../../shared/cronofy/api.ts';
+import type { CronofyApi, NewSchedulingRequest, SchedulingRequest } from '#shared/cronofy/api.ts';
 import type {
   CreatedRequest,
   IdempotencyState,
   IdempotencyStore,
   SchedulingRequestStore,
-} from '../../shared/scheduling/requests.ts';
+} from '#shared/scheduling/requests.ts';
 
 /** In-memory stand-ins for the scheduling-request ports, with the same conditional semantics as DynamoDB's. */
 

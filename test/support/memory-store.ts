@@ -1,11 +1,11 @@
+import { mergeState } from '#shared/contract/ordering.ts';
+import type { EventTriggerRecord, NotificationRecord } from '#shared/contract/records.ts';
 import type {
   NotificationWriteResult,
   RecordStore,
   StateWrite,
   StateWriteResult,
-} from '../../shared/ports.ts';
-import type { EventTriggerRecord, NotificationRecord } from '../../shared/records.ts';
-import { mergeState } from '../../shared/worker/state.ts';
+} from '#shared/core/ports.ts';
 
 /** In-memory RecordStore with the DynamoDB adapter's semantics (the same `mergeState`), for fast unit tests. */
 export class MemoryStore implements RecordStore {

@@ -1,5 +1,5 @@
-import { encodeEnvelope, idempotencyKey } from '../../shared/envelope.ts';
-import type { QueueMessage } from '../../shared/worker/process.ts';
+import type { QueueMessage } from '#shared/notifications/apply.ts';
+import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
 
 let sequence = 0;
 

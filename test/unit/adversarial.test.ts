@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '../../shared/keys.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { keys } from '../../shared/records.ts';
-import { normaliseTime } from '../../shared/worker/plan.ts';
-import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
+import { sha256Hex } from '#shared/contract/keys.ts';
+import { keys } from '#shared/contract/records.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
+import { normaliseTime } from '#shared/notifications/plan.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 import { eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appHost, ConfigError, parseConfig } from '../../shared/config.ts';
+import { appHost, ConfigError, parseConfig } from '#shared/core/config.ts';
 
 describe('configuration', () => {
   it('fills documented defaults', () => {

@@ -1,23 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { parseSecretDocument, StaticSecrets } from '../../shared/aws/secrets.ts';
-import type { NewSchedulingRequest } from '../../shared/cronofy/api.ts';
+import { parseSecretDocument, StaticSecrets } from '#shared/aws/secrets.ts';
+import type { CredentialProvider } from '#shared/core/ports.ts';
+import type { NewSchedulingRequest } from '#shared/cronofy/api.ts';
 import {
   type CronofyApiDeps,
   createRequestBody,
   cronofyApiBaseUrl,
   DEFAULT_RETRY,
   makeCronofyApi,
-} from '../../shared/cronofy/api-client.ts';
+} from '#shared/cronofy/api-client.ts';
 import {
   CredentialRejectedError,
   CronofyNotFoundError,
   CronofyRequestError,
   CronofyUnavailableError,
   CronofyValidationError,
-} from '../../shared/cronofy/api-errors.ts';
-import { secretsCredentialProvider } from '../../shared/cronofy/credentials.ts';
-import { RateLimiter } from '../../shared/cronofy/rate-limiter.ts';
-import type { CredentialProvider } from '../../shared/ports.ts';
+} from '#shared/cronofy/api-errors.ts';
+import { secretsCredentialProvider } from '#shared/cronofy/credentials.ts';
+import { RateLimiter } from '#shared/cronofy/rate-limiter.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 import { maxInWindow, VirtualClock } from '../support/virtual-clock.ts';
 

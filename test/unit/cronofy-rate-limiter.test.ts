@@ -4,7 +4,7 @@ import {
   instanceRateShare,
   RateLimiter,
   RateLimitWaitError,
-} from '../../shared/cronofy/rate-limiter.ts';
+} from '#shared/cronofy/rate-limiter.ts';
 import { maxInWindow, VirtualClock } from '../support/virtual-clock.ts';
 
 /** Start `count` concurrent callers (the i-th after `arrival(i)` ms) and return the times they were let through. */

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES, MAX_MESSAGE_BYTES } from '../../shared/envelope.ts';
-import { decodeEnvelope, EnvelopeError } from '../../shared/worker/queue-message.ts';
+import {
+  encodeEnvelope,
+  idempotencyKey,
+  MAX_BODY_BYTES,
+  MAX_MESSAGE_BYTES,
+} from '#shared/notifications/envelope.ts';
+import { decodeEnvelope, EnvelopeError } from '#shared/notifications/queue-message.ts';
 
 const at = new Date('2026-11-23T10:00:00.123Z');
 // sha256("{}")

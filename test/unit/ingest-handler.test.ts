@@ -1,12 +1,12 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { StaticSecrets } from '#shared/aws/secrets.ts';
+import { QueueUnavailableError } from '#shared/aws/sqs-queue.ts';
+import type { NotificationQueue } from '#shared/core/ports.ts';
+import { idempotencyKey, MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
+import { signBody } from '#shared/notifications/signature.ts';
 import { makeHandler } from '../../functions/ingest/handler.ts';
-import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import { QueueUnavailableError } from '../../shared/aws/sqs-queue.ts';
-import { idempotencyKey, MAX_BODY_BYTES } from '../../shared/envelope.ts';
-import type { NotificationQueue } from '../../shared/ports.ts';
-import { signBody } from '../../shared/signature.ts';
-import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 
 const SECRET = 'CRN_current';

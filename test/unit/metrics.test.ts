@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emfLines } from '../../shared/metrics.ts';
+import { emfLines } from '#shared/core/metrics.ts';
 
 describe('embedded metric format', () => {
   it('emits one document per type with totals and per-type dimensions', () => {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../shared/logger.ts';
-import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
-import { mergeState, type StateWrite } from '../../shared/worker/state.ts';
+import { mergeState, type StateWrite } from '#shared/contract/ordering.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';
 
-/** The ordering model (shared/worker/state.ts) through the worker, with the adapter's merge in memory. */
+/** The ordering model (shared/contract/ordering.ts) through the worker, with the adapter's merge in memory. */
 
 const SR = 'scheduling_request#srq_d6f3f8165239d662963fc09b';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type Plan, planNotification } from '../../shared/worker/plan.ts';
-import { decodeEnvelope } from '../../shared/worker/queue-message.ts';
-import type { AspectName, StateWrite } from '../../shared/worker/state.ts';
+import type { AspectName, StateWrite } from '#shared/contract/ordering.ts';
+import { type Plan, planNotification } from '#shared/notifications/plan.ts';
+import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
 import {
   conferencingBody,
   eventTriggerBody,

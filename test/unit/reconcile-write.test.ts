@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { buildStateExpression } from '../../shared/aws/dynamo-store.ts';
-import { OPEN_UNTIL_UNKNOWN, openIndexChange, openUntil } from '../../shared/scheduling/open-index.ts';
-import { reconcileWrite } from '../../shared/scheduling/reconcile.ts';
-import { mergeState } from '../../shared/worker/state.ts';
+import { buildStateExpression } from '#shared/aws/dynamo-store.ts';
+import { OPEN_UNTIL_UNKNOWN, openIndexChange, openUntil } from '#shared/contract/open-index.ts';
+import { mergeState } from '#shared/contract/ordering.ts';
+import { reconcileWrite } from '#shared/scheduling/reconcile.ts';
 
 /** What reconciliation writes for an answer (pure), and the open-requests index attributes. */
 

@@ -1,12 +1,12 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { StaticSecrets } from '#shared/aws/secrets.ts';
+import type { RedirectRecord } from '#shared/contract/records.ts';
+import type { PublicConfig } from '#shared/core/config.ts';
+import type { Logger, SecretsProvider } from '#shared/core/ports.ts';
+import type { RedirectStore } from '#shared/recipients/redirects.ts';
 import { makeHandler } from '../../functions/redirects/handler.ts';
-import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import type { PublicConfig } from '../../shared/config.ts';
-import type { Logger, SecretsProvider } from '../../shared/ports.ts';
-import type { RedirectRecord } from '../../shared/records.ts';
-import type { RedirectStore } from '../../shared/redirects.ts';
 
 const SECRETS = { clientSecrets: ['CRN_x'], embedPublicKey: 'EMB_link_key', embedSecret: 'ESK_link_secret' };
 const NOW = new Date('2026-11-23T10:00:00.700Z');

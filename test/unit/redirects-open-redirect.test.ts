@@ -1,10 +1,10 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { StaticSecrets } from '#shared/aws/secrets.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { METADATA_KEYS } from '#shared/recipients/redirects.ts';
 import { makeHandler } from '../../functions/redirects/handler.ts';
-import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import { silentLogger } from '../../shared/logger.ts';
-import { METADATA_KEYS } from '../../shared/redirects.ts';
 
 /**
  * Nothing in a request can move a recipient off the configured destination: for every attempt below the

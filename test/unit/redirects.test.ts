@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DATA_CENTERS } from '../../shared/config.ts';
+import { ConfigError, DATA_CENTERS } from '#shared/core/config.ts';
 import {
   acceptableValue,
   allowedMetadata,
@@ -11,7 +11,7 @@ import {
   publicLinkUrl,
   redirectDestination,
   withQuery,
-} from '../../shared/redirects.ts';
+} from '#shared/recipients/redirects.ts';
 
 describe('acceptableValue', () => {
   it('accepts up to 128 characters, counting characters rather than UTF-16 units', () => {

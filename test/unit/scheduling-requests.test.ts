@@ -1,17 +1,17 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import {
-  makeHandler,
-  type SchedulingRequestsHandlerDeps,
-} from '../../functions/scheduling-requests/handler.ts';
-import {
   CredentialRejectedError,
   CronofyNotFoundError,
   CronofyRequestError,
   CronofyUnavailableError,
   CronofyValidationError,
-} from '../../shared/cronofy/api-errors.ts';
-import { parseCreateBody } from '../../shared/scheduling/requests.ts';
+} from '#shared/cronofy/api-errors.ts';
+import { parseCreateBody } from '#shared/scheduling/requests.ts';
+import {
+  makeHandler,
+  type SchedulingRequestsHandlerDeps,
+} from '../../functions/scheduling-requests/handler.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 import {
   FakeCronofyApi,

@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  parseSecretDocument,
-  SecretsManagerSecrets,
-  SecretsUnavailableError,
-} from '../../shared/aws/secrets.ts';
+import { parseSecretDocument, SecretsManagerSecrets, SecretsUnavailableError } from '#shared/aws/secrets.ts';
 
 const doc = (clientSecrets: string[]) =>
   JSON.stringify({ client_secrets: clientSecrets, embed_public_key: 'EMB_pub', embed_secret: 'ESK_secret' });

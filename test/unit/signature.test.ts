@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { signBody, verifySignature } from '../../shared/signature.ts';
+import { signBody, verifySignature } from '#shared/notifications/signature.ts';
 
 // Cronofy's published test vector (authentication docs).
 const VECTOR_SECRET = 'CRN_NggYusqPGLxwjw5FHOJYOqSrTPNXy8WQf14OID';

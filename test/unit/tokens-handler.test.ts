@@ -1,9 +1,9 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { StaticSecrets } from '#shared/aws/secrets.ts';
+import type { SecretsProvider } from '#shared/core/ports.ts';
 import { makeHandler } from '../../functions/tokens/handler.ts';
-import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import type { SecretsProvider } from '../../shared/ports.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 
 const SECRETS = {

@@ -6,7 +6,7 @@ import {
   mintToken,
   parseTokenRequest,
   tokenClaimsSchema,
-} from '../../shared/tokens.ts';
+} from '#shared/recipients/tokens.ts';
 
 const SECRETS = { embedPublicKey: 'EMB_test_public_key', embedSecret: 'ESK_test_secret_value' };
 const KEY = new TextEncoder().encode(SECRETS.embedSecret);

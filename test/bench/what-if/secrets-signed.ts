@@ -1,4 +1,4 @@
-import type { SecretsProvider } from '../../../shared/ports.ts';
+import type { SecretsProvider } from '#shared/core/ports.ts';
 import { SignedSecretsManagerSecrets } from './signed-secrets.ts';
 
 /**

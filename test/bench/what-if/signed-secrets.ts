@@ -3,8 +3,8 @@ import { request as httpsRequest } from 'node:https';
 import { fromEnv } from '@aws-sdk/credential-provider-env';
 import { Sha256 } from '@smithy/core/checksum';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { parseSecretDocument } from '../../../shared/aws/secrets.ts';
-import type { Secrets, SecretsProvider } from '../../../shared/ports.ts';
+import { parseSecretDocument } from '#shared/aws/secrets.ts';
+import type { Secrets, SecretsProvider } from '#shared/core/ports.ts';
 
 /**
  * What-if: GetSecretValue without the Secrets Manager client. One SigV4-signed POST with the signer the SQS

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
-import { idempotencyKey, traceableHeaderId } from '../envelope.ts';
+import { idempotencyKey, traceableHeaderId } from './envelope.ts';
 
-/** The queue message written by the ingest function (shared/envelope.ts), as the worker reads it. */
+/** The queue message written by the ingest function (shared/notifications/envelope.ts), as the worker reads it. */
 
 const wireCommon = {
   /** When the ingest function accepted the request (ISO 8601, milliseconds). */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../shared/logger.ts';
-import { StorageRejectedError } from '../../shared/ports.ts';
-import { processBatch, type WorkerDeps } from '../../shared/worker/process.ts';
-import { appliedKey } from '../../shared/worker/state.ts';
+import { appliedKey } from '#shared/contract/ordering.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { StorageRejectedError } from '#shared/core/ports.ts';
+import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';

@@ -1,6 +1,6 @@
-import type { Outcome } from '../metrics.ts';
-import { type Clock, type Logger, type RecordStore, StorageRejectedError } from '../ports.ts';
-import type { NotificationRecord, NotificationStatus } from '../records.ts';
+import type { NotificationRecord, NotificationStatus } from '../contract/records.ts';
+import type { Outcome } from '../core/metrics.ts';
+import { type Clock, type Logger, type RecordStore, StorageRejectedError } from '../core/ports.ts';
 import { type Plan, planNotification } from './plan.ts';
 import { decodeEnvelope } from './queue-message.ts';
 

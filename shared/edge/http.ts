@@ -1,3 +1,5 @@
+import { UnavailableError } from '../core/errors.ts';
+
 /**
  * HTTP answers in one place: typed errors map to status codes with `instanceof`, and a 5xx never carries
  * internals. Handlers turn a `HttpResult` into their platform's response shape.
@@ -33,9 +35,11 @@ export class PayloadTooLargeError extends HttpError {
   }
 }
 
+export const UNAVAILABLE_MESSAGE = 'temporarily unable to accept notifications; retry later';
+
 export class ServiceUnavailableError extends HttpError {
   constructor() {
-    super(503, 'unavailable', 'temporarily unable to accept notifications; retry later', {
+    super(503, 'unavailable', UNAVAILABLE_MESSAGE, {
       'retry-after': '5',
     });
   }
@@ -53,16 +57,35 @@ export class BadRequestError extends HttpError {
   }
 }
 
+/**
+ * On every recipient-facing answer (redirects, links, tokens). `no-referrer`: the Public Link URL carries a claim
+ * token and our own URLs carry correlation ids; neither may reach a third party in a Referer header. `no-store`:
+ * a token must never be served again from a cache, and each visit must mint its own.
+ */
+export const RECIPIENT_HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } as const;
+
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
   return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
 }
 
+/** An error with a known answer (the others are logged by the handler as failures and answered 500). */
+export function isAnswered(error: unknown): boolean {
+  return error instanceof HttpError || error instanceof UnavailableError;
+}
+
 /** The only place an error becomes an answer. Unknown errors are a generic 500. */
 export function errorToJson(error: unknown): HttpResult {
   if (error instanceof HttpError) {
     return json(error.statusCode, { error: error.code, message: error.message }, error.headers);
+  }
+  if (error instanceof UnavailableError) {
+    return json(
+      503,
+      { error: 'unavailable', message: error.message },
+      { 'retry-after': String(error.retryAfterSeconds) },
+    );
   }
   return json(500, { error: 'internal_error', message: 'internal error' });
 }

@@ -1,13 +1,15 @@
-import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from './envelope.ts';
+import type { Clock, Logger, NotificationQueue, SecretsProvider } from '../core/ports.ts';
+import { loadSecrets } from '../core/secrets.ts';
 import {
   type HttpResult,
   header,
   json,
   PayloadTooLargeError,
   ServiceUnavailableError,
+  UNAVAILABLE_MESSAGE,
   UnauthorizedError,
-} from './http.ts';
-import type { Clock, Logger, NotificationQueue, SecretsProvider } from './ports.ts';
+} from '../edge/http.ts';
+import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from './envelope.ts';
 import { verifySignature } from './signature.ts';
 
 /**
@@ -38,13 +40,7 @@ export async function acceptNotification(request: IngestRequest, deps: IngestDep
   }
 
   const signature = header(request.headers, SIGNATURE_HEADER);
-  let secrets: Awaited<ReturnType<SecretsProvider['get']>>;
-  try {
-    secrets = await deps.secrets.get();
-  } catch (error) {
-    deps.logger.error('secrets unavailable', { error: (error as Error).message });
-    throw new ServiceUnavailableError();
-  }
+  const secrets = await loadSecrets(deps, UNAVAILABLE_MESSAGE);
   if (!verifySignature(body, signature, secrets.clientSecrets)) {
     // Never log the body or the header values: only what helps tell a misconfiguration from a probe.
     deps.logger.warn('notification rejected: signature', {

@@ -1,4 +1,4 @@
-import { wellFormed } from '../keys.ts';
+import { wellFormed } from './keys.ts';
 
 /**
  * Make a value from a signed body storable in DynamoDB as it is, or as close as DynamoDB allows, so that no
@@ -6,7 +6,7 @@ import { wellFormed } from '../keys.ts';
  * - strings with unpaired UTF-16 surrogates (JSON allows `"\ud800"`) get U+FFFD in their place;
  * - map keys that DynamoDB refuses (empty) or that are absurdly long (over 1,024 characters) are left out;
  * - structures nested deeper than `levels` become their JSON text (DynamoDB allows 32 levels per item);
- * - numbers are already exact and in range (shared/cronofy/json.ts quotes the others); any that is not
+ * - numbers are already exact and in range (shared/notifications/exact-json.ts quotes the others); any that is not
  *   becomes its decimal text.
  * The raw body is always on the notification record, verbatim, so nothing is lost for an audit.
  */

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { HttpResult } from '../http.ts';
+import type { HttpResult } from './http.ts';
 
 /** API Gateway HTTP API (payload 2.0) ⇄ plain values. */
 
@@ -11,13 +11,4 @@ export function bodyBytes(event: Pick<APIGatewayProxyEventV2, 'body' | 'isBase64
 
 export function toApiResponse(result: HttpResult): APIGatewayProxyStructuredResultV2 {
   return { statusCode: result.statusCode, headers: result.headers, body: result.body };
-}
-
-/** Build a handler once per container, on first use, so importing a module needs no environment. */
-export function once<T>(create: () => T): () => T {
-  let value: T | undefined;
-  return () => {
-    value ??= create();
-    return value;
-  };
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { METADATA_KEYS } from '../contract/keys.ts';
+import type { RedirectRecord } from '../contract/records.ts';
 import {
   appHost,
   ConfigError,
@@ -6,11 +8,11 @@ import {
   type LinkStep,
   type PublicConfig,
   publicConfigSchema,
-} from './config.ts';
-import type { HttpResult } from './http.ts';
-import { METADATA_KEYS } from './keys.ts';
-import type { Clock, Logger, Secrets, SecretsProvider } from './ports.ts';
-import type { RedirectRecord } from './records.ts';
+} from '../core/config.ts';
+import { UnavailableError } from '../core/errors.ts';
+import type { Clock, Logger, RedirectStore, Secrets, SecretsProvider } from '../core/ports.ts';
+import { loadSecrets } from '../core/secrets.ts';
+import { type HttpResult, RECIPIENT_HEADERS } from '../edge/http.ts';
 import { mintToken } from './tokens.ts';
 
 /**
@@ -132,12 +134,8 @@ export function publicLinkUrl(
 // ---------------------------------------------------------------------------------------------------------
 // Answers
 
-/**
- * On every recipient-facing answer. `no-referrer`: the Public Link URL carries a claim token and our own URLs
- * carry correlation ids; neither may reach a third party in a Referer header. `no-store`: a token must never
- * be served again from a cache, and each visit must mint its own.
- */
-export const RECIPIENT_HEADERS = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } as const;
+/** On every recipient-facing answer (shared/edge/http.ts). */
+export { RECIPIENT_HEADERS };
 
 const HTML_HEADERS = {
   ...RECIPIENT_HEADERS,
@@ -206,10 +204,8 @@ export function errorPage(status: ErrorPageStatus): HttpResult {
 // ---------------------------------------------------------------------------------------------------------
 // Use cases
 
-/** Persists the `redirect` record (CONTRACT.md §3). */
-export interface RedirectStore {
-  putRedirect(record: RedirectRecord): Promise<void>;
-}
+/** The store port is declared in core/ports.ts (its adapter is shared/aws/redirect-store.ts). */
+export type { RedirectStore } from '../core/ports.ts';
 
 export interface RedirectDeps {
   config: PublicConfig;
@@ -296,10 +292,10 @@ export async function launchPublicLink(
   }
   let secrets: Secrets;
   try {
-    secrets = await deps.secrets.get();
+    secrets = await loadSecrets(deps, 'temporarily unavailable');
   } catch (error) {
-    deps.logger.error('secrets unavailable', { error: (error as Error).message });
-    return errorPage(503);
+    if (error instanceof UnavailableError) return errorPage(503);
+    throw error;
   }
   const metadata = allowedMetadata(parseQuery(request.rawQuery, METADATA_KEYS));
   const minted = await mintToken(secrets, { kind: 'claim' }, deps.clock, deps.newId ?? randomUUID);

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as z from 'zod/mini';
-import { BadRequestError, HttpError, type HttpResult, json } from './http.ts';
-import type { Clock, Logger, Secrets, SecretsProvider } from './ports.ts';
+import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
+import { loadSecrets } from '../core/secrets.ts';
+import { BadRequestError, type HttpResult, json, RECIPIENT_HEADERS } from '../edge/http.ts';
 
 /**
  * Claim tokens (Public Links) and Embedded Scheduler tokens: HS256 JWTs signed with the Embed secret
@@ -158,27 +159,9 @@ export function parseTokenRequest(kind: TokenKind, body: Uint8Array): MintOption
   return { kind, ttlSeconds: data.ttl_seconds, tenantId: data.tenant_id };
 }
 
-export class TokensUnavailableError extends HttpError {
-  constructor() {
-    super(503, 'unavailable', 'temporarily unable to mint tokens; retry later', { 'retry-after': '5' });
-  }
-}
-
-/** Headers of every tokens answer: a token must never sit in a cache or travel in a Referer. */
-export const TOKEN_RESPONSE_HEADERS = {
-  'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
-} as const;
-
 export async function issueToken(request: TokenRequest, deps: TokenDeps): Promise<HttpResult> {
   const options = parseTokenRequest(request.kind, request.body);
-  let secrets: Secrets;
-  try {
-    secrets = await deps.secrets.get();
-  } catch (error) {
-    deps.logger.error('secrets unavailable', { error: (error as Error).message });
-    throw new TokensUnavailableError();
-  }
+  const secrets = await loadSecrets(deps, 'temporarily unable to mint tokens; retry later');
   const minted = await mintToken(secrets, options, deps.clock, deps.newId);
   // The jti identifies the token for audit; the token itself is a bearer credential and is never logged.
   deps.logger.info('token minted', {
@@ -187,5 +170,5 @@ export async function issueToken(request: TokenRequest, deps: TokenDeps): Promis
     ttlSeconds: minted.claims.exp - minted.claims.iat,
     caller: request.caller,
   });
-  return json(200, { token: minted.token, expires_at: minted.expiresAt }, TOKEN_RESPONSE_HEADERS);
+  return json(200, { token: minted.token, expires_at: minted.expiresAt }, RECIPIENT_HEADERS);
 }

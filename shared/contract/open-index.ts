@@ -9,7 +9,7 @@
  * has ended, and removes the attributes of those (index upkeep only, the record's state is not touched).
  *
  * The two attributes belong to the lifecycle aspect: they change only when the lifecycle applies, under the
- * same ordering rules (shared/worker/state.ts).
+ * same ordering rules (shared/contract/ordering.ts).
  */
 
 export const OPEN_INDEX = {

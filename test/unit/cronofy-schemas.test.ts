@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, SCHEDULING_REQUEST_TYPES } from '../../shared/cronofy/schemas.ts';
+import { classify, SCHEDULING_REQUEST_TYPES } from '#shared/notifications/cronofy-schemas.ts';
 import {
   conferencingBody,
   eventTriggerBody,

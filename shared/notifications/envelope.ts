@@ -1,4 +1,4 @@
-import { sha256Hex } from './keys.ts';
+import { sha256Hex } from '../contract/keys.ts';
 
 /**
  * The queue message the ingest function writes and the worker reads: the raw body exactly as received,

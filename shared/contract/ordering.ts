@@ -11,7 +11,7 @@
  * without `triggered_at` has a later receipt time on every delivery, so ordering cannot recognise it: the
  * aspect also remembers the keys of the last few such bodies applied to it (`*_untimed`), which covers a
  * delivery racing its own first one; older ones are recognised by their notification record, which the
- * worker reads first and keeps without expiry (shared/worker/process.ts, plan.ts).
+ * worker reads first and keeps without expiry (shared/notifications/apply.ts, plan.ts).
  *
  * Each aspect of a record has its own "as of" time:
  * - `lifecycle` (scheduling_request): status, event start/end/summary, metadata, correlation_id,

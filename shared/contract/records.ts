@@ -1,7 +1,4 @@
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import * as z from 'zod/mini';
-import { eventTimeSchema, participantSchema } from './cronofy/schemas.ts';
 
 /**
  * The downstream contract: the items on the table (and so on its stream). Every item has a string `entity`.
@@ -25,6 +22,25 @@ export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknow
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 const iso = z.string();
+
+/**
+ * Event times as stored: a string (`2025-01-21T15:30:00Z`, or a date for all-day events) or
+ * `{ "time": "…", "tzid": "Europe/London" }`, as Cronofy sent them (same shape as the inbound schema).
+ */
+export const eventTimeSchema = z.union([
+  z.string(),
+  z.looseObject({ time: z.string(), tzid: z.optional(z.string()) }),
+]);
+export type EventTime = z.infer<typeof eventTimeSchema>;
+
+/** A host or attendee as stored (same shape as the inbound schema). */
+export const participantSchema = z.looseObject({
+  email: z.optional(z.string()),
+  display_name: z.optional(z.string()),
+  sub: z.optional(z.string()),
+  status: z.optional(z.string()),
+});
+export type Participant = z.infer<typeof participantSchema>;
 
 /**
  * Bookkeeping of the ordering model, per aspect: `<aspect>_as_of` is the aspect's ordering time (the
@@ -76,7 +92,7 @@ export const schedulingRequestRecordSchema = z.object({
   cancelled_at: z.optional(iso),
   /** When reconciliation last re-read it from Cronofy. */
   reconciled_at: z.optional(iso),
-  /** Present only while the request is open (shared/scheduling/open-index.ts): the key of the index of open requests. */
+  /** Present only while the request is open (shared/contract/open-index.ts): the key of the index of open requests. */
   open_bucket: z.optional(z.string()),
   open_until: z.optional(iso),
 });
@@ -184,11 +200,78 @@ export type Entity = TableRecord['entity'];
 export { keys, METADATA_KEYS } from './keys.ts';
 
 /**
+ * A DynamoDB attribute value (DynamoDB JSON), as a stream image or the SDK's `AttributeValue` has it; declared
+ * here so that a consumer of the contract needs no AWS SDK.
+ */
+export type AttributeValue =
+  | { S: string }
+  | { N: string }
+  | { B: Uint8Array }
+  | { BOOL: boolean }
+  | { NULL: true }
+  | { L: AttributeValue[] }
+  | { M: Record<string, AttributeValue> }
+  | { SS: string[] }
+  | { NS: string[] }
+  | { BS: Uint8Array[] };
+
+function nativeNumber(text: string): number | bigint {
+  const value = Number(text);
+  const largeFinite =
+    (value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER) &&
+    value !== Number.POSITIVE_INFINITY &&
+    value !== Number.NEGATIVE_INFINITY;
+  if (!largeFinite) return value;
+  try {
+    return BigInt(text);
+  } catch {
+    throw new Error(`${text} can't be converted to BigInt. Set options.wrapNumbers to get string value.`);
+  }
+}
+
+/** One attribute value as a plain value, as `unmarshall` of @aws-sdk/util-dynamodb converts it (default options). */
+export function fromAttributeValue(attribute: unknown): unknown {
+  for (const [type, value] of Object.entries(attribute as Record<string, unknown>)) {
+    if (value === undefined) continue;
+    switch (type) {
+      case 'NULL':
+        return null;
+      case 'BOOL':
+        return Boolean(value);
+      case 'N':
+        return nativeNumber(value as string);
+      case 'B':
+      case 'S':
+        return value;
+      case 'L':
+        return (value as unknown[]).map(fromAttributeValue);
+      case 'M':
+        return fromAttributeMap(value as Record<string, unknown>);
+      case 'NS':
+        return new Set((value as string[]).map(nativeNumber));
+      case 'BS':
+      case 'SS':
+        return new Set(value as unknown[]);
+      default:
+        throw new Error(`Unsupported type passed: ${type}`);
+    }
+  }
+  throw new Error(`No value defined: ${JSON.stringify(attribute)}`);
+}
+
+/** An item (a stream image) in DynamoDB JSON as a plain object. */
+export function fromAttributeMap(item: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(item)) out[key] = fromAttributeValue(value);
+  return out;
+}
+
+/**
  * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record.
  * Throws a ZodError for an item that is not one of ours.
  */
 export function parseStreamImage(
   image: Record<string, AttributeValue> | Record<string, unknown>,
 ): TableRecord {
-  return recordSchema.parse(unmarshall(image as Record<string, AttributeValue>));
+  return recordSchema.parse(fromAttributeMap(image));
 }

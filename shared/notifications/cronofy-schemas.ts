@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { JsonTooDeepError, parseJsonExact } from './json.ts';
+import { JsonTooDeepError, parseJsonExact } from './exact-json.ts';
 
 /**
  * Schemas of every push notification Cronofy sends to this application

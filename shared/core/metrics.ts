@@ -1,4 +1,4 @@
-import type { NotificationStatus } from './records.ts';
+import type { NotificationStatus } from '../contract/records.ts';
 
 /**
  * Custom metrics as CloudWatch Embedded Metric Format: one JSON log line per batch and notification type,

@@ -1,3 +1,8 @@
+import { keys, sha256Hex } from '../contract/keys.ts';
+import { openIndexChange } from '../contract/open-index.ts';
+import type { AspectWrite, StateWrite } from '../contract/ordering.ts';
+import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
+import { storable, storableText } from '../contract/storable.ts';
 import {
   type Classified,
   classify,
@@ -8,17 +13,12 @@ import {
   type SchedulingRequestNotification,
   type SchedulingRequestType,
   type Transition,
-} from '../cronofy/schemas.ts';
-import { keys, sha256Hex } from '../keys.ts';
-import type { EventTriggerRecord, NotificationRecord } from '../records.ts';
-import { openIndexChange } from '../scheduling/open-index.ts';
+} from './cronofy-schemas.ts';
 import type { Envelope } from './queue-message.ts';
-import type { AspectWrite, StateWrite } from './state.ts';
-import { storable, storableText } from './storable.ts';
 
 /**
  * Pure planning: what a notification should change on the table. No I/O; the worker executes the plan.
- * Every value taken from the body passes through `storable` (shared/worker/storable.ts).
+ * Every value taken from the body passes through `storable` (shared/contract/storable.ts).
  */
 
 export interface TriggerWrite {

@@ -1,0 +1,56 @@
+/**
+ * The contract between infra and code for environment variables: their names, which function reads which, and
+ * the readers each function's `depsFromEnv` uses so that a missing or bad value fails at cold start naming the
+ * variable (no silent defaults). The CDK `bind*` helpers (infra/constructs/bindings.ts) and infra/stack.ts take
+ * their names from here.
+ *
+ * Hand-written checks rather than zod: every function imports this module, and the ingest bundle has no zod.
+ */
+
+export const ENV = {
+  tableName: 'TABLE_NAME',
+  queueUrl: 'QUEUE_URL',
+  secretArn: 'SECRET_ARN',
+  secretsCacheSeconds: 'SECRETS_CACHE_SECONDS',
+  cronofyDataCenter: 'CRONOFY_DATA_CENTER',
+  /** Local mode only: the Cronofy fake. Never set in AWS. */
+  cronofyApiUrl: 'CRONOFY_API_URL',
+  cronofyRatePerSecond: 'CRONOFY_RATE_PER_SECOND',
+  cronofyRatePerMinute: 'CRONOFY_RATE_PER_MINUTE',
+  metricsNamespace: 'METRICS_NAMESPACE',
+  notificationRetentionDays: 'NOTIFICATION_RETENTION_DAYS',
+  publicConfig: 'CRONOFY_PUBLIC_CONFIG',
+  reconcileMaxCalls: 'RECONCILE_MAX_CALLS',
+} as const;
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+const SECRET = [ENV.secretArn, ENV.secretsCacheSeconds] as const;
+const CRONOFY = [ENV.cronofyDataCenter, ENV.cronofyRatePerSecond, ENV.cronofyRatePerMinute] as const;
+
+/** The variables each function reads (all set by the stack; CRONOFY_API_URL, local mode only, is not listed). */
+export const FUNCTION_ENV = {
+  ingest: [ENV.queueUrl, ...SECRET],
+  worker: [ENV.tableName, ENV.metricsNamespace, ENV.notificationRetentionDays],
+  redirects: [ENV.tableName, ...SECRET, ENV.publicConfig],
+  tokens: [...SECRET],
+  schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace],
+  reconcile: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ENV.reconcileMaxCalls],
+} as const satisfies Record<string, readonly EnvName[]>;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** A variable that must be set and not empty. */
+export function requiredEnv(env: Env, name: EnvName): string {
+  const value = env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+/** A whole number of at least `min`; `message` says what it means (the variable's name comes first). */
+export function wholeNumberEnv(env: Env, name: EnvName, min: number, message: string): number {
+  const text = env[name];
+  const value = Number(text);
+  if (text === undefined || text === '' || !Number.isInteger(value) || value < min)
+    throw new Error(`${name} ${message}`);
+  return value;
+}
