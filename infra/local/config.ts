@@ -4,7 +4,7 @@ import type { Secrets } from '#shared/core/ports.ts';
 
 /**
  * Local mode's configuration: the same `cdk.json` context the CDK app reads, with the environment variables
- * of CONTRACT §2 laid over it. Secrets come from the environment or, failing that, from the development-only
+ * of the configuration contract laid over it. Secrets come from the environment or, failing that, from the development-only
  * `local` block of `cdk.json`. Everything is validated with the app's own zod schema, so a value that would
  * stop `cdk synth` stops `npm start` too, with the same key in the message.
  */

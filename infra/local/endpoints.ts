@@ -9,7 +9,12 @@ import { portFromEnv } from './config.ts';
  * not http://127.0.0.1:$PORT (a proxy, another machine).
  */
 
-export const DEFAULT_PORTS = { PORT: 3000, DYNAMODB_PORT: 8000, SQS_PORT: 9324, CRONOFY_API_PORT: 3100 } as const;
+export const DEFAULT_PORTS = {
+  PORT: 3000,
+  DYNAMODB_PORT: 8000,
+  SQS_PORT: 9324,
+  CRONOFY_API_PORT: 3100,
+} as const;
 
 export interface LocalEndpoints {
   /** The gateway, e.g. http://127.0.0.1:3000 (no trailing slash). */
@@ -45,7 +50,11 @@ export function envPrefix(settings: {
     ['PORT', settings.port, DEFAULT_PORTS.PORT],
     ['DYNAMODB_PORT', settings.dynamoDbPort, DEFAULT_PORTS.DYNAMODB_PORT],
     ['SQS_PORT', settings.sqsPort, DEFAULT_PORTS.SQS_PORT],
-    ['CRONOFY_API_PORT', settings.cronofyApiPort ?? DEFAULT_PORTS.CRONOFY_API_PORT, DEFAULT_PORTS.CRONOFY_API_PORT],
+    [
+      'CRONOFY_API_PORT',
+      settings.cronofyApiPort ?? DEFAULT_PORTS.CRONOFY_API_PORT,
+      DEFAULT_PORTS.CRONOFY_API_PORT,
+    ],
     ['TABLE_NAME', settings.tableName, TABLE.localName],
   ];
   return pairs

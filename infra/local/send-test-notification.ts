@@ -22,7 +22,7 @@ export interface TimeChosenOptions {
   correlationId?: string;
 }
 
-/** A `scheduling_request_time_chosen` body shaped like Cronofy's (see ../shared/seeds/scheduler-workflows.txt). */
+/** A `scheduling_request_time_chosen` body shaped like Cronofy's (https://docs.cronofy.com/developers/scheduler/workflows/). */
 export function timeChosenBody(options: TimeChosenOptions = {}): {
   body: string;
   schedulingRequestId: string;

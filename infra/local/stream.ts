@@ -54,7 +54,7 @@ function plain(image: Record<string, unknown> | undefined): Record<string, unkno
   return image ? unmarshall(image as Record<string, AttributeValue>) : undefined;
 }
 
-/** The identifying field of each entity (CONTRACT §3): safe to print, unlike the rest of an image. */
+/** The identifying field of each entity: safe to print, unlike the rest of an image. */
 const ID_FIELD: Record<string, string> = {
   scheduling_request: 'scheduling_request_id',
   event: 'event_id',

@@ -20,7 +20,7 @@ export const REDIRECT_CLIENT_CONFIG = {
 } as const satisfies DynamoDBClientConfig;
 
 /**
- * Writes one `redirect` item per recipient redirect (CONTRACT.md §3): plain string attributes, so stream
+ * Writes one `redirect` item per recipient redirect: plain string attributes, so stream
  * consumers read them without knowing the key design. Every field is a string, so the item is built by hand
  * rather than with @aws-sdk/util-dynamodb: the redirects bundle carries only the DynamoDB client.
  */

@@ -78,7 +78,7 @@ export interface CredentialProvider {
 // Stores of the recipient and scheduling use cases (adapters: shared/aws/redirect-store.ts, scheduling-store.ts,
 // reconcile-store.ts).
 
-/** Persists the `redirect` record (CONTRACT.md §3). */
+/** Persists the `redirect` record. */
 export interface RedirectStore {
   putRedirect(record: RedirectRecord): Promise<void>;
 }

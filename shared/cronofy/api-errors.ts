@@ -1,6 +1,6 @@
 /**
  * What can go wrong calling Cronofy's API, as typed errors the edge maps to answers with `instanceof`
- * (CONTRACT: 422 → 422 with the errors map, credential rejected → 502, unavailable → 503 + Retry-After).
+ * (422 → 422 with the errors map, credential rejected → 502, unavailable → 503 + Retry-After).
  * Messages carry status codes and operation names only: never a credential or a request/response body.
  */
 

@@ -120,7 +120,7 @@ export function redirectDestination(
   return withQuery(base, params);
 }
 
-/** `https://{app host}/pls/{slug}?claim_token=…&<metadata>` (CONTRACT.md §1, `GET /links/{name}`). */
+/** `https://{app host}/pls/{slug}?claim_token=…&<metadata>`. */
 export function publicLinkUrl(
   dataCenter: PublicConfig['dataCenter'],
   slug: string,

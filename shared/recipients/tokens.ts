@@ -7,7 +7,8 @@ import { BadRequestError, type HttpResult, json, RECIPIENT_HEADERS } from '../ed
 
 /**
  * Claim tokens (Public Links) and Embedded Scheduler tokens: HS256 JWTs signed with the Embed secret
- * (`ESK_…`), issued by the Embed public key (`EMB_…`). See CONTRACT.md §1 and seed `public-links.txt`.
+ * (`ESK_…`), issued by the Embed public key (`EMB_…`). See https://docs.cronofy.com/developers/embedded-scheduler/ and
+ * https://docs.cronofy.com/developers/scheduler/public-links/.
  */
 
 /** Cronofy accepts at most 4 hours between `iat` and `exp`. */

@@ -32,7 +32,7 @@ import { envelopeOf, notification, type Shape, sqsEvent } from './workload.ts';
  * on its own table keyed like the records table (see `createPlainTable` for why without a stream):
  * - ours: the worker's `makeHandler` with the real DynamoRecordStore, logger and metric lines;
  * - floor: one bare PutItem per notification of a same-size item (the queue message as one attribute);
- * - contractFloor: the two items CONTRACT §3 asks for (the state record and the notification record exactly
+ * - contractFloor: the two items the records contract asks for (the state record and the notification record exactly
  *   as ours leaves them), built before the clock starts, written as ours writes them but without a
  *   condition: a bare PutItem per state item, then the batch's notification items in one BatchWriteItem;
  * - powertools: the common design (test/bench/powertools-worker.ts), same table changes plus its own table.

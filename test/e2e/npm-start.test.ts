@@ -109,7 +109,7 @@ describe('npm start', () => {
     expect(run.output()).toContain(`http://127.0.0.1:${dynamoPort}`);
     expect(run.output()).toContain(`http://127.0.0.1:${sqsPort}`);
     expect(await portOpen(dynamoPort)).toBe(true);
-    // The fake of Cronofy's API runs alongside (CONTRACT §4).
+    // The fake of Cronofy's API runs alongside.
     expect(run.output()).toContain(`Cronofy API     http://127.0.0.1:${cronofyPort}`);
     expect((await fetch(`http://127.0.0.1:${cronofyPort}/healthz`)).status).toBe(200);
 

@@ -15,7 +15,7 @@ import { TcpProxy } from '../support/tcp-proxy.ts';
 
 /**
  * The `redirect` record with the real AWS SDK against DynamoDB Local: what lands on the table and on its
- * stream is what downstream systems read (CONTRACT.md §3), and a DynamoDB outage never strands a recipient.
+ * stream is what downstream systems read, and a DynamoDB outage never strands a recipient.
  */
 
 let aws: LocalAws;

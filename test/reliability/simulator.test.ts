@@ -272,7 +272,7 @@ describe('delivery, as Cronofy delivers', () => {
 describe('scenarios', () => {
   const all = buildScenario('mixed', 3000, ctx(9)).flatMap((chain) => chain.steps);
 
-  it('cover every notification type of the seeds and cronofy-facts.md', () => {
+  it("cover every notification type of Cronofy's documentation", () => {
     const kinds = new Set(
       all.map((n) => {
         const json = (() => {
@@ -282,7 +282,7 @@ describe('scenarios', () => {
             return undefined;
           }
         })();
-        if (!json) return 'invalid JSON (seed)';
+        if (!json) return 'invalid JSON (documented example)';
         const notification = json.notification;
         if (notification.interactions) {
           const i = notification.interactions[0];
@@ -303,7 +303,7 @@ describe('scenarios', () => {
         'event_end',
         'event_participant_status_changed',
         'event_start',
-        'invalid JSON (seed)',
+        'invalid JSON (documented example)',
         'scheduling_request_declined',
         'scheduling_request_more_times_requested',
         'scheduling_request_no_times_available',

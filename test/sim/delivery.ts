@@ -156,7 +156,7 @@ export function backoffDelay(failures: number, options: BackoffOptions, random: 
   return Math.round(base * (1 + options.jitter * (2 * random() - 1)));
 }
 
-/** The headers Cronofy sends with a body (cronofy-facts.md, "Headers and bodies"). */
+/** The headers Cronofy sends with a body (as seen in deliveries: https://docs.cronofy.com/developers/api/push-notifications/). */
 export function cronofyHeaders(
   notification: SimNotification,
   secrets: readonly string[],

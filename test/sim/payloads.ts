@@ -2,7 +2,7 @@ import type { SchedulingRequestType } from '#shared/notifications/cronofy-schema
 import { fixture } from '../support/cronofy-payloads.ts';
 
 /**
- * Full-size Cronofy bodies for the simulator, shaped like the seed examples (../shared/seeds): Scheduler
+ * Full-size Cronofy bodies for the simulator, shaped like the examples in Cronofy's documentation: Scheduler
  * Workflow / Embedded Scheduler callbacks with `triggered_at`, metadata and captured data; conferencing
  * interactions; Event Trigger callbacks. test/support/cronofy-payloads.ts keeps the small builders unit
  * tests use; these carry the state a lifecycle evolves (statuses, times, metadata) so steps stay coherent.
@@ -46,7 +46,7 @@ const LINK_TYPES: readonly SchedulingRequestType[] = [
   'scheduling_request_more_times_requested',
 ];
 
-/** `recipient_operations` only lists what is possible in the request's current state (seed note). */
+/** `recipient_operations` only lists what is possible in the request's current state (Cronofy's documentation). */
 function recipientOperations(type: string, slug: string): Record<string, string> {
   const view = `https://app.cronofy.com/rts/${slug}`;
   if (type === 'scheduling_request_declined' || type === 'event_end') return { view_url: view };
@@ -129,7 +129,7 @@ function eventFields(event: EventState): Record<string, unknown> {
 }
 
 /**
- * A conferencing interaction callback (seed conferencing-push-notifications.txt). No `triggered_at` there;
+ * A conferencing interaction callback (https://docs.cronofy.com/developers/api/conferencing-services/). No `triggered_at` there;
  * `options.triggeredAt` adds one (the schema allows it on every notification), to exercise both orderings.
  */
 export function conferencingPayload(
@@ -157,8 +157,8 @@ export type Transition = { before: 'event_start' | 'event_end' } | { after: 'eve
 export type TransitionWithOffset = Transition & { offset: { minutes?: number; hours?: number } };
 
 /**
- * An Event Trigger callback (seed event-triggers.txt). The transition that fired is sent under
- * `notification.transitions[]` or `notification.transition` (cronofy-facts.md): both forms are exercised.
+ * An Event Trigger callback (https://docs.cronofy.com/developers/api/events/event-triggers/). The transition that fired is sent under
+ * `notification.transitions[]` or `notification.transition`: both forms are exercised.
  */
 export function eventTriggerPayload(
   transition: TransitionWithOffset,
@@ -187,7 +187,7 @@ export function transitionTarget(transition: TransitionWithOffset, event: EventS
 
 /**
  * The seed's `event_participant_status_changed` example is not valid JSON (trailing commas). Cronofy signs
- * whatever it sends, so such a body must be kept: this returns the seed text with a fresh request id.
+ * whatever it sends, so such a body must be kept: this returns the documentation's example text with a fresh request id.
  */
 export function seedParticipantStatusChangedText(schedulingRequestId: string): string {
   return fixture('seed-participant-status-changed.txt').replace(/srq_[0-9a-f]+/g, schedulingRequestId);

@@ -23,7 +23,7 @@ import type { Random } from './random.ts';
  * delivered in order (Cronofy sends them minutes or days apart); chains run side by side.
  *
  * Every notification knows its idempotency key (as the ingest function derives it) and the effect it must
- * have on the table (CONTRACT §3), which is what `verify` checks afterwards.
+ * have on the table, which is what `verify` checks afterwards.
  */
 
 export const SCENARIOS = [
@@ -241,7 +241,7 @@ function lifecycleChain(ctx: ScenarioContext, n: number, scenario: string, timed
     if (random.chance(0.5)) statusChange('host', random.pick(['accepted', 'tentative']));
   }
   // Rarely the last change lands after the slot: the organiser moved the event in their calendar, and
-  // Cronofy sends event_start at the new time (seed: "we'll send a notification at the new time").
+  // Cronofy sends event_start at the new time (its documentation: "we'll send a notification at the new time").
   if ((request.start as Date).getTime() <= at.getTime()) request.start = slotAfter(random, at, 1, 2);
   eventStartAndEnd();
   return { id: request.id, steps };
@@ -270,7 +270,7 @@ function newEvent(ctx: ScenarioContext, prefix: string, start?: Date): EventStat
 }
 
 /**
- * Conferencing: assigned, or failing first (sometimes with profile_missing) and then assigned. As the seed,
+ * Conferencing: assigned, or failing first (sometimes with profile_missing) and then assigned. As Cronofy's documentation,
  * without `triggered_at`; `timed` adds increasing ones.
  */
 function conferencingChain(ctx: ScenarioContext, scenario: string, timed = false): Chain {
@@ -364,7 +364,7 @@ function triggersChain(ctx: ScenarioContext, scenario: string, timed = false): C
   return { id: event.eventId, steps };
 }
 
-/** Signed bodies the worker cannot apply but must keep: the seed's invalid JSON, and a type we do not know. */
+/** Signed bodies the worker cannot apply but must keep: the invalid JSON of Cronofy's documented example, and a type we do not know. */
 function oddChain(ctx: ScenarioContext, scenario: string): Chain {
   const { random, runId } = ctx;
   const id = `srq_${runId}${random.hex(24 - runId.length)}`;

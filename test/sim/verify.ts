@@ -22,7 +22,7 @@ import type { DeliveryRecord } from './delivery.ts';
 import type { SimNotification } from './scenarios.ts';
 
 /**
- * After a run: did every notification the simulator got accepted have exactly one effect? (CONTRACT §3)
+ * After a run: did every notification the simulator got accepted have exactly one effect?
  *
  * The idempotency key is the body's digest, so every delivery of the same bytes (a duplicate, a retry, a
  * replay under a fresh `Cronofy-Notification-ID`) is one notification. Per accepted notification:
@@ -232,7 +232,7 @@ interface AspectExpectation {
   any: SimNotification;
 }
 
-/** Per state record and aspect: the newest time sent (CONTRACT §3: an aspect never goes back in time). */
+/** Per state record and aspect: the newest time sent. */
 function aspectExpectations(
   accepted: readonly SimNotification[],
   others: readonly SimNotification[],

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { SchedulingRequestType } from '#shared/notifications/cronofy-schemas.ts';
 
 /**
- * Cronofy-shaped notification bodies for tests, the simulator and benchmarks. Shapes follow the seeds
- * Cronofy's documentation (https://docs.cronofy.com/developers/); example payloads from it are in test/fixtures.
+ * Cronofy-shaped notification bodies for tests, the simulator and benchmarks. Cronofy's documentation (https://docs.cronofy.com/developers/); example payloads from it are in test/fixtures.
  */
 
 export const fixture = (name: string): string =>

@@ -22,7 +22,7 @@ describe('Cronofy notification schemas', () => {
     ).toBe('No dietary requirements.');
   });
 
-  it('keeps the seed participant-status example (trailing commas) as unparseable, never throwing', () => {
+  it('keeps the documented participant-status example (trailing commas) as unparseable, never throwing', () => {
     const result = classify(fixture('seed-participant-status-changed.txt'));
     expect(result).toMatchObject({ outcome: 'unparseable', type: null, reason: 'body is not valid JSON' });
   });

@@ -20,7 +20,7 @@ const aspect = (write: StateWrite | undefined, name: AspectName) =>
   write?.aspects.find((a) => a.aspect === name);
 
 describe('planning a notification', () => {
-  it('maps the seed time-chosen callback onto the scheduling_request record', () => {
+  it('maps the documented time-chosen callback onto the scheduling_request record', () => {
     const result = plan(fixture('seed-time-chosen.json'));
     expect(result.status).toBeUndefined();
     expect(result.stateWrites).toHaveLength(1);

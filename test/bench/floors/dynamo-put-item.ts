@@ -5,7 +5,7 @@ import { type AttributeValue, DynamoDBClient, PutItemCommand } from '@aws-sdk/cl
  * condition, no logging). Bundled on its own it is also the worker's cold-start floor: the bare DynamoDB client.
  *
  * With FLOOR_WRITES=items it is the contract floor instead, same bundle: each message body is the list of
- * items CONTRACT §3 asks for (state record and notification record, already in DynamoDB JSON, built by the
+ * items the records contract asks for (state record and notification record, already in DynamoDB JSON, built by the
  * benchmark), written one after the other with bare PutItems.
  */
 

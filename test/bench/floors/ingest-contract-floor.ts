@@ -3,7 +3,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { makeFloorHandler } from './ingest-floor-core.ts';
 
 /**
- * The ingest floor plus the one thing CONTRACT §2 adds on a cold path: the client secrets are read from
+ * The ingest floor plus the one thing the configuration contract adds on a cold path: the client secrets are read from
  * Secrets Manager at run time (never from plain environment variables), with the SDK client, once.
  */
 
