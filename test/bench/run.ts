@@ -137,10 +137,12 @@ async function measureLocal(dir: string) {
       AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint,
       TABLE_NAME: aws.tableName,
       NOTIFICATION_RETENTION_DAYS: '90',
+      METRICS_NAMESPACE: 'CronofyNotifications/bench',
     };
     const secretEnv = {
       SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      SECRETS_CACHE_SECONDS: '300',
     };
     let message = 0;
     const ingestEvent = () => apiEvent(notification('cold', 4096).body);

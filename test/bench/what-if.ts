@@ -94,11 +94,13 @@ async function main(): Promise<void> {
     const secretEnv = {
       SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:0:secret:x',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      SECRETS_CACHE_SECONDS: '300',
     };
     const ddbEnv = {
       AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint,
       TABLE_NAME: aws.tableName,
       NOTIFICATION_RETENTION_DAYS: '90',
+      METRICS_NAMESPACE: 'CronofyNotifications/bench',
     };
     let message = 0;
     const ingestEvent = () => apiEvent(notification('what-if', 4096).body);
