@@ -5,7 +5,7 @@ import type { Logger } from './ports.ts';
  * `timestamp`, `service`, `xray_trace_id`, then fields), so the same Logs Insights queries work.
  *
  * Why not Powertools Logger itself: on the ingest path it measured 17 KB of the bundle (≈5 % of the cold
- * start budget against a bare SQS client, see README "Performance"), for features (sampling, buffering,
+ * start budget against a bare SQS client, see infra/README.md "Choices"), for features (sampling, buffering,
  * context injection) these handlers do not use.
  *
  * Callers pass identifiers as fields, never payloads: bodies hold names, emails and phone numbers.
