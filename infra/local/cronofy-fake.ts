@@ -20,6 +20,8 @@ import { signBody } from '#shared/notifications/signature.ts';
  *   (`Cronofy-HMAC-SHA256`, the first client secret), to the notification URL. Delivered once: the fake
  *   does not retry a failed delivery, and says so in its answer.
  * - `GET /_fake/scheduling_requests/{id}`: the request as the query would return it.
+ * Both `/_fake/…` answers also carry the fake's own `state` (`pending`, `booked`, `declined`, `cancelled`), which
+ * Cronofy's object shows only in part (a request declined before a time was chosen has no declined attendee).
  *
  * The shapes of a cancelled request and of 401/404/429 bodies are not documented by Cronofy; the fake's
  * choices are marked below.
@@ -414,7 +416,8 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       const stored = requests.get(decodeURIComponent(control[1] ?? ''));
       if (!stored) return [404, { message: 'unknown scheduling request' }];
       const action = control[2];
-      if (action === undefined && method === 'GET') return [200, { scheduling_request: toObject(stored) }];
+      if (action === undefined && method === 'GET')
+        return [200, { scheduling_request: toObject(stored), state: stored.state }];
       if (method !== 'POST' || !ACTIONS.includes(action as Action)) return [404, { message: 'Not Found' }];
       const body = parseJson(await readBody(request), true);
       if (body.notify !== undefined && typeof body.notify !== 'boolean') {
@@ -422,7 +425,14 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       }
       act(stored, action as Action, body);
       const notification = body.notify === false ? undefined : await notify(stored, action as Action);
-      return [200, { scheduling_request: toObject(stored), ...(notification ? { notification } : {}) }];
+      return [
+        200,
+        {
+          scheduling_request: toObject(stored),
+          state: stored.state,
+          ...(notification ? { notification } : {}),
+        },
+      ];
     }
     return [404, { message: 'Not Found' }];
   }

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
-import { freePort } from '../../infra/local/services.ts';
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+import type { CronofyFake } from '../../infra/local/cronofy-fake.ts';
+import type { LocalStack } from '../../infra/local/stack.ts';
 import { runOps } from '../../infra/ops/cli.ts';
 import { readSchedulingRecord } from '../support/local-aws.ts';
-import { localModeEnv } from '../support/local-mode.ts';
+import { startTestStackWithFake } from '../support/local-mode.ts';
 
 /**
  * The scheduling-request lifecycle in local mode, over HTTP end to end: create from a template through the
@@ -20,24 +19,7 @@ let fake: CronofyFake;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  const port = await freePort();
-  fake = await startCronofyFake({
-    clientSecret: SECRET,
-    notificationUrl: `http://127.0.0.1:${port}/cronofy/notifications`,
-  });
-  stack = await startLocalStack({
-    port,
-    quiet: true,
-    tableName: `e2e-scheduling-${process.pid}`,
-    visibilityTimeoutSeconds: 5,
-    cronofyApiUrl: fake.url,
-    env: {
-      CRONOFY_CLIENT_SECRETS: SECRET,
-      CRONOFY_EMBED_PUBLIC_KEY: 'EMB_e2e_scheduling',
-      CRONOFY_EMBED_SECRET: 'ESK_e2e_scheduling',
-    },
-  });
-  env = { ...localModeEnv(stack), CRONOFY_API_URL: fake.url, CRONOFY_CLIENT_SECRETS: SECRET };
+  ({ stack, fake, env } = await startTestStackWithFake('scheduling', SECRET));
 });
 afterAll(async () => {
   await stack?.stop();

@@ -211,6 +211,9 @@ describe('Cronofy API client against the fake', () => {
     const declined = JSON.parse((receiver.received[seen + 1] as Received).body.toString('utf8'));
     expect(declined.notification.type).toBe('scheduling_request_declined');
     expect(declined.scheduling_request.event.attendees[0].status).toBe('declined');
+    // The fake's own state, beside the object the query returns.
+    const control = await fetch(`${fake.url}/_fake/scheduling_requests/${id}`);
+    expect(((await control.json()) as { state: string }).state).toBe('declined');
   });
 
   it('refuses lifecycle steps that cannot happen, and unknown requests', async () => {

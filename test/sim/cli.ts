@@ -8,6 +8,12 @@ import { loadLocalConfig } from '../../infra/local/config.ts';
 import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local/endpoints.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import {
+  API_REQUESTS_HELP,
+  type ApiRequestsSettings,
+  NOT_WITH_API_REQUESTS,
+  runApiRequests,
+} from './api-requests.ts';
+import {
   CRONOFY_BACKOFF,
   CRONOFY_MAX_CONSECUTIVE_FAILURES,
   CRONOFY_TIMEOUT_MS,
@@ -84,6 +90,8 @@ Verifying
   --verify-timeout MS    how long to wait for the pipeline to catch up (default 60000)
   --stream               also count effects on the table's stream (local DynamoDB only)
 
+${API_REQUESTS_HELP}
+
 Output
   --json                 print the summary as JSON on stdout
   --no-progress          no progress line on stderr (otherwise one at least every 2 s: sent, accepted,
@@ -95,14 +103,16 @@ The run stops early when the receiver answers 401 ${REJECTED_SIGNATURE_LIMIT} ti
 signature: wrong --secret) or cannot be reached ${UNREACHABLE_LIMIT} times in a row.
 
 Exit status: 0 when every notification was accepted (and, with --verify, applied exactly once);
-1 when one was given up, lost, applied twice, went back in time or was kept wrongly, or the run stopped early;
-2 for a usage error.
+1 when one was given up, lost, applied twice, went back in time or was kept wrongly, or the run stopped early
+(--api-requests: when a request failed, a notified step was not applied or a record does not end as the fake
+holds it); 2 for a usage error.
 
 Examples
   npm start                                   # in another terminal: local mode
   npm run sim -- --count 1000 --duplicates 0.3 --concurrency 16 --verify --stream
   npm run sim -- --scenario top-of-hour --count 500 --rate 0
   npm run sim -- --secret CRN_new --secret CRN_old --scenario lifecycle
+  npm run sim -- --api-requests 50 --silent-share 0.3
   npm run sim -- --url https://abc.execute-api.eu-west-1.amazonaws.com/cronofy/notifications \\
                  --secret "$CRONOFY_CLIENT_SECRET" --verify --table MyStack-Records1234`;
 }
@@ -148,6 +158,8 @@ export interface SimOptions {
   json: boolean;
   progress: boolean;
   help: boolean;
+  /** With --api-requests: the scheduling-request mode instead of sending notifications. */
+  apiRequests?: ApiRequestsSettings;
 }
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): SimOptions {
@@ -180,7 +192,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     values['dynamodb-endpoint'] ?? (values.table === undefined ? localDynamoDb(env) : undefined);
   if (stream && dynamodbEndpoint === undefined)
     throw new UsageError('--stream reads a local stream: give --dynamodb-endpoint');
-  return {
+  const options: SimOptions = {
     url,
     secrets,
     scenario,
@@ -245,6 +257,39 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     progress: !(values['no-progress'] ?? false),
     help: values.help ?? false,
   };
+  return withApiRequests(options, values);
+}
+
+/** `--api-requests N [--silent-share R]`: the scheduling-request mode, with the run's seed, concurrency and output. */
+function withApiRequests(
+  options: SimOptions,
+  values: ReturnType<typeof parseArgsStrict>['values'],
+): SimOptions {
+  if (values['api-requests'] === undefined) {
+    if (values['silent-share'] !== undefined) throw new UsageError('--silent-share goes with --api-requests');
+    return options;
+  }
+  const other = NOT_WITH_API_REQUESTS.find((name) => values[name] !== undefined);
+  if (other) throw new UsageError(`--${other} does not apply to --api-requests (it runs against local mode)`);
+  const { seed, concurrency, verifyTimeoutMs, json, progress } = options;
+  const count = number(
+    values['api-requests'],
+    'api-requests',
+    0,
+    (n) => Number.isInteger(n) && n >= 1 && n <= 1000,
+    'a whole number from 1 to 1000',
+  );
+  const silentShare = number(
+    values['silent-share'],
+    'silent-share',
+    0.3,
+    (n) => n >= 0 && n <= 1,
+    'a ratio from 0 to 1',
+  );
+  return {
+    ...options,
+    apiRequests: { count, silentShare, seed, concurrency, verifyTimeoutMs, json, progress },
+  };
 }
 
 function parseArgsStrict(argv: string[]) {
@@ -273,6 +318,8 @@ function parseArgsStrict(argv: string[]) {
       stream: { type: 'boolean' },
       json: { type: 'boolean' },
       'no-progress': { type: 'boolean' },
+      'api-requests': { type: 'string' },
+      'silent-share': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -387,6 +434,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     io.stdout(usage(io.env));
     return 0;
   }
+  if (options.apiRequests) return runApiRequests(options.apiRequests, io);
   const secrets =
     options.secrets.length > 0 ? options.secrets : [...loadLocalConfig(io.env).secrets.clientSecrets];
   const local = !argv.some((arg) => arg === '--url' || arg.startsWith('--url='));

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
+import { freePort } from '../../infra/local/services.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 
 /** Local mode for a test file, and the variables a user's other terminal would set to find it. */
@@ -18,6 +20,44 @@ export function startTestStack(name: string, clientSecret: string): Promise<Loca
       CRONOFY_EMBED_SECRET: `ESK_e2e_${name}`,
     },
   });
+}
+
+/**
+ * What `npm start` runs: a quiet local stack and the Cronofy fake it calls, which signs its notifications with
+ * `clientSecret` and sends them to the stack's notification route. `env` finds both, as npm start's banner says.
+ */
+export async function startTestStackWithFake(
+  name: string,
+  clientSecret: string,
+): Promise<{ stack: LocalStack; fake: CronofyFake; env: NodeJS.ProcessEnv }> {
+  const port = await freePort();
+  const fake = await startCronofyFake({
+    clientSecret,
+    notificationUrl: `http://127.0.0.1:${port}/cronofy/notifications`,
+  });
+  try {
+    const stack = await startLocalStack({
+      port,
+      quiet: true,
+      tableName: `e2e-${name}-${process.pid}`,
+      visibilityTimeoutSeconds: 5,
+      cronofyApiUrl: fake.url,
+      env: {
+        CRONOFY_CLIENT_SECRETS: clientSecret,
+        CRONOFY_EMBED_PUBLIC_KEY: `EMB_e2e_${name}`,
+        CRONOFY_EMBED_SECRET: `ESK_e2e_${name}`,
+      },
+    });
+    const env = {
+      ...localModeEnv(stack),
+      CRONOFY_API_PORT: String(fake.port),
+      CRONOFY_CLIENT_SECRETS: clientSecret,
+    };
+    return { stack, fake, env };
+  } catch (error) {
+    await fake.close();
+    throw error;
+  }
 }
 
 /** PORT, DYNAMODB_PORT, SQS_PORT and TABLE_NAME of a running stack: what npm start's banner tells users. */
