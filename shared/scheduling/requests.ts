@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
-import { METADATA_KEYS, sha256Hex } from '../contract/keys.ts';
+import { METADATA_KEYS, sha256Hex, wellFormed } from '../contract/keys.ts';
 import type {
   Clock,
   CreatedRequest,
@@ -100,6 +100,8 @@ const text = (name: string, max: number) =>
     z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
       error: `${name} must not contain control characters`,
     }),
+    // A lone surrogate reaches Cronofy and the record as it is, but the link as U+FFFD: two different values.
+    z.refine((value) => wellFormed(value) === value, { error: `${name} must be well-formed Unicode` }),
   );
 
 const sub = (name: string, prefix: string) =>
@@ -117,12 +119,13 @@ export const createBodySchema = z.strictObject(
   {
     recipient: z.strictObject(
       {
-        email: z
-          .string({ error: 'recipient.email must be a string' })
-          .check(
-            z.maxLength(254, { error: 'recipient.email must be at most 254 characters' }),
-            z.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: 'recipient.email must be an email address' }),
-          ),
+        email: z.string({ error: 'recipient.email must be a string' }).check(
+          z.maxLength(254, { error: 'recipient.email must be at most 254 characters' }),
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+          z.regex(/^[^\s@\u0000-\u001f\u007f]+@[^\s@\u0000-\u001f\u007f]+\.[^\s@\u0000-\u001f\u007f]+$/, {
+            error: 'recipient.email must be an email address',
+          }),
+        ),
         display_name: text('recipient.display_name', 256),
       },
       {

@@ -139,6 +139,21 @@ describe('POST /scheduling-requests: the body', () => {
       { ...TEMPLATE, utm_term: 'a\nb' },
       /utm_term must not contain control characters/,
     ],
+    [
+      'a lone surrogate in correlation_id (the link would carry U+FFFD, the record the surrogate)',
+      { ...TEMPLATE, correlation_id: 'CAND-\ud800' },
+      /correlation_id must be well-formed Unicode/,
+    ],
+    [
+      'a lone surrogate in display_name',
+      { ...TEMPLATE, recipient: { ...TEMPLATE.recipient, display_name: 'Ada \udc00' } },
+      /recipient.display_name must be well-formed Unicode/,
+    ],
+    [
+      'a control character in the email',
+      { ...TEMPLATE, recipient: { ...TEMPLATE.recipient, email: 'a\u0000b@example.com' } },
+      /recipient.email must be an email address/,
+    ],
     ['an array', [], /the body must be a JSON object/],
     ['not JSON', '{', /not valid JSON/],
   ];
@@ -419,6 +434,15 @@ describe('POST /scheduling-requests/{id}/cancel', () => {
     const result = await handler(cancel('srq_unknown'));
     expect(result.statusCode).toBe(404);
     expect(store.cancelled).toHaveLength(0);
+  });
+
+  it('refuses a malformed percent-encoding in the path of a gateway that sends $default, without throwing', async () => {
+    const { handler, api } = setup();
+    const result = await handler(
+      event('/scheduling-requests/%ZZ/cancel', undefined, { routeKey: '$default' }),
+    );
+    expect(result.statusCode).toBe(400);
+    expect(api.cancelCalls).toHaveLength(0);
   });
 
   it('refuses an id that is not one, and answers 503 when the record cannot be written', async () => {
