@@ -379,6 +379,15 @@ export function validIdempotencyKey(key: string | undefined): string | undefined
   return key;
 }
 
+/**
+ * Idempotency keys are per principal. An assumed role's ARN ends in a session name that differs between the
+ * instances of one backend (an ECS task id, an EC2 instance id), so a retry from another instance would
+ * otherwise create the request again: the role is the caller.
+ */
+function principal(caller: string | undefined): string {
+  return caller?.replace(/^(arn:[^:]+:sts::\d+:assumed-role\/[^/]+)\/.*$/, '$1') ?? '';
+}
+
 export async function createSchedulingRequest(
   call: CreateCall,
   deps: SchedulingRequestDeps,
@@ -392,7 +401,7 @@ export async function createSchedulingRequest(
     return createdAnswer(created);
   }
   try {
-    return await createOnce(`${call.caller ?? ''}\n${key}`, input, deps);
+    return await createOnce(`${principal(call.caller)}\n${key}`, input, deps);
   } catch (error) {
     if (error instanceof HttpError) throw error;
     deps.logger.error('idempotency item unreadable', { error: (error as Error).name });

@@ -21,6 +21,8 @@ import {
 
 const NOW = new Date('2026-11-23T10:00:00.000Z');
 const CALLER = 'arn:aws:sts::123456789012:assumed-role/ats-backend/session';
+/** The idempotency scope of CALLER: its role (shared/scheduling/requests.ts). */
+const CALLER_ROLE = 'arn:aws:sts::123456789012:assumed-role/ats-backend';
 const TEMPLATE = {
   recipient: { email: 'candidate@example.com', display_name: 'Ada Candidate' },
   template_sub: 'sgr_0123456789abcdef',
@@ -330,6 +332,19 @@ describe('POST /scheduling-requests: Idempotency-Key', () => {
     expect(api.createCalls).toHaveLength(3);
   });
 
+  it('a caller is its role, not its session: a retry from another instance of the same backend is the same caller', async () => {
+    const { handler, api } = setup();
+    const first = await handler(create(TEMPLATE, key));
+    // An ECS task or EC2 instance assumes the role under a session name of its own.
+    const retry = event('/scheduling-requests', TEMPLATE, { headers: key });
+    (retry.requestContext as unknown as { authorizer: { iam: { userArn: string } } }).authorizer.iam.userArn =
+      'arn:aws:sts::123456789012:assumed-role/ats-backend/i-0abc123def4567890';
+    const second = await handler(retry);
+    expect(second.statusCode).toBe(201);
+    expect(second.body).toBe(first.body);
+    expect(api.createCalls).toHaveLength(1);
+  });
+
   it('refuses the same key for a different body (422) and a malformed key (400)', async () => {
     const { handler, api } = setup();
     await handler(create(TEMPLATE, key));
@@ -351,7 +366,7 @@ describe('POST /scheduling-requests: Idempotency-Key', () => {
 
   it('answers 409 with Retry-After when the first request is still running after the wait', async () => {
     const { handler, idempotency, api } = setup();
-    await idempotency.begin(`${CALLER}\nhire-66-stage-2`, {
+    await idempotency.begin(`${CALLER_ROLE}\nhire-66-stage-2`, {
       fingerprint: parseCreateBody(Buffer.from(JSON.stringify(TEMPLATE))).fingerprint,
       token: 'first',
       leaseUntil: NOW.getTime() + 30_000,
@@ -384,7 +399,7 @@ describe('POST /scheduling-requests: Idempotency-Key', () => {
 
   it('takes over an attempt whose lease ran out before Cronofy answered it', async () => {
     const { handler, idempotency, api, advance } = setup();
-    await idempotency.begin(`${CALLER}\nhire-66-stage-2`, {
+    await idempotency.begin(`${CALLER_ROLE}\nhire-66-stage-2`, {
       fingerprint: parseCreateBody(Buffer.from(JSON.stringify(TEMPLATE))).fingerprint,
       token: 'crashed',
       leaseUntil: NOW.getTime() + 1000,
