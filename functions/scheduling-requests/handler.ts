@@ -91,7 +91,16 @@ function routeOf(event: APIGatewayProxyEventV2): Route | undefined {
   const path = event.rawPath ?? '';
   if (/^(?:\/[^/]+)?\/scheduling-requests$/.test(path)) return { kind: 'create' };
   const cancel = /^(?:\/[^/]+)?\/scheduling-requests\/([^/]+)\/cancel$/.exec(path);
-  return cancel ? { kind: 'cancel', id: decodeURIComponent(cancel[1] ?? '') } : undefined;
+  return cancel ? { kind: 'cancel', id: decodePathSegment(cancel[1] ?? '') } : undefined;
+}
+
+/** A malformed percent-encoding is no id (the answer is a 400), never an exception. */
+function decodePathSegment(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHandlerDeps {

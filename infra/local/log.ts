@@ -10,8 +10,21 @@ export type Print = (line: string) => void;
 
 const LEVEL_ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/**
+ * A string as it can go on a terminal line: quoted and escaped when it holds whitespace or a control character
+ * (ids come from signed bodies, and an escape sequence in one must not reach the terminal).
+ */
+export function printable(value: string): string {
+  if (!/[\s\p{Cc}]/u.test(value)) return value;
+  // JSON escapes C0 controls; DEL and the C1 controls (0x9b introduces escape sequences too) are escaped here.
+  return JSON.stringify(value).replace(
+    /\p{Cc}/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 function formatValue(value: unknown): string {
-  if (typeof value === 'string') return /\s/.test(value) ? JSON.stringify(value) : value;
+  if (typeof value === 'string') return printable(value);
   return JSON.stringify(value) ?? String(value);
 }
 

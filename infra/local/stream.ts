@@ -12,6 +12,7 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Logger } from '#shared/core/ports.ts';
 import { TABLE } from '../definitions.ts';
+import { printable } from './log.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from './services.ts';
 
 /**
@@ -66,7 +67,7 @@ const ID_FIELD: Record<string, string> = {
 function identity(image: Record<string, unknown> | undefined, pk: string): string {
   const field = ID_FIELD[String(image?.entity)];
   const value = field ? image?.[field] : undefined;
-  return typeof value === 'string' ? value : pk;
+  return printable(typeof value === 'string' ? value : pk);
 }
 
 export function describeChange(change: StreamChange): string {

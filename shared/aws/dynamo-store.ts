@@ -95,7 +95,7 @@ function asMaps(value: unknown): unknown {
 }
 
 /** Marshall a value from a body; a value the marshaller refuses is a content problem, not a fault. */
-function marshallItem(item: object): Record<string, AttributeValue> {
+export function marshallItem(item: object): Record<string, AttributeValue> {
   try {
     return marshall(asMaps(item) as object, marshallOptions);
   } catch (error) {

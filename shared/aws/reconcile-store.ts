@@ -14,7 +14,7 @@ import { keys, PARTITION_KEY } from '../contract/keys.ts';
 import { OPEN_INDEX } from '../contract/open-index.ts';
 import { type Item, mergeState, REVISION, type StateWrite } from '../contract/ordering.ts';
 import type { ReconcileStore } from '../core/ports.ts';
-import { isConditionFailure, unchangedSince } from './dynamo-store.ts';
+import { isConditionFailure, marshallItem, unchangedSince } from './dynamo-store.ts';
 
 /**
  * DynamoDB adapter of reconciliation: the sparse index of open requests (shared/contract/open-index.ts),
@@ -26,7 +26,6 @@ import { isConditionFailure, unchangedSince } from './dynamo-store.ts';
 const MAX_BATCH_GET_KEYS = 100;
 const MAX_ATTEMPTS = 6;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 
 export class DynamoReconcileStore implements ReconcileStore {
   constructor(
@@ -107,7 +106,8 @@ export class DynamoReconcileStore implements ReconcileStore {
         await this.client.send(
           new PutItemCommand({
             TableName: this.tableName,
-            Item: marshall({ ...merged.item, reconciled_at: reconciledAt }, marshallOptions),
+            // The record holds values from signed bodies: marshalled as the worker does (own `constructor` keys).
+            Item: marshallItem({ ...merged.item, reconciled_at: reconciledAt }),
             ...unchangedSince(known),
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),

@@ -126,8 +126,9 @@ export type Classified =
   | { outcome: 'unparseable'; type: string | null; reason: string; triggeredAt?: string }
   | { outcome: 'unknown_type'; type: string | null; triggeredAt?: string };
 
+/** Just enough to name the type: a `triggered_at` that is not a string is the full schema's to report. */
 const headerOnly = z.looseObject({
-  notification: z.looseObject({ type: z.optional(z.string()), triggered_at: z.optional(z.string()) }),
+  notification: z.looseObject({ type: z.optional(z.string()), triggered_at: z.optional(z.unknown()) }),
 });
 
 const MAX_JSON_DEPTH = 64;
@@ -153,7 +154,8 @@ export function classify(body: string | undefined): Classified {
   const header = headerOnly.safeParse(json);
   if (!header.success) return { outcome: 'unparseable', type: null, reason: 'no notification.type' };
   const type = header.data.notification.type ?? null;
-  const triggeredAt = header.data.notification.triggered_at;
+  const sentAt = header.data.notification.triggered_at;
+  const triggeredAt = typeof sentAt === 'string' ? sentAt : undefined;
   if (type === null) return { outcome: 'unparseable', type, reason: 'no notification.type', triggeredAt };
 
   if ((SCHEDULING_REQUEST_TYPES as readonly string[]).includes(type)) {

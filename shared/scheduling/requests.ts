@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
-import { METADATA_KEYS, sha256Hex } from '../contract/keys.ts';
+import { METADATA_KEYS, sha256Hex, wellFormed } from '../contract/keys.ts';
 import type {
   Clock,
   CreatedRequest,
@@ -100,6 +100,8 @@ const text = (name: string, max: number) =>
     z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
       error: `${name} must not contain control characters`,
     }),
+    // A lone surrogate reaches Cronofy and the record as it is, but the link as U+FFFD: two different values.
+    z.refine((value) => wellFormed(value) === value, { error: `${name} must be well-formed Unicode` }),
   );
 
 const sub = (name: string, prefix: string) =>
@@ -117,12 +119,13 @@ export const createBodySchema = z.strictObject(
   {
     recipient: z.strictObject(
       {
-        email: z
-          .string({ error: 'recipient.email must be a string' })
-          .check(
-            z.maxLength(254, { error: 'recipient.email must be at most 254 characters' }),
-            z.regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { error: 'recipient.email must be an email address' }),
-          ),
+        email: z.string({ error: 'recipient.email must be a string' }).check(
+          z.maxLength(254, { error: 'recipient.email must be at most 254 characters' }),
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+          z.regex(/^[^\s@\u0000-\u001f\u007f]+@[^\s@\u0000-\u001f\u007f]+\.[^\s@\u0000-\u001f\u007f]+$/, {
+            error: 'recipient.email must be an email address',
+          }),
+        ),
         display_name: text('recipient.display_name', 256),
       },
       {
@@ -376,6 +379,15 @@ export function validIdempotencyKey(key: string | undefined): string | undefined
   return key;
 }
 
+/**
+ * Idempotency keys are per principal. An assumed role's ARN ends in a session name that differs between the
+ * instances of one backend (an ECS task id, an EC2 instance id), so a retry from another instance would
+ * otherwise create the request again: the role is the caller.
+ */
+function principal(caller: string | undefined): string {
+  return caller?.replace(/^(arn:[^:]+:sts::\d+:assumed-role\/[^/]+)\/.*$/, '$1') ?? '';
+}
+
 export async function createSchedulingRequest(
   call: CreateCall,
   deps: SchedulingRequestDeps,
@@ -389,7 +401,7 @@ export async function createSchedulingRequest(
     return createdAnswer(created);
   }
   try {
-    return await createOnce(`${call.caller ?? ''}\n${key}`, input, deps);
+    return await createOnce(`${principal(call.caller)}\n${key}`, input, deps);
   } catch (error) {
     if (error instanceof HttpError) throw error;
     deps.logger.error('idempotency item unreadable', { error: (error as Error).name });

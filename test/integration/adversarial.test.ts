@@ -2,6 +2,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
 import { keys } from '#shared/contract/records.ts';
@@ -9,6 +10,7 @@ import { silentLogger } from '#shared/core/logger.ts';
 import { acceptNotification } from '#shared/notifications/accept.ts';
 import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { signBody } from '#shared/notifications/signature.ts';
+import { reconcileWrite } from '#shared/scheduling/reconcile.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import { queueMessage } from '../support/messages.ts';
@@ -105,5 +107,39 @@ describe('worker: objects with an own `constructor` key fool the marshaller', ()
     const message = queueMessage(withAttendeeField(id, '"constructor":{"name":"Number"}'));
     expect(await processBatch([message], deps())).toEqual([]);
     expect((await item(keys.notification(message.key)))?.status).toBe('applied');
+  });
+});
+
+describe('reconciliation: a record holding an own `constructor` key', () => {
+  it('{"constructor":{"name":"String"}} on the host survives a reconciled change, not as "[object Object]"', async () => {
+    const id = uniqueId('srq_ctor_reconcile');
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-23T12:00:00Z',
+    }).replace('"status":"accepted"', '"status":"accepted","constructor":{"name":"String"}');
+    expect(await processBatch([queueMessage(body)], deps())).toEqual([]);
+    const current = await item(keys.schedulingRequest(id));
+    // Cronofy shows a new summary, and no participants: the record's host is carried over as it is.
+    const answer = {
+      scheduling_request_id: id,
+      event: {
+        start: { time: '2026-12-01T14:00:00Z' },
+        end: { time: '2026-12-01T14:30:00Z' },
+        summary: 'Moved',
+      },
+    };
+    const at = '2026-11-23T13:00:00.000Z';
+    const outcome = await new DynamoReconcileStore(aws.ddb, aws.tableName).reconcile(
+      id,
+      current,
+      (record) => reconcileWrite(answer, record, at, at),
+      at,
+    );
+    expect(outcome).toBe('applied');
+    const record = await item(keys.schedulingRequest(id));
+    expect(record?.event).toMatchObject({
+      summary: 'Moved',
+      host: { email: 'host@example.com', constructor: { name: 'String' } },
+    });
   });
 });

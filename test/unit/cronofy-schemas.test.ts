@@ -83,6 +83,21 @@ describe('Cronofy notification schemas', () => {
     expect(classify(undefined)).toMatchObject({ outcome: 'unparseable', reason: 'body is not valid UTF-8' });
   });
 
+  it('keeps the type of a known notification whose triggered_at is not a string, and says what is wrong', () => {
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      triggeredAt: '2026-11-23T12:00:00Z',
+    }).replace('"triggered_at":"2026-11-23T12:00:00Z"', '"triggered_at":1795943400');
+    expect(classify(body)).toMatchObject({
+      outcome: 'unparseable',
+      type: 'scheduling_request_time_chosen',
+      reason: expect.stringContaining('notification.triggered_at'),
+    });
+    expect(classify('{"notification":{"type":"brand_new_type","triggered_at":{"at":1}}}')).toMatchObject({
+      outcome: 'unknown_type',
+      type: 'brand_new_type',
+    });
+  });
+
   it('refuses deeply nested JSON without recursing into it', () => {
     const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
     expect(classify(deep)).toMatchObject({ outcome: 'unparseable', reason: 'JSON nested deeper than 64' });

@@ -21,6 +21,8 @@ import {
 
 const NOW = new Date('2026-11-23T10:00:00.000Z');
 const CALLER = 'arn:aws:sts::123456789012:assumed-role/ats-backend/session';
+/** The idempotency scope of CALLER: its role (shared/scheduling/requests.ts). */
+const CALLER_ROLE = 'arn:aws:sts::123456789012:assumed-role/ats-backend';
 const TEMPLATE = {
   recipient: { email: 'candidate@example.com', display_name: 'Ada Candidate' },
   template_sub: 'sgr_0123456789abcdef',
@@ -138,6 +140,21 @@ describe('POST /scheduling-requests: the body', () => {
       'a control character in utm_term',
       { ...TEMPLATE, utm_term: 'a\nb' },
       /utm_term must not contain control characters/,
+    ],
+    [
+      'a lone surrogate in correlation_id (the link would carry U+FFFD, the record the surrogate)',
+      { ...TEMPLATE, correlation_id: 'CAND-\ud800' },
+      /correlation_id must be well-formed Unicode/,
+    ],
+    [
+      'a lone surrogate in display_name',
+      { ...TEMPLATE, recipient: { ...TEMPLATE.recipient, display_name: 'Ada \udc00' } },
+      /recipient.display_name must be well-formed Unicode/,
+    ],
+    [
+      'a control character in the email',
+      { ...TEMPLATE, recipient: { ...TEMPLATE.recipient, email: 'a\u0000b@example.com' } },
+      /recipient.email must be an email address/,
     ],
     ['an array', [], /the body must be a JSON object/],
     ['not JSON', '{', /not valid JSON/],
@@ -315,6 +332,19 @@ describe('POST /scheduling-requests: Idempotency-Key', () => {
     expect(api.createCalls).toHaveLength(3);
   });
 
+  it('a caller is its role, not its session: a retry from another instance of the same backend is the same caller', async () => {
+    const { handler, api } = setup();
+    const first = await handler(create(TEMPLATE, key));
+    // An ECS task or EC2 instance assumes the role under a session name of its own.
+    const retry = event('/scheduling-requests', TEMPLATE, { headers: key });
+    (retry.requestContext as unknown as { authorizer: { iam: { userArn: string } } }).authorizer.iam.userArn =
+      'arn:aws:sts::123456789012:assumed-role/ats-backend/i-0abc123def4567890';
+    const second = await handler(retry);
+    expect(second.statusCode).toBe(201);
+    expect(second.body).toBe(first.body);
+    expect(api.createCalls).toHaveLength(1);
+  });
+
   it('refuses the same key for a different body (422) and a malformed key (400)', async () => {
     const { handler, api } = setup();
     await handler(create(TEMPLATE, key));
@@ -336,7 +366,7 @@ describe('POST /scheduling-requests: Idempotency-Key', () => {
 
   it('answers 409 with Retry-After when the first request is still running after the wait', async () => {
     const { handler, idempotency, api } = setup();
-    await idempotency.begin(`${CALLER}\nhire-66-stage-2`, {
+    await idempotency.begin(`${CALLER_ROLE}\nhire-66-stage-2`, {
       fingerprint: parseCreateBody(Buffer.from(JSON.stringify(TEMPLATE))).fingerprint,
       token: 'first',
       leaseUntil: NOW.getTime() + 30_000,
@@ -369,7 +399,7 @@ describe('POST /scheduling-requests: Idempotency-Key', () => {
 
   it('takes over an attempt whose lease ran out before Cronofy answered it', async () => {
     const { handler, idempotency, api, advance } = setup();
-    await idempotency.begin(`${CALLER}\nhire-66-stage-2`, {
+    await idempotency.begin(`${CALLER_ROLE}\nhire-66-stage-2`, {
       fingerprint: parseCreateBody(Buffer.from(JSON.stringify(TEMPLATE))).fingerprint,
       token: 'crashed',
       leaseUntil: NOW.getTime() + 1000,
@@ -419,6 +449,15 @@ describe('POST /scheduling-requests/{id}/cancel', () => {
     const result = await handler(cancel('srq_unknown'));
     expect(result.statusCode).toBe(404);
     expect(store.cancelled).toHaveLength(0);
+  });
+
+  it('refuses a malformed percent-encoding in the path of a gateway that sends $default, without throwing', async () => {
+    const { handler, api } = setup();
+    const result = await handler(
+      event('/scheduling-requests/%ZZ/cancel', undefined, { routeKey: '$default' }),
+    );
+    expect(result.statusCode).toBe(400);
+    expect(api.cancelCalls).toHaveLength(0);
   });
 
   it('refuses an id that is not one, and answers 503 when the record cannot be written', async () => {
