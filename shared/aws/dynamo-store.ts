@@ -23,6 +23,7 @@ import {
   MAX_UNTIMED_KEYS,
   mergeState,
   REVISION,
+  STATUS_AS_OF,
 } from '../contract/ordering.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
 import {
@@ -176,6 +177,8 @@ export function buildStateExpression(write: StateWrite): Expression {
       sets.push(`#event.${name(field)} = ${value(v)}`);
     }
     sets.push(`${name(attributes.applied)} = :keys`);
+    // A notification applying the whole lifecycle ends what a read kept of the last step (ordering.ts).
+    if (aspect.aspect === 'lifecycle') removes.push(name(STATUS_AS_OF));
     if (write.triggeredAt !== undefined) {
       sets.push(`${shown} = :t`);
       removes.push(asOf);

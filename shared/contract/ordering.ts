@@ -22,7 +22,17 @@
  * an older time. Equal times apply in arrival order, except that a body already applied at that time (its
  * key is in the aspect's `*_applied` list) never applies again. The list holds only the keys applied at the
  * aspect's current time, so a record does not grow with the number of notifications it receives.
+ *
+ * Reads and steps. A reconciliation read of Cronofy (`StateWrite.fromRead`) is timed at the read and shows a
+ * request's values (times, metadata, participants), but not the lifecycle steps that led to them: it cannot
+ * tell a decline, nor a reschedule from a first choice. So that a step triggered before the read but delivered
+ * after it (Cronofy retrying after an outage, which is when reconciliation finds anything) is not lost, a read
+ * keeps in STATUS_AS_OF the time of the step the record's status shows. A notification older than the
+ * lifecycle's time but newer than that step still applies its status step (status, last_notification_type,
+ * the open-requests index), never its values. A notification applying the whole lifecycle removes the mark.
  */
+
+import { openIndexChange } from './open-index.ts';
 
 export type AspectName = 'lifecycle' | 'participants' | 'conferencing';
 
@@ -90,6 +100,13 @@ export function appliedKey(key: string): string {
 /** Attribute of records written by the previous version: every key ever applied (unbounded). */
 export const LEGACY_APPLIED = 'applied_notifications';
 
+/**
+ * Time of the lifecycle step a record's `status` shows, kept only after a read showed newer values (see above).
+ * STEP_BEFORE_ANY when the status is not from a timed step (a request created through the API, `pending`).
+ */
+export const STATUS_AS_OF = 'status_as_of';
+export const STEP_BEFORE_ANY = '1970-01-01T00:00:00.000Z';
+
 /** The record's write counter: every change adds one; the adapter's optimistic writes are conditioned on it. */
 export const REVISION = 'revision';
 
@@ -121,6 +138,8 @@ export interface StateWrite {
   likelyNew?: boolean;
   /** The caller checked that this body was never applied: apply a tie that would be `uncertain`. */
   tieResolved?: boolean;
+  /** A read of Cronofy's state (reconciliation), not a notification: it shows values, not lifecycle steps. */
+  fromRead?: boolean;
 }
 
 /**
@@ -130,7 +149,8 @@ export interface StateWrite {
 export type StateWriteResult = 'applied' | 'already_applied' | 'stale' | 'uncertain';
 
 export type Item = Record<string, unknown>;
-type Verdict = 'apply' | 'already_applied' | 'stale' | 'uncertain';
+/** `apply_status`: only the status step of a lifecycle write applies (older than a read's values). */
+type Verdict = 'apply' | 'apply_status' | 'already_applied' | 'stale' | 'uncertain';
 
 const asList = (value: unknown): string[] =>
   Array.isArray(value) ? (value as string[]) : value instanceof Set ? [...(value as Set<string>)] : [];
@@ -154,7 +174,8 @@ export function aspectOrder(
   };
 }
 
-function judge(item: Item | undefined, aspect: AspectName, write: StateWrite): Verdict {
+function judge(item: Item | undefined, aspectWrite: AspectWrite, write: StateWrite): Verdict {
+  const { aspect } = aspectWrite;
   const { key, at } = write;
   if (item && asList(item[LEGACY_APPLIED]).includes(key)) return 'already_applied';
   const { asOf, applied, untimed } = aspectOrder(item, aspect);
@@ -162,7 +183,11 @@ function judge(item: Item | undefined, aspect: AspectName, write: StateWrite): V
   // Whatever its time: a body without triggered_at delivered again has a later receipt time.
   if (applied.includes(short) || untimed.includes(short)) return 'already_applied';
   if (asOf === undefined || at > asOf) return 'apply';
-  if (at < asOf) return 'stale';
+  if (at < asOf) {
+    const stepAsOf = text(item?.[STATUS_AS_OF]);
+    const step = aspect === 'lifecycle' && !write.fromRead && 'status' in aspectWrite.set;
+    return step && stepAsOf !== undefined && at > stepAsOf ? 'apply_status' : 'stale';
+  }
   return applied.length < MAX_APPLIED_AT_ONE_TIME || write.tieResolved ? 'apply' : 'uncertain';
 }
 
@@ -176,10 +201,11 @@ export interface MergeResult {
 
 /** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
 export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
-  const verdicts = write.aspects.map((aspect) => ({ aspect, verdict: judge(old, aspect.aspect, write) }));
+  const verdicts = write.aspects.map((aspect) => ({ aspect, verdict: judge(old, aspect, write) }));
   if (verdicts.some((v) => v.verdict === 'uncertain')) return { outcome: 'uncertain', applied: [] };
   const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
-  if (applying.length === 0) {
+  const statusSteps = verdicts.filter((v) => v.verdict === 'apply_status').map((v) => v.aspect);
+  if (applying.length === 0 && statusSteps.length === 0) {
     const outcome = verdicts.some((v) => v.verdict === 'already_applied') ? 'already_applied' : 'stale';
     return { outcome, applied: [] };
   }
@@ -195,8 +221,21 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     }
     delete item[LEGACY_APPLIED];
   }
+  for (const step of statusSteps) {
+    // The step only: the record's values are newer (a read), so its times, metadata and ordering stay.
+    const status = step.set.status;
+    const index = openIndexChange(status, (item[EVENT_MAP] as Item | undefined)?.end);
+    Object.assign(item, { status }, index.set);
+    for (const attribute of index.remove ?? []) delete item[attribute];
+    item[STATUS_AS_OF] = write.at;
+  }
   for (const write_ of applying) {
     const attributes = ASPECTS[write_.aspect];
+    if (write_.aspect === 'lifecycle') {
+      if (!write.fromRead) delete item[STATUS_AS_OF];
+      else if (!(STATUS_AS_OF in item))
+        item[STATUS_AS_OF] = aspectOrder(old, 'lifecycle').asOf ?? STEP_BEFORE_ANY;
+    }
     Object.assign(item, write_.set);
     for (const attribute of write_.remove ?? []) delete item[attribute];
     if (write_.event) item[EVENT_MAP] = { ...((item[EVENT_MAP] as Item | undefined) ?? {}), ...write_.event };
@@ -214,5 +253,5 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     }
   }
   item[REVISION] = (typeof old?.[REVISION] === 'number' ? (old[REVISION] as number) : 0) + 1;
-  return { outcome: 'applied', item, applied: applying.map((a) => a.aspect) };
+  return { outcome: 'applied', item, applied: [...statusSteps, ...applying].map((a) => a.aspect) };
 }

@@ -145,6 +145,7 @@ export function reconcileWrite(
     pk: keys.schedulingRequest(answer.scheduling_request_id),
     key: `reconcile:${at}`,
     at,
+    fromRead: true,
     common: {
       entity: 'scheduling_request',
       scheduling_request_id: answer.scheduling_request_id,

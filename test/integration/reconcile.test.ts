@@ -203,6 +203,54 @@ describe('reconcile', () => {
     expect(item).not.toHaveProperty('open_bucket');
   });
 
+  it('steps triggered before the read but delivered after it still reach the status (an outage Cronofy retried past)', async () => {
+    const [id] = (await createPending(1)) as [string];
+    const beforeRead = (offset: number) => new Date(Date.now() - offset).toISOString();
+    await act(id, 'time_chosen', { start: '2030-03-01T10:00:00Z', end: '2030-03-01T10:30:00Z' });
+    await act(id, 'declined');
+    const report = await reconcile({ ids: [id], maxCalls: 1 }, deps());
+    expect(report.changed).toEqual([id]);
+    expect((await record(id))?.status).toBe('pending'); // a decline is never invented
+
+    const worker = {
+      store: new DynamoRecordStore(aws.ddb, aws.tableName),
+      clock: () => new Date(),
+      logger: silentLogger,
+      retentionDays: 1,
+    };
+    const chosen = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: id,
+      triggeredAt: beforeRead(60_000),
+      start: '2030-03-01T10:00:00Z',
+      end: '2030-03-01T10:30:00Z',
+    });
+    const declined = schedulingRequestBody('scheduling_request_declined', {
+      schedulingRequestId: id,
+      triggeredAt: beforeRead(30_000),
+    });
+    expect(await processBatch([queueMessage(chosen)], worker)).toEqual([]);
+    expect((await record(id))?.status).toBe('time_chosen');
+    expect(await processBatch([queueMessage(declined), queueMessage(chosen)], worker)).toEqual([]);
+    const item = await record(id);
+    expect(item).toMatchObject({ status: 'declined', last_notification_type: 'scheduling_request_declined' });
+    expect(item).not.toHaveProperty('open_bucket');
+
+    // A notification after the read applies whole (the adapter's single conditional update) and ends the mark.
+    const moved = schedulingRequestBody('scheduling_request_rescheduled', {
+      schedulingRequestId: id,
+      triggeredAt: new Date(Date.now() + 5_000).toISOString(),
+      start: '2030-03-02T10:00:00Z',
+      end: '2030-03-02T10:30:00Z',
+    });
+    expect(await processBatch([queueMessage(moved)], worker)).toEqual([]);
+    const after = await record(id);
+    expect(after).toMatchObject({
+      status: 'rescheduled',
+      event: { start: { time: '2030-03-02T10:00:00Z' } },
+    });
+    expect(after).not.toHaveProperty('status_as_of');
+  });
+
   it('two runs at once converge to one result, each change made once', async () => {
     const ids = await createPending(20);
     for (const id of ids.slice(0, 10)) await act(id, 'time_chosen');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mergeState, type StateWrite } from '#shared/contract/ordering.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
+import { reconcileWrite } from '#shared/scheduling/reconcile.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';
@@ -304,3 +305,97 @@ describe('records of the previous version', () => {
     });
   });
 });
+
+describe('a reconciliation read, then the steps it could not show, delivered late', () => {
+  const ID = 'srq_d6f3f8165239d662963fc09b';
+  const READ_AT = '2026-11-23T12:30:00.000Z';
+  // Cronofy's query answer after the candidate booked (10:00) and moved (11:00): the new times, no step.
+  const answer = {
+    scheduling_request_id: ID,
+    slot_selection: 'complete',
+    event: {
+      start: { time: '2026-12-05T09:00:00Z', tzid: 'Etc/UTC' },
+      end: { time: '2026-12-05T09:30:00Z', tzid: 'Etc/UTC' },
+      attendees: [{ email: 'candidate@example.com', status: 'accepted' }],
+    },
+  };
+  const step = (type: Parameters<typeof schedulingRequestBody>[0], triggeredAt: string, start?: string) =>
+    queueMessage(schedulingRequestBody(type, { triggeredAt, ...(start ? { start } : {}) }));
+
+  async function reconciled() {
+    const t = setup();
+    t.store.items.set(SR, {
+      pk: SR,
+      entity: 'scheduling_request',
+      scheduling_request_id: ID,
+      status: 'pending',
+    });
+    const write = reconcileWrite(answer, t.store.get(SR), READ_AT, READ_AT);
+    expect(await t.store.applyState(write as StateWrite)).toBe('applied');
+    expect(t.store.get(SR)).toMatchObject({
+      status: 'time_chosen',
+      status_as_of: '1970-01-01T00:00:00.000Z',
+    });
+    return t;
+  }
+
+  it('applies each later-delivered step to the status, never to the values the read showed', async () => {
+    const { store, run } = await reconciled();
+    expect(
+      await run(step('scheduling_request_time_chosen', '2026-11-23T10:00:00Z', '2026-12-01T14:00:00Z')),
+    ).toEqual([]);
+    expect(
+      await run(step('scheduling_request_rescheduled', '2026-11-23T11:00:00Z', '2026-12-03T14:00:00Z')),
+    ).toEqual([]);
+    expect(store.get(SR)).toMatchObject({
+      status: 'rescheduled',
+      last_notification_type: 'scheduling_request_rescheduled',
+      status_as_of: '2026-11-23T11:00:00.000Z',
+      lifecycle_as_of: READ_AT,
+      event: { start: { time: '2026-12-05T09:00:00Z' } },
+    });
+    expect(store.get(`notification#${(await notificationKeys(store))[0]}`)?.status).toBe('applied');
+
+    // A decline triggered before the read: the request is final, out of the open-requests index.
+    expect(await run(step('scheduling_request_declined', '2026-11-23T12:00:00Z'))).toEqual([]);
+    expect(store.get(SR)).toMatchObject({
+      status: 'declined',
+      event: { start: { time: '2026-12-05T09:00:00Z' } },
+    });
+    expect(store.get(SR)).not.toHaveProperty('open_bucket');
+
+    // Older than the step the status shows: stale, and a replay changes nothing.
+    const changes = store.changes;
+    expect(
+      await run(step('scheduling_request_time_chosen', '2026-11-23T10:00:00Z', '2026-12-01T14:00:00Z')),
+    ).toEqual([]);
+    expect(await run(step('scheduling_request_rescheduled', '2026-11-23T11:30:00Z'))).toEqual([]);
+    expect(store.get(SR)?.status).toBe('declined');
+    expect(store.changes).toBe(changes + 1); // the stale notification's own record only
+  });
+
+  it('a participant change older than the read stays stale: the read showed the participants', async () => {
+    const { store, run } = await reconciled();
+    const before = store.get(SR);
+    expect(await run(step('event_participant_status_changed', '2026-11-23T12:00:00Z'))).toEqual([]);
+    expect(store.get(SR)).toEqual(before);
+  });
+
+  it('a notification newer than the read applies whole and ends the mark', async () => {
+    const { store, run } = await reconciled();
+    expect(
+      await run(step('scheduling_request_rescheduled', '2026-11-23T13:00:00Z', '2026-12-07T14:00:00Z')),
+    ).toEqual([]);
+    expect(store.get(SR)).toMatchObject({
+      status: 'rescheduled',
+      triggered_at: '2026-11-23T13:00:00.000Z',
+      event: { start: { time: '2026-12-07T14:00:00Z' } },
+    });
+    expect(store.get(SR)).not.toHaveProperty('status_as_of');
+    expect(store.get(SR)).not.toHaveProperty('lifecycle_as_of');
+  });
+});
+
+async function notificationKeys(store: MemoryStore): Promise<string[]> {
+  return [...store.items.keys()].filter((pk) => pk.startsWith('notification#')).map((pk) => pk.slice(13));
+}
