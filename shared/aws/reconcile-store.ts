@@ -42,15 +42,20 @@ export class DynamoReconcileStore implements ReconcileStore {
     const closed: string[] = [];
     for (const { id, openUntil } of ended) {
       try {
-        // Index upkeep only: the record's state and ordering are not touched.
+        // Index upkeep only: the record's state and ordering are not touched. The revision moves, so that a
+        // writer that read the record before cannot put it back into the index with its optimistic write.
         await this.client.send(
           new UpdateItemCommand({
             TableName: this.tableName,
             Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
-            UpdateExpression: 'REMOVE #bucket, #until',
+            UpdateExpression: 'SET #rev = if_not_exists(#rev, :zero) + :one REMOVE #bucket, #until',
             ConditionExpression: '#until = :seen',
-            ExpressionAttributeNames: { '#bucket': OPEN_INDEX.partitionKey, '#until': OPEN_INDEX.sortKey },
-            ExpressionAttributeValues: { ':seen': { S: openUntil } },
+            ExpressionAttributeNames: {
+              '#bucket': OPEN_INDEX.partitionKey,
+              '#until': OPEN_INDEX.sortKey,
+              '#rev': REVISION,
+            },
+            ExpressionAttributeValues: { ':seen': { S: openUntil }, ':zero': { N: '0' }, ':one': { N: '1' } },
           }),
         );
         closed.push(id);
