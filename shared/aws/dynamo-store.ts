@@ -384,22 +384,28 @@ export class DynamoRecordStore implements RecordStore {
     };
   }
 
-  /** Create the record if absent, or replace one kept as unparseable / unknown_type by a different outcome. */
+  /**
+   * Create the record if absent, or replace one kept as unparseable / unknown_type by a different outcome, or
+   * one kept as stale by `applied`.
+   */
   private async putNotification(record: NotificationRecord): Promise<'created' | 'exists'> {
+    const applied = record.status === 'applied';
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: notificationItem(record),
           // A notification kept as unparseable / unknown_type may be replayed after a fix: then, and only
-          // when the outcome differs, the record is replaced. Any other second write is a no-op.
-          ConditionExpression:
-            'attribute_not_exists(#pk) OR (#status IN (:unparseable, :unknown) AND #status <> :status)',
+          // when the outcome differs, the record is replaced. Two deliveries of one body racing a newer
+          // notification can judge it applied and stale: the record says applied, whichever lands first.
+          // Any other second write is a no-op.
+          ConditionExpression: `attribute_not_exists(#pk) OR (#status IN (:unparseable, :unknown) AND #status <> :status)${applied ? ' OR #status = :stale' : ''}`,
           ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#status': 'status' },
           ExpressionAttributeValues: {
             ':unparseable': { S: 'unparseable' },
             ':unknown': { S: 'unknown_type' },
             ':status': { S: record.status },
+            ...(applied ? { ':stale': { S: 'stale' } } : {}),
           },
         }),
       );

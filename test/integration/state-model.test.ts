@@ -43,6 +43,30 @@ async function item(pk: string): Promise<Record<string, unknown> | undefined> {
   return result.Item ? unmarshall(result.Item) : undefined;
 }
 
+describe('notification records', () => {
+  it('say applied when two deliveries of one body judged it applied and stale, whichever lands first', async () => {
+    for (const order of [
+      ['stale', 'applied'],
+      ['applied', 'stale'],
+    ] as const) {
+      const id = uniqueId('sha256:race');
+      const record = (status: 'applied' | 'stale') => ({
+        entity: 'notification' as const,
+        notification_id: id,
+        type: 'scheduling_request_time_chosen',
+        processed_at: '2026-11-23T13:00:01.000Z',
+        status,
+        received_at: '2026-11-23T13:00:00.000Z',
+        body: '{}',
+        body_encoding: 'utf8' as const,
+        expires_at: 1_900_000_000,
+      });
+      for (const status of order) await store.putNotifications([record(status)]);
+      expect((await item(keys.notification(id)))?.status).toBe('applied');
+    }
+  });
+});
+
 describe('the adapter agrees with the pure model', () => {
   it('over 40 random sequences of lifecycle and participant notifications, duplicates and ties included', async () => {
     const random = seededRandom(20261129);

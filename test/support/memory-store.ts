@@ -52,7 +52,8 @@ export class MemoryStore implements RecordStore {
     const pk = `notification#${record.notification_id}`;
     const existing = this.items.get(pk)?.status as string | undefined;
     const upgradable =
-      (existing === 'unparseable' || existing === 'unknown_type') && existing !== record.status;
+      ((existing === 'unparseable' || existing === 'unknown_type') && existing !== record.status) ||
+      (existing === 'stale' && record.status === 'applied');
     if (existing !== undefined && !upgradable) return 'exists';
     this.items.set(pk, { ...record, pk });
     this.changes++;
