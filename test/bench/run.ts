@@ -544,6 +544,13 @@ async function main(): Promise<void> {
         detail: `floor ${v.floor.writeUnitsPerNotification.toFixed(2)}, contract floor ${v.contractFloor.writeUnitsPerNotification.toFixed(2)}, Powertools ${v.powertools.writeUnitsPerNotification.toFixed(2)}`,
       },
       {
+        name: 'state record bytes',
+        value: worker.contractItemBytes.state.toFixed(0),
+        target: '',
+        met: undefined,
+        detail: `key and contract fields ${worker.stateItemParts.contract.toFixed(0)}, open-requests index attributes ${worker.stateItemParts.index.toFixed(0)}, ordering bookkeeping ${worker.stateItemParts.bookkeeping.toFixed(0)}; a write unit per started KB (1,024 B)`,
+      },
+      {
         name: 'worker_vs_powertools',
         value: worker.oursVsPowertools.median.toFixed(3),
         target: '≥ 2',

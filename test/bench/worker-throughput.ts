@@ -10,7 +10,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
 import { keys } from '#shared/contract/keys.ts';
-import { mergeState } from '#shared/contract/ordering.ts';
+import { OPEN_INDEX } from '#shared/contract/open-index.ts';
+import { ASPECTS, LEGACY_APPLIED, mergeState, REVISION } from '#shared/contract/ordering.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { planNotification } from '#shared/notifications/plan.ts';
 import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
@@ -18,7 +19,7 @@ import { makeHandler } from '../../functions/worker/handler.ts';
 import { TABLE, WORKER } from '../../infra/definitions.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import { DynamoMeter, type MeterCounts } from './dynamo-meter.ts';
-import { itemBytes } from './item-size.ts';
+import { attributeBytes, itemBytes } from './item-size.ts';
 import { CountingSink } from './log-sink.ts';
 import { makePowertoolsWorker } from './powertools-worker.ts';
 import { cpuMs, selfCpuMs } from './process-cpu.ts';
@@ -71,6 +72,8 @@ export interface WorkerResult {
   oursVsPowertools: Spread;
   /** Average size of the two items the contract asks for, in this workload (DynamoDB's size rules). */
   contractItemBytes: { state: number; notification: number };
+  /** Average bytes of the state item by kind (`stateItemParts`). */
+  stateItemParts: StateItemParts;
   /** Average raw body, the queue message carrying it. */
   bodyBytes: number;
   messageBytes: number;
@@ -186,6 +189,36 @@ export function contractItems(message: Message): Record<string, AttributeValue>[
     pk: keys.notification(envelope.key),
   };
   return [...state, marshall(record, options)];
+}
+
+export interface StateItemParts {
+  /** The key and the fields the records contract names. */
+  contract: number;
+  /** The open-requests index attributes (shared/contract/open-index.ts). */
+  index: number;
+  /** The ordering model's attributes: applied keys, receipt-time clocks, the write counter. */
+  bookkeeping: number;
+}
+
+const INDEX_ATTRIBUTES = new Set<string>([OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey]);
+const BOOKKEEPING_ATTRIBUTES = new Set<string>([
+  ...Object.values(ASPECTS).flatMap(({ asOf, applied, untimed }) => [asOf, applied, untimed]),
+  REVISION,
+  LEGACY_APPLIED,
+]);
+
+/** Where a state item's bytes go (DynamoDB's size rules): what the contract asks for, and what we add. */
+export function stateItemParts(item: Record<string, AttributeValue>): StateItemParts {
+  const parts: StateItemParts = { contract: 0, index: 0, bookkeeping: 0 };
+  for (const [name, value] of Object.entries(item)) {
+    const kind = INDEX_ATTRIBUTES.has(name)
+      ? 'index'
+      : BOOKKEEPING_ATTRIBUTES.has(name)
+        ? 'bookkeeping'
+        : 'contract';
+    parts[kind] += Buffer.byteLength(name) + attributeBytes(value);
+  }
+  return parts;
 }
 
 async function tableUsage(
@@ -407,8 +440,10 @@ export async function measureWorker(
       };
     }
     const sample = messages('sample', 64);
-    const sizes = sample.map((m) => contractItems(m).map(itemBytes));
+    const items = sample.map(contractItems);
+    const sizes = items.map((list) => list.map(itemBytes));
     const average = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+    const parts = items.map((list) => stateItemParts(list[0] ?? {}));
     const ratio = (a: Variant, b: Variant) =>
       spread(rates[a].map((rate, i) => rate / (rates[b][i] as number)));
     return {
@@ -423,6 +458,11 @@ export async function measureWorker(
       contractItemBytes: {
         state: average(sizes.map((s) => s[0] ?? 0)),
         notification: average(sizes.map((s) => s[1] ?? 0)),
+      },
+      stateItemParts: {
+        contract: average(parts.map((p) => p.contract)),
+        index: average(parts.map((p) => p.index)),
+        bookkeeping: average(parts.map((p) => p.bookkeeping)),
       },
       bodyBytes: average(sample.map((m) => Buffer.byteLength(decodeEnvelope(m.body).body))),
       messageBytes: average(sample.map((m) => Buffer.byteLength(m.body))),

@@ -1,3 +1,4 @@
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
 import {
   ASSUMPTIONS,
@@ -7,6 +8,8 @@ import {
   emptyReceivesPerNotification,
   PRICES,
 } from '../bench/cost.ts';
+import { itemBytes } from '../bench/item-size.ts';
+import { stateItemParts } from '../bench/worker-throughput.ts';
 
 const design: DesignInputs = {
   name: 'example',
@@ -90,5 +93,28 @@ describe('bench cost model', () => {
     const bytes = 1_000_000 * (100 + 200 + 370 + 55 + 300);
     expect(usd('CloudWatch Logs', logged)).toBeCloseTo((bytes / 1024 ** 3) * 0.5, 9);
     expect(usd('CloudWatch Logs')).toBe(0);
+  });
+});
+
+describe('bench state record accounting', () => {
+  it('splits a state item into contract fields, index attributes and ordering bookkeeping', () => {
+    const item = marshall({
+      pk: 'scheduling_request#srq_1',
+      entity: 'scheduling_request',
+      status: 'time_chosen',
+      triggered_at: '2026-11-23T10:00:00.000Z',
+      open_bucket: 'open',
+      open_until: '2026-12-01T14:30:00.000Z',
+      lifecycle_applied: ['005f3e8949067fb7'],
+      participants_as_of: '2026-11-23T10:00:00.000Z',
+      revision: 1,
+    });
+    const parts = stateItemParts(item);
+    expect(parts).toEqual({
+      contract: 2 + 24 + 6 + 18 + 6 + 11 + 12 + 24,
+      index: 11 + 4 + 10 + 24,
+      bookkeeping: 17 + (3 + 1 + 16) + 18 + 24 + 8 + 2,
+    });
+    expect(parts.contract + parts.index + parts.bookkeeping).toBe(itemBytes(item));
   });
 });
