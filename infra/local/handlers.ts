@@ -13,7 +13,7 @@ import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
-import type { Clock, Logger } from '#shared/core/ports.ts';
+import type { Clock, Logger, RecordStore } from '#shared/core/ports.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
@@ -51,6 +51,8 @@ export interface LocalDeps {
   logger: (name: FunctionName) => Logger;
   /** Where the functions reach Cronofy's API: local mode's fake (default DEFAULT_CRONOFY_API_URL). */
   cronofyApiUrl?: string;
+  /** Wraps the worker's record store (a fault hook of the reliability suite: a forced bug). */
+  wrapWorkerStore?: (store: RecordStore) => RecordStore;
 }
 
 /** The fake of Cronofy's API that `npm start` runs (CRONOFY_API_PORT 3100). */
@@ -59,6 +61,7 @@ export const DEFAULT_CRONOFY_API_URL = 'http://127.0.0.1:3100';
 export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
   const secrets = new StaticSecrets(deps.config.secrets);
   const schedulingStore = new DynamoSchedulingStore(deps.dynamo, deps.tableName);
+  const recordStore = new DynamoRecordStore(deps.dynamo, deps.tableName);
   return {
     ingest: makeIngestHandler({
       queue: new SqsNotificationQueue(deps.sqs, deps.queueUrl),
@@ -68,7 +71,7 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
     }),
     worker: makeWorkerHandler({
       retentionDays: deps.config.config.notificationRetentionDays,
-      store: new DynamoRecordStore(deps.dynamo, deps.tableName),
+      store: deps.wrapWorkerStore ? deps.wrapWorkerStore(recordStore) : recordStore,
       clock: deps.clock,
       logger: deps.logger('worker'),
     }),

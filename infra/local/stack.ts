@@ -3,31 +3,32 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '#shared/core/config.ts';
 import { silentLogger } from '#shared/core/logger.ts';
+import type { RecordStore } from '#shared/core/ports.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import { type LocalConfig, loadLocalConfig, portFromEnv } from './config.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
 import { consoleLogger, linePrinter, type Print } from './log.ts';
-import { startWorkerFeed, type WorkerFeed } from './poller.ts';
+import type { BatchOutcome } from './poller.ts';
 import { leftoverDynamoDbMessage, requireJava } from './prerequisites.ts';
 import {
   createQueues,
   createTable,
   dynamoClient,
   freePort,
-  LOCAL_REGION,
   type RunningService,
   sqsClient,
   startDynamoDb,
   startSqs,
 } from './services.ts';
 import { StreamTail } from './stream.ts';
+import { type LocalWorker, localWorker, spawnWorkerProcess, type WorkerProcess } from './worker.ts';
 
 /**
  * The whole system on this machine: DynamoDB Local and the SQS emulator, the table and queues of
  * infra/definitions.ts, the worker fed like Lambda's SQS event source mapping, the stream tail, and the
  * HTTP gateway in front of the same handler code. `npm start` (start.ts) runs it; tests and benchmarks call
- * `startLocalStack` directly on free ports.
+ * `startLocalStack` directly on free ports; the reliability suite adds its fault hooks (`faults`).
  *
  * DynamoDB Local has no bind-address option: it listens on every interface of this machine. Every server
  * of ours (gateway, SQS emulator) binds 127.0.0.1 only.
@@ -60,6 +61,27 @@ export interface LocalStackOptions {
    * http://127.0.0.1:${CRONOFY_API_PORT:-3100}.
    */
   cronofyApiUrl?: string;
+  /** Hooks of the reliability suite, to inject faults and watch the worker; `npm start` sets none. */
+  faults?: LocalStackFaults;
+}
+
+export interface LocalStackFaults {
+  /** DynamoDB Local keeps its data in this directory, so `dynamoDbLocal.stop()` then `start()` keeps the table. */
+  dynamoDbPath?: string;
+  /**
+   * The network path from the functions and the worker to the SQS emulator, e.g. a TCP proxy the test can
+   * cut: given the emulator's endpoint, the endpoint to use instead, stopped with the stack. The emulator's
+   * stored messages survive a cut, as SQS's would. `endpoints.sqs` and `clients.sqs` stay direct.
+   */
+  sqsPath?: (emulator: string) => Promise<{ endpoint: string; stop(): Promise<void> }>;
+  /** Wraps the worker's record store, e.g. to force a bug for some notifications. */
+  wrapWorkerStore?: (store: RecordStore) => RecordStore;
+  /** Start without the worker's pollers (`worker.start()` starts them, or run `spawnWorker`). */
+  workerStopped?: boolean;
+  /** Long-poll wait of the worker's receives (default 20 s): short, a stopped worker leaves no receive pending. */
+  workerWaitTimeSeconds?: number;
+  /** Called with the outcome of every batch of the in-process worker. */
+  onBatch?: (outcome: BatchOutcome) => void;
 }
 
 export interface LocalStack {
@@ -75,11 +97,16 @@ export interface LocalStack {
   visibilityTimeoutSeconds: number;
   /** The table's stream, record by record. */
   stream: StreamTail;
-  worker: WorkerFeed;
+  /** The worker's pollers, in this process: stop them, start them again (with other settings). */
+  worker: LocalWorker;
+  /** The worker in a process of its own (same code, queue and table), killable with SIGKILL; killed by `stop`. */
+  spawnWorker(options?: { stepDelayMs?: number }): Promise<WorkerProcess>;
+  /** Stop DynamoDB Local and start it again on the same port (with `faults.dynamoDbPath`, its data stays). */
+  dynamoDbLocal: { stop(): Promise<void>; start(): Promise<void> };
   /** Clients for the emulators (owned by the stack: destroyed by `stop`). */
   clients: { dynamodb: DynamoDBClient; sqs: SQSClient };
   /** The Java process of DynamoDB Local, for a last-resort kill if this process dies without `stop`. */
-  dynamoDbPid: number | undefined;
+  readonly dynamoDbPid: number | undefined;
   /** Where the functions reach Cronofy's API. */
   cronofyApiUrl: string;
   stop(): Promise<void>;
@@ -125,6 +152,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const quiet = options.quiet ?? false;
   const print = options.print ?? console.log;
   const logger = (source: string) => (quiet ? silentLogger : consoleLogger(source, { print }));
+  const faults = options.faults ?? {};
+  const dbPath = faults.dynamoDbPath === undefined ? {} : { dbPath: faults.dynamoDbPath };
   const visibilityTimeoutSeconds = positiveInteger(
     options.visibilityTimeoutSeconds ?? QUEUE.visibilityTimeoutSeconds,
     'the visibility timeout',
@@ -162,20 +191,31 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   try {
     // allSettled, not all: when one fails the other must still be registered for stopping (no orphan Java).
-    const started = await Promise.allSettled([startDynamoDb(dynamoDbPort), startSqs(sqsPort)]);
-    for (const result of started) {
-      if (result.status === 'fulfilled') stops.push(() => result.value.stop());
-    }
-    const [dynamo, sqs] = started.map((result) => {
-      if (result.status === 'rejected') throw result.reason;
-      return result.value;
-    }) as [RunningService, RunningService];
+    const [dynamoStarted, sqsStarted] = await Promise.allSettled([
+      startDynamoDb(dynamoDbPort, dbPath),
+      startSqs(sqsPort),
+    ]);
+    // The DynamoDB Local running now: `dynamoDbLocal` stops it and starts another on the same port.
+    let dynamo: RunningService | undefined =
+      dynamoStarted.status === 'fulfilled' ? dynamoStarted.value : undefined;
+    stops.push(async () => dynamo?.stop());
+    if (sqsStarted.status === 'fulfilled') stops.push(() => sqsStarted.value.stop());
+    if (dynamoStarted.status === 'rejected') throw dynamoStarted.reason;
+    if (sqsStarted.status === 'rejected') throw sqsStarted.reason;
+    const dynamoEndpoint = dynamoStarted.value.endpoint;
+    const sqs = sqsStarted.value;
+    const sqsPath = faults.sqsPath ? await faults.sqsPath(sqs.endpoint) : undefined;
+    if (sqsPath) stops.push(() => sqsPath.stop());
+    // Where the functions and the worker reach SQS: the emulator, or the path the faults put in between.
+    const functionsSqsEndpoint = sqsPath?.endpoint ?? sqs.endpoint;
 
-    const dynamodb = dynamoClient(dynamo.endpoint);
+    const dynamodb = dynamoClient(dynamoEndpoint);
     const sqsc = sqsClient(sqs.endpoint);
+    const functionsSqs = sqsPath ? sqsClient(functionsSqsEndpoint) : sqsc;
     stops.push(async () => {
       dynamodb.destroy();
       sqsc.destroy();
+      if (functionsSqs !== sqsc) functionsSqs.destroy();
     });
     const { streamArn } = await createTable(dynamodb, tableName);
     const queues = await createQueues(sqsc);
@@ -197,35 +237,40 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const handlers = buildLocalHandlers({
       cronofyApiUrl,
       config,
-      sqs: sqsc,
+      sqs: functionsSqs,
       queueUrl: queues.queueUrl,
       dynamo: dynamodb,
       tableName,
       clock: () => new Date(),
       logger,
+      ...(faults.wrapWorkerStore ? { wrapWorkerStore: faults.wrapWorkerStore } : {}),
     });
 
     const stream = StreamTail.start({
-      endpoint: dynamo.endpoint,
+      endpoint: dynamoEndpoint,
       streamArn,
       logger: logger('stream'),
       ...(quiet ? {} : { print: linePrinter('stream', print) }),
     });
     stops.push(() => stream.stop());
 
-    const worker = startWorkerFeed({
-      sqs: sqsc,
+    const workerConcurrency =
+      options.workerConcurrency ?? Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
+    const worker = localWorker({
+      sqs: functionsSqs,
       queueUrl: queues.queueUrl,
       queueArn,
-      region: LOCAL_REGION,
       handler: handlers.worker,
       logger: logger('poller'),
-      concurrency:
-        options.workerConcurrency ??
-        Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY),
+      concurrency: workerConcurrency,
       visibilityTimeoutSeconds,
+      ...(faults.workerWaitTimeSeconds === undefined
+        ? {}
+        : { waitTimeSeconds: faults.workerWaitTimeSeconds }),
+      ...(faults.onBatch ? { onBatch: faults.onBatch } : {}),
     });
     stops.push(() => worker.stop());
+    if (!faults.workerStopped) worker.start();
 
     const apiToken = options.apiToken ?? DEFAULT_API_TOKEN;
     const gateway: Gateway = await startGateway({
@@ -237,12 +282,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push(() => gateway.stop());
 
+    const workerProcesses = new Set<WorkerProcess>();
+    stops.push(async () => {
+      for (const child of workerProcesses) await child.kill();
+    });
+
     const health = await fetch(`${gateway.url}/healthz`);
     if (health.status !== 200) throw new Error(`GET /healthz answered ${health.status}`);
 
     return {
       url: gateway.url,
-      endpoints: { gateway: gateway.url, dynamodb: dynamo.endpoint, sqs: sqs.endpoint },
+      endpoints: { gateway: gateway.url, dynamodb: dynamoEndpoint, sqs: sqs.endpoint },
       tableName,
       streamArn,
       queueUrl: queues.queueUrl,
@@ -252,8 +302,34 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       visibilityTimeoutSeconds,
       stream,
       worker,
+      async spawnWorker(spawnOptions = {}) {
+        const child = await spawnWorkerProcess({
+          sqsEndpoint: functionsSqsEndpoint,
+          queueUrl: queues.queueUrl,
+          queueArn,
+          dynamoDbEndpoint: dynamoEndpoint,
+          tableName,
+          retentionDays: config.config.notificationRetentionDays,
+          concurrency: workerConcurrency,
+          visibilityTimeoutSeconds,
+          ...spawnOptions,
+        });
+        workerProcesses.add(child);
+        return child;
+      },
+      dynamoDbLocal: {
+        async stop() {
+          await dynamo?.stop();
+          dynamo = undefined;
+        },
+        async start() {
+          dynamo ??= await startDynamoDb(dynamoDbPort, dbPath);
+        },
+      },
       clients: { dynamodb, sqs: sqsc },
-      dynamoDbPid: dynamo.pid,
+      get dynamoDbPid() {
+        return dynamo?.pid;
+      },
       cronofyApiUrl,
       stop: stopAll,
     };

@@ -6,7 +6,7 @@ import { keys } from '#shared/contract/records.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { RecordStore } from '#shared/core/ports.ts';
 import { processBatch, type QueueMessage, type WorkerDeps } from '#shared/notifications/apply.ts';
-import { seededRandom } from '../sim/random.ts';
+import { seededRandom } from '../sim/index.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
 import { MemoryStore } from '../support/memory-store.ts';

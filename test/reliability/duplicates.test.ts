@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { simulate } from '../sim/simulate.ts';
+import { simulate } from '../sim/index.ts';
 import { expectExactlyOnce } from '../support/exactly-once.ts';
 
 /**

@@ -8,23 +8,33 @@ import { ASPECTS } from '#shared/contract/ordering.ts';
 import { keys } from '#shared/contract/records.ts';
 import type { RecordStore } from '#shared/core/ports.ts';
 import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
+import { QUEUE } from '../../infra/definitions.ts';
+import type { BatchOutcome } from '../../infra/local/poller.ts';
+import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+import type { WorkerStartOptions } from '../../infra/local/worker.ts';
 import { redrive } from '../../infra/ops/operations.ts';
-import { type DeliveryResult, deliver } from '../sim/delivery.ts';
-import { recordFigures, runFigures } from '../sim/figures.ts';
 import {
-  MAX_RECEIVE_COUNT,
-  type Pipeline,
-  startPipeline,
-  type WorkerStartOptions,
-} from '../sim/local-pipeline.ts';
-import { seededRandom } from '../sim/random.ts';
-import { buildScenario, type SimNotification } from '../sim/scenarios.ts';
-import { type SimulateOptions, type SimulateResult, simulate } from '../sim/simulate.ts';
-import { getItems, type RunCheck, verifyRun } from '../sim/verify.ts';
+  buildScenario,
+  type DeliveryResult,
+  deliver,
+  getItems,
+  type RunCheck,
+  recordFigures,
+  runFigures,
+  type SimNotification,
+  type SimulateOptions,
+  type SimulateResult,
+  seededRandom,
+  simulate,
+  verifyRun,
+} from '../sim/index.ts';
 import { assertExactlyOnce } from '../support/exactly-once.ts';
+import { drained, queueDepth } from '../support/local-mode.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 
 /**
- * Faults, each ending in zero loss and zero double effects, checked on the table and on its stream:
+ * Faults injected into the whole local stack (`startLocalStack` and its `faults` hooks), each ending in zero
+ * loss and zero double effects, checked on the table and on its stream:
  * the SQS emulator unreachable, DynamoDB Local stopped and restarted, a poison message through the DLQ and
  * back, the worker process killed mid-batch. The simulator delivers like Cronofy (retries with backoff,
  * duplicates), scaled down in time. RELIABILITY_HEAVY=1 multiplies the traffic.
@@ -38,8 +48,12 @@ const SCALE = HEAVY ? 4 : 1;
  */
 const VISIBILITY_SECONDS = 5;
 
-let pipeline: Pipeline;
+let stack: LocalStack;
 let dbPath: string;
+/** The network path to the SQS emulator, for the functions and the worker: cut it and SQS is unreachable. */
+let sqsPath: TcpProxy;
+/** Outcomes of the in-process worker's batches since start. */
+const batches: BatchOutcome[] = [];
 /** Notifications with these idempotency keys hit a bug in the worker (forced by the test). */
 const poisonedKeys = new Set<string>();
 
@@ -58,18 +72,32 @@ function buggy(store: RecordStore): RecordStore {
 
 beforeAll(async () => {
   dbPath = mkdtempSync(join(tmpdir(), 'reliability-ddb-'));
-  pipeline = await startPipeline({ dbPath, visibilityTimeoutSeconds: VISIBILITY_SECONDS, wrapStore: buggy });
+  stack = await startLocalStack({
+    quiet: true,
+    visibilityTimeoutSeconds: VISIBILITY_SECONDS,
+    workerConcurrency: 2,
+    faults: {
+      dynamoDbPath: dbPath,
+      sqsPath: async (emulator) => {
+        sqsPath = await new TcpProxy(Number(new URL(emulator).port)).start();
+        return sqsPath;
+      },
+      wrapWorkerStore: buggy,
+      workerWaitTimeSeconds: 1,
+      onBatch: (outcome) => batches.push(outcome),
+    },
+  });
 });
 
 afterAll(async () => {
-  await pipeline?.stop();
+  await stack?.stop();
   if (dbPath) rmSync(dbPath, { recursive: true, force: true });
 });
 
 /** Cronofy's delivery with its schedule scaled down: 10 consecutive failures span about 20 s. */
 function cronofy() {
   return {
-    url: pipeline.notificationsUrl,
+    url: `${stack.url}/cronofy/notifications`,
     secrets: ['CRN_local_development_secret_not_for_production'],
     concurrency: 8,
     rate: 40,
@@ -85,15 +113,15 @@ function send(options: Partial<SimulateOptions> & Pick<SimulateOptions, 'count'>
 }
 
 async function item(pk: string) {
-  return (await getItems(pipeline.clients.dynamodb, pipeline.tableName, [pk])).get(pk);
+  return (await getItems(stack.clients.dynamodb, stack.tableName, [pk])).get(pk);
 }
 
 async function check(result: DeliveryResult): Promise<RunCheck> {
   return verifyRun(result.records, {
-    client: pipeline.clients.dynamodb,
-    tableName: pipeline.tableName,
+    client: stack.clients.dynamodb,
+    tableName: stack.tableName,
     timeoutMs: 60_000,
-    streamEndpoint: pipeline.dynamodbEndpoint,
+    streamEndpoint: stack.endpoints.dynamodb,
   });
 }
 
@@ -112,30 +140,23 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Wait until the worker has drained the queue (nothing visible, nothing in flight); nothing may be in the DLQ. */
 async function settled(timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const depth = await pipeline.queueDepth();
-    if (depth.visible === 0 && depth.inFlight === 0) {
-      expect(depth.dlq, 'messages in the DLQ').toBe(0);
-      return depth;
-    }
-    if (Date.now() > deadline) throw new Error(`queue not drained: ${JSON.stringify(depth)}`);
-    await sleep(250);
-  }
+  const depth = await drained(stack, timeoutMs);
+  expect(depth.dlq, 'messages in the DLQ').toBe(0);
+  return depth;
 }
 
 /** Restart the in-process worker with other settings. */
 async function restartWorker(options: WorkerStartOptions = {}) {
-  await pipeline.stopWorker();
-  pipeline.startWorker(options);
+  await stack.worker.stop();
+  stack.worker.start(options);
 }
 
 /** Notifications whose state change is on the table but whose notification record is not (yet). */
 async function appliedButNotRecorded(result: DeliveryResult): Promise<number> {
   const notifications = result.records.map((r) => r.notification);
   const states = await getItems(
-    pipeline.clients.dynamodb,
-    pipeline.tableName,
+    stack.clients.dynamodb,
+    stack.tableName,
     notifications.flatMap((n) => (n.expect.effect === 'state' ? [n.expect.pk] : [])),
   );
   // Keys applied at each aspect's current time (state model v2): enough to see the crash window.
@@ -147,8 +168,8 @@ async function appliedButNotRecorded(result: DeliveryResult): Promise<number> {
     ),
   ];
   const recorded = await getItems(
-    pipeline.clients.dynamodb,
-    pipeline.tableName,
+    stack.clients.dynamodb,
+    stack.tableName,
     applied.map((key) => keys.notification(key)),
   );
   return applied.filter((key) => !recorded.has(keys.notification(key))).length;
@@ -158,9 +179,9 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
   it('the SQS emulator unreachable while notifications arrive: 503, Cronofy retries, everything lands', async () => {
     const run = send({ count: 80 * SCALE });
     await sleep(800);
-    pipeline.sqsOutage.down();
+    sqsPath.down();
     await sleep(3000);
-    pipeline.sqsOutage.up();
+    sqsPath.restore();
     const result = await run;
 
     // The fault was real: ingest answered 503 and the simulator had to retry.
@@ -180,18 +201,18 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
   it('DynamoDB Local stopped mid-run and restarted: messages return to the queue and apply once', async () => {
     // Every failed receive counts towards the DLQ: in AWS 8 receives × 180 s ride out a 24-minute outage;
     // here 8 × 5 s (VISIBILITY_SECONDS), above a restart of DynamoDB Local on a busy machine (up to ~25 s).
-    const failedBefore = pipeline.batches.filter((b) => b.failed.length > 0).length;
+    const failedBefore = batches.filter((b) => b.failed.length > 0).length;
     const run = send({ count: 80 * SCALE });
     await sleep(1000);
     const down = Date.now();
-    await pipeline.dynamodb.stop();
+    await stack.dynamoDbLocal.stop();
     await sleep(2000);
-    await pipeline.dynamodb.start();
+    await stack.dynamoDbLocal.start();
     const outageMs = Date.now() - down;
     const result = await run;
 
     await settled();
-    const failedBatches = pipeline.batches.filter((b) => b.failed.length > 0).length - failedBefore;
+    const failedBatches = batches.filter((b) => b.failed.length > 0).length - failedBefore;
     expect(failedBatches).toBeGreaterThan(0);
     expectExactlyOnce(result, await check(result), 'DynamoDB Local stopped mid-run and restarted', {
       outageMs,
@@ -217,10 +238,10 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
     expect(result.summary.accepted).toBe(30);
 
     const deadline = Date.now() + 60_000;
-    while ((await pipeline.queueDepth()).dlq === 0 && Date.now() < deadline) await sleep(500);
-    const parked = await pipeline.clients.sqs.send(
+    while ((await queueDepth(stack)).dlq === 0 && Date.now() < deadline) await sleep(500);
+    const parked = await stack.clients.sqs.send(
       new ReceiveMessageCommand({
-        QueueUrl: pipeline.dlqUrl,
+        QueueUrl: stack.dlqUrl,
         MaxNumberOfMessages: 10,
         VisibilityTimeout: 0,
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
@@ -230,13 +251,13 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
     // The message carries the body; its key is the body's digest (the envelope no longer names one).
     expect(decodeEnvelope(parked.Messages?.[0]?.Body ?? '{}').key).toBe(poison.key);
     expect(Number(parked.Messages?.[0]?.Attributes?.ApproximateReceiveCount)).toBeGreaterThanOrEqual(
-      MAX_RECEIVE_COUNT,
+      QUEUE.maxReceiveCount,
     );
     // Meanwhile everything else applied; the poison left no trace on the table.
     const others = result.records.filter((r) => r.notification.key !== poison.key);
     const before = await verifyRun(others, {
-      client: pipeline.clients.dynamodb,
-      tableName: pipeline.tableName,
+      client: stack.clients.dynamodb,
+      tableName: stack.tableName,
       timeoutMs: 30_000,
     });
     expect(before.table).toMatchObject({ checked: 29, lost: 0, doubleApplied: 0, regressed: 0, wrong: 0 });
@@ -245,11 +266,11 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
     // The fix ships; the operator redrives the DLQ (npm run ops -- redrive, local form).
     poisonedKeys.clear();
     const moved = await redrive({
-      ddb: pipeline.clients.dynamodb,
-      sqs: pipeline.clients.sqs,
-      tableName: pipeline.tableName,
-      queueUrl: pipeline.queueUrl,
-      dlqUrl: pipeline.dlqUrl,
+      ddb: stack.clients.dynamodb,
+      sqs: stack.clients.sqs,
+      tableName: stack.tableName,
+      queueUrl: stack.queueUrl,
+      dlqUrl: stack.dlqUrl,
       local: true,
     });
     expect(moved.moved).toBe(1);
@@ -262,24 +283,24 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
   });
 
   it('the worker process killed mid-batch: redelivery applies each notification once', async () => {
-    await pipeline.stopWorker();
+    await stack.worker.stop();
     const result = await send({ count: 120 * SCALE, duplicateRatio: 0.3, rate: 0 });
     expect(result.summary.accepted).toBe(result.summary.notifications);
 
     // The same worker code in its own process, each store call delayed 40 ms so a batch takes a while.
     // It finishes two batches, is handed a third, and is killed 70 ms into it: after the state writes of
     // that batch (40 ms + a write), before its notification records (another 40 ms) — the crash window.
-    const worker = await pipeline.spawnWorker({ stepDelayMs: 40 });
+    const worker = await stack.spawnWorker({ stepDelayMs: 40 });
     await worker.reached('batch', 2, 30_000);
     await worker.reached('start', worker.started + 1, 30_000);
     await sleep(70);
     await worker.kill();
     const halfDone = await appliedButNotRecorded(result);
     // Killed inside batches: messages it had received and not deleted are in flight, not lost.
-    const depth = await pipeline.queueDepth();
+    const depth = await queueDepth(stack);
     expect(depth.inFlight).toBeGreaterThan(0);
 
-    pipeline.startWorker();
+    stack.worker.start();
     await settled();
     expectExactlyOnce(result, await check(result), 'worker process killed with SIGKILL mid-batch', {
       inFlightAtKill: depth.inFlight,

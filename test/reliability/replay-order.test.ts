@@ -4,11 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appliedKey } from '#shared/contract/ordering.ts';
 import { keys } from '#shared/contract/records.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { deliver } from '../sim/delivery.ts';
-import { recordFigures } from '../sim/figures.ts';
-import { seededRandom } from '../sim/random.ts';
-import { buildScenario, type Chain, type ScenarioName, type SimNotification } from '../sim/scenarios.ts';
-import { getItems, readTableStream } from '../sim/verify.ts';
+import {
+  buildScenario,
+  type Chain,
+  deliver,
+  getItems,
+  readTableStream,
+  recordFigures,
+  type ScenarioName,
+  type SimNotification,
+  seededRandom,
+} from '../sim/index.ts';
 import { expectExactlyOnce } from '../support/exactly-once.ts';
 
 /**

@@ -10,10 +10,7 @@ import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
 import { loadLocalConfig } from '../../infra/local/config.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { recordFigures } from '../sim/figures.ts';
-import { seededRandom } from '../sim/random.ts';
-import { buildScenario, type SimNotification } from '../sim/scenarios.ts';
-import { simulate } from '../sim/simulate.ts';
+import { buildScenario, recordFigures, type SimNotification, seededRandom, simulate } from '../sim/index.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 
 /**

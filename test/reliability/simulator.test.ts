@@ -14,12 +14,20 @@ import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.t
 import { planNotification } from '#shared/notifications/plan.ts';
 import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
 import { verifySignature } from '#shared/notifications/signature.ts';
-import { run } from '../sim/cli.ts';
-import { type DeliveryRecord, deliver } from '../sim/delivery.ts';
-import { seededRandom } from '../sim/random.ts';
-import { buildScenario, type Chain, SCENARIOS, type SimNotification } from '../sim/scenarios.ts';
-import type { HttpRequest, Transport } from '../sim/transport.ts';
-import { verifyStream, verifyTable } from '../sim/verify.ts';
+import {
+  buildScenario,
+  type Chain,
+  type DeliveryRecord,
+  deliver,
+  type HttpRequest,
+  run,
+  SCENARIOS,
+  type SimNotification,
+  seededRandom,
+  type Transport,
+  verifyStream,
+  verifyTable,
+} from '../sim/index.ts';
 import { eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';

@@ -1,10 +1,13 @@
 import * as crypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifySignature } from '#shared/notifications/signature.ts';
-import { recordFigures } from '../sim/figures.ts';
-import { seededRandom } from '../sim/random.ts';
-import { buildScenario } from '../sim/scenarios.ts';
-import { median, probabilityOfSuperiority } from '../sim/stats.ts';
+import {
+  buildScenario,
+  median,
+  probabilityOfSuperiority,
+  recordFigures,
+  seededRandom,
+} from '../sim/index.ts';
 
 /**
  * Signature rejection must take the same time however much of the signature is right, or an attacker could

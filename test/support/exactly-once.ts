@@ -1,8 +1,6 @@
 import { expect } from 'vitest';
 import type { LocalStack } from '../../infra/local/stack.ts';
-import type { DeliveryResult } from '../sim/delivery.ts';
-import { recordFigures, runFigures } from '../sim/figures.ts';
-import { type RunCheck, verifyRun } from '../sim/verify.ts';
+import { type DeliveryResult, type RunCheck, recordFigures, runFigures, verifyRun } from '../sim/index.ts';
 
 /**
  * A simulator run against a local stack, checked on the table and on its stream: every notification accepted,

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { GetQueueAttributesCommand, type QueueAttributeName } from '@aws-sdk/client-sqs';
 import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
 import { freePort } from '../../infra/local/services.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
@@ -86,4 +87,35 @@ export async function runCommand(
   });
   const [code] = await once(child, 'exit');
   return { code: code as number | null, output };
+}
+
+/** Approximate message counts of a running stack: visible and in flight on the queue, and on the DLQ. */
+export async function queueDepth(
+  stack: Pick<LocalStack, 'clients' | 'queueUrl' | 'dlqUrl'>,
+): Promise<{ visible: number; inFlight: number; dlq: number }> {
+  const count = async (url: string, name: QueueAttributeName) =>
+    Number(
+      (await stack.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: [name] })))
+        .Attributes?.[name] ?? 0,
+    );
+  const [visible, inFlight, dlq] = await Promise.all([
+    count(stack.queueUrl, 'ApproximateNumberOfMessages'),
+    count(stack.queueUrl, 'ApproximateNumberOfMessagesNotVisible'),
+    count(stack.dlqUrl, 'ApproximateNumberOfMessages'),
+  ]);
+  return { visible, inFlight, dlq };
+}
+
+/** Wait until the worker has drained the queue (nothing visible, nothing in flight); the depth then. */
+export async function drained(
+  stack: Pick<LocalStack, 'clients' | 'queueUrl' | 'dlqUrl'>,
+  timeoutMs: number,
+): Promise<{ visible: number; inFlight: number; dlq: number }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const depth = await queueDepth(stack);
+    if (depth.visible === 0 && depth.inFlight === 0) return depth;
+    if (Date.now() > deadline) throw new Error(`queue not drained: ${JSON.stringify(depth)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }

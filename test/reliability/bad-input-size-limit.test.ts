@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import {
+  acceptedUnsigned,
+  keptAfterDraining,
+  randomBytesOf,
+  sendBadInput,
+  unexpectedAnswers,
+} from './bad-input.ts';
+
+/**
+ * Bodies around the size limit and far beyond it, up to a declared 50 MiB: at the limit a signed body is
+ * accepted and kept; one byte over, it is refused with 413, signed or not.
+ */
+
+const run = sendBadInput((kit) => {
+  const big = (size: number, fill: number) => Buffer.alloc(size, fill);
+  return [
+    kit.signedCase(
+      'exactly the size limit of random bytes, signed',
+      randomBytesOf(kit.random, MAX_BODY_BYTES),
+    ),
+    kit.signedCase('exactly the size limit of control characters, signed', big(MAX_BODY_BYTES, 0x01)),
+    {
+      ...kit.signedCase('one byte over the limit, signed', big(MAX_BODY_BYTES + 1, 0x61)),
+      signed: false,
+      allowed: [413],
+    },
+    { ...kit.signedCase('1 MiB, signed', big(1024 * 1024, 0x7b)), signed: false, allowed: [413] },
+    kit.unsignedCase('over 10 MiB, unsigned', big(10 * 1024 * 1024 + 1, 0x20), []),
+    {
+      name: 'a Content-Length of 50 MiB, nothing sent',
+      headers: [
+        ['Content-Length', String(50 * 1024 * 1024)],
+        ['Cronofy-HMAC-SHA256', kit.sign(Buffer.alloc(0))],
+      ],
+      allowed: [413],
+    },
+  ];
+});
+
+describe('the size limit against the local stack', { timeout: 180_000 }, () => {
+  it('answers 202 to a signed body at the limit and 413 to anything over it', () => {
+    expect(unexpectedAnswers(run())).toEqual([]);
+  });
+
+  it('never answers 202 to a body over the limit', () => {
+    expect(acceptedUnsigned(run())).toEqual([]);
+  });
+
+  it('keeps answering afterwards', async () => {
+    expect((await fetch(`${run().stack.url}/healthz`)).status).toBe(200);
+  });
+
+  it('keeps every correctly signed body and nothing else, with no message in the DLQ', async () => {
+    const kept = await keptAfterDraining(run(), 'size limit');
+    expect(kept.dlq).toBe(0);
+    expect(kept.unsignedOnTable).toEqual([]);
+    expect(kept.signedMissing).toEqual([]);
+  });
+});
