@@ -1,3 +1,5 @@
+import { PARTITION_KEY, TTL_ATTRIBUTE } from '#shared/contract/keys.ts';
+import { SQS_MESSAGE_MAX_BYTES } from '#shared/contract/limits.ts';
 import { OPEN_INDEX } from '#shared/contract/open-index.ts';
 import { instanceRateShare, type RateLimit } from '#shared/cronofy/rate-limiter.ts';
 
@@ -9,10 +11,10 @@ import { instanceRateShare, type RateLimit } from '#shared/cronofy/rate-limiter.
 export const TABLE = {
   /** Local table name; in AWS CloudFormation names the table (see the stack's outputs). */
   localName: 'cronofy-records',
-  partitionKey: 'pk',
+  partitionKey: PARTITION_KEY,
   streamViewType: 'NEW_AND_OLD_IMAGES',
-  /** DynamoDB TTL attribute (epoch seconds): notification records expire after the retention period. */
-  ttlAttribute: 'expires_at',
+  /** DynamoDB TTL attribute: notification records expire after the retention period. */
+  ttlAttribute: TTL_ATTRIBUTE,
   /** Sparse index of open scheduling requests (shared/contract/open-index.ts), read by reconciliation. */
   openIndex: OPEN_INDEX,
 } as const;
@@ -33,7 +35,7 @@ export const QUEUE = {
   maxReceiveCount: 8,
   retentionDays: 14,
   /** Largest message, in bytes (the envelope module keeps every message within it). */
-  maximumMessageBytes: 256 * 1024,
+  maximumMessageBytes: SQS_MESSAGE_MAX_BYTES,
 } as const;
 
 export type FunctionName = 'ingest' | 'worker' | 'redirects' | 'tokens' | 'schedulingRequests' | 'reconcile';

@@ -11,6 +11,7 @@ import {
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ENV } from '#shared/contract/env.ts';
 
 /** Every function runs on this runtime: cdk-nag (AwsSolutions-L1) asks for the newest Node.js the CDK knows. */
 export const APP_RUNTIME = Runtime.NODEJS_24_X;
@@ -108,7 +109,7 @@ export class AppFunction extends Construct {
     const environment = {
       NODE_OPTIONS: '--enable-source-maps',
       POWERTOOLS_SERVICE_NAME: props.serviceName,
-      LOG_LEVEL: 'INFO',
+      [ENV.logLevel]: 'INFO',
       ...props.environment,
     };
     this.function = new NodejsFunction(this, 'Function', {

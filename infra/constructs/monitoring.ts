@@ -23,6 +23,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { LOG_EVENTS, type LogEvent } from '#shared/core/log-events.ts';
 import type { AppFunction } from './app-function.ts';
 
 /** Alarm subscribers and thresholds. Every alarm looks at one 5-minute period unless said otherwise. */
@@ -172,10 +173,10 @@ export class Monitoring extends Construct {
     );
     for (const email of props.alarmEmails ?? []) this.topic.addSubscription(new EmailSubscription(email));
 
-    const fromIngestLogs = (metricName: string, message: string): Metric => {
+    const fromIngestLogs = (metricName: string, message: LogEvent): Metric => {
       const filter = new MetricFilter(this, metricName, {
         logGroup: ingest.logGroup,
-        // The ingest logger writes one JSON object per line with a fixed `message` per outcome (shared/notifications/accept.ts).
+        // The ingest logger writes one JSON object per line with a fixed `message` per outcome (shared/core/log-events.ts).
         filterPattern: FilterPattern.stringValue('$.message', '=', message),
         metricNamespace: props.logMetricsNamespace,
         metricName,
@@ -191,11 +192,11 @@ export class Monitoring extends Construct {
     });
     const rejectedSignature = fromIngestLogs(
       'NotificationsRejectedSignature',
-      'notification rejected: signature',
+      LOG_EVENTS.notificationRejectedSignature,
     );
     const rejectedTooLarge = fromIngestLogs(
       'NotificationsRejectedTooLarge',
-      'notification rejected: too large',
+      LOG_EVENTS.notificationRejectedTooLarge,
     );
 
     const sum: MetricOptions = { statistic: Stats.SUM, period: PERIOD };

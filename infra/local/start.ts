@@ -1,8 +1,9 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '#shared/core/config.ts';
+import { loadLocalConfig } from '../config.ts';
 import { QUEUE, TABLE, WORKER } from '../definitions.ts';
-import { loadLocalConfig, portFromEnv } from './config.ts';
+import { LOCAL_ENV, portFromEnv } from '../local-mode.ts';
 import { type CronofyFake, startCronofyFake } from './cronofy-fake.ts';
 import { envPrefix } from './endpoints.ts';
 import { DEFAULT_API_TOKEN } from './gateway.ts';
@@ -42,7 +43,7 @@ async function startFake(
   clientSecret: string,
   apiCredential: string | undefined,
 ): Promise<CronofyFake> {
-  const port = portFromEnv(env, 'CRONOFY_API_PORT', 3100);
+  const port = portFromEnv(env, LOCAL_ENV.cronofyApiPort);
   try {
     return await startCronofyFake({
       port,
@@ -56,13 +57,13 @@ async function startFake(
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'EADDRINUSE' && code !== 'EACCES') throw error;
     throw new PortInUseError(
-      `Port ${port} (CRONOFY_API_PORT) is already in use on this machine. Stop whatever uses it, or choose another port: CRONOFY_API_PORT=${port + 1} npm start`,
+      `Port ${port} (${LOCAL_ENV.cronofyApiPort}) is already in use on this machine. Stop whatever uses it, or choose another port: ${LOCAL_ENV.cronofyApiPort}=${port + 1} npm start`,
     );
   }
 }
 
 function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number, fake: CronofyFake): string {
-  // Other terminals find this stack through the same variables (infra/local/endpoints.ts).
+  // Other terminals find this stack through the same variables (infra/local-mode.ts).
   const prefix = envPrefix({
     port: Number(new URL(stack.url).port),
     dynamoDbPort: Number(new URL(stack.endpoints.dynamodb).port),
@@ -145,14 +146,14 @@ async function main(): Promise<void> {
   try {
     const config = loadLocalConfig(env);
     const concurrency = Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
-    const port = portFromEnv(env, 'PORT', 3000);
+    const port = portFromEnv(env, LOCAL_ENV.port);
     fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '', config.secrets.apiCredential);
     console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
     starting = startLocalStack({
       port,
-      dynamoDbPort: portFromEnv(env, 'DYNAMODB_PORT', 8000),
-      sqsPort: portFromEnv(env, 'SQS_PORT', 9324),
-      tableName: env.TABLE_NAME || TABLE.localName,
+      dynamoDbPort: portFromEnv(env, LOCAL_ENV.dynamoDbPort),
+      sqsPort: portFromEnv(env, LOCAL_ENV.sqsPort),
+      tableName: env[LOCAL_ENV.tableName] || TABLE.localName,
       visibilityTimeoutSeconds: visibilityOverride(env),
       apiToken: env.LOCAL_API_TOKEN || DEFAULT_API_TOKEN,
       workerConcurrency: concurrency,

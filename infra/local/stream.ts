@@ -12,8 +12,8 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Logger } from '#shared/core/ports.ts';
 import { TABLE } from '../definitions.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local-mode.ts';
 import { printable } from './log.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from './services.ts';
 
 /**
  * Tails the table's stream on DynamoDB Local the way a downstream consumer reads it in AWS: DescribeStream

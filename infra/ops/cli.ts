@@ -4,14 +4,16 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { QUEUE } from '../definitions.ts';
+import { QUEUE, TABLE } from '../definitions.ts';
 import {
+  DEFAULT_PORTS,
   isConnectionRefused,
+  LOCAL_ENV,
   LocalModeNotRunning,
+  localClientConfig,
   localEndpoints,
   requireLocalMode,
-} from '../local/endpoints.ts';
-import { dynamoClient, sqsClient } from '../local/services.ts';
+} from '../local-mode.ts';
 import {
   type DeadLetter,
   inspect,
@@ -65,8 +67,8 @@ Options
   --json           print JSON instead of text (list, dlq peek, inspect, reconcile)
   --help           this text
 
-Local mode: the same variables as npm start find it: DYNAMODB_PORT (8000), SQS_PORT (9324), TABLE_NAME
-(cronofy-records), CRONOFY_API_PORT (3100, for reconcile). Run \`npm start\` first.
+Local mode: the same variables as npm start find it: ${LOCAL_ENV.dynamoDbPort} (${DEFAULT_PORTS.DYNAMODB_PORT}), ${LOCAL_ENV.sqsPort} (${DEFAULT_PORTS.SQS_PORT}), ${LOCAL_ENV.tableName}
+(${TABLE.localName}), ${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). Run \`npm start\` first.
 
 Exit status: 0 done; 1 failed (local mode not running, stack or record not found); 2 usage error.`;
 
@@ -99,11 +101,11 @@ export interface Io {
 async function localTarget(env: NodeJS.ProcessEnv): Promise<Target> {
   const endpoints = localEndpoints(env);
   await requireLocalMode(endpoints, ['dynamodb', 'sqs']);
-  const sqs = sqsClient(endpoints.sqs);
+  const sqs = new SQSClient(localClientConfig(endpoints.sqs));
   const url = async (name: string) =>
     (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl ?? '';
   return {
-    ddb: dynamoClient(endpoints.dynamodb),
+    ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
     sqs,
     tableName: endpoints.tableName,
     queueUrl: await url(QUEUE.localName),

@@ -17,9 +17,9 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys } from '../../shared/contract/keys.ts';
-import { encodeEnvelope } from '../../shared/notifications/envelope.ts';
-import { decodeEnvelope, type Envelope } from '../../shared/notifications/queue-message.ts';
+import { keys, PARTITION_KEY } from '#shared/contract/keys.ts';
+import { encodeEnvelope } from '#shared/notifications/envelope.ts';
+import { decodeEnvelope, type Envelope } from '#shared/notifications/queue-message.ts';
 
 /**
  * Operator actions, written against the AWS SDK so they work the same on local mode's emulators and in
@@ -125,7 +125,11 @@ export async function redriveStatus(
 
 async function getItem(target: Target, pk: string): Promise<Record<string, unknown> | undefined> {
   const result = await target.ddb.send(
-    new GetItemCommand({ TableName: target.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
+    new GetItemCommand({
+      TableName: target.tableName,
+      Key: { [PARTITION_KEY]: { S: pk } },
+      ConsistentRead: true,
+    }),
   );
   return result.Item ? unmarshall(result.Item) : undefined;
 }
@@ -196,7 +200,7 @@ export async function inspect(target: Target, schedulingRequestId: string): Prom
       }),
     );
     for (const item of page.Items ?? []) {
-      const { body: _body, pk: _pk, ...rest } = unmarshall(item);
+      const { body: _body, [PARTITION_KEY]: _pk, ...rest } = unmarshall(item);
       notifications.push(rest);
     }
     start = page.LastEvaluatedKey;

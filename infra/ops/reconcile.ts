@@ -1,14 +1,19 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
-import { DynamoReconcileStore } from '../../shared/aws/reconcile-store.ts';
-import { StaticSecrets } from '../../shared/aws/secrets.ts';
-import { silentLogger } from '../../shared/core/logger.ts';
-import { cronofyClient } from '../../shared/cronofy/from-env.ts';
-import { type ReconcileReport, reconcile } from '../../shared/scheduling/reconcile.ts';
+import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
+import { StaticSecrets } from '#shared/aws/secrets.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import { cronofyClient } from '#shared/cronofy/from-env.ts';
+import { type ReconcileReport, reconcile } from '#shared/scheduling/reconcile.ts';
+import { loadLocalConfig } from '../config.ts';
 import { cronofyRateShare } from '../definitions.ts';
-import { loadLocalConfig } from '../local/config.ts';
-import { listening, localEndpoints, requireLocalMode } from '../local/endpoints.ts';
-import { dynamoClient } from '../local/services.ts';
-import { localCronofyApiUrl } from '../local/stack.ts';
+import {
+  listening,
+  localClientConfig,
+  localCronofyApiUrl,
+  localEndpoints,
+  requireLocalMode,
+} from '../local-mode.ts';
 import { stackOutputs } from './stack-outputs.ts';
 
 /**
@@ -45,7 +50,7 @@ export async function reconcileLocal(
       `the Cronofy fake is not running at ${apiUrl}; npm start runs it (give this command the same CRONOFY_API_PORT)`,
     );
   const local = loadLocalConfig(env);
-  const ddb = dynamoClient(endpoints.dynamodb);
+  const ddb = new DynamoDBClient(localClientConfig(endpoints.dynamodb));
   try {
     return await reconcile(
       { ...request, maxCalls: local.config.reconcileMaxCalls },

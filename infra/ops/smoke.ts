@@ -1,19 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PARTITION_KEY } from '#shared/contract/keys.ts';
 import { appHost, ConfigError, type PublicConfig, publicConfigSchema } from '#shared/core/config.ts';
 import { signBody } from '#shared/notifications/signature.ts';
-import { loadLocalConfig } from '../local/config.ts';
+import { loadLocalConfig, readCdkContext } from '../config.ts';
 import {
   isConnectionRefused,
   LocalModeNotRunning,
+  localClientConfig,
   localEndpoints,
   requireLocalMode,
-} from '../local/endpoints.ts';
-import { dynamoClient } from '../local/services.ts';
+} from '../local-mode.ts';
 import { StackNotFound, stackName, stackOutputs } from './stack-outputs.ts';
 
 /**
@@ -170,7 +171,7 @@ export async function runSmoke(target: SmokeTarget, options: SmokeOptions = {}):
         const found = await target.ddb.send(
           new GetItemCommand({
             TableName: target.tableName,
-            Key: { pk: { S: key } },
+            Key: { [PARTITION_KEY]: { S: key } },
             ConsistentRead: true,
             ProjectionExpression: '#s',
             ExpressionAttributeNames: { '#s': 'status' },
@@ -262,8 +263,7 @@ export async function runSmoke(target: SmokeTarget, options: SmokeOptions = {}):
 
 /** The public configuration a deploy used: cdk.json's `cronofy` context (infra/app.ts reads the same). */
 function deployedPublicConfig(): PublicConfig {
-  const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8'));
-  const cronofy = cdkJson?.context?.cronofy ?? {};
+  const cronofy = readCdkContext();
   const parsed = publicConfigSchema.safeParse({
     dataCenter: cronofy.dataCenter,
     redirects: cronofy.redirects,
@@ -281,7 +281,7 @@ async function localTarget(env: NodeJS.ProcessEnv): Promise<SmokeTarget> {
   return {
     baseUrl: endpoints.gateway,
     clientSecret: secrets.clientSecrets[0] as string,
-    ddb: dynamoClient(endpoints.dynamodb),
+    ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
     tableName: endpoints.tableName,
     config,
     label: `local mode at ${endpoints.gateway}`,

@@ -7,7 +7,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys, PARTITION_KEY, sha256Hex } from '../contract/keys.ts';
+import { keys, PARTITION_KEY, sha256Hex, TTL_ATTRIBUTE } from '../contract/keys.ts';
 import { OPEN_INDEX, OPEN_UNTIL_UNKNOWN } from '../contract/open-index.ts';
 import type {
   CreatedRequest,
@@ -161,7 +161,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
           }),
           // DynamoDB's TTL deletes expired items within days, not at once: an expired item counts as absent.
           ConditionExpression: 'attribute_not_exists(#pk) OR #expires < :now',
-          ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#expires': 'expires_at' },
+          ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#expires': TTL_ATTRIBUTE },
           ExpressionAttributeValues: { ':now': { N: String(this.nowSeconds()) } },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),

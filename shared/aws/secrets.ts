@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ENV, requiredEnv, wholeNumberEnv } from '../contract/env.ts';
+import { secretFromEnv } from '../contract/env.ts';
 import type { Secrets, SecretsProvider } from '../core/ports.ts';
 
 const SECRET_FORMAT =
@@ -83,9 +83,8 @@ export class SecretsManagerSecrets implements SecretsProvider {
 }
 
 export function secretsManagerFromEnv(env: NodeJS.ProcessEnv = process.env): SecretsProvider {
-  const secretId = requiredEnv(env, ENV.secretArn);
-  const ttlSeconds = wholeNumberEnv(env, ENV.secretsCacheSeconds, 0, 'must be a whole number of seconds');
-  return new SecretsManagerSecrets(new SecretsManagerClient({}), secretId, ttlSeconds * 1000);
+  const { secretArn, cacheSeconds } = secretFromEnv(env);
+  return new SecretsManagerSecrets(new SecretsManagerClient({}), secretArn, cacheSeconds * 1000);
 }
 
 /** Local mode and tests: secrets handed over directly (from cdk.json `local` or the environment). */

@@ -21,6 +21,8 @@ export const ENV = {
   notificationRetentionDays: 'NOTIFICATION_RETENTION_DAYS',
   publicConfig: 'CRONOFY_PUBLIC_CONFIG',
   reconcileMaxCalls: 'RECONCILE_MAX_CALLS',
+  /** The threshold of our logger (shared/core/logger.ts), set for every function (infra/constructs/app-function.ts). */
+  logLevel: 'LOG_LEVEL',
 } as const;
 export type EnvName = (typeof ENV)[keyof typeof ENV];
 
@@ -53,4 +55,12 @@ export function wholeNumberEnv(env: Env, name: EnvName, min: number, message: st
   if (text === undefined || text === '' || !Number.isInteger(value) || value < min)
     throw new Error(`${name} ${message}`);
   return value;
+}
+
+/** The secret a function reads (`SECRET_ARN`) and how long it keeps it (`SECRETS_CACHE_SECONDS`): bindSecret sets both. */
+export function secretFromEnv(env: Env): { secretArn: string; cacheSeconds: number } {
+  return {
+    secretArn: requiredEnv(env, ENV.secretArn),
+    cacheSeconds: wholeNumberEnv(env, ENV.secretsCacheSeconds, 0, 'must be a whole number of seconds'),
+  };
 }

@@ -8,6 +8,9 @@ import { createHash } from 'node:crypto';
 /** The table's only key attribute: one string partition key per item, `<entity>#<id>`. */
 export const PARTITION_KEY = 'pk';
 
+/** DynamoDB TTL attribute (epoch seconds) of the items that expire: notification records, idempotency keys. */
+export const TTL_ATTRIBUTE = 'expires_at';
+
 /** The Scheduler Workflows metadata allow-list (https://docs.cronofy.com/developers/scheduler/workflows/). */
 export const METADATA_KEYS = [
   'correlation_id',

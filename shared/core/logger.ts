@@ -1,3 +1,4 @@
+import { ENV } from '../contract/env.ts';
 import type { Logger } from './ports.ts';
 
 /**
@@ -21,7 +22,7 @@ const stdout: LogSink = (line) => {
 };
 
 function threshold(env: NodeJS.ProcessEnv): number {
-  const name = (env.LOG_LEVEL ?? env.POWERTOOLS_LOG_LEVEL ?? 'INFO').toUpperCase();
+  const name = (env[ENV.logLevel] ?? env.POWERTOOLS_LOG_LEVEL ?? 'INFO').toUpperCase();
   return name in LEVELS ? LEVELS[name as Level] : LEVELS.INFO;
 }
 

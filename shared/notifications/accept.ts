@@ -1,3 +1,5 @@
+import { NOTIFICATION_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
+import { LOG_EVENTS } from '../core/log-events.ts';
 import type { Clock, Logger, NotificationQueue, SecretsProvider } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
 import {
@@ -9,7 +11,7 @@ import {
   UNAVAILABLE_MESSAGE,
   UnauthorizedError,
 } from '../edge/http.ts';
-import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from './envelope.ts';
+import { encodeEnvelope, idempotencyKey } from './envelope.ts';
 import { verifySignature } from './signature.ts';
 
 /**
@@ -35,7 +37,7 @@ export const NOTIFICATION_ID_HEADER = 'cronofy-notification-id';
 export async function acceptNotification(request: IngestRequest, deps: IngestDeps): Promise<HttpResult> {
   const { body } = request;
   if (body.byteLength > MAX_BODY_BYTES) {
-    deps.logger.warn('notification rejected: too large', { bytes: body.byteLength });
+    deps.logger.warn(LOG_EVENTS.notificationRejectedTooLarge, { bytes: body.byteLength });
     throw new PayloadTooLargeError(MAX_BODY_BYTES);
   }
 
@@ -43,7 +45,7 @@ export async function acceptNotification(request: IngestRequest, deps: IngestDep
   const secrets = await loadSecrets(deps, UNAVAILABLE_MESSAGE);
   if (!verifySignature(body, signature, secrets.clientSecrets)) {
     // Never log the body or the header values: only what helps tell a misconfiguration from a probe.
-    deps.logger.warn('notification rejected: signature', {
+    deps.logger.warn(LOG_EVENTS.notificationRejectedSignature, {
       reason: signature ? 'mismatch' : 'missing',
       values: signature ? signature.split(',').length : 0,
       bytes: body.byteLength,

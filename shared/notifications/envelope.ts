@@ -1,4 +1,5 @@
 import { sha256Hex } from '../contract/keys.ts';
+import { SQS_MESSAGE_MAX_BYTES } from '../contract/limits.ts';
 
 /**
  * The queue message the ingest function writes and the worker reads: the raw body exactly as received,
@@ -6,14 +7,6 @@ import { sha256Hex } from '../contract/keys.ts';
  * Encoding lives here, on the ingest path, with no zod; the schema and decoding are the worker's
  * (worker/queue-message.ts).
  */
-
-/**
- * Largest body accepted, in bytes. A body travels base64-encoded when JSON escaping would make it larger
- * (4/3 of its size), and the whole message must stay within 256 KiB, the SQS limit every queue (and every
- * emulator) supports.
- */
-export const MAX_BODY_BYTES = 190 * 1024;
-export const MAX_MESSAGE_BYTES = 256 * 1024;
 
 /** Version 2 carries the header id for tracing; the idempotency key is always the body's digest. */
 export const ENVELOPE_VERSION = 2;
@@ -72,7 +65,7 @@ export function encodeEnvelope({ body, receivedAt, headerId }: EnvelopeInput): s
     const message = escapeForSqs(JSON.stringify({ ...common, encoding: 'utf8', body: text }));
     // JSON escaping can grow text (quotes, backslashes, control characters) past the queue limit. Base64 is
     // bounded; the worker decodes it and still sees valid UTF-8 as text, so nothing about the body changes.
-    if (Buffer.byteLength(message) <= MAX_MESSAGE_BYTES) return message;
+    if (Buffer.byteLength(message) <= SQS_MESSAGE_MAX_BYTES) return message;
   }
   return JSON.stringify({ ...common, encoding: 'base64', body: Buffer.from(body).toString('base64') });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as z from 'zod/mini';
+import { TOKEN_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
 import { BadRequestError, type HttpResult, json, RECIPIENT_HEADERS } from '../edge/http.ts';
@@ -14,8 +15,6 @@ import { BadRequestError, type HttpResult, json, RECIPIENT_HEADERS } from '../ed
 /** Cronofy accepts at most 4 hours between `iat` and `exp`. */
 export const MAX_TTL_SECONDS = 4 * 60 * 60;
 export const DEFAULT_TTL_SECONDS = MAX_TTL_SECONDS;
-/** Bodies of `POST /tokens/*` are a few fields; anything bigger is not a token request. */
-export const MAX_BODY_BYTES = 8 * 1024;
 
 export const TOKEN_AUDIENCES = { claim: 'public_link', embed: 'scheduler_embed' } as const;
 export type TokenKind = keyof typeof TOKEN_AUDIENCES;

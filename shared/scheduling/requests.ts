@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { METADATA_KEYS, sha256Hex, wellFormed } from '../contract/keys.ts';
+import { SCHEDULING_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
 import type {
   Clock,
   CreatedRequest,
@@ -37,7 +38,6 @@ import { BadRequestError, HttpError, type HttpResult, json } from '../edge/http.
  * the request again. A Cronofy error releases the item, so a retry calls Cronofy again.
  */
 
-export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 const MAX_METADATA_LENGTH = 128;
 /** Idempotency keys are remembered this long (DynamoDB's TTL removes them later). */

@@ -1,8 +1,9 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NOTIFICATION_BODY_MAX_BYTES } from '#shared/contract/limits.ts';
 import { keys } from '#shared/contract/records.ts';
-import { idempotencyKey, MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import { idempotencyKey } from '#shared/notifications/envelope.ts';
 import { signBody } from '#shared/notifications/signature.ts';
 import type { LocalStack } from '../../infra/local/stack.ts';
 import { eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
@@ -101,9 +102,9 @@ describe('awkward signed bodies through local mode', () => {
     async (_, unit) => {
       const prefix = '{"notification":{"type":"brand_new_type"},"notes":"';
       const escaped = `\\${unit === '"' ? '"' : '\\'}`; // one escaped character: two bytes of JSON
-      const room = MAX_BODY_BYTES - prefix.length - 2;
+      const room = NOTIFICATION_BODY_MAX_BYTES - prefix.length - 2;
       const body = `${prefix}${escaped.repeat(Math.floor(room / 2))}"}`;
-      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(MAX_BODY_BYTES);
+      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(NOTIFICATION_BODY_MAX_BYTES);
       expect(await post(body)).toBe(202);
       const record = await recordOf(body);
       expect(record).toMatchObject({ status: 'unknown_type', type: 'brand_new_type', body_encoding: 'utf8' });

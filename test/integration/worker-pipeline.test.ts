@@ -9,13 +9,14 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { NOTIFICATION_BODY_MAX_BYTES } from '#shared/contract/limits.ts';
 import { appliedKey } from '#shared/contract/ordering.ts';
 import type { NotificationRecord } from '#shared/contract/records.ts';
 import { keys, parseStreamImage } from '#shared/contract/records.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { RecordStore } from '#shared/core/ports.ts';
 import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
-import { encodeEnvelope, idempotencyKey, MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
@@ -352,7 +353,7 @@ describe('notification records, a batch at a time', () => {
   it('writes a full batch of the largest notifications ingest accepts in one request', async () => {
     const big = (key: string) => ({
       ...record(key, 'unparseable'),
-      body: `{"notification":{"type":"scheduling_request_time_chosen"},"pad":"${'x'.repeat(MAX_BODY_BYTES - 80)}"}`,
+      body: `{"notification":{"type":"scheduling_request_time_chosen"},"pad":"${'x'.repeat(NOTIFICATION_BODY_MAX_BYTES - 80)}"}`,
     });
     const batch = Array.from({ length: 10 }, () => big(uniqueId('big')));
     expect(await deps.store.putNotifications(batch)).toEqual(batch.map(() => 'created'));

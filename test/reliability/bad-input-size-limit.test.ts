@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import { NOTIFICATION_BODY_MAX_BYTES as MAX_BODY_BYTES } from '#shared/contract/limits.ts';
 import {
   acceptedUnsigned,
   keptAfterDraining,

@@ -1,8 +1,9 @@
 import { connect } from 'node:net';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
+import { NOTIFICATION_BODY_MAX_BYTES as MAX_BODY_BYTES } from '#shared/contract/limits.ts';
 import { keys } from '#shared/contract/records.ts';
-import { idempotencyKey, MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import { idempotencyKey } from '#shared/notifications/envelope.ts';
 import { signBody } from '#shared/notifications/signature.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import { buildScenario, getItems, type Random, recordFigures, seededRandom } from '../sim/index.ts';

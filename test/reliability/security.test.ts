@@ -8,7 +8,7 @@ import { createLogger } from '#shared/core/logger.ts';
 import { signBody } from '#shared/notifications/signature.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
-import { loadLocalConfig } from '../../infra/local/config.ts';
+import { loadLocalConfig } from '../../infra/config.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import { buildScenario, recordFigures, type SimNotification, seededRandom, simulate } from '../sim/index.ts';
 import { MemoryStore } from '../support/memory-store.ts';

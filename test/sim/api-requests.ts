@@ -3,10 +3,14 @@ import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys } from '#shared/contract/keys.ts';
 import type { ReconcileReport } from '#shared/scheduling/reconcile.ts';
-import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local/endpoints.ts';
 import { DEFAULT_API_TOKEN } from '../../infra/local/gateway.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
-import { localCronofyApiUrl } from '../../infra/local/stack.ts';
+import {
+  LocalModeNotRunning,
+  listening,
+  localCronofyApiUrl,
+  localEndpoints,
+} from '../../infra/local-mode.ts';
 import { reconcileLocal } from '../../infra/ops/reconcile.ts';
 import type { ProgressStream } from './progress.ts';
 import { type Random, seededRandom } from './random.ts';

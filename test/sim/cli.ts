@@ -4,9 +4,9 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { loadLocalConfig } from '../../infra/local/config.ts';
-import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local/endpoints.ts';
+import { loadLocalConfig } from '../../infra/config.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
+import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local-mode.ts';
 import {
   API_REQUESTS_HELP,
   type ApiRequestsSettings,

@@ -1,7 +1,7 @@
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys } from '#shared/contract/keys.ts';
+import { keys, PARTITION_KEY } from '#shared/contract/keys.ts';
 import {
   createQueues,
   createTable,
@@ -59,7 +59,7 @@ export async function readSchedulingRecord(
   const result = await aws.ddb.send(
     new GetItemCommand({
       TableName: aws.tableName,
-      Key: { pk: { S: keys.schedulingRequest(id) } },
+      Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
       ConsistentRead: true,
     }),
   );

@@ -5,6 +5,7 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
+import { PARTITION_KEY } from '#shared/contract/keys.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/services.ts';
 
 /** Every record on a DynamoDB Local stream so far, from the start of each shard. */
@@ -43,5 +44,5 @@ export async function readStream(endpoint: string, streamArn: string): Promise<_
 
 /** Stream records of one item, by partition key. */
 export function recordsFor(records: _Record[], pk: string): _Record[] {
-  return records.filter((record) => record.dynamodb?.Keys?.pk?.S === pk);
+  return records.filter((record) => record.dynamodb?.Keys?.[PARTITION_KEY]?.S === pk);
 }

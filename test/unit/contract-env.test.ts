@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
-import { ENV, requiredEnv, wholeNumberEnv } from '#shared/contract/env.ts';
+import { ENV, requiredEnv, secretFromEnv, wholeNumberEnv } from '#shared/contract/env.ts';
 import { rateLimitFromEnv } from '#shared/cronofy/from-env.ts';
 
 /** A missing or bad environment value fails at cold start, naming the variable; nothing falls back silently. */
@@ -21,6 +21,14 @@ describe('environment contract readers', () => {
 
   it('the secrets cache time and the Cronofy rate share have no silent default', () => {
     expect(() => secretsManagerFromEnv({ SECRET_ARN: 'arn' })).toThrow('SECRETS_CACHE_SECONDS');
+    expect(() => secretFromEnv({ SECRETS_CACHE_SECONDS: '300' })).toThrow('SECRET_ARN is not set');
+    expect(() => secretFromEnv({ SECRET_ARN: 'arn', SECRETS_CACHE_SECONDS: '-1' })).toThrow(
+      'SECRETS_CACHE_SECONDS must be a whole number of seconds',
+    );
+    expect(secretFromEnv({ SECRET_ARN: 'arn', SECRETS_CACHE_SECONDS: '0' })).toEqual({
+      secretArn: 'arn',
+      cacheSeconds: 0,
+    });
     expect(() => rateLimitFromEnv({ CRONOFY_RATE_PER_SECOND: '5' })).toThrow('CRONOFY_RATE_PER_MINUTE');
     expect(rateLimitFromEnv({ CRONOFY_RATE_PER_SECOND: '5', CRONOFY_RATE_PER_MINUTE: '50' })).toEqual({
       perSecond: 5,

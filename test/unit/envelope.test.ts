@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  encodeEnvelope,
-  idempotencyKey,
-  MAX_BODY_BYTES,
-  MAX_MESSAGE_BYTES,
-} from '#shared/notifications/envelope.ts';
+import { NOTIFICATION_BODY_MAX_BYTES, SQS_MESSAGE_MAX_BYTES } from '#shared/contract/limits.ts';
+import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
 import { decodeEnvelope, EnvelopeError } from '#shared/notifications/queue-message.ts';
 
 const at = new Date('2026-11-23T10:00:00.123Z');
@@ -61,9 +57,9 @@ describe('queue envelope', () => {
   });
 
   it('keeps a worst-case body within the queue limit', () => {
-    const controlChars = Buffer.alloc(MAX_BODY_BYTES, 0x01);
+    const controlChars = Buffer.alloc(NOTIFICATION_BODY_MAX_BYTES, 0x01);
     const message = encodeEnvelope({ body: controlChars, receivedAt: at });
-    expect(Buffer.byteLength(message)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+    expect(Buffer.byteLength(message)).toBeLessThanOrEqual(SQS_MESSAGE_MAX_BYTES);
   });
 
   it.each([
@@ -74,10 +70,10 @@ describe('queue envelope', () => {
     'a valid UTF-8 body at the size limit made of %s travels base64 but reaches the worker as text',
     (_, unit) => {
       const prefix = '{"notification":{"type":"x"},"notes":"';
-      const text = `${prefix}${unit.repeat(MAX_BODY_BYTES - prefix.length - 2)}"}`;
-      expect(Buffer.byteLength(text)).toBe(MAX_BODY_BYTES);
+      const text = `${prefix}${unit.repeat(NOTIFICATION_BODY_MAX_BYTES - prefix.length - 2)}"}`;
+      expect(Buffer.byteLength(text)).toBe(NOTIFICATION_BODY_MAX_BYTES);
       const message = encodeEnvelope({ body: Buffer.from(text), receivedAt: at });
-      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(SQS_MESSAGE_MAX_BYTES);
       expect(JSON.parse(message).encoding).toBe('base64');
       const envelope = decodeEnvelope(message);
       expect(envelope.encoding).toBe('utf8');

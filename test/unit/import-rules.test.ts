@@ -138,3 +138,42 @@ describe('import rules of shared/', () => {
     expect(cycles).toEqual([]);
   });
 });
+
+/**
+ * infra/: the operator tools (ops/) find a deployment, local mode or AWS, on their own; what they share with
+ * local mode (its ports, variables, region and configuration) lives in modules at infra/ level that import
+ * neither local/ nor ops/.
+ */
+describe('import rules of infra/', () => {
+  const infraRoot = join(root, 'infra');
+  /** The infra/ files a file imports, relative to infra/. */
+  const infraImports = (file: string): string[] =>
+    [...readFileSync(file, 'utf8').matchAll(SPECIFIER)]
+      .map((match) => match[2] as string)
+      .filter((spec) => spec.startsWith('.'))
+      .map((spec) =>
+        relative(infraRoot, resolve(dirname(file), spec))
+          .split(sep)
+          .join('/'),
+      )
+      .filter((target) => !target.startsWith('..'));
+  const importsUnder = (files: string[], folder: string) =>
+    files.flatMap((file) =>
+      infraImports(file)
+        .filter((target) => target.startsWith(`${folder}/`))
+        .map((target) => `${relative(infraRoot, file).split(sep).join('/')} -> ${target}`),
+    );
+
+  it('finds the imports of infra/ops', () => {
+    expect(infraImports(join(infraRoot, 'ops/cli.ts'))).toContain('ops/operations.ts');
+  });
+
+  it('infra/ops imports nothing from infra/local', () => {
+    expect(importsUnder(tsFiles(join(infraRoot, 'ops')), 'local')).toEqual([]);
+  });
+
+  it('the modules local mode and the operator tools share import neither of them', () => {
+    const shared = ['local-mode.ts', 'config.ts', 'definitions.ts'].map((file) => join(infraRoot, file));
+    expect([...importsUnder(shared, 'local'), ...importsUnder(shared, 'ops')]).toEqual([]);
+  });
+});

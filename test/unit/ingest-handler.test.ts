@@ -2,8 +2,9 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { QueueUnavailableError } from '#shared/aws/sqs-queue.ts';
+import { NOTIFICATION_BODY_MAX_BYTES } from '#shared/contract/limits.ts';
 import type { NotificationQueue } from '#shared/core/ports.ts';
-import { idempotencyKey, MAX_BODY_BYTES } from '#shared/notifications/envelope.ts';
+import { idempotencyKey } from '#shared/notifications/envelope.ts';
 import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
 import { signBody } from '#shared/notifications/signature.ts';
 import { makeHandler } from '../../functions/ingest/handler.ts';
@@ -110,7 +111,7 @@ describe('ingest handler', () => {
 
   it('answers 413 above the documented limit', async () => {
     const { handler, queue } = setup();
-    const big = 'x'.repeat(MAX_BODY_BYTES + 1);
+    const big = 'x'.repeat(NOTIFICATION_BODY_MAX_BYTES + 1);
     const response = await handler(event(big, { 'cronofy-hmac-sha256': signBody(big, SECRET) }));
     expect(response.statusCode).toBe(413);
     expect(queue.sent).toHaveLength(0);

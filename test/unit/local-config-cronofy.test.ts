@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadLocalConfig } from '../../infra/local/config.ts';
-import { localCronofyApiUrl } from '../../infra/local/stack.ts';
+import { loadLocalConfig } from '../../infra/config.ts';
+import { localCronofyApiUrl } from '../../infra/local-mode.ts';
 
 /** Local mode's Cronofy plumbing: the credential the handlers send and the fake accepts, and where the fake is. */
 

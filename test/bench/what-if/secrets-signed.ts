@@ -1,3 +1,4 @@
+import { secretFromEnv } from '#shared/contract/env.ts';
 import type { SecretsProvider } from '#shared/core/ports.ts';
 import { SignedSecretsManagerSecrets } from './signed-secrets.ts';
 
@@ -6,7 +7,6 @@ import { SignedSecretsManagerSecrets } from './signed-secrets.ts';
  * `secretsManagerFromEnv`, reading the secret with one signed request instead of the SDK client.
  */
 export function secretsManagerFromEnv(env: NodeJS.ProcessEnv = process.env): SecretsProvider {
-  const secretId = env.SECRET_ARN;
-  if (!secretId) throw new Error('SECRET_ARN is not set');
-  return new SignedSecretsManagerSecrets(secretId, Number(env.SECRETS_CACHE_SECONDS ?? '300') * 1000);
+  const { secretArn, cacheSeconds } = secretFromEnv(env);
+  return new SignedSecretsManagerSecrets(secretArn, cacheSeconds * 1000);
 }

@@ -6,6 +6,7 @@ import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { parseConfig } from '#shared/core/config.ts';
+import { LOG_EVENTS } from '#shared/core/log-events.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
 import { signBody } from '#shared/notifications/signature.ts';
@@ -222,6 +223,15 @@ describe('log metric filters', () => {
     await acceptNotification({ headers: {}, body: new Uint8Array(2 * 1024 * 1024) }, deps).catch(() => {});
     return lines;
   }
+
+  it('match the messages of shared/core/log-events.ts, the constants the ingest code logs', () => {
+    const patterns = resourcesOfType('AWS::Logs::MetricFilter').map(([, f]) => f.Properties.FilterPattern);
+    expect(patterns.sort()).toEqual(
+      [LOG_EVENTS.notificationRejectedSignature, LOG_EVENTS.notificationRejectedTooLarge]
+        .map((message) => `{ $.message = "${message}" }`)
+        .sort(),
+    );
+  });
 
   it('match the lines ingest actually writes', async () => {
     const messages = (await ingestLogLines()).map((line) => JSON.parse(line).message);

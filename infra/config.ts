@@ -3,10 +3,11 @@ import { ConfigError, type CronofyConfig, parseConfig } from '#shared/core/confi
 import type { Secrets } from '#shared/core/ports.ts';
 
 /**
- * Local mode's configuration: the same `cdk.json` context the CDK app reads, with the environment variables
- * of the configuration contract laid over it. Secrets come from the environment or, failing that, from the development-only
- * `local` block of `cdk.json`. Everything is validated with the app's own zod schema, so a value that would
- * stop `cdk synth` stops `npm start` too, with the same key in the message.
+ * The configuration of local mode and of the tools that work against it (infra/local/, infra/ops/): the same
+ * `cdk.json` context the CDK app reads, with the environment variables of the configuration contract laid over
+ * it. Secrets come from the environment or, failing that, from the development-only `local` block of
+ * `cdk.json`. Everything is validated with the app's own zod schema, so a value that would stop `cdk synth`
+ * stops `npm start` too, with the same key in the message.
  */
 
 export interface LocalConfig {
@@ -26,9 +27,10 @@ const OVERRIDES = {
 } as const;
 type OverrideVariable = keyof typeof OVERRIDES;
 
-const CDK_JSON = new URL('../../cdk.json', import.meta.url);
+const CDK_JSON = new URL('../cdk.json', import.meta.url);
 
-function readCdkContext(path: URL | string): Record<string, unknown> {
+/** The `cronofy` context of cdk.json as it is written (not validated); {} when there is none. */
+export function readCdkContext(path: URL | string = CDK_JSON): Record<string, unknown> {
   let document: unknown;
   try {
     document = JSON.parse(readFileSync(path, 'utf8'));
@@ -125,17 +127,4 @@ export function loadLocalConfig(
       ...(secrets.apiCredential === undefined ? {} : { apiCredential: secrets.apiCredential }),
     },
   };
-}
-
-/** A TCP port from the environment, failing with the variable's name. */
-export function portFromEnv(env: NodeJS.ProcessEnv, variable: string, fallback: number): number {
-  const text = env[variable];
-  if (text === undefined || text === '') return fallback;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new ConfigError(
-      `Invalid configuration in the environment:\n  ${variable}: must be a port number (1–65535), got "${text}"`,
-    );
-  }
-  return port;
 }
