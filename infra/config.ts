@@ -55,11 +55,15 @@ function jsonObject(variable: OverrideVariable, text: string): unknown {
   }
 }
 
+/** Keys of `cronofy` that only a deployment uses (infra/app.ts validates them); local mode ignores them. */
+export const DEPLOYMENT_ONLY_KEYS = ['secretArn', 'alarmEmails'] as const;
+
 export function loadLocalConfig(
   env: NodeJS.ProcessEnv = process.env,
   cdkJsonPath: URL | string = CDK_JSON,
 ): LocalConfig {
   const raw = readCdkContext(cdkJsonPath);
+  for (const key of DEPLOYMENT_ONLY_KEYS) delete raw[key];
   const used: OverrideVariable[] = [];
   const value = (variable: OverrideVariable): string | undefined => {
     const text = env[variable];

@@ -7,7 +7,7 @@ import { localCronofyApiUrl } from '../../infra/local-mode.ts';
 
 /** Local mode's Cronofy plumbing: the credential the handlers send and the fake accepts, and where the fake is. */
 
-function cdkJson(local: Record<string, unknown>): string {
+function cdkJson(local: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'cdk-json-'));
   const path = join(dir, 'cdk.json');
   writeFileSync(
@@ -16,6 +16,7 @@ function cdkJson(local: Record<string, unknown>): string {
       context: {
         cronofy: {
           dataCenter: 'us',
+          ...extra,
           local: { clientSecrets: ['CRN_file'], embedPublicKey: 'EMB_f', embedSecret: 'ESK_f', ...local },
         },
       },
@@ -34,6 +35,18 @@ describe('local Cronofy credential and URL', () => {
       loadLocalConfig({ CRONOFY_API_CREDENTIAL: 'CRN_api_env' }, cdkJson({ apiCredential: 'CRN_api_file' }))
         .secrets.apiCredential,
     ).toBe('CRN_api_env');
+  });
+
+  it('ignores the deployment-only keys a user sets before deploying (secretArn, alarmEmails)', () => {
+    const path = cdkJson(
+      {},
+      {
+        secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:cronofy-AbCdEf',
+        alarmEmails: ['ops@example.com'],
+      },
+    );
+    expect(loadLocalConfig({}, path).config.dataCenter).toBe('us');
+    expect(() => loadLocalConfig({}, cdkJson({}, { unknownKey: 1 }))).toThrow('unknownKey');
   });
 
   it('refuses an empty cronofy.local.apiCredential, naming the key', () => {
