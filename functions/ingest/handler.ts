@@ -6,21 +6,27 @@ import { ENV, requiredEnv } from '#shared/contract/env.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
-import { errorToJson, json } from '#shared/edge/http.ts';
+import { header, healthy, notificationAccepted, notificationErrorToJson } from '#shared/edge/http.ts';
 import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
 
 /** Entry adapter for `POST /cronofy/notifications` and `GET /healthz`. */
 export function makeHandler(deps: IngestDeps) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     if (event.requestContext.http.method === 'GET' && event.rawPath === '/healthz') {
-      return toApiResponse(json(200, { status: 'ok' }));
+      return toApiResponse(healthy());
     }
     try {
-      return toApiResponse(
-        await acceptNotification({ headers: event.headers ?? {}, body: bodyBytes(event) }, deps),
+      await acceptNotification(
+        {
+          body: bodyBytes(event),
+          signature: header(event.headers, 'cronofy-hmac-sha256'),
+          notificationId: header(event.headers, 'cronofy-notification-id'),
+        },
+        deps,
       );
+      return toApiResponse(notificationAccepted());
     } catch (error) {
-      return toApiResponse(errorToJson(error));
+      return toApiResponse(notificationErrorToJson(error));
     }
   };
 }

@@ -3,33 +3,35 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { DynamoRedirectStore, REDIRECT_CLIENT_CONFIG } from '#shared/aws/redirect-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
 import { ENV, requiredEnv } from '#shared/contract/env.ts';
+import { publicConfigFromEnv } from '#shared/core/config.ts';
+import { DomainError } from '#shared/core/errors.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { toApiResponse } from '#shared/edge/api-gateway.ts';
-import type { HttpResult } from '#shared/edge/http.ts';
-import {
-  errorPage,
-  followRedirect,
-  launchPublicLink,
-  parsePublicConfig,
-  type RedirectDeps,
-} from '#shared/recipients/redirects.ts';
+import { recipientAnswer, recipientErrorPage } from '#shared/edge/http.ts';
+import { type LinkDeps, launchPublicLink } from '#shared/recipients/links.ts';
+import { followRedirect, type RedirectDeps } from '#shared/recipients/redirects.ts';
+
+export type RecipientDeps = RedirectDeps & LinkDeps;
 
 /** Entry adapter for `GET /redirects/{step}` and `GET /links/{name}` (the recipient's browser). */
-export function makeHandler(deps: RedirectDeps) {
+export function makeHandler(deps: RecipientDeps) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     try {
       const route = routeOf(event);
       const rawQuery = event.rawQueryString;
-      let result: HttpResult;
-      if (route?.kind === 'redirect') result = await followRedirect({ step: route.param, rawQuery }, deps);
-      else if (route?.kind === 'link') result = await launchPublicLink({ name: route.param, rawQuery }, deps);
-      else result = errorPage(404);
-      return toApiResponse(result);
+      // Where the recipient goes; nowhere (a 404 page) for an unknown route, step or link name.
+      let location: string | undefined;
+      if (route?.kind === 'redirect') location = await followRedirect({ step: route.param, rawQuery }, deps);
+      else if (route?.kind === 'link')
+        location = await launchPublicLink({ name: route.param, rawQuery }, deps);
+      return toApiResponse(recipientAnswer(location));
     } catch (error) {
       // A person is reading this answer: a plain page, never a stack trace.
-      deps.logger.error('recipient request failed', { error: (error as Error).name });
-      return toApiResponse(errorPage(500));
+      // A DomainError is an answer for the caller; anything else is a failure, logged.
+      if (!(error instanceof DomainError))
+        deps.logger.error('recipient request failed', { error: (error as Error).name });
+      return toApiResponse(recipientErrorPage(error));
     }
   };
 }
@@ -50,8 +52,8 @@ function routeOf(
   return { kind: match[1] === 'redirects' ? 'redirect' : 'link', param: match[2] };
 }
 
-function depsFromEnv(env: NodeJS.ProcessEnv = process.env): RedirectDeps {
-  const config = parsePublicConfig(env[ENV.publicConfig]);
+function depsFromEnv(env: NodeJS.ProcessEnv = process.env): RecipientDeps {
+  const config = publicConfigFromEnv(env);
   const tableName = requiredEnv(env, ENV.tableName);
   return {
     config,

@@ -7,17 +7,25 @@ import type {
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
 import { ENV, requiredEnv } from '#shared/contract/env.ts';
+import { DomainError } from '#shared/core/errors.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { countersLine } from '#shared/core/metrics.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
-import { type HttpResult, header, json } from '#shared/edge/http.ts';
+import {
+  forbidden,
+  type HttpResult,
+  header,
+  routeNotFound,
+  schedulingErrorToJson,
+  schedulingRequestCancelled,
+  schedulingRequestCreated,
+} from '#shared/edge/http.ts';
 import {
   cancelSchedulingRequest,
   createSchedulingRequest,
   type SchedulingRequestDeps,
-  schedulingErrorToJson,
 } from '#shared/scheduling/requests.ts';
 
 export interface SchedulingRequestsHandlerDeps extends SchedulingRequestDeps {
@@ -28,21 +36,19 @@ export interface SchedulingRequestsHandlerDeps extends SchedulingRequestDeps {
   metricsNamespace?: string;
 }
 
-const NO_STORE = { 'cache-control': 'no-store' } as const;
-
 type Route = { kind: 'create' } | { kind: 'cancel'; id: string | undefined };
 
 /** Entry adapter for `POST /scheduling-requests` and `POST /scheduling-requests/{id}/cancel` (the integrator's backend). */
 export function makeHandler(deps: SchedulingRequestsHandlerDeps) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const route = routeOf(event);
-    if (route === undefined) return toApiResponse(json(404, { error: 'not_found', message: 'Not Found' }));
+    if (route === undefined) return toApiResponse(routeNotFound());
     const iam = (event as Partial<APIGatewayProxyEventV2WithIAMAuthorizer>).requestContext?.authorizer?.iam;
     if (deps.requireIamAuthorizer && !iam) {
       deps.logger.error(
         'scheduling request without IAM authorization refused: is the route missing its authorizer?',
       );
-      return toApiResponse(json(403, { error: 'forbidden', message: 'Forbidden' }));
+      return toApiResponse(forbidden());
     }
     const counters: Record<string, number> = {};
     const count = (name: string) => {
@@ -58,27 +64,30 @@ export function makeHandler(deps: SchedulingRequestsHandlerDeps) {
     let answer: HttpResult;
     try {
       if (route.kind === 'create') {
-        answer = await createSchedulingRequest(
-          {
-            body: bodyBytes(event),
-            idempotencyKey: header(event.headers, 'idempotency-key'),
-            caller: iam?.userArn ?? undefined,
-          },
-          routeDeps,
+        answer = schedulingRequestCreated(
+          await createSchedulingRequest(
+            {
+              body: bodyBytes(event),
+              idempotencyKey: header(event.headers, 'idempotency-key'),
+              caller: iam?.userArn ?? undefined,
+            },
+            routeDeps,
+          ),
         );
-        if (answer.statusCode === 201) count('SchedulingRequestsCreated');
+        count('SchedulingRequestsCreated');
       } else {
-        answer = await cancelSchedulingRequest(route.id, routeDeps);
+        answer = schedulingRequestCancelled(await cancelSchedulingRequest(route.id, routeDeps));
         count('SchedulingRequestsCancelled');
       }
     } catch (error) {
-      answer = schedulingErrorToJson(error);
-      if (answer.statusCode >= 500 && !(error instanceof Error && 'statusCode' in error))
+      // A DomainError is an answer for the caller; anything else is a failure, logged.
+      if (!(error instanceof DomainError))
         deps.logger.error('scheduling request failed', { route: route.kind, error: (error as Error).name });
+      answer = schedulingErrorToJson(error);
     }
     const line = deps.writeMetric ? countersLine(counters, deps.clock(), deps.metricsNamespace) : undefined;
     if (line) deps.writeMetric?.(line);
-    return toApiResponse({ ...answer, headers: { ...answer.headers, ...NO_STORE } });
+    return toApiResponse(answer);
   };
 }
 

@@ -4,10 +4,17 @@ import type {
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { DomainError } from '#shared/core/errors.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
-import { errorToJson, isAnswered, json, RECIPIENT_HEADERS } from '#shared/edge/http.ts';
+import {
+  forbidden,
+  RECIPIENT_HEADERS,
+  routeNotFound,
+  tokenErrorToJson,
+  tokenIssued,
+} from '#shared/edge/http.ts';
 import { issueToken, type TokenDeps, type TokenKind } from '#shared/recipients/tokens.ts';
 
 export interface TokensHandlerDeps extends TokenDeps {
@@ -23,27 +30,27 @@ export function makeHandler(deps: TokensHandlerDeps) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const kind = kindOf(event);
     if (kind === undefined) {
-      return toApiResponse(json(404, { error: 'not_found', message: 'Not Found' }, RECIPIENT_HEADERS));
+      return toApiResponse(routeNotFound(RECIPIENT_HEADERS));
     }
     const iam = (event as Partial<APIGatewayProxyEventV2WithIAMAuthorizer>).requestContext?.authorizer?.iam;
     if (deps.requireIamAuthorizer && !iam) {
       deps.logger.error(
         'token request without IAM authorization refused: is the route missing its authorizer?',
       );
-      return toApiResponse(json(403, { error: 'forbidden', message: 'Forbidden' }, RECIPIENT_HEADERS));
+      return toApiResponse(forbidden(RECIPIENT_HEADERS));
     }
     try {
-      const result = await issueToken(
+      const issued = await issueToken(
         { kind, body: bodyBytes(event), caller: iam?.userArn ?? undefined },
         deps,
       );
-      return toApiResponse(result);
+      return toApiResponse(tokenIssued(issued));
     } catch (error) {
-      if (!isAnswered(error)) {
+      // A DomainError is an answer for the caller; anything else is a failure, logged.
+      if (!(error instanceof DomainError)) {
         deps.logger.error('token request failed', { kind, error: (error as Error).name });
       }
-      const answer = errorToJson(error);
-      return toApiResponse({ ...answer, headers: { ...answer.headers, ...RECIPIENT_HEADERS } });
+      return toApiResponse(tokenErrorToJson(error));
     }
   };
 }

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { ENV, type Env } from '../contract/env.ts';
 
 /**
  * Non-secret configuration: the `cronofy` key of `cdk.json` context. Parsed once when the CDK app or the
@@ -106,20 +107,30 @@ export class ConfigError extends Error {
 export function parseConfig(raw: unknown, source = 'cdk.json context'): CronofyConfig {
   const result = cronofyConfigSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const key = ['cronofy', ...issue.path.map(String)].join('.');
+  throw invalidConfig(result.error, 'cronofy', source);
+}
+
+/**
+ * A ConfigError naming every wrong key under `root` (e.g. `cronofy.dataCenter`); unknown keys are listed, or
+ * the `allowed` ones named instead.
+ */
+function invalidConfig(error: z.core.$ZodError, root: string, source: string, allowed?: string): ConfigError {
+  const problems = error.issues.map((issue) => {
+    const key = [root, ...issue.path.map(String)].join('.');
     // zod/mini keeps bundles small but has no message catalogue: fill in the common cases here.
     const message =
       issue.message !== 'Invalid input'
         ? issue.message
         : issue.code === 'unrecognized_keys'
-          ? `unknown key(s) ${(issue as { keys?: string[] }).keys?.join(', ')}`
+          ? allowed
+            ? `unknown key(s); allowed: ${allowed}`
+            : `unknown key(s) ${(issue as { keys?: string[] }).keys?.join(', ')}`
           : issue.code === 'invalid_type'
             ? `expected ${(issue as { expected?: string }).expected}`
             : 'invalid value';
     return `${key}: ${message}`;
   });
-  throw new ConfigError(`Invalid configuration in ${source}:\n  ${problems.join('\n  ')}`);
+  return new ConfigError(`Invalid configuration in ${source}:\n  ${problems.join('\n  ')}`);
 }
 
 /** Configuration of the redirect and link functions, as their environment carries it. */
@@ -129,3 +140,22 @@ export const publicConfigSchema = z.pick(cronofyConfigSchema, {
   publicLinks: true,
 });
 export type PublicConfig = z.infer<typeof publicConfigSchema>;
+
+/**
+ * The redirect and link function's configuration from its environment (`CRONOFY_PUBLIC_CONFIG`, written by
+ * infra/stack.ts), failing at cold start with the key at fault.
+ */
+export function publicConfigFromEnv(env: Env): PublicConfig {
+  const name = ENV.publicConfig;
+  const text = env[name];
+  if (!text) throw new ConfigError(`${name} is not set`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${name} is not valid JSON`);
+  }
+  const result = publicConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  throw invalidConfig(result.error, name, name, 'dataCenter, redirects, publicLinks');
+}

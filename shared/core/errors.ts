@@ -1,15 +1,64 @@
 /**
  * Typed failures of the domain, without status codes: shared/edge/http.ts is the one place that turns them
- * into answers.
+ * into answers (with `instanceof`). Their messages are written for the caller; an error that is not one of
+ * these is an internal failure, answered without its message.
  */
 
-/** A dependency (secrets, a queue, a store) is out of reach for now; the caller may retry. */
-export class UnavailableError extends Error {
+/** A failure put in words for the caller. */
+export class DomainError extends Error {}
+
+/** The request is malformed or incomplete; the message says what to change. */
+export class InvalidRequestError extends DomainError {}
+
+/** The body is larger than the route accepts. */
+export class BodyTooLargeError extends DomainError {
+  constructor(limitBytes: number) {
+    super(`body exceeds ${limitBytes} bytes`);
+  }
+}
+
+/** The request does not prove who sent it (a missing or wrong signature). */
+export class UnauthenticatedError extends DomainError {}
+
+/** What the request names does not exist. */
+export class NotFoundError extends DomainError {}
+
+/** An idempotency key came back with a different request. */
+export class IdempotencyKeyReusedError extends DomainError {}
+
+/** A failure that may pass: trying again after `retryAfterSeconds` makes sense. */
+export class RetryLaterError extends DomainError {
   constructor(
     message: string,
     readonly retryAfterSeconds = 5,
   ) {
     super(message);
-    this.name = 'UnavailableError';
   }
 }
+
+/** The same request is still being processed. */
+export class InProgressError extends RetryLaterError {}
+
+/** A dependency (secrets, a queue, a store) is out of reach for now. */
+export class UnavailableError extends RetryLaterError {}
+
+// The upstream is Cronofy's API (shared/cronofy/ raises its own errors; the use cases translate them).
+
+/** The upstream refused fields of the request: `fieldErrors` is `{field of this API: [message, …]}`. */
+export class UpstreamRejectedError extends DomainError {
+  constructor(
+    message: string,
+    readonly fieldErrors: Record<string, string[]>,
+  ) {
+    super(message);
+  }
+}
+
+/** The upstream rejected this service's credential: an operator must act. */
+export class UpstreamCredentialError extends DomainError {}
+
+/** The upstream is unavailable or rate limited. */
+export class UpstreamUnavailableError extends UnavailableError {}
+
+/** The upstream answered in a way this service cannot use. */
+export class UpstreamError extends DomainError {}

@@ -1,60 +1,30 @@
-import { UnavailableError } from '../core/errors.ts';
+import {
+  BodyTooLargeError,
+  type DomainError,
+  IdempotencyKeyReusedError,
+  InProgressError,
+  InvalidRequestError,
+  NotFoundError,
+  RetryLaterError,
+  UnauthenticatedError,
+  UnavailableError,
+  UpstreamCredentialError,
+  UpstreamError,
+  UpstreamRejectedError,
+  UpstreamUnavailableError,
+} from '../core/errors.ts';
+import type { IssuedToken, SchedulingRequestCancelled, SchedulingRequestCreated } from '../core/outcomes.ts';
 
 /**
- * HTTP answers in one place: typed errors map to status codes with `instanceof`, and a 5xx never carries
- * internals. Handlers turn a `HttpResult` into their platform's response shape.
+ * HTTP answers in one place: the outcomes of the use cases (shared/core/outcomes.ts) and their typed errors
+ * (shared/core/errors.ts, mapped with `instanceof`) become status codes, headers and bodies here, and nowhere
+ * else; a 5xx never carries internals. Handlers turn a `HttpResult` into their platform's response shape.
  */
 
 export interface HttpResult {
   statusCode: number;
   headers: Record<string, string>;
   body: string;
-}
-
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
-
-export class UnauthorizedError extends HttpError {
-  constructor(message = 'missing or invalid Cronofy-HMAC-SHA256 signature') {
-    super(401, 'unauthorized', message);
-  }
-}
-
-export class PayloadTooLargeError extends HttpError {
-  constructor(limit: number) {
-    super(413, 'payload_too_large', `body exceeds ${limit} bytes`);
-  }
-}
-
-export const UNAVAILABLE_MESSAGE = 'temporarily unable to accept notifications; retry later';
-
-export class ServiceUnavailableError extends HttpError {
-  constructor() {
-    super(503, 'unavailable', UNAVAILABLE_MESSAGE, {
-      'retry-after': '5',
-    });
-  }
-}
-
-export class NotFoundError extends HttpError {
-  constructor(message = 'Not Found') {
-    super(404, 'not_found', message);
-  }
-}
-
-export class BadRequestError extends HttpError {
-  constructor(message: string) {
-    super(400, 'bad_request', message);
-  }
 }
 
 /**
@@ -66,28 +36,8 @@ export const RECIPIENT_HEADERS = { 'cache-control': 'no-store', 'referrer-policy
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
-export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
   return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
-}
-
-/** An error with a known answer (the others are logged by the handler as failures and answered 500). */
-export function isAnswered(error: unknown): boolean {
-  return error instanceof HttpError || error instanceof UnavailableError;
-}
-
-/** The only place an error becomes an answer. Unknown errors are a generic 500. */
-export function errorToJson(error: unknown): HttpResult {
-  if (error instanceof HttpError) {
-    return json(error.statusCode, { error: error.code, message: error.message }, error.headers);
-  }
-  if (error instanceof UnavailableError) {
-    return json(
-      503,
-      { error: 'unavailable', message: error.message },
-      { 'retry-after': String(error.retryAfterSeconds) },
-    );
-  }
-  return json(500, { error: 'internal_error', message: 'internal error' });
 }
 
 /** Header lookup that ignores case (API Gateway lowercases names; other callers may not). */
@@ -101,4 +51,185 @@ export function header(
     if (key.toLowerCase() === wanted) return value;
   }
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON answers (`headers` are added to those of every JSON answer)
+
+export function healthy(): HttpResult {
+  return json(200, { status: 'ok' });
+}
+
+/** No route of this function matches. */
+export function routeNotFound(headers: Record<string, string> = {}): HttpResult {
+  return json(404, { error: 'not_found', message: 'Not Found' }, headers);
+}
+
+/** The route was reached without the authorization API Gateway should have checked. */
+export function forbidden(headers: Record<string, string> = {}): HttpResult {
+  return json(403, { error: 'forbidden', message: 'Forbidden' }, headers);
+}
+
+/** `POST /cronofy/notifications`: signed and durably queued. */
+export function notificationAccepted(): HttpResult {
+  return json(202, { status: 'accepted' });
+}
+
+/** `POST /tokens/claim` and `POST /tokens/embed`. */
+export function tokenIssued(issued: IssuedToken): HttpResult {
+  return json(200, { token: issued.token, expires_at: issued.expiresAt }, RECIPIENT_HEADERS);
+}
+
+/** `POST /scheduling-requests`; a replayed answer says so in `Idempotent-Replayed`. */
+export function schedulingRequestCreated({ request, url, replayed }: SchedulingRequestCreated): HttpResult {
+  return json(
+    201,
+    {
+      scheduling_request_id: request.scheduling_request_id,
+      url,
+      dashboard_url: request.dashboard_url ?? null,
+    },
+    replayed ? { 'idempotent-replayed': 'true' } : {},
+  );
+}
+
+/** `POST /scheduling-requests/{id}/cancel`. */
+export function schedulingRequestCancelled(cancelled: SchedulingRequestCancelled): HttpResult {
+  return json(200, {
+    scheduling_request_id: cancelled.schedulingRequestId,
+    status: 'cancelled',
+    cancelled_at: cancelled.cancelledAt,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors → JSON answers
+
+/**
+ * Typed errors answered `{error, message}` with a status and a code, per route family (so that each function
+ * carries only its own); the first match wins, and any other error is a generic 500.
+ */
+type ErrorAnswers = ReadonlyArray<readonly [new (...args: never[]) => DomainError, number, string]>;
+
+/** Out of reach for now (secrets, the queue, the store): 503 and when to try again. On every route. */
+const UNAVAILABLE = [UnavailableError, 503, 'unavailable'] as const;
+
+function errorToJson(answers: ErrorAnswers, error: unknown, headers: Record<string, string> = {}) {
+  for (const [type, statusCode, code] of answers) {
+    if (!(error instanceof type)) continue;
+    const retry: Record<string, string> =
+      error instanceof RetryLaterError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
+    return json(statusCode, { error: code, message: error.message }, { ...retry, ...headers });
+  }
+  return json(500, { error: 'internal_error', message: 'internal error' }, headers);
+}
+
+const NOTIFICATION_ERRORS: ErrorAnswers = [
+  [UnauthenticatedError, 401, 'unauthorized'],
+  [BodyTooLargeError, 413, 'payload_too_large'],
+  UNAVAILABLE,
+];
+
+/** `POST /cronofy/notifications`. */
+export function notificationErrorToJson(error: unknown): HttpResult {
+  return errorToJson(NOTIFICATION_ERRORS, error);
+}
+
+const TOKEN_ERRORS: ErrorAnswers = [[InvalidRequestError, 400, 'bad_request'], UNAVAILABLE];
+
+/** `POST /tokens/*`. */
+export function tokenErrorToJson(error: unknown): HttpResult {
+  return errorToJson(TOKEN_ERRORS, error, RECIPIENT_HEADERS);
+}
+
+const SCHEDULING_ERRORS: ErrorAnswers = [
+  [InvalidRequestError, 400, 'bad_request'],
+  [NotFoundError, 404, 'not_found'],
+  [InProgressError, 409, 'in_progress'],
+  [IdempotencyKeyReusedError, 422, 'idempotency_key_reused'],
+  [UpstreamCredentialError, 502, 'cronofy_credential_rejected'],
+  [UpstreamError, 502, 'cronofy_error'],
+  // Before UNAVAILABLE: an UpstreamUnavailableError is an UnavailableError too.
+  [UpstreamUnavailableError, 503, 'cronofy_unavailable'],
+  UNAVAILABLE,
+];
+
+/** `POST /scheduling-requests` and `…/{id}/cancel`; Cronofy's 422 keeps its errors per field. */
+export function schedulingErrorToJson(error: unknown): HttpResult {
+  if (error instanceof UpstreamRejectedError) return json(422, { errors: error.fieldErrors });
+  return errorToJson(SCHEDULING_ERRORS, error);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Recipient answers: a redirect, or a page a person reads
+
+/** With RECIPIENT_HEADERS on every page. */
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+} as const;
+
+/** To `location`, or a page saying the link leads nowhere when there is none. */
+export function recipientAnswer(location: string | undefined): HttpResult {
+  if (location === undefined) return errorPage(404);
+  return { statusCode: 302, headers: { ...RECIPIENT_HEADERS, location }, body: '' };
+}
+
+/** A failure as a page: out of reach for now is a 503, anything else a 500 (never a stack trace). */
+export function recipientErrorPage(error: unknown): HttpResult {
+  return errorPage(error instanceof UnavailableError ? 503 : 500);
+}
+
+export type ErrorPageStatus = 400 | 404 | 500 | 503;
+
+/** What a person sees when a link leads nowhere. Fixed text: nothing from the request is echoed. */
+const PAGES: Record<ErrorPageStatus, { title: string; message: string }> = {
+  400: {
+    title: 'This link is not complete',
+    message:
+      'The link you followed is missing something it needs. Please open it again from the message you received, or contact the person who sent it to you.',
+  },
+  404: {
+    title: 'This link is not valid',
+    message:
+      'The link you followed does not lead to a page. Please check that it was copied in full from the message you received, or contact the person who sent it to you.',
+  },
+  500: {
+    title: 'Something went wrong',
+    message: 'We could not open this link. Please try again in a few minutes.',
+  },
+  503: {
+    title: 'Temporarily unavailable',
+    message: 'We could not open this link just now. Please try again in a minute.',
+  },
+};
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function errorPage(status: ErrorPageStatus): HttpResult {
+  const page = PAGES[status];
+  const title = escapeHtml(page.title);
+  const body = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex">
+<title>${title}</title>
+<style>body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:32rem;margin:4rem auto;padding:0 1.5rem;line-height:1.5;color:#1f2933}h1{font-size:1.5rem}</style>
+</head>
+<body>
+<h1>${title}</h1>
+<p>${escapeHtml(page.message)}</p>
+</body>
+</html>
+`;
+  const headers: Record<string, string> = { ...RECIPIENT_HEADERS, ...PAGE_HEADERS };
+  if (status === 503) headers['retry-after'] = '30';
+  return { statusCode: status, headers, body };
 }

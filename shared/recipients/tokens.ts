@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as z from 'zod/mini';
 import { TOKEN_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
+import { InvalidRequestError } from '../core/errors.ts';
+import type { IssuedToken } from '../core/outcomes.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
-import { BadRequestError, type HttpResult, json, RECIPIENT_HEADERS } from '../edge/http.ts';
 
 /**
  * Claim tokens (Public Links) and Embedded Scheduler tokens: HS256 JWTs signed with the Embed secret
@@ -44,11 +45,8 @@ export interface MintOptions {
   tenantId?: string;
 }
 
-export interface MintedToken {
-  token: string;
+export interface MintedToken extends IssuedToken {
   claims: TokenClaims;
-  /** `exp` as ISO 8601 (UTC, whole seconds). */
-  expiresAt: string;
 }
 
 export async function mintToken(
@@ -134,32 +132,32 @@ export interface TokenDeps {
   newId?: () => string;
 }
 
-/** Parse an optional JSON body: empty (or whitespace) means defaults. Throws BadRequestError. */
+/** Parse an optional JSON body: empty (or whitespace) means defaults. Throws InvalidRequestError. */
 export function parseTokenRequest(kind: TokenKind, body: Uint8Array): MintOptions {
   if (body.byteLength > MAX_BODY_BYTES)
-    throw new BadRequestError(`body must be at most ${MAX_BODY_BYTES} bytes`);
+    throw new InvalidRequestError(`body must be at most ${MAX_BODY_BYTES} bytes`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(body);
   } catch {
-    throw new BadRequestError('body must be UTF-8 JSON');
+    throw new InvalidRequestError('body must be UTF-8 JSON');
   }
   let raw: unknown = {};
   if (text.trim() !== '') {
     try {
       raw = JSON.parse(text);
     } catch {
-      throw new BadRequestError('body is not valid JSON');
+      throw new InvalidRequestError('body is not valid JSON');
     }
   }
   const schema = kind === 'claim' ? claimRequestSchema : embedRequestSchema;
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new BadRequestError(parsed.error.issues[0]?.message ?? 'invalid body');
+  if (!parsed.success) throw new InvalidRequestError(parsed.error.issues[0]?.message ?? 'invalid body');
   const data: { ttl_seconds?: number; tenant_id?: string } = parsed.data;
   return { kind, ttlSeconds: data.ttl_seconds, tenantId: data.tenant_id };
 }
 
-export async function issueToken(request: TokenRequest, deps: TokenDeps): Promise<HttpResult> {
+export async function issueToken(request: TokenRequest, deps: TokenDeps): Promise<IssuedToken> {
   const options = parseTokenRequest(request.kind, request.body);
   const secrets = await loadSecrets(deps, 'temporarily unable to mint tokens; retry later');
   const minted = await mintToken(secrets, options, deps.clock, deps.newId);
@@ -170,5 +168,5 @@ export async function issueToken(request: TokenRequest, deps: TokenDeps): Promis
     ttlSeconds: minted.claims.exp - minted.claims.iat,
     caller: request.caller,
   });
-  return json(200, { token: minted.token, expires_at: minted.expiresAt }, RECIPIENT_HEADERS);
+  return minted;
 }

@@ -2,6 +2,19 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { METADATA_KEYS, sha256Hex, wellFormed } from '../contract/keys.ts';
 import { SCHEDULING_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
+import {
+  DomainError,
+  IdempotencyKeyReusedError,
+  InProgressError,
+  InvalidRequestError,
+  NotFoundError,
+  UnavailableError,
+  UpstreamCredentialError,
+  UpstreamError,
+  UpstreamRejectedError,
+  UpstreamUnavailableError,
+} from '../core/errors.ts';
+import type { SchedulingRequestCancelled, SchedulingRequestCreated } from '../core/outcomes.ts';
 import type {
   Clock,
   CreatedRequest,
@@ -10,7 +23,7 @@ import type {
   Logger,
   SchedulingRequestStore,
 } from '../core/ports.ts';
-import type { CronofyApi, NewSchedulingRequest } from '../cronofy/api.ts';
+import type { CronofyApi, NewSchedulingRequest, SchedulingRequest } from '../cronofy/api.ts';
 import {
   CredentialRejectedError,
   CronofyApiError,
@@ -18,18 +31,18 @@ import {
   CronofyUnavailableError,
   CronofyValidationError,
 } from '../cronofy/api-errors.ts';
-import { BadRequestError, HttpError, type HttpResult, json } from '../edge/http.ts';
 
 /**
  * `POST /scheduling-requests` and `POST /scheduling-requests/{id}/cancel`: create or cancel a Scheduling Request
  * in Cronofy (https://docs.cronofy.com/developers/api/scheduling-requests/) and record it. Plain functions over
- * ports (Cronofy's API, the store, the clock); the Lambda handler is functions/scheduling-requests/handler.ts.
+ * ports (Cronofy's API, the store, the clock) that return outcomes and throw the typed errors of core/errors.ts;
+ * the Lambda handler is functions/scheduling-requests/handler.ts, and shared/edge/http.ts gives the answers.
  *
  * Idempotency (`Idempotency-Key`, optional, per caller, 24 hours): Cronofy's create takes no idempotency key, so
  * this service keeps one item per key and moves it through `in_progress` → `created` → `completed`:
  * 1. before calling Cronofy, a conditional put of the item (`in_progress`, a lease, the body's fingerprint): of
  *    concurrent requests with one key exactly one gets it; the others wait for its answer (polling the item,
- *    up to `waitMs`) and return it, or get `409` with `Retry-After` when it takes longer;
+ *    up to `waitMs`) and return it, or get an InProgressError (retry later) when it takes longer;
  * 2. the moment Cronofy answers, the answer is written to the item (`created`), before anything else;
  * 3. then the `scheduling_request` record, then the item is marked `completed`.
  * A crash after 2 is recovered by the retry: it finds `created`, writes the record (an idempotent write) and
@@ -161,40 +174,42 @@ export interface CreateInput {
 
 function decodeJson(body: Uint8Array): unknown {
   if (body.byteLength > MAX_BODY_BYTES)
-    throw new BadRequestError(`body must be at most ${MAX_BODY_BYTES} bytes`);
+    throw new InvalidRequestError(`body must be at most ${MAX_BODY_BYTES} bytes`);
   let textBody: string;
   try {
     textBody = new TextDecoder('utf-8', { fatal: true }).decode(body);
   } catch {
-    throw new BadRequestError('body must be UTF-8 JSON');
+    throw new InvalidRequestError('body must be UTF-8 JSON');
   }
-  if (textBody.trim() === '') throw new BadRequestError('body must be a JSON object');
+  if (textBody.trim() === '') throw new InvalidRequestError('body must be a JSON object');
   try {
     return JSON.parse(textBody);
   } catch {
-    throw new BadRequestError('body is not valid JSON');
+    throw new InvalidRequestError('body is not valid JSON');
   }
 }
 
-/** Parse and check a create body. Throws BadRequestError with a short reason. */
+/** Parse and check a create body. Throws InvalidRequestError with a short reason. */
 export function parseCreateBody(body: Uint8Array): CreateInput {
   const parsed = createBodySchema.safeParse(decodeJson(body));
-  if (!parsed.success) throw new BadRequestError(parsed.error.issues[0]?.message ?? 'invalid body');
+  if (!parsed.success) throw new InvalidRequestError(parsed.error.issues[0]?.message ?? 'invalid body');
   const data = parsed.data;
   const sources = (['template_sub', 'host_sub', 'host_group_sub'] as const).filter(
     (k) => data[k] !== undefined,
   );
   if (sources.length !== 1)
-    throw new BadRequestError('give exactly one of template_sub, host_sub or host_group_sub');
+    throw new InvalidRequestError('give exactly one of template_sub, host_sub or host_group_sub');
   const recipient = { email: data.recipient.email, displayName: data.recipient.display_name };
   let request: NewSchedulingRequest;
   if (data.template_sub !== undefined) {
     if (data.summary !== undefined || data.duration_minutes !== undefined)
-      throw new BadRequestError('summary and duration_minutes come from the template; leave them out');
+      throw new InvalidRequestError('summary and duration_minutes come from the template; leave them out');
     request = { recipient, source: { kind: 'template', sub: data.template_sub } };
   } else {
     if (data.summary === undefined || data.duration_minutes === undefined)
-      throw new BadRequestError('with host_sub or host_group_sub, summary and duration_minutes are required');
+      throw new InvalidRequestError(
+        'with host_sub or host_group_sub, summary and duration_minutes are required',
+      );
     request = {
       recipient,
       source: {
@@ -221,47 +236,29 @@ export function linkWithMetadata(selectUrl: string, metadata: Record<string, str
   return url.toString();
 }
 
-export function createdAnswer(created: CreatedRequest, replayed = false): HttpResult {
-  return json(
-    201,
-    {
-      scheduling_request_id: created.scheduling_request_id,
-      url: linkWithMetadata(created.select_url, created.metadata),
-      dashboard_url: created.dashboard_url ?? null,
-    },
-    replayed ? { 'idempotent-replayed': 'true' } : {},
-  );
+function createdOutcome(created: CreatedRequest, replayed = false): SchedulingRequestCreated {
+  return { request: created, url: linkWithMetadata(created.select_url, created.metadata), replayed };
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Errors → answers
+// Cronofy's errors → typed errors of this API
 
-export class CronofyAnswerError extends HttpError {}
-
-/** What the caller sees for a Cronofy failure: never internals, always what to do. */
-export function cronofyErrorToHttp(error: CronofyApiError): HttpError {
-  if (error instanceof CronofyValidationError) {
-    const result = new CronofyAnswerError(422, 'invalid', 'Cronofy rejected the request');
-    return Object.assign(result, { errors: fieldErrors(error.errors) });
-  }
+/** What the caller is told about a Cronofy failure: never internals, always what to do. */
+function cronofyErrorToDomain(error: CronofyApiError): DomainError {
+  if (error instanceof CronofyValidationError)
+    return new UpstreamRejectedError('Cronofy rejected the request', fieldErrors(error.errors));
   if (error instanceof CredentialRejectedError)
-    return new CronofyAnswerError(
-      502,
-      'cronofy_credential_rejected',
+    return new UpstreamCredentialError(
       "Cronofy rejected this service's API credential; an operator must update api_credential in the secret",
     );
   if (error instanceof CronofyUnavailableError)
-    return new CronofyAnswerError(
-      503,
-      'cronofy_unavailable',
+    return new UpstreamUnavailableError(
       'Cronofy is unavailable or rate limited; retry later',
-      {
-        'retry-after': String(error.retryAfterSeconds),
-      },
+      error.retryAfterSeconds,
     );
   if (error instanceof CronofyNotFoundError)
-    return new CronofyAnswerError(404, 'not_found', 'Cronofy has no such scheduling request');
-  return new CronofyAnswerError(502, 'cronofy_error', 'Cronofy answered in a way this service cannot use');
+    return new NotFoundError('Cronofy has no such scheduling request');
+  return new UpstreamError('Cronofy answered in a way this service cannot use');
 }
 
 /** Cronofy's parameter names → this API's fields, so the caller can tell which of its fields is at fault. */
@@ -288,23 +285,8 @@ export function fieldErrors(errors: Record<string, string[]>): Record<string, st
   return out;
 }
 
-/** The only place errors of these routes become answers. */
-export function schedulingErrorToJson(error: unknown): HttpResult {
-  if (error instanceof HttpError) {
-    const errors = (error as HttpError & { errors?: unknown }).errors;
-    if (errors !== undefined) return json(error.statusCode, { errors }, error.headers);
-    return json(error.statusCode, { error: error.code, message: error.message }, error.headers);
-  }
-  return json(500, { error: 'internal_error', message: 'internal error' });
-}
-
-export class StoreUnavailableError extends HttpError {
-  constructor() {
-    super(503, 'unavailable', 'temporarily unable to record scheduling requests; retry later', {
-      'retry-after': '5',
-    });
-  }
-}
+const storeUnavailable = () =>
+  new UnavailableError('temporarily unable to record scheduling requests; retry later');
 
 // ---------------------------------------------------------------------------------------------------------
 // Create
@@ -317,29 +299,27 @@ export interface CreateCall {
 }
 
 async function callCronofy(input: CreateInput, deps: SchedulingRequestDeps): Promise<CreatedRequest> {
+  let answer: SchedulingRequest;
   try {
-    const answer = await deps.api.createSchedulingRequest(input.request);
-    if (!answer.primary_select_url) {
-      throw new CronofyAnswerError(502, 'cronofy_error', 'Cronofy answered without a link to send');
-    }
-    return {
-      scheduling_request_id: answer.scheduling_request_id,
-      select_url: answer.primary_select_url,
-      ...(answer.dashboard_url ? { dashboard_url: answer.dashboard_url } : {}),
-      metadata: input.metadata,
-      created_at: deps.clock().toISOString(),
-    };
+    answer = await deps.api.createSchedulingRequest(input.request);
   } catch (error) {
     throw cronofyFailure(error, deps);
   }
+  if (!answer.primary_select_url) throw new UpstreamError('Cronofy answered without a link to send');
+  return {
+    scheduling_request_id: answer.scheduling_request_id,
+    select_url: answer.primary_select_url,
+    ...(answer.dashboard_url ? { dashboard_url: answer.dashboard_url } : {}),
+    metadata: input.metadata,
+    created_at: deps.clock().toISOString(),
+  };
 }
 
-/** A failed Cronofy call as the answer to give; secrets out of reach (no credential) is a 503 too. */
+/** A failed Cronofy call as the error to answer; secrets out of reach (no credential) is unavailable too. */
 function cronofyFailure(
   error: unknown,
   deps: Pick<SchedulingRequestDeps, 'logger' | 'onCronofyError'>,
 ): unknown {
-  if (error instanceof HttpError) return error;
   if (error instanceof CronofyApiError) {
     deps.onCronofyError?.(error);
     deps.logger.warn('cronofy call failed', {
@@ -347,12 +327,10 @@ function cronofyFailure(
       error: error.name,
       status: error.status,
     });
-    return cronofyErrorToHttp(error);
+    return cronofyErrorToDomain(error);
   }
   deps.logger.error('cronofy call not made', { error: (error as Error).name });
-  return new HttpError(503, 'unavailable', 'temporarily unable to reach Cronofy; retry later', {
-    'retry-after': '5',
-  });
+  return new UnavailableError('temporarily unable to reach Cronofy; retry later');
 }
 
 async function record(created: CreatedRequest, deps: SchedulingRequestDeps): Promise<boolean> {
@@ -373,7 +351,7 @@ async function record(created: CreatedRequest, deps: SchedulingRequestDeps): Pro
 export function validIdempotencyKey(key: string | undefined): string | undefined {
   if (key === undefined) return undefined;
   if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key))
-    throw new BadRequestError(
+    throw new InvalidRequestError(
       `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters`,
     );
   return key;
@@ -391,21 +369,21 @@ function principal(caller: string | undefined): string {
 export async function createSchedulingRequest(
   call: CreateCall,
   deps: SchedulingRequestDeps,
-): Promise<HttpResult> {
+): Promise<SchedulingRequestCreated> {
   const input = parseCreateBody(call.body);
   const key = validIdempotencyKey(call.idempotencyKey);
   if (key === undefined) {
     const created = await callCronofy(input, deps);
     await record(created, deps);
     deps.logger.info('scheduling request created', { schedulingRequestId: created.scheduling_request_id });
-    return createdAnswer(created);
+    return createdOutcome(created);
   }
   try {
     return await createOnce(`${principal(call.caller)}\n${key}`, input, deps);
   } catch (error) {
-    if (error instanceof HttpError) throw error;
+    if (error instanceof DomainError) throw error;
     deps.logger.error('idempotency item unreadable', { error: (error as Error).name });
-    throw new StoreUnavailableError();
+    throw storeUnavailable();
   }
 }
 
@@ -413,18 +391,12 @@ async function createOnce(
   scope: string,
   input: CreateInput,
   deps: SchedulingRequestDeps,
-): Promise<HttpResult> {
+): Promise<SchedulingRequestCreated> {
   const sleep = deps.sleep ?? ((ms: number) => new Promise((resolve) => setTimeout(resolve, ms)));
   const newToken = deps.newToken ?? randomUUID;
   const leaseMs = deps.leaseMs ?? DEFAULT_LEASE_MS;
   const now = () => deps.clock().getTime();
   const deadline = now() + (deps.waitMs ?? DEFAULT_WAIT_MS);
-  const mismatch = () =>
-    new HttpError(
-      422,
-      'idempotency_key_reused',
-      'this Idempotency-Key was used for a different request in the last 24 hours',
-    );
 
   for (;;) {
     const token = newToken();
@@ -439,14 +411,17 @@ async function createOnce(
       });
     } catch (error) {
       deps.logger.error('idempotency item not written', { error: (error as Error).name });
-      throw new StoreUnavailableError();
+      throw storeUnavailable();
     }
     if (begun.started) return firstAttempt(scope, token, input, deps);
 
     let state: IdempotencyState | undefined = begun.existing;
     while (state) {
-      if (state.fingerprint !== input.fingerprint) throw mismatch();
-      if (state.created && state.status === 'completed') return createdAnswer(state.created, true);
+      if (state.fingerprint !== input.fingerprint)
+        throw new IdempotencyKeyReusedError(
+          'this Idempotency-Key was used for a different request in the last 24 hours',
+        );
+      if (state.created && state.status === 'completed') return createdOutcome(state.created, true);
       if (state.created) {
         // The first attempt got Cronofy's answer and stopped before finishing: finish it.
         await record(state.created, deps);
@@ -454,7 +429,7 @@ async function createOnce(
         deps.logger.info('scheduling request recovered from its idempotency item', {
           schedulingRequestId: state.created.scheduling_request_id,
         });
-        return createdAnswer(state.created, true);
+        return createdOutcome(state.created, true);
       }
       if (state.leaseUntil <= now()) {
         // The first attempt stopped before Cronofy answered it, or in the window before its answer was saved.
@@ -463,11 +438,9 @@ async function createOnce(
           return firstAttempt(scope, next, input, deps);
       } else if (now() >= deadline) {
         const seconds = Math.max(1, Math.ceil((state.leaseUntil - now()) / 1000));
-        throw new HttpError(
-          409,
-          'in_progress',
+        throw new InProgressError(
           'a request with this Idempotency-Key is still being processed; retry later',
-          { 'retry-after': String(Math.min(seconds, 30)) },
+          Math.min(seconds, 30),
         );
       } else {
         await sleep(deps.pollMs ?? DEFAULT_POLL_MS);
@@ -483,7 +456,7 @@ async function firstAttempt(
   token: string,
   input: CreateInput,
   deps: SchedulingRequestDeps,
-): Promise<HttpResult> {
+): Promise<SchedulingRequestCreated> {
   let created: CreatedRequest;
   try {
     created = await callCronofy(input, deps);
@@ -509,7 +482,7 @@ async function firstAttempt(
     deps.logger.warn('idempotency item not completed', { error: (error as Error).name });
   });
   deps.logger.info('scheduling request created', { schedulingRequestId: created.scheduling_request_id });
-  return createdAnswer(created);
+  return createdOutcome(created);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -520,9 +493,9 @@ const idSchema = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,256}$/));
 export async function cancelSchedulingRequest(
   id: string | undefined,
   deps: Pick<SchedulingRequestDeps, 'api' | 'store' | 'clock' | 'logger' | 'onCronofyError'>,
-): Promise<HttpResult> {
+): Promise<SchedulingRequestCancelled> {
   if (id === undefined || !idSchema.safeParse(id).success)
-    throw new BadRequestError('the scheduling request id must be 1 to 256 letters, digits, - or _');
+    throw new InvalidRequestError('the scheduling request id must be 1 to 256 letters, digits, - or _');
   try {
     await deps.api.cancelSchedulingRequest(id);
   } catch (error) {
@@ -538,8 +511,8 @@ export async function cancelSchedulingRequest(
       schedulingRequestId: id,
       error: (error as Error).name,
     });
-    throw new StoreUnavailableError();
+    throw storeUnavailable();
   }
   deps.logger.info('scheduling request cancelled', { schedulingRequestId: id });
-  return json(200, { scheduling_request_id: id, status: 'cancelled', cancelled_at: at });
+  return { schedulingRequestId: id, cancelledAt: at };
 }

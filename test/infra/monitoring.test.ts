@@ -218,9 +218,13 @@ describe('log metric filters', () => {
       logger: createLogger('ingest', (line) => lines.push(line), {}),
     };
     const body = new TextEncoder().encode('{"notification":{"type":"scheduling_request_time_chosen"}}');
-    await acceptNotification({ headers: { 'cronofy-hmac-sha256': signBody(body, 'CRN_test') }, body }, deps);
-    await acceptNotification({ headers: { 'cronofy-hmac-sha256': 'forged' }, body }, deps).catch(() => {});
-    await acceptNotification({ headers: {}, body: new Uint8Array(2 * 1024 * 1024) }, deps).catch(() => {});
+    const signed = { signature: signBody(body, 'CRN_test'), notificationId: undefined, body };
+    await acceptNotification(signed, deps);
+    await acceptNotification({ ...signed, signature: 'forged' }, deps).catch(() => {});
+    await acceptNotification(
+      { signature: undefined, notificationId: undefined, body: new Uint8Array(2 * 1024 * 1024) },
+      deps,
+    ).catch(() => {});
     return lines;
   }
 

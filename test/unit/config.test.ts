@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appHost, ConfigError, parseConfig } from '#shared/core/config.ts';
+import { appHost, ConfigError, parseConfig, publicConfigFromEnv } from '#shared/core/config.ts';
 
 describe('configuration', () => {
   it('fills documented defaults', () => {
@@ -59,5 +59,50 @@ describe('configuration', () => {
     expect(appHost('us')).toBe('app.cronofy.com');
     expect(appHost('uk')).toBe('app-uk.cronofy.com');
     expect(appHost('sg')).toBe('app-sg.cronofy.com');
+  });
+});
+
+/** The redirect function's configuration, as infra/stack.ts puts it in CRONOFY_PUBLIC_CONFIG. */
+const parse = (text: string | undefined) => publicConfigFromEnv({ CRONOFY_PUBLIC_CONFIG: text });
+
+describe('publicConfigFromEnv', () => {
+  const valid = {
+    dataCenter: 'uk',
+    redirects: { time_chosen: 'https://ats.example.com/chosen' },
+    publicLinks: { 'onsite-interview': 'Q5-ZDPM8' },
+  };
+
+  it('parses the JSON the stack puts in CRONOFY_PUBLIC_CONFIG', () => {
+    expect(parse(JSON.stringify(valid))).toEqual(valid);
+    expect(parse('{"dataCenter":"us"}')).toEqual({
+      dataCenter: 'us',
+      redirects: {},
+      publicLinks: {},
+    });
+  });
+
+  it('fails fast naming the variable and the key', () => {
+    expect(() => parse(undefined)).toThrow(new ConfigError('CRONOFY_PUBLIC_CONFIG is not set'));
+    expect(() => parse('{')).toThrow('CRONOFY_PUBLIC_CONFIG is not valid JSON');
+    expect(() =>
+      parse(JSON.stringify({ ...valid, redirects: { time_chosen: 'http://ats.example.com/' } })),
+    ).toThrow(/CRONOFY_PUBLIC_CONFIG\.redirects\.time_chosen: must be an absolute https:\/\/ URL/);
+    expect(() => parse(JSON.stringify({ ...valid, dataCenter: 'eu' }))).toThrow(
+      /CRONOFY_PUBLIC_CONFIG\.dataCenter/,
+    );
+    expect(() => parse(JSON.stringify({ ...valid, publicLinks: { x: 'bad slug/..' } }))).toThrow(
+      /CRONOFY_PUBLIC_CONFIG\.publicLinks\.x/,
+    );
+  });
+});
+
+describe('publicConfigFromEnv messages', () => {
+  it('says what was expected where zod/mini has no message', () => {
+    expect(() => parse('{"dataCenter":"us","redirects":[]}')).toThrow(
+      /CRONOFY_PUBLIC_CONFIG\.redirects: expected record/,
+    );
+    expect(() => parse('{"dataCenter":"us","local":{}}')).toThrow(
+      /CRONOFY_PUBLIC_CONFIG: unknown key\(s\); allowed: dataCenter, redirects, publicLinks/,
+    );
   });
 });

@@ -72,11 +72,6 @@ const KNOWN_EXCEPTIONS: Record<string, string> = {
   'scheduling/reconcile.ts -> cronofy/api-errors.ts': 'typed Cronofy errors',
   'scheduling/requests.ts -> cronofy/api.ts': 'CronofyApi port',
   'scheduling/requests.ts -> cronofy/api-errors.ts': 'typed Cronofy errors',
-  // Domain code that still speaks HTTP (to move behind edge/http.ts).
-  'notifications/accept.ts -> edge/http.ts': 'returns HttpResult and throws HttpErrors',
-  'recipients/redirects.ts -> edge/http.ts': 'returns pages and HttpResults',
-  'recipients/tokens.ts -> edge/http.ts': 'returns HttpResults',
-  'scheduling/requests.ts -> edge/http.ts': 'returns HttpResults and throws HttpErrors',
 };
 
 function violations(): string[] {

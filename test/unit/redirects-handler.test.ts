@@ -4,8 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import type { RedirectRecord } from '#shared/contract/records.ts';
 import type { PublicConfig } from '#shared/core/config.ts';
-import type { Logger, SecretsProvider } from '#shared/core/ports.ts';
-import type { RedirectStore } from '#shared/recipients/redirects.ts';
+import type { Logger, RedirectStore, SecretsProvider } from '#shared/core/ports.ts';
 import { makeHandler } from '../../functions/redirects/handler.ts';
 
 const SECRETS = { clientSecrets: ['CRN_x'], embedPublicKey: 'EMB_link_key', embedSecret: 'ESK_link_secret' };

@@ -2,8 +2,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
+import { METADATA_KEYS } from '#shared/contract/keys.ts';
 import { silentLogger } from '#shared/core/logger.ts';
-import { METADATA_KEYS } from '#shared/recipients/redirects.ts';
 import { makeHandler } from '../../functions/redirects/handler.ts';
 
 /**

@@ -1,5 +1,6 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { InvalidRequestError } from '#shared/core/errors.ts';
 import {
   DEFAULT_TTL_SECONDS,
   MAX_TTL_SECONDS,
@@ -122,6 +123,10 @@ describe('mintToken', () => {
   });
 });
 
+/** The typed error answered 400 bad_request (shared/edge/http.ts), with exactly this message. */
+const invalidRequest = (message: string) =>
+  expect.objectContaining({ constructor: InvalidRequestError, message });
+
 describe('parseTokenRequest', () => {
   const parse = (kind: 'claim' | 'embed', body: string) =>
     parseTokenRequest(kind, new TextEncoder().encode(body));
@@ -158,18 +163,16 @@ describe('parseTokenRequest', () => {
     ['embed', '{"tenant_id":""}', 'tenant_id must not be empty'],
     ['embed', '{"tenant_id":42}', 'tenant_id must be a string'],
     ['embed', JSON.stringify({ tenant_id: 'x'.repeat(257) }), 'tenant_id must be at most 256 characters'],
-  ] as const)('%s %s → 400 "%s"', (kind, body, message) => {
-    expect(() => parse(kind, body)).toThrow(
-      expect.objectContaining({ statusCode: 400, code: 'bad_request', message }),
-    );
+  ] as const)('%s %s → invalid request (400) "%s"', (kind, body, message) => {
+    expect(() => parse(kind, body)).toThrow(invalidRequest(message));
   });
 
   it('rejects a body over 8 KB and bytes that are not UTF-8', () => {
     expect(() => parse('claim', `{"ttl_seconds":60${' '.repeat(8200)}}`)).toThrow(
-      expect.objectContaining({ statusCode: 400, message: 'body must be at most 8192 bytes' }),
+      invalidRequest('body must be at most 8192 bytes'),
     );
     expect(() => parseTokenRequest('claim', Uint8Array.from([0x7b, 0xff, 0x7d]))).toThrow(
-      expect.objectContaining({ statusCode: 400, message: 'body must be UTF-8 JSON' }),
+      invalidRequest('body must be UTF-8 JSON'),
     );
   });
 });
