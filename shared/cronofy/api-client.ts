@@ -2,7 +2,7 @@ import type * as z from 'zod/mini';
 import { apiHost, type DataCenter } from '../core/config.ts';
 import { silentLogger } from '../core/logger.ts';
 import type { CredentialProvider, Logger } from '../core/ports.ts';
-import type { CallOptions, CronofyApi, NewSchedulingRequest } from './api.ts';
+import { type CallOptions, type CronofyApi, type NewSchedulingRequest, QUERY_BATCH_SIZE } from './api.ts';
 import {
   CredentialRejectedError,
   CronofyNotFoundError,
@@ -43,11 +43,6 @@ export const DEFAULT_RETRY: RetryPolicy = {
   maxDelayMs: 4_000,
 };
 export const DEFAULT_TIMEOUT_MS = 5_000;
-/**
- * Ids per `POST /v1/scheduling_requests/query`. Cronofy documents no maximum (UNCONFIRMED); 50 is a
- * conservative guess that keeps each answer small. Change it here if Cronofy states one.
- */
-export const QUERY_BATCH_SIZE = 50;
 
 export interface CronofyApiDeps {
   /** `https://api.cronofy.com` etc. (see cronofyApiBaseUrl), or the local fake's URL. */

@@ -8,6 +8,12 @@ import type { SchedulingRequest } from './api-schemas.ts';
 
 export type { SchedulingRequest } from './api-schemas.ts';
 
+/**
+ * Ids per `POST /v1/scheduling_requests/query`. Cronofy documents no maximum (UNCONFIRMED); 50 is a
+ * conservative guess that keeps each answer small. Change it here if Cronofy states one.
+ */
+export const QUERY_BATCH_SIZE = 50;
+
 export interface Recipient {
   email: string;
   displayName: string;

@@ -182,15 +182,10 @@ export function recipientErrorPage(error: unknown): HttpResult {
   return errorPage(error instanceof UnavailableError ? 503 : 500);
 }
 
-export type ErrorPageStatus = 400 | 404 | 500 | 503;
+export type ErrorPageStatus = 404 | 500 | 503;
 
 /** What a person sees when a link leads nowhere. Fixed text: nothing from the request is echoed. */
 const PAGES: Record<ErrorPageStatus, { title: string; message: string }> = {
-  400: {
-    title: 'This link is not complete',
-    message:
-      'The link you followed is missing something it needs. Please open it again from the message you received, or contact the person who sent it to you.',
-  },
   404: {
     title: 'This link is not valid',
     message:

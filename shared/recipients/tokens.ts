@@ -6,6 +6,7 @@ import { InvalidRequestError } from '../core/errors.ts';
 import type { IssuedToken } from '../core/outcomes.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
+import { textField } from '../core/text-field.ts';
 
 /**
  * Claim tokens (Public Links) and Embedded Scheduler tokens: HS256 JWTs signed with the Embed secret
@@ -100,14 +101,7 @@ export const claimRequestSchema = z.strictObject(
 export const embedRequestSchema = z.strictObject(
   {
     ttl_seconds: z.optional(ttlSeconds),
-    tenant_id: z.optional(
-      z
-        .string({ error: 'tenant_id must be a string' })
-        .check(
-          z.minLength(1, { error: 'tenant_id must not be empty' }),
-          z.maxLength(256, { error: 'tenant_id must be at most 256 characters' }),
-        ),
-    ),
+    tenant_id: z.optional(textField('tenant_id', 256)),
   },
   { error: (issue) => bodyIssueMessage(issue.code, ['ttl_seconds', 'tenant_id']) },
 );

@@ -3,8 +3,7 @@ import { openIndexChange } from '../contract/open-index.ts';
 import type { AspectWrite, Item, StateWrite } from '../contract/ordering.ts';
 import { storable } from '../contract/storable.ts';
 import type { Clock, Logger, ReconcileStore } from '../core/ports.ts';
-import type { CronofyApi, SchedulingRequest } from '../cronofy/api.ts';
-import { QUERY_BATCH_SIZE } from '../cronofy/api-client.ts';
+import { type CronofyApi, QUERY_BATCH_SIZE, type SchedulingRequest } from '../cronofy/api.ts';
 import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '../cronofy/api-errors.ts';
 
 /**

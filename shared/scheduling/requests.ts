@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
-import { METADATA_KEYS, sha256Hex, wellFormed } from '../contract/keys.ts';
+import { METADATA_KEYS, sha256Hex } from '../contract/keys.ts';
 import { SCHEDULING_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
 import {
   DomainError,
@@ -23,6 +23,7 @@ import type {
   Logger,
   SchedulingRequestStore,
 } from '../core/ports.ts';
+import { textField } from '../core/text-field.ts';
 import type { CronofyApi, NewSchedulingRequest, SchedulingRequest } from '../cronofy/api.ts';
 import {
   CredentialRejectedError,
@@ -105,18 +106,6 @@ function objectIssue(code: string, allowed: readonly string[], what: string): st
   return `${what} must be a JSON object`;
 }
 
-const text = (name: string, max: number) =>
-  z.string({ error: `${name} must be a string` }).check(
-    z.minLength(1, { error: `${name} must not be empty` }),
-    z.maxLength(max, { error: `${name} must be at most ${max} characters` }),
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-    z.refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
-      error: `${name} must not contain control characters`,
-    }),
-    // A lone surrogate reaches Cronofy and the record as it is, but the link as U+FFFD: two different values.
-    z.refine((value) => wellFormed(value) === value, { error: `${name} must be well-formed Unicode` }),
-  );
-
 const sub = (name: string, prefix: string) =>
   z
     .string({ error: `${name} must be a string` })
@@ -125,7 +114,7 @@ const sub = (name: string, prefix: string) =>
     );
 
 const metadataFields = Object.fromEntries(
-  METADATA_KEYS.map((key) => [key, z.optional(text(key, MAX_METADATA_LENGTH))]),
+  METADATA_KEYS.map((key) => [key, z.optional(textField(key, MAX_METADATA_LENGTH))]),
 ) as Record<(typeof METADATA_KEYS)[number], z.ZodMiniOptional<z.ZodMiniString>>;
 
 export const createBodySchema = z.strictObject(
@@ -139,7 +128,7 @@ export const createBodySchema = z.strictObject(
             error: 'recipient.email must be an email address',
           }),
         ),
-        display_name: text('recipient.display_name', 256),
+        display_name: textField('recipient.display_name', 256),
       },
       {
         error: (issue) =>
@@ -151,7 +140,7 @@ export const createBodySchema = z.strictObject(
     template_sub: z.optional(sub('template_sub', 'sgr_')),
     host_sub: z.optional(sub('host_sub', 'acc_')),
     host_group_sub: z.optional(sub('host_group_sub', 'sel_')),
-    summary: z.optional(text('summary', 1024)),
+    summary: z.optional(textField('summary', 1024)),
     duration_minutes: z.optional(
       z.number({ error: 'duration_minutes must be a number of minutes' }).check(
         z.refine((n) => Number.isInteger(n) && n >= 1 && n <= 1440, {

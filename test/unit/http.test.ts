@@ -104,7 +104,7 @@ describe('recipient answers', () => {
 });
 
 describe('errorPage', () => {
-  it.each([400, 404, 500, 503] as const)('%i is a small, readable HTML page with safe headers', (status) => {
+  it.each([404, 500, 503] as const)('%i is a small, readable HTML page with safe headers', (status) => {
     const page = errorPage(status);
     expect(page.statusCode).toBe(status);
     expect(page.headers).toMatchObject({

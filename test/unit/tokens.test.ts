@@ -163,6 +163,8 @@ describe('parseTokenRequest', () => {
     ['embed', '{"tenant_id":""}', 'tenant_id must not be empty'],
     ['embed', '{"tenant_id":42}', 'tenant_id must be a string'],
     ['embed', JSON.stringify({ tenant_id: 'x'.repeat(257) }), 'tenant_id must be at most 256 characters'],
+    ['embed', '{"tenant_id":"t\\u0000-1"}', 'tenant_id must not contain control characters'],
+    ['embed', '{"tenant_id":"t-\\ud800"}', 'tenant_id must be well-formed Unicode'],
   ] as const)('%s %s → invalid request (400) "%s"', (kind, body, message) => {
     expect(() => parse(kind, body)).toThrow(invalidRequest(message));
   });
