@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NOTIFICATION_BODY_MAX_BYTES as MAX_BODY_BYTES } from '#shared/contract/limits.ts';
 import { keys } from '#shared/contract/records.ts';
 import { idempotencyKey } from '#shared/notifications/envelope.ts';
@@ -164,8 +164,8 @@ export function sendBadInput(build: (kit: CaseKit) => Case[]): () => BadInputRun
   let run: BadInputRun | undefined;
   let stack: LocalStack | undefined;
   beforeAll(async () => {
-    // 5 s, not less: under load a batch can take longer, and healthy messages would walk to the DLQ.
-    stack = await startLocalStack({ quiet: true, visibilityTimeoutSeconds: 5 });
+    // 10 s: under load a batch can take seconds, and a shorter timeout walks healthy messages to the DLQ.
+    stack = await startLocalStack({ quiet: true, visibilityTimeoutSeconds: 10 });
     const cases = build(caseKit(stack.config.secrets.clientSecrets[0] as string));
     const port = Number(new URL(stack.url).port);
     const answers: Answer[] = [];
@@ -285,4 +285,37 @@ async function scanNotificationIds(stack: LocalStack): Promise<Set<string>> {
     start = page.LastEvaluatedKey;
   } while (start);
   return ids;
+}
+
+/**
+ * The checks every bad-input file makes of its run, each its own test: the answers the contract allows,
+ * no 202 without a correct signature, the gateway still answering, and every correctly signed body kept
+ * (nothing else, nothing in the DLQ). `figures` names the run in the reliability report.
+ */
+export function checkBadInputRun(
+  run: () => BadInputRun,
+  titles: { answers: string; unsigned: string; kept?: string },
+  figures: string,
+): void {
+  it(titles.answers, () => {
+    expect(unexpectedAnswers(run())).toEqual([]);
+  });
+
+  it(titles.unsigned, () => {
+    expect(acceptedUnsigned(run())).toEqual([]);
+  });
+
+  it('keeps answering afterwards', async () => {
+    expect((await fetch(`${run().stack.url}/healthz`)).status).toBe(200);
+  });
+
+  it(
+    titles.kept ?? 'keeps every correctly signed body and nothing else, with no message in the DLQ',
+    async () => {
+      const kept = await keptAfterDraining(run(), figures);
+      expect(kept.dlq).toBe(0);
+      expect(kept.unsignedOnTable).toEqual([]);
+      expect(kept.signedMissing).toEqual([]);
+    },
+  );
 }
