@@ -1,4 +1,4 @@
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
@@ -315,14 +315,22 @@ describe('reconcile', () => {
 
 describe('reconcile at scale', () => {
   it('reconciles 2,000 open requests within the fake’s rate limit (no 429) and reports its duration', async () => {
-    // Start from an index holding just these.
-    const old = await aws.ddb.send(new ScanCommand({ TableName: aws.tableName, ProjectionExpression: 'pk' }));
+    // Start from an index holding just these: close every request the other tests left open (every page).
     const store = new DynamoSchedulingStore(aws.ddb, aws.tableName);
-    for (const item of old.Items ?? []) {
-      const id = String(item.pk?.S).replace('scheduling_request#', '');
-      if (String(item.pk?.S).startsWith('scheduling_request#'))
-        await store.recordCancelled(id, new Date().toISOString());
-    }
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await aws.ddb.send(
+        new ScanCommand({
+          TableName: aws.tableName,
+          ProjectionExpression: 'scheduling_request_id',
+          FilterExpression: 'attribute_exists(open_bucket)',
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? [])
+        await store.recordCancelled(String(item.scheduling_request_id?.S), new Date().toISOString());
+      start = page.LastEvaluatedKey;
+    } while (start);
     const ids = await createPending(2000);
     for (const id of ids.slice(0, 100)) await act(id, 'time_chosen');
     const limited = fake.stats.rateLimited;

@@ -317,14 +317,14 @@ describe('notification records, a batch at a time', () => {
     const store = new DynamoRecordStore(client, aws.tableName);
     const [existing, unparseable, fresh, other] = ['a', 'b', 'c', 'd'].map(uniqueId);
     await store.putNotifications([
-      record(existing as string, 'stale'),
+      record(existing as string, 'applied'),
       record(unparseable as string, 'unparseable'),
     ]);
     sent.length = 0;
 
     const results = await store.putNotifications([
       record(fresh as string, 'applied'),
-      record(existing as string, 'applied'),
+      record(existing as string, 'stale'),
       record(unparseable as string, 'applied'),
       record(fresh as string, 'applied'), // the same notification twice in one batch
       record(other as string, 'stale'),
@@ -337,7 +337,7 @@ describe('notification records, a batch at a time', () => {
       'PutItemCommand',
       'PutItemCommand',
     ]);
-    expect((await item(keys.notification(existing as string)))?.status).toBe('stale');
+    expect((await item(keys.notification(existing as string)))?.status).toBe('applied');
     expect((await item(keys.notification(unparseable as string)))?.status).toBe('applied');
     const freshRecord = parseStreamImage(
       (await streamOf(keys.notification(fresh as string)))[0]?.dynamodb?.NewImage ?? {},
