@@ -124,7 +124,19 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
     );
   }
 
-  async recordCancelled(id: string, at: string): Promise<void> {
+  async recordCancelled(id: string, at: string): Promise<string> {
+    // A repeated cancel (a retry, or a second call) keeps the first: no new time, no change on the stream.
+    const current = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
+        ProjectionExpression: '#status, cancelled_at',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ConsistentRead: true,
+      }),
+    );
+    const previous = current.Item?.cancelled_at?.S;
+    if (current.Item?.status?.S === 'cancelled' && previous !== undefined) return previous;
     await this.records.applyState({
       pk: keys.schedulingRequest(id),
       // Unique per cancel time: a retried cancel at the same time is recognised as applied.
@@ -139,6 +151,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
         },
       ],
     });
+    return at;
   }
 
   async begin(

@@ -128,7 +128,8 @@ export interface SchedulingRequestStore {
    */
   recordCreated(created: CreatedRequest, now: string): Promise<void>;
   /** `cancelled`, as a lifecycle write timed at `at` (when Cronofy accepted the cancel). */
-  recordCancelled(id: string, at: string): Promise<void>;
+  /** Records the cancel at `at`, unless the record is already cancelled; returns its `cancelled_at`. */
+  recordCancelled(id: string, at: string): Promise<string>;
 }
 
 export interface ReconcileStore {

@@ -491,9 +491,9 @@ export async function cancelSchedulingRequest(
     throw cronofyFailure(error, deps);
   }
   // Timed when Cronofy accepted it: anything Cronofy triggered before then is older and cannot undo it.
-  const at = deps.clock().toISOString();
+  let cancelledAt: string;
   try {
-    await deps.store.recordCancelled(id, at);
+    cancelledAt = await deps.store.recordCancelled(id, deps.clock().toISOString());
   } catch (error) {
     // Cancelled in Cronofy; cancelling again is harmless, so the caller's retry finishes the job.
     deps.logger.error('scheduling request cancelled in Cronofy but not recorded', {
@@ -503,5 +503,5 @@ export async function cancelSchedulingRequest(
     throw storeUnavailable();
   }
   deps.logger.info('scheduling request cancelled', { schedulingRequestId: id });
-  return { schedulingRequestId: id, cancelledAt: at };
+  return { schedulingRequestId: id, cancelledAt };
 }

@@ -218,6 +218,22 @@ describe('cancel', () => {
     expect((await record(id))?.status).toBe('cancelled');
   });
 
+  it('a repeated cancel answers the first cancel and changes nothing', async () => {
+    const id = JSON.parse(
+      String((await handlerWith()(request('/scheduling-requests', BODY))).body),
+    ).scheduling_request_id;
+    const first = JSON.parse(
+      String((await handlerWith()(request(`/scheduling-requests/${id}/cancel`))).body),
+    );
+    const before = await record(id);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const again = await handlerWith()(request(`/scheduling-requests/${id}/cancel`));
+    expect(again.statusCode).toBe(200);
+    expect(JSON.parse(String(again.body))).toEqual(first);
+    expect(first.cancelled_at).toBe(before?.cancelled_at);
+    expect(await record(id)).toEqual(before);
+  });
+
   it('answers 404 for an id Cronofy does not know', async () => {
     const result = await handlerWith()(request('/scheduling-requests/srq_nobody/cancel'));
     expect(result.statusCode).toBe(404);

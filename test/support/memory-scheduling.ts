@@ -57,7 +57,10 @@ export class MemorySchedulingStore implements SchedulingRequestStore {
   }
   async recordCancelled(id: string, at: string) {
     if (this.failNext) throw this.failNext;
+    const previous = this.cancelled.find((c) => c.id === id);
+    if (previous) return previous.at;
     this.cancelled.push({ id, at });
+    return at;
   }
 }
 
