@@ -15,7 +15,7 @@ import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLoc
  * `npm start`: the whole system on this machine, no AWS account. Environment: PORT (3000), DYNAMODB_PORT
  * (8000), SQS_PORT (9324), CRONOFY_API_PORT (3100, the fake of Cronofy's API), TABLE_NAME (cronofy-records),
  * LOCAL_API_TOKEN, LOCAL_VISIBILITY_TIMEOUT_SECONDS, CRONOFY_API_CREDENTIAL (the bearer the fake accepts;
- * the first client secret by default) and the CRONOFY_* overrides of cdk.json (see config.ts). Ctrl-C
+ * the first client secret by default) and the CRONOFY_* overrides of cdk.json (see infra/config.ts). Ctrl-C
  * (SIGINT) or SIGTERM stops every process it started, DynamoDB Local's Java process included, and exits 0.
  *
  * DynamoDB Local has no bind-address option, so it listens on every interface; everything else binds

@@ -5,7 +5,7 @@ import { SQS_MESSAGE_MAX_BYTES } from '../contract/limits.ts';
  * The queue message the ingest function writes and the worker reads: the raw body exactly as received,
  * plus what the worker could not learn later (time of receipt, the `Cronofy-Notification-ID` header).
  * Encoding lives here, on the ingest path, with no zod; the schema and decoding are the worker's
- * (worker/queue-message.ts).
+ * (queue-message.ts).
  */
 
 /** Version 2 carries the header id for tracing; the idempotency key is always the body's digest. */

@@ -32,7 +32,7 @@ import { accessLogLine, apiEvent, envelopeOf, notification, SECRETS, sqsEvent } 
 
 /**
  * `npm run bench [-- --json FILE] [-- --quick]`: every figure of the performance section, each a ratio
- * against a floor or a peer measured in this same run. See docs-performance.md for what each one means.
+ * against a floor or a peer measured in this same run. See test/bench/README.md for what each one means.
  */
 
 const args = process.argv.slice(2);

@@ -5,7 +5,7 @@ import type { RunCheck } from './verify.ts';
 /**
  * The reliability suite's figures (notifications sent, duplicates, faults injected, lost, double-applied, regressed),
  * written when RELIABILITY_REPORT=1 as one JSON line per test to .test-results/reliability.jsonl and printed,
- * so docs-reliability.md can be reproduced with one command. Silent otherwise.
+ * so the figures in test/reliability/README.md can be reproduced with one command. Silent otherwise.
  */
 export function recordFigures(test: string, figures: Record<string, unknown>): void {
   if (process.env.RELIABILITY_REPORT !== '1') return;
