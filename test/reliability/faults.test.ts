@@ -248,7 +248,7 @@ describe('faults end in zero loss and zero double effects', { timeout: 180_000 }
       }),
     );
     expect(parked.Messages).toHaveLength(1);
-    // The message carries the body; its key is the body's digest (the envelope no longer names one).
+    // The message carries the body; its key is the body's digest (the envelope carries no other).
     expect(decodeEnvelope(parked.Messages?.[0]?.Body ?? '{}').key).toBe(poison.key);
     expect(Number(parked.Messages?.[0]?.Attributes?.ApproximateReceiveCount)).toBeGreaterThanOrEqual(
       QUEUE.maxReceiveCount,

@@ -2,7 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 
 /**
  * What-if stand-in for `@aws-sdk/util-dynamodb` (`marshall`, `unmarshall`) covering what the records hold:
- * JSON values (strings, finite numbers, booleans, null, arrays, plain objects). Aliased over the package in
+ * JSON values (strings, finite numbers, booleans, null, arrays, plain objects and maps). Aliased over the package in
  * the what-if worker bundle to measure what the general converter costs in bytes and cold start.
  */
 
@@ -26,16 +26,18 @@ function toAttribute(value: unknown, options: Options): AttributeValue | undefin
   if (Array.isArray(value)) {
     return { L: value.map((item) => toAttribute(item, options) ?? { NULL: true }) };
   }
+  // The store hands over maps (shared/aws/dynamo-store.ts `asMaps`: keys such as `constructor` stay data).
+  if (value instanceof Map) return { M: marshall(value, options) };
   if (typeof value === 'object') return { M: marshall(value as Record<string, unknown>, options) };
   throw new Error(`cannot store a ${typeof value}`);
 }
 
 export function marshall(
-  object: Record<string, unknown>,
+  object: Record<string, unknown> | Map<string, unknown>,
   options: Options = {},
 ): Record<string, AttributeValue> {
   const item: Record<string, AttributeValue> = {};
-  for (const [key, value] of Object.entries(object)) {
+  for (const [key, value] of object instanceof Map ? object.entries() : Object.entries(object)) {
     const attribute = toAttribute(value, options);
     if (attribute !== undefined) item[key] = attribute;
   }
