@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '#shared/core/config.ts';
@@ -11,7 +10,7 @@ import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
 import { consoleLogger, linePrinter, type Print } from './log.ts';
 import type { BatchOutcome } from './poller.ts';
-import { leftoverDynamoDbMessage, requireJava } from './prerequisites.ts';
+import { requireFreePorts, requireJava } from './prerequisites.ts';
 import {
   createQueues,
   createTable,
@@ -113,26 +112,7 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-export class PortInUseError extends Error {
-  override readonly name = 'PortInUseError';
-}
-
-/** Fail before starting anything when a port is taken, naming the variable that moves it. */
-async function assertPortFree(port: number, host: string, variable: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'EADDRINUSE' || error.code === 'EACCES'
-          ? new PortInUseError(
-              `Port ${port} (${variable}) is already in use on this machine. Stop whatever uses it, or choose another port: ${variable}=${port + 1} npm start`,
-            )
-          : error,
-      );
-    });
-    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve()));
-  });
-}
+export { PortInUseError } from './prerequisites.ts';
 
 function positiveInteger(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 0)
@@ -162,15 +142,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // Without Java, DynamoDB Local cannot start: say how to install it before anything else.
   requireJava(options.env ?? process.env);
   // DynamoDB Local binds every interface, so that is where its port must be free.
-  try {
-    await assertPortFree(dynamoDbPort, '0.0.0.0', LOCAL_ENV.dynamoDbPort);
-  } catch (error) {
-    const leftover =
-      error instanceof PortInUseError ? await leftoverDynamoDbMessage(dynamoDbPort) : undefined;
-    throw leftover ? new PortInUseError(leftover) : error;
-  }
-  await assertPortFree(sqsPort, '127.0.0.1', LOCAL_ENV.sqsPort);
-  await assertPortFree(port, '127.0.0.1', LOCAL_ENV.port);
+  await requireFreePorts([
+    { variable: LOCAL_ENV.dynamoDbPort, port: dynamoDbPort, host: '0.0.0.0' },
+    { variable: LOCAL_ENV.sqsPort, port: sqsPort, host: '127.0.0.1' },
+    { variable: LOCAL_ENV.port, port, host: '127.0.0.1' },
+  ]);
 
   // Everything started so far, stopped in reverse order on failure or on `stop`.
   const stops: (() => Promise<void>)[] = [];

@@ -8,7 +8,7 @@ import { type CronofyFake, startCronofyFake } from './cronofy-fake.ts';
 import { envPrefix } from './endpoints.ts';
 import { DEFAULT_API_TOKEN } from './gateway.ts';
 import { linePrinter } from './log.ts';
-import { JavaMissingError } from './prerequisites.ts';
+import { JavaMissingError, requireFreePorts } from './prerequisites.ts';
 import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLocalStack } from './stack.ts';
 
 /**
@@ -36,30 +36,21 @@ function visibilityOverride(env: NodeJS.ProcessEnv): number | undefined {
   return seconds;
 }
 
-/** The fake of Cronofy's API, started first: its port is known up front and a clash stops us before the rest. */
-async function startFake(
+/** The fake of Cronofy's API, started first (its port was checked with the others). */
+function startFake(
   env: NodeJS.ProcessEnv,
   gatewayPort: number,
   clientSecret: string,
   apiCredential: string | undefined,
 ): Promise<CronofyFake> {
-  const port = portFromEnv(env, LOCAL_ENV.cronofyApiPort);
-  try {
-    return await startCronofyFake({
-      port,
-      notificationUrl: `http://127.0.0.1:${gatewayPort}/cronofy/notifications`,
-      clientSecret,
-      // The credential the local functions send (cronofy.local.apiCredential / CRONOFY_API_CREDENTIAL).
-      ...(apiCredential ? { apiCredential } : {}),
-      log: linePrinter('cronofy'),
-    });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw error;
-    throw new PortInUseError(
-      `Port ${port} (${LOCAL_ENV.cronofyApiPort}) is already in use on this machine. Stop whatever uses it, or choose another port: ${LOCAL_ENV.cronofyApiPort}=${port + 1} npm start`,
-    );
-  }
+  return startCronofyFake({
+    port: portFromEnv(env, LOCAL_ENV.cronofyApiPort),
+    notificationUrl: `http://127.0.0.1:${gatewayPort}/cronofy/notifications`,
+    clientSecret,
+    // The credential the local functions send (cronofy.local.apiCredential / CRONOFY_API_CREDENTIAL).
+    ...(apiCredential ? { apiCredential } : {}),
+    log: linePrinter('cronofy'),
+  });
 }
 
 function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number, fake: CronofyFake): string {
@@ -147,12 +138,25 @@ async function main(): Promise<void> {
     const config = loadLocalConfig(env);
     const concurrency = Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
     const port = portFromEnv(env, LOCAL_ENV.port);
+    const dynamoDbPort = portFromEnv(env, LOCAL_ENV.dynamoDbPort);
+    const sqsPort = portFromEnv(env, LOCAL_ENV.sqsPort);
+    // Every taken port at once, before anything starts (DynamoDB Local binds every interface).
+    await requireFreePorts([
+      { variable: LOCAL_ENV.port, port, host: '127.0.0.1' },
+      { variable: LOCAL_ENV.dynamoDbPort, port: dynamoDbPort, host: '0.0.0.0' },
+      { variable: LOCAL_ENV.sqsPort, port: sqsPort, host: '127.0.0.1' },
+      {
+        variable: LOCAL_ENV.cronofyApiPort,
+        port: portFromEnv(env, LOCAL_ENV.cronofyApiPort),
+        host: '127.0.0.1',
+      },
+    ]);
     fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '', config.secrets.apiCredential);
     console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
     starting = startLocalStack({
       port,
-      dynamoDbPort: portFromEnv(env, LOCAL_ENV.dynamoDbPort),
-      sqsPort: portFromEnv(env, LOCAL_ENV.sqsPort),
+      dynamoDbPort,
+      sqsPort,
       tableName: env[LOCAL_ENV.tableName] || TABLE.localName,
       visibilityTimeoutSeconds: visibilityOverride(env),
       apiToken: env.LOCAL_API_TOKEN || DEFAULT_API_TOKEN,

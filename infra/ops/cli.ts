@@ -10,6 +10,7 @@ import {
   isConnectionRefused,
   LOCAL_ENV,
   LocalModeNotRunning,
+  type LocalService,
   localClientConfig,
   localEndpoints,
   requireLocalMode,
@@ -98,12 +99,25 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-async function localTarget(env: NodeJS.ProcessEnv): Promise<Target> {
+/** The emulators each command uses in local mode: only those must be running (inspect and list read the table). */
+const LOCAL_SERVICES: Record<string, readonly LocalService[]> = {
+  redrive: ['sqs'],
+  replay: ['dynamodb', 'sqs'],
+  inspect: ['dynamodb'],
+  list: ['dynamodb'],
+  dlq: ['sqs'],
+};
+
+async function localTarget(env: NodeJS.ProcessEnv, command: string): Promise<Target> {
   const endpoints = localEndpoints(env);
-  await requireLocalMode(endpoints, ['dynamodb', 'sqs']);
+  const services = LOCAL_SERVICES[command] ?? [];
+  await requireLocalMode(endpoints, services);
   const sqs = new SQSClient(localClientConfig(endpoints.sqs));
+  // The queues' URLs come from the SQS emulator: asked only by the commands that use it.
   const url = async (name: string) =>
-    (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl ?? '';
+    services.includes('sqs')
+      ? ((await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl ?? '')
+      : '';
   return {
     ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
     sqs,
@@ -276,7 +290,7 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
 
   const target = stage
     ? await stageTarget(stage, values.region as string | undefined)
-    : await localTarget(io.env);
+    : await localTarget(io.env, command);
   try {
     switch (command) {
       case 'redrive': {

@@ -100,10 +100,16 @@ export async function reconcileStage(
   }
 }
 
-/** The report for people: counts, then the ids that changed (each is a missed notification). */
+/**
+ * The report for people: counts, then the ids that changed (each is a missed notification). Every id looked at
+ * is in exactly one part (changed, unchanged, already newer, unknown to Cronofy, failed), so the headline is
+ * their sum, not `checked` (which leaves out the unknown ones and a failed batch).
+ */
 export function formatReport(report: ReconcileReport): string {
+  const total =
+    report.changed.length + report.unchanged + report.stale + report.notFound.length + report.failed.length;
   const lines = [
-    `${report.dryRun ? 'Dry run: would reconcile' : 'Reconciled'} ${report.checked} scheduling request(s) with ` +
+    `${report.dryRun ? 'Dry run: would reconcile' : 'Reconciled'} ${total} scheduling request(s) with ` +
       `${report.calls} Cronofy call(s) in ${(report.durationMs / 1000).toFixed(1)} s: ` +
       `${report.changed.length} ${report.dryRun ? 'would change' : 'changed'}, ${report.unchanged} unchanged` +
       `${report.stale > 0 ? `, ${report.stale} already newer` : ''}` +

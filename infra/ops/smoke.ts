@@ -284,7 +284,7 @@ async function localTarget(env: NodeJS.ProcessEnv): Promise<SmokeTarget> {
     ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
     tableName: endpoints.tableName,
     config,
-    label: `local mode at ${endpoints.gateway}`,
+    label: 'local mode',
   };
 }
 

