@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { signBody } from '#shared/notifications/signature.ts';
+import { runWhenEntryPoint } from '../cli-entry.ts';
 import { loadLocalConfig } from '../config.ts';
 import { isConnectionRefused, LocalModeNotRunning, localEndpoints } from '../local-mode.ts';
 
@@ -138,13 +137,4 @@ async function main(): Promise<number> {
   return result.status === 202 ? 0 : 1;
 }
 
-const entry = process.argv[1];
-if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error((error as Error).message);
-      process.exit(1);
-    },
-  );
-}
+runWhenEntryPoint(import.meta.url, main, (error) => (error as Error).message);

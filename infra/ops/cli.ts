@@ -1,9 +1,8 @@
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { runWhenEntryPoint } from '../cli-entry.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import {
   DEFAULT_PORTS,
@@ -382,17 +381,13 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
   return `ops failed: ${(error as Error).name}: ${(error as Error).message}`;
 }
 
-const entry = process.argv[1];
-if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) {
-  runOps(process.argv.slice(2), {
-    stdout: (text) => console.log(text),
-    stderr: (text) => console.error(text),
-    env: process.env,
-  }).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(explain(error, process.env));
-      process.exit(1);
-    },
-  );
-}
+runWhenEntryPoint(
+  import.meta.url,
+  () =>
+    runOps(process.argv.slice(2), {
+      stdout: (text) => console.log(text),
+      stderr: (text) => console.error(text),
+      env: process.env,
+    }),
+  (error) => explain(error, process.env),
+);

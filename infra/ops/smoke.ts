@@ -1,12 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PARTITION_KEY } from '#shared/contract/keys.ts';
 import { appHost, ConfigError, type PublicConfig, publicConfigSchema } from '#shared/core/config.ts';
 import { signBody } from '#shared/notifications/signature.ts';
+import { runWhenEntryPoint } from '../cli-entry.ts';
 import { loadLocalConfig, readCdkContext } from '../config.ts';
 import {
   isConnectionRefused,
@@ -394,17 +393,13 @@ export async function runSmokeCli(argv: string[], io: Io): Promise<number> {
   }
 }
 
-const entry = process.argv[1];
-if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) {
-  runSmokeCli(process.argv.slice(2), {
-    stdout: (text) => console.log(text),
-    stderr: (text) => console.error(text),
-    env: process.env,
-  }).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(`smoke failed: ${(error as Error).name}: ${(error as Error).message}`);
-      process.exit(1);
-    },
-  );
-}
+runWhenEntryPoint(
+  import.meta.url,
+  () =>
+    runSmokeCli(process.argv.slice(2), {
+      stdout: (text) => console.log(text),
+      stderr: (text) => console.error(text),
+      env: process.env,
+    }),
+  (error) => `smoke failed: ${(error as Error).name}: ${(error as Error).message}`,
+);

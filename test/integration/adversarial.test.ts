@@ -1,5 +1,3 @@
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
@@ -13,7 +11,7 @@ import { signBody } from '#shared/notifications/signature.ts';
 import { reconcileWrite } from '#shared/scheduling/reconcile.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { type LocalAws, readItem, startLocalAws } from '../support/local-aws.ts';
 import { queueMessage } from '../support/messages.ts';
 
 /**
@@ -38,12 +36,7 @@ beforeAll(async () => {
 });
 afterAll(async () => aws?.stop());
 
-async function item(pk: string): Promise<Record<string, unknown> | undefined> {
-  const result = await aws.ddb.send(
-    new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
-  );
-  return result.Item ? unmarshall(result.Item) : undefined;
-}
+const item = (pk: string) => readItem(aws, pk);
 
 const SECRET = 'CRN_attack10';
 /** The ingest function as deployed, in front of the SQS emulator. */

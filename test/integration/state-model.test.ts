@@ -1,5 +1,5 @@
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
 import { keys } from '#shared/contract/records.ts';
@@ -8,7 +8,7 @@ import type { RecordStore } from '#shared/core/ports.ts';
 import { processBatch, type QueueMessage, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { seededRandom } from '../sim/index.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
-import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
+import { type LocalAws, readItem, startLocalAws } from '../support/local-aws.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';
 import { readStream, recordsFor } from '../support/stream-reader.ts';
@@ -36,12 +36,7 @@ beforeAll(async () => {
 });
 afterAll(async () => aws?.stop());
 
-async function item(pk: string): Promise<Record<string, unknown> | undefined> {
-  const result = await aws.ddb.send(
-    new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
-  );
-  return result.Item ? unmarshall(result.Item) : undefined;
-}
+const item = (pk: string) => readItem(aws, pk);
 
 describe('notification records', () => {
   it('say applied when two deliveries of one body judged it applied and stale, whichever lands first', async () => {

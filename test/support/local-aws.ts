@@ -51,17 +51,25 @@ export async function startLocalAws(tableName = `records-${process.pid}`): Promi
   };
 }
 
-/** A scheduling request's record as it is now (strongly consistent), or undefined. */
-export async function readSchedulingRecord(
+/** The item with partition key `pk` as it is now (strongly consistent), or undefined. */
+export async function readItem(
   aws: Pick<LocalAws, 'ddb' | 'tableName'>,
-  id: string,
+  pk: string,
 ): Promise<Record<string, unknown> | undefined> {
   const result = await aws.ddb.send(
     new GetItemCommand({
       TableName: aws.tableName,
-      Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
+      Key: { [PARTITION_KEY]: { S: pk } },
       ConsistentRead: true,
     }),
   );
   return result.Item ? unmarshall(result.Item) : undefined;
+}
+
+/** A scheduling request's record as it is now (strongly consistent), or undefined. */
+export function readSchedulingRecord(
+  aws: Pick<LocalAws, 'ddb' | 'tableName'>,
+  id: string,
+): Promise<Record<string, unknown> | undefined> {
+  return readItem(aws, keys.schedulingRequest(id));
 }
