@@ -202,6 +202,10 @@ export interface MergeResult {
 /** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
 export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
   const verdicts = write.aspects.map((aspect) => ({ aspect, verdict: judge(old, aspect, write) }));
+  // A body without triggered_at has a later receipt time on every delivery: once any aspect remembers its key,
+  // an aspect it did not apply to (older then) must not take it now.
+  if (write.triggeredAt === undefined && verdicts.some((v) => v.verdict === 'already_applied'))
+    return { outcome: 'already_applied', applied: [] };
   if (verdicts.some((v) => v.verdict === 'uncertain')) return { outcome: 'uncertain', applied: [] };
   const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
   const statusSteps = verdicts.filter((v) => v.verdict === 'apply_status').map((v) => v.aspect);
@@ -228,6 +232,13 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     Object.assign(item, { status }, index.set);
     for (const attribute of index.remove ?? []) delete item[attribute];
     item[STATUS_AS_OF] = write.at;
+    // A body without triggered_at delivered again has a later receipt time: only its key tells (see above).
+    if (write.triggeredAt === undefined) {
+      const untimed = ASPECTS[step.aspect].untimed;
+      item[untimed] = [...aspectOrder(item, step.aspect).untimed, appliedKey(write.key)].slice(
+        -MAX_UNTIMED_KEYS,
+      );
+    }
   }
   for (const write_ of applying) {
     const attributes = ASPECTS[write_.aspect];

@@ -381,6 +381,22 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
     expect(store.get(SR)).toEqual(before);
   });
 
+  it('a step without triggered_at, delivered again before its notification record exists, applies once', async () => {
+    // Cronofy delivered the body twice (its first answer was lost): the second delivery's batch looked for the
+    // notification record before the first delivery's worker wrote it, so only the state record can tell.
+    for (const againAt of ['2026-11-23T12:20:00Z', '2026-11-23T12:40:00Z']) {
+      const { store, run } = await reconciled();
+      const body = schedulingRequestBody('scheduling_request_declined', { start: '2026-12-01T14:00:00Z' });
+      const first = queueMessage(body, { receivedAt: new Date('2026-11-23T12:10:00Z') });
+      expect(await run(first)).toEqual([]);
+      const after = store.get(SR);
+      expect(after).toMatchObject({ status: 'declined', event: { start: { time: '2026-12-05T09:00:00Z' } } });
+      store.items.delete(`notification#${first.key}`);
+      expect(await run(queueMessage(body, { receivedAt: new Date(againAt) }))).toEqual([]);
+      expect(store.get(SR)).toEqual(after);
+    }
+  });
+
   it('a notification newer than the read applies whole and ends the mark', async () => {
     const { store, run } = await reconciled();
     expect(
