@@ -9,6 +9,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY, sha256Hex, TTL_ATTRIBUTE } from '../contract/keys.ts';
 import { OPEN_INDEX, OPEN_UNTIL_UNKNOWN } from '../contract/open-index.ts';
+import { CANCELLED_AT } from '../contract/ordering.ts';
 import type {
   CreatedRequest,
   IdempotencyState,
@@ -146,7 +147,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
       aspects: [
         {
           aspect: 'lifecycle',
-          set: { status: 'cancelled', cancelled_at: at },
+          set: { status: 'cancelled', [CANCELLED_AT]: at },
           remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey],
         },
       ],

@@ -107,6 +107,9 @@ export const LEGACY_APPLIED = 'applied_notifications';
 export const STATUS_AS_OF = 'status_as_of';
 export const STEP_BEFORE_ANY = '1970-01-01T00:00:00.000Z';
 
+/** Set with `status: cancelled` by the cancel route: part of that step, applied with its status. */
+export const CANCELLED_AT = 'cancelled_at';
+
 /** The record's write counter: every change adds one; the adapter's optimistic writes are conditioned on it. */
 export const REVISION = 'revision';
 
@@ -226,10 +229,16 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     delete item[LEGACY_APPLIED];
   }
   for (const step of statusSteps) {
-    // The step only: the record's values are newer (a read), so its times, metadata and ordering stay.
-    const status = step.set.status;
+    // The step only: the record's values are newer (a read), so its times, metadata and ordering stay. A
+    // cancel's step is its status and when it happened (no read shows either).
+    const { status, [CANCELLED_AT]: cancelledAt } = step.set;
     const index = openIndexChange(status, (item[EVENT_MAP] as Item | undefined)?.end);
-    Object.assign(item, { status }, index.set);
+    Object.assign(
+      item,
+      { status },
+      cancelledAt === undefined ? {} : { [CANCELLED_AT]: cancelledAt },
+      index.set,
+    );
     for (const attribute of index.remove ?? []) delete item[attribute];
     item[STATUS_AS_OF] = write.at;
     // A body without triggered_at delivered again has a later receipt time: only its key tells (see above).

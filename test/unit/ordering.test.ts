@@ -397,6 +397,26 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
     }
   });
 
+  it("a cancel timed before the read (the read's clock ran ahead) records its cancelled_at with the status", async () => {
+    const { store } = await reconciled();
+    const cancel = (at: string): StateWrite => ({
+      pk: SR,
+      key: `api-cancel:${at}`,
+      at,
+      common: { entity: 'scheduling_request', scheduling_request_id: ID, updated_at: at },
+      aspects: [
+        {
+          aspect: 'lifecycle',
+          set: { status: 'cancelled', cancelled_at: at },
+          remove: ['open_bucket', 'open_until'],
+        },
+      ],
+    });
+    expect(await store.applyState(cancel('2026-11-23T12:29:59.900Z'))).toBe('applied');
+    expect(store.get(SR)).toMatchObject({ status: 'cancelled', cancelled_at: '2026-11-23T12:29:59.900Z' });
+    expect(store.get(SR)).not.toHaveProperty('open_bucket');
+  });
+
   it('a notification newer than the read applies whole and ends the mark', async () => {
     const { store, run } = await reconciled();
     expect(
