@@ -8,6 +8,7 @@ import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   type DynamoDBClientConfig,
+  GetItemCommand,
   PutItemCommand,
   type PutItemCommandInput,
   UpdateItemCommand,
@@ -240,15 +241,25 @@ export class DynamoRecordStore implements RecordStore {
     private readonly tableName: string,
   ) {}
 
-  async applyState(write: StateWrite): Promise<StateWriteResult> {
+  /**
+   * `settled`: the record already shows what `write` is for (a cancel on a cancelled record), so nothing is
+   * written; asked of the very record each attempt would replace, so a concurrent writer cannot slip between
+   * the check and the write. The answer is then `already_applied`.
+   */
+  async applyState(
+    write: StateWrite,
+    settled?: (item: Item | undefined) => boolean,
+  ): Promise<StateWriteResult> {
     // `known`: the record as last seen (its absence included); unset until DynamoDB has shown it.
     let known: { item: Item | undefined } | undefined = write.likelyNew ? { item: undefined } : undefined;
+    if (settled && !known) known = { item: await this.get(write.pk) };
     for (let attempt = 0; attempt < MAX_STATE_ATTEMPTS; attempt++) {
       try {
         if (!known) {
           await this.blindUpdate(write);
           return 'applied';
         }
+        if (settled?.(known.item)) return 'already_applied';
         const merged = mergeState(known.item, write);
         if (merged.outcome !== 'applied' || !merged.item) return merged.outcome;
         await this.client.send(
@@ -414,6 +425,17 @@ export class DynamoRecordStore implements RecordStore {
       if (isConditionFailure(error)) return 'exists';
       throw classify(error);
     }
+  }
+
+  private async get(pk: string): Promise<Item | undefined> {
+    const { Item: item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: { S: pk } },
+        ConsistentRead: true,
+      }),
+    );
+    return item ? unmarshall(item) : undefined;
   }
 
   private async blindUpdate(write: StateWrite): Promise<void> {
