@@ -24,6 +24,7 @@ import {
   MAX_UNTIMED_KEYS,
   mergeState,
   REVISION,
+  STATUS_APPLIED,
   STATUS_AS_OF,
 } from '../contract/ordering.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
@@ -179,7 +180,7 @@ export function buildStateExpression(write: StateWrite): Expression {
     }
     sets.push(`${name(attributes.applied)} = :keys`);
     // A notification applying the whole lifecycle ends what a read kept of the last step (ordering.ts).
-    if (aspect.aspect === 'lifecycle') removes.push(name(STATUS_AS_OF));
+    if (aspect.aspect === 'lifecycle') removes.push(name(STATUS_AS_OF), name(STATUS_APPLIED));
     if (write.triggeredAt !== undefined) {
       sets.push(`${shown} = :t`);
       removes.push(asOf);

@@ -381,6 +381,37 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
     expect(store.get(SR)).toEqual(before);
   });
 
+  it('two late steps at the same time apply in arrival order, each once', async () => {
+    const { store, run } = await reconciled();
+    const rescheduled = step('scheduling_request_rescheduled', '2026-11-23T11:00:00Z');
+    const declined = step('scheduling_request_declined', '2026-11-23T11:00:00Z');
+    expect(await run(rescheduled)).toEqual([]);
+    expect(await run(declined)).toEqual([]);
+    const after = store.get(SR);
+    expect(after).toMatchObject({
+      status: 'declined',
+      last_notification_type: 'scheduling_request_declined',
+    });
+    // Delivered again before their notification records exist: nothing changes.
+    store.items.delete(`notification#${rescheduled.key}`);
+    store.items.delete(`notification#${declined.key}`);
+    expect(await run(rescheduled)).toEqual([]);
+    expect(store.get(SR)).toEqual(after);
+  });
+
+  it('the step whose time the read kept, delivered again after the read, changes nothing', async () => {
+    const t = setup();
+    const booked = step('scheduling_request_time_chosen', '2026-11-23T10:00:00Z', '2026-12-01T14:00:00Z');
+    expect(await t.run(booked)).toEqual([]);
+    const write = reconcileWrite(answer, t.store.get(SR), READ_AT, READ_AT);
+    expect(await t.store.applyState(write as StateWrite)).toBe('applied');
+    expect(t.store.get(SR)).toMatchObject({ status_as_of: '2026-11-23T10:00:00.000Z' });
+    const after = t.store.get(SR);
+    t.store.items.delete(`notification#${booked.key}`);
+    expect(await t.run(booked)).toEqual([]);
+    expect(t.store.get(SR)).toEqual(after);
+  });
+
   it('a step without triggered_at, delivered again before its notification record exists, applies once', async () => {
     // Cronofy delivered the body twice (its first answer was lost): the second delivery's batch looked for the
     // notification record before the first delivery's worker wrote it, so only the state record can tell.
