@@ -8,6 +8,7 @@ import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
   type DynamoDBClientConfig,
+  GetItemCommand,
   PutItemCommand,
   type PutItemCommandInput,
   UpdateItemCommand,
@@ -23,6 +24,7 @@ import {
   MAX_UNTIMED_KEYS,
   mergeState,
   REVISION,
+  STATUS_APPLIED,
   STATUS_AS_OF,
 } from '../contract/ordering.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
@@ -178,7 +180,7 @@ export function buildStateExpression(write: StateWrite): Expression {
     }
     sets.push(`${name(attributes.applied)} = :keys`);
     // A notification applying the whole lifecycle ends what a read kept of the last step (ordering.ts).
-    if (aspect.aspect === 'lifecycle') removes.push(name(STATUS_AS_OF));
+    if (aspect.aspect === 'lifecycle') removes.push(name(STATUS_AS_OF), name(STATUS_APPLIED));
     if (write.triggeredAt !== undefined) {
       sets.push(`${shown} = :t`);
       removes.push(asOf);
@@ -240,15 +242,25 @@ export class DynamoRecordStore implements RecordStore {
     private readonly tableName: string,
   ) {}
 
-  async applyState(write: StateWrite): Promise<StateWriteResult> {
+  /**
+   * `settled`: the record already shows what `write` is for (a cancel on a cancelled record), so nothing is
+   * written; asked of the very record each attempt would replace, so a concurrent writer cannot slip between
+   * the check and the write. The answer is then `already_applied`.
+   */
+  async applyState(
+    write: StateWrite,
+    settled?: (item: Item | undefined) => boolean,
+  ): Promise<StateWriteResult> {
     // `known`: the record as last seen (its absence included); unset until DynamoDB has shown it.
     let known: { item: Item | undefined } | undefined = write.likelyNew ? { item: undefined } : undefined;
+    if (settled && !known) known = { item: await this.get(write.pk) };
     for (let attempt = 0; attempt < MAX_STATE_ATTEMPTS; attempt++) {
       try {
         if (!known) {
           await this.blindUpdate(write);
           return 'applied';
         }
+        if (settled?.(known.item)) return 'already_applied';
         const merged = mergeState(known.item, write);
         if (merged.outcome !== 'applied' || !merged.item) return merged.outcome;
         await this.client.send(
@@ -414,6 +426,17 @@ export class DynamoRecordStore implements RecordStore {
       if (isConditionFailure(error)) return 'exists';
       throw classify(error);
     }
+  }
+
+  private async get(pk: string): Promise<Item | undefined> {
+    const { Item: item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: { S: pk } },
+        ConsistentRead: true,
+      }),
+    );
+    return item ? unmarshall(item) : undefined;
   }
 
   private async blindUpdate(write: StateWrite): Promise<void> {

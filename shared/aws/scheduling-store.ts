@@ -9,6 +9,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY, sha256Hex, TTL_ATTRIBUTE } from '../contract/keys.ts';
 import { OPEN_INDEX, OPEN_UNTIL_UNKNOWN } from '../contract/open-index.ts';
+import { CANCELLED_AT } from '../contract/ordering.ts';
 import type {
   CreatedRequest,
   IdempotencyState,
@@ -125,33 +126,32 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
   }
 
   async recordCancelled(id: string, at: string): Promise<string> {
-    // A repeated cancel (a retry, or a second call) keeps the first: no new time, no change on the stream.
-    const current = await this.client.send(
-      new GetItemCommand({
-        TableName: this.tableName,
-        Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
-        ProjectionExpression: '#status, cancelled_at',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ConsistentRead: true,
-      }),
+    // A repeated cancel (a retry, a second call, one racing this) keeps the first: no new time, no change on
+    // the stream, and its time is the answer.
+    let first: string | undefined;
+    const cancelled = (item: Record<string, unknown> | undefined) => {
+      if (item?.status !== 'cancelled' || typeof item[CANCELLED_AT] !== 'string') return false;
+      first = item[CANCELLED_AT];
+      return true;
+    };
+    await this.records.applyState(
+      {
+        pk: keys.schedulingRequest(id),
+        // Unique per cancel time: a retried cancel at the same time is recognised as applied.
+        key: `api-cancel:${at}`,
+        at,
+        common: { entity: 'scheduling_request', scheduling_request_id: id, updated_at: at },
+        aspects: [
+          {
+            aspect: 'lifecycle',
+            set: { status: 'cancelled', [CANCELLED_AT]: at },
+            remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey],
+          },
+        ],
+      },
+      cancelled,
     );
-    const previous = current.Item?.cancelled_at?.S;
-    if (current.Item?.status?.S === 'cancelled' && previous !== undefined) return previous;
-    await this.records.applyState({
-      pk: keys.schedulingRequest(id),
-      // Unique per cancel time: a retried cancel at the same time is recognised as applied.
-      key: `api-cancel:${at}`,
-      at,
-      common: { entity: 'scheduling_request', scheduling_request_id: id, updated_at: at },
-      aspects: [
-        {
-          aspect: 'lifecycle',
-          set: { status: 'cancelled', cancelled_at: at },
-          remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey],
-        },
-      ],
-    });
-    return at;
+    return first ?? at;
   }
 
   async begin(

@@ -29,7 +29,9 @@
  * after it (Cronofy retrying after an outage, which is when reconciliation finds anything) is not lost, a read
  * keeps in STATUS_AS_OF the time of the step the record's status shows. A notification older than the
  * lifecycle's time but newer than that step still applies its status step (status, last_notification_type,
- * the open-requests index), never its values. A notification applying the whole lifecycle removes the mark.
+ * the open-requests index, a cancel's cancelled_at), never its values; one at that step's very time applies in
+ * arrival order, once (STATUS_APPLIED, as `*_applied` for an aspect). A notification applying the whole
+ * lifecycle removes the mark.
  */
 
 import { openIndexChange } from './open-index.ts';
@@ -106,6 +108,11 @@ export const LEGACY_APPLIED = 'applied_notifications';
  */
 export const STATUS_AS_OF = 'status_as_of';
 export const STEP_BEFORE_ANY = '1970-01-01T00:00:00.000Z';
+/** Applied keys of the steps applied at STATUS_AS_OF (as `*_applied` for an aspect's time): ties apply once. */
+export const STATUS_APPLIED = 'status_applied';
+
+/** Set with `status: cancelled` by the cancel route: part of that step, applied with its status. */
+export const CANCELLED_AT = 'cancelled_at';
 
 /** The record's write counter: every change adds one; the adapter's optimistic writes are conditioned on it. */
 export const REVISION = 'revision';
@@ -186,7 +193,12 @@ function judge(item: Item | undefined, aspectWrite: AspectWrite, write: StateWri
   if (at < asOf) {
     const stepAsOf = text(item?.[STATUS_AS_OF]);
     const step = aspect === 'lifecycle' && !write.fromRead && 'status' in aspectWrite.set;
-    return step && stepAsOf !== undefined && at > stepAsOf ? 'apply_status' : 'stale';
+    if (!step || stepAsOf === undefined || at < stepAsOf) return 'stale';
+    if (at > stepAsOf) return 'apply_status';
+    // A tie with the step the status shows: in arrival order, and a body applied at that time never again.
+    const steps = asList(item?.[STATUS_APPLIED]);
+    if (steps.includes(short)) return 'already_applied';
+    return steps.length < MAX_APPLIED_AT_ONE_TIME || write.tieResolved ? 'apply_status' : 'uncertain';
   }
   return applied.length < MAX_APPLIED_AT_ONE_TIME || write.tieResolved ? 'apply' : 'uncertain';
 }
@@ -202,6 +214,10 @@ export interface MergeResult {
 /** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
 export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
   const verdicts = write.aspects.map((aspect) => ({ aspect, verdict: judge(old, aspect, write) }));
+  // A body without triggered_at has a later receipt time on every delivery: once any aspect remembers its key,
+  // an aspect it did not apply to (older then) must not take it now.
+  if (write.triggeredAt === undefined && verdicts.some((v) => v.verdict === 'already_applied'))
+    return { outcome: 'already_applied', applied: [] };
   if (verdicts.some((v) => v.verdict === 'uncertain')) return { outcome: 'uncertain', applied: [] };
   const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
   const statusSteps = verdicts.filter((v) => v.verdict === 'apply_status').map((v) => v.aspect);
@@ -222,19 +238,42 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     delete item[LEGACY_APPLIED];
   }
   for (const step of statusSteps) {
-    // The step only: the record's values are newer (a read), so its times, metadata and ordering stay.
-    const status = step.set.status;
+    // The step only: the record's values are newer (a read), so its times, metadata and ordering stay. A
+    // cancel's step is its status and when it happened (no read shows either).
+    const { status, [CANCELLED_AT]: cancelledAt } = step.set;
     const index = openIndexChange(status, (item[EVENT_MAP] as Item | undefined)?.end);
-    Object.assign(item, { status }, index.set);
+    Object.assign(
+      item,
+      { status },
+      cancelledAt === undefined ? {} : { [CANCELLED_AT]: cancelledAt },
+      index.set,
+    );
     for (const attribute of index.remove ?? []) delete item[attribute];
+    const tie = item[STATUS_AS_OF] === write.at;
+    item[STATUS_APPLIED] = [...(tie ? asList(item[STATUS_APPLIED]) : []), appliedKey(write.key)].slice(
+      -MAX_APPLIED_AT_ONE_TIME,
+    );
     item[STATUS_AS_OF] = write.at;
+    // A body without triggered_at delivered again has a later receipt time: only its key tells (see above).
+    if (write.triggeredAt === undefined) {
+      const untimed = ASPECTS[step.aspect].untimed;
+      item[untimed] = [...aspectOrder(item, step.aspect).untimed, appliedKey(write.key)].slice(
+        -MAX_UNTIMED_KEYS,
+      );
+    }
   }
   for (const write_ of applying) {
     const attributes = ASPECTS[write_.aspect];
     if (write_.aspect === 'lifecycle') {
-      if (!write.fromRead) delete item[STATUS_AS_OF];
-      else if (!(STATUS_AS_OF in item))
-        item[STATUS_AS_OF] = aspectOrder(old, 'lifecycle').asOf ?? STEP_BEFORE_ANY;
+      if (!write.fromRead) {
+        delete item[STATUS_AS_OF];
+        delete item[STATUS_APPLIED];
+      } else if (!(STATUS_AS_OF in item)) {
+        // The step the status shows, and the bodies applied at its time (a duplicate of one is no tie).
+        const { asOf, applied } = aspectOrder(old, 'lifecycle');
+        item[STATUS_AS_OF] = asOf ?? STEP_BEFORE_ANY;
+        if (asOf !== undefined && applied.length > 0) item[STATUS_APPLIED] = applied;
+      }
     }
     Object.assign(item, write_.set);
     for (const attribute of write_.remove ?? []) delete item[attribute];

@@ -327,8 +327,13 @@ describe('reconcile at scale', () => {
           ExclusiveStartKey: start,
         }),
       );
+      // Timed well ahead: other tests send notifications triggered up to 5 s from now, which a cancel timed
+      // now would not undo (it would be stale and the request stay open).
       for (const item of page.Items ?? [])
-        await store.recordCancelled(String(item.scheduling_request_id?.S), new Date().toISOString());
+        await store.recordCancelled(
+          String(item.scheduling_request_id?.S),
+          new Date(Date.now() + 3_600_000).toISOString(),
+        );
       start = page.LastEvaluatedKey;
     } while (start);
     const ids = await createPending(2000);

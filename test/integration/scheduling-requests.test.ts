@@ -234,6 +234,22 @@ describe('cancel', () => {
     expect(await record(id)).toEqual(before);
   });
 
+  it('two cancels at once (a caller retrying while its first call runs) record one, and both answer its time', async () => {
+    for (let run = 0; run < 5; run++) {
+      const id = JSON.parse(
+        String((await handlerWith()(request('/scheduling-requests', BODY))).body),
+      ).scheduling_request_id;
+      const store = new DynamoSchedulingStore(aws.ddb, aws.tableName);
+      const answers = await Promise.all([
+        store.recordCancelled(id, '2026-11-23T12:00:00.001Z'),
+        store.recordCancelled(id, '2026-11-23T12:00:00.002Z'),
+      ]);
+      const item = await record(id);
+      expect(answers).toEqual([item?.cancelled_at, item?.cancelled_at]);
+      expect(item).toMatchObject({ status: 'cancelled', revision: 2 });
+    }
+  });
+
   it('answers 404 for an id Cronofy does not know', async () => {
     const result = await handlerWith()(request('/scheduling-requests/srq_nobody/cancel'));
     expect(result.statusCode).toBe(404);

@@ -2,10 +2,13 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
+import { type Item, mergeState, type StateWrite } from '#shared/contract/ordering.ts';
 import { keys } from '#shared/contract/records.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { RecordStore } from '#shared/core/ports.ts';
 import { processBatch, type QueueMessage, type WorkerDeps } from '#shared/notifications/apply.ts';
+import { reconcileWrite } from '#shared/scheduling/reconcile.ts';
 import { seededRandom } from '../sim/index.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, readItem, startLocalAws } from '../support/local-aws.ts';
@@ -63,19 +66,81 @@ describe('notification records', () => {
 });
 
 describe('the adapter agrees with the pure model', () => {
-  it('over 40 random sequences of lifecycle and participant notifications, duplicates and ties included', async () => {
+  /** Reconciliation's write on the model: `mergeState`, else `reconciled_at` when newer (DynamoReconcileStore). */
+  function reconcileModel(
+    memory: MemoryStore,
+    pk: string,
+    build: (record?: Item) => StateWrite | undefined,
+    at: string,
+  ) {
+    const old = memory.get(pk);
+    const write = build(old);
+    const merged = write ? mergeState(old, write) : undefined;
+    if (merged?.item) memory.items.set(pk, { ...merged.item, reconciled_at: at });
+    else if (old && !(typeof old.reconciled_at === 'string' && old.reconciled_at >= at))
+      memory.items.set(pk, { ...old, reconciled_at: at, revision: Number(old.revision ?? 0) + 1 });
+  }
+
+  it('over 40 random sequences of notifications and reconciliation reads, duplicates and ties included', async () => {
     const random = seededRandom(20261129);
+    const reconcileStore = new DynamoReconcileStore(aws.ddb, aws.tableName);
     const types = [
       'scheduling_request_time_chosen',
       'scheduling_request_rescheduled',
       'event_participant_status_changed',
       'scheduling_request_declined',
+      'scheduling_request_more_times_requested',
+      'event_start',
     ] as const;
     for (let run = 0; run < 40; run++) {
       const id = uniqueId('srq_model');
+      const pk = keys.schedulingRequest(id);
       const memory = new MemoryStore();
+      if (random.chance(0.5)) {
+        // Created through the API: pending, no lifecycle time, in the open index.
+        const created = {
+          pk,
+          entity: 'scheduling_request',
+          scheduling_request_id: id,
+          status: 'pending',
+          open_bucket: 'open',
+          open_until: '9999-12-31T23:59:59.999Z',
+          updated_at: '2026-11-23T11:00:00.000Z',
+          revision: 1,
+        };
+        await aws.ddb.send(new PutItemCommand({ TableName: aws.tableName, Item: marshall(created) }));
+        memory.items.set(pk, created);
+      }
       const sent: (QueueMessage & { key: string })[] = [];
-      for (let step = 0; step < 8; step++) {
+      for (let step = 0; step < 10; step++) {
+        if (random.chance(0.2)) {
+          // A read of Cronofy between the notifications' seconds, showing times, participants, metadata.
+          const day = random.int(1, 9);
+          const at = `2026-11-23T12:00:0${random.int(0, 4)}.500Z`;
+          const answer = {
+            scheduling_request_id: id,
+            slot_selection: random.pick(['complete', 'pending']),
+            ...(random.chance(0.8)
+              ? {
+                  event: {
+                    start: { time: `2026-12-0${day}T10:00:00Z`, tzid: 'Etc/UTC' },
+                    end: { time: `2026-12-0${day}T10:30:00Z`, tzid: 'Etc/UTC' },
+                    attendees: [
+                      {
+                        email: 'candidate@example.com',
+                        status: random.pick(['accepted', 'declined', 'needs_action']),
+                      },
+                    ],
+                    metadata: { scheduler: { utm_source: random.pick(['ats', 'board']) } },
+                  },
+                }
+              : {}),
+          };
+          const build = (record?: Item) => reconcileWrite(answer, record, at, at);
+          await reconcileStore.reconcile(id, await item(pk), build, at);
+          reconcileModel(memory, pk, build, at);
+          continue;
+        }
         let message: QueueMessage & { key: string };
         if (sent.length > 0 && random.chance(0.25)) {
           message = random.pick(sent); // a duplicate, possibly after newer ones
@@ -97,7 +162,6 @@ describe('the adapter agrees with the pure model', () => {
         expect(await processBatch([message], deps(store))).toEqual([]);
         expect(await processBatch([message], deps(memory))).toEqual([]);
       }
-      const pk = keys.schedulingRequest(id);
       const { pk: _a, ...stored } = (await item(pk)) ?? {};
       const { pk: _b, ...modelled } = memory.get(pk) ?? {};
       expect(stored).toEqual(modelled);

@@ -381,6 +381,73 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
     expect(store.get(SR)).toEqual(before);
   });
 
+  it('two late steps at the same time apply in arrival order, each once', async () => {
+    const { store, run } = await reconciled();
+    const rescheduled = step('scheduling_request_rescheduled', '2026-11-23T11:00:00Z');
+    const declined = step('scheduling_request_declined', '2026-11-23T11:00:00Z');
+    expect(await run(rescheduled)).toEqual([]);
+    expect(await run(declined)).toEqual([]);
+    const after = store.get(SR);
+    expect(after).toMatchObject({
+      status: 'declined',
+      last_notification_type: 'scheduling_request_declined',
+    });
+    // Delivered again before their notification records exist: nothing changes.
+    store.items.delete(`notification#${rescheduled.key}`);
+    store.items.delete(`notification#${declined.key}`);
+    expect(await run(rescheduled)).toEqual([]);
+    expect(store.get(SR)).toEqual(after);
+  });
+
+  it('the step whose time the read kept, delivered again after the read, changes nothing', async () => {
+    const t = setup();
+    const booked = step('scheduling_request_time_chosen', '2026-11-23T10:00:00Z', '2026-12-01T14:00:00Z');
+    expect(await t.run(booked)).toEqual([]);
+    const write = reconcileWrite(answer, t.store.get(SR), READ_AT, READ_AT);
+    expect(await t.store.applyState(write as StateWrite)).toBe('applied');
+    expect(t.store.get(SR)).toMatchObject({ status_as_of: '2026-11-23T10:00:00.000Z' });
+    const after = t.store.get(SR);
+    t.store.items.delete(`notification#${booked.key}`);
+    expect(await t.run(booked)).toEqual([]);
+    expect(t.store.get(SR)).toEqual(after);
+  });
+
+  it('a step without triggered_at, delivered again before its notification record exists, applies once', async () => {
+    // Cronofy delivered the body twice (its first answer was lost): the second delivery's batch looked for the
+    // notification record before the first delivery's worker wrote it, so only the state record can tell.
+    for (const againAt of ['2026-11-23T12:20:00Z', '2026-11-23T12:40:00Z']) {
+      const { store, run } = await reconciled();
+      const body = schedulingRequestBody('scheduling_request_declined', { start: '2026-12-01T14:00:00Z' });
+      const first = queueMessage(body, { receivedAt: new Date('2026-11-23T12:10:00Z') });
+      expect(await run(first)).toEqual([]);
+      const after = store.get(SR);
+      expect(after).toMatchObject({ status: 'declined', event: { start: { time: '2026-12-05T09:00:00Z' } } });
+      store.items.delete(`notification#${first.key}`);
+      expect(await run(queueMessage(body, { receivedAt: new Date(againAt) }))).toEqual([]);
+      expect(store.get(SR)).toEqual(after);
+    }
+  });
+
+  it("a cancel timed before the read (the read's clock ran ahead) records its cancelled_at with the status", async () => {
+    const { store } = await reconciled();
+    const cancel = (at: string): StateWrite => ({
+      pk: SR,
+      key: `api-cancel:${at}`,
+      at,
+      common: { entity: 'scheduling_request', scheduling_request_id: ID, updated_at: at },
+      aspects: [
+        {
+          aspect: 'lifecycle',
+          set: { status: 'cancelled', cancelled_at: at },
+          remove: ['open_bucket', 'open_until'],
+        },
+      ],
+    });
+    expect(await store.applyState(cancel('2026-11-23T12:29:59.900Z'))).toBe('applied');
+    expect(store.get(SR)).toMatchObject({ status: 'cancelled', cancelled_at: '2026-11-23T12:29:59.900Z' });
+    expect(store.get(SR)).not.toHaveProperty('open_bucket');
+  });
+
   it('a notification newer than the read applies whole and ends the mark', async () => {
     const { store, run } = await reconciled();
     expect(

@@ -142,6 +142,11 @@ describe('POST /scheduling-requests: the body', () => {
       /utm_term must not contain control characters/,
     ],
     [
+      'a C1 control character (NEL) in utm_term',
+      { ...TEMPLATE, utm_term: 'a\u0085b' },
+      /utm_term must not contain control characters/,
+    ],
+    [
       'a lone surrogate in correlation_id (the link would carry U+FFFD, the record the surrogate)',
       { ...TEMPLATE, correlation_id: 'CAND-\ud800' },
       /correlation_id must be well-formed Unicode/,
@@ -167,6 +172,16 @@ describe('POST /scheduling-requests: the body', () => {
     expect(result.body).not.toContain('colour');
     expect(api.createCalls).toHaveLength(0);
     expect(store.created).toHaveLength(0);
+  });
+
+  it('counts characters, not UTF-16 units, as the redirects and links do: 128 emoji are 128 characters', () => {
+    const correlationId = '\u{1F600}'.repeat(128);
+    expect(
+      parseCreateBody(Buffer.from(JSON.stringify({ ...TEMPLATE, correlation_id: correlationId }))),
+    ).toBeDefined();
+    expect(() =>
+      parseCreateBody(Buffer.from(JSON.stringify({ ...TEMPLATE, correlation_id: `${correlationId}x` }))),
+    ).toThrow(/correlation_id must be at most 128 characters/);
   });
 
   it('maps each source to what Cronofy needs', () => {
