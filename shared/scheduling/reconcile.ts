@@ -15,7 +15,8 @@ import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '.
  *
  * What the answer shows, and so what is applied:
  * - lifecycle aspect: `event.start`, `event.end`, `event.summary`, `event.metadata.scheduler` (as `metadata`
- *   and `correlation_id`); and one status step, `pending` → `time_chosen`, when the answer has
+ *   and `correlation_id`); and one status step, to `time_chosen` from a status that means "not booked yet"
+ *   (UNBOOKED: `pending`, `more_times_requested`, `no_times_available`), when the answer has
  *   `slot_selection: "complete"`, event times, and no declined attendee. No other status is inferred: the
  *   answer cannot tell `rescheduled` from `time_chosen`, and how Cronofy shows a declined or cancelled
  *   request is not documented;
@@ -73,6 +74,12 @@ export interface ReconcileReport {
 
 const DECLINED = 'declined';
 
+/**
+ * Statuses a booked answer moves to `time_chosen`: the booking's notification was missed (or a late step from
+ * before the booking set one of these again after a read; the next run corrects it).
+ */
+const UNBOOKED: readonly unknown[] = ['pending', 'more_times_requested', 'no_times_available'];
+
 /** JSON with sorted keys: two values the same in meaning compare equal. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v) =>
@@ -114,7 +121,7 @@ export function reconcileWrite(
   });
   const attendees = Array.isArray(event?.attendees) ? event.attendees : [];
   if (
-    current?.status === 'pending' &&
+    UNBOOKED.includes(current?.status) &&
     answer.slot_selection === 'complete' &&
     event?.start !== undefined &&
     event?.end !== undefined &&

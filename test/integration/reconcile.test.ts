@@ -107,7 +107,7 @@ async function snapshot(ids: readonly string[]) {
 }
 
 describe('reconcile', () => {
-  it('applies what Cronofy shows, infers only pending → time_chosen, and changes nothing the second time', async () => {
+  it('applies what Cronofy shows, infers only a booking, and changes nothing the second time', async () => {
     const [booked, moved, untouched, declined] = await createPending(4);
     await act(booked as string, 'time_chosen', {
       start: '2030-01-02T10:00:00Z',

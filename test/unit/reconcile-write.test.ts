@@ -33,6 +33,13 @@ describe('reconcileWrite', () => {
     expect(write?.triggeredAt).toBeUndefined();
   });
 
+  it('books a request whose status says it is not booked yet, whatever the booking notification it missed', () => {
+    for (const status of ['more_times_requested', 'no_times_available']) {
+      const write = reconcileWrite(booked, { status }, AT, AT);
+      expect(write?.aspects.find((a) => a.aspect === 'lifecycle')?.set.status).toBe('time_chosen');
+    }
+  });
+
   it('never invents another status', () => {
     for (const status of ['time_chosen', 'declined', 'cancelled', undefined]) {
       const write = reconcileWrite(booked, status ? { status } : undefined, AT, AT);
