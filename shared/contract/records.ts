@@ -81,6 +81,12 @@ export const schedulingRequestRecordSchema = z.object({
   lifecycle_applied: appliedKeys,
   participants_as_of: asOf,
   participants_applied: appliedKeys,
+  /**
+   * After a reconciliation read showed newer values: the time of the lifecycle step `status` shows, and the
+   * bodies applied at that time (shared/contract/ordering.ts). Bookkeeping, like the other `*_as_of`.
+   */
+  status_as_of: asOf,
+  status_applied: appliedKeys,
   /** Write counter: one more on every change. */
   revision: z.optional(z.number()),
   /** Requests created through `POST /scheduling-requests`: `"api"`. */
