@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { eventTimeSchema, participantSchema } from './cronofy-shapes.ts';
 
 /**
  * The downstream contract: the items on the table (and so on its stream). Every item has a string `entity`.
@@ -23,24 +24,7 @@ export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 const iso = z.string();
 
-/**
- * Event times as stored: a string (`2025-01-21T15:30:00Z`, or a date for all-day events) or
- * `{ "time": "…", "tzid": "Europe/London" }`, as Cronofy sent them (same shape as the inbound schema).
- */
-export const eventTimeSchema = z.union([
-  z.string(),
-  z.looseObject({ time: z.string(), tzid: z.optional(z.string()) }),
-]);
-export type EventTime = z.infer<typeof eventTimeSchema>;
-
-/** A host or attendee as stored (same shape as the inbound schema). */
-export const participantSchema = z.looseObject({
-  email: z.optional(z.string()),
-  display_name: z.optional(z.string()),
-  sub: z.optional(z.string()),
-  status: z.optional(z.string()),
-});
-export type Participant = z.infer<typeof participantSchema>;
+export { type EventTime, eventTimeSchema, type Participant, participantSchema } from './cronofy-shapes.ts';
 
 /**
  * Bookkeeping of the ordering model, per aspect: `<aspect>_as_of` is the aspect's ordering time (the

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { eventTimeSchema, participantSchema } from '../contract/cronofy-shapes.ts';
 import { JsonTooDeepError, parseJsonExact } from './exact-json.ts';
 
 /**
@@ -27,21 +28,12 @@ const timestamp = z
   .string()
   .check(z.refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time'));
 
-/** Event times arrive either as a string (`2025-01-21T15:30:00Z`, or a date for all-day events) or as
- *  `{ "time": "…", "tzid": "Europe/London" }`. */
-export const eventTimeSchema = z.union([
-  z.string(),
-  z.looseObject({ time: z.string(), tzid: z.optional(z.string()) }),
-]);
-export type EventTime = z.infer<typeof eventTimeSchema>;
-
-export const participantSchema = z.looseObject({
-  email: z.optional(z.string()),
-  display_name: z.optional(z.string()),
-  sub: z.optional(z.string()),
-  status: z.optional(z.string()),
-});
-export type Participant = z.infer<typeof participantSchema>;
+export {
+  type EventTime,
+  eventTimeSchema,
+  type Participant,
+  participantSchema,
+} from '../contract/cronofy-shapes.ts';
 
 export const schedulerEventSchema = z.looseObject({
   summary: z.optional(z.string()),
