@@ -75,6 +75,16 @@ export interface CredentialProvider {
   invalidate?(tenant?: string): void;
 }
 
+/**
+ * What the notification route of a tenant (`POST /cronofy/notifications/{tenant_id}`) needs to know about it:
+ * the client secrets of the Internal Application the customer created in its own OU. `undefined` for a tenant
+ * that is not registered (or was offboarded), which the route answers exactly like a bad signature.
+ * Adapter: shared/aws/tenant-store.ts.
+ */
+export interface TenantDirectory {
+  clientSecrets(tenantId: string): Promise<readonly string[] | undefined>;
+}
+
 // Stores of the recipient and scheduling use cases (adapters: shared/aws/redirect-store.ts, scheduling-store.ts,
 // reconcile-store.ts).
 
