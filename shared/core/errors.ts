@@ -62,3 +62,26 @@ export class UpstreamUnavailableError extends UnavailableError {}
 
 /** The upstream answered in a way this service cannot use. */
 export class UpstreamError extends DomainError {}
+
+// Tenants (an integrator's customers, each with its own Cronofy Organizational Unit).
+
+/** The request names a tenant that is not registered. */
+export class UnknownTenantError extends NotFoundError {
+  constructor(readonly tenantId: string) {
+    super('unknown tenant');
+  }
+}
+
+/** The tenant is registered but cannot be called for: `tenant_not_connected` (no Organization Connect yet) or `tenant_disconnected` (Cronofy refused the refresh, or it was offboarded). */
+export class TenantUnavailableError extends DomainError {
+  constructor(
+    readonly tenantId: string,
+    readonly code: 'tenant_not_connected' | 'tenant_disconnected',
+  ) {
+    super(
+      code === 'tenant_not_connected'
+        ? 'tenant has not connected Cronofy yet'
+        : 'tenant is disconnected from Cronofy',
+    );
+  }
+}
