@@ -145,6 +145,14 @@ export const ROUTE_THROTTLES: Readonly<Record<RouteThrottleClass, RouteThrottle>
 
 export const ROUTES: readonly RouteDefinition[] = [
   { method: 'POST', path: '/cronofy/notifications', function: 'ingest', auth: 'none', throttle: 'cronofy' },
+  // A tenant's own Cronofy application (and the subscriptions the integrator sets for it) notify here.
+  {
+    method: 'POST',
+    path: '/cronofy/notifications/{tenant_id}',
+    function: 'ingest',
+    auth: 'none',
+    throttle: 'cronofy',
+  },
   { method: 'GET', path: '/healthz', function: 'ingest', auth: 'none', throttle: 'health' },
   { method: 'GET', path: '/redirects/{step}', function: 'redirects', auth: 'none', throttle: 'recipients' },
   { method: 'GET', path: '/links/{name}', function: 'redirects', auth: 'none', throttle: 'recipients' },

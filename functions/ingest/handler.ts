@@ -7,9 +7,9 @@ import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
 import { header, healthy, notificationAccepted, notificationErrorToJson } from '#shared/edge/http.ts';
-import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
+import { acceptNotification, type IngestDeps, noTenantsDirectory } from '#shared/notifications/accept.ts';
 
-/** Entry adapter for `POST /cronofy/notifications` and `GET /healthz`. */
+/** Entry adapter for `POST /cronofy/notifications`, `POST /cronofy/notifications/{tenant_id}` and `GET /healthz`. */
 export function makeHandler(deps: IngestDeps) {
   return async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     if (event.requestContext.http.method === 'GET' && event.rawPath === '/healthz') {
@@ -21,6 +21,10 @@ export function makeHandler(deps: IngestDeps) {
           body: bodyBytes(event),
           signature: header(event.headers, 'cronofy-hmac-sha256'),
           notificationId: header(event.headers, 'cronofy-notification-id'),
+          // Present only on `POST /cronofy/notifications/{tenant_id}`.
+          ...(event.pathParameters?.tenant_id === undefined
+            ? {}
+            : { tenantId: event.pathParameters.tenant_id }),
         },
         deps,
       );
@@ -38,6 +42,8 @@ function depsFromEnv(): IngestDeps {
     secrets: secretsManagerFromEnv(),
     clock: () => new Date(),
     logger: createLogger('ingest'),
+    // Placeholder until the tenant registry is wired (shared/aws/tenant-store.ts): every tenant URL answers 401.
+    tenants: noTenantsDirectory,
   };
 }
 

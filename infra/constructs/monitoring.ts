@@ -96,6 +96,12 @@ export interface MonitoringProps {
    * @default 1
    */
   readonly reconciliationChanges?: number;
+  /**
+   * Notifications kept as `rejected` (tenant_mismatch) in one evaluation period. One is already a tenant's own
+   * secret signing for a record that is not that tenant's.
+   * @default 1
+   */
+  readonly tenantMismatches?: number;
 }
 
 export interface MonitoringResources {
@@ -285,6 +291,13 @@ export class Monitoring extends Construct {
       props.cronofyErrors ?? 5,
       'Calls to Cronofy fail (unreachable, timeouts, 5xx or unusable answers) beyond the retry budget.',
     );
+    // The worker counts (EMF, shared/core/metrics.ts) and logs (LOG_EVENTS.notificationTenantMismatch) each one.
+    this.alarm(
+      'TenantMismatches',
+      stageMetric('TenantMismatches'),
+      props.tenantMismatches ?? 1,
+      "A notification signed only by a tenant's own client secret would have changed a record of another tenant (or one with no tenant): kept as rejected, nothing applied. A misrouted subscription, or a tenant forging notifications: see the worker's 'notification rejected: tenant mismatch' lines.",
+    );
     this.alarm(
       'ReconciliationChanges',
       stageMetric('ReconciliationChanges', { statistic: Stats.SUM, period: reconcilePeriod }),
@@ -388,6 +401,7 @@ export class Monitoring extends Construct {
           custom('NotificationsStale'),
           custom('NotificationsUnparseable'),
           custom('NotificationsUnknownType'),
+          custom('TenantMismatches'),
         ],
         [],
         12,

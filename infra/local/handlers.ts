@@ -13,8 +13,9 @@ import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
-import type { Clock, Logger, RecordStore } from '#shared/core/ports.ts';
+import type { Clock, Logger, RecordStore, TenantDirectory } from '#shared/core/ports.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
+import { noTenantsDirectory } from '#shared/notifications/accept.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
 import { makeHandler as makeSchedulingRequestsHandler } from '../../functions/scheduling-requests/handler.ts';
@@ -53,6 +54,8 @@ export interface LocalDeps {
   cronofyApiUrl?: string;
   /** Wraps the worker's record store (a fault hook of the reliability suite: a forced bug). */
   wrapWorkerStore?: (store: RecordStore) => RecordStore;
+  /** The tenants the tenant notification URL knows (default: none, every tenant URL answers 401). */
+  tenants?: TenantDirectory;
 }
 
 /** The fake of Cronofy's API that `npm start` runs (CRONOFY_API_PORT 3100). */
@@ -68,6 +71,7 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
       secrets,
       clock: deps.clock,
       logger: deps.logger('ingest'),
+      tenants: deps.tenants ?? noTenantsDirectory,
     }),
     worker: makeWorkerHandler({
       retentionDays: deps.config.config.notificationRetentionDays,

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '#shared/core/config.ts';
 import { silentLogger } from '#shared/core/logger.ts';
-import type { RecordStore } from '#shared/core/ports.ts';
+import type { RecordStore, TenantDirectory } from '#shared/core/ports.ts';
 import { type LocalConfig, loadLocalConfig } from '../config.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import { LOCAL_ENV, localCronofyApiUrl } from '../local-mode.ts';
@@ -63,6 +63,8 @@ export interface LocalStackOptions {
   cronofyApiUrl?: string;
   /** Hooks of the reliability suite, to inject faults and watch the worker; `npm start` sets none. */
   faults?: LocalStackFaults;
+  /** The tenants `POST /cronofy/notifications/{tenant_id}` knows (tests); default none: every tenant URL answers 401. */
+  tenants?: TenantDirectory;
 }
 
 export interface LocalStackFaults {
@@ -215,6 +217,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       clock: () => new Date(),
       logger,
       ...(faults.wrapWorkerStore ? { wrapWorkerStore: faults.wrapWorkerStore } : {}),
+      ...(options.tenants ? { tenants: options.tenants } : {}),
     });
 
     const stream = StreamTail.start({

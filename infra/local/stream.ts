@@ -73,7 +73,9 @@ function identity(image: Record<string, unknown> | undefined, pk: string): strin
 export function describeChange(change: StreamChange): string {
   const image = change.newImage ?? change.oldImage;
   const status = typeof image?.status === 'string' ? ` status=${image.status}` : '';
-  return `${change.eventName} ${change.entity ?? '?'} ${identity(image, change.pk)}${status}`;
+  // A tenant id matches the tenant id pattern where it is set, but a record is data: printed safely.
+  const tenant = typeof image?.tenant_id === 'string' ? ` tenant=${printable(image.tenant_id)}` : '';
+  return `${change.eventName} ${change.entity ?? '?'} ${identity(image, change.pk)}${tenant}${status}`;
 }
 
 interface ShardState {

@@ -14,7 +14,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { keys, PARTITION_KEY } from '../contract/keys.ts';
+import { PARTITION_KEY } from '../contract/keys.ts';
 import {
   ASPECTS,
   appliedKey,
@@ -26,8 +26,9 @@ import {
   REVISION,
   STATUS_APPLIED,
   STATUS_AS_OF,
+  TENANT,
 } from '../contract/ordering.ts';
-import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
+import { type EventTriggerRecord, type NotificationRecord, notificationKey } from '../contract/records.ts';
 import {
   type NotificationWriteResult,
   type RecordStore,
@@ -68,7 +69,7 @@ const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap
 
 /** A notification record as the item stored under its key. */
 function notificationItem(record: NotificationRecord): Record<string, AttributeValue> {
-  return marshallItem({ ...record, [PARTITION_KEY]: keys.notification(record.notification_id) });
+  return marshallItem({ ...record, [PARTITION_KEY]: notificationKey(record) });
 }
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
@@ -191,6 +192,18 @@ export function buildStateExpression(write: StateWrite): Expression {
       conditions.push(`(attribute_not_exists(${untimed}) OR size(${untimed}) < :maxUntimed)`);
     }
   }
+  if (write.tenantId !== undefined) {
+    // A record's tenant, once set, never changes.
+    names['#tenant'] = TENANT;
+    values[':tenant'] = write.tenantId;
+    sets.push('#tenant = if_not_exists(#tenant, :tenant)');
+    // Part of the write's own condition, so no concurrent write can slip between a check and the write: a
+    // failure returns the record, and the merge answers tenant_mismatch.
+    if (write.tenantOnly) {
+      names['#pk'] = PARTITION_KEY;
+      conditions.push('(attribute_not_exists(#pk) OR #tenant = :tenant)');
+    }
+  } else if (write.tenantOnly) throw new Error('a tenantOnly write needs its tenantId');
   if (nested) {
     // Fields inside `event` need the map to exist; a record without one takes the merge path.
     names['#event'] = EVENT_MAP;
@@ -254,14 +267,21 @@ export class DynamoRecordStore implements RecordStore {
     // `known`: the record as last seen (its absence included); unset until DynamoDB has shown it.
     let known: { item: Item | undefined } | undefined = write.likelyNew ? { item: undefined } : undefined;
     if (settled && !known) known = { item: await this.get(write.pk) };
+    // The record's tenant, for a notification that belongs to the tenant of the record it updates.
+    const report = (item: Item | undefined) => {
+      const tenant = item?.[TENANT] ?? write.tenantId;
+      if (typeof tenant === 'string') write.onRecordTenant?.(tenant);
+    };
     for (let attempt = 0; attempt < MAX_STATE_ATTEMPTS; attempt++) {
       try {
         if (!known) {
-          await this.blindUpdate(write);
+          report(await this.blindUpdate(write));
           return 'applied';
         }
         if (settled?.(known.item)) return 'already_applied';
         const merged = mergeState(known.item, write);
+        if (merged.outcome === 'tenant_mismatch') return merged.outcome;
+        report(known.item);
         if (merged.outcome !== 'applied' || !merged.item) return merged.outcome;
         await this.client.send(
           new PutItemCommand({
@@ -297,8 +317,9 @@ export class DynamoRecordStore implements RecordStore {
     const again: number[] = [];
     records.forEach((record, index) => {
       // DynamoDB rejects a whole batch that names one key twice; a repeat goes through the conditional path.
-      if (first.has(record.notification_id)) again.push(index);
-      else first.set(record.notification_id, index);
+      const pk = notificationKey(record);
+      if (first.has(pk)) again.push(index);
+      else first.set(pk, index);
     });
 
     // Built once per record, whatever the number of attempts.
@@ -355,17 +376,15 @@ export class DynamoRecordStore implements RecordStore {
     return results;
   }
 
-  async notificationStatuses(notificationIds: readonly string[]): Promise<Map<string, string>> {
+  async notificationStatuses(notificationKeys: readonly string[]): Promise<Map<string, string>> {
     const statuses = new Map<string, string>();
-    const unique = [...new Set(notificationIds)];
+    const unique = [...new Set(notificationKeys)];
     for (let start = 0; start < unique.length; start += MAX_BATCH_GET_KEYS) {
       let request: BatchGetItemCommandInput['RequestItems'] = {
         [this.tableName]: {
-          Keys: unique
-            .slice(start, start + MAX_BATCH_GET_KEYS)
-            .map((id) => ({ [PARTITION_KEY]: { S: keys.notification(id) } })),
-          ProjectionExpression: '#id, #status',
-          ExpressionAttributeNames: { '#id': 'notification_id', '#status': 'status' },
+          Keys: unique.slice(start, start + MAX_BATCH_GET_KEYS).map((pk) => ({ [PARTITION_KEY]: { S: pk } })),
+          ProjectionExpression: '#pk, #status',
+          ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#status': 'status' },
           ConsistentRead: true,
         },
       };
@@ -376,8 +395,8 @@ export class DynamoRecordStore implements RecordStore {
           new BatchGetItemCommand({ RequestItems: request }),
         );
         for (const item of result.Responses?.[this.tableName] ?? []) {
-          const id = item.notification_id?.S;
-          if (id) statuses.set(id, item.status?.S ?? '');
+          const pk = item[PARTITION_KEY]?.S;
+          if (pk) statuses.set(pk, item.status?.S ?? '');
         }
         request = result.UnprocessedKeys;
         if (request && Object.keys(request).length > 0) await sleep(backoffMs(attempt));
@@ -439,9 +458,10 @@ export class DynamoRecordStore implements RecordStore {
     return item ? unmarshall(item) : undefined;
   }
 
-  private async blindUpdate(write: StateWrite): Promise<void> {
+  /** The record before the update (absent when there was none): it tells the record's tenant. */
+  private async blindUpdate(write: StateWrite): Promise<Item | undefined> {
     const expression = buildStateExpression(write);
-    await this.client.send(
+    const { Attributes: old } = await this.client.send(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: { [PARTITION_KEY]: { S: write.pk } },
@@ -450,8 +470,11 @@ export class DynamoRecordStore implements RecordStore {
         ExpressionAttributeNames: expression.names,
         ExpressionAttributeValues: marshallItem(expression.values),
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        // Only a write that does not name its tenant needs to learn the record's (no read units either way).
+        ...(write.tenantId === undefined && write.onRecordTenant ? { ReturnValues: 'ALL_OLD' as const } : {}),
       }),
     );
+    return old ? unmarshall(old) : undefined;
   }
 
   private async putIfAbsent(pk: string, item: object): Promise<boolean> {

@@ -58,12 +58,27 @@ export interface TriggerIdentity {
   target: string;
 }
 
-/** Partition key of each item; downstream readers never need it, but tools do. */
+/**
+ * The prefix of an entity's keys: `<entity>#` for records with no tenant (every key a deployment wrote before
+ * tenants existed), `<entity>@<tenant_id>#` for a tenant's. A tenant id has no `#` or `@`
+ * (shared/contract/tenants.ts), and no key without a tenant starts with `<entity>@`, so no id can reach
+ * another tenant's item, nor an item without a tenant.
+ */
+const scoped = (entity: string, tenantId: string | undefined) =>
+  tenantId === undefined ? `${entity}#` : `${entity}@${tenantId}#`;
+
+/**
+ * Partition key of each item; downstream readers never need it, but tools do. Scheduling request ids are
+ * Cronofy's, unique across its OUs, so their key has no tenant. Event ids are chosen by integrators and repeat
+ * across tenants: a tenant's `event` and `event_trigger` records, and the notification records of what arrived
+ * at its URL, are keyed per tenant.
+ */
 export const keys = {
   schedulingRequest: (id: string) => `scheduling_request#${keyPart(id)}`,
-  event: (id: string) => `event#${keyPart(id)}`,
-  eventTrigger: ({ eventId, transition, target }: TriggerIdentity) =>
-    `event_trigger#${keyPart(`${escapePart(eventId)}#${escapePart(transition)}#${escapePart(target)}`)}`,
-  notification: (notificationId: string) => `notification#${notificationId}`,
+  event: (id: string, tenantId?: string) => `${scoped('event', tenantId)}${keyPart(id)}`,
+  eventTrigger: ({ eventId, transition, target }: TriggerIdentity, tenantId?: string) =>
+    `${scoped('event_trigger', tenantId)}${keyPart(`${escapePart(eventId)}#${escapePart(transition)}#${escapePart(target)}`)}`,
+  notification: (notificationId: string, tenantId?: string) =>
+    `${scoped('notification', tenantId)}${notificationId}`,
   redirect: (id: string) => `redirect#${id}`,
 } as const;

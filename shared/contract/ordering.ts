@@ -147,13 +147,30 @@ export interface StateWrite {
   tieResolved?: boolean;
   /** A read of Cronofy's state (reconciliation), not a notification: it shows values, not lifecycle steps. */
   fromRead?: boolean;
+  /**
+   * The tenant the notification belongs to (the tenant URL it arrived at): set as the record's TENANT when
+   * the record has none, never in place of another.
+   */
+  tenantId?: string;
+  /**
+   * Only the tenant's own secret verified the signature: the write applies only to a record of that tenant or
+   * one it creates. Any other record (another tenant's, or one with no tenant) answers `tenant_mismatch` and
+   * is not changed; the check is part of the conditional write.
+   */
+  tenantOnly?: boolean;
+  /** Told the record's tenant, when it has one, whenever the write reached the record (applied or not). */
+  onRecordTenant?: (tenantId: string) => void;
 }
+
+/** The attribute naming a record's tenant (the contract's `tenant_id`). */
+export const TENANT = 'tenant_id';
 
 /**
  * `already_applied`: this body changed the record before (a duplicate or a retry). `uncertain`: a tie past
  * MAX_APPLIED_AT_ONE_TIME bodies at one time; the caller must find out from the notification record.
+ * `tenant_mismatch`: a `tenantOnly` write to a record that is not of its tenant; nothing changed.
  */
-export type StateWriteResult = 'applied' | 'already_applied' | 'stale' | 'uncertain';
+export type StateWriteResult = 'applied' | 'already_applied' | 'stale' | 'uncertain' | 'tenant_mismatch';
 
 export type Item = Record<string, unknown>;
 /** `apply_status`: only the status step of a lifecycle write applies (older than a read's values). */
@@ -211,8 +228,14 @@ export interface MergeResult {
   applied: AspectName[];
 }
 
+/** A `tenantOnly` write may change only a record of its own tenant, or create one. */
+export function tenantMismatch(old: Item | undefined, write: StateWrite): boolean {
+  return write.tenantOnly === true && old !== undefined && old[TENANT] !== write.tenantId;
+}
+
 /** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
 export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
+  if (tenantMismatch(old, write)) return { outcome: 'tenant_mismatch', applied: [] };
   const verdicts = write.aspects.map((aspect) => ({ aspect, verdict: judge(old, aspect, write) }));
   // A body without triggered_at has a later receipt time on every delivery: once any aspect remembers its key,
   // an aspect it did not apply to (older then) must not take it now.
@@ -227,6 +250,8 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
   }
 
   const item: Item = { ...(old ?? {}), ...write.common, pk: write.pk };
+  // A record's tenant, once set, never changes.
+  if (write.tenantId !== undefined && typeof old?.[TENANT] !== 'string') item[TENANT] = write.tenantId;
   if (old && LEGACY_APPLIED in old) {
     // Upgrade a record of the previous version: every aspect keeps the single clock it had, and the unbounded
     // list goes.

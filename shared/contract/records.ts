@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { eventTimeSchema, participantSchema } from './cronofy-shapes.ts';
+import { keys } from './keys.ts';
 
 /**
  * The downstream contract: the items on the table (and so on its stream). Every item has a string `entity`.
@@ -19,7 +20,8 @@ export const SCHEDULING_REQUEST_STATUSES = [
   'cancelled',
 ] as const;
 
-export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknown_type'] as const;
+/** `rejected`: kept, and nothing of it applied (`reason`: one of REJECTION_REASONS, shared/contract/tenants.ts). */
+export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknown_type', 'rejected'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
 
 const iso = z.string();
@@ -34,9 +36,13 @@ export { type EventTime, eventTimeSchema, type Participant, participantSchema } 
 const asOf = z.optional(iso);
 const appliedKeys = z.optional(z.array(z.string()));
 
+/** The tenant (§5 of the contract) the record belongs to, when known; once set, it never changes. */
+const tenantId = z.optional(z.string());
+
 export const schedulingRequestRecordSchema = z.object({
   entity: z.literal('scheduling_request'),
   scheduling_request_id: z.string(),
+  tenant_id: tenantId,
   /** The last lifecycle step applied. Absent while only participant status changes have arrived. */
   status: z.optional(z.enum(SCHEDULING_REQUEST_STATUSES)),
   correlation_id: z.optional(z.string()),
@@ -98,6 +104,7 @@ export const conferencingSchema = z.object({
 export const eventRecordSchema = z.object({
   entity: z.literal('event'),
   event_id: z.string(),
+  tenant_id: tenantId,
   conferencing: z.optional(conferencingSchema),
   start: z.optional(eventTimeSchema),
   end: z.optional(eventTimeSchema),
@@ -114,6 +121,7 @@ export type EventRecord = z.infer<typeof eventRecordSchema>;
 export const eventTriggerRecordSchema = z.object({
   entity: z.literal('event_trigger'),
   event_id: z.string(),
+  tenant_id: tenantId,
   /** The transition as Cronofy sent it, e.g. `{ "before": "event_start", "offset": { "minutes": 5 } }`. */
   transition: z.record(z.string(), z.unknown()),
   notification_id: z.string(),
@@ -129,6 +137,13 @@ export type EventTriggerRecord = z.infer<typeof eventTriggerRecordSchema>;
 export const notificationRecordSchema = z.object({
   entity: z.literal('notification'),
   notification_id: z.string(),
+  /** The tenant URL's it arrived at; at the shared URL, the tenant of the record it updated, if any. */
+  tenant_id: tenantId,
+  /**
+   * Only for a notification that arrived at a tenant URL: which secret verified its signature, `application`
+   * (one of the application's) or `tenant` (only one of the tenant's own).
+   */
+  signed_by: z.optional(z.enum(['application', 'tenant'])),
   type: z.nullable(z.string()),
   status: z.enum(NOTIFICATION_STATUSES),
   received_at: iso,
@@ -142,7 +157,7 @@ export const notificationRecordSchema = z.object({
   expires_at: z.optional(z.number()),
   scheduling_request_id: z.optional(z.string()),
   event_id: z.optional(z.string()),
-  /** Why a notification is `unparseable`. */
+  /** Why a notification is `unparseable` or `rejected` (`tenant_mismatch`). */
   reason: z.optional(z.string()),
   processed_at: iso,
 });
@@ -151,6 +166,7 @@ export type NotificationRecord = z.infer<typeof notificationRecordSchema>;
 export const redirectRecordSchema = z.object({
   entity: z.literal('redirect'),
   step: z.string(),
+  tenant_id: tenantId,
   scheduling_request_id: z.optional(z.string()),
   correlation_id: z.optional(z.string()),
   utm_source: z.optional(z.string()),
@@ -188,6 +204,20 @@ export type TableRecord = z.infer<typeof recordSchema>;
 export type Entity = TableRecord['entity'];
 
 export { keys, METADATA_KEYS } from './keys.ts';
+
+/**
+ * The partition key of a notification record: per tenant for one that arrived at a tenant URL (`signed_by` is
+ * set), so the same body at two tenants' URLs is two notifications and neither can suppress the other; the
+ * key of the shared URL's (whatever tenant it inherited) is the body's digest alone, as always.
+ */
+export function notificationKey(
+  record: Pick<NotificationRecord, 'notification_id' | 'tenant_id' | 'signed_by'>,
+): string {
+  return keys.notification(
+    record.notification_id,
+    record.signed_by === undefined ? undefined : record.tenant_id,
+  );
+}
 
 /**
  * A DynamoDB attribute value (DynamoDB JSON), as a stream image or the SDK's `AttributeValue` has it; declared

@@ -8,5 +8,10 @@ export const LOG_EVENTS = {
   notificationRejectedSignature: 'notification rejected: signature',
   /** Ingest refused a notification larger than NOTIFICATION_BODY_MAX_BYTES. */
   notificationRejectedTooLarge: 'notification rejected: too large',
+  /**
+   * The worker kept a notification as `rejected`: only a tenant's own secret signed it, and the record it
+   * would change is not that tenant's (the worker's TenantMismatches metric counts the same).
+   */
+  notificationTenantMismatch: 'notification rejected: tenant mismatch',
 } as const;
 export type LogEvent = (typeof LOG_EVENTS)[keyof typeof LOG_EVENTS];

@@ -22,6 +22,8 @@ const METRIC_BY_STATUS: Record<NotificationStatus, string> = {
   stale: 'NotificationsStale',
   unparseable: 'NotificationsUnparseable',
   unknown_type: 'NotificationsUnknownType',
+  // The only reason a notification is rejected (shared/contract/tenants.ts); alarmed.
+  rejected: 'TenantMismatches',
 };
 
 export function emfLines(outcomes: readonly Outcome[], now: Date, namespace = METRICS_NAMESPACE): string[] {

@@ -61,7 +61,10 @@ export interface RecordStore {
    * fail the others.
    */
   putNotifications(records: readonly NotificationRecord[]): Promise<NotificationWriteResult[]>;
-  /** The status of each notification record that exists among `keys` (a strongly consistent read). */
+  /**
+   * The status of each notification record that exists among `keys` (their partition keys, `notificationKey`
+   * of shared/contract/records.ts), by key (a strongly consistent read).
+   */
   notificationStatuses(keys: readonly string[]): Promise<Map<string, string>>;
 }
 

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { NOTIFICATION_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
+import { isTenantId } from '../contract/tenants.ts';
 import { BodyTooLargeError, UnauthenticatedError, UnavailableError } from '../core/errors.ts';
 import { LOG_EVENTS } from '../core/log-events.ts';
-import type { Clock, Logger, NotificationQueue, SecretsProvider } from '../core/ports.ts';
+import type { Clock, Logger, NotificationQueue, SecretsProvider, TenantDirectory } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
-import { encodeEnvelope, idempotencyKey } from './envelope.ts';
+import { encodeEnvelope, idempotencyKey, type SignedBy } from './envelope.ts';
 import { verifySignature } from './signature.ts';
 
 /**
@@ -17,7 +19,12 @@ export interface IngestDeps {
   queue: NotificationQueue;
   clock: Clock;
   logger: Logger;
+  /** The tenants whose URL (`POST /cronofy/notifications/{tenant_id}`) accepts their own secrets; none when absent. */
+  tenants?: TenantDirectory;
 }
+
+/** A directory that knows no tenant: every tenant URL answers 401. */
+export const noTenantsDirectory: TenantDirectory = { clientSecrets: async () => undefined };
 
 export interface IngestRequest {
   body: Uint8Array;
@@ -25,6 +32,61 @@ export interface IngestRequest {
   signature: string | undefined;
   /** The `Cronofy-Notification-Id` header, if any. */
   notificationId: string | undefined;
+  /**
+   * The `{tenant_id}` of `POST /cronofy/notifications/{tenant_id}` as received (not yet validated); absent at
+   * the shared URL.
+   */
+  tenantId?: string;
+}
+
+const UNAUTHENTICATED_MESSAGE = 'missing or invalid Cronofy-HMAC-SHA256 signature';
+
+/** The most client secrets a tenant can have (the contract's `client_secrets`: 0–4 values). */
+const MAX_TENANT_SECRETS = 4;
+/**
+ * Stand-ins for the secrets a tenant does not have: every tenant URL checks the signature against as many
+ * secrets, known tenant or not, so the work done does not tell them apart. Random per process, so no
+ * signature can match one.
+ */
+const DECOY_SECRETS = Array.from({ length: MAX_TENANT_SECRETS }, () => randomBytes(32).toString('base64'));
+const padded = (secrets: readonly string[]) => [
+  ...secrets,
+  ...DECOY_SECRETS.slice(0, Math.max(0, MAX_TENANT_SECRETS - secrets.length)),
+];
+
+/**
+ * Which secret verified a tenant URL's notification, or undefined (401). An unknown tenant (or a tenant id
+ * that cannot be one, which is not even looked up) fails exactly like a bad signature: the same answer after
+ * the same checks, so a caller without a valid signature cannot tell a registered tenant from none.
+ */
+async function verifyForTenant(
+  body: Uint8Array,
+  signature: string,
+  tenantId: string,
+  deps: IngestDeps,
+): Promise<{ signedBy?: SignedBy; known: boolean }> {
+  const [secrets, tenantSecrets] = await Promise.all([
+    loadSecrets(deps, UNAVAILABLE_MESSAGE),
+    isTenantId(tenantId) ? tenantClientSecrets(tenantId, deps) : undefined,
+  ]);
+  // Both checks always run, over the same number of secrets (no early exit; see verifySignature).
+  const byApplication = verifySignature(body, signature, secrets.clientSecrets);
+  const byTenant = verifySignature(body, signature, padded(tenantSecrets ?? []));
+  if (tenantSecrets === undefined) return { known: false };
+  const signedBy = byApplication ? 'application' : byTenant ? 'tenant' : undefined;
+  return { known: true, ...(signedBy ? { signedBy } : {}) };
+}
+
+async function tenantClientSecrets(
+  tenantId: string,
+  deps: IngestDeps,
+): Promise<readonly string[] | undefined> {
+  try {
+    return await (deps.tenants ?? noTenantsDirectory).clientSecrets(tenantId);
+  } catch (error) {
+    deps.logger.error('tenant secrets unavailable', { error: (error as Error).name });
+    throw new UnavailableError(UNAVAILABLE_MESSAGE);
+  }
 }
 
 const UNAVAILABLE_MESSAGE = 'temporarily unable to accept notifications; retry later';
@@ -36,20 +98,33 @@ export async function acceptNotification(request: IngestRequest, deps: IngestDep
     throw new BodyTooLargeError(MAX_BODY_BYTES);
   }
 
-  const secrets = await loadSecrets(deps, UNAVAILABLE_MESSAGE);
-  if (!verifySignature(body, signature, secrets.clientSecrets)) {
-    // Never log the body or the header values: only what helps tell a misconfiguration from a probe.
+  const { tenantId } = request;
+  // Nothing about a tenant is looked up for a request that fails anyway (no signature header at all).
+  let signedBy: SignedBy | undefined;
+  let knownTenant = true;
+  if (!signature) signedBy = undefined;
+  else if (tenantId === undefined) {
+    const secrets = await loadSecrets(deps, UNAVAILABLE_MESSAGE);
+    signedBy = verifySignature(body, signature, secrets.clientSecrets) ? 'application' : undefined;
+  } else ({ signedBy, known: knownTenant } = await verifyForTenant(body, signature, tenantId, deps));
+  if (signedBy === undefined) {
+    // Never log the body or the header values: only what helps tell a misconfiguration from a probe. The
+    // logs are the operator's, so they may say what the answer does not (an unknown tenant).
     deps.logger.warn(LOG_EVENTS.notificationRejectedSignature, {
-      reason: signature ? 'mismatch' : 'missing',
+      reason: !signature ? 'missing' : knownTenant ? 'mismatch' : 'unknown_tenant',
       values: signature ? signature.split(',').length : 0,
       bytes: body.byteLength,
+      ...(tenantId === undefined ? {} : { tenant: isTenantId(tenantId) ? tenantId : 'invalid' }),
     });
-    throw new UnauthenticatedError('missing or invalid Cronofy-HMAC-SHA256 signature');
+    throw new UnauthenticatedError(UNAUTHENTICATED_MESSAGE);
   }
 
   const receivedAt = deps.clock();
+  const tenant = tenantId === undefined ? undefined : { id: tenantId, signedBy };
   try {
-    await deps.queue.send(encodeEnvelope({ body, receivedAt, headerId: request.notificationId }));
+    await deps.queue.send(
+      encodeEnvelope({ body, receivedAt, headerId: request.notificationId, ...(tenant ? { tenant } : {}) }),
+    );
   } catch (error) {
     deps.logger.error('notification not enqueued; Cronofy will retry', {
       notificationId: idempotencyKey(body),

@@ -1,4 +1,5 @@
-import type { NotificationRecord, NotificationStatus } from '../contract/records.ts';
+import { type NotificationRecord, type NotificationStatus, notificationKey } from '../contract/records.ts';
+import { LOG_EVENTS } from '../core/log-events.ts';
 import type { Outcome } from '../core/metrics.ts';
 import { type Clock, type Logger, type RecordStore, StorageRejectedError } from '../core/ports.ts';
 import { type Plan, planNotification } from './plan.ts';
@@ -43,20 +44,39 @@ interface Applied {
   duplicate: boolean;
 }
 
-/** Step 1: the plan's state and trigger writes, in order. */
+/**
+ * Step 1: the plan's state and trigger writes, in order. A state write refused for its tenant (`tenant_mismatch`)
+ * ends the plan there: it is the first write of any plan that can be refused (a scheduling request's only one;
+ * an event's records are keyed by the tenant itself), so nothing of the notification applies.
+ */
 async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Promise<Applied> {
   if (plan.status !== undefined) return { messageId, plan, status: plan.status, duplicate: false };
   const results: string[] = [];
+  // At the shared URL the notification belongs to the tenant of the record it updates, if any.
+  let recordTenant: string | undefined;
+  const inherit = (tenantId: string) => {
+    recordTenant = tenantId;
+  };
+  const withTenant = (): Plan =>
+    recordTenant === undefined || plan.notification.tenant_id !== undefined
+      ? plan
+      : { ...plan, notification: { ...plan.notification, tenant_id: recordTenant } };
   try {
-    for (const write of plan.stateWrites) {
+    for (const planned of plan.stateWrites) {
+      const write = planned.tenantId === undefined ? { ...planned, onRecordTenant: inherit } : planned;
       let result = await store.applyState(write);
       if (result === 'uncertain') {
         // A tie past what the record remembers: the notification record says whether this body was applied.
-        const status = (await store.notificationStatuses([write.key])).get(write.key);
+        const key = notificationKey(plan.notification);
+        const status = (await store.notificationStatuses([key])).get(key);
         result =
           status === 'applied' || status === 'stale'
             ? 'already_applied'
             : await store.applyState({ ...write, tieResolved: true });
+      }
+      if (result === 'tenant_mismatch') {
+        const rejected: Plan = { ...plan, notification: { ...plan.notification, reason: 'tenant_mismatch' } };
+        return { messageId, plan: rejected, status: 'rejected', duplicate: false };
       }
       results.push(result);
     }
@@ -65,12 +85,16 @@ async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Pro
   } catch (error) {
     if (!(error instanceof StorageRejectedError)) throw error;
     const done = results.length > 0 ? `; ${results.length} earlier write(s) of it applied` : '';
-    const kept: Plan = { ...plan, notification: { ...plan.notification, reason: `${error.message}${done}` } };
+    const known = withTenant();
+    const kept: Plan = {
+      ...known,
+      notification: { ...known.notification, reason: `${error.message}${done}` },
+    };
     return { messageId, plan: kept, status: 'unparseable', duplicate: false };
   }
   return {
     messageId,
-    plan,
+    plan: withTenant(),
     // Stale only when nothing at all could be applied: the newer state already there wins.
     status: results.every((result) => result === 'stale') ? 'stale' : 'applied',
     duplicate: results.every((result) => result === 'already_applied'),
@@ -89,6 +113,9 @@ function minimalRecord(record: NotificationRecord, error: Error): NotificationRe
   return {
     entity: 'notification',
     notification_id: record.notification_id,
+    // The tenant and signature of a tenant URL's notification are part of its key (`notificationKey`).
+    ...(record.tenant_id === undefined ? {} : { tenant_id: record.tenant_id }),
+    ...(record.signed_by === undefined ? {} : { signed_by: record.signed_by }),
     type: null,
     status: 'unparseable',
     received_at: record.received_at,
@@ -130,7 +157,7 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
   if (untimed.length > 0) {
     try {
       seen = await deps.store.notificationStatuses(
-        untimed.map(({ plan }) => plan.notification.notification_id),
+        untimed.map(({ plan }) => notificationKey(plan.notification)),
       );
     } catch (error) {
       deps.logger.warn('batch will be retried', { messages: messages.length, error: describe(error) });
@@ -165,13 +192,16 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
           continue;
         }
         try {
-          const key = plan.notification.notification_id;
+          // The same body at two tenants' URLs is two notifications (shared/contract/records.ts).
+          const key = notificationKey(plan.notification);
           const status = seen.get(key);
           const earlier = firstDelivery.get(key);
-          // Already recorded as applied or stale: a duplicate (a record kept unparseable / unknown_type is
-          // applied now: that is ops replay after a fix).
-          if (earlier) applied.push({ messageId, plan, status: earlier.status, duplicate: true });
-          else if (status === 'applied' || status === 'stale')
+          // Already recorded as applied, stale or rejected: a duplicate (a record kept unparseable /
+          // unknown_type is applied now: that is ops replay after a fix). A rejection is final: a record's
+          // tenant never changes.
+          if (earlier)
+            applied.push({ messageId, plan: earlier.plan, status: earlier.status, duplicate: true });
+          else if (status === 'applied' || status === 'stale' || status === 'rejected')
             applied.push({ messageId, plan, status, duplicate: true });
           else {
             const result = await applyPlan(messageId, plan, deps.store);
@@ -213,10 +243,15 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
       return;
     }
     const duplicate = unchanged || result === 'exists';
-    deps.logger.info(duplicate ? 'duplicate notification ignored' : 'notification processed', {
-      ...plan.logFields,
-      status,
-    });
+    if (status === 'rejected' && !duplicate)
+      // A tenant's own secret signed a notification for a record that is not that tenant's: a misrouted
+      // subscription, or a tenant forging another's notifications (alarmed: TenantMismatches).
+      deps.logger.warn(LOG_EVENTS.notificationTenantMismatch, { ...plan.logFields, status });
+    else
+      deps.logger.info(duplicate ? 'duplicate notification ignored' : 'notification processed', {
+        ...plan.logFields,
+        status,
+      });
     deps.onOutcome?.({
       type: plan.notification.type,
       status,

@@ -11,6 +11,17 @@ import { SQS_MESSAGE_MAX_BYTES } from '../contract/limits.ts';
 /** Version 2 carries the header id for tracing; the idempotency key is always the body's digest. */
 export const ENVELOPE_VERSION = 2;
 
+/**
+ * Version 3: a notification that arrived at a tenant URL, with its tenant and which secret verified it. Only
+ * those messages use it, so the shared URL's messages stay readable by a worker that predates tenants, and a
+ * worker that predates them refuses a tenant's message (to the dead-letter queue, redrivable) rather than
+ * applying it as if the application had signed it.
+ */
+export const TENANT_ENVELOPE_VERSION = 3;
+
+/** Which secret verified a tenant URL's notification: one of the application's, or only one of the tenant's. */
+export type SignedBy = 'application' | 'tenant';
+
 /** Longest `Cronofy-Notification-ID` kept (for tracing only); a longer value is not kept. */
 export const MAX_HEADER_ID_LENGTH = 256;
 
@@ -35,6 +46,8 @@ export interface EnvelopeInput {
   receivedAt: Date;
   /** `Cronofy-Notification-ID` as received (kept only when `traceableHeaderId` accepts it). */
   headerId?: string;
+  /** Arrived at `POST /cronofy/notifications/{tenant_id}`: that tenant, and what verified the signature. */
+  tenant?: { id: string; signedBy: SignedBy };
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -49,11 +62,12 @@ function escapeForSqs(json: string): string {
   return json.replace(SQS_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-export function encodeEnvelope({ body, receivedAt, headerId }: EnvelopeInput): string {
+export function encodeEnvelope({ body, receivedAt, headerId, tenant }: EnvelopeInput): string {
   const common = {
-    v: ENVELOPE_VERSION,
+    v: tenant ? TENANT_ENVELOPE_VERSION : ENVELOPE_VERSION,
     receivedAt: receivedAt.toISOString(),
     ...(traceableHeaderId(headerId) ? { headerId: traceableHeaderId(headerId) } : {}),
+    ...(tenant ? { tenantId: tenant.id, signedBy: tenant.signedBy } : {}),
   };
   let text: string | undefined;
   try {

@@ -84,6 +84,16 @@ const isKnownType = (type: string | null) =>
 
 const nonEmpty = (fields: Record<string, unknown>) => (Object.keys(fields).length > 0 ? fields : undefined);
 
+/**
+ * What a state write knows of the notification's tenant: the tenant URL's, and whether only that tenant's own
+ * secret signed it (then it may change only that tenant's records). At the shared URL: nothing; the record's
+ * own tenant, if any, is the notification's.
+ */
+function tenancy(envelope: Envelope): Pick<StateWrite, 'tenantId' | 'tenantOnly'> {
+  if (envelope.tenantId === undefined) return {};
+  return { tenantId: envelope.tenantId, ...(envelope.signedBy === 'tenant' ? { tenantOnly: true } : {}) };
+}
+
 function planSchedulingRequest(
   payload: SchedulingRequestNotification,
   type: SchedulingRequestType,
@@ -126,6 +136,7 @@ function planSchedulingRequest(
   }
   return {
     pk: keys.schedulingRequest(id),
+    ...tenancy(envelope),
     key: envelope.key,
     at: triggeredAt ?? envelope.receivedAt,
     ...(triggeredAt ? { triggeredAt } : {}),
@@ -203,7 +214,8 @@ function planEventSubscription(
           })
         : withoutUndefined({ status: 'failing', subtype: last.subtype });
     stateWrites.push({
-      pk: keys.event(event.event_id),
+      pk: keys.event(event.event_id, envelope.tenantId),
+      ...tenancy(envelope),
       key: envelope.key,
       at: triggeredAt ?? envelope.receivedAt,
       ...(triggeredAt ? { triggeredAt } : {}),
@@ -224,16 +236,20 @@ function planEventSubscription(
     const parts = transitionParts(transition);
     const target = transitionTarget(parts, payload);
     const anchorAsSent = eventTimeText(parts.anchor === 'event_start' ? event.start : event.end);
-    const pk = keys.eventTrigger({
-      eventId: event.event_id,
-      transition: `${parts.before ? 'before' : 'after'}:${parts.anchor}:${parts.offsetMinutes}`,
-      target: target ?? `as-sent:${anchorAsSent ?? 'none'}`,
-    });
+    const pk = keys.eventTrigger(
+      {
+        eventId: event.event_id,
+        transition: `${parts.before ? 'before' : 'after'}:${parts.anchor}:${parts.offsetMinutes}`,
+        target: target ?? `as-sent:${anchorAsSent ?? 'none'}`,
+      },
+      envelope.tenantId,
+    );
     if (seen.has(pk)) continue;
     seen.add(pk);
     const record: EventTriggerRecord = {
       entity: 'event_trigger',
       event_id: storable(event.event_id) as string,
+      ...(envelope.tenantId === undefined ? {} : { tenant_id: envelope.tenantId }),
       transition: storable(transition) as Record<string, unknown>,
       notification_id: envelope.key,
       received_at: envelope.receivedAt,
@@ -259,6 +275,8 @@ export function planNotification(
   classified?: Classified,
 ): Plan {
   const result = classified ?? classify(decodeBody(envelope));
+  // A tenant id is not a secret, and the URL's matched the tenant id pattern at ingest.
+  const tenantLog = envelope.tenantId === undefined ? {} : { tenantId: envelope.tenantId };
   const processedAt = now.toISOString();
   const receivedMs = Date.parse(envelope.receivedAt);
   const base = {
@@ -268,6 +286,10 @@ export function planNotification(
     body: envelope.body,
     body_encoding: envelope.encoding,
     ...(envelope.headerId ? { cronofy_notification_id: envelope.headerId } : {}),
+    // Arrived at a tenant URL: the notification record is that tenant's, keyed per tenant (`notificationKey`).
+    ...(envelope.tenantId === undefined
+      ? {}
+      : { tenant_id: envelope.tenantId, signed_by: envelope.signedBy ?? 'application' }),
     ...(options.retentionDays > 0
       ? { expires_at: Math.floor(receivedMs / 1000) + options.retentionDays * 86_400 }
       : {}),
@@ -296,10 +318,11 @@ export function planNotification(
       status: result.outcome,
       stateWrites: [],
       triggerWrites: [],
-      orderingKey: keys.notification(envelope.key),
+      orderingKey: keys.notification(envelope.key, envelope.tenantId),
       // A type this worker does not know is a value of the body: it stays on the record, out of the logs.
       logFields: {
         notificationId: envelope.key,
+        ...tenantLog,
         type: isKnownType(type) ? type : type === null ? null : 'other',
         outcome: result.outcome,
       },
@@ -326,6 +349,7 @@ export function planNotification(
       orderingKey: write.pk,
       logFields: {
         notificationId: envelope.key,
+        ...tenantLog,
         type: notification.type,
         schedulingRequestId: recordText(id).slice(0, 128),
       },
@@ -334,7 +358,12 @@ export function planNotification(
 
   const eventId = recordText(notification.payload.event.event_id);
   const writes = planEventSubscription(notification.payload, envelope, processedAt, triggeredAt);
-  const logFields = { notificationId: envelope.key, type: notification.type, eventId: eventId.slice(0, 128) };
+  const logFields = {
+    notificationId: envelope.key,
+    ...tenantLog,
+    type: notification.type,
+    eventId: eventId.slice(0, 128),
+  };
   if (writes.stateWrites.length === 0 && writes.triggerWrites.length === 0) {
     // An event subscription callback carrying neither an interaction nor a transition we know.
     return {
@@ -342,14 +371,14 @@ export function planNotification(
       status: 'unknown_type',
       stateWrites: [],
       triggerWrites: [],
-      orderingKey: keys.event(notification.payload.event.event_id),
+      orderingKey: keys.event(notification.payload.event.event_id, envelope.tenantId),
       logFields: { ...logFields, outcome: 'unknown_type' },
     };
   }
   return keptForReplays({
     notification: { ...common, event_id: eventId },
     ...writes,
-    orderingKey: keys.event(notification.payload.event.event_id),
+    orderingKey: keys.event(notification.payload.event.event_id, envelope.tenantId),
     logFields,
   });
 }

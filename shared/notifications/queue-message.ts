@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import { idempotencyKey, traceableHeaderId } from './envelope.ts';
+import { TENANT_ID_PATTERN } from '../contract/tenants.ts';
+import { idempotencyKey, type SignedBy, traceableHeaderId } from './envelope.ts';
 
 /** The queue message written by the ingest function (shared/notifications/envelope.ts), as the worker reads it. */
 
@@ -14,7 +15,15 @@ const wireCommon = {
 /** Version 1 (earlier releases): `key` was the Cronofy-Notification-ID header when one was sent. */
 const wireV1 = z.object({ v: z.literal(1), key: z.string().check(z.minLength(1)), ...wireCommon });
 const wireV2 = z.object({ v: z.literal(2), headerId: z.optional(z.string()), ...wireCommon });
-const wireSchema = z.discriminatedUnion('v', [wireV1, wireV2]);
+/** Version 3: arrived at a tenant URL (shared/notifications/envelope.ts). */
+const wireV3 = z.object({
+  v: z.literal(3),
+  headerId: z.optional(z.string()),
+  tenantId: z.string().check(z.regex(TENANT_ID_PATTERN)),
+  signedBy: z.enum(['application', 'tenant']),
+  ...wireCommon,
+});
+const wireSchema = z.discriminatedUnion('v', [wireV1, wireV2, wireV3]);
 
 /** What the worker works from, whatever the version and transport encoding of the message. */
 export interface Envelope {
@@ -23,6 +32,10 @@ export interface Envelope {
   receivedAt: string;
   /** `Cronofy-Notification-ID` as sent (tracing only). */
   headerId?: string;
+  /** The tenant URL's tenant, when it arrived at one (version 3). */
+  tenantId?: string;
+  /** With `tenantId`: what verified the signature (`tenant`: only the tenant's own secret). */
+  signedBy?: SignedBy;
   /** `utf8` whenever the raw bytes are valid UTF-8 (then `body` is that text), else `base64`. */
   encoding: 'utf8' | 'base64';
   body: string;
@@ -61,6 +74,7 @@ export function decodeEnvelope(message: string): Envelope {
     key: idempotencyKey(bytes),
     receivedAt: wire.receivedAt,
     ...(headerId ? { headerId } : {}),
+    ...(wire.v === 3 ? { tenantId: wire.tenantId, signedBy: wire.signedBy } : {}),
     ...(text === undefined ? { encoding: 'base64', body: wire.body } : { encoding: 'utf8', body: text }),
   };
 }

@@ -1,5 +1,9 @@
 import { mergeState } from '#shared/contract/ordering.ts';
-import type { EventTriggerRecord, NotificationRecord } from '#shared/contract/records.ts';
+import {
+  type EventTriggerRecord,
+  type NotificationRecord,
+  notificationKey,
+} from '#shared/contract/records.ts';
 import type {
   NotificationWriteResult,
   RecordStore,
@@ -22,7 +26,11 @@ export class MemoryStore implements RecordStore {
   /** The adapter's semantics exactly: the same pure merge, applied to the stored item. */
   async applyState(write: StateWrite): Promise<StateWriteResult> {
     this.maybeFail();
-    const merged = mergeState(this.items.get(write.pk), write);
+    const old = this.items.get(write.pk);
+    const merged = mergeState(old, write);
+    if (merged.outcome === 'tenant_mismatch') return merged.outcome;
+    const tenant = old?.tenant_id ?? write.tenantId;
+    if (typeof tenant === 'string') write.onRecordTenant?.(tenant);
     if (merged.outcome !== 'applied' || !merged.item) return merged.outcome;
     this.items.set(write.pk, merged.item);
     this.changes++;
@@ -49,7 +57,7 @@ export class MemoryStore implements RecordStore {
   }
 
   putNotification(record: NotificationRecord): 'created' | 'exists' {
-    const pk = `notification#${record.notification_id}`;
+    const pk = notificationKey(record);
     const existing = this.items.get(pk)?.status as string | undefined;
     const upgradable =
       ((existing === 'unparseable' || existing === 'unknown_type') && existing !== record.status) ||
@@ -64,7 +72,7 @@ export class MemoryStore implements RecordStore {
     this.maybeFail();
     const statuses = new Map<string, string>();
     for (const key of keys) {
-      const status = this.items.get(`notification#${key}`)?.status;
+      const status = this.items.get(key)?.status;
       if (typeof status === 'string') statuses.set(key, status);
     }
     return statuses;
