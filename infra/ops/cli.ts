@@ -2,6 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { isTenantId } from '#shared/contract/tenants.ts';
 import { runWhenEntryPoint } from '../cli-entry.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import {
@@ -45,7 +46,9 @@ Commands
   redrive                         move every dead-lettered message back to the notification queue
                                   (AWS: starts an SQS message move task; local mode: moves them now)
   redrive --status                the move task's progress (AWS); in local mode, messages left in the DLQ
-  replay <notification_id>        re-apply a stored notification through the worker (at most once)
+  replay <notification_id> [--tenant <tenant_id>]
+                                  re-apply a stored notification through the worker (at most once);
+                                  --tenant for one that arrived at that tenant's URL (list shows its tenant)
   inspect <scheduling_request_id> the record and its notification history (bodies left out)
   list [--status S]... [--since ISO] [--limit N]
                                   notification records with status S (${NOTIFICATION_STATUSES.join(', ')});
@@ -85,7 +88,7 @@ const COMMON: Options = {
 };
 const COMMANDS: Record<string, Options> = {
   redrive: { status: { type: 'boolean' } },
-  replay: {},
+  replay: { tenant: { type: 'string' } },
   inspect: {},
   list: { status: { type: 'string', multiple: true }, since: { type: 'string' }, limit: { type: 'string' } },
   dlq: { max: { type: 'string' } },
@@ -247,6 +250,8 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
       return usage(
         `${command} needs ${command === 'replay' ? 'a notification_id' : 'a scheduling_request_id'}`,
       );
+    if (command === 'replay' && values.tenant !== undefined && !isTenantId(values.tenant))
+      return usage('--tenant must be a tenant id (1–64 characters of A–Z a–z 0–9 . _ -)');
     if (command === 'dlq' && args[0] !== 'peek')
       return usage(`Unknown dlq command: ${args[0] ?? '(none)'}; use dlq peek`);
     if (command === 'dlq') max = whole(values.max as string | undefined, 'max', 50);
@@ -315,7 +320,7 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
       }
       case 'replay': {
         const id = args[0] as string;
-        const result = await replay(target, id);
+        const result = await replay(target, id, values.tenant as string | undefined);
         io.stdout(
           `Replayed ${id} (type ${String(result.type)}, was ${String(result.previousStatus)}). ` +
             'The worker applies it at most once: an already-applied notification changes nothing.',
@@ -338,12 +343,18 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
           notifications.length === 0
             ? `${what}.`
             : `${what}:\n${table([
-                ['received at', 'status', 'type', 'notification id', 'reason'],
+                ['received at', 'status', 'type', 'notification id', 'tenant', 'reason'],
                 ...notifications.map((n) => [
                   n.received_at,
                   n.status,
                   n.type ?? '(none)',
                   n.notification_id,
+                  // A tenant URL's (signed_by set) needs `replay --tenant`; an inherited one is shown in ().
+                  n.tenant_id === undefined
+                    ? ''
+                    : n.signed_by === undefined
+                      ? `(${n.tenant_id})`
+                      : n.tenant_id,
                   n.reason ?? '',
                 ]),
               ])}`,

@@ -142,14 +142,21 @@ export class NotFound extends Error {
  * Put a stored notification back on the queue, as ingest first wrote it (same bytes, so the same
  * idempotency key; same received time and header id), so it takes the worker's path. Already applied: no
  * effect. Kept as unparseable or unknown_type before a fix: applied now, once. A record of the previous
- * version keyed by its `Cronofy-Notification-ID` comes back keyed by its digest, like every new one.
+ * version keyed by its `Cronofy-Notification-ID` comes back keyed by its digest, like every new one. One that
+ * arrived at a tenant URL (`tenantId`) comes back as that tenant's, signed as it was (a notification only the
+ * tenant's own secret signed stays bound by that: a replay cannot widen what it may change).
  */
 export async function replay(
   target: Target,
   notificationId: string,
+  tenantId?: string,
 ): Promise<{ type: unknown; previousStatus: unknown }> {
-  const record = await getItem(target, keys.notification(notificationId));
-  if (!record) throw new NotFound(`no notification ${notificationId} in ${target.tableName}`);
+  const record = await getItem(target, keys.notification(notificationId, tenantId));
+  if (!record)
+    throw new NotFound(
+      `no notification ${notificationId}${tenantId === undefined ? '' : ` of tenant ${tenantId}`} in ${target.tableName}`,
+    );
+  const signedBy = record.signed_by === 'tenant' ? 'tenant' : 'application';
   const body = String(record.body ?? '');
   const bytes = record.body_encoding === 'base64' ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
   const receivedAt = new Date(String(record.received_at));
@@ -165,6 +172,7 @@ export async function replay(
             : notificationId.startsWith('sha256:')
               ? undefined
               : notificationId,
+        ...(tenantId === undefined ? {} : { tenant: { id: tenantId, signedBy } }),
       }),
     }),
   );
@@ -210,9 +218,14 @@ export async function inspect(target: Target, schedulingRequestId: string): Prom
 }
 
 /** The statuses a notification record can have (the table's contract); all but `applied` need a look. */
-export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknown_type'] as const;
+export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknown_type', 'rejected'] as const;
 export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
-export const NOT_APPLIED: readonly NotificationStatus[] = ['stale', 'unparseable', 'unknown_type'];
+export const NOT_APPLIED: readonly NotificationStatus[] = [
+  'stale',
+  'unparseable',
+  'unknown_type',
+  'rejected',
+];
 
 /** What `list` shows of a notification record: identifiers and outcome, never a value of the body. */
 export interface NotificationSummary {
@@ -223,6 +236,9 @@ export interface NotificationSummary {
   reason?: string;
   scheduling_request_id?: string;
   event_id?: string;
+  tenant_id?: string;
+  /** Set when it arrived at a tenant URL (then `replay` needs `--tenant`). */
+  signed_by?: string;
 }
 
 const SUMMARY_FIELDS = [
@@ -233,6 +249,8 @@ const SUMMARY_FIELDS = [
   'reason',
   'scheduling_request_id',
   'event_id',
+  'tenant_id',
+  'signed_by',
 ] as const;
 
 /**
