@@ -1,12 +1,12 @@
 import type { QueueMessage } from '#shared/notifications/apply.ts';
-import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
+import { encodeEnvelope, idempotencyKey, type SignedBy } from '#shared/notifications/envelope.ts';
 
 let sequence = 0;
 
 /** A queue message as the ingest function would write it for this body. */
 export function queueMessage(
   body: string | Uint8Array,
-  options: { notificationId?: string; receivedAt?: Date } = {},
+  options: { notificationId?: string; receivedAt?: Date; tenant?: { id: string; signedBy: SignedBy } } = {},
 ): QueueMessage & { key: string } {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   sequence++;
@@ -17,6 +17,7 @@ export function queueMessage(
       body: bytes,
       receivedAt: options.receivedAt ?? new Date('2026-11-23T10:00:00.000Z'),
       headerId: options.notificationId,
+      ...(options.tenant ? { tenant: options.tenant } : {}),
     }),
   };
 }
