@@ -187,6 +187,7 @@ describe('per-route throttles', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       RouteSettings: Match.objectLike({
         'POST /cronofy/notifications': { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+        'POST /cronofy/notifications/{tenant_id}': { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
         'GET /redirects/{step}': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
         'GET /links/{name}': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
         'POST /tokens/claim': { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },

@@ -8,6 +8,7 @@ import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { parseConfig } from '#shared/core/config.ts';
 import { LOG_EVENTS } from '#shared/core/log-events.ts';
 import { createLogger } from '#shared/core/logger.ts';
+import { emfLines } from '#shared/core/metrics.ts';
 import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
 import { signBody } from '#shared/notifications/signature.ts';
 import { createApp } from '../../infra/app.ts';
@@ -158,6 +159,19 @@ describe('alarms', () => {
         },
       ],
     });
+  });
+
+  it('fires on the first tenant mismatch, the metric the worker writes (EMF) in the stage namespace', () => {
+    const alarm = alarmOn('TenantMismatches', 'CronofyNotifications/dev');
+    expect(alarm.Threshold).toBe(1);
+    expect(alarm.Statistic).toBe('Sum');
+    expect(alarm.AlarmDescription).toContain(LOG_EVENTS.notificationTenantMismatch);
+    // The name the worker's metrics use for a rejected notification.
+    const [line] = emfLines(
+      [{ type: 't', status: 'rejected', duplicate: false, triggerDelays: [] }],
+      new Date(),
+    );
+    expect(JSON.parse(line ?? '{}')).toMatchObject({ TenantMismatches: 1 });
   });
 
   it.each(['Errors', 'Throttles'])('fires on worker %s', (metricName) => {

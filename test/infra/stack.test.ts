@@ -343,6 +343,7 @@ describe('HTTP API', () => {
     ['POST /tokens/claim', 'AWS_IAM'],
     ['POST /tokens/embed', 'AWS_IAM'],
     ['POST /cronofy/notifications', 'NONE'],
+    ['POST /cronofy/notifications/{tenant_id}', 'NONE'],
     ['GET /redirects/{step}', 'NONE'],
     ['POST /scheduling-requests', 'AWS_IAM'],
     ['POST /scheduling-requests/{id}/cancel', 'AWS_IAM'],
