@@ -112,7 +112,9 @@ describe('ops list', () => {
   it('lists every notification that was not applied, with ids, type, status, time and reason only', async () => {
     const { code, out } = await ops('list');
     expect(code).toBe(0);
-    expect(out).toMatch(/^3 notification\(s\) with status stale, unparseable, unknown_type in e2e-ops-/);
+    expect(out).toMatch(
+      /^3 notification\(s\) with status stale, unparseable, unknown_type, rejected in e2e-ops-/,
+    );
     expect(out).toMatch(/unparseable\s+\(none\)\s+sha256:[0-9a-f]{64}\s+\S/);
     expect(out).toMatch(/unknown_type\s+brand_new_type\s+sha256:[0-9a-f]{64}/);
     expect(out).toMatch(/stale\s+scheduling_request_rescheduled\s+sha256:[0-9a-f]{64}/);

@@ -1,4 +1,4 @@
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -149,6 +149,45 @@ describe('operator commands against the local emulators', () => {
         received_at: '2026-11-23T10:00:00.000Z',
       }),
     ]);
+  });
+
+  it("replay of a tenant URL's notification comes back as that tenant's, signed as it was", async () => {
+    const id = `srq_replay_tenant_${process.pid}`;
+    const booked = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-23T09:00:00Z',
+    });
+    const forged = schedulingRequestBody('scheduling_request_declined', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-23T09:05:00Z',
+    });
+    const send = (body: string, tenant: string) =>
+      aws.sqsClient.send(
+        new SendMessageCommand({
+          QueueUrl: aws.queues.queueUrl,
+          MessageBody: encodeEnvelope({
+            body: Buffer.from(body),
+            receivedAt: new Date(),
+            tenant: { id: tenant, signedBy: 'tenant' },
+          }),
+        }),
+      );
+    await send(booked, 'acme');
+    await drain();
+    await send(forged, 'globex');
+    await drain();
+    const key = idempotencyKey(Buffer.from(forged));
+    await expect(replay(target, key)).rejects.toThrow(NotFound);
+    expect(await replay(target, key, 'globex')).toMatchObject({ previousStatus: 'rejected' });
+    expect(await drain()).toBe(1);
+    // Replayed as globex's own (not as the application's): still refused, the record still acme's and booked.
+    const record = await aws.ddb.send(
+      new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: keys.schedulingRequest(id) } } }),
+    );
+    expect(record.Item?.tenant_id?.S).toBe('acme');
+    expect(record.Item?.status?.S).toBe('time_chosen');
+    const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
+    expect(recordsFor(stream, keys.notification(key, 'globex')).map((r) => r.eventName)).toEqual(['INSERT']);
   });
 
   it('says clearly when there is nothing to replay or inspect', async () => {
