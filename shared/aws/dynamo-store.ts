@@ -14,7 +14,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { PARTITION_KEY } from '../contract/keys.ts';
+import { notificationKey, PARTITION_KEY } from '../contract/keys.ts';
 import {
   ASPECTS,
   appliedKey,
@@ -28,7 +28,7 @@ import {
   STATUS_AS_OF,
   TENANT,
 } from '../contract/ordering.ts';
-import { type EventTriggerRecord, type NotificationRecord, notificationKey } from '../contract/records.ts';
+import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
 import {
   type NotificationWriteResult,
   type RecordStore,

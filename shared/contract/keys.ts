@@ -82,3 +82,19 @@ export const keys = {
     `${scoped('notification', tenantId)}${notificationId}`,
   redirect: (id: string) => `redirect#${id}`,
 } as const;
+
+/**
+ * The partition key of a notification record: per tenant for one that arrived at a tenant URL (`signed_by` is
+ * set), so the same body at two tenants' URLs is two notifications and neither can suppress the other; the
+ * key of the shared URL's (whatever tenant it inherited) is the body's digest alone, as always.
+ */
+export function notificationKey(record: {
+  notification_id: string;
+  tenant_id?: string;
+  signed_by?: string;
+}): string {
+  return keys.notification(
+    record.notification_id,
+    record.signed_by === undefined ? undefined : record.tenant_id,
+  );
+}

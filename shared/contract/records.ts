@@ -1,6 +1,5 @@
 import * as z from 'zod/mini';
 import { eventTimeSchema, participantSchema } from './cronofy-shapes.ts';
-import { keys } from './keys.ts';
 
 /**
  * The downstream contract: the items on the table (and so on its stream). Every item has a string `entity`.
@@ -204,20 +203,6 @@ export type TableRecord = z.infer<typeof recordSchema>;
 export type Entity = TableRecord['entity'];
 
 export { keys, METADATA_KEYS } from './keys.ts';
-
-/**
- * The partition key of a notification record: per tenant for one that arrived at a tenant URL (`signed_by` is
- * set), so the same body at two tenants' URLs is two notifications and neither can suppress the other; the
- * key of the shared URL's (whatever tenant it inherited) is the body's digest alone, as always.
- */
-export function notificationKey(
-  record: Pick<NotificationRecord, 'notification_id' | 'tenant_id' | 'signed_by'>,
-): string {
-  return keys.notification(
-    record.notification_id,
-    record.signed_by === undefined ? undefined : record.tenant_id,
-  );
-}
 
 /**
  * A DynamoDB attribute value (DynamoDB JSON), as a stream image or the SDK's `AttributeValue` has it; declared

@@ -63,7 +63,7 @@ export interface RecordStore {
   putNotifications(records: readonly NotificationRecord[]): Promise<NotificationWriteResult[]>;
   /**
    * The status of each notification record that exists among `keys` (their partition keys, `notificationKey`
-   * of shared/contract/records.ts), by key (a strongly consistent read).
+   * of shared/contract/keys.ts), by key (a strongly consistent read).
    */
   notificationStatuses(keys: readonly string[]): Promise<Map<string, string>>;
 }

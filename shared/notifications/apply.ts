@@ -1,4 +1,5 @@
-import { type NotificationRecord, type NotificationStatus, notificationKey } from '../contract/records.ts';
+import { notificationKey } from '../contract/keys.ts';
+import type { NotificationRecord, NotificationStatus } from '../contract/records.ts';
 import { LOG_EVENTS } from '../core/log-events.ts';
 import type { Outcome } from '../core/metrics.ts';
 import { type Clock, type Logger, type RecordStore, StorageRejectedError } from '../core/ports.ts';

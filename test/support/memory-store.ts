@@ -1,9 +1,6 @@
+import { notificationKey } from '#shared/contract/keys.ts';
 import { mergeState } from '#shared/contract/ordering.ts';
-import {
-  type EventTriggerRecord,
-  type NotificationRecord,
-  notificationKey,
-} from '#shared/contract/records.ts';
+import type { EventTriggerRecord, NotificationRecord } from '#shared/contract/records.ts';
 import type {
   NotificationWriteResult,
   RecordStore,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { keys } from '#shared/contract/keys.ts';
+import { keys, notificationKey } from '#shared/contract/keys.ts';
 import { mergeState, type StateWrite } from '#shared/contract/ordering.ts';
-import { notificationKey, parseStreamImage } from '#shared/contract/records.ts';
+import { parseStreamImage } from '#shared/contract/records.ts';
 import { emfLines, type Outcome } from '#shared/core/metrics.ts';
 import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 import type { SignedBy } from '#shared/notifications/envelope.ts';
