@@ -37,6 +37,8 @@ const appliedKeys = z.optional(z.array(z.string()));
 export const schedulingRequestRecordSchema = z.object({
   entity: z.literal('scheduling_request'),
   scheduling_request_id: z.string(),
+  /** The tenant (the integrator's customer) it was created for; absent for the deployment's own. Never changes. */
+  tenant_id: z.optional(z.string()),
   /** The last lifecycle step applied. Absent while only participant status changes have arrived. */
   status: z.optional(z.enum(SCHEDULING_REQUEST_STATUSES)),
   correlation_id: z.optional(z.string()),
