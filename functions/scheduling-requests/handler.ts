@@ -11,6 +11,7 @@ import { DomainError } from '#shared/core/errors.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { countersLine } from '#shared/core/metrics.ts';
+import type { CredentialProvider } from '#shared/core/ports.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
 import {
@@ -112,7 +113,15 @@ function decodePathSegment(raw: string): string | undefined {
   }
 }
 
-function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHandlerDeps {
+/**
+ * `credentials`: the tenant seam. The per-tenant provider (Organization Connect tokens of the tenant registry) is
+ * passed here where `live` builds the handler; without it every call uses the secret's credential, and a request
+ * for a tenant is made with it too.
+ */
+function depsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  credentials?: CredentialProvider,
+): SchedulingRequestsHandlerDeps {
   const tableName = requiredEnv(env, ENV.tableName);
   const logger = createLogger('schedulingRequests');
   const store = new DynamoSchedulingStore(
@@ -120,7 +129,7 @@ function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHa
     tableName,
   );
   return {
-    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger),
+    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger, credentials),
     store,
     idempotency: store,
     clock: () => new Date(),

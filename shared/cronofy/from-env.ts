@@ -1,6 +1,6 @@
 import { ENV, wholeNumberEnv } from '../contract/env.ts';
 import { DATA_CENTERS, type DataCenter } from '../core/config.ts';
-import type { Logger, SecretsProvider } from '../core/ports.ts';
+import type { CredentialProvider, Logger, SecretsProvider } from '../core/ports.ts';
 import type { CronofyApi } from './api.ts';
 import { cronofyApiBaseUrl, makeCronofyApi } from './api-client.ts';
 import {
@@ -39,6 +39,11 @@ export interface CronofyClientOptions {
   apiUrl?: string;
   rateLimit: RateLimit;
   secrets: SecretsProvider;
+  /**
+   * Whose bearer credential each call uses. Default: the secret's (single tenant), which ignores the tenant of a
+   * call; a provider of per-tenant Organization Connect tokens answers for tenants (and, without one, the same).
+   */
+  credentials?: CredentialProvider;
   logger: Logger;
   fetch?: typeof globalThis.fetch;
 }
@@ -46,7 +51,7 @@ export interface CronofyClientOptions {
 export function cronofyClient(options: CronofyClientOptions): CronofyApi {
   return makeCronofyApi({
     baseUrl: cronofyApiBaseUrl(options.dataCenter, options.apiUrl),
-    credentials: secretsCredentialProvider(options.secrets),
+    credentials: options.credentials ?? secretsCredentialProvider(options.secrets),
     limiter: new RateLimiter({ limit: options.rateLimit }),
     logger: options.logger,
     ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -57,12 +62,14 @@ export function cronofyClientFromEnv(
   env: NodeJS.ProcessEnv,
   secrets: SecretsProvider,
   logger: Logger,
+  credentials?: CredentialProvider,
 ): CronofyApi {
   return cronofyClient({
     dataCenter: dataCenterFromEnv(env),
     ...(env[ENV.cronofyApiUrl] ? { apiUrl: env[ENV.cronofyApiUrl] } : {}),
     rateLimit: rateLimitFromEnv(env),
     secrets,
+    ...(credentials ? { credentials } : {}),
     logger,
   });
 }
