@@ -145,3 +145,30 @@ export function fakeTenantCredentials(): CredentialProvider & { invalidated: (st
     },
   };
 }
+
+/**
+ * Cronofy's query as each Organizational Unit sees it: a credential reads only the requests of its own tenant
+ * (`tenantOf`: the tenant each id was created for), each answered `pending`. Calls can be made to fail per tenant.
+ */
+export class TenantScopedApi implements CronofyApi {
+  readonly queries: { tenant: string | undefined; credential: string; ids: string[] }[] = [];
+  /** Fail the calls of a tenant ('' for the deployment's own credential). */
+  readonly failures = new Map<string, Error>();
+  constructor(
+    private readonly credentials: CredentialProvider,
+    private readonly tenantOf: (id: string) => string | undefined,
+  ) {}
+  async createSchedulingRequest(): Promise<SchedulingRequest> {
+    throw new Error('not used');
+  }
+  async cancelSchedulingRequest() {}
+  async querySchedulingRequests(ids: readonly string[], options: CallOptions = {}) {
+    const credential = await this.credentials.get(options.tenant);
+    this.queries.push({ tenant: options.tenant, credential, ids: [...ids] });
+    const failure = this.failures.get(options.tenant ?? '');
+    if (failure) throw failure;
+    return ids
+      .filter((id) => this.tenantOf(id) === options.tenant)
+      .map((id) => ({ scheduling_request_id: id, slot_selection: 'pending' }));
+  }
+}

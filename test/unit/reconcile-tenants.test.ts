@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Item, StateWrite } from '#shared/contract/ordering.ts';
 import { silentLogger } from '#shared/core/logger.ts';
-import type { CredentialProvider, ReconcileStore } from '#shared/core/ports.ts';
-import type { CallOptions, CronofyApi, SchedulingRequest } from '#shared/cronofy/api.ts';
+import type { ReconcileStore } from '#shared/core/ports.ts';
 import { CredentialRejectedError, CronofyUnavailableError } from '#shared/cronofy/api-errors.ts';
 import { type ReconcileOptions, reconcile } from '#shared/scheduling/reconcile.ts';
 import { makeHandler } from '../../functions/reconcile/handler.ts';
-import { fakeTenantCredentials } from '../support/memory-scheduling.ts';
+import { fakeTenantCredentials, TenantScopedApi } from '../support/memory-scheduling.ts';
 
 /**
  * Reconciliation of many tenants' requests: each read with the credential of the tenant its record names,
@@ -61,30 +60,9 @@ class MemoryReconcileStore implements ReconcileStore {
   }
 }
 
-/** Cronofy as each Organizational Unit sees it: a credential reads only the requests of its own tenant. */
-class TenantScopedApi implements CronofyApi {
-  readonly queries: { tenant: string | undefined; credential: string; ids: string[] }[] = [];
-  /** Fail the calls of a tenant ('' for the deployment's own credential). */
-  readonly failures = new Map<string, Error>();
-  constructor(private readonly credentials: CredentialProvider) {}
-  async createSchedulingRequest(): Promise<SchedulingRequest> {
-    throw new Error('not used');
-  }
-  async cancelSchedulingRequest() {}
-  async querySchedulingRequests(ids: readonly string[], options: CallOptions = {}) {
-    const credential = await this.credentials.get(options.tenant);
-    this.queries.push({ tenant: options.tenant, credential, ids: [...ids] });
-    const failure = this.failures.get(options.tenant ?? '');
-    if (failure) throw failure;
-    return ids
-      .filter((id) => OPEN[id] === options.tenant)
-      .map((id) => ({ scheduling_request_id: id, slot_selection: 'pending' }));
-  }
-}
-
 function setup(open = OPEN) {
   const credentials = fakeTenantCredentials();
-  const api = new TenantScopedApi(credentials);
+  const api = new TenantScopedApi(credentials, (id) => OPEN[id]);
   const store = new MemoryReconcileStore(open);
   const deps = { api, store, clock: () => NOW, logger: silentLogger };
   const run = (options: Partial<ReconcileOptions> = {}) =>
