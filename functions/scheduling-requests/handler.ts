@@ -7,7 +7,7 @@ import type {
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
 import { ENV, requiredEnv } from '#shared/contract/env.ts';
-import { DomainError } from '#shared/core/errors.ts';
+import { DomainError, TenantUnavailableError, UnknownTenantError } from '#shared/core/errors.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { countersLine } from '#shared/core/metrics.ts';
@@ -84,12 +84,27 @@ export function makeHandler(deps: SchedulingRequestsHandlerDeps) {
       // A DomainError is an answer for the caller; anything else is a failure, logged.
       if (!(error instanceof DomainError))
         deps.logger.error('scheduling request failed', { route: route.kind, error: (error as Error).name });
+      const refused = tenantRefusedMetric(error);
+      if (refused) count(refused);
       answer = schedulingErrorToJson(error);
     }
     const line = deps.writeMetric ? countersLine(counters, deps.clock(), deps.metricsNamespace) : undefined;
     if (line) deps.writeMetric?.(line);
     return toApiResponse(answer);
   };
+}
+
+/** Tenant state → the metric counting requests refused for it (graphed per state on the dashboard). */
+export const TENANT_REFUSED_METRICS = {
+  unknown_tenant: 'SchedulingRequestsUnknownTenant',
+  tenant_not_connected: 'SchedulingRequestsTenantNotConnected',
+  tenant_disconnected: 'SchedulingRequestsTenantDisconnected',
+} as const;
+
+function tenantRefusedMetric(error: unknown): string | undefined {
+  if (error instanceof UnknownTenantError) return TENANT_REFUSED_METRICS.unknown_tenant;
+  if (error instanceof TenantUnavailableError) return TENANT_REFUSED_METRICS[error.code];
+  return undefined;
 }
 
 function routeOf(event: APIGatewayProxyEventV2): Route | undefined {

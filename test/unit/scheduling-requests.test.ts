@@ -534,8 +534,13 @@ describe('scheduling requests for a tenant (an integrator customer with its own 
     expect(notConnected.statusCode).toBe(409);
     expect(notConnected.body).toBe('{"error":"tenant_not_connected","tenant_id":"n"}');
     expect(store.created).toHaveLength(0);
-    // Not Cronofy failures: nothing for the credential or availability alarms.
-    expect(metrics).toEqual([]);
+    // Counted per tenant state, and not as Cronofy failures: nothing for the credential or availability alarms.
+    expect(metrics.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ SchedulingRequestsUnknownTenant: 1 }),
+      expect.objectContaining({ SchedulingRequestsTenantDisconnected: 1 }),
+      expect.objectContaining({ SchedulingRequestsTenantNotConnected: 1 }),
+    ]);
+    expect(metrics.join('\n')).not.toMatch(/Cronofy/);
   });
 
   it('releases the Idempotency-Key of a tenant that could not be called for, so the retry after reconnecting creates it', async () => {
