@@ -42,8 +42,9 @@ import {
  * ports (Cronofy's API, the store, the clock) that return outcomes and throw the typed errors of core/errors.ts;
  * the Lambda handler is functions/scheduling-requests/handler.ts, and shared/edge/http.ts gives the answers.
  *
- * Idempotency (`Idempotency-Key`, optional, per caller and tenant, 24 hours): Cronofy's create takes no idempotency key, so
- * this service keeps one item per key and moves it through `in_progress` → `created` → `completed`:
+ * Idempotency (`Idempotency-Key`, optional, per caller and tenant, 24 hours): Cronofy's create takes no
+ * idempotency key, so this service keeps one item per key and moves it through `in_progress` → `created` →
+ * `completed`:
  * 1. before calling Cronofy, a conditional put of the item (`in_progress`, a lease, the body's fingerprint): of
  *    concurrent requests with one key exactly one gets it; the others wait for its answer (polling the item,
  *    up to `waitMs`) and return it, or get an InProgressError (retry later) when it takes longer;
