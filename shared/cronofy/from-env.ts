@@ -1,5 +1,6 @@
 import { ENV, wholeNumberEnv } from '../contract/env.ts';
 import { DATA_CENTERS, type DataCenter } from '../core/config.ts';
+import { UnknownTenantError } from '../core/errors.ts';
 import type { CredentialProvider, Logger, SecretsProvider } from '../core/ports.ts';
 import type { CronofyApi } from './api.ts';
 import { cronofyApiBaseUrl, makeCronofyApi } from './api-client.ts';
@@ -40,8 +41,8 @@ export interface CronofyClientOptions {
   rateLimit: RateLimit;
   secrets: SecretsProvider;
   /**
-   * Whose bearer credential each call uses. Default: the secret's (single tenant), which ignores the tenant of a
-   * call; a provider of per-tenant Organization Connect tokens answers for tenants (and, without one, the same).
+   * Whose bearer credential each call uses: a provider of per-tenant Organization Connect tokens (and, for a call
+   * without a tenant, the secret's). Default: the secret's alone, which knows no tenant.
    */
   credentials?: CredentialProvider;
   logger: Logger;
@@ -51,11 +52,24 @@ export interface CronofyClientOptions {
 export function cronofyClient(options: CronofyClientOptions): CronofyApi {
   return makeCronofyApi({
     baseUrl: cronofyApiBaseUrl(options.dataCenter, options.apiUrl),
-    credentials: options.credentials ?? secretsCredentialProvider(options.secrets),
+    credentials: options.credentials ?? withoutTenants(secretsCredentialProvider(options.secrets)),
     limiter: new RateLimiter({ limit: options.rateLimit }),
     logger: options.logger,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
+}
+
+/**
+ * Without a tenant registry no tenant is known: a call for one is refused (`unknown_tenant`) rather than made
+ * with the deployment's own credential, in its own Organizational Unit.
+ */
+function withoutTenants(provider: CredentialProvider): CredentialProvider {
+  return {
+    async get(tenant) {
+      if (tenant !== undefined) throw new UnknownTenantError(tenant);
+      return provider.get();
+    },
+  };
 }
 
 export function cronofyClientFromEnv(
