@@ -188,6 +188,32 @@ function tenantOf(record: Item | undefined): string | undefined {
   return typeof tenant === 'string' && tenant !== '' ? tenant : undefined;
 }
 
+/**
+ * The tenants whose requests waited longest since they were last reconciled (never: first) come first, ties in
+ * the order of the index. Each tenant's batches are its own, so with many tenants a run can reach its call cap
+ * before every tenant's turn: this way the next run starts where this one stopped, and no tenant waits forever
+ * behind others whose requests end sooner.
+ */
+function longestWaitingFirst(
+  groups: ReadonlyMap<string | undefined, string[]>,
+  current: ReadonlyMap<string, Item>,
+): [string | undefined, string[]][] {
+  const lastReconciled = (ids: readonly string[]) => {
+    let oldest: string | undefined;
+    for (const id of ids) {
+      const at = current.get(id)?.reconciled_at;
+      const value = typeof at === 'string' ? at : '';
+      if (oldest === undefined || value < oldest) oldest = value;
+    }
+    return oldest ?? '';
+  };
+  const waited = new Map([...groups].map(([tenant, ids]) => [tenant, lastReconciled(ids)]));
+  return [...groups].sort(([a], [b]) => {
+    const [x, y] = [waited.get(a) ?? '', waited.get(b) ?? ''];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
 /** Why a tenant cannot be called for, when the credential provider says so. */
 function tenantRefusal(error: unknown): SkippedTenant['reason'] | undefined {
   if (error instanceof UnknownTenantError) return 'unknown_tenant';
@@ -248,7 +274,7 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
   }
 
   let stopped = false;
-  for (const [tenant, groupIds] of groups) {
+  for (const [tenant, groupIds] of longestWaitingFirst(groups, current)) {
     for (let i = 0; i < groupIds.length; i += batchSize) {
       if (stopped || report.calls >= options.maxCalls) {
         // Per-tenant batches are not always full: the cap can be reached before every request was read.

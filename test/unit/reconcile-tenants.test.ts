@@ -29,6 +29,8 @@ const OPEN: Record<string, string | undefined> = {
 
 class MemoryReconcileStore implements ReconcileStore {
   readonly reconciled: string[] = [];
+  /** `reconciled_at` of each request a run reached. */
+  readonly reconciledAt = new Map<string, string>();
   constructor(private readonly open: Record<string, string | undefined> = OPEN) {}
   async openRequests(_now: string, limit: number) {
     return Object.keys(this.open).slice(0, limit);
@@ -41,11 +43,13 @@ class MemoryReconcileStore implements ReconcileStore {
     for (const id of ids) {
       if (!(id in this.open)) continue;
       const tenant = this.open[id];
+      const reconciledAt = this.reconciledAt.get(id);
       found.set(id, {
         entity: 'scheduling_request',
         scheduling_request_id: id,
         status: 'pending',
         ...(tenant ? { tenant_id: tenant } : {}),
+        ...(reconciledAt ? { reconciled_at: reconciledAt } : {}),
       });
     }
     return found;
@@ -54,8 +58,10 @@ class MemoryReconcileStore implements ReconcileStore {
     id: string,
     current: Item | undefined,
     build: (current: Item | undefined) => StateWrite | undefined,
+    reconciledAt: string,
   ) {
     this.reconciled.push(id);
+    this.reconciledAt.set(id, reconciledAt);
     return build(current) ? ('applied' as const) : ('unchanged' as const);
   }
 }
@@ -113,6 +119,18 @@ describe('reconcile: requests of many tenants', () => {
     expect(report.skipped).toEqual(['srq_c1', 'srq_c2']);
     // b's, n's and zed's groups come after the cap: left for the next run, not looked at.
     expect(report.remaining).toBe(3);
+  });
+
+  it('with more tenants than calls, each run starts with the tenants that waited longest: every tenant gets its turn', async () => {
+    const { api, deps } = setup();
+    let minute = 0;
+    for (let i = 0; i < 4; i++) {
+      const clock = () => new Date(NOW.getTime() + minute * 60_000);
+      minute++;
+      await reconcile({ allOpen: true, maxCalls: 1 }, { ...deps, clock });
+    }
+    // The index lists a's requests first (they end soonest): without the turns, a alone would be read every run.
+    expect(api.queries.map((query) => query.tenant)).toEqual(['a', undefined, 'b', 'a']);
   });
 
   it("a tenant whose token Cronofy refuses (after the provider's refresh) fails alone; the others are still read", async () => {
