@@ -92,7 +92,8 @@ export async function reconcileStage(
     );
     const text = Buffer.from(result.Payload ?? new Uint8Array()).toString('utf8');
     if (result.FunctionError) throw new Error(`the reconcile function failed: ${text.slice(0, 500)}`);
-    return JSON.parse(text) as ReconcileReport;
+    // A stage deployed before tenants reports no skips.
+    return { skipped: [], skippedTenants: [], ...(JSON.parse(text) as ReconcileReport) };
   } catch (error) {
     if (error instanceof TooManyRequestsException || (error as Error).name === 'TooManyRequestsException')
       throw new ReconcileBusy(
