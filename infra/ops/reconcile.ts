@@ -93,7 +93,9 @@ export async function reconcileStage(
     const text = Buffer.from(result.Payload ?? new Uint8Array()).toString('utf8');
     if (result.FunctionError) throw new Error(`the reconcile function failed: ${text.slice(0, 500)}`);
     // A stage deployed before tenants reports no skips.
-    return { skipped: [], skippedTenants: [], ...(JSON.parse(text) as ReconcileReport) };
+    const report = JSON.parse(text) as Partial<ReconcileReport> &
+      Omit<ReconcileReport, 'skipped' | 'skippedTenants'>;
+    return { ...report, skipped: report.skipped ?? [], skippedTenants: report.skippedTenants ?? [] };
   } catch (error) {
     if (error instanceof TooManyRequestsException || (error as Error).name === 'TooManyRequestsException')
       throw new ReconcileBusy(
