@@ -55,8 +55,8 @@ export function makeHandler(deps: ReconcileHandlerDeps) {
       { ids, allOpen, dryRun, maxCalls: deps.maxCalls },
       {
         ...deps,
-        onCronofyError: (error) => {
-          const name = cronofyErrorMetric(error);
+        onCronofyError: (error, tenantId) => {
+          const name = cronofyErrorMetric(error, tenantId);
           cronofyErrors[name] = (cronofyErrors[name] ?? 0) + 1;
         },
       },

@@ -57,9 +57,9 @@ export function makeHandler(deps: SchedulingRequestsHandlerDeps) {
     };
     const routeDeps: SchedulingRequestDeps = {
       ...deps,
-      onCronofyError: (error) => {
-        count(cronofyErrorMetric(error));
-        deps.onCronofyError?.(error);
+      onCronofyError: (error, tenantId) => {
+        count(cronofyErrorMetric(error, tenantId));
+        deps.onCronofyError?.(error, tenantId);
       },
     };
     let answer: HttpResult;

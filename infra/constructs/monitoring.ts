@@ -442,13 +442,13 @@ export class Monitoring extends Construct {
         12,
       ),
       graph(
-        'Tenants: scheduling requests refused per tenant state',
+        'Tenants: scheduling requests refused per tenant state, and tokens Cronofy refused',
         [
           tenantState('SchedulingRequestsTenantDisconnected', 'Disconnected (409)'),
           tenantState('SchedulingRequestsTenantNotConnected', 'Not connected (409)'),
           tenantState('SchedulingRequestsUnknownTenant', 'Unknown (404)'),
         ],
-        [],
+        [tenantState('TenantCredentialRejected', "Tenant's token refused by Cronofy")],
         12,
       ),
     );

@@ -88,9 +88,13 @@ export function cronofyClientFromEnv(
   });
 }
 
-/** The metric a Cronofy failure counts under (alarms: infra/constructs/monitoring.ts). */
-export function cronofyErrorMetric(error: CronofyApiError): string {
-  if (error instanceof CredentialRejectedError) return 'CronofyCredentialRejected';
+/**
+ * The metric a Cronofy failure counts under (alarms: infra/constructs/monitoring.ts). A tenant's token refused
+ * (after its refresh) is that tenant's to reconnect, not the secret's `api_credential`: counted apart.
+ */
+export function cronofyErrorMetric(error: CronofyApiError, tenantId?: string): string {
+  if (error instanceof CredentialRejectedError)
+    return tenantId === undefined ? 'CronofyCredentialRejected' : 'TenantCredentialRejected';
   if (error instanceof CronofyUnavailableError)
     return error.reason === 'rate_limited' || error.reason === 'local_rate_limit'
       ? 'CronofyRateLimited'

@@ -39,7 +39,7 @@ export interface ReconcileDeps {
   clock: Clock;
   logger: Logger;
   /** Told about every failed Cronofy call (the handler turns them into metrics). */
-  onCronofyError?: (error: CronofyApiError) => void;
+  onCronofyError?: (error: CronofyApiError, tenantId?: string) => void;
 }
 
 export interface ReconcileOptions {
@@ -255,7 +255,7 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
   report.remaining = ids.length - work.length;
 
   // Each request is read with the credential of the tenant it was created for (its record's `tenant_id`), so
-  // the records come first, and the requests are queried per tenant, in the order they were found.
+  // the records come first, and the requests are queried per tenant.
   const current = new Map<string, Item>();
   const groups = new Map<string | undefined, string[]>();
   for (let i = 0; i < work.length; i += batchSize) {
@@ -269,7 +269,9 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
     }
     for (const id of slice) {
       const tenant = tenantOf(current.get(id));
-      groups.set(tenant, [...(groups.get(tenant) ?? []), id]);
+      const group = groups.get(tenant);
+      if (group) group.push(id);
+      else groups.set(tenant, [id]);
     }
   }
 
@@ -304,7 +306,7 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
           break;
         }
         report.failed.push(...batch);
-        if (error instanceof CronofyApiError) deps.onCronofyError?.(error);
+        if (error instanceof CronofyApiError) deps.onCronofyError?.(error, tenant);
         if (error instanceof CredentialRejectedError) {
           // This credential (a tenant's, after a refresh, or the deployment's own) is refused: its other requests
           // would be too, another tenant's credential need not be.

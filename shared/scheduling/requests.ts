@@ -82,7 +82,7 @@ export interface SchedulingRequestDeps {
   /** How long an `in_progress` attempt is trusted to be running (longer than the function's timeout). */
   leaseMs?: number;
   /** Told about every Cronofy failure (the handler turns them into metrics). */
-  onCronofyError?: (error: CronofyApiError) => void;
+  onCronofyError?: (error: CronofyApiError, tenantId?: string) => void;
   /** Tests: runs after Cronofy's answer is saved and before the record is written (crash injection). */
   afterCreatedSaved?: () => Promise<void> | void;
 }
@@ -345,7 +345,7 @@ function cronofyFailure(
     return error;
   }
   if (error instanceof CronofyApiError) {
-    deps.onCronofyError?.(error);
+    deps.onCronofyError?.(error, tenantId);
     deps.logger.warn('cronofy call failed', {
       operation: error.operation,
       error: error.name,

@@ -8,6 +8,8 @@ import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { parseConfig } from '#shared/core/config.ts';
 import { LOG_EVENTS } from '#shared/core/log-events.ts';
 import { createLogger } from '#shared/core/logger.ts';
+import { CredentialRejectedError } from '#shared/cronofy/api-errors.ts';
+import { cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
 import { signBody } from '#shared/notifications/signature.ts';
 import { SKIPPED_TENANT_METRICS } from '../../functions/reconcile/handler.ts';
@@ -292,6 +294,7 @@ describe('dashboard: tenants', () => {
       ...Object.values(SKIPPED_TENANT_METRICS),
       'ReconciliationSkippedRequests',
       ...Object.values(TENANT_REFUSED_METRICS),
+      cronofyErrorMetric(new CredentialRejectedError('create_scheduling_request', 401), 'acme'),
     ]) {
       expect(body).toContain(`[\\"CronofyNotifications/dev\\",\\"${metric}\\"`);
     }

@@ -181,4 +181,17 @@ describe('reconcile: requests of many tenants', () => {
     });
     expect(metrics).not.toHaveProperty('ReconciliationFailures');
   });
+
+  it("counts a tenant's refused token apart from the deployment's credential (whose alarm says to fix the secret)", async () => {
+    const { api, deps } = setup();
+    api.failures.set('a', new CredentialRejectedError('query_scheduling_requests', 401));
+    api.failures.set('', new CredentialRejectedError('query_scheduling_requests', 401));
+    const lines: string[] = [];
+    await makeHandler({ ...deps, maxCalls: 10, writeMetric: (line) => lines.push(line) })({});
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      TenantCredentialRejected: 1,
+      CronofyCredentialRejected: 1,
+      ReconciliationFailures: 3,
+    });
+  });
 });

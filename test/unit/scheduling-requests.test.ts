@@ -620,7 +620,7 @@ describe('scheduling requests for a tenant (an integrator customer with its own 
         return new Response(JSON.stringify(body), { status });
       },
     });
-    const { handler } = setup({ api });
+    const { handler, metrics } = setup({ api });
     expect((await handler(create(withTenant('a')))).statusCode).toBe(201);
     expect(credentials.invalidated).toEqual(['a']);
     expect(authorizations).toEqual(['Bearer OU_token_a', 'Bearer OU_token_a']);
@@ -629,6 +629,11 @@ describe('scheduling requests for a tenant (an integrator customer with its own 
     const rejected = await handler(create(withTenant('b')));
     expect(rejected.statusCode).toBe(502);
     expect(parsed(rejected).message).toMatch(/rejected the tenant's access token/);
+    // The tenant's to reconnect, not the secret's api_credential: not the CronofyCredentialRejected alarm.
+    expect(metrics.map((line) => JSON.parse(line))).toContainEqual(
+      expect.objectContaining({ TenantCredentialRejected: 1 }),
+    );
+    expect(metrics.join('\n')).not.toContain('CronofyCredentialRejected');
     expect(credentials.invalidated).toEqual(['a', 'b']);
   });
 });
