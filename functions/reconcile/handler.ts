@@ -5,8 +5,14 @@ import { ENV, requiredEnv, wholeNumberEnv } from '#shared/contract/env.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { countersLine } from '#shared/core/metrics.ts';
+import type { CredentialProvider } from '#shared/core/ports.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
-import { type ReconcileDeps, type ReconcileReport, reconcile } from '#shared/scheduling/reconcile.ts';
+import {
+  type ReconcileDeps,
+  type ReconcileReport,
+  reconcile,
+  type SkippedTenant,
+} from '#shared/scheduling/reconcile.ts';
 
 /**
  * Entry adapter of reconciliation: invoked by the schedule (`{}`: every open request) and by
@@ -49,8 +55,8 @@ export function makeHandler(deps: ReconcileHandlerDeps) {
       { ids, allOpen, dryRun, maxCalls: deps.maxCalls },
       {
         ...deps,
-        onCronofyError: (error) => {
-          const name = cronofyErrorMetric(error);
+        onCronofyError: (error, tenantId) => {
+          const name = cronofyErrorMetric(error, tenantId);
           cronofyErrors[name] = (cronofyErrors[name] ?? 0) + 1;
         },
       },
@@ -64,6 +70,7 @@ export function makeHandler(deps: ReconcileHandlerDeps) {
           ReconciliationChecked: report.checked,
           ReconciliationFailures: report.failed.length,
           ReconciliationCronofyCalls: report.calls,
+          ...skippedMetrics(report),
         },
         deps.clock(),
         deps.metricsNamespace,
@@ -74,12 +81,40 @@ export function makeHandler(deps: ReconcileHandlerDeps) {
   };
 }
 
-function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps {
+/**
+ * `credentials`: the tenant seam. The per-tenant provider (Organization Connect tokens of the tenant registry) is
+ * passed here where `live` builds the handler; without it every call uses the secret's credential, and a request
+ * for a tenant is made with it too.
+ */
+/** Tenant state → the metric counting the tenants a run skipped in it (graphed per state on the dashboard). */
+export const SKIPPED_TENANT_METRICS: Record<SkippedTenant['reason'], string> = {
+  unknown_tenant: 'ReconciliationSkippedUnknownTenants',
+  tenant_not_connected: 'ReconciliationSkippedTenantsNotConnected',
+  tenant_disconnected: 'ReconciliationSkippedTenantsDisconnected',
+};
+
+/** Skips are not failures (no alarm): counted, so a tenant left disconnected shows on the dashboard. */
+function skippedMetrics(report: ReconcileReport): Record<string, number> {
+  const counters: Record<string, number> = {
+    ReconciliationSkippedTenants: report.skippedTenants.length,
+    ReconciliationSkippedRequests: report.skipped.length,
+  };
+  for (const skipped of report.skippedTenants) {
+    const name = SKIPPED_TENANT_METRICS[skipped.reason];
+    counters[name] = (counters[name] ?? 0) + 1;
+  }
+  return counters;
+}
+
+function depsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  credentials?: CredentialProvider,
+): ReconcileHandlerDeps {
   const tableName = requiredEnv(env, ENV.tableName);
   const maxCalls = wholeNumberEnv(env, ENV.reconcileMaxCalls, 1, 'must be a whole number ≥ 1');
   const logger = createLogger('reconcile');
   return {
-    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger),
+    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger, credentials),
     store: new DynamoReconcileStore(
       new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 } }),
       tableName,

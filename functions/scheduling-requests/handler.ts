@@ -7,10 +7,11 @@ import type {
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
 import { ENV, requiredEnv } from '#shared/contract/env.ts';
-import { DomainError } from '#shared/core/errors.ts';
+import { DomainError, TenantUnavailableError, UnknownTenantError } from '#shared/core/errors.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { countersLine } from '#shared/core/metrics.ts';
+import type { CredentialProvider } from '#shared/core/ports.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
 import {
@@ -56,9 +57,9 @@ export function makeHandler(deps: SchedulingRequestsHandlerDeps) {
     };
     const routeDeps: SchedulingRequestDeps = {
       ...deps,
-      onCronofyError: (error) => {
-        count(cronofyErrorMetric(error));
-        deps.onCronofyError?.(error);
+      onCronofyError: (error, tenantId) => {
+        count(cronofyErrorMetric(error, tenantId));
+        deps.onCronofyError?.(error, tenantId);
       },
     };
     let answer: HttpResult;
@@ -83,12 +84,27 @@ export function makeHandler(deps: SchedulingRequestsHandlerDeps) {
       // A DomainError is an answer for the caller; anything else is a failure, logged.
       if (!(error instanceof DomainError))
         deps.logger.error('scheduling request failed', { route: route.kind, error: (error as Error).name });
+      const refused = tenantRefusedMetric(error);
+      if (refused) count(refused);
       answer = schedulingErrorToJson(error);
     }
     const line = deps.writeMetric ? countersLine(counters, deps.clock(), deps.metricsNamespace) : undefined;
     if (line) deps.writeMetric?.(line);
     return toApiResponse(answer);
   };
+}
+
+/** Tenant state → the metric counting requests refused for it (graphed per state on the dashboard). */
+export const TENANT_REFUSED_METRICS = {
+  unknown_tenant: 'SchedulingRequestsUnknownTenant',
+  tenant_not_connected: 'SchedulingRequestsTenantNotConnected',
+  tenant_disconnected: 'SchedulingRequestsTenantDisconnected',
+} as const;
+
+function tenantRefusedMetric(error: unknown): string | undefined {
+  if (error instanceof UnknownTenantError) return TENANT_REFUSED_METRICS.unknown_tenant;
+  if (error instanceof TenantUnavailableError) return TENANT_REFUSED_METRICS[error.code];
+  return undefined;
 }
 
 function routeOf(event: APIGatewayProxyEventV2): Route | undefined {
@@ -112,7 +128,15 @@ function decodePathSegment(raw: string): string | undefined {
   }
 }
 
-function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHandlerDeps {
+/**
+ * `credentials`: the tenant seam. The per-tenant provider (Organization Connect tokens of the tenant registry) is
+ * passed here where `live` builds the handler; without it every call uses the secret's credential, and a request
+ * for a tenant is made with it too.
+ */
+function depsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  credentials?: CredentialProvider,
+): SchedulingRequestsHandlerDeps {
   const tableName = requiredEnv(env, ENV.tableName);
   const logger = createLogger('schedulingRequests');
   const store = new DynamoSchedulingStore(
@@ -120,7 +144,7 @@ function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHa
     tableName,
   );
   return {
-    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger),
+    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger, credentials),
     store,
     idempotency: store,
     clock: () => new Date(),

@@ -440,6 +440,32 @@ export class Monitoring extends Construct {
         [stageMetric('ReconciliationChecked'), stageMetric('ReconciliationCronofyCalls')],
       ),
     );
+    // Tenants (an integrator's customers): requests for a tenant that cannot be called for, by its state. Not
+    // alarmed here: a tenant offboarded or still onboarding explains them. The tenant registry's own metrics
+    // (TenantDisconnections, TokenRefreshes, TenantMismatches) belong in this row once they exist.
+    const tenantState = (metricName: string, label: string) => stageMetric(metricName, { ...sum, label });
+    this.dashboard.addWidgets(
+      graph(
+        'Tenants: reconciliation skips per tenant state',
+        [
+          tenantState('ReconciliationSkippedTenantsDisconnected', 'Disconnected tenants'),
+          tenantState('ReconciliationSkippedTenantsNotConnected', 'Not connected tenants'),
+          tenantState('ReconciliationSkippedUnknownTenants', 'Unknown tenants'),
+        ],
+        [tenantState('ReconciliationSkippedRequests', 'Requests skipped')],
+        12,
+      ),
+      graph(
+        'Tenants: scheduling requests refused per tenant state, and tokens Cronofy refused',
+        [
+          tenantState('SchedulingRequestsTenantDisconnected', 'Disconnected (409)'),
+          tenantState('SchedulingRequestsTenantNotConnected', 'Not connected (409)'),
+          tenantState('SchedulingRequestsUnknownTenant', 'Unknown (404)'),
+        ],
+        [tenantState('TenantCredentialRejected', "Tenant's token refused by Cronofy")],
+        12,
+      ),
+    );
   }
 
   private alarm(id: string, metric: IMetric, threshold: number, description: string): void {

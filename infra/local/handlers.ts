@@ -13,7 +13,7 @@ import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
-import type { Clock, Logger, RecordStore, TenantDirectory } from '#shared/core/ports.ts';
+import type { Clock, CredentialProvider, Logger, RecordStore, TenantDirectory } from '#shared/core/ports.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import { noTenantsDirectory } from '#shared/notifications/accept.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
@@ -52,6 +52,11 @@ export interface LocalDeps {
   logger: (name: FunctionName) => Logger;
   /** Where the functions reach Cronofy's API: local mode's fake (default DEFAULT_CRONOFY_API_URL). */
   cronofyApiUrl?: string;
+  /**
+   * The tenant seam: the per-tenant credential provider (Organization Connect tokens of the tenant registry) the
+   * scheduling-requests function calls Cronofy with. Absent: the secret's credential, for every call.
+   */
+  credentials?: CredentialProvider;
   /** Wraps the worker's record store (a fault hook of the reliability suite: a forced bug). */
   wrapWorkerStore?: (store: RecordStore) => RecordStore;
   /** The tenants the tenant notification URL knows (default: none, every tenant URL answers 401). */
@@ -105,6 +110,7 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
         // The same share of the rate limit as one deployed instance.
         rateLimit: cronofyRateShare(),
         secrets,
+        ...(deps.credentials ? { credentials: deps.credentials } : {}),
         logger: deps.logger('schedulingRequests'),
       }),
       store: schedulingStore,

@@ -37,6 +37,7 @@ import {
   reconcileStage,
 } from './reconcile.ts';
 import { StackNotFound, stackOutputs } from './stack-outputs.ts';
+import { PurgeIncomplete, runTenantPurge } from './tenant-purge.ts';
 
 export const USAGE = `Usage: npm run ops -- <command> [options]
 
@@ -50,16 +51,21 @@ Commands
                                   re-apply a stored notification through the worker (at most once);
                                   --tenant for one that arrived at that tenant's URL (list shows its tenant)
   inspect <scheduling_request_id> the record and its notification history (bodies left out)
-  list [--status S]... [--since ISO] [--limit N]
+  list [--status S]... [--since ISO] [--limit N] [--tenant ID]
                                   notification records with status S (${NOTIFICATION_STATUSES.join(', ')});
-                                  default: every status but applied. Ids, type, status, received_at and
-                                  reason only, never a body value. Scans the table.
+                                  default: every status but applied; --tenant: of that tenant only. Ids,
+                                  type, status, received_at and reason only, never a body value. Scans the
+                                  table.
   reconcile [id…] [--all-open] [--dry-run]
                                   re-read scheduling requests from Cronofy and apply what changed under the
                                   ordering rules (a change is a missed notification): the ids given, and/or
                                   every open request (--all-open; the default without ids). --dry-run reports
                                   without writing. Local mode: runs here against the Cronofy fake; --stage:
                                   invokes the stage's reconcile function. Exit 1 when some failed.
+  tenant purge <tenant_id> [--dry-run]
+                                  delete every record carrying that tenant_id (after DELETE /tenants/{id}),
+                                  with a progress line per page scanned; safe to interrupt and run again.
+                                  --dry-run counts them. Scans the table.
   dlq peek [--max N]              the dead-lettered messages (id, type, receive count, last error) without
                                   consuming them: each is made visible again at once (default --max 50)
 
@@ -67,7 +73,7 @@ Options
   --stage <name>   the deployed stack CronofyNotifications-<name> (AWS credentials and region from the usual
                    AWS_* environment / profile)
   --region <r>     its region, when not the default one
-  --json           print JSON instead of text (list, dlq peek, inspect, reconcile)
+  --json           print JSON instead of text (list, dlq peek, inspect, reconcile, tenant purge)
   --help           this text
 
 Local mode: the same variables as npm start find it: ${LOCAL_ENV.dynamoDbPort} (${DEFAULT_PORTS.DYNAMODB_PORT}), ${LOCAL_ENV.sqsPort} (${DEFAULT_PORTS.SQS_PORT}), ${LOCAL_ENV.tableName}
@@ -90,9 +96,15 @@ const COMMANDS: Record<string, Options> = {
   redrive: { status: { type: 'boolean' } },
   replay: { tenant: { type: 'string' } },
   inspect: {},
-  list: { status: { type: 'string', multiple: true }, since: { type: 'string' }, limit: { type: 'string' } },
+  list: {
+    status: { type: 'string', multiple: true },
+    since: { type: 'string' },
+    limit: { type: 'string' },
+    tenant: { type: 'string' },
+  },
   dlq: { max: { type: 'string' } },
   reconcile: { 'all-open': { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+  tenant: { 'dry-run': { type: 'boolean' } },
 };
 
 export interface Io {
@@ -108,6 +120,7 @@ const LOCAL_SERVICES: Record<string, readonly LocalService[]> = {
   inspect: ['dynamodb'],
   list: ['dynamodb'],
   dlq: ['sqs'],
+  tenant: ['dynamodb'],
 };
 
 async function localTarget(env: NodeJS.ProcessEnv, command: string): Promise<Target> {
@@ -255,6 +268,11 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
     if (command === 'dlq' && args[0] !== 'peek')
       return usage(`Unknown dlq command: ${args[0] ?? '(none)'}; use dlq peek`);
     if (command === 'dlq') max = whole(values.max as string | undefined, 'max', 50);
+    if (command === 'tenant') {
+      if (args[0] !== 'purge') return usage(`Unknown tenant command: ${args[0] ?? '(none)'}`);
+      if (!isTenantId(args[1]))
+        return usage('tenant purge needs a tenant_id: 1 to 64 characters of A-Z a-z 0-9 . _ -');
+    }
     if (command === 'list') {
       const statuses = ((values.status as string[] | undefined) ?? []).flatMap((s) => s.split(','));
       for (const status of statuses) {
@@ -265,8 +283,12 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
       const sinceDate = since === undefined ? undefined : new Date(since);
       if (sinceDate && Number.isNaN(sinceDate.getTime()))
         return usage(`--since must be an ISO 8601 date or time, e.g. 2026-01-31T00:00:00Z, got "${since}"`);
+      const tenant = values.tenant as string | undefined;
+      if (tenant !== undefined && !isTenantId(tenant))
+        return usage('--tenant must be a tenant_id: 1 to 64 characters of A-Z a-z 0-9 . _ -');
       listOptions = {
         statuses: statuses.length > 0 ? (statuses as NotificationStatus[]) : NOT_APPLIED,
+        ...(tenant !== undefined ? { tenant } : {}),
         ...(sinceDate ? { since: sinceDate } : {}),
         limit: whole(values.limit as string | undefined, 'limit', 1000),
       };
@@ -338,7 +360,7 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
           io.stdout(JSON.stringify(notifications, null, 2));
           return 0;
         }
-        const what = `${notifications.length} notification(s) with status ${options.statuses.join(', ')}${options.since ? ` since ${options.since.toISOString()}` : ''} in ${target.tableName}${truncated ? ` (the latest ${options.limit}; --limit shows more)` : ''}`;
+        const what = `${notifications.length} notification(s)${options.tenant ? ` of tenant ${options.tenant}` : ''} with status ${options.statuses.join(', ')}${options.since ? ` since ${options.since.toISOString()}` : ''} in ${target.tableName}${truncated ? ` (the latest ${options.limit}; --limit shows more)` : ''}`;
         io.stdout(
           notifications.length === 0
             ? `${what}.`
@@ -361,6 +383,13 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
         );
         return 0;
       }
+      case 'tenant':
+        return await runTenantPurge(
+          target,
+          args[1] as string,
+          { dryRun: values['dry-run'] === true, json },
+          io,
+        );
       case 'dlq': {
         const letters = await peekDeadLetters(target, { max });
         io.stdout(json ? JSON.stringify(letters, null, 2) : formatDeadLetters(letters, target.local));
@@ -382,6 +411,7 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     error instanceof StackNotFound ||
     error instanceof LocalModeNotRunning ||
     error instanceof ReconcileBusy ||
+    error instanceof PurgeIncomplete ||
     error instanceof CronofyFakeNotRunning
   )
     return error.message;

@@ -254,13 +254,13 @@ const SUMMARY_FIELDS = [
 ] as const;
 
 /**
- * Notification records with one of `statuses`, received at or after `since`, oldest first. A Scan with a
- * filter (the table has no index on status): it reads the whole table, so on a large table it takes time
- * and read units. Only the summary fields are read (a projection): bodies never leave the table.
+ * Notification records with one of `statuses`, received at or after `since` (of `tenant` only, when given),
+ * oldest first. A Scan with a filter (the table has no index on status or tenant): it reads the whole table, so
+ * on a large table it takes time and read units. Only the summary fields are read (a projection): bodies never leave the table.
  */
 export async function listNotifications(
   target: Target,
-  options: { statuses: readonly NotificationStatus[]; since?: Date; limit?: number },
+  options: { statuses: readonly NotificationStatus[]; since?: Date; limit?: number; tenant?: string },
 ): Promise<{ notifications: NotificationSummary[]; truncated: boolean }> {
   const names: Record<string, string> = { '#entity': 'entity', '#status': 'status' };
   const values: Record<string, AttributeValue> = { ':entity': { S: 'notification' } };
@@ -272,6 +272,11 @@ export async function listNotifications(
     names['#received_at'] = 'received_at';
     values[':since'] = { S: options.since.toISOString() };
     filter += ' AND #received_at >= :since';
+  }
+  if (options.tenant !== undefined) {
+    names['#tenant'] = 'tenant_id';
+    values[':tenant'] = { S: options.tenant };
+    filter += ' AND #tenant = :tenant';
   }
   SUMMARY_FIELDS.forEach((field, i) => {
     names[`#f${i}`] = field;

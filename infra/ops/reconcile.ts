@@ -3,6 +3,7 @@ import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { silentLogger } from '#shared/core/logger.ts';
+import type { CredentialProvider } from '#shared/core/ports.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import { type ReconcileReport, reconcile } from '#shared/scheduling/reconcile.ts';
 import { loadLocalConfig } from '../config.ts';
@@ -38,9 +39,11 @@ export class CronofyFakeNotRunning extends Error {
   override readonly name = 'CronofyFakeNotRunning';
 }
 
+/** `credentials`: the tenant seam, as for the functions (absent: the secret's credential for every request). */
 export async function reconcileLocal(
   request: ReconcileRequest,
   env: NodeJS.ProcessEnv,
+  credentials?: CredentialProvider,
 ): Promise<ReconcileReport> {
   const endpoints = localEndpoints(env);
   await requireLocalMode(endpoints, ['dynamodb']);
@@ -60,6 +63,7 @@ export async function reconcileLocal(
           apiUrl,
           rateLimit: cronofyRateShare(),
           secrets: new StaticSecrets(local.secrets),
+          ...(credentials ? { credentials } : {}),
           logger: silentLogger,
         }),
         store: new DynamoReconcileStore(ddb, endpoints.tableName),
@@ -88,7 +92,10 @@ export async function reconcileStage(
     );
     const text = Buffer.from(result.Payload ?? new Uint8Array()).toString('utf8');
     if (result.FunctionError) throw new Error(`the reconcile function failed: ${text.slice(0, 500)}`);
-    return JSON.parse(text) as ReconcileReport;
+    // A stage deployed before tenants reports no skips.
+    const report = JSON.parse(text) as Partial<ReconcileReport> &
+      Omit<ReconcileReport, 'skipped' | 'skippedTenants'>;
+    return { ...report, skipped: report.skipped ?? [], skippedTenants: report.skippedTenants ?? [] };
   } catch (error) {
     if (error instanceof TooManyRequestsException || (error as Error).name === 'TooManyRequestsException')
       throw new ReconcileBusy(
@@ -102,19 +109,25 @@ export async function reconcileStage(
 
 /**
  * The report for people: counts, then the ids that changed (each is a missed notification). Every id looked at
- * is in exactly one part (changed, unchanged, already newer, unknown to Cronofy, failed), so the headline is
- * their sum, not `checked` (which leaves out the unknown ones and a failed batch).
+ * is in exactly one part (changed, unchanged, already newer, unknown to Cronofy, failed, skipped for its tenant),
+ * so the headline is their sum, not `checked` (which leaves out the unknown ones and a failed batch).
  */
 export function formatReport(report: ReconcileReport): string {
   const total =
-    report.changed.length + report.unchanged + report.stale + report.notFound.length + report.failed.length;
+    report.changed.length +
+    report.unchanged +
+    report.stale +
+    report.notFound.length +
+    report.failed.length +
+    report.skipped.length;
   const lines = [
     `${report.dryRun ? 'Dry run: would reconcile' : 'Reconciled'} ${total} scheduling request(s) with ` +
       `${report.calls} Cronofy call(s) in ${(report.durationMs / 1000).toFixed(1)} s: ` +
       `${report.changed.length} ${report.dryRun ? 'would change' : 'changed'}, ${report.unchanged} unchanged` +
       `${report.stale > 0 ? `, ${report.stale} already newer` : ''}` +
       `${report.notFound.length > 0 ? `, ${report.notFound.length} unknown to Cronofy` : ''}` +
-      `${report.failed.length > 0 ? `, ${report.failed.length} failed` : ''}.`,
+      `${report.failed.length > 0 ? `, ${report.failed.length} failed` : ''}` +
+      `${report.skipped.length > 0 ? `, ${report.skipped.length} skipped (tenant cannot be called for)` : ''}.`,
   ];
   if (report.changed.length > 0)
     lines.push(
@@ -122,6 +135,11 @@ export function formatReport(report: ReconcileReport): string {
     );
   if (report.notFound.length > 0) lines.push(`Unknown to Cronofy: ${report.notFound.join(' ')}`);
   if (report.failed.length > 0) lines.push(`Failed: ${report.failed.join(' ')}`);
+  if (report.skippedTenants.length > 0)
+    lines.push(
+      `Skipped ${report.skippedTenants.length} tenant(s) (they stay open until the tenant connects again or is purged): ` +
+        report.skippedTenants.map((t) => `${t.tenantId} (${t.reason}, ${t.requests})`).join(', '),
+    );
   if (report.closed.length > 0) lines.push(`Event ended, no longer reconciled: ${report.closed.length}`);
   if (report.remaining > 0)
     lines.push(`${report.remaining} open request(s) left for the next run (cronofy.reconcileMaxCalls).`);

@@ -70,6 +70,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
               scheduling_request_id: id,
               status: 'pending',
               ...apiFields,
+              tenant_id: created.tenant_id,
               ...(metadata ? { metadata, correlation_id: metadata.correlation_id } : {}),
               [OPEN_INDEX.partitionKey]: OPEN_INDEX.bucket,
               [OPEN_INDEX.sortKey]: OPEN_UNTIL_UNKNOWN,
@@ -104,6 +105,12 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
       names['#dashboard'] = 'dashboard_url';
       values[':dashboard'] = apiFields.dashboard_url;
     }
+    if (created.tenant_id !== undefined) {
+      // A record's tenant, once set, never changes.
+      sets.push('#tenant = if_not_exists(#tenant, :tenant)');
+      names['#tenant'] = 'tenant_id';
+      values[':tenant'] = created.tenant_id;
+    }
     if (metadata) {
       sets.push('#metadata = if_not_exists(#metadata, :metadata)');
       names['#metadata'] = 'metadata';
@@ -123,6 +130,19 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
         ExpressionAttributeValues: marshall(values, marshallOptions),
       }),
     );
+  }
+
+  async tenantOf(id: string): Promise<string | undefined> {
+    const result = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
+        ProjectionExpression: '#tenant',
+        ExpressionAttributeNames: { '#tenant': 'tenant_id' },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Item?.tenant_id?.S;
   }
 
   async recordCancelled(id: string, at: string): Promise<string> {
@@ -156,22 +176,26 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
 
   async begin(
     scope: string,
-    item: { fingerprint: string; token: string; leaseUntil: number; createdAt: string; expiresAt: number },
+    item: Parameters<IdempotencyStore['begin']>[1],
   ): Promise<{ started: true } | { started: false; existing: IdempotencyState }> {
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall({
-            [PARTITION_KEY]: idempotencyKey(scope),
-            entity: 'idempotency',
-            status: 'in_progress',
-            fingerprint: item.fingerprint,
-            token: item.token,
-            lease_until: item.leaseUntil,
-            created_at: item.createdAt,
-            expires_at: item.expiresAt,
-          }),
+          Item: marshall(
+            {
+              [PARTITION_KEY]: idempotencyKey(scope),
+              entity: 'idempotency',
+              status: 'in_progress',
+              fingerprint: item.fingerprint,
+              token: item.token,
+              lease_until: item.leaseUntil,
+              created_at: item.createdAt,
+              expires_at: item.expiresAt,
+              tenant_id: item.tenantId,
+            },
+            marshallOptions,
+          ),
           // DynamoDB's TTL deletes expired items within days, not at once: an expired item counts as absent.
           ConditionExpression: 'attribute_not_exists(#pk) OR #expires < :now',
           ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#expires': TTL_ATTRIBUTE },

@@ -103,6 +103,8 @@ export interface CreatedRequest {
   dashboard_url?: string;
   /** The metadata given (`correlation_id`, `utm_*`): appended to the link, and kept on the record. */
   metadata: Record<string, string>;
+  /** The tenant whose Organizational Unit it was created in; absent for the deployment's own. */
+  tenant_id?: string;
   created_at: string;
 }
 
@@ -121,7 +123,15 @@ export interface IdempotencyStore {
   /** Create the item unless it exists (and has not expired); otherwise return it. */
   begin(
     scope: string,
-    item: { fingerprint: string; token: string; leaseUntil: number; createdAt: string; expiresAt: number },
+    item: {
+      fingerprint: string;
+      token: string;
+      leaseUntil: number;
+      createdAt: string;
+      expiresAt: number;
+      /** Kept on the item, so that purging the tenant's records removes it too. */
+      tenantId?: string;
+    },
   ): Promise<{ started: true } | { started: false; existing: IdempotencyState }>;
   get(scope: string): Promise<IdempotencyState | undefined>;
   /** Take over an `in_progress` item whose lease ran out; false when someone else did. */
@@ -140,6 +150,8 @@ export interface SchedulingRequestStore {
    * notification stale, whatever the clocks say.
    */
   recordCreated(created: CreatedRequest, now: string): Promise<void>;
+  /** The `tenant_id` of the request's record (strongly consistent); undefined without a record or a tenant. */
+  tenantOf(id: string): Promise<string | undefined>;
   /** `cancelled`, as a lifecycle write timed at `at` (when Cronofy accepted the cancel). */
   /** Records the cancel at `at`, unless the record is already cancelled; returns its `cancelled_at`. */
   recordCancelled(id: string, at: string): Promise<string>;

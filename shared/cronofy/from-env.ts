@@ -1,6 +1,7 @@
 import { ENV, wholeNumberEnv } from '../contract/env.ts';
 import { DATA_CENTERS, type DataCenter } from '../core/config.ts';
-import type { Logger, SecretsProvider } from '../core/ports.ts';
+import { UnknownTenantError } from '../core/errors.ts';
+import type { CredentialProvider, Logger, SecretsProvider } from '../core/ports.ts';
 import type { CronofyApi } from './api.ts';
 import { cronofyApiBaseUrl, makeCronofyApi } from './api-client.ts';
 import {
@@ -39,6 +40,11 @@ export interface CronofyClientOptions {
   apiUrl?: string;
   rateLimit: RateLimit;
   secrets: SecretsProvider;
+  /**
+   * Whose bearer credential each call uses: a provider of per-tenant Organization Connect tokens (and, for a call
+   * without a tenant, the secret's). Default: the secret's alone, which knows no tenant.
+   */
+  credentials?: CredentialProvider;
   logger: Logger;
   fetch?: typeof globalThis.fetch;
 }
@@ -46,30 +52,49 @@ export interface CronofyClientOptions {
 export function cronofyClient(options: CronofyClientOptions): CronofyApi {
   return makeCronofyApi({
     baseUrl: cronofyApiBaseUrl(options.dataCenter, options.apiUrl),
-    credentials: secretsCredentialProvider(options.secrets),
+    credentials: options.credentials ?? withoutTenants(secretsCredentialProvider(options.secrets)),
     limiter: new RateLimiter({ limit: options.rateLimit }),
     logger: options.logger,
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
 }
 
+/**
+ * Without a tenant registry no tenant is known: a call for one is refused (`unknown_tenant`) rather than made
+ * with the deployment's own credential, in its own Organizational Unit.
+ */
+function withoutTenants(provider: CredentialProvider): CredentialProvider {
+  return {
+    async get(tenant) {
+      if (tenant !== undefined) throw new UnknownTenantError(tenant);
+      return provider.get();
+    },
+  };
+}
+
 export function cronofyClientFromEnv(
   env: NodeJS.ProcessEnv,
   secrets: SecretsProvider,
   logger: Logger,
+  credentials?: CredentialProvider,
 ): CronofyApi {
   return cronofyClient({
     dataCenter: dataCenterFromEnv(env),
     ...(env[ENV.cronofyApiUrl] ? { apiUrl: env[ENV.cronofyApiUrl] } : {}),
     rateLimit: rateLimitFromEnv(env),
     secrets,
+    ...(credentials ? { credentials } : {}),
     logger,
   });
 }
 
-/** The metric a Cronofy failure counts under (alarms: infra/constructs/monitoring.ts). */
-export function cronofyErrorMetric(error: CronofyApiError): string {
-  if (error instanceof CredentialRejectedError) return 'CronofyCredentialRejected';
+/**
+ * The metric a Cronofy failure counts under (alarms: infra/constructs/monitoring.ts). A tenant's token refused
+ * (after its refresh) is that tenant's to reconnect, not the secret's `api_credential`: counted apart.
+ */
+export function cronofyErrorMetric(error: CronofyApiError, tenantId?: string): string {
+  if (error instanceof CredentialRejectedError)
+    return tenantId === undefined ? 'CronofyCredentialRejected' : 'TenantCredentialRejected';
   if (error instanceof CronofyUnavailableError)
     return error.reason === 'rate_limited' || error.reason === 'local_rate_limit'
       ? 'CronofyRateLimited'

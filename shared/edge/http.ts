@@ -6,8 +6,10 @@ import {
   InvalidRequestError,
   NotFoundError,
   RetryLaterError,
+  TenantUnavailableError,
   UnauthenticatedError,
   UnavailableError,
+  UnknownTenantError,
   UpstreamCredentialError,
   UpstreamError,
   UpstreamRejectedError,
@@ -154,10 +156,21 @@ const SCHEDULING_ERRORS: ErrorAnswers = [
   UNAVAILABLE,
 ];
 
+/**
+ * A tenant that cannot be called for, in the contract's exact bodies: `404 {"error":"unknown_tenant"}`, `409
+ * {"error":"tenant_not_connected"|"tenant_disconnected","tenant_id"}`. Undefined for any other error.
+ */
+export function tenantErrorToJson(error: unknown): HttpResult | undefined {
+  if (error instanceof UnknownTenantError) return json(404, { error: 'unknown_tenant' });
+  if (error instanceof TenantUnavailableError)
+    return json(409, { error: error.code, tenant_id: error.tenantId });
+  return undefined;
+}
+
 /** `POST /scheduling-requests` and `…/{id}/cancel`; Cronofy's 422 keeps its errors per field. */
 export function schedulingErrorToJson(error: unknown): HttpResult {
   if (error instanceof UpstreamRejectedError) return json(422, { errors: error.fieldErrors });
-  return errorToJson(SCHEDULING_ERRORS, error);
+  return tenantErrorToJson(error) ?? errorToJson(SCHEDULING_ERRORS, error);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -2,9 +2,15 @@ import { keys } from '../contract/keys.ts';
 import { openIndexChange } from '../contract/open-index.ts';
 import type { AspectWrite, Item, StateWrite } from '../contract/ordering.ts';
 import { storable } from '../contract/storable.ts';
+import { TenantUnavailableError, UnknownTenantError } from '../core/errors.ts';
 import type { Clock, Logger, ReconcileStore } from '../core/ports.ts';
 import { type CronofyApi, QUERY_BATCH_SIZE, type SchedulingRequest } from '../cronofy/api.ts';
-import { CronofyApiError, CronofyNotFoundError, CronofyValidationError } from '../cronofy/api-errors.ts';
+import {
+  CredentialRejectedError,
+  CronofyApiError,
+  CronofyNotFoundError,
+  CronofyValidationError,
+} from '../cronofy/api-errors.ts';
 
 /**
  * Reconciliation: Cronofy gives up on a notification after 10 failed deliveries and has no redelivery API, so
@@ -33,7 +39,7 @@ export interface ReconcileDeps {
   clock: Clock;
   logger: Logger;
   /** Told about every failed Cronofy call (the handler turns them into metrics). */
-  onCronofyError?: (error: CronofyApiError) => void;
+  onCronofyError?: (error: CronofyApiError, tenantId?: string) => void;
 }
 
 export interface ReconcileOptions {
@@ -46,6 +52,12 @@ export interface ReconcileOptions {
   /** Cronofy calls this run may make at most (each queries up to `batchSize` requests). */
   maxCalls: number;
   batchSize?: number;
+}
+
+export interface SkippedTenant {
+  tenantId: string;
+  reason: 'unknown_tenant' | 'tenant_not_connected' | 'tenant_disconnected';
+  requests: number;
 }
 
 export interface ReconcileReport {
@@ -62,8 +74,16 @@ export interface ReconcileReport {
   stale: number;
   /** Ids Cronofy did not return. */
   notFound: string[];
-  /** Ids not reconciled because of an error (Cronofy unavailable, DynamoDB). */
+  /** Ids not reconciled because of an error (Cronofy unavailable, DynamoDB, a credential it refused). */
   failed: string[];
+  /**
+   * Ids of tenants that cannot be called for (unknown, not connected, disconnected): not read, not failed. They
+   * stay open, and are skipped at no Cronofy call each run, until the tenant connects again, their event ends,
+   * or `ops tenant purge` deletes them.
+   */
+  skipped: string[];
+  /** The tenants skipped, why, and how many of their requests. */
+  skippedTenants: SkippedTenant[];
   /** Open requests left for the next run (the call cap was reached), or not read because Cronofy failed. */
   remaining: number;
   /** Requests whose event ended, taken out of the index of open requests. */
@@ -162,6 +182,45 @@ export function reconcileWrite(
   };
 }
 
+/** The tenant a record was created for (its `tenant_id`); undefined: the deployment's own credential. */
+function tenantOf(record: Item | undefined): string | undefined {
+  const tenant = record?.tenant_id;
+  return typeof tenant === 'string' && tenant !== '' ? tenant : undefined;
+}
+
+/**
+ * The tenants whose requests waited longest since they were last reconciled (never: first) come first, ties in
+ * the order of the index. Each tenant's batches are its own, so with many tenants a run can reach its call cap
+ * before every tenant's turn: this way the next run starts where this one stopped, and no tenant waits forever
+ * behind others whose requests end sooner.
+ */
+function longestWaitingFirst(
+  groups: ReadonlyMap<string | undefined, string[]>,
+  current: ReadonlyMap<string, Item>,
+): [string | undefined, string[]][] {
+  const lastReconciled = (ids: readonly string[]) => {
+    let oldest: string | undefined;
+    for (const id of ids) {
+      const at = current.get(id)?.reconciled_at;
+      const value = typeof at === 'string' ? at : '';
+      if (oldest === undefined || value < oldest) oldest = value;
+    }
+    return oldest ?? '';
+  };
+  const waited = new Map([...groups].map(([tenant, ids]) => [tenant, lastReconciled(ids)]));
+  return [...groups].sort(([a], [b]) => {
+    const [x, y] = [waited.get(a) ?? '', waited.get(b) ?? ''];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+/** Why a tenant cannot be called for, when the credential provider says so. */
+function tenantRefusal(error: unknown): SkippedTenant['reason'] | undefined {
+  if (error instanceof UnknownTenantError) return 'unknown_tenant';
+  if (error instanceof TenantUnavailableError) return error.code;
+  return undefined;
+}
+
 export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps): Promise<ReconcileReport> {
   const started = deps.clock();
   const startedAt = started.toISOString();
@@ -178,6 +237,8 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
     stale: 0,
     notFound: [],
     failed: [],
+    skipped: [],
+    skippedTenants: [],
     remaining: 0,
     closed: [],
   };
@@ -193,64 +254,89 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
   const work = ids.slice(0, capacity);
   report.remaining = ids.length - work.length;
 
+  // Each request is read with the credential of the tenant it was created for (its record's `tenant_id`), so
+  // the records come first, and the requests are queried per tenant.
+  const current = new Map<string, Item>();
+  const groups = new Map<string | undefined, string[]>();
   for (let i = 0; i < work.length; i += batchSize) {
-    const batch = work.slice(i, i + batchSize);
-    let current: Map<string, Item>;
-    let answers: SchedulingRequest[];
-    const at = deps.clock().toISOString();
+    const slice = work.slice(i, i + batchSize);
     try {
-      current = await deps.store.records(batch);
-      report.calls++;
-      answers = await deps.api.querySchedulingRequests(batch);
+      for (const [id, item] of await deps.store.records(slice)) current.set(id, item);
     } catch (error) {
-      report.failed.push(...batch);
-      if (error instanceof CronofyApiError) deps.onCronofyError?.(error);
-      if (
-        error instanceof CronofyApiError &&
-        !(error instanceof CronofyValidationError || error instanceof CronofyNotFoundError)
-      ) {
-        // Cronofy is unavailable or refuses the credential: the rest would fail too. Nothing was written.
-        report.remaining += work.length - i - batch.length;
-        report.error = `${error.name}: ${error.message}`;
-        deps.logger.warn('reconciliation stopped: Cronofy call failed', {
-          error: error.name,
-          status: error.status,
-        });
-        break;
-      }
+      report.failed.push(...slice);
       deps.logger.warn('reconciliation batch failed', { error: (error as Error).name });
       continue;
     }
-    const byId = new Map(answers.map((answer) => [answer.scheduling_request_id, answer]));
-    await Promise.all(
-      batch.map(async (id) => {
-        const answer = byId.get(id);
-        if (!answer) {
-          report.notFound.push(id);
-          return;
-        }
-        report.checked++;
-        const build = (record: Item | undefined) =>
-          reconcileWrite(answer, record, at, deps.clock().toISOString());
-        if (dryRun) {
-          if (build(current.get(id))) report.changed.push(id);
-          else report.unchanged++;
-          return;
-        }
-        try {
-          const outcome = await deps.store.reconcile(id, current.get(id), build, at);
-          if (outcome === 'applied') report.changed.push(id);
-          else if (outcome === 'stale') report.stale++;
-          else report.unchanged++;
-        } catch (error) {
-          report.failed.push(id);
-          deps.logger.warn('reconciliation of a request failed', {
-            schedulingRequestId: id,
-            error: (error as Error).name,
+    for (const id of slice) {
+      const tenant = tenantOf(current.get(id));
+      const group = groups.get(tenant);
+      if (group) group.push(id);
+      else groups.set(tenant, [id]);
+    }
+  }
+
+  let stopped = false;
+  for (const [tenant, groupIds] of longestWaitingFirst(groups, current)) {
+    for (let i = 0; i < groupIds.length; i += batchSize) {
+      if (stopped || report.calls >= options.maxCalls) {
+        // Per-tenant batches are not always full: the cap can be reached before every request was read.
+        report.remaining += groupIds.length - i;
+        break;
+      }
+      const batch = groupIds.slice(i, i + batchSize);
+      let answers: SchedulingRequest[];
+      const at = deps.clock().toISOString();
+      try {
+        report.calls++;
+        answers = await deps.api.querySchedulingRequests(batch, tenant === undefined ? {} : { tenant });
+      } catch (error) {
+        const reason = tenant === undefined ? undefined : tenantRefusal(error);
+        if (tenant !== undefined && reason !== undefined) {
+          // No call reached Cronofy. Skipped, not failed: nothing to retry until the tenant connects again, and
+          // no alarm for what its offboarding or a pending Organization Connect explains.
+          report.calls--;
+          const rest = groupIds.slice(i);
+          report.skipped.push(...rest);
+          report.skippedTenants.push({ tenantId: tenant, reason, requests: rest.length });
+          deps.logger.warn('reconciliation skipped a tenant', {
+            tenantId: tenant,
+            reason,
+            requests: rest.length,
           });
+          break;
         }
-      }),
-    );
+        report.failed.push(...batch);
+        if (error instanceof CronofyApiError) deps.onCronofyError?.(error, tenant);
+        if (error instanceof CredentialRejectedError) {
+          // This credential (a tenant's, after a refresh, or the deployment's own) is refused: its other requests
+          // would be too, another tenant's credential need not be.
+          report.remaining += groupIds.length - i - batch.length;
+          deps.logger.warn('reconciliation of a credential stopped: Cronofy refused it', {
+            ...(tenant !== undefined ? { tenantId: tenant } : {}),
+            status: error.status,
+          });
+          break;
+        }
+        if (
+          error instanceof CronofyApiError &&
+          !(error instanceof CronofyValidationError || error instanceof CronofyNotFoundError)
+        ) {
+          // Cronofy is unavailable or rate limited, for every credential: the rest would fail too. Nothing was
+          // written.
+          report.remaining += groupIds.length - i - batch.length;
+          report.error = `${error.name}: ${error.message}`;
+          deps.logger.warn('reconciliation stopped: Cronofy call failed', {
+            error: error.name,
+            status: error.status,
+          });
+          stopped = true;
+          break;
+        }
+        deps.logger.warn('reconciliation batch failed', { error: (error as Error).name });
+        continue;
+      }
+      await applyAnswers(batch, answers, current, at, report, deps);
+    }
   }
   report.durationMs = deps.clock().getTime() - started.getTime();
   deps.logger.info('reconciliation finished', {
@@ -259,9 +345,52 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
     checked: report.checked,
     changed: report.changed.length,
     failed: report.failed.length,
+    skipped: report.skipped.length,
+    skippedTenants: report.skippedTenants.map((skipped) => skipped.tenantId),
     remaining: report.remaining,
     closed: report.closed.length,
     changedIds: report.changed.slice(0, 100),
   });
   return report;
+}
+
+/** What one query answered, applied to the records of its batch (or, in a dry run, compared with them). */
+async function applyAnswers(
+  batch: readonly string[],
+  answers: readonly SchedulingRequest[],
+  current: ReadonlyMap<string, Item>,
+  at: string,
+  report: ReconcileReport,
+  deps: ReconcileDeps,
+): Promise<void> {
+  const byId = new Map(answers.map((answer) => [answer.scheduling_request_id, answer]));
+  await Promise.all(
+    batch.map(async (id) => {
+      const answer = byId.get(id);
+      if (!answer) {
+        report.notFound.push(id);
+        return;
+      }
+      report.checked++;
+      const build = (record: Item | undefined) =>
+        reconcileWrite(answer, record, at, deps.clock().toISOString());
+      if (report.dryRun) {
+        if (build(current.get(id))) report.changed.push(id);
+        else report.unchanged++;
+        return;
+      }
+      try {
+        const outcome = await deps.store.reconcile(id, current.get(id), build, at);
+        if (outcome === 'applied') report.changed.push(id);
+        else if (outcome === 'stale') report.stale++;
+        else report.unchanged++;
+      } catch (error) {
+        report.failed.push(id);
+        deps.logger.warn('reconciliation of a request failed', {
+          schedulingRequestId: id,
+          error: (error as Error).name,
+        });
+      }
+    }),
+  );
 }

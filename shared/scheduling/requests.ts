@@ -2,13 +2,16 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { METADATA_KEYS, sha256Hex } from '../contract/keys.ts';
 import { SCHEDULING_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
+import { isTenantId } from '../contract/tenants.ts';
 import {
   DomainError,
   IdempotencyKeyReusedError,
   InProgressError,
   InvalidRequestError,
   NotFoundError,
+  TenantUnavailableError,
   UnavailableError,
+  UnknownTenantError,
   UpstreamCredentialError,
   UpstreamError,
   UpstreamRejectedError,
@@ -39,8 +42,9 @@ import {
  * ports (Cronofy's API, the store, the clock) that return outcomes and throw the typed errors of core/errors.ts;
  * the Lambda handler is functions/scheduling-requests/handler.ts, and shared/edge/http.ts gives the answers.
  *
- * Idempotency (`Idempotency-Key`, optional, per caller, 24 hours): Cronofy's create takes no idempotency key, so
- * this service keeps one item per key and moves it through `in_progress` → `created` → `completed`:
+ * Idempotency (`Idempotency-Key`, optional, per caller and tenant, 24 hours): Cronofy's create takes no
+ * idempotency key, so this service keeps one item per key and moves it through `in_progress` → `created` →
+ * `completed`:
  * 1. before calling Cronofy, a conditional put of the item (`in_progress`, a lease, the body's fingerprint): of
  *    concurrent requests with one key exactly one gets it; the others wait for its answer (polling the item,
  *    up to `waitMs`) and return it, or get an InProgressError (retry later) when it takes longer;
@@ -78,7 +82,7 @@ export interface SchedulingRequestDeps {
   /** How long an `in_progress` attempt is trusted to be running (longer than the function's timeout). */
   leaseMs?: number;
   /** Told about every Cronofy failure (the handler turns them into metrics). */
-  onCronofyError?: (error: CronofyApiError) => void;
+  onCronofyError?: (error: CronofyApiError, tenantId?: string) => void;
   /** Tests: runs after Cronofy's answer is saved and before the record is written (crash injection). */
   afterCreatedSaved?: () => Promise<void> | void;
 }
@@ -97,6 +101,7 @@ const ALLOWED_FIELDS = [
   'host_group_sub',
   'summary',
   'duration_minutes',
+  'tenant_id',
   ...METADATA_KEYS,
 ] as const;
 
@@ -148,6 +153,12 @@ export const createBodySchema = z.strictObject(
         }),
       ),
     ),
+    // The integrator's customer whose Organizational Unit the request is created in (its own access token).
+    tenant_id: z.optional(
+      z
+        .string({ error: 'tenant_id must be a string' })
+        .check(z.refine(isTenantId, { error: 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -' })),
+    ),
     ...metadataFields,
   },
   { error: (issue) => objectIssue(issue.code, ALLOWED_FIELDS, 'the body') },
@@ -157,6 +168,8 @@ export type CreateBody = z.infer<typeof createBodySchema>;
 export interface CreateInput {
   request: NewSchedulingRequest;
   metadata: Record<string, string>;
+  /** The tenant whose credential creates it; absent: the deployment's own credential (single tenant). */
+  tenantId?: string;
   /** SHA-256 of the body's meaning (fields sorted), to tell a retry from another request under one key. */
   fingerprint: string;
 }
@@ -215,7 +228,12 @@ export function parseCreateBody(body: Uint8Array): CreateInput {
     if (value !== undefined) metadata[key] = value;
   }
   const canonical = JSON.stringify(Object.entries(data).sort(([a], [b]) => a.localeCompare(b)));
-  return { request, metadata, fingerprint: sha256Hex(canonical) };
+  return {
+    request,
+    metadata,
+    ...(data.tenant_id !== undefined ? { tenantId: data.tenant_id } : {}),
+    fingerprint: sha256Hex(canonical),
+  };
 }
 
 /** Cronofy's `primary_select_url` with the metadata as query parameters (Cronofy's documented way to set them). */
@@ -233,12 +251,14 @@ function createdOutcome(created: CreatedRequest, replayed = false): SchedulingRe
 // Cronofy's errors → typed errors of this API
 
 /** What the caller is told about a Cronofy failure: never internals, always what to do. */
-function cronofyErrorToDomain(error: CronofyApiError): DomainError {
+function cronofyErrorToDomain(error: CronofyApiError, tenantId: string | undefined): DomainError {
   if (error instanceof CronofyValidationError)
     return new UpstreamRejectedError('Cronofy rejected the request', fieldErrors(error.errors));
   if (error instanceof CredentialRejectedError)
     return new UpstreamCredentialError(
-      "Cronofy rejected this service's API credential; an operator must update api_credential in the secret",
+      tenantId === undefined
+        ? "Cronofy rejected this service's API credential; an operator must update api_credential in the secret"
+        : "Cronofy rejected the tenant's access token even after a refresh; the tenant may need to connect again",
     );
   if (error instanceof CronofyUnavailableError)
     return new UpstreamUnavailableError(
@@ -290,9 +310,9 @@ export interface CreateCall {
 async function callCronofy(input: CreateInput, deps: SchedulingRequestDeps): Promise<CreatedRequest> {
   let answer: SchedulingRequest;
   try {
-    answer = await deps.api.createSchedulingRequest(input.request);
+    answer = await deps.api.createSchedulingRequest(input.request, tenantOption(input.tenantId));
   } catch (error) {
-    throw cronofyFailure(error, deps);
+    throw cronofyFailure(error, input.tenantId, deps);
   }
   if (!answer.primary_select_url) throw new UpstreamError('Cronofy answered without a link to send');
   return {
@@ -300,23 +320,39 @@ async function callCronofy(input: CreateInput, deps: SchedulingRequestDeps): Pro
     select_url: answer.primary_select_url,
     ...(answer.dashboard_url ? { dashboard_url: answer.dashboard_url } : {}),
     metadata: input.metadata,
+    ...(input.tenantId !== undefined ? { tenant_id: input.tenantId } : {}),
     created_at: deps.clock().toISOString(),
   };
 }
 
-/** A failed Cronofy call as the error to answer; secrets out of reach (no credential) is unavailable too. */
+/** The API client's options for a tenant: none without one, so the single-tenant call is exactly as before. */
+const tenantOption = (tenantId: string | undefined) => (tenantId === undefined ? {} : { tenant: tenantId });
+
+/**
+ * A failed Cronofy call as the error to answer; secrets out of reach (no credential) is unavailable too. A tenant
+ * the credential provider refuses (unknown, not connected, disconnected) is the caller's to know: answered as is.
+ */
 function cronofyFailure(
   error: unknown,
+  tenantId: string | undefined,
   deps: Pick<SchedulingRequestDeps, 'logger' | 'onCronofyError'>,
 ): unknown {
+  if (error instanceof UnknownTenantError || error instanceof TenantUnavailableError) {
+    deps.logger.warn('cronofy call not made for the tenant', {
+      tenantId,
+      reason: error instanceof UnknownTenantError ? 'unknown_tenant' : error.code,
+    });
+    return error;
+  }
   if (error instanceof CronofyApiError) {
-    deps.onCronofyError?.(error);
+    deps.onCronofyError?.(error, tenantId);
     deps.logger.warn('cronofy call failed', {
       operation: error.operation,
       error: error.name,
       status: error.status,
+      ...(tenantId !== undefined ? { tenantId } : {}),
     });
-    return cronofyErrorToDomain(error);
+    return cronofyErrorToDomain(error, tenantId);
   }
   deps.logger.error('cronofy call not made', { error: (error as Error).name });
   return new UnavailableError('temporarily unable to reach Cronofy; retry later');
@@ -355,6 +391,17 @@ function principal(caller: string | undefined): string {
   return caller?.replace(/^(arn:[^:]+:sts::\d+:assumed-role\/[^/]+)\/.*$/, '$1') ?? '';
 }
 
+/**
+ * Whose key it is: the caller's, and with a tenant the caller's for that tenant, so one backend serving many
+ * customers may use the same key (its own job id, say) for two of them. Neither part holds a newline (an ARN; a
+ * key of visible ASCII), so the scopes of two tenants, or of a tenant and none, never meet. Without a tenant the
+ * scope is what it always was: keys given before tenants existed still replay.
+ */
+export function idempotencyScope(caller: string | undefined, key: string, tenantId?: string): string {
+  const scope = `${principal(caller)}\n${key}`;
+  return tenantId === undefined ? scope : `${scope}\n${tenantId}`;
+}
+
 export async function createSchedulingRequest(
   call: CreateCall,
   deps: SchedulingRequestDeps,
@@ -368,7 +415,7 @@ export async function createSchedulingRequest(
     return createdOutcome(created);
   }
   try {
-    return await createOnce(`${principal(call.caller)}\n${key}`, input, deps);
+    return await createOnce(idempotencyScope(call.caller, key, input.tenantId), input, deps);
   } catch (error) {
     if (error instanceof DomainError) throw error;
     deps.logger.error('idempotency item unreadable', { error: (error as Error).name });
@@ -397,6 +444,7 @@ async function createOnce(
         leaseUntil: now() + leaseMs,
         createdAt: deps.clock().toISOString(),
         expiresAt: Math.floor(now() / 1000) + IDEMPOTENCY_TTL_SECONDS,
+        ...(input.tenantId !== undefined ? { tenantId: input.tenantId } : {}),
       });
     } catch (error) {
       deps.logger.error('idempotency item not written', { error: (error as Error).name });
@@ -485,10 +533,19 @@ export async function cancelSchedulingRequest(
 ): Promise<SchedulingRequestCancelled> {
   if (id === undefined || !idSchema.safeParse(id).success)
     throw new InvalidRequestError('the scheduling request id must be 1 to 256 letters, digits, - or _');
+  // The request lives in the Organizational Unit of the tenant that created it: cancelled with that tenant's
+  // credential. A request this service has no record of is cancelled with the deployment's own, as always.
+  let tenantId: string | undefined;
   try {
-    await deps.api.cancelSchedulingRequest(id);
+    tenantId = await deps.store.tenantOf(id);
   } catch (error) {
-    throw cronofyFailure(error, deps);
+    deps.logger.error('scheduling request record unreadable', { error: (error as Error).name });
+    throw storeUnavailable();
+  }
+  try {
+    await deps.api.cancelSchedulingRequest(id, tenantOption(tenantId));
+  } catch (error) {
+    throw cronofyFailure(error, tenantId, deps);
   }
   // Timed when Cronofy accepted it: anything Cronofy triggered before then is older and cannot undo it.
   let cancelledAt: string;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope } from '#shared/notifications/envelope.ts';
 import { signBody } from '#shared/notifications/signature.ts';
@@ -229,6 +231,63 @@ describe('ops dlq peek', () => {
     expect(code).toBe(0);
     expect(out).toContain('Local mode has no message move tasks');
     expect(out).toContain('3 message(s) in the dead-letter queue now');
+  });
+});
+
+describe('ops tenant purge and list --tenant', () => {
+  const tenant = `offboarded-${randomBytes(4).toString('hex')}`;
+  beforeAll(async () => {
+    for (const [i, owner] of [tenant, tenant, tenant, 'someone-else'].entries())
+      await stack.clients.dynamodb.send(
+        new PutItemCommand({
+          TableName: stack.tableName,
+          Item: marshall({
+            pk: `notification#ntf_tenant_${tenant}_${i}`,
+            entity: 'notification',
+            notification_id: `ntf_tenant_${tenant}_${i}`,
+            status: 'stale',
+            received_at: new Date().toISOString(),
+            tenant_id: owner,
+          }),
+        }),
+      );
+  });
+
+  it("lists a tenant's notifications, counts them in a dry run, deletes them with progress lines, and again deletes nothing", async () => {
+    const list = await ops('list', '--tenant', tenant);
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(new RegExp(`^3 notification\\(s\\) of tenant ${tenant} with status`));
+
+    const dry = await ops('tenant', 'purge', tenant, '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.out).toMatch(
+      new RegExp(
+        `^tenant ${tenant}: 3 record\\(s\\) would be deleted \\(\\d+ item\\(s\\) scanned, 1 page\\(s\\)\\)`,
+      ),
+    );
+    expect(dry.out).toContain(`Dry run: 3 record(s) of tenant ${tenant}`);
+
+    const purged = await ops('tenant', 'purge', tenant);
+    expect(purged.code).toBe(0);
+    expect(purged.out).toContain(`tenant ${tenant}: 3 record(s) deleted`);
+    expect(purged.out).toContain(`Purged tenant ${tenant}: 3 record(s) deleted`);
+    expect((await ops('list', '--tenant', tenant)).out).toMatch(/^0 notification\(s\)/);
+    expect((await ops('list', '--tenant', 'someone-else')).out).toMatch(/^1 notification\(s\)/);
+
+    const again = await ops('tenant', 'purge', tenant, '--json');
+    expect(JSON.parse(again.out)).toMatchObject({
+      tenant_id: tenant,
+      dry_run: false,
+      matched: 0,
+      deleted: 0,
+    });
+  });
+
+  it('refuses a missing or malformed tenant id and an unknown tenant command, with exit 2', async () => {
+    expect((await ops('tenant', 'purge')).err).toContain('tenant purge needs a tenant_id');
+    expect((await ops('tenant', 'purge', 'no spaces')).code).toBe(2);
+    expect((await ops('tenant', 'wipe', tenant)).err).toMatch(/^Unknown tenant command: wipe/);
+    expect((await ops('list', '--tenant', 'a/b')).err).toContain('--tenant must be a tenant_id');
   });
 });
 

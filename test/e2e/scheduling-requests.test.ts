@@ -153,4 +153,19 @@ describe('scheduling requests in local mode', () => {
     expect(second.headers.get('idempotent-replayed')).toBe('true');
     expect(fake.stats.created - before).toBe(1);
   });
+
+  it('answers 404 unknown_tenant for a tenant nobody registered, creating nothing, and 400 for a malformed one', async () => {
+    const body = {
+      recipient: { email: 'c@example.com', display_name: 'C' },
+      template_sub: 'sgr_e2e_tenant',
+    };
+    const before = fake.stats.created;
+    const unknown = await api('/scheduling-requests', { ...body, tenant_id: 'never-registered' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toEqual({ error: 'unknown_tenant' });
+    const malformed = await api('/scheduling-requests', { ...body, tenant_id: 'not a tenant' });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.message).toMatch(/^tenant_id must be/);
+    expect(fake.stats.created).toBe(before);
+  });
 });

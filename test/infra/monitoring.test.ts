@@ -9,8 +9,12 @@ import { parseConfig } from '#shared/core/config.ts';
 import { LOG_EVENTS } from '#shared/core/log-events.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { emfLines } from '#shared/core/metrics.ts';
+import { CredentialRejectedError } from '#shared/cronofy/api-errors.ts';
+import { cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
 import { signBody } from '#shared/notifications/signature.ts';
+import { SKIPPED_TENANT_METRICS } from '../../functions/reconcile/handler.ts';
+import { TENANT_REFUSED_METRICS } from '../../functions/scheduling-requests/handler.ts';
 import { createApp } from '../../infra/app.ts';
 import type { AppFunction } from '../../infra/constructs/app-function.ts';
 import { CronofyNotificationsStack } from '../../infra/stack.ts';
@@ -289,6 +293,23 @@ describe('dashboard', () => {
       'NotificationsDuplicate',
       'NotificationsStale',
       'EventTriggerDelaySeconds',
+    ]) {
+      expect(body).toContain(`[\\"CronofyNotifications/dev\\",\\"${metric}\\"`);
+    }
+  });
+});
+
+describe('dashboard: tenants', () => {
+  it('graphs reconciliation skips and refused requests per tenant state, with the metrics the functions write', () => {
+    const [[, dashboard]] = resourcesOfType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    expect(body).toContain('Tenants: reconciliation skips per tenant state');
+    expect(body).toContain('Tenants: scheduling requests refused per tenant state');
+    for (const metric of [
+      ...Object.values(SKIPPED_TENANT_METRICS),
+      'ReconciliationSkippedRequests',
+      ...Object.values(TENANT_REFUSED_METRICS),
+      cronofyErrorMetric(new CredentialRejectedError('create_scheduling_request', 401), 'acme'),
     ]) {
       expect(body).toContain(`[\\"CronofyNotifications/dev\\",\\"${metric}\\"`);
     }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSecretDocument, StaticSecrets } from '#shared/aws/secrets.ts';
+import { UnknownTenantError } from '#shared/core/errors.ts';
+import { silentLogger } from '#shared/core/logger.ts';
 import type { CredentialProvider } from '#shared/core/ports.ts';
 import type { NewSchedulingRequest } from '#shared/cronofy/api.ts';
 import {
@@ -17,7 +19,8 @@ import {
   CronofyValidationError,
 } from '#shared/cronofy/api-errors.ts';
 import { secretsCredentialProvider } from '#shared/cronofy/credentials.ts';
-import { RateLimiter } from '#shared/cronofy/rate-limiter.ts';
+import { cronofyClient } from '#shared/cronofy/from-env.ts';
+import { CRONOFY_RATE_LIMIT, RateLimiter } from '#shared/cronofy/rate-limiter.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 import { maxInWindow, VirtualClock } from '../support/virtual-clock.ts';
 
@@ -209,6 +212,22 @@ describe('Cronofy API client: data center and credential', () => {
     expect(
       await secretsCredentialProvider(new StaticSecrets({ ...base, apiCredential: 'OU_token' })).get('t'),
     ).toBe('OU_token');
+  });
+
+  it("knows no tenant without a tenant credential provider: a call for one is refused, never made with the secret's", async () => {
+    const fetch = async () => json(200, { scheduling_request: srq('srq_1') });
+    const secrets = new StaticSecrets({ clientSecrets: ['CRN_a'], embedPublicKey: 'E', embedSecret: 'S' });
+    const api = cronofyClient({
+      dataCenter: 'us',
+      rateLimit: CRONOFY_RATE_LIMIT,
+      secrets,
+      logger: silentLogger,
+      fetch,
+    });
+    await expect(api.createSchedulingRequest(TEMPLATE, { tenant: 'acme' })).rejects.toBeInstanceOf(
+      UnknownTenantError,
+    );
+    expect((await api.createSchedulingRequest(TEMPLATE)).scheduling_request_id).toBe('srq_1');
   });
 
   it('reads api_credential from the secret document and leaves out a malformed one', () => {

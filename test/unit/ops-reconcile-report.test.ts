@@ -16,6 +16,8 @@ const REPORT: ReconcileReport = {
   stale: 0,
   notFound: ['srq_unknown_1', 'srq_unknown_2'],
   failed: [],
+  skipped: [],
+  skippedTenants: [],
   remaining: 0,
   closed: [],
 };
@@ -32,6 +34,25 @@ describe('formatReport', () => {
 
     expect(formatReport(report).split('\n')[0]).toBe(
       'Dry run: would reconcile 5 scheduling request(s) with 1 Cronofy call(s) in 1.2 s: 1 would change, 1 unchanged, 1 already newer, 2 failed.',
+    );
+  });
+
+  it('counts the requests of tenants that cannot be called for as skipped, and names the tenants and why', () => {
+    const report: ReconcileReport = {
+      ...REPORT,
+      notFound: [],
+      skipped: ['srq_c1', 'srq_c2', 'srq_z1'],
+      skippedTenants: [
+        { tenantId: 'c', reason: 'tenant_disconnected', requests: 2 },
+        { tenantId: 'z', reason: 'unknown_tenant', requests: 1 },
+      ],
+    };
+    const lines = formatReport(report).split('\n');
+    expect(lines[0]).toBe(
+      'Reconciled 5 scheduling request(s) with 1 Cronofy call(s) in 1.2 s: 1 changed, 1 unchanged, 3 skipped (tenant cannot be called for).',
+    );
+    expect(lines).toContain(
+      'Skipped 2 tenant(s) (they stay open until the tenant connects again or is purged): c (tenant_disconnected, 2), z (unknown_tenant, 1)',
     );
   });
 });

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { makeCronofyApi } from '#shared/cronofy/api-client.ts';
 import {
   CredentialRejectedError,
   CronofyNotFoundError,
@@ -7,6 +8,7 @@ import {
   CronofyUnavailableError,
   CronofyValidationError,
 } from '#shared/cronofy/api-errors.ts';
+import { RateLimiter } from '#shared/cronofy/rate-limiter.ts';
 import { parseCreateBody } from '#shared/scheduling/requests.ts';
 import {
   makeHandler,
@@ -15,6 +17,7 @@ import {
 import { capturingLogger } from '../support/capturing-logger.ts';
 import {
   FakeCronofyApi,
+  fakeTenantCredentials,
   MemoryIdempotencyStore,
   MemorySchedulingStore,
 } from '../support/memory-scheduling.ts';
@@ -483,5 +486,154 @@ describe('POST /scheduling-requests/{id}/cancel', () => {
     const result = await handler(cancel('srq_1'));
     expect(result.statusCode).toBe(503);
     expect(result.headers?.['retry-after']).toBe('5');
+  });
+});
+
+describe('scheduling requests for a tenant (an integrator customer with its own Organizational Unit)', () => {
+  const withTenant = (tenantId: string) => ({ ...TEMPLATE, tenant_id: tenantId });
+  const cancel = (id: string) => event(`/scheduling-requests/${id}/cancel`, undefined, { id });
+  function tenantSetup() {
+    const credentials = fakeTenantCredentials();
+    const api = new FakeCronofyApi(credentials);
+    return { ...setup({ api }), api, credentials };
+  }
+
+  it("creates with that tenant's credential and records the tenant; without one, the deployment's own as before", async () => {
+    const { handler, api, store } = tenantSetup();
+    expect((await handler(create(withTenant('a')))).statusCode).toBe(201);
+    expect((await handler(create(withTenant('b')))).statusCode).toBe(201);
+    expect((await handler(create(TEMPLATE))).statusCode).toBe(201);
+    expect(api.credentialsUsed).toEqual([
+      { tenant: 'a', credential: 'OU_token_a' },
+      { tenant: 'b', credential: 'OU_token_b' },
+      { tenant: undefined, credential: 'deployment_credential' },
+    ]);
+    expect(store.created.map((created) => created.tenant_id)).toEqual(['a', 'b', undefined]);
+    expect(store.created[2]).not.toHaveProperty('tenant_id');
+  });
+
+  it('refuses a malformed tenant_id with a 400 naming the field, before calling Cronofy', async () => {
+    const { handler, api } = tenantSetup();
+    for (const bad of ['', 'a b', 'x'.repeat(65), 'tenant/1', 7, null]) {
+      const result = await handler(create({ ...TEMPLATE, tenant_id: bad }));
+      expect(result.statusCode).toBe(400);
+      expect(parsed(result).message).toMatch(/^tenant_id must be/);
+    }
+    expect(api.createCalls).toHaveLength(0);
+  });
+
+  it('answers exactly 404 {"error":"unknown_tenant"} and 409 {"error", "tenant_id"} for a tenant it cannot call for', async () => {
+    const { handler, store, metrics } = tenantSetup();
+    const unknown = await handler(create(withTenant('zed')));
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.body).toBe('{"error":"unknown_tenant"}');
+    const disconnected = await handler(create(withTenant('c')));
+    expect(disconnected.statusCode).toBe(409);
+    expect(disconnected.body).toBe('{"error":"tenant_disconnected","tenant_id":"c"}');
+    const notConnected = await handler(create(withTenant('n')));
+    expect(notConnected.statusCode).toBe(409);
+    expect(notConnected.body).toBe('{"error":"tenant_not_connected","tenant_id":"n"}');
+    expect(store.created).toHaveLength(0);
+    // Counted per tenant state, and not as Cronofy failures: nothing for the credential or availability alarms.
+    expect(metrics.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ SchedulingRequestsUnknownTenant: 1 }),
+      expect.objectContaining({ SchedulingRequestsTenantDisconnected: 1 }),
+      expect.objectContaining({ SchedulingRequestsTenantNotConnected: 1 }),
+    ]);
+    expect(metrics.join('\n')).not.toMatch(/Cronofy/);
+  });
+
+  it('releases the Idempotency-Key of a tenant that could not be called for, so the retry after reconnecting creates it', async () => {
+    const { handler, api, idempotency } = tenantSetup();
+    const key = { 'Idempotency-Key': 'job-1' };
+    expect((await handler(create(withTenant('c'), key))).statusCode).toBe(409);
+    expect(idempotency.items.size).toBe(0);
+    expect((await handler(create(withTenant('a'), key))).statusCode).toBe(201);
+    expect(api.credentialsUsed).toEqual([{ tenant: 'a', credential: 'OU_token_a' }]);
+  });
+
+  it('keeps Idempotency-Key per caller and tenant: one key for two tenants creates two requests, each replayed', async () => {
+    const { handler, api, store, idempotency } = tenantSetup();
+    const key = { 'Idempotency-Key': 'job-1' };
+    const a = await handler(create(withTenant('a'), key));
+    const b = await handler(create(withTenant('b'), key));
+    const none = await handler(create(TEMPLATE, key));
+    expect(new Set([a.body, b.body, none.body]).size).toBe(3);
+    const again = await handler(create(withTenant('b'), key));
+    expect(again.body).toBe(b.body);
+    expect(again.headers?.['idempotent-replayed']).toBe('true');
+    expect(api.createCalls).toHaveLength(3);
+    expect(store.created.map((created) => created.tenant_id)).toEqual(['a', 'b', undefined]);
+    // Without a tenant, the scope is what it was before tenants (keys given then still replay).
+    expect([...idempotency.items.keys()]).toEqual([
+      `${CALLER_ROLE}\njob-1\na`,
+      `${CALLER_ROLE}\njob-1\nb`,
+      `${CALLER_ROLE}\njob-1`,
+    ]);
+    expect([...idempotency.items.values()].map((item) => item.tenantId)).toEqual(['a', 'b', undefined]);
+  });
+
+  it("cancels with the tenant of the record, and a request with no record or no tenant with the deployment's own", async () => {
+    const { handler, api, store } = tenantSetup();
+    store.tenants.set('srq_b', 'b');
+    store.tenants.set('srq_c', 'c');
+    expect((await handler(cancel('srq_b'))).statusCode).toBe(200);
+    expect((await handler(cancel('srq_unrecorded'))).statusCode).toBe(200);
+    const disconnected = await handler(cancel('srq_c'));
+    expect(disconnected.statusCode).toBe(409);
+    expect(disconnected.body).toBe('{"error":"tenant_disconnected","tenant_id":"c"}');
+    expect(api.credentialsUsed).toEqual([
+      { tenant: 'b', credential: 'OU_token_b' },
+      { tenant: undefined, credential: 'deployment_credential' },
+    ]);
+    expect(store.cancelled.map((c) => c.id)).toEqual(['srq_b', 'srq_unrecorded']);
+  });
+
+  it('answers 503 without calling Cronofy when the record cannot be read before a cancel', async () => {
+    const { handler, api, store } = tenantSetup();
+    store.failRead = new Error('DynamoDB down');
+    const result = await handler(cancel('srq_1'));
+    expect(result.statusCode).toBe(503);
+    expect(api.cancelCalls).toHaveLength(0);
+  });
+
+  it("after Cronofy's 401 invalidates that tenant's token and retries once; a second 401 says the tenant's token, not the secret", async () => {
+    const credentials = fakeTenantCredentials();
+    const authorizations: (string | null)[] = [];
+    let statuses = [401, 200];
+    const api = makeCronofyApi({
+      baseUrl: 'https://api.cronofy.test',
+      credentials,
+      limiter: new RateLimiter({ limit: { perSecond: 100, perMinute: 1000 } }),
+      fetch: async (_url, init) => {
+        authorizations.push(new Headers(init?.headers).get('authorization'));
+        const status = statuses.shift() ?? 401;
+        const body =
+          status === 200
+            ? {
+                scheduling_request: {
+                  scheduling_request_id: 'srq_1',
+                  primary_select_url: 'https://x.test/s',
+                },
+              }
+            : {};
+        return new Response(JSON.stringify(body), { status });
+      },
+    });
+    const { handler, metrics } = setup({ api });
+    expect((await handler(create(withTenant('a')))).statusCode).toBe(201);
+    expect(credentials.invalidated).toEqual(['a']);
+    expect(authorizations).toEqual(['Bearer OU_token_a', 'Bearer OU_token_a']);
+
+    statuses = [401, 401];
+    const rejected = await handler(create(withTenant('b')));
+    expect(rejected.statusCode).toBe(502);
+    expect(parsed(rejected).message).toMatch(/rejected the tenant's access token/);
+    // The tenant's to reconnect, not the secret's api_credential: not the CronofyCredentialRejected alarm.
+    expect(metrics.map((line) => JSON.parse(line))).toContainEqual(
+      expect.objectContaining({ TenantCredentialRejected: 1 }),
+    );
+    expect(metrics.join('\n')).not.toContain('CronofyCredentialRejected');
+    expect(credentials.invalidated).toEqual(['a', 'b']);
   });
 });

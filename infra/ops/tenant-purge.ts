@@ -1,0 +1,149 @@
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  type DynamoDBClient,
+  ScanCommand,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { PARTITION_KEY } from '#shared/contract/keys.ts';
+
+/**
+ * `npm run ops -- tenant purge <tenant_id> [--dry-run]`: deletes every item of the records table that carries
+ * that `tenant_id` (scheduling requests, notifications, events, Event Triggers, idempotency items), after the
+ * tenant was offboarded (`DELETE /tenants/{tenant_id}`). A Scan with a filter (no index holds every record of a
+ * tenant) reading only the keys, page by page; each page's matches are deleted in batches of 25 before the next
+ * page is read, unprocessed deletes retried with backoff. Deleting is idempotent and nothing is kept between
+ * runs, so an interrupted purge is finished by running it again; a rerun over a purged tenant deletes nothing.
+ *
+ * The tenant's own registration (entity `tenant`), should it live in this table, is kept: offboarding decides
+ * about it, not the purge. Deletes reach the table's stream like any other change (REMOVE records).
+ */
+
+/** Items one BatchWriteItem takes at most (DynamoDB's limit). */
+const BATCH_SIZE = 25;
+const MAX_ATTEMPTS = 8;
+/** Entities the purge never deletes, whatever `tenant_id` they carry. */
+const KEPT_ENTITIES = ['tenant'] as const;
+
+export interface PurgeProgress {
+  /** Items the Scan has read so far (the whole table, by the end). */
+  scanned: number;
+  /** Items carrying the tenant's id found so far. */
+  matched: number;
+  /** Of those, deleted so far (0 in a dry run). */
+  deleted: number;
+  /** Scan pages read. */
+  pages: number;
+}
+
+export interface PurgeOptions {
+  /** Count, delete nothing. */
+  dryRun?: boolean;
+  /** After every page. */
+  onProgress?: (progress: PurgeProgress) => void;
+  /** Items the Scan evaluates per page (default: DynamoDB's 1 MB page). */
+  pageSize?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class PurgeIncomplete extends Error {
+  override readonly name = 'PurgeIncomplete';
+}
+
+const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function purgeTenant(
+  target: { ddb: DynamoDBClient; tableName: string },
+  tenantId: string,
+  options: PurgeOptions = {},
+): Promise<PurgeProgress> {
+  const progress: PurgeProgress = { scanned: 0, matched: 0, deleted: 0, pages: 0 };
+  const values: Record<string, AttributeValue> = { ':tenant': { S: tenantId } };
+  KEPT_ENTITIES.forEach((entity, i) => {
+    values[`:kept${i}`] = { S: entity };
+  });
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await target.ddb.send(
+      new ScanCommand({
+        TableName: target.tableName,
+        FilterExpression: `#tenant = :tenant AND (attribute_not_exists(#entity) OR NOT (#entity IN (${KEPT_ENTITIES.map((_, i) => `:kept${i}`).join(', ')})))`,
+        // Keys only: no value of a record leaves the table.
+        ProjectionExpression: '#pk',
+        ExpressionAttributeNames: { '#tenant': 'tenant_id', '#entity': 'entity', '#pk': PARTITION_KEY },
+        ExpressionAttributeValues: values,
+        ExclusiveStartKey: start,
+        ...(options.pageSize ? { Limit: options.pageSize } : {}),
+      }),
+    );
+    const keys = (page.Items ?? []).flatMap((item) => {
+      const pk = item[PARTITION_KEY];
+      return pk ? [{ [PARTITION_KEY]: pk }] : [];
+    });
+    progress.pages++;
+    progress.scanned += page.ScannedCount ?? 0;
+    progress.matched += keys.length;
+    if (!options.dryRun) {
+      for (let i = 0; i < keys.length; i += BATCH_SIZE) {
+        const batch = keys.slice(i, i + BATCH_SIZE);
+        await deleteBatch(target, batch, options.sleep ?? realSleep);
+        progress.deleted += batch.length;
+      }
+    }
+    options.onProgress?.({ ...progress });
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return progress;
+}
+
+async function deleteBatch(
+  target: { ddb: DynamoDBClient; tableName: string },
+  keys: Record<string, AttributeValue>[],
+  sleep: (ms: number) => Promise<void>,
+): Promise<void> {
+  let requests: WriteRequest[] = keys.map((key) => ({ DeleteRequest: { Key: key } }));
+  for (let attempt = 1; requests.length > 0; attempt++) {
+    if (attempt > MAX_ATTEMPTS)
+      throw new PurgeIncomplete(
+        `DynamoDB left ${requests.length} delete(s) unprocessed after ${MAX_ATTEMPTS} attempts (throttled?); run the purge again`,
+      );
+    if (attempt > 1) await sleep(Math.min(5_000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    const result = await target.ddb.send(
+      new BatchWriteItemCommand({ RequestItems: { [target.tableName]: requests } }),
+    );
+    requests = result.UnprocessedItems?.[target.tableName] ?? [];
+  }
+}
+
+/** One progress line for people. */
+export function formatPurgeProgress(tenantId: string, progress: PurgeProgress, dryRun: boolean): string {
+  return dryRun
+    ? `tenant ${tenantId}: ${progress.matched} record(s) would be deleted (${progress.scanned} item(s) scanned, ${progress.pages} page(s))`
+    : `tenant ${tenantId}: ${progress.deleted} record(s) deleted (${progress.scanned} item(s) scanned, ${progress.pages} page(s))`;
+}
+
+/**
+ * The CLI's `tenant purge <tenant_id> [--dry-run] [--json]`: progress lines as it goes (text), the totals at
+ * the end. Exit status 0 when done; a failure (DynamoDB unreachable, deletes left unprocessed) throws.
+ */
+export async function runTenantPurge(
+  target: { ddb: DynamoDBClient; tableName: string },
+  tenantId: string,
+  options: { dryRun: boolean; json: boolean },
+  io: { stdout: (text: string) => void },
+): Promise<number> {
+  const progress = await purgeTenant(target, tenantId, {
+    dryRun: options.dryRun,
+    ...(options.json
+      ? {}
+      : { onProgress: (p: PurgeProgress) => io.stdout(formatPurgeProgress(tenantId, p, options.dryRun)) }),
+  });
+  io.stdout(
+    options.json
+      ? JSON.stringify({ tenant_id: tenantId, dry_run: options.dryRun, ...progress }, null, 2)
+      : options.dryRun
+        ? `Dry run: ${progress.matched} record(s) of tenant ${tenantId} in ${target.tableName}; nothing deleted.`
+        : `Purged tenant ${tenantId}: ${progress.deleted} record(s) deleted from ${target.tableName}. Running it again deletes what was written meanwhile, if anything.`,
+  );
+  return 0;
+}
