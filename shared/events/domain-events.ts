@@ -9,6 +9,7 @@ import {
 } from '../contract/records.ts';
 import {
   BOOKKEEPING,
+  type BusEvent,
   type DetailType,
   type DomainEvent,
   EVENT_SOURCE,
@@ -102,6 +103,27 @@ export function domainEventOf(change: RecordChange): DomainEvent | undefined {
     changed,
   };
   return { source: EVENT_SOURCE, 'detail-type': detailType, time: occurredAt, detail };
+}
+
+/**
+ * The event as the bus delivers it to a target: EventBridge adds an id of its own (a new one on every put, so
+ * `detail.event_id` is the one to deduplicate by), the account and region, and keeps `time` to the second.
+ */
+export function busEventOf(
+  event: DomainEvent,
+  from: { id: string; account: string; region: string },
+): BusEvent {
+  return {
+    version: '0',
+    id: from.id,
+    'detail-type': event['detail-type'],
+    source: event.source,
+    account: from.account,
+    time: event.time.replace(/\.\d+Z$/, 'Z'),
+    region: from.region,
+    resources: [],
+    detail: event.detail,
+  };
 }
 
 /** The record as an event carries it: bookkeeping left out, values made JSON (see jsonValue). */
