@@ -376,7 +376,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     const functionName = matched.route.function;
-    if (functionName === 'worker' || functionName === 'reconcile')
+    if (functionName === 'worker' || functionName === 'reconcile' || functionName === 'events')
       throw new Error(`${functionName} is not an HTTP function`);
     const event = toEvent({
       method,
