@@ -5,6 +5,7 @@ import { signBody } from '#shared/notifications/signature.ts';
 import type { LocalStack } from '../../infra/local/stack.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { startTestStack } from '../support/local-mode.ts';
+import { type SseMessage, subscribeEvents } from '../support/sse.ts';
 
 /**
  * Downstream events in local mode (CONTRACT §4, §6), over real HTTP: signed notifications in, Server-Sent
@@ -22,62 +23,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-interface SseMessage {
-  id: string | undefined;
-  event: string | undefined;
-  data: string;
-}
-
-/** An open `GET /_local/events`: its messages as they arrive, parsed as an EventSource parses them. */
-async function subscribe(query = '', headers: Record<string, string> = {}) {
-  const controller = new AbortController();
-  const response = await fetch(`${stack.url}/_local/events${query}`, { signal: controller.signal, headers });
-  const messages: SseMessage[] = [];
-  const waiters = new Set<() => void>();
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end = buffer.indexOf('\n\n');
-        while (end !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = block.split('\n').filter((line) => !line.startsWith(':'));
-          const field = (name: string) =>
-            fields.find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2);
-          if (fields.length > 0)
-            messages.push({ id: field('id'), event: field('event'), data: field('data') ?? '' });
-          for (const wake of waiters) wake();
-          end = buffer.indexOf('\n\n');
-        }
-      }
-    } catch (error) {
-      if ((error as Error).name !== 'AbortError') throw error;
-    }
-  })();
-  return {
-    response,
-    messages,
-    /** The events of one record, once `done` says they are complete. */
-    async until(done: (messages: SseMessage[]) => boolean, timeoutMs = 15_000): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      while (!done(messages)) {
-        if (Date.now() > deadline)
-          throw new Error(`not seen within ${timeoutMs} ms: ${JSON.stringify(messages)}`);
-        await new Promise<void>((resolve) => {
-          waiters.add(resolve);
-          setTimeout(resolve, 200);
-        });
-      }
-    },
-    async close() {
-      controller.abort();
-      await reading;
-    },
-  };
-}
+const subscribe = (query = '', headers: Record<string, string> = {}) =>
+  subscribeEvents(`${stack.url}/_local/events${query}`, headers);
 
 const postSigned = (body: string) =>
   fetch(`${stack.url}/cronofy/notifications`, {
