@@ -1,5 +1,9 @@
-import type { CfnElement, Stack } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { App, Stack as CdkStack, type CfnElement, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { EventBus, Match as EventMatch, Rule } from 'aws-cdk-lib/aws-events';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DETAIL_TYPES, EVENT_SOURCE, eventJsonSchema } from '#shared/events/schemas.ts';
@@ -101,6 +105,26 @@ describe('stream to bus', () => {
         Threshold: 5 * 60 * 1000,
       }),
     );
+  });
+});
+
+describe('the example rule of infra/README.md', () => {
+  it('synthesizes to the JSON pattern the README gives', () => {
+    const consumer = new CdkStack(new App(), 'Consumer');
+    new Rule(consumer, 'AcmeSchedulingRequests', {
+      eventBus: EventBus.fromEventBusName(consumer, 'CronofyBus', 'bus'),
+      eventPattern: {
+        source: ['cronofy.notifications'],
+        detailType: EventMatch.prefix('scheduling_request.'),
+        detail: { tenant_id: ['acme'] },
+      },
+      targets: [new SqsQueue(new Queue(consumer, 'AcmeQueue'))],
+    });
+    const readme = readFileSync(new URL('../../infra/README.md', import.meta.url), 'utf8');
+    const documented = /The pattern as JSON: `([^`]+)`/.exec(readme)?.[1] ?? '';
+    Template.fromStack(consumer).hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: JSON.parse(documented),
+    });
   });
 });
 
