@@ -80,14 +80,13 @@ export class DownstreamEvents extends Construct {
     });
     this.registryName = registry.attrRegistryName;
     for (const detailType of DETAIL_TYPES) {
-      const schema = new CfnSchema(this, `Schema-${detailType}`, {
+      new CfnSchema(this, `Schema-${detailType}`, {
         registryName: registry.attrRegistryName,
         schemaName: `${EVENT_SOURCE}@${detailType}`,
         type: 'JSONSchemaDraft4',
         content: JSON.stringify(eventJsonSchema(detailType)),
         description: `${detailType} (shared/events/schemas/${detailType}.json)`,
       });
-      schema.addDependency(registry);
     }
   }
 }

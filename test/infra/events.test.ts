@@ -58,6 +58,31 @@ describe('event bus', () => {
 });
 
 describe('stream to bus', () => {
+  it('the events function may only read the stream, put on the bus, dead-letter, log and trace', () => {
+    const role = (stack.node.findChild('Events') as AppFunction).function.role;
+    const policies = ofType('AWS::IAM::Policy').filter(([, p]) =>
+      p.Properties.Roles.some((r: { Ref: string }) => r.Ref === logicalId(role as unknown as IConstruct)),
+    );
+    const actions = policies
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+      .flatMap((s: { Action: string | string[] }) => [s.Action].flat())
+      .sort();
+    expect(actions).toEqual([
+      'dynamodb:DescribeStream',
+      'dynamodb:GetRecords',
+      'dynamodb:GetShardIterator',
+      'dynamodb:ListStreams',
+      'events:PutEvents',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+      'xray:PutTelemetryRecords',
+      'xray:PutTraceSegments',
+    ]);
+  });
+
   it('reads the table stream in order, with partial batch failures, bisecting, retries and a dead-letter queue', () => {
     const dlqId = logicalId(downstream().deadLetterQueue);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
