@@ -1,18 +1,12 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { BusEntry, EventPublisher } from '../core/ports.ts';
+import { type AwsCredentials, signedHeaders } from './sigv4.ts';
 
 /**
- * PutEvents over HTTPS, signed with SigV4 (@smithy/signature-v4, the signer of every AWS SDK v3 client):
- * the one EventBridge call the stream function makes, without a whole SDK client in its bundle. Credentials
- * are the function role's, from the variables Lambda sets.
+ * PutEvents over HTTPS, signed with SigV4 (./sigv4.ts): the one EventBridge call the stream function makes,
+ * without an SDK client in its bundle. Credentials are the function role's, from the variables Lambda sets.
  */
 
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+export type { AwsCredentials };
 
 export interface EventBridgePublisherOptions {
   busName: string;
@@ -23,6 +17,7 @@ export interface EventBridgePublisherOptions {
   /** Milliseconds before a request is abandoned (the batch is then retried). */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  clock?: () => Date;
 }
 
 /** Lambda's variables for the function role's credentials. */
@@ -36,33 +31,6 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsCre
     secretAccessKey,
     ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
   };
-}
-
-/** The hash the signer wants (its `Checksum` interface), over node:crypto. */
-class Sha256 {
-  private hash: Hash | Hmac;
-  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = this.fresh();
-  }
-  private fresh(): Hash | Hmac {
-    if (this.secret === undefined) return createHash('sha256');
-    const key =
-      typeof this.secret === 'string'
-        ? this.secret
-        : ArrayBuffer.isView(this.secret)
-          ? new Uint8Array(this.secret.buffer, this.secret.byteOffset, this.secret.byteLength)
-          : new Uint8Array(this.secret);
-    return createHmac('sha256', key);
-  }
-  update(data: string | Uint8Array): void {
-    this.hash.update(data);
-  }
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.hash.digest());
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
 }
 
 interface PutEventsAnswer {
@@ -90,28 +58,18 @@ export class EventBridgePublisher implements EventPublisher {
         Time: Date.parse(entry.time) / 1000,
       })),
     });
-    const signer = new SignatureV4({
+    const headers = signedHeaders({
+      url: this.url,
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+      body,
       service: 'events',
       region: this.options.region,
       credentials: this.options.credentials(),
-      sha256: Sha256,
-    });
-    const signed = await signer.sign({
-      method: 'POST',
-      protocol: this.url.protocol,
-      hostname: this.url.hostname,
-      ...(this.url.port ? { port: Number(this.url.port) } : {}),
-      path: this.url.pathname,
-      headers: {
-        host: this.url.host,
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amz-target': 'AWSEvents.PutEvents',
-      },
-      body,
+      now: (this.options.clock ?? (() => new Date()))(),
     });
     const response = await (this.options.fetch ?? fetch)(this.url, {
       method: 'POST',
-      headers: signed.headers,
+      headers,
       body,
       signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
     });

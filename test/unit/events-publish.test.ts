@@ -1,8 +1,8 @@
-import { createHash, createHmac } from 'node:crypto';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '#shared/aws/event-bus.ts';
+import { signedHeaders } from '#shared/aws/sigv4.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { BusEntry, EventPublisher } from '#shared/core/ports.ts';
 import { PUT_EVENTS_MAX_ENTRIES, publishStreamBatch, type StreamItem } from '#shared/events/publish.ts';
@@ -11,6 +11,7 @@ import { makeHandler } from '../../functions/events/handler.ts';
 /** The stream function: events put in order, in chunks PutEvents takes, and a failure names where to retry. */
 
 const T0 = '2026-03-01T10:00:00.000Z';
+const NOW = new Date('2026-03-01T10:00:05.000Z');
 
 function requestRecord(id: string, status: string, revision: number) {
   return {
@@ -163,6 +164,7 @@ describe('EventBridgePublisher (PutEvents over HTTPS)', () => {
       region: 'eu-west-1',
       credentials: () => credentials,
       fetch: fetchFake,
+      clock: () => NOW,
     });
     return { publisher, requests };
   }
@@ -191,39 +193,20 @@ describe('EventBridgePublisher (PutEvents over HTTPS)', () => {
     });
   });
 
-  it('signs with SigV4 as AWS verifies it (recomputed here from the request)', async () => {
+  it('signs the request it sends (SigV4, shared/aws/sigv4.ts) with the role credentials, at the time of sending', async () => {
     const { publisher, requests } = capture(200, { Entries: [{ EventId: 'e1' }] });
     await publisher.put([entry]);
     const init = requests[0]?.init as RequestInit;
-    const headers = init.headers as Record<string, string>;
-    const auth =
-      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/events\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(
-        headers.authorization ?? '',
-      );
-    expect(auth?.[1]).toBe('AKIDEXAMPLE');
-    expect(auth?.[3]).toBe('eu-west-1');
-    const [, , date, region, signedHeaders, signature] = auth as RegExpExecArray;
-    const names = (signedHeaders as string).split(';');
-    expect(names).toEqual(
-      expect.arrayContaining(['host', 'x-amz-date', 'x-amz-target', 'content-type', 'x-amz-security-token']),
-    );
-    const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-    const sha = (data: string) => createHash('sha256').update(data).digest('hex');
-    const canonical = [
-      'POST',
-      '/',
-      '',
-      ...names.map((name) => `${name}:${String(lower[name]).trim()}`),
-      '',
-      signedHeaders,
-      sha(String(init.body)),
-    ].join('\n');
-    const scope = `${date}/${region}/events/aws4_request`;
-    const toSign = ['AWS4-HMAC-SHA256', lower['x-amz-date'], scope, sha(canonical)].join('\n');
-    const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
-    let key = hmac(`AWS4${credentials.secretAccessKey}`, date as string);
-    for (const part of [region as string, 'events', 'aws4_request']) key = hmac(key, part);
-    expect(signature).toBe(createHmac('sha256', key).update(toSign).digest('hex'));
+    const expected = signedHeaders({
+      url: new URL('https://events.eu-west-1.amazonaws.com/'),
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+      body: String(init.body),
+      service: 'events',
+      region: 'eu-west-1',
+      credentials,
+      now: NOW,
+    });
+    expect(init.headers).toEqual(expected);
   });
 
   it('rejects on an error answer, naming its type only', async () => {
