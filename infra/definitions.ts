@@ -38,7 +38,14 @@ export const QUEUE = {
   maximumMessageBytes: SQS_MESSAGE_MAX_BYTES,
 } as const;
 
-export type FunctionName = 'ingest' | 'worker' | 'redirects' | 'tokens' | 'schedulingRequests' | 'reconcile';
+export type FunctionName =
+  | 'ingest'
+  | 'worker'
+  | 'redirects'
+  | 'tokens'
+  | 'schedulingRequests'
+  | 'reconcile'
+  | 'events';
 
 /**
  * `systemLogLevel`: the level of Lambda's own log lines (START / REPORT), with the JSON log format. `WARN`
@@ -83,7 +90,31 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     timeoutSeconds: 600,
     systemLogLevel: 'INFO',
   },
+  // The table stream to the event bus: a pure mapping and one PutEvents per 10 events. At a trickle it runs once
+  // per record, so Lambda's own lines would cost more than the compute (infra/README.md, Downstream events).
+  events: {
+    entry: 'functions/events/handler.ts',
+    memoryMb: 256,
+    timeoutSeconds: 30,
+    systemLogLevel: 'WARN',
+  },
 };
+
+/**
+ * The table stream's event source mapping for the events function (infra/README.md: why a stream function and
+ * not EventBridge Pipes). One batch at a time per shard (no parallelization factor), so each record's events
+ * are put in order.
+ */
+export const EVENTS = {
+  batchSize: 100,
+  maxBatchingWindowSeconds: 1,
+  /** Retries of a failing batch (bisected each time) before it is given up into the dead-letter queue. */
+  retryAttempts: 10,
+  /** The stream's own retention: a record is retried at most as long as the stream keeps it. */
+  maxRecordAgeHours: 24,
+  /** Only the state records can make an event; the rest never reach the function (filtered for free). */
+  entities: ['scheduling_request', 'event', 'event_trigger'],
+} as const;
 
 /**
  * The functions that call Cronofy's API and how many instances of each may run at once (Lambda reserved

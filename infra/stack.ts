@@ -19,6 +19,7 @@ import { ENV } from '#shared/contract/env.ts';
 import type { CronofyConfig } from '#shared/core/config.ts';
 import { AppFunction } from './constructs/app-function.ts';
 import { bindCronofy, bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
+import { DownstreamEvents } from './constructs/events.ts';
 import { type ApiThrottleProps, NotificationsHttpApi } from './constructs/http-api.ts';
 import { Monitoring, type MonitoringProps } from './constructs/monitoring.ts';
 import {
@@ -71,7 +72,7 @@ export class CronofyNotificationsStack extends Stack {
     assertQueueFitsWorker();
 
     const functions = this.createFunctions(config.logRetentionDays);
-    const { ingest, worker, redirects, tokens, schedulingRequests, reconcile } = functions;
+    const { ingest, worker, redirects, tokens, schedulingRequests, reconcile, events } = functions;
 
     // Encryption at rest with the AWS owned key: no KMS key to pay for or to grant, no KMS calls per request.
     const table = new TableV2(this, 'Records', {
@@ -162,6 +163,8 @@ export class CronofyNotificationsStack extends Stack {
       });
     }
 
+    const downstream = new DownstreamEvents(this, 'DownstreamEvents', { table, publisher: events });
+
     const http = new NotificationsHttpApi(this, 'Http', {
       routes: ROUTES,
       functions,
@@ -182,6 +185,8 @@ export class CronofyNotificationsStack extends Stack {
       reconcile,
       reconcileIntervalMinutes: config.reconcileIntervalMinutes,
       logMetricsNamespace: metricsNamespace,
+      events,
+      eventsDeadLetterQueue: downstream.deadLetterQueue,
     });
 
     // Ready to paste: no trailing slash on the base URL, so `<ApiUrl>/path` never has a double slash.
@@ -206,6 +211,19 @@ export class CronofyNotificationsStack extends Stack {
     new CfnOutput(this, 'TableStreamArn', {
       value: table.tableStreamArn ?? '',
       description: 'Stream (NEW_AND_OLD_IMAGES) downstream consumers read',
+    });
+    new CfnOutput(this, 'EventBusName', {
+      value: downstream.bus.eventBusName,
+      description: 'Downstream events (source cronofy.notifications): put your rules on this bus',
+    });
+    new CfnOutput(this, 'EventBusArn', { value: downstream.bus.eventBusArn });
+    new CfnOutput(this, 'EventSchemaRegistryName', {
+      value: downstream.registryName,
+      description: 'JSON Schemas of the downstream events, one per detail-type',
+    });
+    new CfnOutput(this, 'EventsDeadLetterQueueUrl', {
+      value: downstream.deadLetterQueue.queueUrl,
+      description: 'Stream batches the events function gave up on (shard and sequence numbers)',
     });
     new CfnOutput(this, 'QueueUrl', { value: queue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: deadLetterQueue.queueUrl });
@@ -254,6 +272,7 @@ export class CronofyNotificationsStack extends Stack {
       tokens: create('tokens', 'Tokens'),
       schedulingRequests: create('schedulingRequests', 'SchedulingRequests'),
       reconcile: create('reconcile', 'Reconcile'),
+      events: create('events', 'Events'),
     };
   }
 

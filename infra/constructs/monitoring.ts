@@ -102,6 +102,16 @@ export interface MonitoringProps {
    * @default 1
    */
   readonly tenantMismatches?: number;
+  /**
+   * Stream batches the events function gave up on (in its dead-letter queue): downstream events not published.
+   * @default 1
+   */
+  readonly eventsDeadLetterMessages?: number;
+  /**
+   * Age of the newest stream record the events function has read: how late downstream events are.
+   * @default Duration.minutes(5)
+   */
+  readonly eventsDelay?: Duration;
 }
 
 export interface MonitoringResources {
@@ -121,6 +131,9 @@ export interface MonitoringResources {
    * fixed dimension, and a shared namespace would let one stage's traffic raise another stage's alarms.
    */
   readonly logMetricsNamespace: string;
+  /** The function that puts downstream events on the bus, and its stream event source's dead-letter queue. */
+  readonly events: AppFunction;
+  readonly eventsDeadLetterQueue: IQueue;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -325,6 +338,22 @@ export class Monitoring extends Construct {
       'The scheduling-requests or reconcile function failed (crash, timeout): see their logs.',
     );
 
+    // Downstream events: the stream function behind (IteratorAge), or batches given up on.
+    const eventsDelay = props.events.function.metric('IteratorAge', max);
+    const eventsDeadLetters = props.eventsDeadLetterQueue.metricApproximateNumberOfMessagesVisible(max);
+    this.alarm(
+      'EventsDeadLetterQueueNotEmpty',
+      eventsDeadLetters,
+      props.eventsDeadLetterMessages ?? 1,
+      'The events function gave up on stream records: downstream events were not published (infra/README.md: events dead letters).',
+    );
+    this.alarm(
+      'EventsDelayed',
+      eventsDelay,
+      (props.eventsDelay ?? Duration.minutes(5)).toMilliseconds(),
+      'Downstream events lag behind the table: the events function is failing (retrying a batch) or throttled.',
+    );
+
     this.dashboard = new Dashboard(this, 'Dashboard', {
       dashboardName: stack.stackName,
       defaultInterval: Duration.days(1),
@@ -465,6 +494,14 @@ export class Monitoring extends Construct {
         [tenantState('TenantCredentialRejected', "Tenant's token refused by Cronofy")],
         12,
       ),
+    );
+    this.dashboard.addWidgets(
+      graph('Downstream events: delay (ms)', [eventsDelay]),
+      graph('Events function', [
+        props.events.function.metricInvocations({ ...sum, label: 'Invocations' }),
+        props.events.function.metricErrors({ ...sum, label: 'Errors' }),
+      ]),
+      graph('Events dead-letter queue depth', [eventsDeadLetters]),
     );
   }
 

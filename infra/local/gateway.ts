@@ -27,7 +27,14 @@ export interface GatewayOptions {
   /** Errors only (a handler that throws); access lines go to `access`. Never bodies. */
   logger: Logger;
   access?: (line: string) => void;
+  /**
+   * Routes local mode answers itself, not a function (`GET /_local/events`), keyed by `<METHOD> <path>`. The
+   * handler owns the response (it may stream it).
+   */
+  localRoutes?: Record<string, LocalRoute>;
 }
+
+export type LocalRoute = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => void;
 
 export interface Gateway {
   url: string;
@@ -339,6 +346,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const done = (status: number) =>
       options.access?.(`${method} ${rawPath} ${status} ${Date.now() - started}ms`);
 
+    const local = options.localRoutes?.[`${method} ${rawPath}`];
+    if (local) {
+      local(req, res, new URLSearchParams(rawQueryString));
+      done(200);
+      return;
+    }
     const matched = match(routes, method, rawPath);
     if (!matched) {
       write(res, NOT_FOUND(), requestId, !req.complete);
@@ -363,7 +376,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
 
     const functionName = matched.route.function;
-    if (functionName === 'worker' || functionName === 'reconcile')
+    if (functionName === 'worker' || functionName === 'reconcile' || functionName === 'events')
       throw new Error(`${functionName} is not an HTTP function`);
     const event = toEvent({
       method,

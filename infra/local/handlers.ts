@@ -37,7 +37,7 @@ export type HttpHandler = (
 ) => Promise<APIGatewayProxyResultV2>;
 /** Lambda also accepts no response (every message succeeded); the poller reads either. */
 export type WorkerHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>;
-export type HttpFunctionName = Exclude<FunctionName, 'worker' | 'reconcile'>;
+export type HttpFunctionName = Exclude<FunctionName, 'worker' | 'reconcile' | 'events'>;
 
 export type LocalHandlers = Record<HttpFunctionName, HttpHandler> & { worker: WorkerHandler };
 

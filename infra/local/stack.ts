@@ -6,6 +6,7 @@ import type { RecordStore, TenantDirectory } from '#shared/core/ports.ts';
 import { type LocalConfig, loadLocalConfig } from '../config.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import { LOCAL_ENV, localCronofyApiUrl } from '../local-mode.ts';
+import { LocalEventBus } from './events.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
 import { consoleLogger, linePrinter, type Print } from './log.ts';
@@ -99,6 +100,8 @@ export interface LocalStack {
   visibilityTimeoutSeconds: number;
   /** The table's stream, record by record. */
   stream: StreamTail;
+  /** The downstream events mapped from the stream (CONTRACT §6), also served at `GET /_local/events`. */
+  events: LocalEventBus;
   /** The worker's pollers, in this process: stop them, start them again (with other settings). */
   worker: LocalWorker;
   /** The worker in a process of its own (same code, queue and table), killable with SIGKILL; killed by `stop`. */
@@ -227,6 +230,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(quiet ? {} : { print: linePrinter('stream', print) }),
     });
     stops.push(() => stream.stop());
+    const events = new LocalEventBus(stream, quiet ? {} : { print: linePrinter('events', print) });
 
     const workerConcurrency =
       options.workerConcurrency ?? Math.min(config.config.workerMaxConcurrency, LOCAL_MAX_WORKER_CONCURRENCY);
@@ -253,8 +257,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       apiToken,
       logger: logger('gateway'),
       ...(quiet ? {} : { access: linePrinter('gateway', print) }),
+      localRoutes: { 'GET /_local/events': (req, res, query) => events.serve(req, res, query) },
     });
     stops.push(() => gateway.stop());
+    // Before the gateway stops (stops run in reverse): open event streams would hold its close up.
+    stops.push(async () => events.stop());
 
     const workerProcesses = new Set<WorkerProcess>();
     stops.push(async () => {
@@ -275,6 +282,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config,
       visibilityTimeoutSeconds,
       stream,
+      events,
       worker,
       async spawnWorker(spawnOptions = {}) {
         const child = await spawnWorkerProcess({

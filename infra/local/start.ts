@@ -84,7 +84,8 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number, 
     `Scheduling requests are created in the Cronofy fake; re-read them with: ${prefix}npm run ops -- reconcile --all-open`,
     `Check the whole path (health, signed notification, its record, a redirect, a link): ${prefix}npm run smoke -- --local`,
     ...(prefix ? [`Give npm run notify, sim, ops and smoke the same settings: ${prefix.trim()}`] : []),
-    'Each stream record prints one line below. Ctrl-C stops everything.',
+    `Downstream events, as EventBridge delivers them: curl -N ${stack.url}/_local/events`,
+    'Each stream record and each downstream event prints one line below. Ctrl-C stops everything.',
     '',
   ].join('\n');
 }

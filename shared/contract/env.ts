@@ -21,6 +21,10 @@ export const ENV = {
   notificationRetentionDays: 'NOTIFICATION_RETENTION_DAYS',
   publicConfig: 'CRONOFY_PUBLIC_CONFIG',
   reconcileMaxCalls: 'RECONCILE_MAX_CALLS',
+  /** The custom event bus the stream function puts downstream events on. */
+  eventBusName: 'EVENT_BUS_NAME',
+  /** Set by Lambda itself. */
+  awsRegion: 'AWS_REGION',
   /** The threshold of our logger (shared/core/logger.ts), set for every function (infra/constructs/app-function.ts). */
   logLevel: 'LOG_LEVEL',
 } as const;
@@ -37,6 +41,7 @@ export const FUNCTION_ENV = {
   tokens: [...SECRET],
   schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace],
   reconcile: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ENV.reconcileMaxCalls],
+  events: [ENV.eventBusName],
 } as const satisfies Record<string, readonly EnvName[]>;
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -200,6 +200,16 @@ export const recordSchema = z.discriminatedUnion('entity', [
   idempotencyRecordSchema,
 ]);
 export type TableRecord = z.infer<typeof recordSchema>;
+
+/** The records of the downstream contract: every item but the API's internal bookkeeping (`idempotency`). */
+export const downstreamRecordSchema = z.discriminatedUnion('entity', [
+  schedulingRequestRecordSchema,
+  eventRecordSchema,
+  eventTriggerRecordSchema,
+  notificationRecordSchema,
+  redirectRecordSchema,
+]);
+export type DownstreamRecord = z.infer<typeof downstreamRecordSchema>;
 export type Entity = TableRecord['entity'];
 
 export { keys, METADATA_KEYS } from './keys.ts';
@@ -272,11 +282,20 @@ export function fromAttributeMap(item: Record<string, unknown>): Record<string, 
 }
 
 /**
- * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record.
- * Throws a ZodError for an item that is not one of ours.
+ * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record: `undefined` for anything that
+ * is not one of the records above (internal bookkeeping items, an entity added later, a malformed item, a value
+ * that is not an image at all). Never throws, so a consumer can skip what it does not know without naming it.
  */
 export function parseStreamImage(
-  image: Record<string, AttributeValue> | Record<string, unknown>,
-): TableRecord {
-  return recordSchema.parse(fromAttributeMap(image));
+  image: Record<string, AttributeValue> | Record<string, unknown> | undefined,
+): DownstreamRecord | undefined {
+  if (typeof image !== 'object' || image === null || Array.isArray(image)) return undefined;
+  let plain: Record<string, unknown>;
+  try {
+    plain = fromAttributeMap(image);
+  } catch {
+    return undefined;
+  }
+  const parsed = downstreamRecordSchema.safeParse(plain);
+  return parsed.success ? parsed.data : undefined;
 }

@@ -175,3 +175,21 @@ export interface ReconcileStore {
     reconciledAt: string,
   ): Promise<'applied' | 'unchanged' | 'stale'>;
 }
+
+/** One event to put on the bus (PutEvents' entry): `detail` is JSON text. */
+export interface BusEntry {
+  source: string;
+  detailType: string;
+  detail: string;
+  /** ISO 8601; the bus keeps it to the second. */
+  time: string;
+}
+
+export interface EventPublisher {
+  /**
+   * Puts the entries (at most PUT_EVENTS_MAX_ENTRIES) in one request. Resolves with one answer per entry, in
+   * order: `undefined` when it was put, else the bus's error code for it. Rejects when the request failed as a
+   * whole.
+   */
+  put(entries: readonly BusEntry[]): Promise<Array<string | undefined>>;
+}

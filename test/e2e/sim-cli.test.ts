@@ -69,6 +69,26 @@ describe('npm run sim', () => {
     expect(out.text('stdout')).not.toContain('Stopped early');
   });
 
+  it('--verify against local mode also checks its downstream events: one per visible change, none for duplicates', async () => {
+    const out = capture();
+    const code = await run(
+      ['--count', '40', '--duplicates', '0.5', '--rate', '0', '--verify', '--json'],
+      out.io(localEnv()),
+    );
+    const report = JSON.parse(out.text('stdout'));
+    expect(report.delivery.duplicatesSent).toBeGreaterThan(0);
+    expect(report.events).toMatchObject({
+      missing: 0,
+      unexpected: 0,
+      duplicates: 0,
+      outOfOrder: 0,
+      mismatched: 0,
+    });
+    expect(report.events.expected).toBeGreaterThan(10);
+    expect(report.events.served).toBe(report.events.expected);
+    expect(code).toBe(0);
+  });
+
   it('says local mode is not running at the port it tried, instead of retrying for minutes', async () => {
     const out = capture();
     const port = await freePort();

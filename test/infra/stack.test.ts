@@ -21,6 +21,7 @@ const FUNCTION_IDS: Record<FunctionName, string> = {
   tokens: 'Tokens',
   schedulingRequests: 'SchedulingRequests',
   reconcile: 'Reconcile',
+  events: 'Events',
 };
 
 type Resource = {
@@ -79,7 +80,7 @@ function allowedActions(name: FunctionName): string[] {
 describe('functions', () => {
   it('run every function on Node.js 22 or newer, on arm64, traced', () => {
     const functions = resourcesOfType('AWS::Lambda::Function');
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(Object.keys(FUNCTIONS).length);
     for (const [, fn] of functions) {
       const major = Number(/^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime)?.[1]);
       expect(major).toBeGreaterThanOrEqual(22);
@@ -129,7 +130,7 @@ describe('functions', () => {
       .filter((entry) => entry.startsWith('asset.'))
       .map((entry) => join(outdir, entry))
       .filter((dir) => existsSync(join(dir, 'index.mjs')));
-    expect(bundles).toHaveLength(6);
+    expect(bundles).toHaveLength(Object.keys(FUNCTIONS).length);
     for (const dir of bundles) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       expect(
@@ -191,9 +192,10 @@ describe('functions', () => {
 });
 
 describe('queue', () => {
-  it('encrypts both queues with SQS-managed keys and refuses non-TLS access to both', () => {
+  it('encrypts every queue with SQS-managed keys and refuses non-TLS access to each', () => {
     const queues = resourcesOfType('AWS::SQS::Queue');
-    expect(queues).toHaveLength(2);
+    // The notification queue, its dead-letter queue, the events dead-letter queue (test/infra/events.test.ts).
+    expect(queues).toHaveLength(3);
     for (const [queueId, queue] of queues) {
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
       template.hasResourceProperties('AWS::SQS::QueuePolicy', {
@@ -213,10 +215,10 @@ describe('queue', () => {
 
   it('moves a message to the DLQ after at least 5 receives and keeps DLQ messages 14 days', () => {
     const [, queue] = resourcesOfType('AWS::SQS::Queue').find(([, q]) => q.Properties.RedrivePolicy) ?? [];
-    const [dlqId, dlq] =
-      resourcesOfType('AWS::SQS::Queue').find(([, q]) => !q.Properties.RedrivePolicy) ?? [];
+    const dlqId = queue?.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    const dlq = template.toJSON().Resources[dlqId] as Resource | undefined;
     expect(queue?.Properties.RedrivePolicy.maxReceiveCount).toBeGreaterThanOrEqual(5);
-    expect(queue?.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({ 'Fn::GetAtt': [dlqId, 'Arn'] });
+    expect(dlq?.Type).toBe('AWS::SQS::Queue');
     expect(dlq?.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
   });
 
@@ -236,7 +238,8 @@ describe('queue', () => {
   });
 
   it('feeds the worker in batches, with partial batch failures and bounded concurrency', () => {
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    // The worker's and the events function's (test/infra/events.test.ts).
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: logicalId(appFunction('worker').function) },
       BatchSize: 10,

@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadLocalConfig } from '../../infra/config.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local-mode.ts';
+import { type SseSubscription, subscribeEvents } from '../support/sse.ts';
 import {
   API_REQUESTS_HELP,
   type ApiRequestsSettings,
@@ -19,10 +20,11 @@ import {
   CRONOFY_TIMEOUT_MS,
   type DeliverySummary,
 } from './delivery.ts';
+import { checkServedEvents, type EventsReport, eventsOk } from './events.ts';
 import { type ProgressStream, progressBar } from './progress.ts';
 import { SCENARIO_HELP, SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { simulate } from './simulate.ts';
-import { isExactlyOnce, type StreamReport, type VerifyReport, verifyRun } from './verify.ts';
+import { isExactlyOnce, readTableStream, type StreamReport, type VerifyReport, verifyRun } from './verify.ts';
 
 /**
  * `npm run sim -- …`: a Cronofy stand-in. Sends signed notifications to any URL, behaves like Cronofy on
@@ -82,7 +84,9 @@ Delivery, as Cronofy does it
   --backoff-max MS       longest retry delay (default ${CRONOFY_BACKOFF.maxMs})
 
 Verifying
-  --verify               afterwards, check the table: one notification record per key, each effect once
+  --verify               afterwards, check the table: one notification record per key, each effect once;
+                         against local mode also its downstream events (GET /_local/events): one per
+                         visible change, in order per record, none for duplicates
   --table NAME           table to check (default ${localEndpoints(env).tableName} on local DynamoDB: TABLE_NAME)
   --dynamodb-endpoint U  DynamoDB endpoint (default ${localDynamoDb(env)} unless --table names an AWS table;
                          an AWS table is read with the default AWS credentials and region)
@@ -333,6 +337,8 @@ export interface SimReport {
   delivery: DeliverySummary;
   verify?: VerifyReport & { table: string; endpoint: string };
   stream?: StreamReport;
+  /** Local mode: the downstream events `GET /_local/events` served, against the stream. */
+  events?: EventsReport;
   /** Why the run stopped before delivering everything, when it did. */
   stopped?: string;
   ok: boolean;
@@ -368,6 +374,14 @@ function formatText(report: SimReport): string {
       `  once ${s.once}   stale ${s.stale}   missing ${s.missing}   double-applied ${s.doubleApplied}   regressed ${s.regressed}`,
     );
     for (const finding of s.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
+  }
+  const e = report.events;
+  if (e) {
+    lines.push(
+      `Events (GET /_local/events): ${e.expected} expected, ${e.served} served`,
+      `  missing ${e.missing}   unexpected ${e.unexpected}   duplicates ${e.duplicates}   out of order ${e.outOfOrder}   mapping mismatched ${e.mismatched}`,
+    );
+    for (const finding of e.findings) lines.push(`  ! ${finding.label} (${finding.key}): ${finding.problem}`);
   }
   lines.push(report.ok ? 'OK' : 'FAILED');
   return lines.join('\n');
@@ -454,6 +468,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 1;
   }
 
+  // Local mode serves its downstream events: watch them from before the first notification.
+  const events = options.verify && options.dynamodbEndpoint ? await watchLocalEvents(options.url) : undefined;
+
   const stopper = earlyStop(options.url, local);
   const bar = options.progress ? progressBar(io.stderr) : undefined;
   bar?.start(options.count);
@@ -478,6 +495,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
   let verify: SimReport['verify'];
   let stream: SimReport['stream'];
+  let eventsReport: SimReport['events'];
   let exactlyOnce = true;
   if (options.verify && !stopped) {
     const endpoint = options.dynamodbEndpoint;
@@ -498,10 +516,16 @@ export async function run(argv: string[], io: Io): Promise<number> {
       };
       stream = check.stream;
       exactlyOnce = isExactlyOnce(check);
+      if (events && endpoint) {
+        const streamRecords = await readTableStream(client, options.table, endpoint);
+        eventsReport = await checkServedEvents(records, streamRecords, events, options.verifyTimeoutMs);
+        exactlyOnce &&= eventsOk(eventsReport);
+      }
     } finally {
       client.destroy();
     }
   }
+  await events?.close();
   const report: SimReport = {
     scenario: options.scenario,
     url: options.url,
@@ -510,11 +534,24 @@ export async function run(argv: string[], io: Io): Promise<number> {
     delivery: summary,
     ...(verify ? { verify } : {}),
     ...(stream ? { stream } : {}),
+    ...(eventsReport ? { events: eventsReport } : {}),
     ...(stopped ? { stopped } : {}),
     ok: !stopped && summary.gaveUp === 0 && summary.aborted === 0 && exactlyOnce,
   };
   io.stdout(options.json ? JSON.stringify(report, null, 2) : formatText(report));
   return report.ok ? 0 : 1;
+}
+
+/** `GET /_local/events` of the gateway at `url`, when it has one (local mode); undefined otherwise. */
+async function watchLocalEvents(url: string): Promise<SseSubscription | undefined> {
+  try {
+    const subscription = await subscribeEvents(new URL('/_local/events', url).toString());
+    if (subscription.response.ok) return subscription;
+    await subscription.close();
+  } catch {
+    // Not local mode, or not reachable: the run goes on without the events check.
+  }
+  return undefined;
 }
 
 const invokedDirectly = (() => {

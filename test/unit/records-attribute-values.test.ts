@@ -39,3 +39,56 @@ describe('fromAttributeMap (the contract needs no AWS SDK)', () => {
     ).toEqual({ entity: 'redirect', step: 'select', at: '2026-01-01T00:00:00.000Z' });
   });
 });
+
+/** CONTRACT §3: anything that is not a record parses to `undefined`, never an exception. */
+describe('parseStreamImage on items that are not records', () => {
+  const request = {
+    entity: { S: 'scheduling_request' },
+    scheduling_request_id: { S: 'sr_1' },
+    updated_at: { S: '2026-01-01T00:00:00.000Z' },
+  };
+
+  it('parses every record entity, with tenant_id on the state records', () => {
+    expect(parseStreamImage({ ...request, tenant_id: { S: 'acme' } })).toMatchObject({ tenant_id: 'acme' });
+    expect(
+      parseStreamImage({
+        entity: { S: 'event_trigger' },
+        event_id: { S: 'e' },
+        transition: { M: { before: { S: 'event_start' } } },
+        notification_id: { S: 'n' },
+        received_at: { S: '2026-01-01T00:00:00.000Z' },
+        tenant_id: { S: 'acme' },
+      }),
+    ).toMatchObject({ entity: 'event_trigger', tenant_id: 'acme' });
+  });
+
+  it.each([
+    [
+      'an idempotency lease',
+      {
+        entity: { S: 'idempotency' },
+        status: { S: 'in_progress' },
+        created_at: { S: 'x' },
+        expires_at: { N: '1' },
+      },
+    ],
+    ['an unknown entity', { entity: { S: 'lease' }, holder: { S: 'w1' } }],
+    ['an item without entity', { pk: { S: 'x' } }],
+    ['a record missing a required field', { entity: { S: 'scheduling_request' } }],
+    ['a record with a field of the wrong type', { ...request, revision: { S: 'seven' } }],
+    ['an unknown attribute type', { ...request, odd: { Q: 'x' } }],
+    ['an attribute without a value', { ...request, odd: {} }],
+    ['an attribute that is not an object', { ...request, odd: null }],
+    [
+      'an unmarshalled (plain) item',
+      { entity: 'scheduling_request', scheduling_request_id: 'sr_1', updated_at: 'x' },
+    ],
+    ['an empty image', {}],
+  ])('%s: undefined', (_name, image) => {
+    expect(parseStreamImage(image as never)).toBeUndefined();
+  });
+
+  it.each([undefined, null, 'text', 42, []])('not an image at all (%s): undefined', (value) => {
+    expect(parseStreamImage(value as never)).toBeUndefined();
+  });
+});

@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { busEventOf, domainEventOfStreamRecord } from '#shared/events/domain-events.ts';
+import type { BusEvent } from '#shared/events/schemas.ts';
+import { LOCAL_REGION } from '../local-mode.ts';
+import { printable } from './log.ts';
+import type { StreamChange, StreamTail } from './stream.ts';
+
+/**
+ * Local mode's event bus: every stream record goes through the same mapping as in AWS
+ * (shared/events/domain-events.ts), and each event is shaped as EventBridge delivers it to a target. Watch them
+ * with `curl -N <gateway>/_local/events` (Server-Sent Events) and on the console, one line each (detail-type,
+ * record id, event id: never the record, it holds personal data).
+ */
+
+const LOCAL_ACCOUNT = '000000000000';
+const KEEP_ALIVE_MS = 15_000;
+
+/** The record's identifying field, safe to print. */
+const ID_FIELD = {
+  scheduling_request: 'scheduling_request_id',
+  event: 'event_id',
+  event_trigger: 'event_id',
+};
+
+export function describeEvent(event: BusEvent): string {
+  const record = event.detail.record as Record<string, unknown>;
+  const id = record[ID_FIELD[record.entity as keyof typeof ID_FIELD]];
+  return `${event['detail-type']} ${printable(String(id))} event_id=${event.detail.event_id}`;
+}
+
+export interface LocalEventsOptions {
+  /** One line per event; omit to stay silent. */
+  print?: (line: string) => void;
+  /** Events kept for `Last-Event-ID` resumption and `events()`. */
+  historySize?: number;
+}
+
+interface Numbered {
+  seq: number;
+  event: BusEvent;
+}
+
+export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
+  private readonly history: Numbered[] = [];
+  private readonly open = new Set<ServerResponse>();
+  private seq = 0;
+  private readonly listener = (change: StreamChange) => this.onChange(change);
+
+  constructor(
+    private readonly stream: StreamTail,
+    private readonly options: LocalEventsOptions = {},
+  ) {
+    super();
+    stream.on('change', this.listener);
+  }
+
+  /** Events published so far (the most recent `historySize`), oldest first. */
+  events(): BusEvent[] {
+    return this.history.map((entry) => entry.event);
+  }
+
+  /** Stops mapping and ends every open `/_local/events` response (a stream never ends on its own). */
+  stop(): void {
+    this.stream.off('change', this.listener);
+    for (const res of this.open) res.end();
+  }
+
+  private onChange(change: StreamChange): void {
+    const event = domainEventOfStreamRecord(change.record);
+    if (!event) return;
+    const bus = busEventOf(event, { id: randomUUID(), account: LOCAL_ACCOUNT, region: LOCAL_REGION });
+    this.history.push({ seq: ++this.seq, event: bus });
+    if (this.history.length > (this.options.historySize ?? 1000)) this.history.shift();
+    this.options.print?.(describeEvent(bus));
+    this.emit('event', bus, this.seq);
+  }
+
+  /**
+   * `GET /_local/events`: one SSE message per event (`id:` a sequence number, `event:` the detail-type,
+   * `data:` the whole event as JSON), from now on; with `Last-Event-ID` (a reconnecting EventSource sends it)
+   * first the kept events after that one. `?detail_type=a,b` keeps only those detail-types.
+   */
+  serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
+    const wanted = (query.get('detail_type') ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
+    const keep = (event: BusEvent) => wanted.length === 0 || wanted.includes(event['detail-type']);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
+    const send = (seq: number, event: BusEvent) => {
+      if (keep(event))
+        res.write(`id: ${seq}\nevent: ${event['detail-type']}\ndata: ${JSON.stringify(event)}\n\n`);
+    };
+    res.write(': cronofy.notifications events\n\n');
+    const lastId = Number(req.headers['last-event-id']);
+    if (Number.isInteger(lastId))
+      for (const entry of this.history) if (entry.seq > lastId) send(entry.seq, entry.event);
+    const onEvent = (event: BusEvent, seq: number) => send(seq, event);
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    keepAlive.unref();
+    this.on('event', onEvent);
+    this.open.add(res);
+    res.once('close', () => {
+      this.open.delete(res);
+      clearInterval(keepAlive);
+      this.off('event', onEvent);
+    });
+  }
+}

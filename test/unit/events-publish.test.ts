@@ -1,0 +1,221 @@
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { EventBridgePublisher } from '#shared/aws/event-bus.ts';
+import { signedHeaders } from '#shared/aws/sigv4.ts';
+import { silentLogger } from '#shared/core/logger.ts';
+import type { BusEntry, EventPublisher } from '#shared/core/ports.ts';
+import { PUT_EVENTS_MAX_ENTRIES, publishStreamBatch, type StreamItem } from '#shared/events/publish.ts';
+import { makeHandler } from '../../functions/events/handler.ts';
+
+/** The stream function: events put in order, in chunks PutEvents takes, and a failure names where to retry. */
+
+const T0 = '2026-03-01T10:00:00.000Z';
+const NOW = new Date('2026-03-01T10:00:05.000Z');
+
+function requestRecord(id: string, status: string, revision: number) {
+  return {
+    entity: 'scheduling_request',
+    scheduling_request_id: id,
+    status,
+    updated_at: `2026-03-01T10:00:${String(revision).padStart(2, '0')}.000Z`,
+    revision,
+  };
+}
+
+/** A stream item whose change is one event (a new status), or none (a notification record). */
+function item(seq: number, kind: 'event' | 'none' = 'event'): StreamItem {
+  const image =
+    kind === 'event'
+      ? requestRecord(`sr_${seq}`, 'time_chosen', seq)
+      : {
+          entity: 'notification',
+          notification_id: `n${seq}`,
+          type: null,
+          status: 'applied',
+          received_at: T0,
+          body: '{}',
+          body_encoding: 'utf8',
+          processed_at: T0,
+        };
+  return {
+    itemIdentifier: String(seq),
+    record: { eventName: 'INSERT', dynamodb: { NewImage: marshall(image) } },
+  };
+}
+
+class FakeBus implements EventPublisher {
+  readonly calls: BusEntry[][] = [];
+  constructor(
+    private readonly answer: (entries: readonly BusEntry[], call: number) => Array<string | undefined>,
+  ) {}
+  async put(entries: readonly BusEntry[]) {
+    this.calls.push([...entries]);
+    return this.answer(entries, this.calls.length);
+  }
+}
+const accepting = () => new FakeBus((entries) => entries.map(() => undefined));
+const idOf = (entry: BusEntry | undefined) => JSON.parse(entry?.detail ?? '{}').record.scheduling_request_id;
+
+describe('publishStreamBatch', () => {
+  it('puts every event in stream order, at most 10 per request, skipping records that make none', async () => {
+    const bus = accepting();
+    const items = Array.from({ length: 25 }, (_, i) => item(i + 1, i % 5 === 4 ? 'none' : 'event'));
+    expect(await publishStreamBatch(items, { publisher: bus, logger: silentLogger })).toBeUndefined();
+    expect(bus.calls.map((call) => call.length)).toEqual([10, 10]);
+    expect(bus.calls.flat().map(idOf)).toEqual(
+      items.filter((_, i) => i % 5 !== 4).map((i) => `sr_${i.itemIdentifier}`),
+    );
+    const [first] = bus.calls[0] ?? [];
+    expect(first).toMatchObject({
+      source: 'cronofy.notifications',
+      detailType: 'scheduling_request.time_chosen',
+      time: '2026-03-01T10:00:01.000Z',
+    });
+  });
+
+  it('at the first refused entry, stops and names its record: the mapping retries from there', async () => {
+    const bus = new FakeBus((entries, call) =>
+      entries.map((_, i) => (call === 1 && i === 3 ? 'ThrottlingException' : undefined)),
+    );
+    const items = Array.from({ length: 15 }, (_, i) => item(i + 1));
+    expect(await publishStreamBatch(items, { publisher: bus, logger: silentLogger })).toBe('4');
+    expect(bus.calls).toHaveLength(1);
+  });
+
+  it('when the request fails as a whole, names the first record of that chunk', async () => {
+    const bus: EventPublisher = {
+      calls: 0,
+      async put(entries: readonly BusEntry[]) {
+        this.calls++;
+        if (this.calls === 2) throw new Error('socket hang up');
+        return entries.map(() => undefined);
+      },
+    } as EventPublisher & { calls: number };
+    const items = Array.from({ length: 12 }, (_, i) => item(i + 1));
+    expect(await publishStreamBatch(items, { publisher: bus, logger: silentLogger })).toBe('11');
+  });
+
+  it('keeps each request within 256 KiB', async () => {
+    const bus = accepting();
+    const big = (seq: number): StreamItem => {
+      const image = {
+        ...requestRecord(`sr_${seq}`, 'declined', seq),
+        metadata: { notes: 'x'.repeat(100_000) },
+      };
+      return {
+        itemIdentifier: String(seq),
+        record: { eventName: 'INSERT', dynamodb: { NewImage: marshall(image) } },
+      };
+    };
+    await publishStreamBatch([big(1), big(2), big(3), big(4), big(5)], {
+      publisher: bus,
+      logger: silentLogger,
+    });
+    expect(bus.calls.map((call) => call.length)).toEqual([2, 2, 1]);
+    expect(PUT_EVENTS_MAX_ENTRIES).toBe(10);
+  });
+});
+
+describe('the events function handler', () => {
+  it('answers with the sequence number of the first record not put, or no failures', async () => {
+    const event = {
+      Records: [1, 2, 3].map((seq) => ({
+        eventName: 'INSERT',
+        dynamodb: {
+          SequenceNumber: `seq-${seq}`,
+          NewImage: marshall(requestRecord(`sr_${seq}`, 'declined', seq)),
+        },
+      })),
+    } as unknown as DynamoDBStreamEvent;
+    const refusing = new FakeBus((entries) =>
+      entries.map((_, i) => (i === 1 ? 'InternalFailure' : undefined)),
+    );
+    expect(await makeHandler({ publisher: refusing, logger: silentLogger })(event)).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'seq-2' }],
+    });
+    expect(await makeHandler({ publisher: accepting(), logger: silentLogger })(event)).toEqual({
+      batchItemFailures: [],
+    });
+  });
+});
+
+describe('EventBridgePublisher (PutEvents over HTTPS)', () => {
+  const credentials = {
+    accessKeyId: 'AKIDEXAMPLE',
+    secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+    sessionToken: 'token',
+  };
+  const entry: BusEntry = {
+    source: 'cronofy.notifications',
+    detailType: 'scheduling_request.declined',
+    detail: '{"a":1}',
+    time: T0,
+  };
+
+  function capture(status: number, answer: unknown) {
+    const requests: Array<{ url: string; init: RequestInit }> = [];
+    const fetchFake = (async (url: URL, init: RequestInit) => {
+      requests.push({ url: String(url), init });
+      return new Response(JSON.stringify(answer), { status });
+    }) as unknown as typeof fetch;
+    const publisher = new EventBridgePublisher({
+      busName: 'bus-1',
+      region: 'eu-west-1',
+      credentials: () => credentials,
+      fetch: fetchFake,
+      clock: () => NOW,
+    });
+    return { publisher, requests };
+  }
+
+  it('sends one signed AWSEvents.PutEvents request with the entries, and maps the answer per entry', async () => {
+    const { publisher, requests } = capture(200, {
+      FailedEntryCount: 1,
+      Entries: [{ EventId: 'e1' }, { ErrorCode: 'InternalFailure' }],
+    });
+    expect(await publisher.put([entry, { ...entry, detailType: 'event_trigger.fired' }])).toEqual([
+      undefined,
+      'InternalFailure',
+    ]);
+    const [request] = requests;
+    expect(request?.url).toBe('https://events.eu-west-1.amazonaws.com/');
+    const headers = request?.init.headers as Record<string, string>;
+    expect(headers['x-amz-target']).toBe('AWSEvents.PutEvents');
+    expect(headers['content-type']).toBe('application/x-amz-json-1.1');
+    expect(headers['x-amz-security-token']).toBe('token');
+    expect(JSON.parse(String(request?.init.body)).Entries[0]).toEqual({
+      EventBusName: 'bus-1',
+      Source: 'cronofy.notifications',
+      DetailType: 'scheduling_request.declined',
+      Detail: '{"a":1}',
+      Time: Date.parse(T0) / 1000,
+    });
+  });
+
+  it('signs the request it sends (SigV4, shared/aws/sigv4.ts) with the role credentials, at the time of sending', async () => {
+    const { publisher, requests } = capture(200, { Entries: [{ EventId: 'e1' }] });
+    await publisher.put([entry]);
+    const init = requests[0]?.init as RequestInit;
+    const expected = signedHeaders({
+      url: new URL('https://events.eu-west-1.amazonaws.com/'),
+      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+      body: String(init.body),
+      service: 'events',
+      region: 'eu-west-1',
+      credentials,
+      now: NOW,
+    });
+    expect(init.headers).toEqual(expected);
+  });
+
+  it('rejects on an error answer, naming its type only', async () => {
+    const { publisher } = capture(400, {
+      __type: 'com.amazon#AccessDeniedException',
+      message: 'User arn:aws:… is not authorized',
+    });
+    await expect(publisher.put([entry])).rejects.toThrow(
+      /^PutEvents answered 400 \(AccessDeniedException\)$/,
+    );
+  });
+});
