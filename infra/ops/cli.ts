@@ -14,6 +14,7 @@ import {
   localEndpoints,
   requireLocalMode,
 } from '../local-mode.ts';
+import { describeToolFailure } from './aws-setup.ts';
 import {
   type DeadLetter,
   inspect,
@@ -378,7 +379,7 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     const endpoints = localEndpoints(env);
     return `local mode is not running at ${endpoints.dynamodb} / ${endpoints.sqs}, or stopped while this ran; start it with npm start`;
   }
-  return `ops failed: ${(error as Error).name}: ${(error as Error).message}`;
+  return describeToolFailure('ops', error, env);
 }
 
 runWhenEntryPoint(
