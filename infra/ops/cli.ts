@@ -184,11 +184,11 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-function formatDeadLetters(letters: DeadLetter[], local: boolean): string {
+export function formatDeadLetters(letters: DeadLetter[], local: boolean): string {
+  if (letters.length === 0) return 'The dead-letter queue is empty: nothing to redrive.';
   const lines = [
     `${letters.length} message(s) in the dead-letter queue (peeked, none consumed; each is visible again):`,
   ];
-  if (letters.length === 0) return lines[0] ?? '';
   lines.push(
     table([
       ['message id', 'type', 'receives', 'received at', 'notification id', 'Cronofy-Notification-ID'],
@@ -284,7 +284,7 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
     const report = stage
       ? await reconcileStage(request, stage, values.region as string | undefined)
       : await reconcileLocal(request, io.env);
-    io.stdout(json ? JSON.stringify(report, null, 2) : formatReport(report));
+    io.stdout(json ? JSON.stringify(report, null, 2) : formatReport(report, stage ? 'stage' : 'local'));
     return report.failed.length > 0 || report.error ? 1 : 0;
   }
 

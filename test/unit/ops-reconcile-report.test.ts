@@ -34,4 +34,13 @@ describe('formatReport', () => {
       'Dry run: would reconcile 5 scheduling request(s) with 1 Cronofy call(s) in 1.2 s: 1 would change, 1 unchanged, 1 already newer, 2 failed.',
     );
   });
+
+  it('says with the unknown ids why Cronofy left them out, in local mode naming the fake', () => {
+    expect(formatReport(REPORT).split('\n')[2]).toBe(
+      'Unknown to Cronofy (its answer left them out: never created in this Cronofy application, or deleted there): srq_unknown_1 srq_unknown_2',
+    );
+    expect(formatReport(REPORT, 'local').split('\n')[2]).toMatch(
+      /^Unknown to Cronofy \(the fake knows only the requests created through POST \/scheduling-requests since npm start began; those of npm run notify .*\): srq_unknown_1 srq_unknown_2$/,
+    );
+  });
 });
