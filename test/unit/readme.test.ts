@@ -33,4 +33,12 @@ describe('README', () => {
       new RegExp(`Times are UTC ISO 8601 strings, except \`${TTL_ATTRIBUTE}\`[^.]*epoch seconds`),
     );
   });
+
+  it('explains the test npm test skips, and how to run it', () => {
+    const duplicates = readFileSync(new URL('../reliability/duplicates.test.ts', import.meta.url), 'utf8');
+    const variable = /const HEAVY = process\.env\.([A-Z_]+) === '1'/.exec(duplicates)?.[1];
+    expect(duplicates).toContain('it.runIf(HEAVY)');
+    expect(readme).toContain(`One\ntest is skipped by design`);
+    expect(readme).toContain(`\`${variable}=1 npm test\` runs it`);
+  });
 });
