@@ -2,6 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ConfigError } from '#shared/core/config.ts';
 import { runWhenEntryPoint } from '../cli-entry.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import {
@@ -372,7 +373,8 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     error instanceof StackNotFound ||
     error instanceof LocalModeNotRunning ||
     error instanceof ReconcileBusy ||
-    error instanceof CronofyFakeNotRunning
+    error instanceof CronofyFakeNotRunning ||
+    error instanceof ConfigError
   )
     return error.message;
   if (isConnectionRefused(error)) {
