@@ -51,8 +51,8 @@ export function requireJava(env: NodeJS.ProcessEnv = process.env): void {
         : undefined;
   if (!problem) return;
   throw new JavaMissingError(
-    `Local mode runs DynamoDB Local, which needs Java ${MIN_JAVA} or newer, and ${problem}.\n` +
-      `Install it, then run npm start again:\n${INSTALL}`,
+    `Local mode (and npm test, npm run bench) runs DynamoDB Local, which needs Java ${MIN_JAVA} or newer, and ${problem}.\n` +
+      `Install it, then run the command again:\n${INSTALL}`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -99,5 +99,20 @@ describe('explainAwsSetup', () => {
       name: 'ExpiredTokenException',
     });
     expect(explainAwsSetup(error, {})).toMatch(/^Your AWS credentials have expired/);
+  });
+});
+
+describe('npm run bench on a machine without Java', () => {
+  it('says Java is missing and how to install it, before it starts', async () => {
+    // A PATH with node alone: no java.
+    const bin = mkdtempSync(join(tmpdir(), 'no-java-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const { code, output } = await tool('test/bench/run.ts', [], { PATH: bin });
+    expect(output).toMatch(
+      /^Local mode \(and npm test, npm run bench\) runs DynamoDB Local, which needs Java 17/,
+    );
+    expect(output).toContain('sudo apt-get install openjdk-17-jre-headless');
+    expect(output).not.toMatch(STACK_TRACE);
+    expect(code).toBe(1);
   });
 });
