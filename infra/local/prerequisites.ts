@@ -51,7 +51,7 @@ export function requireJava(env: NodeJS.ProcessEnv = process.env): void {
         : undefined;
   if (!problem) return;
   throw new JavaMissingError(
-    `Local mode (and npm test, npm run bench) runs DynamoDB Local, which needs Java ${MIN_JAVA} or newer, and ${problem}.\n` +
+    `Local mode (and npm run bench) runs DynamoDB Local, which needs Java ${MIN_JAVA} or newer, and ${problem}.\n` +
       `Install it, then run the command again:\n${INSTALL}`,
   );
 }

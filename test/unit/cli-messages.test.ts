@@ -108,9 +108,7 @@ describe('npm run bench on a machine without Java', () => {
     const bin = mkdtempSync(join(tmpdir(), 'no-java-'));
     symlinkSync(process.execPath, join(bin, 'node'));
     const { code, output } = await tool('test/bench/run.ts', [], { PATH: bin });
-    expect(output).toMatch(
-      /^Local mode \(and npm test, npm run bench\) runs DynamoDB Local, which needs Java 17/,
-    );
+    expect(output).toMatch(/^Local mode \(and npm run bench\) runs DynamoDB Local, which needs Java 17/);
     expect(output).toContain('sudo apt-get install openjdk-17-jre-headless');
     expect(output).not.toMatch(STACK_TRACE);
     expect(code).toBe(1);
