@@ -11,5 +11,7 @@ export default defineConfig({
     // The JSON report feeds .ci/run's closing "N passed, N failed" line.
     reporters: ['default', ['json', { outputFile: '.test-results/vitest.json' }]],
     env: { NODE_NO_WARNINGS: '1', LOG_LEVEL: 'SILENT' },
+    // What the code under test logs is shown for failed tests only: a passing run prints the results alone.
+    silent: 'passed-only',
   },
 });

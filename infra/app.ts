@@ -72,8 +72,15 @@ function parseDeployment(raw: unknown): z.infer<typeof deploymentSchema> {
   throw new ConfigError(`Invalid configuration in cdk.json context:\n  ${problems.join('\n  ')}`);
 }
 
-// Run by the CDK CLI (cdk.json "app"), which synthesizes on exit; tests import createApp instead.
+// Run by the CDK CLI (cdk.json "app"), which synthesizes on exit; tests import createApp instead. A bad
+// value is the user's to fix: its message names the key, and a stack trace would only bury it.
 const entryScript = process.argv[1];
 if (entryScript && import.meta.url === pathToFileURL(realpathSync(entryScript)).href) {
-  createApp();
+  try {
+    createApp();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, type CronofyConfig, parseConfig } from '#shared/core/config.ts';
 import type { Secrets } from '#shared/core/ports.ts';
 
@@ -35,7 +36,8 @@ export function readCdkContext(path: URL | string = CDK_JSON): Record<string, un
   try {
     document = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ConfigError(`Cannot read ${String(path)}: ${(error as Error).message}`);
+    const file = path instanceof URL ? fileURLToPath(path) : path;
+    throw new ConfigError(`Cannot read ${file}: ${(error as Error).message}`);
   }
   const cronofy = (document as { context?: { cronofy?: unknown } })?.context?.cronofy;
   if (cronofy === undefined) return {};

@@ -8,7 +8,7 @@ import {
   SystemLogLevel,
   Tracing,
 } from 'aws-cdk-lib/aws-lambda';
-import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '#shared/contract/env.ts';
@@ -165,6 +165,9 @@ function mergeBundling(caller: BundlingOptions = {}): BundlingOptions {
     // We ship the SDK version we tested against rather than the one the runtime happens to carry.
     bundleAwsSDK: true,
     externalModules: [],
+    // esbuild's warnings and errors only: its per-file size lines would repeat for every function on every
+    // synth (and every test that bundles); test/bench reports the sizes.
+    logLevel: LogLevel.WARNING,
   };
   return {
     ...defaults,

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { LOCAL_ENV } from '../local-mode.ts';
+import { DEFAULT_PORTS, LOCAL_ENV } from '../local-mode.ts';
 import { dynamoClient } from './services.ts';
 
 /**
@@ -51,8 +51,8 @@ export function requireJava(env: NodeJS.ProcessEnv = process.env): void {
         : undefined;
   if (!problem) return;
   throw new JavaMissingError(
-    `Local mode runs DynamoDB Local, which needs Java ${MIN_JAVA} or newer, and ${problem}.\n` +
-      `Install it, then run npm start again:\n${INSTALL}`,
+    `Local mode (and npm run bench) runs DynamoDB Local, which needs Java ${MIN_JAVA} or newer, and ${problem}.\n` +
+      `Install it, then run the command again:\n${INSTALL}`,
   );
 }
 
@@ -105,15 +105,20 @@ async function freeAlternative(
 /**
  * Fail before starting anything when some of `ports` are taken, naming every one at once and what holds
  * DYNAMODB_PORT when it is a DynamoDB Local; the ports suggested instead are free now and differ from each
- * other and from every port of `ports`.
+ * other and from every port of `ports`. The suggested command repeats the ports given that stay and the
+ * settings of `keep` (TABLE_NAME), so that copying it starts what the user asked for, moved.
  */
-export async function requireFreePorts(ports: readonly LocalPort[], look: PortLook = MACHINE): Promise<void> {
+export async function requireFreePorts(
+  ports: readonly LocalPort[],
+  look: PortLook = MACHINE,
+  keep: Readonly<Record<string, string>> = {},
+): Promise<void> {
   const busy: LocalPort[] = [];
   for (const wanted of ports) if (!(await look.free(wanted.port, wanted.host))) busy.push(wanted);
   if (busy.length === 0) return;
   const lines: string[] = [];
   const taken = new Set(ports.map(({ port }) => port));
-  const moves: string[] = [];
+  const moved = new Map<string, number>();
   for (const wanted of busy) {
     const holder =
       wanted.variable === LOCAL_ENV.dynamoDbPort ? await look.dynamoDbHolder(wanted.port) : undefined;
@@ -124,12 +129,20 @@ export async function requireFreePorts(ports: readonly LocalPort[], look: PortLo
     const alternative = await freeAlternative(wanted, taken, look.free);
     if (alternative === undefined) continue;
     taken.add(alternative);
-    moves.push(`${wanted.variable}=${alternative}`);
+    moved.set(wanted.variable, alternative);
   }
-  if (moves.length > 0)
+  if (moved.size > 0) {
+    const defaults: Readonly<Record<string, number>> = DEFAULT_PORTS;
+    const settings = [
+      ...ports
+        .map(({ variable, port }) => [variable, moved.get(variable) ?? port] as const)
+        .filter(([variable, port]) => moved.has(variable) || port !== defaults[variable]),
+      ...Object.entries(keep),
+    ];
     lines.push(
-      `To use ${moves.length === 1 ? 'another port' : 'other ports'} instead: ${moves.join(' ')} npm start`,
+      `To use ${moved.size === 1 ? 'another port' : 'other ports'} instead: ${settings.map(([name, value]) => `${name}=${value} `).join('')}npm start`,
     );
+  }
   throw new PortInUseError(lines.join('\n'));
 }
 

@@ -133,6 +133,10 @@ async function main(): Promise<number> {
     console.log(
       `The npm start console shows the stream records: scheduling_request ${schedulingRequestId}, and its notification.`,
     );
+    console.log(
+      'The request exists only in this notification (the Cronofy fake never created it): `npm run ops -- reconcile` ' +
+        'reports it unknown to Cronofy. Requests made with POST /scheduling-requests are in the fake.',
+    );
   }
   return result.status === 202 ? 0 : 1;
 }

@@ -142,16 +142,20 @@ async function main(): Promise<void> {
     const dynamoDbPort = portFromEnv(env, LOCAL_ENV.dynamoDbPort);
     const sqsPort = portFromEnv(env, LOCAL_ENV.sqsPort);
     // Every taken port at once, before anything starts (DynamoDB Local binds every interface).
-    await requireFreePorts([
-      { variable: LOCAL_ENV.port, port, host: '127.0.0.1' },
-      { variable: LOCAL_ENV.dynamoDbPort, port: dynamoDbPort, host: '0.0.0.0' },
-      { variable: LOCAL_ENV.sqsPort, port: sqsPort, host: '127.0.0.1' },
-      {
-        variable: LOCAL_ENV.cronofyApiPort,
-        port: portFromEnv(env, LOCAL_ENV.cronofyApiPort),
-        host: '127.0.0.1',
-      },
-    ]);
+    await requireFreePorts(
+      [
+        { variable: LOCAL_ENV.port, port, host: '127.0.0.1' },
+        { variable: LOCAL_ENV.dynamoDbPort, port: dynamoDbPort, host: '0.0.0.0' },
+        { variable: LOCAL_ENV.sqsPort, port: sqsPort, host: '127.0.0.1' },
+        {
+          variable: LOCAL_ENV.cronofyApiPort,
+          port: portFromEnv(env, LOCAL_ENV.cronofyApiPort),
+          host: '127.0.0.1',
+        },
+      ],
+      undefined,
+      env[LOCAL_ENV.tableName] ? { [LOCAL_ENV.tableName]: env[LOCAL_ENV.tableName] as string } : {},
+    );
     fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '', config.secrets.apiCredential);
     console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
     starting = startLocalStack({

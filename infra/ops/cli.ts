@@ -3,6 +3,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { isTenantId } from '#shared/contract/tenants.ts';
+import { ConfigError } from '#shared/core/config.ts';
 import { runWhenEntryPoint } from '../cli-entry.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
 import {
@@ -15,6 +16,7 @@ import {
   localEndpoints,
   requireLocalMode,
 } from '../local-mode.ts';
+import { describeToolFailure } from './aws-setup.ts';
 import {
   type DeadLetter,
   inspect,
@@ -199,11 +201,11 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-function formatDeadLetters(letters: DeadLetter[], local: boolean): string {
+export function formatDeadLetters(letters: DeadLetter[], local: boolean): string {
+  if (letters.length === 0) return 'The dead-letter queue is empty: nothing to redrive.';
   const lines = [
     `${letters.length} message(s) in the dead-letter queue (peeked, none consumed; each is visible again):`,
   ];
-  if (letters.length === 0) return lines[0] ?? '';
   lines.push(
     table([
       ['message id', 'type', 'receives', 'received at', 'notification id', 'Cronofy-Notification-ID'],
@@ -310,7 +312,7 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
     const report = stage
       ? await reconcileStage(request, stage, values.region as string | undefined)
       : await reconcileLocal(request, io.env);
-    io.stdout(json ? JSON.stringify(report, null, 2) : formatReport(report));
+    io.stdout(json ? JSON.stringify(report, null, 2) : formatReport(report, stage ? 'stage' : 'local'));
     return report.failed.length > 0 || report.error ? 1 : 0;
   }
 
@@ -412,14 +414,15 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     error instanceof LocalModeNotRunning ||
     error instanceof ReconcileBusy ||
     error instanceof PurgeIncomplete ||
-    error instanceof CronofyFakeNotRunning
+    error instanceof CronofyFakeNotRunning ||
+    error instanceof ConfigError
   )
     return error.message;
   if (isConnectionRefused(error)) {
     const endpoints = localEndpoints(env);
     return `local mode is not running at ${endpoints.dynamodb} / ${endpoints.sqs}, or stopped while this ran; start it with npm start`;
   }
-  return `ops failed: ${(error as Error).name}: ${(error as Error).message}`;
+  return describeToolFailure('ops', error, env);
 }
 
 runWhenEntryPoint(

@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY } from '#shared/contract/keys.ts';
+import { NOTIFICATION_STATUSES, type NotificationStatus } from '#shared/contract/records.ts';
 import { encodeEnvelope } from '#shared/notifications/envelope.ts';
 import { decodeEnvelope, type Envelope } from '#shared/notifications/queue-message.ts';
 
@@ -218,8 +219,7 @@ export async function inspect(target: Target, schedulingRequestId: string): Prom
 }
 
 /** The statuses a notification record can have (the table's contract); all but `applied` need a look. */
-export const NOTIFICATION_STATUSES = ['applied', 'stale', 'unparseable', 'unknown_type', 'rejected'] as const;
-export type NotificationStatus = (typeof NOTIFICATION_STATUSES)[number];
+export { NOTIFICATION_STATUSES, type NotificationStatus };
 export const NOT_APPLIED: readonly NotificationStatus[] = [
   'stale',
   'unparseable',

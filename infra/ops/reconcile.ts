@@ -107,12 +107,20 @@ export async function reconcileStage(
   }
 }
 
+/** Why Cronofy's answer leaves out an id: said with the ids, or "unknown" reads like a fault of ours. */
+const UNKNOWN_WHY = {
+  stage: '(its answer left them out: never created in this Cronofy application, or deleted there)',
+  local:
+    '(the fake knows only the requests created through POST /scheduling-requests since npm start began; ' +
+    'those of npm run notify or a hand-signed notification exist only in their notification)',
+} as const;
+
 /**
  * The report for people: counts, then the ids that changed (each is a missed notification). Every id looked at
  * is in exactly one part (changed, unchanged, already newer, unknown to Cronofy, failed, skipped for its tenant),
  * so the headline is their sum, not `checked` (which leaves out the unknown ones and a failed batch).
  */
-export function formatReport(report: ReconcileReport): string {
+export function formatReport(report: ReconcileReport, where: 'local' | 'stage' = 'stage'): string {
   const total =
     report.changed.length +
     report.unchanged +
@@ -133,7 +141,8 @@ export function formatReport(report: ReconcileReport): string {
     lines.push(
       `${report.dryRun ? 'Would change' : 'Changed'} (missed notifications): ${report.changed.join(' ')}`,
     );
-  if (report.notFound.length > 0) lines.push(`Unknown to Cronofy: ${report.notFound.join(' ')}`);
+  if (report.notFound.length > 0)
+    lines.push(`Unknown to Cronofy ${UNKNOWN_WHY[where]}: ${report.notFound.join(' ')}`);
   if (report.failed.length > 0) lines.push(`Failed: ${report.failed.join(' ')}`);
   if (report.skippedTenants.length > 0)
     lines.push(

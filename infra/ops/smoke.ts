@@ -14,6 +14,7 @@ import {
   localEndpoints,
   requireLocalMode,
 } from '../local-mode.ts';
+import { describeToolFailure, explainAwsSetup } from './aws-setup.ts';
 import { StackNotFound, stackName, stackOutputs } from './stack-outputs.ts';
 
 /**
@@ -371,6 +372,11 @@ export async function runSmokeCli(argv: string[], io: Io): Promise<number> {
       io.stderr(error.message);
       return 1;
     }
+    const setup = explainAwsSetup(error, io.env);
+    if (setup) {
+      io.stderr(setup);
+      return 1;
+    }
     throw error;
   }
   try {
@@ -401,5 +407,5 @@ runWhenEntryPoint(
       stderr: (text) => console.error(text),
       env: process.env,
     }),
-  (error) => `smoke failed: ${(error as Error).name}: ${(error as Error).message}`,
+  (error) => describeToolFailure('smoke', error),
 );

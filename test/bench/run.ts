@@ -3,6 +3,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { FUNCTIONS, WORKER } from '../../infra/definitions.ts';
+import { JavaMissingError, requireJava } from '../../infra/local/prerequisites.ts';
 import { startLocalAws } from '../support/local-aws.ts';
 import { type Bundle, buildAll } from './bundles.ts';
 import { type ColdSummary, measureColdStarts, pairedRatio, writeRunner } from './cold-start.ts';
@@ -690,4 +691,12 @@ async function main(): Promise<void> {
   }
 }
 
+// A missing Java is the user's to fix, said before minutes of bundling: its message, not a stack trace.
+try {
+  requireJava();
+} catch (error) {
+  if (!(error instanceof JavaMissingError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
 await main();

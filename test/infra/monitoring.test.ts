@@ -33,10 +33,11 @@ type Resource = {
 let stack: Stack;
 let template: Template;
 
-// Built once, with real bundling, the way `cdk synth` builds it (the app's cdk-nag checks included).
+// Built once, the way `cdk synth` builds it (the app's cdk-nag checks included) but without bundling: no
+// assertion here reads a function's code, and stack.test.ts checks the bundles.
 beforeAll(() => {
   const app = createApp({
-    context: { ...FEATURE_FLAGS, cronofy: { ...cronofyContext, alarmEmails: ALARM_EMAILS } },
+    context: { ...FEATURE_FLAGS, ...NO_BUNDLING, cronofy: { ...cronofyContext, alarmEmails: ALARM_EMAILS } },
   });
   stack = app.node.findChild('CronofyNotifications-dev') as Stack;
   template = Template.fromStack(stack);

@@ -36,9 +36,17 @@ let app: App;
 let stack: Stack;
 let template: Template;
 
-// Built once: bundling the four functions is the slow part.
+// Built once, the only infra test that bundles (the slow part): the others look at the template alone.
 beforeAll(() => {
-  app = createApp({ context: { ...FEATURE_FLAGS, cronofy: cronofyContext } });
+  // The CDK writes "Bundling asset <path>..." per function straight to stderr; npm test stays quiet.
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) =>
+    String(chunk).startsWith('Bundling asset ') || write(chunk, ...rest)) as typeof process.stderr.write;
+  try {
+    app = createApp({ context: { ...FEATURE_FLAGS, cronofy: cronofyContext } });
+  } finally {
+    process.stderr.write = write;
+  }
   stack = app.node.findChild('CronofyNotifications-dev') as Stack;
   template = Template.fromStack(stack);
 });

@@ -507,11 +507,17 @@ export async function runApiRequests(settings: ApiRequestsSettings, io: ApiReque
   }
 }
 
-function formatReport(report: ApiRequestsReport): string {
+/**
+ * The summary for people. Silent steps are counted per step and reconcile's changes per request: several
+ * silent steps of one request are one change, and a silent step that a later notified step overtook is
+ * none, so the two numbers differ by design; the lines say so.
+ */
+export function formatReport(report: ApiRequestsReport): string {
   const r = report.reconcile;
   return [
-    `  steps      ${report.steps} (booked ${report.byStep.time_chosen}, rescheduled ${report.byStep.rescheduled}, declined ${report.byStep.declined}): notified ${report.notified}, silent ${report.silent}${report.undelivered ? `, notified but undelivered ${report.undelivered}` : ''}; notified steps not applied ${report.unapplied}`,
-    `  reconcile  ${r.checked} checked with ${r.calls} Cronofy call(s): ${r.changed} changed, ${r.unchanged} unchanged${r.stale ? `, ${r.stale} already newer` : ''}`,
+    `  steps      ${report.steps} (booked ${report.byStep.time_chosen}, rescheduled ${report.byStep.rescheduled}, declined ${report.byStep.declined}): notified ${report.notified}, silent ${report.silent} (made in the fake without a notification: a missed delivery)${report.undelivered ? `, notified but undelivered ${report.undelivered}` : ''}; notified steps not applied ${report.unapplied}`,
+    `  behind     ${report.behind} request(s) whose record missed the fake's last step: silent counts steps, this requests (several silent steps of one request are one; a silent step a later notified one overtook is none)`,
+    `  reconcile  ${r.checked} checked with ${r.calls} Cronofy call(s): ${r.changed} changed (a record caught up with the fake), ${r.unchanged} unchanged${r.stale ? `, ${r.stale} already newer` : ''}`,
     ...report.findings.map((finding) => `  ! ${finding}`),
     `created ${report.created}  notified ${report.notified}  silent ${report.silent}  converged-after-reconcile ${report.convergedAfterReconcile}/${report.behind}  mismatched ${report.mismatched}`,
     report.ok ? 'OK' : 'FAILED',

@@ -7,6 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadLocalConfig } from '../../infra/config.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local-mode.ts';
+import { explainAwsSetup } from '../../infra/ops/aws-setup.ts';
 import { type SseSubscription, subscribeEvents } from '../support/sse.ts';
 import {
   API_REQUESTS_HELP,
@@ -572,7 +573,7 @@ if (invokedDirectly) {
       process.exitCode = code;
     })
     .catch((error: unknown) => {
-      console.error(error instanceof Error ? error.message : String(error));
+      console.error(explainAwsSetup(error) ?? (error instanceof Error ? error.message : String(error)));
       process.exitCode = 1;
     });
 }

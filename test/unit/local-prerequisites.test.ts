@@ -51,9 +51,22 @@ describe('requireFreePorts', () => {
     expect(message).toContain('Port 4531 (DYNAMODB_PORT) is already in use on this machine');
     expect(message).toContain('Port 4533 (CRONOFY_API_PORT) is already in use on this machine');
     expect(message).toContain("find what uses it with: ss -ltnp 'sport = :4531'  or  lsof -i :4531");
-    expect(message).not.toContain('4500');
+    expect(message).not.toContain('Port 4500');
+    // The ports given that stay free are repeated: the command starts what was asked for, moved.
     expect(message.split('\n').at(-1)).toBe(
-      'To use other ports instead: DYNAMODB_PORT=4534 CRONOFY_API_PORT=4535 npm start',
+      'To use other ports instead: PORT=4500 DYNAMODB_PORT=4534 SQS_PORT=4532 CRONOFY_API_PORT=4535 npm start',
+    );
+  });
+
+  it('repeats the other settings given (TABLE_NAME), and leaves out ports at their default', async () => {
+    const message = await failure(
+      requireFreePorts(ports({ PORT: 4020, DYNAMODB_PORT: 8000, SQS_PORT: 9324 }), busyAt(4020), {
+        TABLE_NAME: 'h-ux',
+      }),
+    );
+
+    expect(message.split('\n').at(-1)).toBe(
+      'To use another port instead: PORT=4021 TABLE_NAME=h-ux npm start',
     );
   });
 

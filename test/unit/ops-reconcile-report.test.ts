@@ -55,4 +55,13 @@ describe('formatReport', () => {
       'Skipped 2 tenant(s) (they stay open until the tenant connects again or is purged): c (tenant_disconnected, 2), z (unknown_tenant, 1)',
     );
   });
+
+  it('says with the unknown ids why Cronofy left them out, in local mode naming the fake', () => {
+    expect(formatReport(REPORT).split('\n')[2]).toBe(
+      'Unknown to Cronofy (its answer left them out: never created in this Cronofy application, or deleted there): srq_unknown_1 srq_unknown_2',
+    );
+    expect(formatReport(REPORT, 'local').split('\n')[2]).toMatch(
+      /^Unknown to Cronofy \(the fake knows only the requests created through POST \/scheduling-requests since npm start began; those of npm run notify .*\): srq_unknown_1 srq_unknown_2$/,
+    );
+  });
 });

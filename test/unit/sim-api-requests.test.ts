@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { differences, expectedLifecycle, planSteps, recordLifecycle } from '../sim/api-requests.ts';
+import {
+  type ApiRequestsReport,
+  differences,
+  expectedLifecycle,
+  formatReport,
+  planSteps,
+  recordLifecycle,
+} from '../sim/api-requests.ts';
 import { seededRandom } from '../sim/random.ts';
 
 /** What `npm run sim -- --api-requests` plans and expects, without local mode. */
@@ -83,5 +90,36 @@ describe('differences', () => {
       'event end none, Cronofy 2031-03-04T09:30:00.000Z',
     ]);
     expect(differences(recordLifecycle(undefined), expected)).toEqual(['no record']);
+  });
+});
+
+describe('formatReport (sim --api-requests)', () => {
+  const report: ApiRequestsReport = {
+    gateway: 'http://127.0.0.1:3000',
+    cronofyApi: 'http://127.0.0.1:3100',
+    seed: 1,
+    runId: 'run',
+    created: 50,
+    steps: 60,
+    byStep: { time_chosen: 40, rescheduled: 12, declined: 8 },
+    notified: 36,
+    silent: 24,
+    undelivered: 0,
+    unapplied: 0,
+    behind: 10,
+    convergedAfterReconcile: 10,
+    mismatched: 0,
+    reconcile: { calls: 1, checked: 50, changed: 10, unchanged: 40, stale: 0, notFound: [], failed: [] },
+    findings: [],
+    ok: true,
+  };
+
+  it('says what silent steps are, and why fewer records change than steps were silent', () => {
+    const lines = formatReport(report).split('\n');
+    expect(lines[0]).toContain('silent 24 (made in the fake without a notification: a missed delivery)');
+    expect(lines[1]).toMatch(
+      /^ {2}behind {5}10 request\(s\) whose record missed the fake's last step: silent counts steps, this requests/,
+    );
+    expect(lines[2]).toContain('10 changed (a record caught up with the fake), 40 unchanged');
   });
 });
