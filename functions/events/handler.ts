@@ -1,5 +1,5 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { credentialsFromEnv, EventBridgePublisher } from '#shared/aws/event-bus.ts';
+import { EventBridgePublisher, eventBridgeClient } from '#shared/aws/event-bus.ts';
 import { ENV, requiredEnv } from '#shared/contract/env.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
@@ -24,9 +24,7 @@ function depsFromEnv(): PublishDeps {
   return {
     publisher: new EventBridgePublisher({
       busName: requiredEnv(process.env, ENV.eventBusName),
-      region: requiredEnv(process.env, ENV.awsRegion),
-      // Read on every request: Lambda keeps the role's credentials in these variables, fresh for each invocation.
-      credentials: () => credentialsFromEnv(process.env),
+      client: eventBridgeClient(),
     }),
     logger: createLogger('events'),
   };

@@ -23,8 +23,6 @@ export const ENV = {
   reconcileMaxCalls: 'RECONCILE_MAX_CALLS',
   /** The custom event bus the stream function puts downstream events on. */
   eventBusName: 'EVENT_BUS_NAME',
-  /** Set by Lambda itself. */
-  awsRegion: 'AWS_REGION',
   /** The threshold of our logger (shared/core/logger.ts), set for every function (infra/constructs/app-function.ts). */
   logLevel: 'LOG_LEVEL',
 } as const;

@@ -1,8 +1,8 @@
+import type { PutEventsCommand, PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '#shared/aws/event-bus.ts';
-import { signedHeaders } from '#shared/aws/sigv4.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { BusEntry, EventPublisher } from '#shared/core/ports.ts';
 import { PUT_EVENTS_MAX_ENTRIES, publishStreamBatch, type StreamItem } from '#shared/events/publish.ts';
@@ -11,7 +11,6 @@ import { makeHandler } from '../../functions/events/handler.ts';
 /** The stream function: events put in order, in chunks PutEvents takes, and a failure names where to retry. */
 
 const T0 = '2026-03-01T10:00:00.000Z';
-const NOW = new Date('2026-03-01T10:00:05.000Z');
 
 function requestRecord(id: string, status: string, revision: number) {
   return {
@@ -140,12 +139,7 @@ describe('the events function handler', () => {
   });
 });
 
-describe('EventBridgePublisher (PutEvents over HTTPS)', () => {
-  const credentials = {
-    accessKeyId: 'AKIDEXAMPLE',
-    secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
-    sessionToken: 'token',
-  };
+describe('EventBridgePublisher (PutEvents through the SDK client)', () => {
   const entry: BusEntry = {
     source: 'cronofy.notifications',
     detailType: 'scheduling_request.declined',
@@ -153,24 +147,20 @@ describe('EventBridgePublisher (PutEvents over HTTPS)', () => {
     time: T0,
   };
 
-  function capture(status: number, answer: unknown) {
-    const requests: Array<{ url: string; init: RequestInit }> = [];
-    const fetchFake = (async (url: URL, init: RequestInit) => {
-      requests.push({ url: String(url), init });
-      return new Response(JSON.stringify(answer), { status });
-    }) as unknown as typeof fetch;
-    const publisher = new EventBridgePublisher({
-      busName: 'bus-1',
-      region: 'eu-west-1',
-      credentials: () => credentials,
-      fetch: fetchFake,
-      clock: () => NOW,
-    });
-    return { publisher, requests };
+  function capture(answer: object) {
+    const commands: PutEventsCommand[] = [];
+    const client = {
+      send: async (command: PutEventsCommand) => {
+        commands.push(command);
+        if (answer instanceof Error) throw answer;
+        return answer as Pick<PutEventsCommandOutput, 'Entries'>;
+      },
+    };
+    return { publisher: new EventBridgePublisher({ busName: 'bus-1', client }), commands };
   }
 
-  it('sends one signed AWSEvents.PutEvents request with the entries, and maps the answer per entry', async () => {
-    const { publisher, requests } = capture(200, {
+  it('sends one PutEvents with the entries on the bus, and maps the answer per entry', async () => {
+    const { publisher, commands } = capture({
       FailedEntryCount: 1,
       Entries: [{ EventId: 'e1' }, { ErrorCode: 'InternalFailure' }],
     });
@@ -178,44 +168,28 @@ describe('EventBridgePublisher (PutEvents over HTTPS)', () => {
       undefined,
       'InternalFailure',
     ]);
-    const [request] = requests;
-    expect(request?.url).toBe('https://events.eu-west-1.amazonaws.com/');
-    const headers = request?.init.headers as Record<string, string>;
-    expect(headers['x-amz-target']).toBe('AWSEvents.PutEvents');
-    expect(headers['content-type']).toBe('application/x-amz-json-1.1');
-    expect(headers['x-amz-security-token']).toBe('token');
-    expect(JSON.parse(String(request?.init.body)).Entries[0]).toEqual({
+    expect(commands).toHaveLength(1);
+    expect(commands[0]?.input.Entries?.[0]).toEqual({
       EventBusName: 'bus-1',
       Source: 'cronofy.notifications',
       DetailType: 'scheduling_request.declined',
       Detail: '{"a":1}',
-      Time: Date.parse(T0) / 1000,
+      Time: new Date(T0),
     });
   });
 
-  it('signs the request it sends (SigV4, shared/aws/sigv4.ts) with the role credentials, at the time of sending', async () => {
-    const { publisher, requests } = capture(200, { Entries: [{ EventId: 'e1' }] });
-    await publisher.put([entry]);
-    const init = requests[0]?.init as RequestInit;
-    const expected = signedHeaders({
-      url: new URL('https://events.eu-west-1.amazonaws.com/'),
-      headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
-      body: String(init.body),
-      service: 'events',
-      region: 'eu-west-1',
-      credentials,
-      now: NOW,
-    });
-    expect(init.headers).toEqual(expected);
+  it('counts an entry the answer leaves out as failed, and sends nothing for no entries', async () => {
+    const { publisher, commands } = capture({ Entries: [{ EventId: 'e1' }] });
+    expect(await publisher.put([entry, entry])).toEqual([undefined, 'NoAnswer']);
+    expect(await publisher.put([])).toEqual([]);
+    expect(commands).toHaveLength(1);
   });
 
-  it('rejects on an error answer, naming its type only', async () => {
-    const { publisher } = capture(400, {
-      __type: 'com.amazon#AccessDeniedException',
-      message: 'User arn:aws:… is not authorized',
+  it('rejects when the call fails, naming the error only, never its message', async () => {
+    const refused = Object.assign(new Error('User arn:aws:iam::1:role/x is not authorized'), {
+      name: 'AccessDeniedException',
     });
-    await expect(publisher.put([entry])).rejects.toThrow(
-      /^PutEvents answered 400 \(AccessDeniedException\)$/,
-    );
+    const { publisher } = capture(refused);
+    await expect(publisher.put([entry])).rejects.toThrow(/^PutEvents failed \(AccessDeniedException\)$/);
   });
 });
