@@ -21,6 +21,15 @@ export const ENV = {
   notificationRetentionDays: 'NOTIFICATION_RETENTION_DAYS',
   publicConfig: 'CRONOFY_PUBLIC_CONFIG',
   reconcileMaxCalls: 'RECONCILE_MAX_CALLS',
+  /** The tenants table (shared/aws/tenant-store.ts) and the KMS key its credentials are encrypted with. */
+  tenantsTableName: 'TENANTS_TABLE_NAME',
+  tenantsKeyArn: 'TENANTS_KEY_ARN',
+  /** The HTTP API's base URL (no trailing slash): Organization Connect's redirect_uri and tenants' notification URLs. */
+  apiUrl: 'API_URL',
+  /** Organization Connect: the application's client id and where the customer admin's browser goes afterwards. */
+  cronofyClientId: 'CRONOFY_CLIENT_ID',
+  onboardingSuccessUrl: 'ONBOARDING_SUCCESS_URL',
+  onboardingErrorUrl: 'ONBOARDING_ERROR_URL',
   /** The threshold of our logger (shared/core/logger.ts), set for every function (infra/constructs/app-function.ts). */
   logLevel: 'LOG_LEVEL',
 } as const;
@@ -37,6 +46,8 @@ export const FUNCTION_ENV = {
   tokens: [...SECRET],
   schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace],
   reconcile: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ENV.reconcileMaxCalls],
+  // CRONOFY_CLIENT_ID, ONBOARDING_SUCCESS_URL and ONBOARDING_ERROR_URL are set only when configured.
+  tenants: [ENV.tenantsTableName, ENV.tenantsKeyArn, ENV.apiUrl, ...SECRET, ...CRONOFY, ENV.metricsNamespace],
 } as const satisfies Record<string, readonly EnvName[]>;
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -1,6 +1,6 @@
 import { ENV, wholeNumberEnv } from '../contract/env.ts';
 import { DATA_CENTERS, type DataCenter } from '../core/config.ts';
-import type { Logger, SecretsProvider } from '../core/ports.ts';
+import type { CredentialProvider, Logger, SecretsProvider } from '../core/ports.ts';
 import type { CronofyApi } from './api.ts';
 import { cronofyApiBaseUrl, makeCronofyApi } from './api-client.ts';
 import {
@@ -11,6 +11,8 @@ import {
   CronofyValidationError,
 } from './api-errors.ts';
 import { secretsCredentialProvider } from './credentials.ts';
+import type { CronofyOAuth } from './oauth.ts';
+import { makeCronofyOAuth } from './oauth-client.ts';
 import { type RateLimit, RateLimiter } from './rate-limiter.ts';
 
 /**
@@ -39,6 +41,11 @@ export interface CronofyClientOptions {
   apiUrl?: string;
   rateLimit: RateLimit;
   secrets: SecretsProvider;
+  /**
+   * The bearer per call: default the single-tenant credential of `secrets`; a multi-tenant deployment passes
+   * shared/tenants/credentials.ts tenantCredentialProvider (which falls back to it for calls without a tenant).
+   */
+  credentials?: CredentialProvider;
   logger: Logger;
   fetch?: typeof globalThis.fetch;
 }
@@ -46,7 +53,7 @@ export interface CronofyClientOptions {
 export function cronofyClient(options: CronofyClientOptions): CronofyApi {
   return makeCronofyApi({
     baseUrl: cronofyApiBaseUrl(options.dataCenter, options.apiUrl),
-    credentials: secretsCredentialProvider(options.secrets),
+    credentials: options.credentials ?? secretsCredentialProvider(options.secrets),
     limiter: new RateLimiter({ limit: options.rateLimit }),
     logger: options.logger,
     ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -78,4 +85,21 @@ export function cronofyErrorMetric(error: CronofyApiError): string {
   if (error instanceof CronofyValidationError || error instanceof CronofyNotFoundError)
     return 'CronofyRejected';
   return 'CronofyErrors';
+}
+
+/**
+ * Cronofy's token endpoint for Organization Connect (tenants), on the same API host as the calls; undefined
+ * when `CRONOFY_CLIENT_ID` (cronofy.clientId) is not set.
+ */
+export function cronofyOAuthFromEnv(
+  env: NodeJS.ProcessEnv,
+  secrets: SecretsProvider,
+): CronofyOAuth | undefined {
+  const clientId = env[ENV.cronofyClientId];
+  if (!clientId) return undefined;
+  return makeCronofyOAuth({
+    baseUrl: cronofyApiBaseUrl(dataCenterFromEnv(env), env[ENV.cronofyApiUrl]),
+    clientId,
+    secrets,
+  });
 }
