@@ -23,6 +23,12 @@ export const LOCAL_ENV = {
   cronofyApiUrl: ENV.cronofyApiUrl,
 } as const;
 
+/**
+ * The client id of Cronofy's application in local mode (cronofy.clientId when cdk.json has none): the fake's
+ * Organization Connect accepts it, with the first local client secret as the application's client secret.
+ */
+export const LOCAL_CLIENT_ID = 'local_cronofy_fake_client';
+
 /** The port of each service when its variable is not set. */
 export const DEFAULT_PORTS = {
   [LOCAL_ENV.port]: 3000,

@@ -1,10 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ENV } from '#shared/contract/env.ts';
 import { ConfigError } from '#shared/core/config.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { RecordStore } from '#shared/core/ports.ts';
 import { type LocalConfig, loadLocalConfig } from '../config.ts';
-import { QUEUE, TABLE } from '../definitions.ts';
+import { QUEUE, TABLE, TENANTS_TABLE } from '../definitions.ts';
 import { LOCAL_ENV, localCronofyApiUrl } from '../local-mode.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
@@ -14,6 +15,7 @@ import { requireFreePorts, requireJava } from './prerequisites.ts';
 import {
   createQueues,
   createTable,
+  createTenantsTable,
   dynamoClient,
   freePort,
   type RunningService,
@@ -43,6 +45,8 @@ export interface LocalStackOptions {
   dynamoDbPort?: number;
   sqsPort?: number;
   tableName?: string;
+  /** The tenants table; TENANTS_TABLE_NAME of `env`, else `<tableName>-tenants` (cronofy-tenants by default). */
+  tenantsTableName?: string;
   /** Overrides the queue's visibility timeout (QUEUE.visibilityTimeoutSeconds, 180 s) so retries come fast. */
   visibilityTimeoutSeconds?: number;
   /** No console output at all (tests, benchmarks). */
@@ -89,6 +93,7 @@ export interface LocalStack {
   url: string;
   endpoints: { gateway: string; dynamodb: string; sqs: string };
   tableName: string;
+  tenantsTableName: string;
   streamArn: string;
   queueUrl: string;
   dlqUrl: string;
@@ -124,6 +129,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const config = options.config ?? loadLocalConfig(options.env ?? process.env);
   const cronofyApiUrl = options.cronofyApiUrl ?? localCronofyApiUrl(options.env ?? process.env);
   const tableName = options.tableName ?? TABLE.localName;
+  const tenantsTableName =
+    options.tenantsTableName ??
+    (options.env ?? process.env)[ENV.tenantsTableName] ??
+    (options.tableName === undefined ? TENANTS_TABLE.localName : `${tableName}-tenants`);
   const quiet = options.quiet ?? false;
   const print = options.print ?? console.log;
   const logger = (source: string) => (quiet ? silentLogger : consoleLogger(source, { print }));
@@ -189,6 +198,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (functionsSqs !== sqsc) functionsSqs.destroy();
     });
     const { streamArn } = await createTable(dynamodb, tableName);
+    await createTenantsTable(dynamodb, tenantsTableName);
     const queues = await createQueues(sqsc);
     if (visibilityTimeoutSeconds !== QUEUE.visibilityTimeoutSeconds) {
       await sqsc.send(
@@ -212,6 +222,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       queueUrl: queues.queueUrl,
       dynamo: dynamodb,
       tableName,
+      tenantsTableName,
+      gatewayUrl: `http://127.0.0.1:${port}`,
       clock: () => new Date(),
       logger,
       ...(faults.wrapWorkerStore ? { wrapWorkerStore: faults.wrapWorkerStore } : {}),
@@ -265,6 +277,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       url: gateway.url,
       endpoints: { gateway: gateway.url, dynamodb: dynamoEndpoint, sqs: sqs.endpoint },
       tableName,
+      tenantsTableName,
       streamArn,
       queueUrl: queues.queueUrl,
       dlqUrl: queues.dlqUrl,

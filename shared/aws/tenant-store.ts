@@ -28,9 +28,6 @@ import { KmsCipher, kmsCalls } from './kms-cipher.ts';
  * Secrets are encrypted with the Cipher before they leave the process, each bound to its tenant and field.
  */
 
-export const TENANTS_PARTITION_KEY = 'pk';
-export const TENANTS_TTL_ATTRIBUTE = 'expires_at';
-
 const tenantKey = (id: string) => ({ pk: { S: `tenant#${id}` } });
 const credentialKey = (id: string) => ({ pk: { S: `credential#${id}` } });
 const stateKey = (hash: string) => ({ pk: { S: `oauth_state#${hash}` } });

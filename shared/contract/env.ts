@@ -47,7 +47,7 @@ export const FUNCTION_ENV = {
   schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace],
   reconcile: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ENV.reconcileMaxCalls],
   // CRONOFY_CLIENT_ID, ONBOARDING_SUCCESS_URL and ONBOARDING_ERROR_URL are set only when configured.
-  tenants: [ENV.tenantsTableName, ENV.tenantsKeyArn, ENV.apiUrl, ...SECRET, ...CRONOFY, ENV.metricsNamespace],
+  tenants: [ENV.tenantsTableName, ENV.tenantsKeyArn, ENV.apiUrl, ...SECRET, ENV.cronofyDataCenter],
 } as const satisfies Record<string, readonly EnvName[]>;
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -13,8 +13,9 @@ import {
  * per attempt. The token host is the API host as Cronofy's docs and the node/php/python SDKs use it.
  *
  * Tolerant of Cronofy's answer: only `access_token` and `expires_in` are required (`refresh_token` is kept when
- * present); extra fields (an OU id, `sub`) are UNCONFIRMED and ignored. Any `400`–`403` is a refused grant
- * (Cronofy documents `400` for token errors, its body shape is UNCONFIRMED), anything else unavailable.
+ * present); extra fields (an OU id, `sub`) are UNCONFIRMED and ignored. A `400` is a refused grant (Cronofy
+ * documents `400` for token errors; its body shape is UNCONFIRMED, so `invalid_grant` is not required in it),
+ * except RFC 6749's `invalid_client`; anything else, 401 included, is unavailable: never a reason to disconnect.
  */
 
 const tokenAnswerSchema = z.looseObject({
@@ -22,6 +23,15 @@ const tokenAnswerSchema = z.looseObject({
   refresh_token: z.optional(z.string().check(z.minLength(1))),
   expires_in: z.number().check(z.positive()),
 });
+
+function errorCode(text: string): string | undefined {
+  try {
+    const error = (JSON.parse(text) as { error?: unknown }).error;
+    return typeof error === 'string' ? error : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface CronofyOAuthOptions {
   /** `https://api.cronofy.com` or local mode's fake. */
@@ -65,7 +75,9 @@ export function makeCronofyOAuth(options: CronofyOAuthOptions): CronofyOAuth {
 
   async function token(fields: Record<string, string>): Promise<OAuthTokens> {
     const { status, text } = await post('/oauth/token', fields);
-    if (status >= 400 && status <= 403) throw new OAuthGrantRejectedError(status);
+    // Only a 400 that is not about the application's own credential refuses the grant: a wrong client secret
+    // (401, or 400 invalid_client) must never disconnect every tenant at once.
+    if (status === 400 && errorCode(text) !== 'invalid_client') throw new OAuthGrantRejectedError(status);
     if (status !== 200) throw new OAuthUnavailableError(`status ${status}`);
     let parsed: z.infer<typeof tokenAnswerSchema>;
     try {
@@ -91,9 +103,11 @@ export function makeCronofyOAuth(options: CronofyOAuthOptions): CronofyOAuth {
         try {
           const { status } = await post('/oauth/token/revoke', { token: value });
           if (status >= 200 && status < 300) return;
-          // A token Cronofy no longer knows is as good as revoked.
-          if (status >= 400 && status < 500 && status !== 429) return;
+          // A token Cronofy no longer knows (400) is as good as revoked.
+          if (status === 400) return;
           last = new OAuthUnavailableError(`status ${status}`);
+          // The application's credential refused: retrying cannot help.
+          if (status === 401 || status === 403) break;
         } catch (error) {
           last = error as Error;
         }

@@ -104,8 +104,9 @@ describe('alarm topic', () => {
 describe('alarms', () => {
   it('notifies the topic when an alarm fires and when it clears', () => {
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm');
-    // 7 on the notification path, 6 on Cronofy's API and reconciliation (test/infra/scheduling.test.ts).
-    expect(alarms).toHaveLength(13);
+    // 7 on the notification path, 6 on Cronofy's API and reconciliation (test/infra/scheduling.test.ts), 1 on
+    // tenants (test/infra/tenants.test.ts).
+    expect(alarms).toHaveLength(14);
     for (const [, alarm] of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId() }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId() }]);

@@ -21,6 +21,7 @@ const FUNCTION_IDS: Record<FunctionName, string> = {
   tokens: 'Tokens',
   schedulingRequests: 'SchedulingRequests',
   reconcile: 'Reconcile',
+  tenants: 'Tenants',
 };
 
 type Resource = {
@@ -79,7 +80,7 @@ function allowedActions(name: FunctionName): string[] {
 describe('functions', () => {
   it('run every function on Node.js 22 or newer, on arm64, traced', () => {
     const functions = resourcesOfType('AWS::Lambda::Function');
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(Object.keys(FUNCTIONS).length);
     for (const [, fn] of functions) {
       const major = Number(/^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime)?.[1]);
       expect(major).toBeGreaterThanOrEqual(22);
@@ -129,7 +130,7 @@ describe('functions', () => {
       .filter((entry) => entry.startsWith('asset.'))
       .map((entry) => join(outdir, entry))
       .filter((dir) => existsSync(join(dir, 'index.mjs')));
-    expect(bundles).toHaveLength(6);
+    expect(bundles).toHaveLength(Object.keys(FUNCTIONS).length);
     for (const dir of bundles) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       expect(
@@ -144,7 +145,9 @@ describe('functions', () => {
 
   it('wires each function to the resources its code reads from the environment', () => {
     const [queueId] = resourcesOfType('AWS::SQS::Queue').find(([, q]) => q.Properties.RedrivePolicy) ?? [];
-    const [tableId] = onlyResource('AWS::DynamoDB::GlobalTable');
+    // The records table is the one with a stream (the tenants table has none).
+    const [tableId] =
+      resourcesOfType('AWS::DynamoDB::GlobalTable').find(([, t]) => t.Properties.StreamSpecification) ?? [];
     const [secretId] = onlyResource('AWS::SecretsManager::Secret');
     const env = (name: FunctionName) => functionResource(name).Properties.Environment.Variables;
     const cacheSeconds = String(300);
@@ -283,13 +286,22 @@ describe('secret', () => {
 });
 
 describe('least privilege', () => {
-  it('lets ingest send to the queue and read the secret, and nothing else', () => {
+  it("lets ingest send to the queue, read the secret and read (decrypt) a tenant's client secrets, and nothing else", () => {
     const actions = allowedActions('ingest');
-    expect(actions.filter((action) => action.startsWith('dynamodb:'))).toEqual([]);
     expect(actions.filter((action) => !/^(logs|xray):/.test(action)).sort()).toEqual([
+      'dynamodb:GetItem',
+      'kms:Decrypt',
       'secretsmanager:GetSecretValue',
       'sqs:SendMessage',
     ]);
+    // The GetItem is on the tenants table, never on the records table.
+    const [recordsId] =
+      resourcesOfType('AWS::DynamoDB::GlobalTable').find(([, t]) => t.Properties.StreamSpecification) ?? [];
+    const roleId = logicalId(appFunction('ingest').role);
+    const policies = resourcesOfType('AWS::IAM::Policy').filter(([, policy]) =>
+      policy.Properties.Roles.some((role: { Ref?: string }) => role.Ref === roleId),
+    );
+    expect(JSON.stringify(policies)).not.toContain(`"${recordsId}"`);
   });
 
   it('lets the worker consume the queue, write items and read notification records, and nothing else', () => {
