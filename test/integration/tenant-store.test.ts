@@ -222,6 +222,46 @@ describe('the refresh race', () => {
   });
 });
 
+describe("the fake's Organizational Units", () => {
+  const v1 = (path: string, bearer: string, body: unknown) =>
+    fetch(`${fake.url}/v1/scheduling_requests${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it("keeps each scheduling request in its OU: another OU's token and the single-tenant credential get 404", async () => {
+    const a = await connectAtFake('ou-a');
+    const b = await connectAtFake('ou-b');
+    const created = await v1('', a.accessToken, {
+      template: { sub: 'sgr_x' },
+      recipients: [{ email: 'a@example.com', slot_selector: true }],
+    });
+    const id = ((await created.json()) as { scheduling_request: { scheduling_request_id: string } })
+      .scheduling_request.scheduling_request_id;
+    expect((await v1('/cancel', b.accessToken, { scheduling_request_id: id })).status).toBe(404);
+    expect((await v1('/cancel', APP_SECRET, { scheduling_request_id: id })).status).toBe(404);
+    const queried = await v1('/query', APP_SECRET, { scheduling_request_ids: [id] });
+    expect(((await queried.json()) as { scheduling_requests: unknown[] }).scheduling_requests).toEqual([]);
+    expect((await v1('/cancel', a.accessToken, { scheduling_request_id: id })).status).toBe(202);
+    // The single-tenant credential keeps its own requests as before.
+    const single = await v1('', APP_SECRET, {
+      template: { sub: 'sgr_x' },
+      recipients: [{ email: 'a@example.com', slot_selector: true }],
+    });
+    expect(single.status).toBe(200);
+  });
+
+  it('refuses a code twice and an expired access token', async () => {
+    const { accessToken } = await connectAtFake('ou-c');
+    await fetch(`${fake.url}/_fake/tokens/expire`, { method: 'POST' });
+    expect((await v1('/query', accessToken, { scheduling_request_ids: ['srq_x'] })).status).toBe(401);
+    await expect(oauth().exchangeCode('fake_code_unknown', 'http://127.0.0.1:1/cb')).rejects.toThrow(
+      /refused the grant/,
+    );
+  });
+});
+
 describe('the tenants table holds only tenant items', () => {
   it('has no entity of the records table (nothing of it reaches the records stream)', async () => {
     const scan = await ddb.send(new ScanCommand({ TableName: tableName }));
