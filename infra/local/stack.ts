@@ -1,12 +1,11 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { ENV } from '#shared/contract/env.ts';
 import { ConfigError } from '#shared/core/config.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { RecordStore } from '#shared/core/ports.ts';
 import { type LocalConfig, loadLocalConfig } from '../config.ts';
-import { QUEUE, TABLE, TENANTS_TABLE } from '../definitions.ts';
-import { LOCAL_ENV, localCronofyApiUrl } from '../local-mode.ts';
+import { QUEUE, TABLE } from '../definitions.ts';
+import { LOCAL_ENV, localCronofyApiUrl, localTenantsTableName } from '../local-mode.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
 import { consoleLogger, linePrinter, type Print } from './log.ts';
@@ -45,7 +44,7 @@ export interface LocalStackOptions {
   dynamoDbPort?: number;
   sqsPort?: number;
   tableName?: string;
-  /** The tenants table; TENANTS_TABLE_NAME of `env`, else `<tableName>-tenants` (cronofy-tenants by default). */
+  /** The tenants table; default localTenantsTableName (TENANTS_TABLE_NAME, cronofy-tenants, `<tableName>-tenants`). */
   tenantsTableName?: string;
   /** Overrides the queue's visibility timeout (QUEUE.visibilityTimeoutSeconds, 180 s) so retries come fast. */
   visibilityTimeoutSeconds?: number;
@@ -130,9 +129,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const cronofyApiUrl = options.cronofyApiUrl ?? localCronofyApiUrl(options.env ?? process.env);
   const tableName = options.tableName ?? TABLE.localName;
   const tenantsTableName =
-    options.tenantsTableName ??
-    (options.env ?? process.env)[ENV.tenantsTableName] ??
-    (options.tableName === undefined ? TENANTS_TABLE.localName : `${tableName}-tenants`);
+    options.tenantsTableName ?? localTenantsTableName(options.env ?? process.env, tableName);
   const quiet = options.quiet ?? false;
   const print = options.print ?? console.log;
   const logger = (source: string) => (quiet ? silentLogger : consoleLogger(source, { print }));

@@ -3,7 +3,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { runWhenEntryPoint } from '../cli-entry.ts';
-import { QUEUE, TABLE } from '../definitions.ts';
+import { QUEUE, TABLE, TENANTS_TABLE } from '../definitions.ts';
 import {
   DEFAULT_PORTS,
   isConnectionRefused,
@@ -36,6 +36,7 @@ import {
   reconcileStage,
 } from './reconcile.ts';
 import { StackNotFound, stackOutputs } from './stack-outputs.ts';
+import { listTenantItems, showTenant, TenantNotFound } from './tenants.ts';
 
 export const USAGE = `Usage: npm run ops -- <command> [options]
 
@@ -57,6 +58,9 @@ Commands
                                   every open request (--all-open; the default without ids). --dry-run reports
                                   without writing. Local mode: runs here against the Cronofy fake; --stage:
                                   invokes the stage's reconcile function. Exit 1 when some failed.
+  tenant list                     the tenants (id, name, status, client secrets count, times); never a token
+                                  or a secret
+  tenant show <tenant_id>         one tenant, and when its Organization Connect token expires
   dlq peek [--max N]              the dead-lettered messages (id, type, receive count, last error) without
                                   consuming them: each is made visible again at once (default --max 50)
 
@@ -64,11 +68,11 @@ Options
   --stage <name>   the deployed stack CronofyNotifications-<name> (AWS credentials and region from the usual
                    AWS_* environment / profile)
   --region <r>     its region, when not the default one
-  --json           print JSON instead of text (list, dlq peek, inspect, reconcile)
+  --json           print JSON instead of text (list, dlq peek, inspect, reconcile, tenant list)
   --help           this text
 
 Local mode: the same variables as npm start find it: ${LOCAL_ENV.dynamoDbPort} (${DEFAULT_PORTS.DYNAMODB_PORT}), ${LOCAL_ENV.sqsPort} (${DEFAULT_PORTS.SQS_PORT}), ${LOCAL_ENV.tableName}
-(${TABLE.localName}), ${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). Run \`npm start\` first.
+(${TABLE.localName}), ${LOCAL_ENV.tenantsTableName} (tenant: ${TENANTS_TABLE.localName}, or <TABLE_NAME>-tenants), ${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). Run \`npm start\` first.
 
 Exit status: 0 done; 1 failed (local mode not running, stack or record not found); 2 usage error.`;
 
@@ -90,6 +94,7 @@ const COMMANDS: Record<string, Options> = {
   list: { status: { type: 'string', multiple: true }, since: { type: 'string' }, limit: { type: 'string' } },
   dlq: { max: { type: 'string' } },
   reconcile: { 'all-open': { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+  tenant: {},
 };
 
 export interface Io {
@@ -105,6 +110,7 @@ const LOCAL_SERVICES: Record<string, readonly LocalService[]> = {
   inspect: ['dynamodb'],
   list: ['dynamodb'],
   dlq: ['sqs'],
+  tenant: ['dynamodb'],
 };
 
 async function localTarget(env: NodeJS.ProcessEnv, command: string): Promise<Target> {
@@ -121,6 +127,7 @@ async function localTarget(env: NodeJS.ProcessEnv, command: string): Promise<Tar
     ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
     sqs,
     tableName: endpoints.tableName,
+    tenantsTableName: endpoints.tenantsTableName,
     queueUrl: await url(QUEUE.localName),
     dlqUrl: await url(QUEUE.dlqLocalName),
     local: true,
@@ -134,6 +141,7 @@ async function stageTarget(stage: string, region: string | undefined): Promise<T
     ddb: new DynamoDBClient(config),
     sqs: new SQSClient(config),
     tableName: outputs.TableName ?? '',
+    ...(outputs.TenantsTableName ? { tenantsTableName: outputs.TenantsTableName } : {}),
     queueUrl: outputs.QueueUrl ?? '',
     dlqUrl: outputs.DeadLetterQueueUrl ?? '',
     local: false,
@@ -250,6 +258,12 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
     if (command === 'dlq' && args[0] !== 'peek')
       return usage(`Unknown dlq command: ${args[0] ?? '(none)'}; use dlq peek`);
     if (command === 'dlq') max = whole(values.max as string | undefined, 'max', 50);
+    if (command === 'tenant' && !(args[0] === 'list' || (args[0] === 'show' && args[1])))
+      return usage(
+        args[0] === 'show'
+          ? 'tenant show needs a tenant_id'
+          : `Unknown tenant command: ${args[0] ?? '(none)'}`,
+      );
     if (command === 'list') {
       const statuses = ((values.status as string[] | undefined) ?? []).flatMap((s) => s.split(','));
       for (const status of statuses) {
@@ -350,6 +364,35 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
         );
         return 0;
       }
+      case 'tenant': {
+        if (!target.tenantsTableName)
+          throw new StackNotFound('the stack has no TenantsTableName output: deploy this version first');
+        if (args[0] === 'show') {
+          io.stdout(
+            JSON.stringify(await showTenant(target.ddb, target.tenantsTableName, args[1] as string), null, 2),
+          );
+          return 0;
+        }
+        const tenants = await listTenantItems(target.ddb, target.tenantsTableName);
+        io.stdout(
+          json
+            ? JSON.stringify(tenants, null, 2)
+            : tenants.length === 0
+              ? `No tenants in ${target.tenantsTableName}.`
+              : `${tenants.length} tenant(s) in ${target.tenantsTableName}:\n${table([
+                  ['tenant id', 'status', 'client secrets', 'connected at', 'disconnected at', 'name'],
+                  ...tenants.map((t) => [
+                    String(t.tenant_id),
+                    String(t.status),
+                    String(t.client_secrets_count ?? 0),
+                    String(t.connected_at ?? '-'),
+                    String(t.disconnected_at ?? '-'),
+                    String(t.name ?? ''),
+                  ]),
+                ])}`,
+        );
+        return 0;
+      }
       case 'dlq': {
         const letters = await peekDeadLetters(target, { max });
         io.stdout(json ? JSON.stringify(letters, null, 2) : formatDeadLetters(letters, target.local));
@@ -371,7 +414,8 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     error instanceof StackNotFound ||
     error instanceof LocalModeNotRunning ||
     error instanceof ReconcileBusy ||
-    error instanceof CronofyFakeNotRunning
+    error instanceof CronofyFakeNotRunning ||
+    error instanceof TenantNotFound
   )
     return error.message;
   if (isConnectionRefused(error)) {

@@ -6,6 +6,8 @@ import { loadLocalConfig } from '../../infra/config.ts';
 import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
 import { freePort } from '../../infra/local/services.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
+import { runOps } from '../../infra/ops/cli.ts';
+import { localModeEnv } from '../support/local-mode.ts';
 
 /**
  * Onboarding a tenant in local mode, over HTTP end to end: register it, ask for the onboarding URLs, follow the
@@ -161,6 +163,25 @@ describe('onboarding a tenant in local mode', () => {
     expect(listed.status).toBe(200);
     const ids = (listed.body.tenants as unknown as { tenant_id: string }[]).map((t) => t.tenant_id).sort();
     expect(ids).toEqual(['acme', 'globex']);
+  });
+
+  it('npm run ops -- tenant list|show reads the tenants, never a token, a secret or a ciphertext', async () => {
+    const out: string[] = [];
+    const io = {
+      stdout: (text: string) => out.push(text),
+      stderr: (text: string) => out.push(text),
+      env: localModeEnv(stack),
+    };
+    expect(await runOps(['tenant', 'list'], io)).toBe(0);
+    expect(out.join('\n')).toMatch(/acme\s+connected\s+1/);
+    expect(await runOps(['tenant', 'show', 'acme'], io)).toBe(0);
+    const shown = JSON.parse(out.at(-1) ?? '{}');
+    expect(shown).toMatchObject({ tenant_id: 'acme', name: 'Acme Corp', status: 'connected' });
+    expect(Date.parse(shown.credential.access_token_expires_at)).toBeGreaterThan(Date.now());
+    expect(await runOps(['tenant', 'show', 'nobody'], io).catch(() => 1)).toBe(1);
+    const printed = out.join('\n');
+    for (const secret of [TENANT_SECRET, 'fake_at_', 'fake_rt_', '"v1.'])
+      expect(printed).not.toContain(secret);
   });
 
   it('offboards: revokes at the fake, forgets credentials, status disconnected', async () => {
