@@ -428,7 +428,7 @@ export function tenantDirectory(
   store: Pick<TenantStore, 'tenantClientSecrets'>,
   options: { cacheMs?: number; now?: () => number; maxEntries?: number } = {},
 ): TenantDirectory {
-  const cacheMs = options.cacheMs ?? 60_000;
+  const cacheMs = options.cacheMs ?? 300_000;
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 1_000;
   const cache = new Map<string, { value: readonly string[] | undefined; until: number }>();
