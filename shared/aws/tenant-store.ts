@@ -51,6 +51,7 @@ function toTenant(item: Record<string, AttributeValue>): TenantItem {
     updatedAt: String(value.updated_at),
     ...(value.connected_at ? { connectedAt: String(value.connected_at) } : {}),
     ...(value.disconnected_at ? { disconnectedAt: String(value.disconnected_at) } : {}),
+    ...(value.offboarded_at ? { offboardedAt: String(value.offboarded_at) } : {}),
   };
 }
 
@@ -237,8 +238,9 @@ export class DynamoTenantStore implements TenantStore {
                 TableName: this.tableName,
                 Key: tenantKey(tenantId),
                 UpdateExpression:
-                  'SET #status = :connected, connected_at = :now, updated_at = :now REMOVE disconnected_at, offboarded_at',
-                ConditionExpression: 'attribute_exists(pk)',
+                  'SET #status = :connected, connected_at = :now, updated_at = :now REMOVE disconnected_at',
+                // An offboarding after the connect URL was handed out wins: its state must not reconnect it.
+                ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(offboarded_at)',
                 ExpressionAttributeNames: { '#status': 'status' },
                 ExpressionAttributeValues: marshall({ ':connected': 'connected', ':now': now }),
               },

@@ -190,6 +190,8 @@ export interface TenantItem {
   updatedAt: string;
   connectedAt?: string;
   disconnectedAt?: string;
+  /** Set by offboarding (DELETE); a PUT registers the tenant again and clears it. */
+  offboardedAt?: string;
 }
 
 /** A tenant's Organization Connect tokens, decrypted. `generation` grows by one with every refresh. */
@@ -224,7 +226,7 @@ export interface TenantStore {
   /** Delete the state and return its tenant, if it existed and has not expired: one caller ever gets it. */
   takeOAuthState(stateHash: string, nowSeconds: number): Promise<string | undefined>;
 
-  /** Keep new tokens (encrypted) and mark the tenant `connected`, unless the tenant is unknown (false). */
+  /** Keep new tokens (encrypted) and mark the tenant `connected`, unless it is unknown or offboarded (false). */
   connect(
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },

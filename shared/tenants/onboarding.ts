@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { NotConfiguredError, UnknownTenantError } from '../core/errors.ts';
+import { InvalidRequestError, NotConfiguredError, UnknownTenantError } from '../core/errors.ts';
 import type { OAuthCallbackOutcome, TenantOnboarding } from '../core/outcomes.ts';
 import type { Clock, Logger, SecretsProvider, TenantStore } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
@@ -60,6 +60,8 @@ export async function startOnboarding(
     throw new NotConfiguredError('Organization Connect is not configured: set cronofy.clientId');
   const tenant = await deps.store.getTenant(tenantId);
   if (!tenant) throw new UnknownTenantError(tenantId);
+  if (tenant.offboardedAt)
+    throw new InvalidRequestError('the tenant was offboarded: register it again (PUT) before onboarding it');
   const secrets = await loadSecrets(deps, 'temporarily unable to start onboarding; retry later');
 
   const now = deps.clock();
@@ -146,6 +148,13 @@ export async function completeOAuthCallback(
       },
       deps.clock().toISOString(),
     );
+    if (!connected) {
+      // Offboarded (or removed) since the connect URL was handed out: give the authorization back.
+      await deps.oauth.revoke(tokens.refreshToken).catch(() => undefined);
+      deps.logger.warn('oauth callback for a tenant offboarded meanwhile: authorization revoked', {
+        tenantId,
+      });
+    }
     return finish(connected ? 'connected' : 'exchange_failed');
   } catch (error) {
     deps.logger.warn('oauth exchange failed', { tenantId, error: (error as Error).name });

@@ -153,6 +153,11 @@ describe('listing and offboarding', () => {
     expect((await raw('tenant#leaver'))?.client_secrets).toBeUndefined();
     expect(await store.tenantClientSecrets('leaver')).toBeUndefined();
     expect(await store.getTenant('leaver')).toMatchObject({ status: 'disconnected', clientSecretsCount: 0 });
+    // A connect URL handed out before the offboarding cannot reconnect it.
+    expect(
+      await store.connect('leaver', { accessToken: 'a', refreshToken: 'r', expiresAt: Date.now() }, iso()),
+    ).toBe(false);
+    expect(await raw('credential#leaver')).toBeUndefined();
     await store.putTenant('leaver', { clientSecrets: ['CRN_new'] }, iso());
     expect(await store.tenantClientSecrets('leaver')).toEqual(['CRN_new']);
   });

@@ -35,6 +35,8 @@ export class MemoryTenantStore implements TenantStore {
           ? { clientSecrets: existing.clientSecrets }
           : {}),
     } as TenantItem & { clientSecrets?: string[] };
+    // A PUT registers an offboarded tenant again.
+    delete next.offboardedAt;
     this.tenants.set(tenantId, next);
     return { tenant: this.view(next), created: !existing };
   }
@@ -89,11 +91,10 @@ export class MemoryTenantStore implements TenantStore {
   ) {
     this.calls.push('connect');
     const tenant = this.tenants.get(tenantId);
-    if (!tenant) return false;
+    if (!tenant || tenant.offboarded) return false;
     tenant.status = 'connected';
     tenant.connectedAt = now;
     delete tenant.disconnectedAt;
-    tenant.offboarded = false;
     this.credentials.set(tenantId, { tenantId, ...tokens, generation: Date.parse(now) });
     return true;
   }
@@ -164,6 +165,7 @@ export class MemoryTenantStore implements TenantStore {
       tenant.status = 'disconnected';
       tenant.disconnectedAt = now;
       tenant.offboarded = true;
+      tenant.offboardedAt = now;
       tenant.clientSecretsCount = 0;
       delete tenant.clientSecrets;
     }

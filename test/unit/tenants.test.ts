@@ -395,6 +395,20 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('registered');
   });
 
+  it('does not reconnect a tenant offboarded after its connect URL was handed out, and gives the authorization back', async () => {
+    const state = await startedState();
+    await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+    expect(await store.getCredential('acme')).toBeUndefined();
+    expect(revoked).toEqual([REFRESH]);
+    // Onboarding it needs a new registration first.
+    expect((await onboard('acme')).statusCode).toBe(400);
+    await put('acme', { name: 'Acme again' });
+    expect((await onboard('acme')).statusCode).toBe(200);
+  });
+
   it('without configured pages, says what happened on a small page (no redirect, nothing echoed)', async () => {
     const bare = deps({ successUrl: undefined, errorUrl: undefined });
     const connected = await callback({ code: 'the_code', state: await startedState() }, bare);
