@@ -60,16 +60,19 @@ export function cronofyClient(options: CronofyClientOptions): CronofyApi {
   });
 }
 
+/** `credentials`: see CronofyClientOptions (default: the single-tenant credential of `secrets`). */
 export function cronofyClientFromEnv(
   env: NodeJS.ProcessEnv,
   secrets: SecretsProvider,
   logger: Logger,
+  credentials?: CredentialProvider,
 ): CronofyApi {
   return cronofyClient({
     dataCenter: dataCenterFromEnv(env),
     ...(env[ENV.cronofyApiUrl] ? { apiUrl: env[ENV.cronofyApiUrl] } : {}),
     rateLimit: rateLimitFromEnv(env),
     secrets,
+    ...(credentials ? { credentials } : {}),
     logger,
   });
 }
