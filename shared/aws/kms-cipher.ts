@@ -1,8 +1,6 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { Checksum, SourceData } from '@smithy/types';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { Cipher, CipherContext } from '../core/ports.ts';
+import { awsJsonCall } from './aws-json.ts';
 
 /**
  * The Cipher port (shared/core/ports.ts) twice: KMS in AWS, AES-256-GCM in local mode. Both bind every
@@ -42,34 +40,9 @@ export class KmsCipher implements Cipher {
   }
 }
 
-/** KMS's JSON API, signed with SigV4 (the project carries no KMS SDK client; these two calls are all it needs). */
+/** KMS's JSON API (the project carries no KMS SDK client; these two calls are all it needs). */
 export interface KmsCalls {
   call(action: 'Encrypt' | 'Decrypt', body: Record<string, unknown>): Promise<Record<string, unknown>>;
-}
-
-class NodeSha256 implements Checksum {
-  private hash;
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.fresh();
-  }
-  private fresh() {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(this.secret));
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
-}
-
-function toBuffer(data: SourceData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data as ArrayBuffer);
 }
 
 export class KmsError extends Error {
@@ -78,52 +51,21 @@ export class KmsError extends Error {
 
 /** KMS of `region` over HTTPS, with the default credential chain (the function's role in Lambda). */
 export function kmsCalls(region: string, options: { timeoutMs?: number; endpoint?: string } = {}): KmsCalls {
-  const signer = new SignatureV4({
-    credentials: defaultProvider(),
-    region,
+  const call = awsJsonCall({
     service: 'kms',
-    sha256: NodeSha256,
+    region,
+    targetPrefix: 'TrentService',
+    contentType: 'application/x-amz-json-1.1',
+    ...options,
   });
-  const endpoint = new URL(options.endpoint ?? `https://kms.${region}.amazonaws.com/`);
   return {
     async call(action, body) {
-      const payload = JSON.stringify(body);
-      const signed = await signer.sign({
-        method: 'POST',
-        protocol: endpoint.protocol,
-        hostname: endpoint.hostname,
-        ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
-        path: endpoint.pathname,
-        headers: {
-          host: endpoint.host,
-          'content-type': 'application/x-amz-json-1.1',
-          'x-amz-target': `TrentService.${action}`,
-        },
-        body: payload,
-      });
-      let response: Response;
       try {
-        response = await fetch(endpoint, {
-          method: 'POST',
-          headers: signed.headers,
-          body: payload,
-          signal: AbortSignal.timeout(options.timeoutMs ?? 3_000),
-        });
+        return await call(action, body);
       } catch (error) {
-        throw new KmsError(`KMS ${action} unreachable (${(error as Error).name})`);
-      }
-      const text = await response.text();
-      if (response.status !== 200) {
         // The error type only (e.g. InvalidCiphertextException): KMS's messages never hold the plaintext.
-        let type = 'unknown';
-        try {
-          type = String((JSON.parse(text) as { __type?: string }).__type ?? 'unknown');
-        } catch {
-          // not JSON
-        }
-        throw new KmsError(`KMS ${action} failed: ${response.status} ${type}`);
+        throw new KmsError(`KMS ${action} failed: ${(error as Error).message}`);
       }
-      return JSON.parse(text) as Record<string, unknown>;
     },
   };
 }

@@ -16,6 +16,7 @@ import type { TenantStatus } from '../contract/tenants.ts';
 import { InvalidRequestError } from '../core/errors.ts';
 import type { Cipher, TenantCredential, TenantDirectory, TenantItem, TenantStore } from '../core/ports.ts';
 import { KmsCipher, kmsCalls } from './kms-cipher.ts';
+import { clientSecretsOf } from './tenant-directory.ts';
 
 /**
  * DynamoDB adapter of TenantStore, on the tenants table: a table of its own, without a stream, so no tenant
@@ -170,12 +171,7 @@ export class DynamoTenantStore implements TenantStore {
         ProjectionExpression: 'client_secrets, offboarded_at',
       }),
     );
-    const item = answer.Item;
-    if (!item || item.offboarded_at) return undefined;
-    const ciphertext = item.client_secrets?.S;
-    if (ciphertext === undefined) return [];
-    const plain = await this.cipher.decrypt(ciphertext, { tenant_id: tenantId, field: 'client_secrets' });
-    return JSON.parse(plain) as string[];
+    return clientSecretsOf(answer.Item, tenantId, this.cipher);
   }
 
   async putOAuthState(stateHash: string, tenantId: string, expiresAt: number): Promise<void> {
@@ -422,36 +418,9 @@ export class DynamoTenantStore implements TenantStore {
 }
 
 /**
- * The TenantDirectory the tenant notification route verifies with: a tenant's decrypted client secrets, kept
- * for `cacheMs` in this warm function (an unknown tenant too, so a flood of made-up ids costs one read each per
- * period, not one per request). A rotation or an offboarding reaches warm functions within `cacheMs`.
- */
-export function tenantDirectory(
-  store: Pick<TenantStore, 'tenantClientSecrets'>,
-  options: { cacheMs?: number; now?: () => number; maxEntries?: number } = {},
-): TenantDirectory {
-  const cacheMs = options.cacheMs ?? 300_000;
-  const now = options.now ?? Date.now;
-  const maxEntries = options.maxEntries ?? 1_000;
-  const cache = new Map<string, { value: readonly string[] | undefined; until: number }>();
-  return {
-    async clientSecrets(tenantId) {
-      const hit = cache.get(tenantId);
-      if (hit && hit.until > now()) return hit.value;
-      const value = await store.tenantClientSecrets(tenantId);
-      // Bounded: the oldest entry goes first (Map keeps insertion order).
-      cache.delete(tenantId);
-      if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
-      cache.set(tenantId, { value, until: now() + cacheMs });
-      return value;
-    },
-  };
-}
-
-/**
  * The tenants table of a deployed function (`TENANTS_TABLE_NAME`), its secrets encrypted with the stack's KMS key
- * (`TENANTS_KEY_ARN`) in the function's region. The ingest function's TenantDirectory is
- * `tenantDirectory(tenantStoreFromEnv(process.env))`.
+ * (`TENANTS_KEY_ARN`) in the key's region. (The ingest function's TenantDirectory is the leaner
+ * tenantDirectoryFromEnv of tenant-directory.ts.)
  */
 export function tenantStoreFromEnv(
   env: Env,

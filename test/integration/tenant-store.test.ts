@@ -2,6 +2,7 @@ import { type DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
+import { tenantDirectoryFromEnv } from '#shared/aws/tenant-directory.ts';
 import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
 import { TenantUnavailableError } from '#shared/core/errors.ts';
 import { silentLogger } from '#shared/core/logger.ts';
@@ -264,6 +265,27 @@ describe("the fake's Organizational Units", () => {
     await expect(oauth().exchangeCode('fake_code_unknown', 'http://127.0.0.1:1/cb')).rejects.toThrow(
       /refused the grant/,
     );
+  });
+});
+
+describe("the ingest function's TenantDirectory (DynamoDB's JSON API, no SDK client)", () => {
+  it("answers a tenant's client secrets, [] without any, and undefined for an unknown or offboarded tenant", async () => {
+    await store.putTenant('dir-a', { name: 'A', clientSecrets: ['CRN_dir_a1', 'CRN_dir_a2'] }, iso());
+    await store.putTenant('dir-b', { name: 'B' }, iso());
+    await store.putTenant('dir-gone', { name: 'Gone', clientSecrets: ['CRN_gone'] }, iso());
+    await store.offboard('dir-gone', iso());
+    const directory = tenantDirectoryFromEnv(
+      { TENANTS_TABLE_NAME: tableName, TENANTS_KEY_ARN: 'arn:aws:kms:us-east-1:000000000000:key/local' },
+      {
+        dynamoEndpoint: dynamo.endpoint,
+        cipher,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      },
+    );
+    expect(await directory.clientSecrets('dir-a')).toEqual(['CRN_dir_a1', 'CRN_dir_a2']);
+    expect(await directory.clientSecrets('dir-b')).toEqual([]);
+    expect(await directory.clientSecrets('dir-gone')).toBeUndefined();
+    expect(await directory.clientSecrets('dir-nobody')).toBeUndefined();
   });
 });
 

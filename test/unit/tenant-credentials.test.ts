@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { KmsCipher, LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
-import { tenantDirectory } from '#shared/aws/tenant-store.ts';
+import { tenantDirectory } from '#shared/aws/tenant-directory.ts';
 import { TenantUnavailableError, UnknownTenantError, UpstreamUnavailableError } from '#shared/core/errors.ts';
 import type { CredentialProvider } from '#shared/core/ports.ts';
 import { OAuthGrantRejectedError, type OAuthTokens, OAuthUnavailableError } from '#shared/cronofy/oauth.ts';
