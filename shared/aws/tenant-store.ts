@@ -14,7 +14,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, type Env, requiredEnv } from '../contract/env.ts';
 import type { TenantStatus } from '../contract/tenants.ts';
 import { InvalidRequestError } from '../core/errors.ts';
-import type { Cipher, TenantCredential, TenantDirectory, TenantItem, TenantStore } from '../core/ports.ts';
+import type { Cipher, TenantCredential, TenantItem, TenantStore } from '../core/ports.ts';
 import { KmsCipher, kmsCalls } from './kms-cipher.ts';
 import { clientSecretsOf } from './tenant-directory.ts';
 
