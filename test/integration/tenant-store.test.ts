@@ -7,6 +7,7 @@ import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
 import { TenantUnavailableError } from '#shared/core/errors.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { secretsCredentialProvider } from '#shared/cronofy/credentials.ts';
+import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import { makeCronofyOAuth } from '#shared/cronofy/oauth-client.ts';
 import { tenantCredentialProvider } from '#shared/tenants/credentials.ts';
 import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
@@ -265,6 +266,53 @@ describe("the fake's Organizational Units", () => {
     await expect(oauth().exchangeCode('fake_code_unknown', 'http://127.0.0.1:1/cb')).rejects.toThrow(
       /refused the grant/,
     );
+  });
+});
+
+describe('calling Cronofy for a tenant through the API client', () => {
+  function client() {
+    return cronofyClient({
+      dataCenter: 'us',
+      apiUrl: fake.url,
+      rateLimit: { perSecond: 50, perMinute: 500 },
+      secrets,
+      credentials: tenantCredentialProvider({
+        fallback: secretsCredentialProvider(secrets),
+        store,
+        oauth: oauth(),
+        clock: () => new Date(),
+        logger: silentLogger,
+      }),
+      logger: silentLogger,
+    });
+  }
+  const template = {
+    recipient: { email: 'c@example.com', displayName: 'C' },
+    source: { kind: 'template', sub: 'sgr_x' },
+  } as const;
+
+  it("creates in the tenant's OU; without a tenant, with the single-tenant credential as before", async () => {
+    await connectAtFake('api-a');
+    const api = client();
+    const forTenant = await api.createSchedulingRequest(template, { tenant: 'api-a' });
+    expect(fake.organizationalUnitOf(forTenant.scheduling_request_id)).toMatch(/^ou_/);
+    const single = await api.createSchedulingRequest(template);
+    expect(fake.organizationalUnitOf(single.scheduling_request_id)).toBeUndefined();
+    // Each sees its own request only.
+    expect(await api.querySchedulingRequests([single.scheduling_request_id], { tenant: 'api-a' })).toEqual(
+      [],
+    );
+  });
+
+  it("refreshes once after Cronofy's 401 for a token this service still thinks valid, and the call succeeds", async () => {
+    await connectAtFake('api-b');
+    const api = client();
+    await api.createSchedulingRequest(template, { tenant: 'api-b' });
+    await fetch(`${fake.url}/_fake/tokens/expire`, { method: 'POST' });
+    const before = fake.stats.tokenRefreshes;
+    const created = await api.createSchedulingRequest(template, { tenant: 'api-b' });
+    expect(fake.organizationalUnitOf(created.scheduling_request_id)).toMatch(/^ou_/);
+    expect(fake.stats.tokenRefreshes - before).toBe(1);
   });
 });
 
