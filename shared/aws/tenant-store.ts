@@ -286,6 +286,19 @@ export class DynamoTenantStore implements TenantStore {
     };
   }
 
+  async credentialGeneration(tenantId: string): Promise<number | undefined> {
+    const answer = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tableName,
+        Key: credentialKey(tenantId),
+        ConsistentRead: true,
+        ProjectionExpression: 'generation',
+      }),
+    );
+    const generation = answer.Item?.generation?.N;
+    return generation === undefined ? undefined : Number(generation);
+  }
+
   async takeRefreshLease(
     tenantId: string,
     generation: number,

@@ -234,6 +234,8 @@ export interface TenantStore {
   ): Promise<boolean>;
   /** The credential (strongly consistent), decrypted; undefined when the tenant has none. */
   getCredential(tenantId: string): Promise<TenantCredential | undefined>;
+  /** The credential's generation only (strongly consistent, nothing decrypted); undefined when there is none. */
+  credentialGeneration(tenantId: string): Promise<number | undefined>;
   /** Take the refresh lease of `generation`, if nobody holds an unexpired one: true when taken. */
   takeRefreshLease(
     tenantId: string,

@@ -23,6 +23,12 @@ import { type CronofyOAuth, OAuthGrantRejectedError } from '../cronofy/oauth.ts'
 export const REFRESH_MARGIN_MS = 5 * 60_000;
 /** A refresher holds the lease at most this long (the token call's own timeout is 5 s). */
 export const LEASE_MS = 15_000;
+/**
+ * How long a warm function uses a token from memory before checking (one read, nothing decrypted) that the
+ * credential is still the same: an offboarding or a disconnect reaches warm functions within this time, even
+ * when Cronofy could not be told.
+ */
+export const RECHECK_MS = 60_000;
 
 export interface TenantCredentialDeps {
   /** The single-tenant provider: used for calls without a tenant. */
@@ -31,6 +37,7 @@ export interface TenantCredentialDeps {
     TenantStore,
     | 'getTenant'
     | 'getCredential'
+    | 'credentialGeneration'
     | 'takeRefreshLease'
     | 'saveRefreshed'
     | 'releaseRefreshLease'
@@ -51,6 +58,8 @@ interface Cached {
   accessToken: string;
   expiresAt: number;
   generation: number;
+  /** When the credential item was last seen with this generation. */
+  checkedAt: number;
 }
 
 export function tenantCredentialProvider(deps: TenantCredentialDeps): CredentialProvider {
@@ -83,6 +92,7 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       accessToken: credential.accessToken,
       expiresAt: credential.expiresAt,
       generation: credential.generation,
+      checkedAt: now(),
     });
     return credential.accessToken;
   }
@@ -134,6 +144,14 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
   }
 
   async function obtain(tenantId: string): Promise<string> {
+    const cached = cache.get(tenantId);
+    if (cached && usable(tenantId, cached)) {
+      // Due for a check only: still the same credential → keep using it.
+      if ((await deps.store.credentialGeneration(tenantId)) === cached.generation) {
+        cached.checkedAt = now();
+        return cached.accessToken;
+      }
+    }
     const deadline = now() + waitMs;
     for (let pause = 50; ; pause = Math.min(pause * 2, 1_000)) {
       const credential = await deps.store.getCredential(tenantId);
@@ -154,7 +172,8 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
     get(tenant) {
       if (tenant === undefined) return deps.fallback.get();
       const cached = cache.get(tenant);
-      if (cached && usable(tenant, cached)) return Promise.resolve(cached.accessToken);
+      if (cached && usable(tenant, cached) && now() - cached.checkedAt < RECHECK_MS)
+        return Promise.resolve(cached.accessToken);
       let pending = inFlight.get(tenant);
       if (!pending) {
         pending = obtain(tenant).finally(() => inFlight.delete(tenant));

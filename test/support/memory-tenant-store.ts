@@ -107,6 +107,11 @@ export class MemoryTenantStore implements TenantStore {
     return { ...rest };
   }
 
+  async credentialGeneration(tenantId: string) {
+    this.calls.push('credentialGeneration');
+    return this.credentials.get(tenantId)?.generation;
+  }
+
   async takeRefreshLease(
     tenantId: string,
     generation: number,

@@ -6,7 +6,12 @@ import { TenantUnavailableError, UnknownTenantError, UpstreamUnavailableError } 
 import type { CredentialProvider } from '#shared/core/ports.ts';
 import { OAuthGrantRejectedError, type OAuthTokens, OAuthUnavailableError } from '#shared/cronofy/oauth.ts';
 import { makeCronofyOAuth } from '#shared/cronofy/oauth-client.ts';
-import { LEASE_MS, REFRESH_MARGIN_MS, tenantCredentialProvider } from '#shared/tenants/credentials.ts';
+import {
+  LEASE_MS,
+  RECHECK_MS,
+  REFRESH_MARGIN_MS,
+  tenantCredentialProvider,
+} from '#shared/tenants/credentials.ts';
 import { capturingLogger } from '../support/capturing-logger.ts';
 import { MemoryTenantStore } from '../support/memory-tenant-store.ts';
 
@@ -91,6 +96,20 @@ describe('tenantCredentialProvider', () => {
     expect(await p.get('acme')).toBe('at_1');
     expect(refreshes).toEqual([]);
     expect(store.calls.filter((c) => c === 'getCredential')).toHaveLength(1);
+  });
+
+  it('checks a token from memory against the store every RECHECK_MS (nothing decrypted), so an offboarding reaches it', async () => {
+    await connected();
+    const p = provider();
+    expect(await p.get('acme')).toBe('at_1');
+    now += RECHECK_MS;
+    expect(await p.get('acme')).toBe('at_1');
+    expect(store.calls.filter((c) => c === 'credentialGeneration')).toHaveLength(1);
+    expect(store.calls.filter((c) => c === 'getCredential')).toHaveLength(1);
+    await store.offboard('acme', new Date(now).toISOString());
+    expect(await p.get('acme')).toBe('at_1');
+    now += RECHECK_MS;
+    await expect(p.get('acme')).rejects.toMatchObject({ code: 'tenant_disconnected' });
   });
 
   it('refreshes a token within the margin of its expiry, and the returned refresh token replaces the old', async () => {
