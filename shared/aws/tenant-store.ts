@@ -9,6 +9,7 @@ import {
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
+  type UpdateItemCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, type Env, requiredEnv } from '../contract/env.ts';
@@ -79,7 +80,7 @@ export class DynamoTenantStore implements TenantStore {
     tenantId: string,
     change: { name?: string; clientSecrets?: readonly string[] },
     now: string,
-  ): Promise<{ tenant: TenantItem; created: boolean }> {
+  ): Promise<{ tenant: TenantItem; created: boolean } | undefined> {
     const sets = [
       'entity = :entity',
       'tenant_id = :id',
@@ -113,21 +114,26 @@ export class DynamoTenantStore implements TenantStore {
         });
       } else removes.push('client_secrets');
     }
-    const answer = await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: tenantKey(tenantId),
-        UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
-        // A tenant is created with a name: without one, only an existing tenant is updated.
-        ...(change.name === undefined ? { ConditionExpression: 'attribute_exists(pk)' } : {}),
-        ExpressionAttributeNames: {
-          '#status': 'status',
-          ...(change.name !== undefined ? { '#name': 'name' } : {}),
-        },
-        ExpressionAttributeValues: marshall(values),
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
+    const update = new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: tenantKey(tenantId),
+      UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
+      // A tenant is created with a name: without one, only an existing tenant is updated.
+      ...(change.name === undefined ? { ConditionExpression: 'attribute_exists(pk)' } : {}),
+      ExpressionAttributeNames: {
+        '#status': 'status',
+        ...(change.name !== undefined ? { '#name': 'name' } : {}),
+      },
+      ExpressionAttributeValues: marshall(values),
+      ReturnValues: 'ALL_OLD',
+    });
+    let answer: UpdateItemCommandOutput;
+    try {
+      answer = await this.client.send(update);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
     const tenant = await this.getTenant(tenantId);
     if (!tenant) throw new Error('tenant vanished after it was written');
     return { tenant, created: answer.Attributes === undefined };

@@ -209,13 +209,14 @@ export interface TenantCredential {
 export interface TenantStore {
   /**
    * Create the tenant (`registered`) or update it; `clientSecrets` undefined leaves them, `name` undefined
-   * leaves it (an update only). Returns the item and whether it was created.
+   * leaves it (an update only: undefined when there is no such tenant). Returns the item and whether it was
+   * created.
    */
   putTenant(
     tenantId: string,
     change: { name?: string; clientSecrets?: readonly string[] },
     now: string,
-  ): Promise<{ tenant: TenantItem; created: boolean }>;
+  ): Promise<{ tenant: TenantItem; created: boolean } | undefined>;
   getTenant(tenantId: string): Promise<TenantItem | undefined>;
   listTenants(cursor: string | undefined, limit: number): Promise<{ tenants: TenantItem[]; cursor?: string }>;
   /** The decrypted client secrets of a registered tenant that was not offboarded; undefined otherwise. */

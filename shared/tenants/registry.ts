@@ -89,21 +89,17 @@ export async function putTenant(
   const body = parseTenantBody(request.body);
   if (body.name === undefined && !(await deps.store.getTenant(tenantId)))
     throw new InvalidRequestError('name is required when registering a tenant');
-  const { tenant, created } = await deps.store
-    .putTenant(
-      tenantId,
-      {
-        ...(body.name === undefined ? {} : { name: body.name }),
-        ...(body.client_secrets === undefined ? {} : { clientSecrets: body.client_secrets }),
-      },
-      deps.clock().toISOString(),
-    )
-    .catch((error: unknown) => {
-      // Without a name the write is conditional on the tenant existing: offboarded meanwhile is not possible
-      // (offboarding keeps the item), so this is a tenant deleted from the table by hand.
-      if ((error as Error).name === 'ConditionalCheckFailedException') throw new UnknownTenantError(tenantId);
-      throw error;
-    });
+  const written = await deps.store.putTenant(
+    tenantId,
+    {
+      ...(body.name === undefined ? {} : { name: body.name }),
+      ...(body.client_secrets === undefined ? {} : { clientSecrets: body.client_secrets }),
+    },
+    deps.clock().toISOString(),
+  );
+  // Without a name only an existing tenant is updated: this one went between the read above and the write.
+  if (!written) throw new InvalidRequestError('name is required when registering a tenant');
+  const { tenant, created } = written;
   deps.logger.info(created ? 'tenant registered' : 'tenant updated', {
     tenantId,
     clientSecretsCount: tenant.clientSecretsCount,

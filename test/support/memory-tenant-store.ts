@@ -18,8 +18,7 @@ export class MemoryTenantStore implements TenantStore {
   ) {
     this.calls.push('putTenant');
     const existing = this.tenants.get(tenantId);
-    if (!existing && change.name === undefined)
-      throw Object.assign(new Error('x'), { name: 'ConditionalCheckFailedException' });
+    if (!existing && change.name === undefined) return undefined;
     const next = {
       tenantId,
       name: change.name ?? existing?.name ?? '',
