@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type CronofyConfig, parseConfig } from '#shared/core/config.ts';
 import type { Secrets } from '#shared/core/ports.ts';
+import { LOCAL_CLIENT_ID } from './local-mode.ts';
 
 /**
  * The configuration of local mode and of the tools that work against it (infra/local/, infra/ops/): the same
@@ -104,6 +105,9 @@ export function loadLocalConfig(
     ...(apiCredential === undefined ? {} : { apiCredential }),
   };
   if (Object.keys(raw.local as object).length === 0) delete raw.local;
+
+  // Organization Connect works against the fake with no setting at all.
+  raw.clientId ??= LOCAL_CLIENT_ID;
 
   let config: CronofyConfig;
   try {

@@ -1,6 +1,7 @@
 import { PARTITION_KEY, TTL_ATTRIBUTE } from '#shared/contract/keys.ts';
 import { SQS_MESSAGE_MAX_BYTES } from '#shared/contract/limits.ts';
 import { OPEN_INDEX } from '#shared/contract/open-index.ts';
+import { TENANTS_PARTITION_KEY, TENANTS_TTL_ATTRIBUTE } from '#shared/contract/tenants.ts';
 import { instanceRateShare, type RateLimit } from '#shared/cronofy/rate-limiter.ts';
 
 /**
@@ -17,6 +18,18 @@ export const TABLE = {
   ttlAttribute: TTL_ATTRIBUTE,
   /** Sparse index of open scheduling requests (shared/contract/open-index.ts), read by reconciliation. */
   openIndex: OPEN_INDEX,
+} as const;
+
+/**
+ * Tenants (an integrator's customers): their registrations, encrypted Organization Connect credentials and OAuth
+ * states (shared/aws/tenant-store.ts). A table of its own, without a stream: nothing of it may reach the records
+ * table's stream, the downstream contract.
+ */
+export const TENANTS_TABLE = {
+  localName: 'cronofy-tenants',
+  partitionKey: TENANTS_PARTITION_KEY,
+  /** OAuth states expire (epoch seconds); tenants and credentials do not. */
+  ttlAttribute: TENANTS_TTL_ATTRIBUTE,
 } as const;
 
 export const WORKER = {
@@ -45,7 +58,8 @@ export type FunctionName =
   | 'tokens'
   | 'schedulingRequests'
   | 'reconcile'
-  | 'events';
+  | 'events'
+  | 'tenants';
 
 /**
  * `systemLogLevel`: the level of Lambda's own log lines (START / REPORT), with the JSON log format. `WARN`
@@ -81,6 +95,13 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
     entry: 'functions/scheduling-requests/handler.ts',
     memoryMb: 256,
     timeoutSeconds: 25,
+    systemLogLevel: 'INFO',
+  },
+  // The tenant routes and Organization Connect's callback: one token call (5 s) and a few table writes.
+  tenants: {
+    entry: 'functions/tenants/handler.ts',
+    memoryMb: 256,
+    timeoutSeconds: 15,
     systemLogLevel: 'INFO',
   },
   // A run is bounded by cronofy.reconcileMaxCalls at this instance's share of the rate limit.
@@ -137,7 +158,7 @@ export function cronofyRateShare(): RateLimit {
 }
 
 export interface RouteDefinition {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** API Gateway path syntax: `{name}` is a path parameter. */
   path: string;
   function: FunctionName;
@@ -202,6 +223,25 @@ export const ROUTES: readonly RouteDefinition[] = [
     function: 'schedulingRequests',
     auth: 'iam',
     throttle: 'services',
+  },
+  { method: 'PUT', path: '/tenants/{tenant_id}', function: 'tenants', auth: 'iam', throttle: 'services' },
+  { method: 'GET', path: '/tenants/{tenant_id}', function: 'tenants', auth: 'iam', throttle: 'services' },
+  { method: 'DELETE', path: '/tenants/{tenant_id}', function: 'tenants', auth: 'iam', throttle: 'services' },
+  { method: 'GET', path: '/tenants', function: 'tenants', auth: 'iam', throttle: 'services' },
+  {
+    method: 'POST',
+    path: '/tenants/{tenant_id}/onboarding',
+    function: 'tenants',
+    auth: 'iam',
+    throttle: 'services',
+  },
+  // Public: the customer admin's browser, sent back by Cronofy; the single-use OAuth state is its credential.
+  {
+    method: 'GET',
+    path: '/oauth/cronofy/callback',
+    function: 'tenants',
+    auth: 'none',
+    throttle: 'recipients',
   },
 ];
 

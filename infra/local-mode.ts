@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { ENV } from '#shared/contract/env.ts';
 import { ConfigError } from '#shared/core/config.ts';
-import { TABLE } from './definitions.ts';
+import { TABLE, TENANTS_TABLE } from './definitions.ts';
 
 /**
  * How every tool finds local mode (`npm start`): the variables `npm start` reads, with the same defaults, the
@@ -19,9 +19,16 @@ export const LOCAL_ENV = {
   sqsPort: 'SQS_PORT',
   cronofyApiPort: 'CRONOFY_API_PORT',
   tableName: ENV.tableName,
+  tenantsTableName: ENV.tenantsTableName,
   localUrl: 'LOCAL_URL',
   cronofyApiUrl: ENV.cronofyApiUrl,
 } as const;
+
+/**
+ * The client id of Cronofy's application in local mode (cronofy.clientId when cdk.json has none): the fake's
+ * Organization Connect accepts it, with the first local client secret as the application's client secret.
+ */
+export const LOCAL_CLIENT_ID = 'local_cronofy_fake_client';
 
 /** The port of each service when its variable is not set. */
 export const DEFAULT_PORTS = {
@@ -61,16 +68,30 @@ export interface LocalEndpoints {
   dynamodb: string;
   sqs: string;
   tableName: string;
+  /** The tenants table (localTenantsTableName). */
+  tenantsTableName: string;
+}
+
+/**
+ * The local tenants table: TENANTS_TABLE_NAME, else `cronofy-tenants` beside the default records table, else
+ * `<TABLE_NAME>-tenants`, so two local stacks with their own TABLE_NAME never share tenants.
+ */
+export function localTenantsTableName(env: NodeJS.ProcessEnv, tableName: string): string {
+  const named = env[LOCAL_ENV.tenantsTableName]?.trim();
+  if (named) return named;
+  return tableName === TABLE.localName ? TENANTS_TABLE.localName : `${tableName}-tenants`;
 }
 
 export function localEndpoints(env: NodeJS.ProcessEnv = process.env): LocalEndpoints {
   const port = portFromEnv(env, LOCAL_ENV.port);
   const gateway = (env[LOCAL_ENV.localUrl]?.trim() || `http://127.0.0.1:${port}`).replace(/\/+$/, '');
+  const tableName = env[LOCAL_ENV.tableName]?.trim() || TABLE.localName;
   return {
     gateway,
     dynamodb: `http://127.0.0.1:${portFromEnv(env, LOCAL_ENV.dynamoDbPort)}`,
     sqs: `http://127.0.0.1:${portFromEnv(env, LOCAL_ENV.sqsPort)}`,
-    tableName: env[LOCAL_ENV.tableName]?.trim() || TABLE.localName,
+    tableName,
+    tenantsTableName: localTenantsTableName(env, tableName),
   };
 }
 

@@ -11,6 +11,7 @@ import {
 } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -18,7 +19,15 @@ import type { Construct } from 'constructs';
 import { ENV } from '#shared/contract/env.ts';
 import type { CronofyConfig } from '#shared/core/config.ts';
 import { AppFunction } from './constructs/app-function.ts';
-import { bindCronofy, bindQueueSender, bindSecret, bindTable, TABLE_ACTIONS } from './constructs/bindings.ts';
+import {
+  bindCronofy,
+  bindQueueSender,
+  bindSecret,
+  bindTable,
+  bindTenants,
+  TABLE_ACTIONS,
+  TENANT_ACCESS,
+} from './constructs/bindings.ts';
 import { DownstreamEvents } from './constructs/events.ts';
 import { type ApiThrottleProps, NotificationsHttpApi } from './constructs/http-api.ts';
 import { Monitoring, type MonitoringProps } from './constructs/monitoring.ts';
@@ -30,6 +39,7 @@ import {
   QUEUE,
   ROUTES,
   TABLE,
+  TENANTS_TABLE,
   WORKER,
 } from './definitions.ts';
 
@@ -72,7 +82,7 @@ export class CronofyNotificationsStack extends Stack {
     assertQueueFitsWorker();
 
     const functions = this.createFunctions(config.logRetentionDays);
-    const { ingest, worker, redirects, tokens, schedulingRequests, reconcile, events } = functions;
+    const { ingest, worker, redirects, tokens, schedulingRequests, reconcile, events, tenants } = functions;
 
     // Encryption at rest with the AWS owned key: no KMS key to pay for or to grant, no KMS calls per request.
     const table = new TableV2(this, 'Records', {
@@ -164,6 +174,40 @@ export class CronofyNotificationsStack extends Stack {
     }
 
     const downstream = new DownstreamEvents(this, 'DownstreamEvents', { table, publisher: events });
+    // Tenants: a table of their own (no stream: no credential or OAuth state may reach the records' stream), their
+    // Organization Connect tokens and client secrets encrypted client-side with a key this stack owns.
+    const tenantsKey = new Key(this, 'TenantsKey', {
+      description: "Encrypts tenants' Cronofy credentials (Organization Connect tokens, client secrets)",
+      enableKeyRotation: true,
+      // Without the key, every stored credential is lost: keep it if the stack goes.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const tenantsTable = new TableV2(this, 'TenantsTable', {
+      partitionKey: { name: TENANTS_TABLE.partitionKey, type: AttributeType.STRING },
+      billing: Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: TENANTS_TABLE.ttlAttribute,
+      // The secrets in it are encrypted with the tenants key before they are written; the table itself with the
+      // AWS owned key (no grant needed for the names and statuses).
+      encryption: TableEncryptionV2.dynamoOwnedKey(),
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    bindTenants(tenants, tenantsTable, tenantsKey, TENANT_ACCESS.manage);
+    bindSecret(tenants, secret, config.secretsCacheSeconds);
+    tenants.addEnvironment(ENV.cronofyDataCenter, config.dataCenter);
+    if (config.clientId) tenants.addEnvironment(ENV.cronofyClientId, config.clientId);
+    if (config.onboarding.successUrl)
+      tenants.addEnvironment(ENV.onboardingSuccessUrl, config.onboarding.successUrl);
+    if (config.onboarding.errorUrl)
+      tenants.addEnvironment(ENV.onboardingErrorUrl, config.onboarding.errorUrl);
+    // The functions that call Cronofy for a tenant (its OU token, refreshed when due) and the notification route
+    // that verifies a tenant's signatures.
+    for (const fn of [schedulingRequests, reconcile]) {
+      bindTenants(fn, tenantsTable, tenantsKey, TENANT_ACCESS.callCronofy);
+      if (config.clientId) fn.addEnvironment(ENV.cronofyClientId, config.clientId);
+    }
+    bindTenants(ingest, tenantsTable, tenantsKey, TENANT_ACCESS.verifyNotifications);
 
     const http = new NotificationsHttpApi(this, 'Http', {
       routes: ROUTES,
@@ -172,6 +216,9 @@ export class CronofyNotificationsStack extends Stack {
       throttle: props.apiThrottle,
       apiName: this.stackName,
     });
+
+    // The redirect_uri of Organization Connect and the base of tenants' notification URLs.
+    tenants.addEnvironment(ENV.apiUrl, http.url);
 
     const monitoring = new Monitoring(this, 'Monitoring', {
       ...props.monitoring,
@@ -206,6 +253,18 @@ export class CronofyNotificationsStack extends Stack {
     new CfnOutput(this, 'LinksBaseUrl', {
       value: `${http.url}/links`,
       description: 'Links to send recipients: <LinksBaseUrl>/<name of cronofy.publicLinks>',
+    });
+    new CfnOutput(this, 'OAuthCallbackUrl', {
+      value: `${http.url}/oauth/cronofy/callback`,
+      description: "Organization Connect's redirect_uri: register it with your Cronofy application",
+    });
+    new CfnOutput(this, 'TenantsTableName', {
+      value: tenantsTable.tableName,
+      description: 'Tenants and their encrypted credentials (npm run ops -- tenant list --stage <stage>)',
+    });
+    new CfnOutput(this, 'TenantsKeyArn', {
+      value: tenantsKey.keyArn,
+      description: "KMS key tenants' credentials are encrypted with",
     });
     new CfnOutput(this, 'TableName', { value: table.tableName });
     new CfnOutput(this, 'TableStreamArn', {
@@ -273,6 +332,7 @@ export class CronofyNotificationsStack extends Stack {
       schedulingRequests: create('schedulingRequests', 'SchedulingRequests'),
       reconcile: create('reconcile', 'Reconcile'),
       events: create('events', 'Events'),
+      tenants: create('tenants', 'Tenants'),
     };
   }
 

@@ -2,12 +2,13 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
 import { INGEST_SQS_CLIENT_CONFIG, SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
+import { tenantDirectoryFromEnv } from '#shared/aws/tenant-directory.ts';
 import { ENV, requiredEnv } from '#shared/contract/env.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
 import { header, healthy, notificationAccepted, notificationErrorToJson } from '#shared/edge/http.ts';
-import { acceptNotification, type IngestDeps, noTenantsDirectory } from '#shared/notifications/accept.ts';
+import { acceptNotification, type IngestDeps } from '#shared/notifications/accept.ts';
 
 /** Entry adapter for `POST /cronofy/notifications`, `POST /cronofy/notifications/{tenant_id}` and `GET /healthz`. */
 export function makeHandler(deps: IngestDeps) {
@@ -42,8 +43,8 @@ function depsFromEnv(): IngestDeps {
     secrets: secretsManagerFromEnv(),
     clock: () => new Date(),
     logger: createLogger('ingest'),
-    // Placeholder until the tenant registry is wired (shared/aws/tenant-store.ts): every tenant URL answers 401.
-    tenants: noTenantsDirectory,
+    // The tenant notification URLs verify with a tenant's own client secrets (the tenants table, KMS-encrypted).
+    tenants: tenantDirectoryFromEnv(process.env),
   };
 }
 

@@ -5,7 +5,6 @@ import { ENV, requiredEnv, wholeNumberEnv } from '#shared/contract/env.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { countersLine } from '#shared/core/metrics.ts';
-import type { CredentialProvider } from '#shared/core/ports.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import {
   type ReconcileDeps,
@@ -13,6 +12,7 @@ import {
   reconcile,
   type SkippedTenant,
 } from '#shared/scheduling/reconcile.ts';
+import { tenantCredentialsFromEnv } from '../tenants/credentials-from-env.ts';
 
 /**
  * Entry adapter of reconciliation: invoked by the schedule (`{}`: every open request) and by
@@ -81,11 +81,6 @@ export function makeHandler(deps: ReconcileHandlerDeps) {
   };
 }
 
-/**
- * `credentials`: the tenant seam. The per-tenant provider (Organization Connect tokens of the tenant registry) is
- * passed here where `live` builds the handler; without it every call uses the secret's credential, and a request
- * for a tenant is made with it too.
- */
 /** Tenant state → the metric counting the tenants a run skipped in it (graphed per state on the dashboard). */
 export const SKIPPED_TENANT_METRICS: Record<SkippedTenant['reason'], string> = {
   unknown_tenant: 'ReconciliationSkippedUnknownTenants',
@@ -106,15 +101,19 @@ function skippedMetrics(report: ReconcileReport): Record<string, number> {
   return counters;
 }
 
-function depsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  credentials?: CredentialProvider,
-): ReconcileHandlerDeps {
+function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps {
   const tableName = requiredEnv(env, ENV.tableName);
   const maxCalls = wholeNumberEnv(env, ENV.reconcileMaxCalls, 1, 'must be a whole number ≥ 1');
   const logger = createLogger('reconcile');
+  const secrets = secretsManagerFromEnv(env);
+  const writeMetric = (line: string) => process.stdout.write(`${line}\n`);
   return {
-    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger, credentials),
+    api: cronofyClientFromEnv(
+      env,
+      secrets,
+      logger,
+      tenantCredentialsFromEnv(env, secrets, logger, writeMetric),
+    ),
     store: new DynamoReconcileStore(
       new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 5000 } }),
       tableName,
@@ -122,7 +121,7 @@ function depsFromEnv(
     clock: () => new Date(),
     logger,
     maxCalls,
-    writeMetric: (line) => process.stdout.write(`${line}\n`),
+    writeMetric,
     metricsNamespace: requiredEnv(env, ENV.metricsNamespace),
   };
 }

@@ -11,7 +11,6 @@ import { DomainError, TenantUnavailableError, UnknownTenantError } from '#shared
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { countersLine } from '#shared/core/metrics.ts';
-import type { CredentialProvider } from '#shared/core/ports.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import { bodyBytes, toApiResponse } from '#shared/edge/api-gateway.ts';
 import {
@@ -28,6 +27,7 @@ import {
   createSchedulingRequest,
   type SchedulingRequestDeps,
 } from '#shared/scheduling/requests.ts';
+import { tenantCredentialsFromEnv } from '../tenants/credentials-from-env.ts';
 
 export interface SchedulingRequestsHandlerDeps extends SchedulingRequestDeps {
   /** Refuse requests API Gateway did not authorise with IAM (a second lock behind the route's authorizer). */
@@ -128,29 +128,28 @@ function decodePathSegment(raw: string): string | undefined {
   }
 }
 
-/**
- * `credentials`: the tenant seam. The per-tenant provider (Organization Connect tokens of the tenant registry) is
- * passed here where `live` builds the handler; without it every call uses the secret's credential, and a request
- * for a tenant is made with it too.
- */
-function depsFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  credentials?: CredentialProvider,
-): SchedulingRequestsHandlerDeps {
+function depsFromEnv(env: NodeJS.ProcessEnv = process.env): SchedulingRequestsHandlerDeps {
   const tableName = requiredEnv(env, ENV.tableName);
   const logger = createLogger('schedulingRequests');
+  const secrets = secretsManagerFromEnv(env);
+  const writeMetric = (line: string) => process.stdout.write(`${line}\n`);
   const store = new DynamoSchedulingStore(
     new DynamoDBClient({ requestHandler: { connectionTimeout: 1000, requestTimeout: 3000 } }),
     tableName,
   );
   return {
-    api: cronofyClientFromEnv(env, secretsManagerFromEnv(env), logger, credentials),
+    api: cronofyClientFromEnv(
+      env,
+      secrets,
+      logger,
+      tenantCredentialsFromEnv(env, secrets, logger, writeMetric),
+    ),
     store,
     idempotency: store,
     clock: () => new Date(),
     logger,
     requireIamAuthorizer: true,
-    writeMetric: (line) => process.stdout.write(`${line}\n`),
+    writeMetric,
     metricsNamespace: requiredEnv(env, ENV.metricsNamespace),
   };
 }

@@ -1,5 +1,6 @@
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { Grant } from 'aws-cdk-lib/aws-iam';
+import { Grant, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { ENV } from '#shared/contract/env.ts';
@@ -98,4 +99,61 @@ export function bindSecret(fn: AppFunction, secret: ISecret, cacheSeconds: numbe
   secret.encryptionKey?.grantDecrypt(fn.function);
   fn.addEnvironment(ENV.secretArn, secret.secretArn);
   fn.addEnvironment(ENV.secretsCacheSeconds, String(cacheSeconds));
+}
+
+/**
+ * The tenants table's actions per use (shared/aws/tenant-store.ts); each grant also gives the KMS actions on the
+ * stack's tenants key that the use needs.
+ */
+export const TENANT_ACCESS = {
+  /**
+   * The tenant routes and Organization Connect's callback: every store method (TransactWriteItems is authorised
+   * per item as PutItem / UpdateItem / DeleteItem), Scan for `GET /tenants`; encrypt and decrypt.
+   */
+  manage: {
+    table: [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Scan',
+    ],
+    kms: ['kms:Encrypt', 'kms:Decrypt'],
+  },
+  /**
+   * Calling Cronofy for a tenant (shared/tenants/credentials.ts): read the tenant and its credential, the refresh
+   * lease and refreshed tokens (UpdateItem), the disconnect (DeleteItem + UpdateItem); encrypt and decrypt.
+   */
+  callCronofy: {
+    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+    kms: ['kms:Encrypt', 'kms:Decrypt'],
+  },
+  /** The tenant notification route's TenantDirectory: one GetItem, decrypt only. */
+  verifyNotifications: { table: ['dynamodb:GetItem'], kms: ['kms:Decrypt'] },
+} as const satisfies Record<string, { table: readonly string[]; kms: readonly string[] }>;
+
+/**
+ * Allow a use of the tenants table and its key, and set `TENANTS_TABLE_NAME` and `TENANTS_KEY_ARN`. KMS is allowed
+ * only with the encryption context the code always sends (`tenant_id` and `field`, nothing else), so the grant
+ * cannot encrypt or decrypt anything that is not a tenant's credential.
+ */
+export function bindTenants(
+  fn: AppFunction,
+  table: ITableV2,
+  key: IKey,
+  access: { readonly table: readonly string[]; readonly kms: readonly string[] },
+): void {
+  Grant.addToPrincipal({ grantee: fn.function, actions: [...access.table], resourceArns: [table.tableArn] });
+  fn.function.addToRolePolicy(
+    new PolicyStatement({
+      actions: [...access.kms],
+      resources: [key.keyArn],
+      conditions: {
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenant_id', 'field'] },
+        Null: { 'kms:EncryptionContext:tenant_id': 'false', 'kms:EncryptionContext:field': 'false' },
+      },
+    }),
+  );
+  fn.addEnvironment(ENV.tenantsTableName, table.tableName);
+  fn.addEnvironment(ENV.tenantsKeyArn, key.keyArn);
 }

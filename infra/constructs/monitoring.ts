@@ -112,6 +112,12 @@ export interface MonitoringProps {
    * @default Duration.minutes(5)
    */
   readonly eventsDelay?: Duration;
+  /**
+   * Tenants Cronofy disconnected in 5 minutes (it refused their refresh token: the customer removed the
+   * application or the authorization lapsed). Each one needs onboarding again before calls for it work.
+   * @default 1
+   */
+  readonly tenantDisconnections?: number;
 }
 
 export interface MonitoringResources {
@@ -137,6 +143,9 @@ export interface MonitoringResources {
 }
 
 const PERIOD = Duration.minutes(5);
+
+/** Written (EMF, no dimensions) by the functions whose credential provider saw Cronofy refuse a refresh. */
+export const TENANT_DISCONNECTIONS_METRIC = 'TenantDisconnections';
 
 /**
  * Alarms on what loses or delays notifications, sent to one SNS topic, and a dashboard that follows a
@@ -322,6 +331,12 @@ export class Monitoring extends Construct {
       stageMetric('ReconciliationFailures', { statistic: Stats.SUM, period: reconcilePeriod }),
       1,
       'Reconciliation could not check some open scheduling requests (Cronofy or DynamoDB failed); the next run tries again.',
+    );
+    this.alarm(
+      'TenantDisconnections',
+      stageMetric(TENANT_DISCONNECTIONS_METRIC),
+      props.tenantDisconnections ?? 1,
+      'Cronofy refused the refresh token of a tenant, which is now disconnected: its calls answer 409 tenant_disconnected until it onboards again (see the logs for the tenant id; GET /tenants/{tenant_id}).',
     );
     this.alarm(
       'SchedulingFunctionErrors',

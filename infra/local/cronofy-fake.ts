@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { METADATA_KEYS } from '#shared/contract/keys.ts';
 import { signBody } from '#shared/notifications/signature.ts';
+import { LOCAL_CLIENT_ID } from '../local-mode.ts';
 
 /**
  * A fake of Cronofy's Scheduling Requests API for local mode and tests
@@ -20,6 +21,17 @@ import { signBody } from '#shared/notifications/signature.ts';
  *   (`Cronofy-HMAC-SHA256`, the first client secret), to the notification URL. Delivered once: the fake
  *   does not retry a failed delivery, and says so in its answer.
  * - `GET /_fake/scheduling_requests/{id}`: the request as the query would return it.
+ * - Organization Connect (https://docs.cronofy.com/developers/api/organization-connect/), the fake's base URL
+ *   standing in for the app host: `GET /oauth/authorize` consents at once (`302` to `redirect_uri` with `code`
+ *   and `state`; `fake_consent=deny` → `error=access_denied`; each consent a new Organizational Unit `ou_…`
+ *   unless `fake_ou=<id>` names one), `POST /oauth/token` (`authorization_code`, `refresh_token`; `400
+ *   {"error":"invalid_grant"}` for a bad, used or expired code or a revoked refresh token; every refresh rotates
+ *   the refresh token, the old one stops working), `POST /oauth/token/revoke`. Access tokens last `tokenTtlSeconds`
+ *   (CRONOFY_FAKE_TOKEN_TTL_SECONDS, default 3600). A scheduling request belongs to the OU whose token created it:
+ *   another OU's token (or the single-tenant credential) gets `404` for it, and the query leaves it out.
+ *   Test controls: `POST /_fake/tokens/expire` (every access token, now), `POST
+ *   /_fake/organizational_units/{ou}/disconnect` (revokes that OU's tokens, as an admin removing the app would),
+ *   `GET /_fake/oauth` (counts: exchanges, refreshes, revocations).
  * Both `/_fake/…` answers also carry the fake's own `state` (`pending`, `booked`, `declined`, `cancelled`), which
  * Cronofy's object shows only in part (a request declined before a time was chosen has no declined attendee).
  *
@@ -47,6 +59,10 @@ export interface CronofyFakeOptions {
   now?: () => number;
   /** One line per change (ids and types only). */
   log?: (line: string) => void;
+  /** Organization Connect's application: client id (default LOCAL_CLIENT_ID); its secret is `clientSecret`. */
+  clientId?: string;
+  /** How long an access token lasts (default 3600 s, as Cronofy's examples). */
+  tokenTtlSeconds?: number;
 }
 
 export interface CronofyFakeStats {
@@ -61,6 +77,11 @@ export interface CronofyFakeStats {
   queryBatches: number[];
   notificationsSent: number;
   notificationsFailed: number;
+  /** Organization Connect: codes exchanged, refreshes granted, revocations, token requests refused. */
+  tokenExchanges: number;
+  tokenRefreshes: number;
+  tokenRevocations: number;
+  tokenRefusals: number;
 }
 
 export interface CronofyFake {
@@ -69,6 +90,8 @@ export interface CronofyFake {
   stats: CronofyFakeStats;
   /** The request as the API would return it, or undefined. */
   get(id: string): Record<string, unknown> | undefined;
+  /** The Organizational Unit a request belongs to (undefined: created with the single-tenant credential). */
+  organizationalUnitOf(id: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -100,6 +123,14 @@ interface StoredRequest {
   /** From the recipient's visit to the link; stored on the request when a time is chosen. */
   visitMetadata: Record<string, string>;
   metadata: Record<string, string>;
+  /** The OU whose token created it; undefined for the single-tenant credential. */
+  ou?: string;
+}
+
+/** One authorization of the application by an OU (a consent): its tokens die together when it is revoked. */
+interface Grant {
+  ou: string;
+  revoked: boolean;
 }
 
 class Problem extends Error {
@@ -178,7 +209,17 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
     queryBatches: [],
     notificationsSent: 0,
     notificationsFailed: 0,
+    tokenExchanges: 0,
+    tokenRefreshes: 0,
+    tokenRevocations: 0,
+    tokenRefusals: 0,
   };
+  const clientId = options.clientId ?? LOCAL_CLIENT_ID;
+  const tokenTtlMs = (options.tokenTtlSeconds ?? 3600) * 1000;
+  const ous = new Set<string>();
+  const codes = new Map<string, { grant: Grant; redirectUri: string; expiresAt: number }>();
+  const accessTokens = new Map<string, { grant: Grant; expiresAt: number }>();
+  const refreshTokens = new Map<string, Grant>();
   const requests = new Map<string, StoredRequest>();
   const byToken = new Map<string, StoredRequest>();
   let baseUrl = '';
@@ -219,7 +260,7 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
     };
   }
 
-  function create(body: Record<string, unknown>): Record<string, unknown> {
+  function create(body: Record<string, unknown>, ou: string | undefined): Record<string, unknown> {
     const errors: Record<string, string> = {};
     const recipients = body.recipients;
     const selector = Array.isArray(recipients)
@@ -268,6 +309,7 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       attendeeStatus: 'needs_action',
       visitMetadata: {},
       metadata: {},
+      ...(ou === undefined ? {} : { ou }),
     };
     requests.set(stored.id, stored);
     byToken.set(stored.token, stored);
@@ -276,22 +318,25 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
     return { scheduling_request: toObject(stored) };
   }
 
-  function query(body: Record<string, unknown>): Record<string, unknown> {
+  function query(body: Record<string, unknown>, ou: string | undefined): Record<string, unknown> {
     const ids = body.scheduling_request_ids;
     if (!Array.isArray(ids) || ids.length === 0 || !ids.every(nonEmptyString)) {
       throw invalid({ scheduling_request_ids: 'required: a list of scheduling request ids' });
     }
     stats.queryBatches.push(ids.length);
     // Unknown ids are left out (Cronofy's behaviour for them is not documented).
-    const found = ids.map((id) => requests.get(id)).filter((stored) => stored !== undefined);
+    const found = ids
+      .map((id) => requests.get(id))
+      .filter((stored) => stored !== undefined && stored.ou === ou) as StoredRequest[];
     return { scheduling_requests: found.map((stored) => ({ scheduling_request: toObject(stored) })) };
   }
 
-  function cancel(body: Record<string, unknown>): void {
+  function cancel(body: Record<string, unknown>, ou: string | undefined): void {
     const id = body.scheduling_request_id;
     if (!nonEmptyString(id)) throw invalid({ scheduling_request_id: 'required' });
     const stored = requests.get(id);
-    if (!stored) throw new Problem(404, {});
+    // Another OU's request is as unknown as one that does not exist.
+    if (!stored || stored.ou !== ou) throw new Problem(404, {});
     if (stored.state !== 'cancelled') {
       stored.state = 'cancelled';
       stats.cancelled++;
@@ -373,19 +418,158 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
     }
   }
 
-  function authorized(request: IncomingMessage): boolean {
+  /** Who calls: `single` (the single-tenant credential), an OU (its access token), or nobody (401). */
+  function caller(request: IncomingMessage): { ou: string | undefined } | undefined {
     const header = request.headers.authorization ?? '';
-    return header === `Bearer ${bearer}`;
+    if (header === `Bearer ${bearer}`) return { ou: undefined };
+    const token = accessTokens.get(header.replace(/^Bearer /, ''));
+    if (!token || token.grant.revoked || token.expiresAt <= now()) return undefined;
+    return { ou: token.grant.ou };
   }
 
-  async function route(request: IncomingMessage, url: URL): Promise<[number, unknown]> {
+  function newToken(prefix: string): string {
+    return `${prefix}${randomBytes(24).toString('base64url')}`;
+  }
+
+  function issue(grant: Grant): Record<string, unknown> {
+    const accessToken = newToken('fake_at_');
+    const refreshToken = newToken('fake_rt_');
+    accessTokens.set(accessToken, { grant, expiresAt: now() + tokenTtlMs });
+    refreshTokens.set(refreshToken, grant);
+    return {
+      token_type: 'bearer',
+      access_token: accessToken,
+      expires_in: Math.round(tokenTtlMs / 1000),
+      refresh_token: refreshToken,
+      scope: 'organizational_unit_scheduler',
+    };
+  }
+
+  /** `GET /oauth/authorize`: consent at once, or refuse with `fake_consent=deny`. */
+  function authorize(search: URLSearchParams): [number, unknown, Record<string, string>?] {
+    const redirectUri = search.get('redirect_uri') ?? '';
+    let target: URL;
+    try {
+      target = new URL(redirectUri);
+      if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error('scheme');
+    } catch {
+      return [400, 'redirect_uri must be an absolute http(s) URL'];
+    }
+    if (search.get('client_id') !== clientId) return [400, 'unknown client_id'];
+    if (search.get('response_type') !== 'code') return [400, 'response_type must be code'];
+    if (search.get('scope') !== 'organizational_unit_scheduler')
+      return [400, 'scope must be organizational_unit_scheduler'];
+    const state = search.get('state');
+    if (state !== null) target.searchParams.set('state', state);
+    if (search.get('fake_consent') === 'deny') {
+      target.searchParams.set('error', 'access_denied');
+      log('consent denied');
+      return [302, '', { location: target.toString() }];
+    }
+    const named = search.get('fake_ou');
+    if (named !== null && !ous.has(named)) return [400, 'fake_ou names no organizational unit'];
+    const ou = named ?? `ou_${randomBytes(8).toString('hex')}`;
+    ous.add(ou);
+    const code = newToken('fake_code_');
+    codes.set(code, { grant: { ou, revoked: false }, redirectUri, expiresAt: now() + 10 * 60_000 });
+    target.searchParams.set('code', code);
+    log(`consent given by ${ou}`);
+    return [302, '', { location: target.toString() }];
+  }
+
+  /** JSON or form-encoded, as Cronofy accepts both. */
+  function fields(request: IncomingMessage, body: Buffer): Record<string, string> {
+    const text = body.toString('utf8');
+    if ((request.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded'))
+      return Object.fromEntries(new URLSearchParams(text));
+    const value = parseJson(body, true);
+    return Object.fromEntries(
+      Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    );
+  }
+
+  const invalidGrant = (): [number, unknown] => {
+    stats.tokenRefusals++;
+    return [400, { error: 'invalid_grant', error_description: 'The grant is invalid, used or revoked' }];
+  };
+
+  function token(values: Record<string, string>): [number, unknown] {
+    if (values.client_id !== clientId || values.client_secret !== options.clientSecret) {
+      stats.tokenRefusals++;
+      return [401, { error: 'invalid_client' }];
+    }
+    if (values.grant_type === 'authorization_code') {
+      const entry = codes.get(values.code ?? '');
+      // A code works once, whatever happens next.
+      codes.delete(values.code ?? '');
+      if (!entry || entry.expiresAt <= now() || entry.redirectUri !== values.redirect_uri)
+        return invalidGrant();
+      stats.tokenExchanges++;
+      log(`code exchanged for ${entry.grant.ou}`);
+      return [200, issue(entry.grant)];
+    }
+    if (values.grant_type === 'refresh_token') {
+      const grant = refreshTokens.get(values.refresh_token ?? '');
+      if (!grant || grant.revoked) return invalidGrant();
+      // Rotated: the old refresh token stops working, so a second refresh with it is refused.
+      refreshTokens.delete(values.refresh_token ?? '');
+      stats.tokenRefreshes++;
+      log(`token refreshed for ${grant.ou}`);
+      return [200, issue(grant)];
+    }
+    return [400, { error: 'unsupported_grant_type' }];
+  }
+
+  function revoke(values: Record<string, string>): [number, unknown] {
+    if (values.client_id !== clientId || values.client_secret !== options.clientSecret)
+      return [401, { error: 'invalid_client' }];
+    const value = values.token ?? '';
+    const grant = refreshTokens.get(value) ?? accessTokens.get(value)?.grant;
+    if (grant) {
+      grant.revoked = true;
+      stats.tokenRevocations++;
+      log(`authorization of ${grant.ou} revoked`);
+    }
+    return [200, undefined];
+  }
+
+  async function route(
+    request: IncomingMessage,
+    url: URL,
+  ): Promise<[number, unknown, Record<string, string>?]> {
     const method = request.method ?? 'GET';
     const path = url.pathname;
     if (method === 'GET' && path === '/healthz') return [200, { status: 'ok' }];
 
+    if (method === 'GET' && path === '/oauth/authorize') return authorize(url.searchParams);
+    if (method === 'POST' && path === '/oauth/token') return token(fields(request, await readBody(request)));
+    if (method === 'POST' && path === '/oauth/token/revoke')
+      return revoke(fields(request, await readBody(request)));
+    if (method === 'POST' && path === '/_fake/tokens/expire') {
+      for (const entry of accessTokens.values()) entry.expiresAt = Math.min(entry.expiresAt, now());
+      return [200, { expired: accessTokens.size }];
+    }
+    const disconnect = /^\/_fake\/organizational_units\/([^/]+)\/disconnect$/.exec(path);
+    if (method === 'POST' && disconnect) {
+      const ou = decodeURIComponent(disconnect[1] ?? '');
+      if (!ous.has(ou)) return [404, { message: 'unknown organizational unit' }];
+      for (const grant of [
+        ...refreshTokens.values(),
+        ...[...accessTokens.values()].map((entry) => entry.grant),
+      ])
+        if (grant.ou === ou) grant.revoked = true;
+      log(`${ou} disconnected the application`);
+      return [200, { organizational_unit: ou, disconnected: true }];
+    }
+    if (method === 'GET' && path === '/_fake/oauth') {
+      const { tokenExchanges, tokenRefreshes, tokenRevocations, tokenRefusals } = stats;
+      return [200, { tokenExchanges, tokenRefreshes, tokenRevocations, tokenRefusals }];
+    }
+
     if (path.startsWith('/v1/')) {
       stats.requests++;
-      if (!authorized(request)) {
+      const who = caller(request);
+      if (!who) {
         stats.unauthorized++;
         return [401, {}]; // body not documented by Cronofy
       }
@@ -395,10 +579,10 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       }
       if (method !== 'POST') return [404, {}];
       const body = parseJson(await readBody(request));
-      if (path === '/v1/scheduling_requests') return [200, create(body)];
-      if (path === '/v1/scheduling_requests/query') return [200, query(body)];
+      if (path === '/v1/scheduling_requests') return [200, create(body, who.ou)];
+      if (path === '/v1/scheduling_requests/query') return [200, query(body, who.ou)];
       if (path === '/v1/scheduling_requests/cancel') {
-        cancel(body);
+        cancel(body, who.ou);
         return [202, undefined];
       }
       return [404, {}];
@@ -417,7 +601,14 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       if (!stored) return [404, { message: 'unknown scheduling request' }];
       const action = control[2];
       if (action === undefined && method === 'GET')
-        return [200, { scheduling_request: toObject(stored), state: stored.state }];
+        return [
+          200,
+          {
+            scheduling_request: toObject(stored),
+            state: stored.state,
+            organizational_unit: stored.ou ?? null,
+          },
+        ];
       if (method !== 'POST' || !ACTIONS.includes(action as Action)) return [404, { message: 'Not Found' }];
       const body = parseJson(await readBody(request), true);
       if (body.notify !== undefined && typeof body.notify !== 'boolean') {
@@ -440,14 +631,17 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     let status: number;
     let body: unknown;
+    let headers: Record<string, string> | undefined;
     try {
-      [status, body] = await route(request, new URL(request.url ?? '/', 'http://127.0.0.1'));
+      [status, body, headers] = await route(request, new URL(request.url ?? '/', 'http://127.0.0.1'));
     } catch (error) {
       [status, body] =
         error instanceof Problem ? [error.status, error.body] : [500, { message: 'fake failed' }];
     }
     request.resume();
-    if (body === undefined) {
+    if (headers) {
+      response.writeHead(status, headers).end(typeof body === 'string' ? body : '');
+    } else if (body === undefined) {
       response.writeHead(status).end();
     } else if (typeof body === 'string') {
       response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(body);
@@ -480,6 +674,7 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       const stored = requests.get(id);
       return stored ? toObject(stored) : undefined;
     },
+    organizationalUnitOf: (id) => requests.get(id)?.ou,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -9,16 +9,22 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
+import { tenantDirectory } from '#shared/aws/tenant-directory.ts';
+import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
 import type { Clock, CredentialProvider, Logger, RecordStore, TenantDirectory } from '#shared/core/ports.ts';
+import { secretsCredentialProvider } from '#shared/cronofy/credentials.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
-import { noTenantsDirectory } from '#shared/notifications/accept.ts';
+import { makeCronofyOAuth } from '#shared/cronofy/oauth-client.ts';
+import { tenantCredentialProvider } from '#shared/tenants/credentials.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
 import { makeHandler as makeSchedulingRequestsHandler } from '../../functions/scheduling-requests/handler.ts';
+import { makeHandler as makeTenantsHandler } from '../../functions/tenants/handler.ts';
 import { makeHandler as makeTokensHandler } from '../../functions/tokens/handler.ts';
 import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler.ts';
 import type { LocalConfig } from '../config.ts';
@@ -57,6 +63,10 @@ export interface LocalDeps {
    * scheduling-requests function calls Cronofy with. Absent: the secret's credential, for every call.
    */
   credentials?: CredentialProvider;
+  /** The tenants table (registrations, encrypted credentials, OAuth states). */
+  tenantsTableName: string;
+  /** The gateway's base URL: Organization Connect's redirect_uri and tenants' notification URLs hang off it. */
+  gatewayUrl: string;
   /** Wraps the worker's record store (a fault hook of the reliability suite: a forced bug). */
   wrapWorkerStore?: (store: RecordStore) => RecordStore;
   /** The tenants the tenant notification URL knows (default: none, every tenant URL answers 401). */
@@ -70,13 +80,26 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
   const secrets = new StaticSecrets(deps.config.secrets);
   const schedulingStore = new DynamoSchedulingStore(deps.dynamo, deps.tableName);
   const recordStore = new DynamoRecordStore(deps.dynamo, deps.tableName);
+  const cronofyApiUrl = deps.cronofyApiUrl ?? DEFAULT_CRONOFY_API_URL;
+  const { config } = deps.config;
+  // KMS's stand-in: AES-256-GCM with cronofy.local.tenantsKey, or a key of this run.
+  const tenantsKey = config.local?.tenantsKey;
+  const tenantStore = new DynamoTenantStore(
+    deps.dynamo,
+    deps.tenantsTableName,
+    new LocalAesCipher(tenantsKey === undefined ? undefined : Buffer.from(tenantsKey, 'base64')),
+  );
+  const oauth = config.clientId
+    ? makeCronofyOAuth({ baseUrl: cronofyApiUrl, clientId: config.clientId, secrets })
+    : undefined;
+  const schedulingLogger = deps.logger('schedulingRequests');
   return {
     ingest: makeIngestHandler({
       queue: new SqsNotificationQueue(deps.sqs, deps.queueUrl),
       secrets,
       clock: deps.clock,
       logger: deps.logger('ingest'),
-      tenants: deps.tenants ?? noTenantsDirectory,
+      tenants: deps.tenants ?? tenantDirectory(tenantStore),
     }),
     worker: makeWorkerHandler({
       retentionDays: deps.config.config.notificationRetentionDays,
@@ -106,17 +129,45 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
     schedulingRequests: makeSchedulingRequestsHandler({
       api: cronofyClient({
         dataCenter: deps.config.config.dataCenter,
-        apiUrl: deps.cronofyApiUrl ?? DEFAULT_CRONOFY_API_URL,
+        apiUrl: cronofyApiUrl,
         // The same share of the rate limit as one deployed instance.
         rateLimit: cronofyRateShare(),
         secrets,
-        ...(deps.credentials ? { credentials: deps.credentials } : {}),
-        logger: deps.logger('schedulingRequests'),
+        // A call for a tenant uses its Organization Connect token; a call without one, the secret's credential.
+        ...(deps.credentials
+          ? { credentials: deps.credentials }
+          : oauth
+            ? {
+                credentials: tenantCredentialProvider({
+                  fallback: secretsCredentialProvider(secrets),
+                  store: tenantStore,
+                  oauth,
+                  clock: deps.clock,
+                  logger: schedulingLogger,
+                }),
+              }
+            : {}),
+        logger: schedulingLogger,
       }),
       store: schedulingStore,
       idempotency: schedulingStore,
       clock: deps.clock,
-      logger: deps.logger('schedulingRequests'),
+      logger: schedulingLogger,
+      requireIamAuthorizer: true,
+    }),
+    tenants: makeTenantsHandler({
+      store: tenantStore,
+      secrets,
+      clock: deps.clock,
+      logger: deps.logger('tenants'),
+      apiUrl: deps.gatewayUrl,
+      callbackUrl: `${deps.gatewayUrl}/oauth/cronofy/callback`,
+      // The fake plays Cronofy's app host too (its /oauth/authorize).
+      appUrl: cronofyApiUrl,
+      ...(config.clientId ? { clientId: config.clientId } : {}),
+      ...(oauth ? { oauth } : {}),
+      ...(config.onboarding.successUrl ? { successUrl: config.onboarding.successUrl } : {}),
+      ...(config.onboarding.errorUrl ? { errorUrl: config.onboarding.errorUrl } : {}),
       requireIamAuthorizer: true,
     }),
   };

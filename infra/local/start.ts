@@ -42,8 +42,18 @@ function startFake(
   gatewayPort: number,
   clientSecret: string,
   apiCredential: string | undefined,
+  clientId: string | undefined,
 ): Promise<CronofyFake> {
+  const ttl = env.CRONOFY_FAKE_TOKEN_TTL_SECONDS;
+  const tokenTtlSeconds = ttl === undefined || ttl === '' ? undefined : Number(ttl);
+  if (tokenTtlSeconds !== undefined && (!Number.isInteger(tokenTtlSeconds) || tokenTtlSeconds < 1))
+    throw new ConfigError(
+      `Invalid configuration in the environment:\n  CRONOFY_FAKE_TOKEN_TTL_SECONDS: must be a whole number of seconds ≥ 1, got "${ttl}"`,
+    );
   return startCronofyFake({
+    // Organization Connect: the application local mode is configured with (cronofy.clientId).
+    ...(clientId ? { clientId } : {}),
+    ...(tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds }),
     port: portFromEnv(env, LOCAL_ENV.cronofyApiPort),
     notificationUrl: `http://127.0.0.1:${gatewayPort}/cronofy/notifications`,
     clientSecret,
@@ -80,7 +90,8 @@ function banner(stack: LocalStack, env: NodeJS.ProcessEnv, concurrency: number, 
     `  BODY='{"notification":{"type":"scheduling_request_time_chosen"},"scheduling_request":{"scheduling_request_id":"srq_local_example"}}'`,
     `  curl -i ${stack.url}/cronofy/notifications -H "Cronofy-HMAC-SHA256: $(printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)" --data-binary "$BODY"`,
     '',
-    `Token routes (POST /tokens/claim, /tokens/embed) and POST /scheduling-requests (…/{id}/cancel) need: Authorization: Bearer ${token}`,
+    `Token routes (POST /tokens/claim, /tokens/embed), POST /scheduling-requests (…/{id}/cancel) and /tenants… need: Authorization: Bearer ${token}`,
+    `Onboard a tenant: PUT ${stack.url}/tenants/acme {"name":"Acme"}, then POST …/tenants/acme/onboarding and open its connect_url (the fake consents at once)`,
     `Scheduling requests are created in the Cronofy fake; re-read them with: ${prefix}npm run ops -- reconcile --all-open`,
     `Check the whole path (health, signed notification, its record, a redirect, a link): ${prefix}npm run smoke -- --local`,
     ...(prefix ? [`Give npm run notify, sim, ops and smoke the same settings: ${prefix.trim()}`] : []),
@@ -156,7 +167,13 @@ async function main(): Promise<void> {
       undefined,
       env[LOCAL_ENV.tableName] ? { [LOCAL_ENV.tableName]: env[LOCAL_ENV.tableName] as string } : {},
     );
-    fake = await startFake(env, port, config.secrets.clientSecrets[0] ?? '', config.secrets.apiCredential);
+    fake = await startFake(
+      env,
+      port,
+      config.secrets.clientSecrets[0] ?? '',
+      config.secrets.apiCredential,
+      config.config.clientId,
+    );
     console.log('Starting DynamoDB Local (Java) and the SQS emulator…');
     starting = startLocalStack({
       port,

@@ -5,7 +5,7 @@ import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { isTenantId } from '#shared/contract/tenants.ts';
 import { ConfigError } from '#shared/core/config.ts';
 import { runWhenEntryPoint } from '../cli-entry.ts';
-import { QUEUE, TABLE } from '../definitions.ts';
+import { QUEUE, TABLE, TENANTS_TABLE } from '../definitions.ts';
 import {
   DEFAULT_PORTS,
   isConnectionRefused,
@@ -40,6 +40,7 @@ import {
 } from './reconcile.ts';
 import { StackNotFound, stackOutputs } from './stack-outputs.ts';
 import { PurgeIncomplete, runTenantPurge } from './tenant-purge.ts';
+import { listTenantItems, showTenant, TenantNotFound } from './tenants.ts';
 
 export const USAGE = `Usage: npm run ops -- <command> [options]
 
@@ -64,6 +65,9 @@ Commands
                                   every open request (--all-open; the default without ids). --dry-run reports
                                   without writing. Local mode: runs here against the Cronofy fake; --stage:
                                   invokes the stage's reconcile function. Exit 1 when some failed.
+  tenant list                     the tenants (id, name, status, client secrets count, times); never a token
+                                  or a secret
+  tenant show <tenant_id>         one tenant, and when its Organization Connect token expires
   tenant purge <tenant_id> [--dry-run]
                                   delete every record carrying that tenant_id (after DELETE /tenants/{id}),
                                   with a progress line per page scanned; safe to interrupt and run again.
@@ -75,11 +79,11 @@ Options
   --stage <name>   the deployed stack CronofyNotifications-<name> (AWS credentials and region from the usual
                    AWS_* environment / profile)
   --region <r>     its region, when not the default one
-  --json           print JSON instead of text (list, dlq peek, inspect, reconcile, tenant purge)
+  --json           print JSON instead of text (list, dlq peek, inspect, reconcile, tenant list, tenant purge)
   --help           this text
 
 Local mode: the same variables as npm start find it: ${LOCAL_ENV.dynamoDbPort} (${DEFAULT_PORTS.DYNAMODB_PORT}), ${LOCAL_ENV.sqsPort} (${DEFAULT_PORTS.SQS_PORT}), ${LOCAL_ENV.tableName}
-(${TABLE.localName}), ${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). Run \`npm start\` first.
+(${TABLE.localName}), ${LOCAL_ENV.tenantsTableName} (tenant: ${TENANTS_TABLE.localName}, or <TABLE_NAME>-tenants), ${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). Run \`npm start\` first.
 
 Exit status: 0 done; 1 failed (local mode not running, stack or record not found); 2 usage error.`;
 
@@ -139,6 +143,7 @@ async function localTarget(env: NodeJS.ProcessEnv, command: string): Promise<Tar
     ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
     sqs,
     tableName: endpoints.tableName,
+    tenantsTableName: endpoints.tenantsTableName,
     queueUrl: await url(QUEUE.localName),
     dlqUrl: await url(QUEUE.dlqLocalName),
     local: true,
@@ -152,6 +157,7 @@ async function stageTarget(stage: string, region: string | undefined): Promise<T
     ddb: new DynamoDBClient(config),
     sqs: new SQSClient(config),
     tableName: outputs.TableName ?? '',
+    ...(outputs.TenantsTableName ? { tenantsTableName: outputs.TenantsTableName } : {}),
     queueUrl: outputs.QueueUrl ?? '',
     dlqUrl: outputs.DeadLetterQueueUrl ?? '',
     local: false,
@@ -271,9 +277,15 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
       return usage(`Unknown dlq command: ${args[0] ?? '(none)'}; use dlq peek`);
     if (command === 'dlq') max = whole(values.max as string | undefined, 'max', 50);
     if (command === 'tenant') {
-      if (args[0] !== 'purge') return usage(`Unknown tenant command: ${args[0] ?? '(none)'}`);
-      if (!isTenantId(args[1]))
-        return usage('tenant purge needs a tenant_id: 1 to 64 characters of A-Z a-z 0-9 . _ -');
+      if (args[0] === 'purge') {
+        if (!isTenantId(args[1]))
+          return usage('tenant purge needs a tenant_id: 1 to 64 characters of A-Z a-z 0-9 . _ -');
+      } else if (!(args[0] === 'list' || (args[0] === 'show' && args[1])))
+        return usage(
+          args[0] === 'show'
+            ? 'tenant show needs a tenant_id'
+            : `Unknown tenant command: ${args[0] ?? '(none)'}`,
+        );
     }
     if (command === 'list') {
       const statuses = ((values.status as string[] | undefined) ?? []).flatMap((s) => s.split(','));
@@ -385,13 +397,42 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
         );
         return 0;
       }
-      case 'tenant':
-        return await runTenantPurge(
-          target,
-          args[1] as string,
-          { dryRun: values['dry-run'] === true, json },
-          io,
+      case 'tenant': {
+        if (args[0] === 'purge')
+          return await runTenantPurge(
+            target,
+            args[1] as string,
+            { dryRun: values['dry-run'] === true, json },
+            io,
+          );
+        if (!target.tenantsTableName)
+          throw new StackNotFound('the stack has no TenantsTableName output: deploy this version first');
+        if (args[0] === 'show') {
+          io.stdout(
+            JSON.stringify(await showTenant(target.ddb, target.tenantsTableName, args[1] as string), null, 2),
+          );
+          return 0;
+        }
+        const tenants = await listTenantItems(target.ddb, target.tenantsTableName);
+        io.stdout(
+          json
+            ? JSON.stringify(tenants, null, 2)
+            : tenants.length === 0
+              ? `No tenants in ${target.tenantsTableName}.`
+              : `${tenants.length} tenant(s) in ${target.tenantsTableName}:\n${table([
+                  ['tenant id', 'status', 'client secrets', 'connected at', 'disconnected at', 'name'],
+                  ...tenants.map((t) => [
+                    String(t.tenant_id),
+                    String(t.status),
+                    String(t.client_secrets_count ?? 0),
+                    String(t.connected_at ?? '-'),
+                    String(t.disconnected_at ?? '-'),
+                    String(t.name ?? ''),
+                  ]),
+                ])}`,
         );
+        return 0;
+      }
       case 'dlq': {
         const letters = await peekDeadLetters(target, { max });
         io.stdout(json ? JSON.stringify(letters, null, 2) : formatDeadLetters(letters, target.local));
@@ -415,7 +456,8 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     error instanceof ReconcileBusy ||
     error instanceof PurgeIncomplete ||
     error instanceof CronofyFakeNotRunning ||
-    error instanceof ConfigError
+    error instanceof ConfigError ||
+    error instanceof TenantNotFound
   )
     return error.message;
   if (isConnectionRefused(error)) {

@@ -31,6 +31,8 @@ export interface Target {
   ddb: DynamoDBClient;
   sqs: SQSClient;
   tableName: string;
+  /** The tenants table (`tenant list|show`); absent for a stage deployed before tenants existed. */
+  tenantsTableName?: string;
   queueUrl: string;
   dlqUrl: string;
   /** AWS supports SQS message move tasks; the local emulator does not, so local mode moves by hand. */

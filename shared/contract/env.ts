@@ -23,23 +23,36 @@ export const ENV = {
   reconcileMaxCalls: 'RECONCILE_MAX_CALLS',
   /** The custom event bus the stream function puts downstream events on. */
   eventBusName: 'EVENT_BUS_NAME',
+  /** The tenants table (shared/aws/tenant-store.ts) and the KMS key its credentials are encrypted with. */
+  tenantsTableName: 'TENANTS_TABLE_NAME',
+  tenantsKeyArn: 'TENANTS_KEY_ARN',
+  /** The HTTP API's base URL (no trailing slash): Organization Connect's redirect_uri and tenants' notification URLs. */
+  apiUrl: 'API_URL',
+  /** Organization Connect: the application's client id and where the customer admin's browser goes afterwards. */
+  cronofyClientId: 'CRONOFY_CLIENT_ID',
+  onboardingSuccessUrl: 'ONBOARDING_SUCCESS_URL',
+  onboardingErrorUrl: 'ONBOARDING_ERROR_URL',
   /** The threshold of our logger (shared/core/logger.ts), set for every function (infra/constructs/app-function.ts). */
   logLevel: 'LOG_LEVEL',
 } as const;
 export type EnvName = (typeof ENV)[keyof typeof ENV];
 
 const SECRET = [ENV.secretArn, ENV.secretsCacheSeconds] as const;
+const TENANTS = [ENV.tenantsTableName, ENV.tenantsKeyArn] as const;
 const CRONOFY = [ENV.cronofyDataCenter, ENV.cronofyRatePerSecond, ENV.cronofyRatePerMinute] as const;
 
 /** The variables each function reads (all set by the stack; CRONOFY_API_URL, local mode only, is not listed). */
 export const FUNCTION_ENV = {
-  ingest: [ENV.queueUrl, ...SECRET],
+  ingest: [ENV.queueUrl, ...SECRET, ...TENANTS],
   worker: [ENV.tableName, ENV.metricsNamespace, ENV.notificationRetentionDays],
   redirects: [ENV.tableName, ...SECRET, ENV.publicConfig],
   tokens: [...SECRET],
-  schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace],
-  reconcile: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ENV.reconcileMaxCalls],
+  // CRONOFY_CLIENT_ID is set only when configured (then calls for a tenant use its Organization Connect token).
+  schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ...TENANTS],
+  reconcile: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ENV.reconcileMaxCalls, ...TENANTS],
   events: [ENV.eventBusName],
+  // CRONOFY_CLIENT_ID, ONBOARDING_SUCCESS_URL and ONBOARDING_ERROR_URL are set only when configured.
+  tenants: [...TENANTS, ENV.apiUrl, ...SECRET, ENV.cronofyDataCenter],
 } as const satisfies Record<string, readonly EnvName[]>;
 
 export type Env = Readonly<Record<string, string | undefined>>;

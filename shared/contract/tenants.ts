@@ -16,3 +16,7 @@ export type TenantStatus = (typeof TENANT_STATUSES)[number];
 /** `reason` of a `notification` record kept as `rejected`. */
 export const REJECTION_REASONS = ['tenant_mismatch'] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
+
+/** The tenants table's key attribute and TTL attribute (shared/aws/tenant-store.ts, infra/definitions.ts). */
+export const TENANTS_PARTITION_KEY = 'pk';
+export const TENANTS_TTL_ATTRIBUTE = 'expires_at';

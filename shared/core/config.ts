@@ -66,6 +66,17 @@ export const localSecretsSchema = z.strictObject({
   embedSecret: nonEmpty,
   /** The bearer local handlers send to the Cronofy fake (and the fake accepts); the first client secret when absent. */
   apiCredential: z.optional(nonEmpty),
+  /**
+   * Base64 of 32 bytes: the AES-256-GCM key tenants' credentials are encrypted with in local mode (KMS in AWS).
+   * A new key each run when absent (DynamoDB Local keeps nothing between runs either).
+   */
+  tenantsKey: z.optional(
+    z
+      .string()
+      .check(
+        z.refine((value) => Buffer.from(value, 'base64').byteLength === 32, 'must be base64 of 32 bytes'),
+      ),
+  ),
 });
 
 export const cronofyConfigSchema = z.strictObject({
@@ -93,6 +104,19 @@ export const cronofyConfigSchema = z.strictObject({
    * waits for the next run.
    */
   reconcileMaxCalls: z._default(wholeNumber(1, 1000), 100),
+  /**
+   * Organization Connect (tenants): the Cronofy application's client id (not secret; its client secret is the
+   * first of the secret's client_secrets). Without it, onboarding a tenant answers that it is not configured.
+   */
+  clientId: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a Cronofy client id'))),
+  /**
+   * Where the customer admin's browser goes after Organization Connect: `successUrl` with `tenant_id`,
+   * `errorUrl` with `tenant_id` and `error`. Without them a small page says what happened.
+   */
+  onboarding: z._default(
+    z.strictObject({ successUrl: z.optional(httpsUrl), errorUrl: z.optional(httpsUrl) }),
+    {},
+  ),
   /** Development-only secrets used by local mode; never deployed. */
   local: z.optional(localSecretsSchema),
 });

@@ -85,3 +85,6 @@ export class TenantUnavailableError extends DomainError {
     );
   }
 }
+
+/** A feature the deployment has not been configured for (e.g. Organization Connect without `cronofy.clientId`). */
+export class NotConfiguredError extends DomainError {}

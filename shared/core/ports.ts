@@ -1,5 +1,6 @@
 import type { Item, StateWrite, StateWriteResult } from '../contract/ordering.ts';
 import type { EventTriggerRecord, NotificationRecord, RedirectRecord } from '../contract/records.ts';
+import type { TenantStatus } from '../contract/tenants.ts';
 
 /** The narrow interfaces domain code depends on. AWS adapters live in `shared/aws/`; tests pass fakes. */
 
@@ -192,4 +193,104 @@ export interface EventPublisher {
    * whole.
    */
   put(entries: readonly BusEntry[]): Promise<Array<string | undefined>>;
+}
+
+// Tenants: the store of their registrations, Organization Connect credentials and OAuth states (adapter:
+// shared/aws/tenant-store.ts, a table of its own, so nothing of it reaches the records table's stream).
+
+/**
+ * Client-side encryption of one value, bound to its tenant and field (`context`): a ciphertext moved to another
+ * tenant's item, or to another field, does not decrypt. Adapters: shared/aws/kms-cipher.ts (KMS in AWS, AES-GCM
+ * locally).
+ */
+export interface Cipher {
+  encrypt(plaintext: string, context: CipherContext): Promise<string>;
+  /** Throws when the ciphertext was not made for this context (or was tampered with). */
+  decrypt(ciphertext: string, context: CipherContext): Promise<string>;
+}
+export interface CipherContext {
+  tenant_id: string;
+  field: 'access_token' | 'refresh_token' | 'client_secrets';
+}
+
+/** A tenant as stored, secrets left out. Times are ISO 8601. */
+export interface TenantItem {
+  tenantId: string;
+  name: string;
+  status: TenantStatus;
+  clientSecretsCount: number;
+  createdAt: string;
+  updatedAt: string;
+  connectedAt?: string;
+  disconnectedAt?: string;
+  /** Set by offboarding (DELETE); a PUT registers the tenant again and clears it. */
+  offboardedAt?: string;
+}
+
+/** A tenant's Organization Connect tokens, decrypted. `generation` grows by one with every refresh. */
+export interface TenantCredential {
+  tenantId: string;
+  accessToken: string;
+  refreshToken: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+  generation: number;
+  /** Milliseconds since the epoch until which a refresh holds the lease; absent when none does. */
+  leaseUntil?: number;
+}
+
+export interface TenantStore {
+  /**
+   * Create the tenant (`registered`) or update it; `clientSecrets` undefined leaves them, `name` undefined
+   * leaves it (an update only: undefined when there is no such tenant). Returns the item and whether it was
+   * created.
+   */
+  putTenant(
+    tenantId: string,
+    change: { name?: string; clientSecrets?: readonly string[] },
+    now: string,
+  ): Promise<{ tenant: TenantItem; created: boolean } | undefined>;
+  getTenant(tenantId: string): Promise<TenantItem | undefined>;
+  listTenants(cursor: string | undefined, limit: number): Promise<{ tenants: TenantItem[]; cursor?: string }>;
+  /** The decrypted client secrets of a registered tenant that was not offboarded; undefined otherwise. */
+  tenantClientSecrets(tenantId: string): Promise<readonly string[] | undefined>;
+
+  /** Keep an OAuth state (by its hash) for a tenant until `expiresAt` (epoch seconds). */
+  putOAuthState(stateHash: string, tenantId: string, expiresAt: number): Promise<void>;
+  /** Delete the state and return its tenant, if it existed and has not expired: one caller ever gets it. */
+  takeOAuthState(stateHash: string, nowSeconds: number): Promise<string | undefined>;
+
+  /** Keep new tokens (encrypted) and mark the tenant `connected`, unless it is unknown or offboarded (false). */
+  connect(
+    tenantId: string,
+    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+    now: string,
+  ): Promise<boolean>;
+  /** The credential (strongly consistent), decrypted; undefined when the tenant has none. */
+  getCredential(tenantId: string): Promise<TenantCredential | undefined>;
+  /** The credential's generation only (strongly consistent, nothing decrypted); undefined when there is none. */
+  credentialGeneration(tenantId: string): Promise<number | undefined>;
+  /** Take the refresh lease of `generation`, if nobody holds an unexpired one: true when taken. */
+  takeRefreshLease(
+    tenantId: string,
+    generation: number,
+    leaseToken: string,
+    nowMs: number,
+    leaseUntil: number,
+  ): Promise<boolean>;
+  /** Keep refreshed tokens (generation + 1) and free the lease, if `leaseToken` still holds it. */
+  saveRefreshed(
+    tenantId: string,
+    leaseToken: string,
+    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  ): Promise<boolean>;
+  /** Free the lease (a refresh that could not reach Cronofy), if `leaseToken` holds it. */
+  releaseRefreshLease(tenantId: string, leaseToken: string): Promise<void>;
+  /**
+   * Cronofy refused the refresh: forget the credential and mark the tenant `disconnected`, only if `leaseToken`
+   * still holds the lease (a reconnect meanwhile wins). True when it did.
+   */
+  disconnect(tenantId: string, leaseToken: string, now: string): Promise<boolean>;
+  /** Offboarding: forget the credential and the tenant's client secrets, mark it `disconnected`. */
+  offboard(tenantId: string, now: string): Promise<void>;
 }

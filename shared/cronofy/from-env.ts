@@ -12,6 +12,8 @@ import {
   CronofyValidationError,
 } from './api-errors.ts';
 import { secretsCredentialProvider } from './credentials.ts';
+import type { CronofyOAuth } from './oauth.ts';
+import { makeCronofyOAuth } from './oauth-client.ts';
 import { type RateLimit, RateLimiter } from './rate-limiter.ts';
 
 /**
@@ -103,4 +105,21 @@ export function cronofyErrorMetric(error: CronofyApiError, tenantId?: string): s
   if (error instanceof CronofyValidationError || error instanceof CronofyNotFoundError)
     return 'CronofyRejected';
   return 'CronofyErrors';
+}
+
+/**
+ * Cronofy's token endpoint for Organization Connect (tenants), on the same API host as the calls; undefined
+ * when `CRONOFY_CLIENT_ID` (cronofy.clientId) is not set.
+ */
+export function cronofyOAuthFromEnv(
+  env: NodeJS.ProcessEnv,
+  secrets: SecretsProvider,
+): CronofyOAuth | undefined {
+  const clientId = env[ENV.cronofyClientId];
+  if (!clientId) return undefined;
+  return makeCronofyOAuth({
+    baseUrl: cronofyApiBaseUrl(dataCenterFromEnv(env), env[ENV.cronofyApiUrl]),
+    clientId,
+    secrets,
+  });
 }

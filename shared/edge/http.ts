@@ -4,6 +4,7 @@ import {
   IdempotencyKeyReusedError,
   InProgressError,
   InvalidRequestError,
+  NotConfiguredError,
   NotFoundError,
   RetryLaterError,
   TenantUnavailableError,
@@ -15,7 +16,17 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../core/errors.ts';
-import type { IssuedToken, SchedulingRequestCancelled, SchedulingRequestCreated } from '../core/outcomes.ts';
+import type {
+  IssuedToken,
+  OAuthCallbackOutcome,
+  SchedulingRequestCancelled,
+  SchedulingRequestCreated,
+  TenantList,
+  TenantOffboarded,
+  TenantOnboarding,
+  TenantPut,
+  TenantView,
+} from '../core/outcomes.ts';
 
 /**
  * HTTP answers in one place: the outcomes of the use cases (shared/core/outcomes.ts) and their typed errors
@@ -104,6 +115,37 @@ export function schedulingRequestCancelled(cancelled: SchedulingRequestCancelled
   });
 }
 
+/** `PUT /tenants/{tenant_id}`: 201 created, 200 updated; the body as `GET`. */
+export function tenantPut({ tenant, created }: TenantPut): HttpResult {
+  return json(created ? 201 : 200, tenant);
+}
+
+export function tenantFound(tenant: TenantView): HttpResult {
+  return json(200, tenant);
+}
+
+export function tenantListed({ tenants, nextCursor }: TenantList): HttpResult {
+  return json(200, { tenants, ...(nextCursor ? { next_cursor: nextCursor } : {}) });
+}
+
+/** `DELETE /tenants/{tenant_id}`: the tenant as `GET`, and whether Cronofy confirmed the revocation. */
+export function tenantOffboarded({ tenant, revoked }: TenantOffboarded): HttpResult {
+  return json(200, { ...tenant, revoked });
+}
+
+/** `POST /tenants/{tenant_id}/onboarding`: the URLs carry a token and a state, so never cached. */
+export function tenantOnboarding(onboarding: TenantOnboarding): HttpResult {
+  return json(
+    200,
+    {
+      sign_up_url: onboarding.signUpUrl,
+      connect_url: onboarding.connectUrl,
+      expires_at: onboarding.expiresAt,
+    },
+    RECIPIENT_HEADERS,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Errors → JSON answers
 
@@ -160,7 +202,7 @@ const SCHEDULING_ERRORS: ErrorAnswers = [
  * A tenant that cannot be called for, in the contract's exact bodies: `404 {"error":"unknown_tenant"}`, `409
  * {"error":"tenant_not_connected"|"tenant_disconnected","tenant_id"}`. Undefined for any other error.
  */
-export function tenantErrorToJson(error: unknown): HttpResult | undefined {
+export function tenantCallErrorToJson(error: unknown): HttpResult | undefined {
   if (error instanceof UnknownTenantError) return json(404, { error: 'unknown_tenant' });
   if (error instanceof TenantUnavailableError)
     return json(409, { error: error.code, tenant_id: error.tenantId });
@@ -170,7 +212,21 @@ export function tenantErrorToJson(error: unknown): HttpResult | undefined {
 /** `POST /scheduling-requests` and `…/{id}/cancel`; Cronofy's 422 keeps its errors per field. */
 export function schedulingErrorToJson(error: unknown): HttpResult {
   if (error instanceof UpstreamRejectedError) return json(422, { errors: error.fieldErrors });
-  return tenantErrorToJson(error) ?? errorToJson(SCHEDULING_ERRORS, error);
+  return tenantCallErrorToJson(error) ?? errorToJson(SCHEDULING_ERRORS, error);
+}
+
+const TENANT_ERRORS: ErrorAnswers = [
+  [InvalidRequestError, 400, 'bad_request'],
+  // Before NotFoundError: an UnknownTenantError is one.
+  [UnknownTenantError, 404, 'unknown_tenant'],
+  [NotFoundError, 404, 'not_found'],
+  [NotConfiguredError, 501, 'not_configured'],
+  UNAVAILABLE,
+];
+
+/** `PUT/GET/DELETE /tenants/{tenant_id}`, `GET /tenants`, `POST /tenants/{tenant_id}/onboarding`. */
+export function tenantErrorToJson(error: unknown): HttpResult {
+  return errorToJson(TENANT_ERRORS, error);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -219,8 +275,46 @@ export function escapeHtml(text: string): string {
 }
 
 export function errorPage(status: ErrorPageStatus): HttpResult {
-  const page = PAGES[status];
-  const title = escapeHtml(page.title);
+  return page(status, PAGES[status]);
+}
+
+/** Organization Connect's callback, as the customer admin reads it when no page of the integrator is configured. */
+const CALLBACK_PAGES: Record<OAuthCallbackOutcome['result'], { title: string; message: string }> = {
+  connected: {
+    title: 'Cronofy is connected',
+    message: 'Your Cronofy organization is now connected. You can close this window.',
+  },
+  access_denied: {
+    title: 'Cronofy was not connected',
+    message:
+      'The authorization was declined in Cronofy, so nothing was connected. You can start again from the application.',
+  },
+  exchange_failed: {
+    title: 'Cronofy could not be connected',
+    message:
+      'Cronofy authorized the connection but it could not be completed. Please start again from the application in a few minutes.',
+  },
+  invalid_state: {
+    title: 'This link is not valid',
+    message:
+      'This authorization link has expired or was already used. Please start the connection again from the application.',
+  },
+};
+
+/**
+ * `GET /oauth/cronofy/callback`: a forged, expired or used state is a 400 page and never a redirect; otherwise a
+ * `302` to the integrator's page when one is configured, else a page that says what happened. Fixed text only:
+ * nothing from the request is echoed.
+ */
+export function oauthCallbackAnswer(outcome: OAuthCallbackOutcome): HttpResult {
+  if (outcome.result === 'invalid_state') return page(400, CALLBACK_PAGES.invalid_state);
+  if (outcome.location !== undefined)
+    return { statusCode: 302, headers: { ...RECIPIENT_HEADERS, location: outcome.location }, body: '' };
+  return page(outcome.result === 'connected' ? 200 : 400, CALLBACK_PAGES[outcome.result]);
+}
+
+function page(status: number, text: { title: string; message: string }): HttpResult {
+  const title = escapeHtml(text.title);
   const body = `<!doctype html>
 <html lang="en">
 <head>
@@ -233,7 +327,7 @@ export function errorPage(status: ErrorPageStatus): HttpResult {
 </head>
 <body>
 <h1>${title}</h1>
-<p>${escapeHtml(page.message)}</p>
+<p>${escapeHtml(text.message)}</p>
 </body>
 </html>
 `;

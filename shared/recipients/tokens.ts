@@ -30,6 +30,8 @@ export const tokenClaimsSchema = z
     exp: z.int(),
     jti: z.uuid(),
     tenant_id: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+    /** Onboarding sign-up links: the default name of the Organizational Unit Cronofy creates for the tenant. */
+    tenant_name: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
   })
   .check(
     z.refine((claims) => claims.exp > claims.iat && claims.exp - claims.iat <= MAX_TTL_SECONDS, {
@@ -44,6 +46,8 @@ export interface MintOptions {
   ttlSeconds?: number;
   /** Embed tokens only. */
   tenantId?: string;
+  /** Embed tokens only (onboarding sign-up links). */
+  tenantName?: string;
 }
 
 export interface MintedToken extends IssuedToken {
@@ -69,6 +73,9 @@ export async function mintToken(
     exp: iat + ttl,
     jti: newId(),
     ...(options.kind === 'embed' && options.tenantId !== undefined ? { tenant_id: options.tenantId } : {}),
+    ...(options.kind === 'embed' && options.tenantName !== undefined
+      ? { tenant_name: options.tenantName }
+      : {}),
   };
   const { iss, aud, exp, jti, ...extra } = claims;
   const token = await new SignJWT(extra)

@@ -28,7 +28,13 @@ beforeAll(async () => {
     port: 0,
     apiToken: TOKEN,
     logger: silentLogger,
-    handlers: { ingest: recording, redirects: recording, tokens: recording, schedulingRequests: recording },
+    handlers: {
+      ingest: recording,
+      redirects: recording,
+      tokens: recording,
+      schedulingRequests: recording,
+      tenants: recording,
+    },
   });
 });
 

@@ -127,7 +127,9 @@ describe('HTTP API name', () => {
 
 describe('alarm topic encryption', () => {
   it('encrypts the topic with a customer managed key that rotates (not alias/aws/sns)', () => {
-    const [[keyId]] = ofType('AWS::KMS::Key') as [[string, Resource]];
+    // The alarm topic's key (the tenants key is the other one: test/infra/tenants.test.ts).
+    const [keyId] =
+      (ofType('AWS::KMS::Key') as [string, Resource][]).find(([id]) => id.includes('AlarmTopicKey')) ?? [];
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     expect(JSON.stringify(template.toJSON())).not.toContain('alias/aws/sns');

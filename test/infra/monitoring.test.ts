@@ -114,8 +114,9 @@ describe('alarms', () => {
   it('notifies the topic when an alarm fires and when it clears', () => {
     const alarms = resourcesOfType('AWS::CloudWatch::Alarm');
     // 8 on the notification path (tenant mismatches included), 6 on Cronofy's API and reconciliation
-    // (test/infra/scheduling.test.ts), 2 on downstream events (test/infra/events.test.ts).
-    expect(alarms).toHaveLength(16);
+    // (test/infra/scheduling.test.ts), 2 on downstream events (test/infra/events.test.ts), 1 on tenants
+    // (test/infra/tenants.test.ts).
+    expect(alarms).toHaveLength(17);
     for (const [, alarm] of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId() }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId() }]);

@@ -22,6 +22,7 @@ const FUNCTION_IDS: Record<FunctionName, string> = {
   schedulingRequests: 'SchedulingRequests',
   reconcile: 'Reconcile',
   events: 'Events',
+  tenants: 'Tenants',
 };
 
 type Resource = {
@@ -153,7 +154,9 @@ describe('functions', () => {
 
   it('wires each function to the resources its code reads from the environment', () => {
     const [queueId] = resourcesOfType('AWS::SQS::Queue').find(([, q]) => q.Properties.RedrivePolicy) ?? [];
-    const [tableId] = onlyResource('AWS::DynamoDB::GlobalTable');
+    // The records table is the one with a stream (the tenants table has none).
+    const [tableId] =
+      resourcesOfType('AWS::DynamoDB::GlobalTable').find(([, t]) => t.Properties.StreamSpecification) ?? [];
     const [secretId] = onlyResource('AWS::SecretsManager::Secret');
     const env = (name: FunctionName) => functionResource(name).Properties.Environment.Variables;
     const cacheSeconds = String(300);
@@ -294,13 +297,22 @@ describe('secret', () => {
 });
 
 describe('least privilege', () => {
-  it('lets ingest send to the queue and read the secret, and nothing else', () => {
+  it("lets ingest send to the queue, read the secret and read (decrypt) a tenant's client secrets, and nothing else", () => {
     const actions = allowedActions('ingest');
-    expect(actions.filter((action) => action.startsWith('dynamodb:'))).toEqual([]);
     expect(actions.filter((action) => !/^(logs|xray):/.test(action)).sort()).toEqual([
+      'dynamodb:GetItem',
+      'kms:Decrypt',
       'secretsmanager:GetSecretValue',
       'sqs:SendMessage',
     ]);
+    // The GetItem is on the tenants table, never on the records table.
+    const [recordsId] =
+      resourcesOfType('AWS::DynamoDB::GlobalTable').find(([, t]) => t.Properties.StreamSpecification) ?? [];
+    const roleId = logicalId(appFunction('ingest').role);
+    const policies = resourcesOfType('AWS::IAM::Policy').filter(([, policy]) =>
+      policy.Properties.Roles.some((role: { Ref?: string }) => role.Ref === roleId),
+    );
+    expect(JSON.stringify(policies)).not.toContain(`"${recordsId}"`);
   });
 
   it('lets the worker consume the queue, write items and read notification records, and nothing else', () => {

@@ -13,7 +13,36 @@ describe('configuration', () => {
       secretsCacheSeconds: 300,
       reconcileIntervalMinutes: 60,
       reconcileMaxCalls: 100,
+      onboarding: {},
     });
+  });
+
+  it('takes the Organization Connect keys, naming a wrong one', () => {
+    const config = parseConfig({
+      dataCenter: 'us',
+      clientId: 'abc_DEF-123',
+      onboarding: { successUrl: 'https://ats.example.com/ok', errorUrl: 'https://ats.example.com/failed' },
+    });
+    expect(config.clientId).toBe('abc_DEF-123');
+    expect(config.onboarding).toEqual({
+      successUrl: 'https://ats.example.com/ok',
+      errorUrl: 'https://ats.example.com/failed',
+    });
+    expect(() => parseConfig({ dataCenter: 'us', clientId: 'has space' })).toThrow(
+      'cronofy.clientId: must be a Cronofy client id',
+    );
+    expect(() =>
+      parseConfig({ dataCenter: 'us', onboarding: { successUrl: 'http://ats.example.com' } }),
+    ).toThrow('cronofy.onboarding.successUrl: must be an absolute https:// URL without credentials');
+    expect(() => parseConfig({ dataCenter: 'us', onboarding: { failUrl: 'https://x.example' } })).toThrow(
+      'cronofy.onboarding',
+    );
+    expect(() =>
+      parseConfig({
+        dataCenter: 'us',
+        local: { clientSecrets: ['a'], embedPublicKey: 'b', embedSecret: 'c', tenantsKey: 'short' },
+      }),
+    ).toThrow('cronofy.local.tenantsKey: must be base64 of 32 bytes');
   });
 
   it('takes reconcileIntervalMinutes 0 (off) to 1440 and reconcileMaxCalls 1 to 1000, naming a wrong one', () => {

@@ -57,6 +57,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   recipients: ['core', 'contract'],
   // The scheduling use cases call Cronofy: through its port and typed errors only, never the HTTP adapter.
   scheduling: ['core', 'contract', 'cronofy/api.ts', 'cronofy/api-errors.ts'],
+  // Tenants: the token endpoint through its port and typed errors; onboarding mints an Embed token.
+  tenants: ['core', 'contract', 'cronofy/oauth.ts', 'recipients/tokens.ts'],
   edge: ['core', 'contract'],
   aws: ['core', 'contract'],
   cronofy: ['core', 'contract'],

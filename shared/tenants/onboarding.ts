@@ -1,0 +1,179 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { InvalidRequestError, NotConfiguredError, UnknownTenantError } from '../core/errors.ts';
+import type { OAuthCallbackOutcome, TenantOnboarding } from '../core/outcomes.ts';
+import type { Clock, Logger, SecretsProvider, TenantStore } from '../core/ports.ts';
+import { loadSecrets } from '../core/secrets.ts';
+import type { CronofyOAuth } from '../cronofy/oauth.ts';
+import { mintToken } from '../recipients/tokens.ts';
+import { parseTenantId } from './registry.ts';
+
+/**
+ * Onboarding a tenant (Cronofy's integration guide, steps 1 and 4): the sign-up URL, whose Embed token links
+ * the tenant to an Organizational Unit, and the Organization Connect URL
+ * (https://docs.cronofy.com/developers/api/organization-connect/request-authorization/), whose `state` is the
+ * only thing that ties Cronofy's callback to a tenant. The state is 256 random bits, handed out once and kept
+ * only as its SHA-256 (a leaked table holds no usable state), bound to the tenant, single-use (a conditional
+ * delete) and expiring after STATE_TTL_SECONDS.
+ */
+
+/** How long a connect URL works: long enough to sign in to Cronofy, at most the 30 minutes the contract allows. */
+export const STATE_TTL_SECONDS = 30 * 60;
+/** Organization Connect's scope for Scheduler operations only. */
+export const OU_SCOPE = 'organizational_unit_scheduler';
+/** 32 random bytes, base64url: the only shape of state this service hands out. */
+const STATE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+export interface OnboardingDeps {
+  store: TenantStore;
+  secrets: SecretsProvider;
+  clock: Clock;
+  logger: Logger;
+  /** `cronofy.clientId`; onboarding is not configured without it. */
+  clientId?: string;
+  /** `https://app.cronofy.com` (the data center's app host), or local mode's fake. */
+  appUrl: string;
+  /** This deployment's `GET /oauth/cronofy/callback` URL: the redirect_uri. */
+  callbackUrl: string;
+  newState?: () => string;
+}
+
+export interface CallbackDeps {
+  store: TenantStore;
+  clock: Clock;
+  logger: Logger;
+  /** Absent without `cronofy.clientId`: then no state can have been handed out either. */
+  oauth?: CronofyOAuth;
+  callbackUrl: string;
+  successUrl?: string;
+  errorUrl?: string;
+}
+
+export const hashState = (state: string) => createHash('sha256').update(state, 'utf8').digest('hex');
+const randomState = () => randomBytes(32).toString('base64url');
+
+export async function startOnboarding(
+  request: { tenantId: string | undefined; caller?: string },
+  deps: OnboardingDeps,
+): Promise<TenantOnboarding> {
+  const tenantId = parseTenantId(request.tenantId);
+  if (!deps.clientId)
+    throw new NotConfiguredError('Organization Connect is not configured: set cronofy.clientId');
+  const tenant = await deps.store.getTenant(tenantId);
+  if (!tenant) throw new UnknownTenantError(tenantId);
+  if (tenant.offboardedAt)
+    throw new InvalidRequestError('the tenant was offboarded: register it again (PUT) before onboarding it');
+  const secrets = await loadSecrets(deps, 'temporarily unable to start onboarding; retry later');
+
+  const now = deps.clock();
+  const expiresAtSeconds = Math.floor(now.getTime() / 1000) + STATE_TTL_SECONDS;
+  const state = (deps.newState ?? randomState)();
+  await deps.store.putOAuthState(hashState(state), tenantId, expiresAtSeconds);
+
+  const embed = await mintToken(secrets, { kind: 'embed', tenantId, tenantName: tenant.name }, deps.clock);
+  const signUp = new URL('/sign_up', deps.appUrl);
+  signUp.searchParams.set('style', 'embedded');
+  signUp.searchParams.set('embedded_authtoken', embed.token);
+  const connect = new URL('/oauth/authorize', deps.appUrl);
+  connect.searchParams.set('response_type', 'code');
+  connect.searchParams.set('client_id', deps.clientId);
+  connect.searchParams.set('redirect_uri', deps.callbackUrl);
+  connect.searchParams.set('scope', OU_SCOPE);
+  connect.searchParams.set('state', state);
+  // Neither the state nor the token is logged: both are bearer values until used.
+  deps.logger.info('tenant onboarding started', { tenantId, jti: embed.claims.jti, caller: request.caller });
+  return {
+    signUpUrl: signUp.toString(),
+    connectUrl: connect.toString(),
+    expiresAt: new Date(expiresAtSeconds * 1000).toISOString().replace('.000Z', 'Z'),
+  };
+}
+
+/** `?state=&code=` or `?state=&error=` as Cronofy sends them; anything else is ignored. */
+export interface CallbackQuery {
+  state?: string;
+  code?: string;
+  error?: string;
+}
+
+/**
+ * `GET /oauth/cronofy/callback`. The state decides everything: missing, forged, expired or used → `invalid_state`
+ * with no exchange and no redirect. With a valid state: `error=access_denied` → `access_denied`; any other error,
+ * no code, or an exchange that fails → `exchange_failed`; else the tokens are kept and the tenant is `connected`.
+ */
+export async function completeOAuthCallback(
+  query: CallbackQuery,
+  deps: CallbackDeps,
+): Promise<OAuthCallbackOutcome> {
+  const state = query.state;
+  if (state === undefined || !STATE_PATTERN.test(state)) {
+    deps.logger.warn('oauth callback refused: state', {
+      reason: state === undefined ? 'missing' : 'malformed',
+    });
+    return { result: 'invalid_state' };
+  }
+  const now = deps.clock();
+  const tenantId = await deps.store.takeOAuthState(hashState(state), Math.floor(now.getTime() / 1000));
+  if (tenantId === undefined) {
+    deps.logger.warn('oauth callback refused: state', { reason: 'unknown, expired or used' });
+    return { result: 'invalid_state' };
+  }
+  const finish = (result: 'connected' | 'access_denied' | 'exchange_failed'): OAuthCallbackOutcome => {
+    const target = result === 'connected' ? deps.successUrl : deps.errorUrl;
+    let location: string | undefined;
+    if (target) {
+      const url = new URL(target);
+      url.searchParams.set('tenant_id', tenantId);
+      if (result !== 'connected') url.searchParams.set('error', result);
+      location = url.toString();
+    }
+    deps.logger.info('oauth callback', { tenantId, result });
+    return { result, tenantId, ...(location ? { location } : {}) };
+  };
+
+  if (query.error !== undefined)
+    return finish(query.error === 'access_denied' ? 'access_denied' : 'exchange_failed');
+  if (!query.code || query.code.length > 2048 || !deps.oauth) return finish('exchange_failed');
+  try {
+    const tokens = await deps.oauth.exchangeCode(query.code, deps.callbackUrl);
+    if (!tokens.refreshToken) {
+      deps.logger.error('oauth exchange answered without a refresh token', { tenantId });
+      return finish('exchange_failed');
+    }
+    const connected = await deps.store.connect(
+      tenantId,
+      {
+        accessToken: tokens.accessToken,
+        refreshToken: tokens.refreshToken,
+        expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
+      },
+      deps.clock().toISOString(),
+    );
+    if (!connected) {
+      // Offboarded (or removed) since the connect URL was handed out: give the authorization back.
+      await deps.oauth.revoke(tokens.refreshToken).catch(() => undefined);
+      deps.logger.warn('oauth callback for a tenant offboarded meanwhile: authorization revoked', {
+        tenantId,
+      });
+    }
+    return finish(connected ? 'connected' : 'exchange_failed');
+  } catch (error) {
+    deps.logger.warn('oauth exchange failed', { tenantId, error: (error as Error).name });
+    return finish('exchange_failed');
+  }
+}
+
+/** A query parameter that must be there at most once; repeated values (a,b) are not a state. */
+export function callbackQuery(parameters: Record<string, string | undefined> | undefined): CallbackQuery {
+  const one = (name: string) => {
+    const value = parameters?.[name];
+    return value === undefined || value.includes(',') ? undefined : value;
+  };
+  const state = one('state');
+  const code = one('code');
+  const error = one('error');
+  return {
+    ...(state === undefined ? {} : { state }),
+    ...(code === undefined ? {} : { code }),
+    ...(error === undefined ? {} : { error }),
+  };
+}
