@@ -165,6 +165,7 @@ export async function replay(
             : notificationId.startsWith('sha256:')
               ? undefined
               : notificationId,
+        opsReplay: true,
       }),
     }),
   );

@@ -35,6 +35,11 @@ export interface EnvelopeInput {
   receivedAt: Date;
   /** `Cronofy-Notification-ID` as received (kept only when `traceableHeaderId` accepts it). */
   headerId?: string;
+  /**
+   * Put back on the queue by `npm run ops -- replay` (which needs the queue's credentials): only such a message
+   * may apply a body its notification record keeps as `unparseable` or `unknown_type`. Ingest never sets it.
+   */
+  opsReplay?: boolean;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -49,11 +54,12 @@ function escapeForSqs(json: string): string {
   return json.replace(SQS_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-export function encodeEnvelope({ body, receivedAt, headerId }: EnvelopeInput): string {
+export function encodeEnvelope({ body, receivedAt, headerId, opsReplay }: EnvelopeInput): string {
   const common = {
     v: ENVELOPE_VERSION,
     receivedAt: receivedAt.toISOString(),
     ...(traceableHeaderId(headerId) ? { headerId: traceableHeaderId(headerId) } : {}),
+    ...(opsReplay ? { opsReplay: true } : {}),
   };
   let text: string | undefined;
   try {

@@ -6,7 +6,7 @@ let sequence = 0;
 /** A queue message as the ingest function would write it for this body. */
 export function queueMessage(
   body: string | Uint8Array,
-  options: { notificationId?: string; receivedAt?: Date } = {},
+  options: { notificationId?: string; receivedAt?: Date; opsReplay?: boolean } = {},
 ): QueueMessage & { key: string } {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   sequence++;
@@ -17,6 +17,7 @@ export function queueMessage(
       body: bytes,
       receivedAt: options.receivedAt ?? new Date('2026-11-23T10:00:00.000Z'),
       headerId: options.notificationId,
+      ...(options.opsReplay ? { opsReplay: true } : {}),
     }),
   };
 }
