@@ -81,7 +81,11 @@ export type SchedulingRequestNotification = z.infer<typeof schedulingRequestNoti
 
 export const interactionSchema = z.looseObject({ type: z.string(), subtype: z.optional(z.string()) });
 
-const offsetSchema = z.looseObject({ minutes: z.optional(z.number()), hours: z.optional(z.number()) });
+/**
+ * Numbers as Cronofy sends them; anything else (a number too large for a double, kept as its digits) is taken as
+ * sent rather than losing the whole notification (shared/notifications/plan.ts keys it by the offset as sent).
+ */
+const offsetSchema = z.looseObject({ minutes: z.optional(z.unknown()), hours: z.optional(z.unknown()) });
 export const transitionSchema = z.union([
   z.looseObject({ before: z.enum(['event_start', 'event_end']), offset: z.optional(offsetSchema) }),
   z.looseObject({ after: z.enum(['event_start', 'event_end']), offset: z.optional(offsetSchema) }),

@@ -161,14 +161,23 @@ function eventTimeToMs(time: EventTime | undefined): number | undefined {
 interface TransitionParts {
   before: boolean;
   anchor: 'event_start' | 'event_end';
-  offsetMinutes: number;
+  /** Undefined when the offset is not numbers (a value exact-json kept as digits, a string): no target. */
+  offsetMinutes: number | undefined;
+  /** The transition's identity in its record's key. */
+  canonical: string;
 }
 
 function transitionParts(transition: Transition): TransitionParts {
   const before = 'before' in transition;
   const anchor = ('before' in transition ? transition.before : transition.after) as TransitionParts['anchor'];
   const offset = transition.offset ?? {};
-  return { before, anchor, offsetMinutes: (offset.hours ?? 0) * 60 + (offset.minutes ?? 0) };
+  const [hours, minutes] = [offset.hours ?? 0, offset.minutes ?? 0];
+  const offsetMinutes =
+    typeof hours === 'number' && typeof minutes === 'number' ? hours * 60 + minutes : undefined;
+  // An offset that is not numbers keeps the notification (its other parts apply) and its own identity: the
+  // offset as sent (JSON.stringify escapes lone surrogates, so two offsets never share it).
+  const amount = offsetMinutes ?? `as-sent:${JSON.stringify(offset)}`;
+  return { before, anchor, offsetMinutes, canonical: `${before ? 'before' : 'after'}:${anchor}:${amount}` };
 }
 
 /** When the trigger was due, when the event's times allow computing it (and the result is a real time). */
@@ -177,7 +186,8 @@ function transitionTarget(
   payload: EventSubscriptionNotification,
 ): string | undefined {
   const base = eventTimeToMs(parts.anchor === 'event_start' ? payload.event.start : payload.event.end);
-  if (base === undefined || !Number.isFinite(parts.offsetMinutes)) return undefined;
+  if (base === undefined || parts.offsetMinutes === undefined || !Number.isFinite(parts.offsetMinutes))
+    return undefined;
   return storedTime(base + (parts.before ? -1 : 1) * parts.offsetMinutes * 60_000);
 }
 
@@ -228,7 +238,7 @@ function planEventSubscription(
     const anchorAsSent = eventTimeText(parts.anchor === 'event_start' ? event.start : event.end);
     const pk = keys.eventTrigger({
       eventId: event.event_id,
-      transition: `${parts.before ? 'before' : 'after'}:${parts.anchor}:${parts.offsetMinutes}`,
+      transition: parts.canonical,
       target: target ?? `as-sent:${anchorAsSent ?? 'none'}`,
     });
     if (seen.has(pk)) continue;

@@ -257,6 +257,24 @@ describe('planning a notification', () => {
     );
   });
 
+  it('an offset that is not a number keeps the notification: the conferencing applies, the trigger is keyed by the offset as sent', () => {
+    const body = JSON.parse(
+      conferencingBody('conferencing_assigned', { triggeredAt: '2026-11-23T12:00:00Z' }),
+    );
+    body.notification.transitions = [
+      { before: 'event_start', offset: { minutes: 1e400 } },
+      { before: 'event_start', offset: { minutes: '5' } },
+    ];
+    const result = plan(JSON.stringify(body).replace('"minutes":null', '"minutes":1e400'));
+    expect(result.status).toBeUndefined();
+    expect(result.stateWrites).toHaveLength(1);
+    expect(result.triggerWrites.map((write) => write.pk)).toEqual([
+      expect.stringContaining('before:event_start:as-sent:{"minutes":"1e400"}'),
+      expect.stringContaining('before:event_start:as-sent:{"minutes":"5"}'),
+    ]);
+    expect(result.triggerWrites[0]?.record).not.toHaveProperty('target_time');
+  });
+
   it('keys two triggers whose event times differ only in a lone surrogate apart', () => {
     const pks = ['\ud800', '\udc00'].map(
       (c) =>
