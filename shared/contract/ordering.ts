@@ -4,8 +4,8 @@
  * conditional update, or (after a condition fails and DynamoDB returns the current item) calls `mergeState`
  * and writes its result conditioned on the record's `revision`. Tests compare the two.
  *
- * An aspect's time is its `triggered_at` attribute, or `*_as_of` (the receipt time) when the notification it
- * shows had none; the record stores only the one that applies.
+ * An aspect's time is its `triggered_at` attribute; `*_received_at` (the receipt time) when the notification it
+ * shows had none; `*_as_of` when a reconciliation read or an API cancel set it. The record stores only one.
  *
  * A body whose key is in an aspect's `*_applied` list has been applied to it, whatever its time. A body
  * without `triggered_at` has a later receipt time on every delivery, so ordering cannot recognise it: the
@@ -27,20 +27,24 @@
  * or `*_as_of`). A notification without `triggered_at` applies over another one only if received later, never
  * over a timed step, a read or a cancel; a timed step applies over a receipt time whatever the two times. The
  * rank is total, so the result does not depend on the order notifications arrive in. Records written before
- * this rule kept receipt times in `*_as_of`: they rank as times (nothing applies over them that did not
- * before, except nothing more untimed). Equal times apply in arrival order, except that a body already applied at that time (its
- * key is in the aspect's `*_applied` list) never applies again. The list holds only the keys applied at the
+ * this rule kept receipt times in `*_as_of`: they rank as times (the safe side: no untimed notification applies
+ * over them). Equal ranks apply in arrival order, except that a body already applied at that time (its key is
+ * in the aspect's `*_applied` list) never applies again. The list holds only the keys applied at the
  * aspect's current time, so a record does not grow with the number of notifications it receives.
  *
  * Reads and steps. A reconciliation read of Cronofy (`StateWrite.fromRead`) is timed at the read and shows a
  * request's values (times, metadata, participants), but not the lifecycle steps that led to them: it cannot
  * tell a decline, nor a reschedule from a first choice. So that a step triggered before the read but delivered
  * after it (Cronofy retrying after an outage, which is when reconciliation finds anything) is not lost, a read
- * keeps in STATUS_AS_OF the time of the step the record's status shows. A notification older than the
+ * keeps in STATUS_AS_OF (STATUS_RECEIVED_AT for a receipt time, ranked alike) the time of the step the record's
+ * status shows. A notification older than the
  * lifecycle's time but newer than that step still applies its status step (status, last_notification_type,
  * the open-requests index, a cancel's cancelled_at), never its values; one at that step's very time applies in
  * arrival order, once (STATUS_APPLIED, as `*_applied` for an aspect). A notification applying the whole
  * lifecycle removes the mark.
+ *
+ * A write that changes no field of the record (only `updated_at`, `revision`, the lists of applied keys) is no
+ * write: `mergeState` answers `applied` without an item (see BOOKKEEPING).
  */
 
 import { isDeepStrictEqual } from 'node:util';
