@@ -161,7 +161,7 @@ function eventTimeToMs(time: EventTime | undefined): number | undefined {
 interface TransitionParts {
   before: boolean;
   anchor: 'event_start' | 'event_end';
-  /** Undefined when the offset is not numbers (a value exact-json kept as digits, a string): no target. */
+  /** Undefined when the offset is not finite numbers (digits exact-json kept, a string): no target. */
   offsetMinutes: number | undefined;
   /** The transition's identity in its record's key. */
   canonical: string;
@@ -172,10 +172,11 @@ function transitionParts(transition: Transition): TransitionParts {
   const anchor = ('before' in transition ? transition.before : transition.after) as TransitionParts['anchor'];
   const offset = transition.offset ?? {};
   const [hours, minutes] = [offset.hours ?? 0, offset.minutes ?? 0];
-  const offsetMinutes =
-    typeof hours === 'number' && typeof minutes === 'number' ? hours * 60 + minutes : undefined;
-  // An offset that is not numbers keeps the notification (its other parts apply) and its own identity: the
-  // offset as sent (JSON.stringify escapes lone surrogates, so two offsets never share it).
+  const total = typeof hours === 'number' && typeof minutes === 'number' ? hours * 60 + minutes : undefined;
+  const offsetMinutes = total !== undefined && Number.isFinite(total) ? total : undefined;
+  // An offset that is not finite numbers (exact-json keeps 1e308 as its digits) keeps the notification (its
+  // other parts apply) and its own identity: the offset as sent (JSON.stringify escapes lone surrogates, so two
+  // offsets never share it).
   const amount = offsetMinutes ?? `as-sent:${JSON.stringify(offset)}`;
   return { before, anchor, offsetMinutes, canonical: `${before ? 'before' : 'after'}:${anchor}:${amount}` };
 }
@@ -186,8 +187,7 @@ function transitionTarget(
   payload: EventSubscriptionNotification,
 ): string | undefined {
   const base = eventTimeToMs(parts.anchor === 'event_start' ? payload.event.start : payload.event.end);
-  if (base === undefined || parts.offsetMinutes === undefined || !Number.isFinite(parts.offsetMinutes))
-    return undefined;
+  if (base === undefined || parts.offsetMinutes === undefined) return undefined;
   return storedTime(base + (parts.before ? -1 : 1) * parts.offsetMinutes * 60_000);
 }
 

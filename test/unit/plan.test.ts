@@ -264,6 +264,8 @@ describe('planning a notification', () => {
     body.notification.transitions = [
       { before: 'event_start', offset: { minutes: null } },
       { before: 'event_start', offset: { minutes: '5' } },
+      { before: 'event_start', offset: { hours: 1e308 } },
+      { before: 'event_start', offset: { hours: 2e307 } },
     ];
     const result = plan(JSON.stringify(body).replace('"minutes":null', '"minutes":1e400'));
     expect(result.status).toBeUndefined();
@@ -271,6 +273,8 @@ describe('planning a notification', () => {
     expect(result.triggerWrites.map((write) => write.pk)).toEqual([
       expect.stringContaining('before:event_start:as-sent:{"minutes":"1e400"}'),
       expect.stringContaining('before:event_start:as-sent:{"minutes":"5"}'),
+      expect.stringContaining('before:event_start:as-sent:{"hours":"1e+308"}'),
+      expect.stringContaining('before:event_start:as-sent:{"hours":"2e+307"}'),
     ]);
     expect(result.triggerWrites[0]?.record).not.toHaveProperty('target_time');
   });
