@@ -147,7 +147,10 @@ export const notificationRecordSchema = z.object({
   expires_at: z.optional(z.number()),
   scheduling_request_id: z.optional(z.string()),
   event_id: z.optional(z.string()),
-  /** Why a notification is `unparseable`. */
+  /**
+   * Why a notification is `unparseable`; on an applied one, what of it was not taken as sent (a `triggered_at`
+   * that is no ISO 8601 instant, map keys named `__proto__`).
+   */
   reason: z.optional(z.string()),
   processed_at: iso,
 });

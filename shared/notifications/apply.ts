@@ -65,7 +65,10 @@ async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Pro
   } catch (error) {
     if (!(error instanceof StorageRejectedError)) throw error;
     const done = results.length > 0 ? `; ${results.length} earlier write(s) of it applied` : '';
-    const kept: Plan = { ...plan, notification: { ...plan.notification, reason: `${error.message}${done}` } };
+    // Kept without expiry: the record may take these values one day, and only this record tells a replay of
+    // the body (which must have no effect) from `npm run ops -- replay`.
+    const { expires_at: _expires, ...notification } = plan.notification;
+    const kept: Plan = { ...plan, notification: { ...notification, reason: `${error.message}${done}` } };
     return { messageId, plan: kept, status: 'unparseable', duplicate: false };
   }
   return {

@@ -221,6 +221,8 @@ describe('replaying a kept notification after a fix', () => {
     const first = queueMessage(body);
     expect(await processBatch([first], deps)).toEqual([]);
     expect(store.get(`notification#${first.key}`)?.status).toBe('unparseable');
+    // Kept for as long as it may be replayed.
+    expect(store.get(`notification#${first.key}`)).not.toHaveProperty('expires_at');
     // The record could take it now; a signed body captured and posted again must still have no effect.
     expect(await processBatch([queueMessage(body, { notificationId: 'ntf_fresh' })], deps)).toEqual([]);
     expect(store.get(SR)).toBeUndefined();
