@@ -397,9 +397,13 @@ export async function verifyTable(
       continue;
     }
     if (at !== undefined) {
-      // Sent with the time an aspect ends at: applied at that time, so its key is listed there.
+      // Sent with the time an aspect ends at: applied at that time, so its key is listed there, unless the record
+      // already showed its values (a same-meaning body in other bytes is no write).
       const unlisted = aspects.find(
-        (aspect) => asOf(state, aspect) === at && !appliedKeys(state, aspect).includes(appliedKey(n.key)),
+        (aspect) =>
+          asOf(state, aspect) === at &&
+          !appliedKeys(state, aspect).includes(appliedKey(n.key)) &&
+          showsValues(state, aspect, sent(n)) !== undefined,
       );
       if (unlisted) {
         find(n, 'lost', `sent at ${expect.pk}.${ASPECTS[unlisted].asOf} but not in its applied keys`);
