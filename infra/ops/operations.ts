@@ -176,6 +176,7 @@ export async function replay(
               ? undefined
               : notificationId,
         ...(tenantId === undefined ? {} : { tenant: { id: tenantId, signedBy } }),
+        opsReplay: true,
       }),
     }),
   );

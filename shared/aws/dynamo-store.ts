@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { notificationKey, PARTITION_KEY } from '../contract/keys.ts';
+import { OPEN_INDEX } from '../contract/open-index.ts';
 import {
   ASPECTS,
   appliedKey,
@@ -26,6 +27,7 @@ import {
   REVISION,
   STATUS_APPLIED,
   STATUS_AS_OF,
+  STATUS_RECEIVED_AT,
   TENANT,
 } from '../contract/ordering.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
@@ -167,9 +169,13 @@ export function buildStateExpression(write: StateWrite): Expression {
     const attributes = ASPECTS[aspect.aspect];
     const asOf = name(attributes.asOf);
     const shown = name(attributes.triggeredAt);
-    // The aspect's time is `*_as_of` when present, else its `triggered_at` attribute (shared/contract/ordering.ts).
+    const received = name(attributes.receivedAt);
+    // The aspect's time is `*_received_at` (a receipt time), `*_as_of` or its `triggered_at` attribute, only one
+    // of them present; a receipt time ranks below the other two (shared/contract/ordering.ts).
     conditions.push(
-      `((attribute_not_exists(${asOf}) AND (attribute_not_exists(${shown}) OR ${shown} < :at)) OR ${asOf} < :at)`,
+      write.receiptTime
+        ? `(attribute_not_exists(${asOf}) AND attribute_not_exists(${shown}) AND (attribute_not_exists(${received}) OR ${received} < :at))`
+        : `((attribute_not_exists(${asOf}) AND (attribute_not_exists(${shown}) OR ${shown} < :at)) OR ${asOf} < :at)`,
     );
     const untimed = name(attributes.untimed);
     conditions.push(`NOT contains(${name(attributes.applied)}, :key)`, `NOT contains(${untimed}, :key)`);
@@ -181,13 +187,20 @@ export function buildStateExpression(write: StateWrite): Expression {
     }
     sets.push(`${name(attributes.applied)} = :keys`);
     // A notification applying the whole lifecycle ends what a read kept of the last step (ordering.ts).
-    if (aspect.aspect === 'lifecycle') removes.push(name(STATUS_AS_OF), name(STATUS_APPLIED));
+    if (aspect.aspect === 'lifecycle')
+      removes.push(name(STATUS_AS_OF), name(STATUS_RECEIVED_AT), name(STATUS_APPLIED));
+    // An open status whose step sent no event end keeps the record's end as its horizon: the merge computes it.
+    if (aspect.set[OPEN_INDEX.sortKey] !== undefined && aspect.event?.end === undefined) {
+      names['#event'] = EVENT_MAP;
+      conditions.push(`attribute_not_exists(#event.${name('end')})`);
+    }
     if (write.triggeredAt !== undefined) {
       sets.push(`${shown} = :t`);
-      removes.push(asOf);
+      removes.push(asOf, received);
     } else {
-      sets.push(`${asOf} = :at`, `${untimed} = list_append(if_not_exists(${untimed}, :none), :keys)`);
-      removes.push(shown);
+      const [kept, dropped] = write.receiptTime ? [received, asOf] : [asOf, received];
+      sets.push(`${kept} = :at`, `${untimed} = list_append(if_not_exists(${untimed}, :none), :keys)`);
+      removes.push(shown, dropped);
       // The list is bounded: when it is full, the merge path drops its oldest key.
       conditions.push(`(attribute_not_exists(${untimed}) OR size(${untimed}) < :maxUntimed)`);
     }
@@ -295,7 +308,9 @@ export class DynamoRecordStore implements RecordStore {
       } catch (error) {
         if (!isConditionFailure(error)) throw classify(error);
         // DynamoDB returns the current record with the rejection: no read needed to merge against it.
-        known = { item: error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined };
+        known = {
+          item: error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : undefined,
+        };
       }
     }
     throw new Error('record changed concurrently on every attempt; will retry');

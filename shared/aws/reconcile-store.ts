@@ -104,10 +104,8 @@ export class DynamoReconcileStore implements ReconcileStore {
       const write = build(known);
       const merged = write ? mergeState(known, write) : undefined;
       try {
-        if (!merged?.item) {
-          if (known) await this.markReconciled(id, reconciledAt);
-          return write ? 'stale' : 'unchanged';
-        }
+        // Nothing new (or nothing that may apply): no write at all, so nothing on the stream.
+        if (!merged?.item) return merged?.outcome === 'stale' ? 'stale' : 'unchanged';
         await this.client.send(
           new PutItemCommand({
             TableName: this.tableName,
@@ -125,29 +123,6 @@ export class DynamoReconcileStore implements ReconcileStore {
       }
     }
     throw new Error('record changed concurrently on every attempt');
-  }
-
-  private async markReconciled(id: string, at: string): Promise<void> {
-    // Never moves reconciled_at back (two runs at once), and counts as a change for optimistic writers.
-    await this.client
-      .send(
-        new UpdateItemCommand({
-          TableName: this.tableName,
-          Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
-          UpdateExpression: 'SET #reconciled = :at, #rev = if_not_exists(#rev, :zero) + :one',
-          ConditionExpression:
-            'attribute_exists(#pk) AND (attribute_not_exists(#reconciled) OR #reconciled < :at)',
-          ExpressionAttributeNames: {
-            '#reconciled': 'reconciled_at',
-            '#rev': REVISION,
-            '#pk': PARTITION_KEY,
-          },
-          ExpressionAttributeValues: { ':at': { S: at }, ':zero': { N: '0' }, ':one': { N: '1' } },
-        }),
-      )
-      .catch((error: unknown) => {
-        if (!isConditionFailure(error)) throw error;
-      });
   }
 
   private async get(id: string): Promise<Item | undefined> {

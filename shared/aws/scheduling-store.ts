@@ -9,7 +9,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY, sha256Hex, TTL_ATTRIBUTE } from '../contract/keys.ts';
 import { OPEN_INDEX, OPEN_UNTIL_UNKNOWN } from '../contract/open-index.ts';
-import { CANCELLED_AT } from '../contract/ordering.ts';
+import { CANCELLED_AT, LAST_NOTIFICATION_TYPE } from '../contract/ordering.ts';
 import type {
   CreatedRequest,
   IdempotencyState,
@@ -95,6 +95,8 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
       ':one': 1,
     };
     const sets = ['#via = :via', '#select = :select', '#rev = if_not_exists(#rev, :zero) + :one'];
+    // Written only when it changes something: a retry that finds everything there writes nothing.
+    const changes = ['#via <> :via', 'attribute_not_exists(#select)', '#select <> :select'];
     const names: Record<string, string> = {
       '#via': 'created_via',
       '#select': 'select_url',
@@ -102,6 +104,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
     };
     if (apiFields.dashboard_url) {
       sets.push('#dashboard = :dashboard');
+      changes.push('attribute_not_exists(#dashboard)', '#dashboard <> :dashboard');
       names['#dashboard'] = 'dashboard_url';
       values[':dashboard'] = apiFields.dashboard_url;
     }
@@ -113,23 +116,30 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
     }
     if (metadata) {
       sets.push('#metadata = if_not_exists(#metadata, :metadata)');
+      changes.push('attribute_not_exists(#metadata)');
       names['#metadata'] = 'metadata';
       values[':metadata'] = metadata;
       if (metadata.correlation_id !== undefined) {
         sets.push('#correlation = if_not_exists(#correlation, :correlation)');
+        changes.push('attribute_not_exists(#correlation)');
         names['#correlation'] = 'correlation_id';
         values[':correlation'] = metadata.correlation_id;
       }
     }
-    await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: marshall(values, marshallOptions),
-      }),
-    );
+    await this.client
+      .send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: `attribute_not_exists(#via) OR ${changes.join(' OR ')}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: marshall(values, marshallOptions),
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!isConditionFailure(error)) throw error;
+      });
   }
 
   async tenantOf(id: string): Promise<string | undefined> {
@@ -165,7 +175,8 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
           {
             aspect: 'lifecycle',
             set: { status: 'cancelled', [CANCELLED_AT]: at },
-            remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey],
+            // No notification's step is shown any more.
+            remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey, LAST_NOTIFICATION_TYPE],
           },
         ],
       },

@@ -35,15 +35,22 @@ export const sha256Hex = (data: string | Uint8Array): string =>
 export const wellFormed = (text: string): string =>
   (text as unknown as { toWellFormed(): string }).toWellFormed();
 
+/** No lone UTF-16 surrogates (`String.prototype.isWellFormed`, Node 20+). */
+export const isWellFormed = (text: string): boolean =>
+  (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
 /**
- * `id` itself when it fits in a key (as well-formed UTF-16), else `sha256:<hex>` of it. An id that itself
- * starts with `sha256:` is always digested, so no id can take the key of a long one.
+ * `id` itself when it fits in a key and is well-formed UTF-16, else `sha256:<hex>` of it. An id that itself
+ * starts with `sha256:` is always digested, so no id can take the key of a long one. Two ids never share a key:
+ * a key is a UTF-8 string, so text with a lone surrogate (which would become U+FFFD, and so the key of another
+ * id) is digested from its UTF-16 code units behind a 0xFF byte, which no UTF-8 text contains.
  */
 export function keyPart(id: string): string {
-  const text = wellFormed(id);
-  return Buffer.byteLength(text) <= MAX_KEY_ID_BYTES && !text.startsWith('sha256:')
-    ? text
-    : `sha256:${sha256Hex(text)}`;
+  if (!isWellFormed(id))
+    return `sha256:${sha256Hex(Buffer.concat([Buffer.from([0xff]), Buffer.from(id, 'utf16le')]))}`;
+  return Buffer.byteLength(id) <= MAX_KEY_ID_BYTES && !id.startsWith('sha256:')
+    ? id
+    : `sha256:${sha256Hex(id)}`;
 }
 
 /** `#` separates the parts of a composite key, so it (and the escape character) is escaped inside a part. */

@@ -11,6 +11,7 @@
  * The two attributes belong to the lifecycle aspect: they change only when the lifecycle applies, under the
  * same ordering rules (shared/contract/ordering.ts).
  */
+import { parseCalendarDate, parseInstant, storedTime } from './instant.ts';
 
 export const OPEN_INDEX = {
   name: 'open-scheduling-requests',
@@ -47,11 +48,13 @@ function eventTimeText(time: unknown): string | undefined {
 /** When an open request stops being open: its event's end (normalised), else OPEN_UNTIL_UNKNOWN. */
 export function openUntil(eventEnd: unknown): string {
   const text = eventTimeText(eventEnd);
-  const ms = text === undefined ? Number.NaN : Date.parse(text);
-  // A date without a time (all-day event) parses as midnight UTC: the day after is when it has surely ended.
-  if (Number.isNaN(ms)) return OPEN_UNTIL_UNKNOWN;
-  const end = text !== undefined && !/T\d{2}:\d{2}/.test(text) ? ms + 86_400_000 : ms;
-  return end > Date.parse(OPEN_UNTIL_UNKNOWN) ? OPEN_UNTIL_UNKNOWN : new Date(end).toISOString();
+  if (text === undefined) return OPEN_UNTIL_UNKNOWN;
+  // An instant, or a date (all-day event, at midnight UTC: the day after is when it has surely ended). Anything
+  // else (a date that does not exist, a local time without its zone) is no known end.
+  const instant = parseInstant(text);
+  const date = instant === undefined ? parseCalendarDate(text) : undefined;
+  const end = instant ?? (date === undefined ? undefined : date + 86_400_000);
+  return storedTime(end) ?? OPEN_UNTIL_UNKNOWN;
 }
 
 /** What a lifecycle write with `status` does to the index attributes (nothing when it sets no status). */

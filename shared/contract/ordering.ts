@@ -4,8 +4,8 @@
  * conditional update, or (after a condition fails and DynamoDB returns the current item) calls `mergeState`
  * and writes its result conditioned on the record's `revision`. Tests compare the two.
  *
- * An aspect's time is its `triggered_at` attribute, or `*_as_of` (the receipt time) when the notification it
- * shows had none; the record stores only the one that applies.
+ * An aspect's time is its `triggered_at` attribute; `*_received_at` (the receipt time) when the notification it
+ * shows had none; `*_as_of` when a reconciliation read or an API cancel set it. The record stores only one.
  *
  * A body whose key is in an aspect's `*_applied` list has been applied to it, whatever its time. A body
  * without `triggered_at` has a later receipt time on every delivery, so ordering cannot recognise it: the
@@ -19,29 +19,48 @@
  * - `participants` (scheduling_request): event host and attendees;
  * - `conferencing` (event): conferencing, start, end, summary.
  * A notification's time is its `triggered_at`, or its receipt time when it has none. An aspect never moves to
- * an older time. Equal times apply in arrival order, except that a body already applied at that time (its
- * key is in the aspect's `*_applied` list) never applies again. The list holds only the keys applied at the
+ * an older time.
+ *
+ * A receipt time is weak evidence: it says only that the step happened before it, by any amount. So times are
+ * ranked, not just compared: a receipt time (kept in `*_received_at`) ranks below every time that says when
+ * something happened: a `triggered_at`, a reconciliation read, a cancel the API recorded (kept in `triggered_at`
+ * or `*_as_of`). A notification without `triggered_at` applies over another one only if received later, never
+ * over a timed step, a read or a cancel; a timed step applies over a receipt time whatever the two times. The
+ * rank is total, so the result does not depend on the order notifications arrive in. Records written before
+ * this rule kept receipt times in `*_as_of`: they rank as times (the safe side: no untimed notification applies
+ * over them). Equal ranks apply in arrival order, except that a body already applied at that time (its key is
+ * in the aspect's `*_applied` list) never applies again. The list holds only the keys applied at the
  * aspect's current time, so a record does not grow with the number of notifications it receives.
  *
  * Reads and steps. A reconciliation read of Cronofy (`StateWrite.fromRead`) is timed at the read and shows a
  * request's values (times, metadata, participants), but not the lifecycle steps that led to them: it cannot
  * tell a decline, nor a reschedule from a first choice. So that a step triggered before the read but delivered
  * after it (Cronofy retrying after an outage, which is when reconciliation finds anything) is not lost, a read
- * keeps in STATUS_AS_OF the time of the step the record's status shows. A notification older than the
+ * keeps in STATUS_AS_OF (STATUS_RECEIVED_AT for a receipt time, ranked alike) the time of the step the record's
+ * status shows. A notification older than the
  * lifecycle's time but newer than that step still applies its status step (status, last_notification_type,
  * the open-requests index, a cancel's cancelled_at), never its values; one at that step's very time applies in
  * arrival order, once (STATUS_APPLIED, as `*_applied` for an aspect). A notification applying the whole
  * lifecycle removes the mark.
+ *
+ * A write that changes no field of the record (only `updated_at`, `revision`, the lists of applied keys) is no
+ * write: `mergeState` answers `applied` without an item (see BOOKKEEPING).
  */
 
-import { openIndexChange } from './open-index.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { isOpenStatus, OPEN_INDEX, openIndexChange, openUntil } from './open-index.ts';
 
 export type AspectName = 'lifecycle' | 'participants' | 'conferencing';
 
 export interface AspectAttributes {
   /**
-   * The aspect's ordering time (UTC ISO 8601 with milliseconds) when the notification it shows had no
-   * `triggered_at` (its receipt time); absent otherwise, when `triggeredAt` is the ordering time.
+   * The aspect's ordering time when it is a receipt time (the notification it shows had no `triggered_at`):
+   * weak evidence, ranked below every other time (see above).
+   */
+  receivedAt: string;
+  /**
+   * The aspect's ordering time (UTC ISO 8601 with milliseconds) when it is neither a `triggered_at` nor a
+   * receipt time: the time of a reconciliation read or of a cancel through the API.
    */
   asOf: string;
   /** Applied keys (short form) of the notifications applied at the aspect's time, oldest first, bounded. */
@@ -54,18 +73,21 @@ export interface AspectAttributes {
 
 export const ASPECTS: Record<AspectName, AspectAttributes> = {
   lifecycle: {
+    receivedAt: 'lifecycle_received_at',
     asOf: 'lifecycle_as_of',
     applied: 'lifecycle_applied',
     triggeredAt: 'triggered_at',
     untimed: 'lifecycle_untimed',
   },
   participants: {
+    receivedAt: 'participants_received_at',
     asOf: 'participants_as_of',
     applied: 'participants_applied',
     triggeredAt: 'participants_triggered_at',
     untimed: 'participants_untimed',
   },
   conferencing: {
+    receivedAt: 'conferencing_received_at',
     asOf: 'conferencing_as_of',
     applied: 'conferencing_applied',
     triggeredAt: 'triggered_at',
@@ -107,12 +129,17 @@ export const LEGACY_APPLIED = 'applied_notifications';
  * STEP_BEFORE_ANY when the status is not from a timed step (a request created through the API, `pending`).
  */
 export const STATUS_AS_OF = 'status_as_of';
+/** STATUS_AS_OF when the step's time is a receipt time (weak, ranked as an aspect's `*_received_at`). */
+export const STATUS_RECEIVED_AT = 'status_received_at';
 export const STEP_BEFORE_ANY = '1970-01-01T00:00:00.000Z';
 /** Applied keys of the steps applied at STATUS_AS_OF (as `*_applied` for an aspect's time): ties apply once. */
 export const STATUS_APPLIED = 'status_applied';
 
 /** Set with `status: cancelled` by the cancel route: part of that step, applied with its status. */
 export const CANCELLED_AT = 'cancelled_at';
+
+/** The type of the notification whose lifecycle step `status` shows: part of that step (absent for a cancel). */
+export const LAST_NOTIFICATION_TYPE = 'last_notification_type';
 
 /** The record's write counter: every change adds one; the adapter's optimistic writes are conditioned on it. */
 export const REVISION = 'revision';
@@ -138,6 +165,11 @@ export interface StateWrite {
   at: string;
   /** `notification.triggered_at`, normalised; absent when the notification had none. */
   triggeredAt?: string;
+  /**
+   * `at` is the receipt time of a notification without `triggered_at`: weak evidence, ranked below any timed
+   * step, read or cancel. Unset for those (a read or a cancel has no `triggeredAt` but a real time).
+   */
+  receiptTime?: boolean;
   /** Set whenever at least one aspect applies (entity, id, last_notification_type, updated_at). */
   common: Record<string, unknown>;
   aspects: AspectWrite[];
@@ -181,37 +213,63 @@ const asList = (value: unknown): string[] =>
 
 const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
-/** An aspect's time and applied keys on a record, reading records of the previous version too. */
+/**
+ * A time's rank (see above): receipt times below every other time, each kind in time order. Compare as strings.
+ */
+export const orderRank = (time: string, receipt: boolean): string => `${receipt ? 'r' : 't'}${time}`;
+
+/** The rank of a write's time. */
+export const writeRank = (write: Pick<StateWrite, 'at' | 'receiptTime'>): string =>
+  orderRank(write.at, write.receiptTime === true);
+
+/** An aspect's time, its rank and applied keys on a record, reading records of the previous version too. */
 export function aspectOrder(
   item: Item | undefined,
   aspect: AspectName,
-): { asOf?: string; applied: string[]; untimed: string[] } {
+): { asOf?: string; rank?: string; applied: string[]; untimed: string[] } {
   if (!item) return { applied: [], untimed: [] };
   const attributes = ASPECTS[aspect];
   // Previous version: one clock (`triggered_at`) for the whole record, and every key in one list.
   const legacy = LEGACY_APPLIED in item ? text(item.triggered_at) : undefined;
-  const asOf = text(item[attributes.asOf]) ?? text(item[attributes.triggeredAt]) ?? legacy;
+  const received = text(item[attributes.receivedAt]);
+  const asOf = received ?? text(item[attributes.asOf]) ?? text(item[attributes.triggeredAt]) ?? legacy;
   return {
-    ...(asOf ? { asOf } : {}),
+    ...(asOf ? { asOf, rank: orderRank(asOf, received !== undefined) } : {}),
     applied: asList(item[attributes.applied]),
     untimed: asList(item[attributes.untimed]),
   };
 }
 
+/** The rank of the step a status shows, when a read kept it ('' for STEP_BEFORE_ANY: below every step). */
+function stepRank(item: Item | undefined): string | undefined {
+  const received = text(item?.[STATUS_RECEIVED_AT]);
+  if (received !== undefined) return orderRank(received, true);
+  const asOf = text(item?.[STATUS_AS_OF]);
+  if (asOf === undefined) return undefined;
+  return asOf === STEP_BEFORE_ANY ? '' : orderRank(asOf, false);
+}
+
+/** Keep the step's time in STATUS_AS_OF, or STATUS_RECEIVED_AT when it is a receipt time. */
+function setStep(item: Item, time: string, receipt: boolean): void {
+  delete item[receipt ? STATUS_AS_OF : STATUS_RECEIVED_AT];
+  item[receipt ? STATUS_RECEIVED_AT : STATUS_AS_OF] = time;
+}
+
 function judge(item: Item | undefined, aspectWrite: AspectWrite, write: StateWrite): Verdict {
   const { aspect } = aspectWrite;
-  const { key, at } = write;
+  const { key } = write;
   if (item && asList(item[LEGACY_APPLIED]).includes(key)) return 'already_applied';
-  const { asOf, applied, untimed } = aspectOrder(item, aspect);
+  const { rank, applied, untimed } = aspectOrder(item, aspect);
   const short = appliedKey(key);
   // Whatever its time: a body without triggered_at delivered again has a later receipt time.
   if (applied.includes(short) || untimed.includes(short)) return 'already_applied';
-  if (asOf === undefined || at > asOf) return 'apply';
-  if (at < asOf) {
-    const stepAsOf = text(item?.[STATUS_AS_OF]);
+  const own = writeRank(write);
+  if (rank === undefined || own > rank) return 'apply';
+  if (own < rank) {
     const step = aspect === 'lifecycle' && !write.fromRead && 'status' in aspectWrite.set;
-    if (!step || stepAsOf === undefined || at < stepAsOf) return 'stale';
-    if (at > stepAsOf) return 'apply_status';
+    const shown = stepRank(item);
+    if (!step || shown === undefined || own < shown) return 'stale';
+    if (own > shown) return 'apply_status';
     // A tie with the step the status shows: in arrival order, and a body applied at that time never again.
     const steps = asList(item?.[STATUS_APPLIED]);
     if (steps.includes(short)) return 'already_applied';
@@ -222,7 +280,10 @@ function judge(item: Item | undefined, aspectWrite: AspectWrite, write: StateWri
 
 export interface MergeResult {
   outcome: StateWriteResult;
-  /** The whole record after the write, when `outcome` is `applied`. */
+  /**
+   * The whole record after the write, when `outcome` is `applied` and the write changes one of its fields;
+   * absent for a write that changes nothing but bookkeeping (a same-meaning body): no write at all.
+   */
   item?: Item;
   /** The aspects that applied. */
   applied: AspectName[];
@@ -265,20 +326,22 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
   for (const step of statusSteps) {
     // The step only: the record's values are newer (a read), so its times, metadata and ordering stay. A
     // cancel's step is its status and when it happened (no read shows either).
-    const { status, [CANCELLED_AT]: cancelledAt } = step.set;
+    // The notification type names the step (a cancel through the API is none).
+    const { status, [CANCELLED_AT]: cancelledAt, [LAST_NOTIFICATION_TYPE]: type } = step.set;
     const index = openIndexChange(status, (item[EVENT_MAP] as Item | undefined)?.end);
-    Object.assign(
-      item,
-      { status },
-      cancelledAt === undefined ? {} : { [CANCELLED_AT]: cancelledAt },
-      index.set,
-    );
+    Object.assign(item, { status }, index.set);
+    for (const [attribute, value] of [
+      [CANCELLED_AT, cancelledAt],
+      [LAST_NOTIFICATION_TYPE, type],
+    ] as const)
+      if (value === undefined) delete item[attribute];
+      else item[attribute] = value;
     for (const attribute of index.remove ?? []) delete item[attribute];
-    const tie = item[STATUS_AS_OF] === write.at;
+    const tie = stepRank(item) === writeRank(write);
     item[STATUS_APPLIED] = [...(tie ? asList(item[STATUS_APPLIED]) : []), appliedKey(write.key)].slice(
       -MAX_APPLIED_AT_ONE_TIME,
     );
-    item[STATUS_AS_OF] = write.at;
+    setStep(item, write.at, write.receiptTime === true);
     // A body without triggered_at delivered again has a later receipt time: only its key tells (see above).
     if (write.triggeredAt === undefined) {
       const untimed = ASPECTS[step.aspect].untimed;
@@ -292,30 +355,62 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     if (write_.aspect === 'lifecycle') {
       if (!write.fromRead) {
         delete item[STATUS_AS_OF];
+        delete item[STATUS_RECEIVED_AT];
         delete item[STATUS_APPLIED];
-      } else if (!(STATUS_AS_OF in item)) {
+      } else if (stepRank(item) === undefined) {
         // The step the status shows, and the bodies applied at its time (a duplicate of one is no tie).
-        const { asOf, applied } = aspectOrder(old, 'lifecycle');
-        item[STATUS_AS_OF] = asOf ?? STEP_BEFORE_ANY;
+        const { asOf, rank, applied } = aspectOrder(old, 'lifecycle');
+        setStep(item, asOf ?? STEP_BEFORE_ANY, rank?.startsWith('r') === true);
         if (asOf !== undefined && applied.length > 0) item[STATUS_APPLIED] = applied;
       }
     }
     Object.assign(item, write_.set);
     for (const attribute of write_.remove ?? []) delete item[attribute];
     if (write_.event) item[EVENT_MAP] = { ...((item[EVENT_MAP] as Item | undefined) ?? {}), ...write_.event };
-    const { asOf, applied } = aspectOrder(item, write_.aspect);
+    const { rank, applied } = aspectOrder(item, write_.aspect);
     const key = appliedKey(write.key);
-    item[attributes.applied] = asOf === write.at ? [...applied, key].slice(-MAX_APPLIED_AT_ONE_TIME) : [key];
-    // The ordering time is `triggered_at` when there is one, else the receipt time in `*_as_of`.
+    item[attributes.applied] =
+      rank === writeRank(write) ? [...applied, key].slice(-MAX_APPLIED_AT_ONE_TIME) : [key];
+    // The ordering time is `triggered_at` when there is one, else the receipt time in `*_received_at`, else
+    // (a read, a cancel) the time in `*_as_of`; only one of the three is kept.
     if (write.triggeredAt === undefined) {
-      item[attributes.asOf] = write.at;
+      const [kept, dropped] = write.receiptTime
+        ? [attributes.receivedAt, attributes.asOf]
+        : [attributes.asOf, attributes.receivedAt];
+      item[kept] = write.at;
+      delete item[dropped];
       delete item[attributes.triggeredAt];
       item[attributes.untimed] = [...aspectOrder(item, write_.aspect).untimed, key].slice(-MAX_UNTIMED_KEYS);
     } else {
       item[attributes.triggeredAt] = write.triggeredAt;
       delete item[attributes.asOf];
+      delete item[attributes.receivedAt];
     }
+    // The open-requests horizon is the event end the record shows, also when this step sent none.
+    if (write_.aspect === 'lifecycle' && OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
+      item[OPEN_INDEX.sortKey] = openUntil((item[EVENT_MAP] as Item | undefined)?.end);
   }
+  const applied = [...statusSteps, ...applying].map((a) => a.aspect);
+  if (old && unchanged(old, item)) return { outcome: 'applied', applied };
   item[REVISION] = (typeof old?.[REVISION] === 'number' ? (old[REVISION] as number) : 0) + 1;
-  return { outcome: 'applied', item, applied: [...statusSteps, ...applying].map((a) => a.aspect) };
+  return { outcome: 'applied', item, applied };
+}
+
+/**
+ * Attributes a write may change without changing the record: when nothing else differs, the write is no write
+ * (nothing on the stream). The keys of a body whose values the record already shows are not needed to recognise
+ * it again: applied again, it changes nothing again.
+ */
+const BOOKKEEPING = new Set<string>([
+  'updated_at',
+  'reconciled_at',
+  REVISION,
+  STATUS_APPLIED,
+  ...Object.values(ASPECTS).flatMap((attributes) => [attributes.applied, attributes.untimed]),
+]);
+
+function unchanged(old: Item, item: Item): boolean {
+  const fields = (record: Item) =>
+    Object.fromEntries(Object.entries(record).filter(([name]) => !BOOKKEEPING.has(name)));
+  return isDeepStrictEqual(fields(old), fields(item));
 }

@@ -28,9 +28,10 @@ const iso = z.string();
 export { type EventTime, eventTimeSchema, type Participant, participantSchema } from './cronofy-shapes.ts';
 
 /**
- * Bookkeeping of the ordering model, per aspect: `<aspect>_as_of` is the aspect's ordering time (the
- * notification's `triggered_at`, or its receipt time when it had none) and `<aspect>_applied` the keys of
- * the notifications applied at exactly that time. Downstream readers can ignore them.
+ * Bookkeeping of the ordering model, per aspect: the aspect's ordering time when it is not a `triggered_at`
+ * (`<aspect>_received_at`: the receipt time of a notification without one, ranked below every other time;
+ * `<aspect>_as_of`: the time of a reconciliation read or an API cancel) and `<aspect>_applied` the keys of the
+ * notifications applied at exactly that time. Downstream readers can ignore them.
  */
 const asOf = z.optional(iso);
 const appliedKeys = z.optional(z.array(z.string()));
@@ -67,14 +68,17 @@ export const schedulingRequestRecordSchema = z.object({
   participants_triggered_at: z.optional(iso),
   updated_at: iso,
   lifecycle_as_of: asOf,
+  lifecycle_received_at: asOf,
   lifecycle_applied: appliedKeys,
   participants_as_of: asOf,
+  participants_received_at: asOf,
   participants_applied: appliedKeys,
   /**
    * After a reconciliation read showed newer values: the time of the lifecycle step `status` shows, and the
    * bodies applied at that time (shared/contract/ordering.ts). Bookkeeping, like the other `*_as_of`.
    */
   status_as_of: asOf,
+  status_received_at: asOf,
   status_applied: appliedKeys,
   /** Write counter: one more on every change. */
   revision: z.optional(z.number()),
@@ -111,6 +115,7 @@ export const eventRecordSchema = z.object({
   triggered_at: z.optional(iso),
   updated_at: iso,
   conferencing_as_of: asOf,
+  conferencing_received_at: asOf,
   conferencing_applied: appliedKeys,
   /** Write counter: one more on every change. */
   revision: z.optional(z.number()),
@@ -156,7 +161,10 @@ export const notificationRecordSchema = z.object({
   expires_at: z.optional(z.number()),
   scheduling_request_id: z.optional(z.string()),
   event_id: z.optional(z.string()),
-  /** Why a notification is `unparseable` or `rejected` (`tenant_mismatch`). */
+  /**
+   * Why a notification is `unparseable` or `rejected` (`tenant_mismatch`); on an applied one, what of it was not
+   * taken as sent (a `triggered_at` that is no ISO 8601 instant, map keys named `__proto__`).
+   */
   reason: z.optional(z.string()),
   processed_at: iso,
 });

@@ -4,7 +4,10 @@ import { wellFormed } from './keys.ts';
  * Make a value from a signed body storable in DynamoDB as it is, or as close as DynamoDB allows, so that no
  * notification fails to be recorded because of what it contains:
  * - strings with unpaired UTF-16 surrogates (JSON allows `"\ud800"`) get U+FFFD in their place;
- * - map keys that DynamoDB refuses (empty) or that are absurdly long (over 1,024 characters) are left out;
+ * - map keys that DynamoDB refuses (empty) or that are absurdly long (over 1,024 characters) are left out, and so
+ *   are keys named `__proto__` (PROTO_KEY): the AWS SDK v3 marshals map keys by assignment (the key becomes the
+ *   map's prototype) and its DynamoDB deserializer fails on such a key, so a record holding one could never be
+ *   read back (every later notification for it would fail). The plan counts them on the notification record;
  * - structures nested deeper than `levels` become their JSON text (DynamoDB allows 32 levels per item);
  * - numbers are already exact and in range (shared/notifications/exact-json.ts quotes the others); any that is not
  *   becomes its decimal text.
@@ -12,6 +15,19 @@ import { wellFormed } from './keys.ts';
  */
 
 export const MAX_MAP_KEY_LENGTH = 1024;
+
+/** A map key no record keeps (see above). */
+export const PROTO_KEY = '__proto__';
+
+/** How many map keys named PROTO_KEY `value` holds (own properties: JSON.parse creates them as such). */
+export function protoKeyCount(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + protoKeyCount(item), 0);
+  return Object.entries(value).reduce(
+    (sum, [key, item]) => sum + (key === PROTO_KEY ? 1 : protoKeyCount(item)),
+    0,
+  );
+}
 
 /** Levels a stored value may use below its attribute (top-level attributes are at most two levels deep). */
 export const STORABLE_LEVELS = 24;
@@ -24,7 +40,7 @@ export function storable(value: unknown, levels = STORABLE_LEVELS): unknown {
   if (Array.isArray(value)) return value.map((item) => storable(item, levels - 1));
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    if (key === '' || key.length > MAX_MAP_KEY_LENGTH) continue;
+    if (key === '' || key.length > MAX_MAP_KEY_LENGTH || key === PROTO_KEY) continue;
     if (item === undefined) continue;
     // A data property even for `__proto__` (plain assignment would set the object's prototype instead).
     Object.defineProperty(out, wellFormed(key), {

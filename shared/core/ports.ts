@@ -167,7 +167,8 @@ export interface ReconcileStore {
   records(ids: readonly string[]): Promise<Map<string, Item>>;
   /**
    * Apply `build(current)` under the ordering model, re-reading and re-building when the record changed
-   * meanwhile; sets `reconciled_at` whatever the outcome. `unchanged` when `build` returns nothing.
+   * meanwhile; sets `reconciled_at` with a change only. `unchanged` when `build` returns nothing or a write
+   * that changes nothing: then nothing is written.
    */
   reconcile(
     id: string,

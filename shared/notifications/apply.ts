@@ -87,10 +87,10 @@ async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Pro
     if (!(error instanceof StorageRejectedError)) throw error;
     const done = results.length > 0 ? `; ${results.length} earlier write(s) of it applied` : '';
     const known = withTenant();
-    const kept: Plan = {
-      ...known,
-      notification: { ...known.notification, reason: `${error.message}${done}` },
-    };
+    // Kept without expiry: the record may take these values one day, and only this record tells a replay of
+    // the body (which must have no effect) from `npm run ops -- replay`.
+    const { expires_at: _expires, ...notification } = known.notification;
+    const kept: Plan = { ...known, notification: { ...notification, reason: `${error.message}${done}` } };
     return { messageId, plan: kept, status: 'unparseable', duplicate: false };
   }
   return {
@@ -131,15 +131,14 @@ function minimalRecord(record: NotificationRecord, error: Error): NotificationRe
 /** Process one SQS batch; returns the ids of messages to retry (SQS partial batch response). */
 export async function processBatch(messages: readonly QueueMessage[], deps: WorkerDeps): Promise<string[]> {
   const failures: string[] = [];
-  const groups = new Map<string, { messageId: string; plan: Plan }[]>();
+  const groups = new Map<string, { messageId: string; plan: Plan; opsReplay: boolean }[]>();
 
   for (const message of messages) {
     try {
-      const plan = planNotification(decodeEnvelope(message.body), deps.clock(), {
-        retentionDays: deps.retentionDays,
-      });
+      const envelope = decodeEnvelope(message.body);
+      const plan = planNotification(envelope, deps.clock(), { retentionDays: deps.retentionDays });
       const group = groups.get(plan.orderingKey) ?? [];
-      group.push({ messageId: message.messageId, plan });
+      group.push({ messageId: message.messageId, plan, opsReplay: envelope.opsReplay === true });
       groups.set(plan.orderingKey, group);
     } catch (error) {
       // Only a message this service did not write can fail here; keep it for the DLQ, never drop it.
@@ -148,18 +147,15 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
     }
   }
 
-  // Step 0. A body without triggered_at is ordered by its receipt time, which is later on every delivery, so
-  // ordering alone cannot tell a replay of an older one: its notification record can. One read for the batch,
-  // only when it holds such a body.
-  const untimed = [...groups.values()]
-    .flat()
-    .filter(({ plan }) => plan.stateWrites.some((write) => write.triggeredAt === undefined));
+  // Step 0. The batch's notification records, in one read: a body recorded before is a replay, and has no
+  // effect. Ordering alone cannot tell a replay of a body without triggered_at (its receipt time is later on
+  // every delivery), nor of a body kept `unparseable` because DynamoDB refused its values (the record may
+  // take them now).
+  const all = [...groups.values()].flat();
   let seen = new Map<string, string>();
-  if (untimed.length > 0) {
+  if (all.length > 0) {
     try {
-      seen = await deps.store.notificationStatuses(
-        untimed.map(({ plan }) => notificationKey(plan.notification)),
-      );
+      seen = await deps.store.notificationStatuses(all.map(({ plan }) => notificationKey(plan.notification)));
     } catch (error) {
       deps.logger.warn('batch will be retried', { messages: messages.length, error: describe(error) });
       return messages.map((message) => message.messageId);
@@ -187,7 +183,7 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
   await Promise.all(
     [...groups.values()].map(async (group) => {
       let failed = false;
-      for (const { messageId, plan } of group) {
+      for (const { messageId, plan, opsReplay } of group) {
         if (failed) {
           failures.push(messageId);
           continue;
@@ -197,13 +193,14 @@ export async function processBatch(messages: readonly QueueMessage[], deps: Work
           const key = notificationKey(plan.notification);
           const status = seen.get(key);
           const earlier = firstDelivery.get(key);
-          // Already recorded as applied, stale or rejected: a duplicate (a record kept unparseable /
-          // unknown_type is applied now: that is ops replay after a fix). A rejection is final: a record's
-          // tenant never changes.
+          // Already recorded (applied, stale, rejected, …): a duplicate, which changes nothing, not even its
+          // record; a rejection is final (a record's tenant never changes). Only `npm run ops -- replay` applies a
+          // body kept unparseable / unknown_type (after a fix, or once the record can take it).
+          const replayable = opsReplay && (status === 'unparseable' || status === 'unknown_type');
           if (earlier)
             applied.push({ messageId, plan: earlier.plan, status: earlier.status, duplicate: true });
-          else if (status === 'applied' || status === 'stale' || status === 'rejected')
-            applied.push({ messageId, plan, status, duplicate: true });
+          else if (status !== undefined && !replayable)
+            applied.push({ messageId, plan, status: status as NotificationStatus, duplicate: true });
           else {
             const result = await applyPlan(messageId, plan, deps.store);
             firstDelivery.set(key, result);

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { eventTimeSchema, participantSchema } from '../contract/cronofy-shapes.ts';
+import { isWellFormed } from '../contract/keys.ts';
 import { JsonTooDeepError, parseJsonExact } from './exact-json.ts';
 
 /**
@@ -23,10 +24,20 @@ export type SchedulingRequestType = (typeof SCHEDULING_REQUEST_TYPES)[number];
 
 export const EVENT_SUBSCRIPTION_TYPE = 'event_subscription';
 
-/** ISO 8601 with one-second resolution, as Cronofy sends it; kept as sent. */
-const timestamp = z
+/**
+ * `notification.triggered_at`: ISO 8601 with one-second resolution, as Cronofy sends it. Any value is accepted
+ * here: one that is not a real instant is treated as absent by the plan (shared/contract/instant.ts), so the
+ * notification's state change still applies, ordered by its receipt time, and its record says so.
+ */
+const timestamp = z.unknown();
+
+/**
+ * An id that names a record. Text with a lone UTF-16 surrogate (JSON allows `"\ud800"`) is refused: stored as
+ * well-formed text, two such ids would name one record (a body that sends one is kept as `unparseable`).
+ */
+const recordId = z
   .string()
-  .check(z.refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 time'));
+  .check(z.minLength(1), z.refine(isWellFormed, 'must be well-formed Unicode (a lone surrogate)'));
 
 export {
   type EventTime,
@@ -62,7 +73,7 @@ export const schedulingRequestNotificationSchema = z.looseObject({
     }),
   ),
   scheduling_request: z.looseObject({
-    scheduling_request_id: z.string().check(z.minLength(1)),
+    scheduling_request_id: recordId,
     event: z.optional(schedulerEventSchema),
   }),
 });
@@ -70,7 +81,11 @@ export type SchedulingRequestNotification = z.infer<typeof schedulingRequestNoti
 
 export const interactionSchema = z.looseObject({ type: z.string(), subtype: z.optional(z.string()) });
 
-const offsetSchema = z.looseObject({ minutes: z.optional(z.number()), hours: z.optional(z.number()) });
+/**
+ * Numbers as Cronofy sends them; anything else (a number too large for a double, kept as its digits) is taken as
+ * sent rather than losing the whole notification (shared/notifications/plan.ts keys it by the offset as sent).
+ */
+const offsetSchema = z.looseObject({ minutes: z.optional(z.unknown()), hours: z.optional(z.unknown()) });
 export const transitionSchema = z.union([
   z.looseObject({ before: z.enum(['event_start', 'event_end']), offset: z.optional(offsetSchema) }),
   z.looseObject({ after: z.enum(['event_start', 'event_end']), offset: z.optional(offsetSchema) }),
@@ -78,7 +93,7 @@ export const transitionSchema = z.union([
 export type Transition = z.infer<typeof transitionSchema>;
 
 export const subscriptionEventSchema = z.looseObject({
-  event_id: z.string().check(z.minLength(1)),
+  event_id: recordId,
   summary: z.optional(z.string()),
   start: z.optional(eventTimeSchema),
   end: z.optional(eventTimeSchema),
@@ -115,15 +130,22 @@ export type ParsedNotification =
 /** What a raw body turned out to be. `type` is whatever `notification.type` said, when it said anything. */
 export type Classified =
   | { outcome: 'parsed'; notification: ParsedNotification }
-  | { outcome: 'unparseable'; type: string | null; reason: string; triggeredAt?: string }
-  | { outcome: 'unknown_type'; type: string | null; triggeredAt?: string };
+  | { outcome: 'unparseable'; type: string | null; reason: string; triggeredAt?: unknown }
+  | { outcome: 'unknown_type'; type: string | null; triggeredAt?: unknown };
 
-/** Just enough to name the type: a `triggered_at` that is not a string is the full schema's to report. */
+/** Just enough to name the type, and the `triggered_at` as sent (any JSON value). */
 const headerOnly = z.looseObject({
   notification: z.looseObject({ type: z.optional(z.string()), triggered_at: z.optional(z.unknown()) }),
 });
 
 const MAX_JSON_DEPTH = 64;
+
+/**
+ * The body's own values once its schema accepted it. The schemas transform nothing, but zod rebuilds objects by
+ * assignment, which silently drops keys named `__proto__` (JSON.parse keeps them as own properties): the plan
+ * counts those on the notification record before `storable` leaves them out (shared/contract/storable.ts).
+ */
+const asSent = <T>(json: unknown) => json as T;
 
 function summarise(error: { issues: readonly { path: PropertyKey[]; message: string }[] }): string {
   return error.issues
@@ -146,8 +168,7 @@ export function classify(body: string | undefined): Classified {
   const header = headerOnly.safeParse(json);
   if (!header.success) return { outcome: 'unparseable', type: null, reason: 'no notification.type' };
   const type = header.data.notification.type ?? null;
-  const sentAt = header.data.notification.triggered_at;
-  const triggeredAt = typeof sentAt === 'string' ? sentAt : undefined;
+  const triggeredAt = header.data.notification.triggered_at;
   if (type === null) return { outcome: 'unparseable', type, reason: 'no notification.type', triggeredAt };
 
   if ((SCHEDULING_REQUEST_TYPES as readonly string[]).includes(type)) {
@@ -156,14 +177,18 @@ export function classify(body: string | undefined): Classified {
       return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
     return {
       outcome: 'parsed',
-      notification: { kind: 'scheduling_request', type: type as SchedulingRequestType, payload: parsed.data },
+      notification: {
+        kind: 'scheduling_request',
+        type: type as SchedulingRequestType,
+        payload: asSent(json),
+      },
     };
   }
   if (type === EVENT_SUBSCRIPTION_TYPE) {
     const parsed = eventSubscriptionNotificationSchema.safeParse(json);
     if (!parsed.success)
       return { outcome: 'unparseable', type, reason: summarise(parsed.error), triggeredAt };
-    return { outcome: 'parsed', notification: { kind: 'event_subscription', type, payload: parsed.data } };
+    return { outcome: 'parsed', notification: { kind: 'event_subscription', type, payload: asSent(json) } };
   }
   return { outcome: 'unknown_type', type, triggeredAt };
 }

@@ -48,6 +48,11 @@ export interface EnvelopeInput {
   headerId?: string;
   /** Arrived at `POST /cronofy/notifications/{tenant_id}`: that tenant, and what verified the signature. */
   tenant?: { id: string; signedBy: SignedBy };
+  /**
+   * Put back on the queue by `npm run ops -- replay` (which needs the queue's credentials): only such a message
+   * may apply a body its notification record keeps as `unparseable` or `unknown_type`. Ingest never sets it.
+   */
+  opsReplay?: boolean;
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -62,12 +67,13 @@ function escapeForSqs(json: string): string {
   return json.replace(SQS_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-export function encodeEnvelope({ body, receivedAt, headerId, tenant }: EnvelopeInput): string {
+export function encodeEnvelope({ body, receivedAt, headerId, tenant, opsReplay }: EnvelopeInput): string {
   const common = {
     v: tenant ? TENANT_ENVELOPE_VERSION : ENVELOPE_VERSION,
     receivedAt: receivedAt.toISOString(),
     ...(traceableHeaderId(headerId) ? { headerId: traceableHeaderId(headerId) } : {}),
     ...(tenant ? { tenantId: tenant.id, signedBy: tenant.signedBy } : {}),
+    ...(opsReplay ? { opsReplay: true } : {}),
   };
   let text: string | undefined;
   try {

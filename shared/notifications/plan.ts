@@ -1,8 +1,14 @@
+import { normaliseInstant, parseInstant, storedTime } from '../contract/instant.ts';
 import { keys, sha256Hex } from '../contract/keys.ts';
 import { openIndexChange } from '../contract/open-index.ts';
-import type { AspectWrite, StateWrite } from '../contract/ordering.ts';
+import {
+  type AspectWrite,
+  CANCELLED_AT,
+  LAST_NOTIFICATION_TYPE,
+  type StateWrite,
+} from '../contract/ordering.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
-import { storable, storableText } from '../contract/storable.ts';
+import { protoKeyCount, storable, storableText } from '../contract/storable.ts';
 import {
   type Classified,
   classify,
@@ -54,20 +60,18 @@ const STATUS_BY_TYPE: Partial<Record<SchedulingRequestType, string>> = {
   event_end: 'event_ended',
 };
 
-/** Times outside years 0000–9999 would not compare correctly as strings. */
-const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
-const MIN_TIME_MS = Date.parse('0000-01-01T00:00:00.000Z');
+/**
+ * `notification.triggered_at` as stored, when it is a real ISO 8601 instant (shared/contract/instant.ts); anything
+ * else (a date that does not exist, `"1"`, a number, no zone) is treated as absent: the step still applies,
+ * ordered by its receipt time, and the notification record says so in `reason`.
+ */
+export const normaliseTime = (value: unknown): string | undefined => normaliseInstant(value);
 
-/** A date-time without a zone is read as UTC, never in the process's time zone. */
-const NO_ZONE = /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
-const parseUtc = (text: string) => Date.parse(NO_ZONE.test(text) ? `${text}Z` : text);
+const IGNORED_TRIGGERED_AT = 'notification.triggered_at is not an ISO 8601 instant: ordered by receipt time';
 
-/** Normalise to UTC ISO 8601 with milliseconds so stored times compare correctly as strings. */
-export function normaliseTime(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const ms = parseUtc(value);
-  return Number.isNaN(ms) || ms > MAX_TIME_MS || ms < MIN_TIME_MS ? undefined : new Date(ms).toISOString();
-}
+/** The note for a `triggered_at` that was sent but is not an instant, if any. */
+const triggeredAtNote = (sent: unknown, triggeredAt: string | undefined) =>
+  sent !== undefined && triggeredAt === undefined ? IGNORED_TRIGGERED_AT : undefined;
 
 /** Longest id or type kept as it is on a notification record; longer ones are kept as their digest. */
 const MAX_RECORD_TEXT = 1024;
@@ -81,6 +85,12 @@ function withoutUndefined(fields: Record<string, unknown>): Record<string, unkno
 
 const isKnownType = (type: string | null) =>
   type === EVENT_SUBSCRIPTION_TYPE || (SCHEDULING_REQUEST_TYPES as readonly (string | null)[]).includes(type);
+
+/** A write's time: `triggered_at`, else the receipt time, weak evidence (shared/contract/ordering.ts). */
+const ordering = (envelope: Envelope, triggeredAt: string | undefined) =>
+  triggeredAt === undefined
+    ? { at: envelope.receivedAt, receiptTime: true }
+    : { at: triggeredAt, triggeredAt };
 
 const nonEmpty = (fields: Record<string, unknown>) => (Object.keys(fields).length > 0 ? fields : undefined);
 
@@ -123,13 +133,16 @@ function planSchedulingRequest(
       aspect: 'lifecycle',
       set: withoutUndefined({
         status,
+        // The notification whose step `status` shows (a participants-only notification shows none).
+        [LAST_NOTIFICATION_TYPE]: type,
         metadata: scheduler,
         correlation_id: typeof correlationId === 'string' ? correlationId : undefined,
         recipient_tzid: payload.user?.tzid,
         ...index.set,
       }),
       event: nonEmpty(withoutUndefined({ start: event?.start, end: event?.end, summary: event?.summary })),
-      ...(index.remove ? { remove: index.remove } : {}),
+      // A step after a cancel (newer than it) ends it: the cancel's time goes with its status.
+      remove: [CANCELLED_AT, ...(index.remove ?? [])],
     });
     // A lifecycle step that lists the participants (a reschedule does) updates them too, if not older.
     if (participants.event) aspects.push(participants);
@@ -138,14 +151,8 @@ function planSchedulingRequest(
     pk: keys.schedulingRequest(id),
     ...tenancy(envelope),
     key: envelope.key,
-    at: triggeredAt ?? envelope.receivedAt,
-    ...(triggeredAt ? { triggeredAt } : {}),
-    common: {
-      entity: 'scheduling_request',
-      scheduling_request_id: storable(id),
-      last_notification_type: type,
-      updated_at: now,
-    },
+    ...ordering(envelope, triggeredAt),
+    common: { entity: 'scheduling_request', scheduling_request_id: storable(id), updated_at: now },
     aspects,
     likelyNew: type === 'scheduling_request_time_chosen',
   };
@@ -156,24 +163,33 @@ function eventTimeText(time: EventTime | undefined): string | undefined {
 }
 
 function eventTimeToMs(time: EventTime | undefined): number | undefined {
+  // Only an instant: a date without a time (all-day event), or a local time without its zone, has no instant to
+  // measure a trigger against, and a lenient reading would key the trigger by a time that was never sent.
   const text = eventTimeText(time);
-  // A date without a time (all-day event) has no instant to measure a trigger against.
-  if (!text || !/T\d{2}:\d{2}/.test(text)) return undefined;
-  const ms = parseUtc(text);
-  return Number.isNaN(ms) ? undefined : ms;
+  return text === undefined ? undefined : parseInstant(text);
 }
 
 interface TransitionParts {
   before: boolean;
   anchor: 'event_start' | 'event_end';
-  offsetMinutes: number;
+  /** Undefined when the offset is not finite numbers (digits exact-json kept, a string): no target. */
+  offsetMinutes: number | undefined;
+  /** The transition's identity in its record's key. */
+  canonical: string;
 }
 
 function transitionParts(transition: Transition): TransitionParts {
   const before = 'before' in transition;
   const anchor = ('before' in transition ? transition.before : transition.after) as TransitionParts['anchor'];
   const offset = transition.offset ?? {};
-  return { before, anchor, offsetMinutes: (offset.hours ?? 0) * 60 + (offset.minutes ?? 0) };
+  const [hours, minutes] = [offset.hours ?? 0, offset.minutes ?? 0];
+  const total = typeof hours === 'number' && typeof minutes === 'number' ? hours * 60 + minutes : undefined;
+  const offsetMinutes = total !== undefined && Number.isFinite(total) ? total : undefined;
+  // An offset that is not finite numbers (exact-json keeps 1e308 as its digits) keeps the notification (its
+  // other parts apply) and its own identity: the offset as sent (JSON.stringify escapes lone surrogates, so two
+  // offsets never share it).
+  const amount = offsetMinutes ?? `as-sent:${JSON.stringify(offset)}`;
+  return { before, anchor, offsetMinutes, canonical: `${before ? 'before' : 'after'}:${anchor}:${amount}` };
 }
 
 /** When the trigger was due, when the event's times allow computing it (and the result is a real time). */
@@ -182,11 +198,8 @@ function transitionTarget(
   payload: EventSubscriptionNotification,
 ): string | undefined {
   const base = eventTimeToMs(parts.anchor === 'event_start' ? payload.event.start : payload.event.end);
-  if (base === undefined || !Number.isFinite(parts.offsetMinutes)) return undefined;
-  const target = base + (parts.before ? -1 : 1) * parts.offsetMinutes * 60_000;
-  return normaliseTime(
-    Number.isFinite(target) && Math.abs(target) <= 8.64e15 ? new Date(target).toISOString() : undefined,
-  );
+  if (base === undefined || parts.offsetMinutes === undefined) return undefined;
+  return storedTime(base + (parts.before ? -1 : 1) * parts.offsetMinutes * 60_000);
 }
 
 function planEventSubscription(
@@ -217,8 +230,7 @@ function planEventSubscription(
       pk: keys.event(event.event_id, envelope.tenantId),
       ...tenancy(envelope),
       key: envelope.key,
-      at: triggeredAt ?? envelope.receivedAt,
-      ...(triggeredAt ? { triggeredAt } : {}),
+      ...ordering(envelope, triggeredAt),
       common: { entity: 'event', event_id: storable(event.event_id), updated_at: now },
       aspects: [
         {
@@ -239,7 +251,7 @@ function planEventSubscription(
     const pk = keys.eventTrigger(
       {
         eventId: event.event_id,
-        transition: `${parts.before ? 'before' : 'after'}:${parts.anchor}:${parts.offsetMinutes}`,
+        transition: parts.canonical,
         target: target ?? `as-sent:${anchorAsSent ?? 'none'}`,
       },
       envelope.tenantId,
@@ -308,12 +320,16 @@ export function planNotification(
   if (result.outcome !== 'parsed') {
     const triggeredAt = normaliseTime(result.triggeredAt);
     const type = result.type === null ? null : recordText(result.type);
+    const reasons = [
+      result.outcome === 'unparseable' ? result.reason : undefined,
+      triggeredAtNote(result.triggeredAt, triggeredAt),
+    ].filter((reason) => reason !== undefined);
     return {
       notification: {
         ...base,
         type,
         ...(triggeredAt ? { triggered_at: triggeredAt } : {}),
-        ...(result.outcome === 'unparseable' ? { reason: recordText(result.reason) } : {}),
+        ...(reasons.length > 0 ? { reason: recordText(reasons.join('; ')) } : {}),
       },
       status: result.outcome,
       stateWrites: [],
@@ -330,8 +346,22 @@ export function planNotification(
   }
 
   const { notification } = result;
-  const triggeredAt = normaliseTime(notification.payload.notification.triggered_at);
-  const common = { ...base, type: notification.type, ...(triggeredAt ? { triggered_at: triggeredAt } : {}) };
+  const sentAt = notification.payload.notification.triggered_at;
+  const triggeredAt = normaliseTime(sentAt);
+  // What of the body the records do not show as sent, said on its record (the body itself keeps everything).
+  const protoKeys = protoKeyCount(notification.payload);
+  const note = [
+    triggeredAtNote(sentAt, triggeredAt),
+    protoKeys > 0 ? `${protoKeys} map key(s) named __proto__ left out of the state records` : undefined,
+  ]
+    .filter((part) => part !== undefined)
+    .join('; ');
+  const common = {
+    ...base,
+    type: notification.type,
+    ...(triggeredAt ? { triggered_at: triggeredAt } : {}),
+    ...(note ? { reason: note } : {}),
+  };
 
   if (notification.kind === 'scheduling_request') {
     const id = notification.payload.scheduling_request.scheduling_request_id;

@@ -14,13 +14,20 @@ const wireCommon = {
 
 /** Version 1 (earlier releases): `key` was the Cronofy-Notification-ID header when one was sent. */
 const wireV1 = z.object({ v: z.literal(1), key: z.string().check(z.minLength(1)), ...wireCommon });
-const wireV2 = z.object({ v: z.literal(2), headerId: z.optional(z.string()), ...wireCommon });
+const wireV2 = z.object({
+  v: z.literal(2),
+  headerId: z.optional(z.string()),
+  /** Written by `npm run ops -- replay` only (shared/notifications/envelope.ts). */
+  opsReplay: z.optional(z.literal(true)),
+  ...wireCommon,
+});
 /** Version 3: arrived at a tenant URL (shared/notifications/envelope.ts). */
 const wireV3 = z.object({
   v: z.literal(3),
   headerId: z.optional(z.string()),
   tenantId: z.string().check(z.regex(TENANT_ID_PATTERN)),
   signedBy: z.enum(['application', 'tenant']),
+  opsReplay: z.optional(z.literal(true)),
   ...wireCommon,
 });
 const wireSchema = z.discriminatedUnion('v', [wireV1, wireV2, wireV3]);
@@ -39,6 +46,8 @@ export interface Envelope {
   /** `utf8` whenever the raw bytes are valid UTF-8 (then `body` is that text), else `base64`. */
   encoding: 'utf8' | 'base64';
   body: string;
+  /** Put back on the queue by `npm run ops -- replay`: may apply a body kept unparseable or unknown_type. */
+  opsReplay?: true;
 }
 
 export class EnvelopeError extends Error {
@@ -75,6 +84,7 @@ export function decodeEnvelope(message: string): Envelope {
     receivedAt: wire.receivedAt,
     ...(headerId ? { headerId } : {}),
     ...(wire.v === 3 ? { tenantId: wire.tenantId, signedBy: wire.signedBy } : {}),
+    ...(wire.v !== 1 && wire.opsReplay ? { opsReplay: true as const } : {}),
     ...(text === undefined ? { encoding: 'base64', body: wire.body } : { encoding: 'utf8', body: text }),
   };
 }

@@ -1,6 +1,11 @@
 import { keys } from '../contract/keys.ts';
 import { openIndexChange } from '../contract/open-index.ts';
-import type { AspectWrite, Item, StateWrite } from '../contract/ordering.ts';
+import {
+  type AspectWrite,
+  type Item,
+  LAST_NOTIFICATION_TYPE,
+  type StateWrite,
+} from '../contract/ordering.ts';
 import { storable } from '../contract/storable.ts';
 import { TenantUnavailableError, UnknownTenantError } from '../core/errors.ts';
 import type { Clock, Logger, ReconcileStore } from '../core/ports.ts';
@@ -27,8 +32,8 @@ import {
  *   answer cannot tell `rescheduled` from `time_chosen`, and how Cronofy shows a declined or cancelled
  *   request is not documented;
  * - participants aspect: `event.host`, `event.attendees`.
- * An aspect is written only when the answer differs from the record, so a run over unchanged requests changes
- * no state (each record still gains `reconciled_at`). Every change is a delivery that was missed.
+ * An aspect is written only when the answer differs from the record, so a run over unchanged requests writes
+ * nothing at all (`reconciled_at` is set only with a change). Every change is a delivery that was missed.
  */
 
 export type { ReconcileStore } from '../core/ports.ts';
@@ -154,11 +159,13 @@ export function reconcileWrite(
     Object.entries(set).some(([name, value]) => !same(current?.[name], value));
   if (lifecycleChanged) {
     const index = openIndexChange(set.status ?? current?.status, eventFields.end ?? recordEvent.end);
+    // A status the read books was shown by no notification: the type of the one before no longer names it.
+    const remove = [...(index.remove ?? []), ...(set.status === undefined ? [] : [LAST_NOTIFICATION_TYPE])];
     aspects.push({
       aspect: 'lifecycle',
       set: { ...set, ...index.set },
       ...(Object.keys(eventFields).length > 0 ? { event: eventFields } : {}),
-      ...(index.remove ? { remove: index.remove } : {}),
+      ...(remove.length > 0 ? { remove } : {}),
     });
   }
 

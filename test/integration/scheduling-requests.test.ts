@@ -218,6 +218,49 @@ describe('cancel', () => {
     expect((await record(id))?.status).toBe('cancelled');
   });
 
+  it('a notification without triggered_at received after the cancel leaves it cancelled, out of the index', async () => {
+    const id = JSON.parse(
+      String((await handlerWith()(request('/scheduling-requests', BODY))).body),
+    ).scheduling_request_id;
+    await notify(id, 'scheduling_request_time_chosen', '2026-11-23T10:00:00Z');
+    expect(await handlerWith()(request(`/scheduling-requests/${id}/cancel`))).toMatchObject({
+      statusCode: 200,
+    });
+    const cancelled = await record(id);
+    // Received after the cancel (its receipt time is later): a receipt time must not outrank a recorded cancel.
+    const late = queueMessage(
+      schedulingRequestBody('scheduling_request_more_times_requested', { schedulingRequestId: id }),
+      { receivedAt: new Date(Date.now() + 60_000) },
+    );
+    const deps = {
+      store: new DynamoRecordStore(aws.ddb, aws.tableName),
+      clock: () => new Date(),
+      logger: silentLogger,
+      retentionDays: 1,
+    };
+    expect(await processBatch([late], deps)).toEqual([]);
+    expect(await record(id)).toEqual(cancelled);
+    expect(cancelled).toMatchObject({ status: 'cancelled' });
+    expect(cancelled).not.toHaveProperty('open_until');
+    expect(cancelled).not.toHaveProperty('last_notification_type');
+  });
+
+  it('a retried create that finds its record complete writes nothing', async () => {
+    const store = new DynamoSchedulingStore(aws.ddb, aws.tableName);
+    const id = `srq_retry_${Date.now()}`;
+    const created = {
+      scheduling_request_id: id,
+      select_url: 'https://app.cronofy.com/rts/x',
+      dashboard_url: 'https://app.cronofy.com/scheduling/requests/x',
+      metadata: { correlation_id: 'CAND-7' },
+      created_at: '2026-11-23T12:00:00.000Z',
+    };
+    await store.recordCreated(created, '2026-11-23T12:00:00.000Z');
+    const before = await record(id);
+    await store.recordCreated(created, '2026-11-23T12:00:01.000Z');
+    expect(await record(id)).toEqual(before);
+  });
+
   it('a repeated cancel answers the first cancel and changes nothing', async () => {
     const id = JSON.parse(
       String((await handlerWith()(request('/scheduling-requests', BODY))).body),

@@ -66,7 +66,7 @@ describe('notification records', () => {
 });
 
 describe('the adapter agrees with the pure model', () => {
-  /** Reconciliation's write on the model: `mergeState`, else `reconciled_at` when newer (DynamoReconcileStore). */
+  /** Reconciliation's write on the model: `mergeState` when it changes the record, else nothing at all. */
   function reconcileModel(
     memory: MemoryStore,
     pk: string,
@@ -77,8 +77,6 @@ describe('the adapter agrees with the pure model', () => {
     const write = build(old);
     const merged = write ? mergeState(old, write) : undefined;
     if (merged?.item) memory.items.set(pk, { ...merged.item, reconciled_at: at });
-    else if (old && !(typeof old.reconciled_at === 'string' && old.reconciled_at >= at))
-      memory.items.set(pk, { ...old, reconciled_at: at, revision: Number(old.revision ?? 0) + 1 });
   }
 
   it('over 40 random sequences of notifications and reconciliation reads, duplicates and ties included', async () => {
@@ -264,6 +262,65 @@ describe('values DynamoDB cannot hold as sent, recorded on the first attempt', (
       reason: expect.stringContaining('DynamoDB refused'),
     });
     expect(kept?.body).toBe(JSON.stringify(third));
+  });
+});
+
+describe('identity and keys', () => {
+  it('two ids that differ only in a lone surrogate never share a record: both are kept unparseable', async () => {
+    const base = uniqueId('srq_surrogate');
+    const messages = ['\ud800', '\udc00'].map((c) =>
+      queueMessage(
+        schedulingRequestBody('scheduling_request_time_chosen', { schedulingRequestId: `${base}${c}` }),
+      ),
+    );
+    expect(await processBatch(messages, deps(store))).toEqual([]);
+    for (const message of messages)
+      expect(await item(keys.notification(message.key))).toMatchObject({
+        status: 'unparseable',
+        reason: expect.stringContaining('well-formed Unicode'),
+      });
+    expect(await item(keys.schedulingRequest(`${base}\ufffd`))).toBeUndefined();
+    expect(keys.schedulingRequest(`${base}\ud800`)).not.toBe(keys.schedulingRequest(`${base}\udc00`));
+    expect(keys.schedulingRequest(`${base}\ud800`)).not.toBe(keys.schedulingRequest(`${base}\ufffd`));
+  });
+
+  it('a metadata key named "__proto__" is left out, so the record can still be read back and merged', async () => {
+    const id = uniqueId('srq_proto');
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-23T12:00:00Z',
+    }).replace('"utm_source":"ats"', '"__proto__":"dropped","utm_source":"ats"');
+    expect(await processBatch([queueMessage(body)], deps(store))).toEqual([]);
+    expect(await item(keys.notification(queueMessage(body).key))).toMatchObject({
+      status: 'applied',
+      reason: '1 map key(s) named __proto__ left out of the state records',
+    });
+    // A participant change of the same second: a tie, which takes the merge path (the record read back).
+    const tie = schedulingRequestBody('event_participant_status_changed', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-23T12:00:00Z',
+      attendeeStatus: 'declined',
+    });
+    expect(await processBatch([queueMessage(tie)], deps(store))).toEqual([]);
+    const record = await item(keys.schedulingRequest(id));
+    expect(record).toMatchObject({ status: 'time_chosen', metadata: { utm_source: 'ats' } });
+    expect(Object.keys(record?.metadata as object)).not.toContain('__proto__');
+  });
+});
+
+describe('no-op writes are no writes', () => {
+  it('a same-meaning body in other bytes adds no stream record to the state record', async () => {
+    const id = uniqueId('srq_same');
+    const body = schedulingRequestBody('scheduling_request_rescheduled', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-23T12:00:00Z',
+    });
+    const other = JSON.stringify(JSON.parse(body), null, 1);
+    expect(await processBatch([queueMessage(body)], deps(store))).toEqual([]);
+    expect(await processBatch([queueMessage(other)], deps(store))).toEqual([]);
+    const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
+    expect(recordsFor(stream, keys.schedulingRequest(id)).map((r) => r.eventName)).toEqual(['INSERT']);
+    expect((await item(keys.notification(queueMessage(other).key)))?.status).toBe('applied');
   });
 });
 

@@ -241,7 +241,8 @@ describe('worker against DynamoDB Local and the SQS emulator', () => {
     const state = await item(keys.schedulingRequest(id));
     const event = state?.event as { attendees: { status: string }[]; start: { time: string } };
     expect(state?.status).toBe('time_chosen');
-    expect(state?.last_notification_type).toBe('event_participant_status_changed');
+    // The type names the lifecycle step the status shows: a participant change is none.
+    expect(state?.last_notification_type).toBe('scheduling_request_time_chosen');
     expect(event.attendees[0]?.status).toBe('declined');
     expect(event.start.time).toBe('2026-12-01T14:00:00Z');
   });

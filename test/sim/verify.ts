@@ -14,6 +14,7 @@ import {
   appliedKey,
   aspectOrder,
   ENTITY_ASPECTS,
+  orderRank,
 } from '#shared/contract/ordering.ts';
 import { keys } from '#shared/contract/records.ts';
 import { SCHEDULING_REQUEST_TYPES } from '#shared/notifications/cronofy-schemas.ts';
@@ -183,6 +184,11 @@ const appliedKeys = (item: Item | undefined, aspect: AspectName): string[] => {
 /** The aspect's time: `*_as_of` (a receipt time) or its `triggered_at` attribute (shared/contract/ordering.ts). */
 const asOf = (item: Item | undefined, aspect: AspectName): string | undefined =>
   aspectOrder(item, aspect).asOf;
+/** The aspect's time as ranked: a receipt time below every `triggered_at` (shared/contract/ordering.ts). */
+const rankOf = (item: Item | undefined, aspect: AspectName): string | undefined =>
+  aspectOrder(item, aspect).rank;
+/** The rank of a `triggered_at` sent. */
+const timedRank = (at: string) => orderRank(at, false);
 
 /** Does the record show, for this aspect, the values `sent` carries? Undefined: nothing to compare. */
 function showsValues(item: Item, aspect: AspectName, sent: Sent): string | undefined {
@@ -391,9 +397,13 @@ export async function verifyTable(
       continue;
     }
     if (at !== undefined) {
-      // Sent with the time an aspect ends at: applied at that time, so its key is listed there.
+      // Sent with the time an aspect ends at: applied at that time, so its key is listed there, unless the record
+      // already showed its values (a same-meaning body in other bytes is no write).
       const unlisted = aspects.find(
-        (aspect) => asOf(state, aspect) === at && !appliedKeys(state, aspect).includes(appliedKey(n.key)),
+        (aspect) =>
+          asOf(state, aspect) === at &&
+          !appliedKeys(state, aspect).includes(appliedKey(n.key)) &&
+          showsValues(state, aspect, sent(n)) !== undefined,
       );
       if (unlisted) {
         find(n, 'lost', `sent at ${expect.pk}.${ASPECTS[unlisted].asOf} but not in its applied keys`);
@@ -401,8 +411,8 @@ export async function verifyTable(
       }
       // Stale only when every aspect it carries is newer than the notification.
       const notOlder = aspects.find((aspect) => {
-        const held = asOf(state, aspect);
-        return held === undefined || held <= at;
+        const held = rankOf(state, aspect);
+        return held === undefined || held <= timedRank(at);
       });
       if (status === 'stale' && notOlder) {
         find(n, 'wrong', `recorded stale, but ${expect.pk} ${notOlder} is not newer than it`);
@@ -420,8 +430,9 @@ export async function verifyTable(
     const state = targets.get(pk);
     if (!state) continue; // reported above, per notification
     const held = asOf(state, aspect);
+    const heldRank = rankOf(state, aspect);
     const name = ASPECTS[aspect].asOf;
-    if (newest && (held === undefined || held < newest.at)) {
+    if (newest && (heldRank === undefined || heldRank < timedRank(newest.at))) {
       find(newest.n, 'regressed', `${pk}.${name} is ${held ?? 'absent'}, older than ${newest.at} sent`);
       continue;
     }
@@ -429,7 +440,7 @@ export async function verifyTable(
       find(expected.any, 'lost', `${pk} has no ${name}`);
       continue;
     }
-    if (newest && held > newest.at && !mayBeLater) {
+    if (newest && heldRank !== undefined && heldRank > timedRank(newest.at) && !mayBeLater) {
       find(newest.n, 'wrong', `${pk}.${name} is ${held}, later than any time sent (${newest.at})`);
       continue;
     }
@@ -482,7 +493,7 @@ const ALL_ASPECTS = Object.keys(ASPECTS) as AspectName[];
 /** Keys an aspect gained in one change: all of them when its time moved, else those not there before. */
 function addedKeys(before: Item | undefined, after: Item | undefined, aspect: AspectName): string[] {
   const now = appliedKeys(after, aspect);
-  if (asOf(before, aspect) !== asOf(after, aspect)) return now;
+  if (rankOf(before, aspect) !== rankOf(after, aspect)) return now;
   const earlier = appliedKeys(before, aspect);
   return now.filter((key) => !earlier.includes(key));
 }
@@ -532,7 +543,9 @@ export function verifyStream(records: readonly DeliveryRecord[], stream: readonl
       for (const aspect of aspects) {
         const from = asOf(before, aspect);
         const to = asOf(after, aspect);
-        if (from !== undefined && (to === undefined || to < from))
+        const fromRank = rankOf(before, aspect);
+        const toRank = rankOf(after, aspect);
+        if (fromRank !== undefined && (toRank === undefined || toRank < fromRank))
           find({ label: pk, key: aspect }, 'regressed', `${ASPECTS[aspect].asOf} went from ${from} to ${to}`);
         const added = addedKeys(before, after, aspect);
         if (added.length > 0) changedSomething = true;

@@ -6,7 +6,12 @@ let sequence = 0;
 /** A queue message as the ingest function would write it for this body. */
 export function queueMessage(
   body: string | Uint8Array,
-  options: { notificationId?: string; receivedAt?: Date; tenant?: { id: string; signedBy: SignedBy } } = {},
+  options: {
+    notificationId?: string;
+    receivedAt?: Date;
+    tenant?: { id: string; signedBy: SignedBy };
+    opsReplay?: boolean;
+  } = {},
 ): QueueMessage & { key: string } {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   sequence++;
@@ -18,6 +23,7 @@ export function queueMessage(
       receivedAt: options.receivedAt ?? new Date('2026-11-23T10:00:00.000Z'),
       headerId: options.notificationId,
       ...(options.tenant ? { tenant: options.tenant } : {}),
+      ...(options.opsReplay ? { opsReplay: true } : {}),
     }),
   };
 }

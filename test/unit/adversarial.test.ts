@@ -147,14 +147,15 @@ describe('key design', () => {
 });
 
 describe('triggered_at normalisation', () => {
-  it('does not depend on the process time zone (a time without an offset)', () => {
+  it('does not depend on the process time zone: a time without an offset is no instant, in any zone', () => {
     const previous = process.env.TZ;
     try {
       process.env.TZ = 'UTC';
-      const utc = normaliseTime('2026-11-23T12:00:00');
+      expect(normaliseTime('2026-11-23T12:00:00')).toBeUndefined();
+      expect(normaliseTime('2026-11-23T12:00:00+00:00')).toBe('2026-11-23T12:00:00.000Z');
       process.env.TZ = 'America/New_York';
-      const ny = normaliseTime('2026-11-23T12:00:00');
-      expect(ny).toBe(utc);
+      expect(normaliseTime('2026-11-23T12:00:00')).toBeUndefined();
+      expect(normaliseTime('2026-11-23T12:00:00+00:00')).toBe('2026-11-23T12:00:00.000Z');
     } finally {
       process.env.TZ = previous;
       if (previous === undefined) delete process.env.TZ;

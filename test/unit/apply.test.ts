@@ -116,7 +116,7 @@ describe('processing a batch', () => {
 
   it('retries later notifications of a record whose earlier one failed, so none overtakes it', async () => {
     const { store, deps } = setup();
-    // With triggered_at, so the first store call is the first state write (no replay check first).
+    // The first store call is the replay check (it passes), the second the first state write.
     const triggeredAt = '2026-11-23T09:00:00Z';
     const first = queueMessage(schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt }));
     const second = queueMessage(schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt }));
@@ -126,7 +126,7 @@ describe('processing a batch', () => {
         triggeredAt,
       }),
     );
-    store.failNext.push(new Error('boom'));
+    store.failNext.push(undefined as unknown as Error, new Error('boom'));
     const failed = await processBatch([first, second, other], deps);
     expect(failed.sort()).toEqual([first.messageId, second.messageId].sort());
     expect(store.get('scheduling_request#srq_other')?.status).toBe('time_chosen');
@@ -178,9 +178,11 @@ describe('processing a batch', () => {
 });
 
 describe('replaying a kept notification after a fix', () => {
-  it('upgrades an unknown_type record once the type is understood, and only once', async () => {
+  it('upgrades an unknown_type record once the type is understood, and only once (npm run ops -- replay)', async () => {
     const { store, deps } = setup();
-    const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+    const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'), {
+      opsReplay: true,
+    });
     // First seen by a worker that did not know the type: kept as unknown_type.
     store.items.set(`notification#${message.key}`, { notification_id: message.key, status: 'unknown_type' });
     const before = store.changes;
@@ -189,5 +191,43 @@ describe('replaying a kept notification after a fix', () => {
     expect(store.get(SR)?.status).toBe('time_chosen');
     expect(await processBatch([message], deps)).toEqual([]);
     expect(store.changes - before).toBe(2);
+  });
+
+  it.each(['unknown_type', 'unparseable'])(
+    'a replay of a body kept %s, not through ops replay, has no effect (not even on its record)',
+    async (kept) => {
+      const { store, deps } = setup();
+      const message = queueMessage(schedulingRequestBody('scheduling_request_time_chosen'));
+      const record = { notification_id: message.key, status: kept, reason: 'DynamoDB refused the values' };
+      store.items.set(`notification#${message.key}`, record);
+      const before = store.changes;
+      expect(await processBatch([message], deps)).toEqual([]);
+      expect(store.get(`notification#${message.key}`)).toBe(record);
+      expect(store.get(SR)).toBeUndefined();
+      expect(store.changes).toBe(before);
+    },
+  );
+
+  it('a body DynamoDB refused is not applied by a replay after the record shrank; ops replay applies it once', async () => {
+    const { store, deps } = setup();
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      triggeredAt: '2026-11-23T12:00:00Z',
+    });
+    // The replay check passes, then the state write is refused: kept as unparseable.
+    store.failNext.push(
+      undefined as unknown as Error,
+      new StorageRejectedError('DynamoDB refused the values'),
+    );
+    const first = queueMessage(body);
+    expect(await processBatch([first], deps)).toEqual([]);
+    expect(store.get(`notification#${first.key}`)?.status).toBe('unparseable');
+    // Kept for as long as it may be replayed.
+    expect(store.get(`notification#${first.key}`)).not.toHaveProperty('expires_at');
+    // The record could take it now; a signed body captured and posted again must still have no effect.
+    expect(await processBatch([queueMessage(body, { notificationId: 'ntf_fresh' })], deps)).toEqual([]);
+    expect(store.get(SR)).toBeUndefined();
+    expect(await processBatch([queueMessage(body, { opsReplay: true })], deps)).toEqual([]);
+    expect(store.get(SR)?.status).toBe('time_chosen');
+    expect(store.get(`notification#${first.key}`)?.status).toBe('applied');
   });
 });

@@ -9,7 +9,8 @@ import { queueMessage } from '../support/messages.ts';
 
 /** The ordering model (shared/contract/ordering.ts) through the worker, with the adapter's merge in memory. */
 
-const SR = 'scheduling_request#srq_d6f3f8165239d662963fc09b';
+const ID = 'srq_d6f3f8165239d662963fc09b';
+const SR = `scheduling_request#${ID}`;
 
 function setup() {
   const store = new MemoryStore();
@@ -98,25 +99,56 @@ describe('per-aspect ordering', () => {
     expect(store.get(`notification#${old.key}`)?.status).toBe('stale');
   });
 
-  it('a notification without triggered_at is ordered by its receipt time, and the record shows no triggered_at', async () => {
+  it('a notification without triggered_at is ordered by its receipt time among its kind, and the record shows no triggered_at', async () => {
+    const { store, run } = setup();
+    const untimed = (type: 'scheduling_request_time_chosen' | 'scheduling_request_declined', at: string) =>
+      queueMessage(schedulingRequestBody(type, { start: '2026-12-01T14:00:00Z', tzid: at }), {
+        receivedAt: new Date(at),
+      });
+    await run(untimed('scheduling_request_time_chosen', '2026-11-23T12:00:00.000Z'));
+    const older = untimed('scheduling_request_declined', '2026-11-23T11:59:59.000Z');
+    await run(older);
+    expect(store.get(SR)?.status).toBe('time_chosen');
+    expect(store.get(`notification#${older.key}`)?.status).toBe('stale');
+    await run(untimed('scheduling_request_declined', '2026-11-23T12:30:00.000Z'));
+    const item = store.get(SR);
+    expect(item?.status).toBe('declined');
+    expect(item).not.toHaveProperty('triggered_at');
+    expect(item?.lifecycle_received_at).toBe('2026-11-23T12:30:00.000Z');
+  });
+
+  it('a receipt time ranks below a timed step: an untimed step received after it is stale, whatever the times', async () => {
     const { store, run } = setup();
     await run(reschedule()); // triggered 12:00:00
-    const untimedOld = queueMessage(
-      schedulingRequestBody('scheduling_request_time_chosen', { start: '2026-12-01T14:00:00Z' }),
-      { receivedAt: new Date('2026-11-23T11:59:59.000Z') },
-    );
-    await run(untimedOld);
-    expect(store.get(SR)).toMatchObject({ status: 'rescheduled', triggered_at: '2026-11-23T12:00:00.000Z' });
-    expect(store.get(`notification#${untimedOld.key}`)?.status).toBe('stale');
-
     const untimedNew = queueMessage(schedulingRequestBody('scheduling_request_declined'), {
       receivedAt: new Date('2026-11-23T12:30:00.000Z'),
     });
     await run(untimedNew);
-    const item = store.get(SR);
-    expect(item?.status).toBe('declined');
-    expect(item).not.toHaveProperty('triggered_at');
-    expect(item?.lifecycle_as_of).toBe('2026-11-23T12:30:00.000Z');
+    expect(store.get(SR)).toMatchObject({
+      status: 'rescheduled',
+      last_notification_type: 'scheduling_request_rescheduled',
+      triggered_at: '2026-11-23T12:00:00.000Z',
+    });
+    expect(store.get(`notification#${untimedNew.key}`)?.status).toBe('stale');
+  });
+
+  it('a timed step and an untimed one end the same whichever arrives first', async () => {
+    const results = [];
+    for (const order of [0, 1]) {
+      const { store, run } = setup();
+      const timed = reschedule(); // triggered 12:00:00
+      const untimed = queueMessage(
+        schedulingRequestBody('scheduling_request_declined', { withEvent: false }),
+        {
+          receivedAt: new Date('2026-11-23T12:30:00.000Z'),
+        },
+      );
+      for (const message of order === 0 ? [timed, untimed] : [untimed, timed]) await run(message);
+      const { revision: _r, updated_at: _u, lifecycle_untimed: _l, ...rest } = store.get(SR) ?? {};
+      results.push(rest);
+    }
+    expect(results[0]).toMatchObject({ status: 'rescheduled' });
+    expect(results[1]).toEqual(results[0]);
   });
 
   it('equal times apply in arrival order, and a duplicate of the earlier one afterwards changes nothing', async () => {
@@ -195,7 +227,7 @@ describe('replays', () => {
     // Received last, the replay would otherwise order after the reschedule and apply again.
     expect(store.get(SR)).toMatchObject({
       status: 'rescheduled',
-      lifecycle_as_of: '2026-11-23T12:00:01.000Z',
+      lifecycle_received_at: '2026-11-23T12:00:01.000Z',
       revision: 2,
     });
     expect(store.get(`notification#${first.key}`)).toMatchObject({
@@ -307,7 +339,6 @@ describe('records of the previous version', () => {
 });
 
 describe('a reconciliation read, then the steps it could not show, delivered late', () => {
-  const ID = 'srq_d6f3f8165239d662963fc09b';
   const READ_AT = '2026-11-23T12:30:00.000Z';
   // Cronofy's query answer after the candidate booked (10:00) and moved (11:00): the new times, no step.
   const answer = {
@@ -460,6 +491,134 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
     });
     expect(store.get(SR)).not.toHaveProperty('status_as_of');
     expect(store.get(SR)).not.toHaveProperty('lifecycle_as_of');
+  });
+});
+
+describe('a cancel through the API, and what may follow it', () => {
+  const CANCELLED_AT = '2026-11-23T12:00:00.000Z';
+  /** The cancel route's write (shared/aws/scheduling-store.ts): a real time, not a receipt time. */
+  const cancel: StateWrite = {
+    pk: SR,
+    key: `api-cancel:${CANCELLED_AT}`,
+    at: CANCELLED_AT,
+    common: { entity: 'scheduling_request', scheduling_request_id: ID, updated_at: CANCELLED_AT },
+    aspects: [
+      {
+        aspect: 'lifecycle',
+        set: { status: 'cancelled', cancelled_at: CANCELLED_AT },
+        remove: ['open_bucket', 'open_until', 'last_notification_type'],
+      },
+    ],
+  };
+  async function cancelled() {
+    const t = setup();
+    await t.run(
+      queueMessage(
+        schedulingRequestBody('scheduling_request_time_chosen', {
+          triggeredAt: '2026-11-23T10:00:00Z',
+          end: '2026-12-01T14:30:00Z',
+        }),
+      ),
+    );
+    expect(await t.store.applyState(cancel)).toBe('applied');
+    return t;
+  }
+
+  it('an untimed step received after the cancel leaves it cancelled, out of the open index', async () => {
+    const { store, run } = await cancelled();
+    const before = store.get(SR);
+    const late = queueMessage(schedulingRequestBody('scheduling_request_more_times_requested'), {
+      receivedAt: new Date('2026-11-23T12:05:00.000Z'),
+    });
+    expect(await run(late)).toEqual([]);
+    expect(store.get(`notification#${late.key}`)?.status).toBe('stale');
+    expect(store.get(SR)).toEqual(before);
+    expect(store.get(SR)).toMatchObject({ status: 'cancelled', cancelled_at: CANCELLED_AT });
+    expect(store.get(SR)).not.toHaveProperty('open_until');
+    expect(store.get(SR)).not.toHaveProperty('last_notification_type');
+  });
+
+  it('a timed step newer than the cancel ends it: no cancelled_at, and the horizon is the known event end', async () => {
+    const { store, run } = await cancelled();
+    const newer = queueMessage(
+      schedulingRequestBody('scheduling_request_more_times_requested', {
+        triggeredAt: '2026-11-23T12:05:00Z',
+      }),
+    );
+    expect(await run(newer)).toEqual([]);
+    const item = store.get(SR);
+    expect(item).toMatchObject({
+      status: 'more_times_requested',
+      last_notification_type: 'scheduling_request_more_times_requested',
+      open_bucket: 'open',
+      open_until: '2026-12-01T14:30:00.000Z',
+    });
+    expect(item).not.toHaveProperty('cancelled_at');
+  });
+
+  it('a repeated cancel writes nothing', async () => {
+    const { store } = await cancelled();
+    const changes = store.changes;
+    expect(await store.applyState(cancel)).toBe('already_applied');
+    expect(store.changes).toBe(changes);
+  });
+});
+
+describe('last_notification_type', () => {
+  it('names the step status shows, not a late notification whose participants alone applied', async () => {
+    const { store, run } = setup();
+    await run(
+      queueMessage(
+        schedulingRequestBody('scheduling_request_declined', {
+          triggeredAt: '2026-11-23T12:00:00Z',
+          withEvent: false,
+        }),
+      ),
+    );
+    const late = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2026-11-23T11:00:00Z' }),
+    );
+    expect(await run(late)).toEqual([]);
+    expect(store.get(`notification#${late.key}`)?.status).toBe('applied');
+    expect(attendeeStatus(store.get(SR))).toBe('accepted');
+    expect(store.get(SR)).toMatchObject({
+      status: 'declined',
+      last_notification_type: 'scheduling_request_declined',
+    });
+  });
+
+  it('is not set by participant changes alone', async () => {
+    const { store, run } = setup();
+    await run(participantChange());
+    expect(store.get(SR)).not.toHaveProperty('last_notification_type');
+    expect(store.get(SR)).not.toHaveProperty('status');
+  });
+});
+
+describe('no-op writes are no writes', () => {
+  it('a same-meaning body in other bytes at the same time changes nothing on the record', async () => {
+    const { store, run } = setup();
+    const body = schedulingRequestBody('scheduling_request_time_chosen', {
+      triggeredAt: '2026-11-23T12:00:00Z',
+    });
+    await run(queueMessage(body));
+    const before = store.get(SR);
+    const changes = store.changes;
+    const same = queueMessage(` ${body}\n`);
+    expect(await run(same)).toEqual([]);
+    expect(store.get(SR)).toBe(before);
+    // Only its own notification record is written.
+    expect(store.changes).toBe(changes + 1);
+    expect(store.get(`notification#${same.key}`)?.status).toBe('applied');
+  });
+
+  it('a conferencing notification in other bytes at the same time changes nothing on the event', async () => {
+    const { store, run } = setup();
+    const body = conferencingBody('conferencing_assigned', { triggeredAt: '2026-11-23T12:00:00Z' });
+    await run(queueMessage(body));
+    const changes = store.changes;
+    expect(await run(queueMessage(JSON.stringify(JSON.parse(body), null, 2)))).toEqual([]);
+    expect(store.changes).toBe(changes + 1);
   });
 });
 

@@ -30,11 +30,12 @@ describe('planning a notification', () => {
     expect(write?.common).toEqual({
       entity: 'scheduling_request',
       scheduling_request_id: 'srq_d6f3f8165239d662963fc09b',
-      last_notification_type: 'scheduling_request_time_chosen',
       updated_at: '2026-11-23T10:00:05.000Z',
     });
+    // The type names the lifecycle step: it goes with the status, under the lifecycle's ordering.
     expect(aspect(write, 'lifecycle')?.set).toMatchObject({
       status: 'time_chosen',
+      last_notification_type: 'scheduling_request_time_chosen',
       correlation_id: 'foobar',
       recipient_tzid: 'Europe/Paris',
       metadata: { correlation_id: 'foobar', 'captured_data.notes': 'No dietary requirements.' },
@@ -80,6 +81,59 @@ describe('planning a notification', () => {
     );
     expect(result.stateWrites[0]?.at).toBe('2026-11-23T09:59:59.250Z');
   });
+
+  it.each([
+    ['a date that does not exist', '"2026-02-30T10:00:00Z"'],
+    ['"1"', '"1"'],
+    ['a number', '1795943400'],
+    ['a time without its zone', '"2026-11-23T12:00:00"'],
+    ['an hour 24', '"2026-11-23T24:00:00Z"'],
+    ['an object', '{"at":"2026-11-23T12:00:00Z"}'],
+  ])(
+    'takes only a real ISO 8601 instant as triggered_at: %s is absent, the step applies, the record says so',
+    (_, sent) => {
+      const body = schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T12:00:00Z',
+      }).replace('"triggered_at":"2026-11-23T12:00:00Z"', `"triggered_at":${sent}`);
+      const result = plan(body, { receivedAt: new Date('2026-11-23T09:59:59.250Z') });
+      expect(result.status).toBeUndefined();
+      expect(result.stateWrites[0]).toMatchObject({ at: '2026-11-23T09:59:59.250Z', receiptTime: true });
+      expect(result.stateWrites[0]?.triggeredAt).toBeUndefined();
+      expect(aspect(result.stateWrites[0], 'lifecycle')?.set.status).toBe('rescheduled');
+      expect(result.notification).not.toHaveProperty('triggered_at');
+      expect(result.notification.reason).toContain('triggered_at is not an ISO 8601 instant');
+    },
+  );
+
+  it('a real instant as triggered_at leaves no note on the record', () => {
+    const result = plan(
+      schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2024-02-29T23:59:59.5-01:30' }),
+    );
+    expect(result.stateWrites[0]?.triggeredAt).toBe('2024-03-01T01:29:59.500Z');
+    expect(result.notification).not.toHaveProperty('reason');
+  });
+
+  it.each([
+    [
+      'scheduling_request_id',
+      (suffix: string) =>
+        schedulingRequestBody('scheduling_request_declined', { schedulingRequestId: `srq_x${suffix}` }),
+    ],
+    [
+      'event_id',
+      (suffix: string) => conferencingBody('conferencing_assigned', { eventId: `evt_x${suffix}` }),
+    ],
+  ])(
+    'refuses a %s with a lone surrogate (kept unparseable with a reason), never merging two ids',
+    (_, body) => {
+      const plans = ['\ud800', '\udc00'].map((suffix) => plan(body(suffix)));
+      for (const result of plans) {
+        expect(result.status).toBe('unparseable');
+        expect(result.stateWrites).toEqual([]);
+        expect(result.notification.reason).toContain('well-formed Unicode');
+      }
+    },
+  );
 
   it.each([
     ['event_start', 'event_started'],
@@ -192,6 +246,50 @@ describe('planning a notification', () => {
     );
   });
 
+  it.each([
+    ['a date that does not exist', '2026-02-30T10:00:00Z'],
+    ['a local time without its zone', '2026-11-23T11:00:00'],
+  ])('computes no target time from %s: the trigger is keyed by the time as sent', (_, start) => {
+    const result = plan(eventTriggerBody({ before: 'event_start', offset: { minutes: 5 } }, { start }));
+    expect(result.triggerWrites[0]?.record.target_time).toBeUndefined();
+    expect(result.triggerWrites[0]?.pk).toBe(
+      `event_trigger#workflow-example#before:event_start:5#as-sent:${start}`,
+    );
+  });
+
+  it('an offset that is not a number keeps the notification: the conferencing applies, the trigger is keyed by the offset as sent', () => {
+    const body = JSON.parse(
+      conferencingBody('conferencing_assigned', { triggeredAt: '2026-11-23T12:00:00Z' }),
+    );
+    body.notification.transitions = [
+      { before: 'event_start', offset: { minutes: null } },
+      { before: 'event_start', offset: { minutes: '5' } },
+      { before: 'event_start', offset: { hours: 1e308 } },
+      { before: 'event_start', offset: { hours: 2e307 } },
+    ];
+    const result = plan(JSON.stringify(body).replace('"minutes":null', '"minutes":1e400'));
+    expect(result.status).toBeUndefined();
+    expect(result.stateWrites).toHaveLength(1);
+    expect(result.triggerWrites.map((write) => write.pk)).toEqual([
+      expect.stringContaining('before:event_start:as-sent:{"minutes":"1e400"}'),
+      expect.stringContaining('before:event_start:as-sent:{"minutes":"5"}'),
+      expect.stringContaining('before:event_start:as-sent:{"hours":"1e+308"}'),
+      expect.stringContaining('before:event_start:as-sent:{"hours":"2e+307"}'),
+    ]);
+    expect(result.triggerWrites[0]?.record).not.toHaveProperty('target_time');
+  });
+
+  it('keys two triggers whose event times differ only in a lone surrogate apart', () => {
+    const pks = ['\ud800', '\udc00'].map(
+      (c) =>
+        plan(eventTriggerBody({ before: 'event_start', offset: { minutes: 5 } }, { start: `2026-11-23${c}` }))
+          .triggerWrites[0]?.pk,
+    );
+    expect(pks[0]).toMatch(/^event_trigger#sha256:[0-9a-f]{64}$/);
+    expect(pks[1]).toMatch(/^event_trigger#sha256:[0-9a-f]{64}$/);
+    expect(pks[0]).not.toBe(pks[1]);
+  });
+
   it('an offset that leaves the calendar (1e12 minutes) gives no target time instead of a crash', () => {
     const result = plan(
       eventTriggerBody(
@@ -295,7 +393,21 @@ describe('values DynamoDB cannot hold as sent', () => {
 });
 
 describe('keys that are special to JavaScript', () => {
-  it('a "__proto__" key of a participant changes no prototype (the schema parser leaves it out)', () => {
+  it('a "__proto__" key of the metadata is left out of the state record and counted on the notification record', () => {
+    const body = schedulingRequestBody('scheduling_request_time_chosen').replace(
+      '"utm_source":"ats"',
+      '"__proto__":"dropped","utm_source":"ats"',
+    );
+    const result = plan(body);
+    expect(result.status).toBeUndefined();
+    const metadata = aspect(result.stateWrites[0], 'lifecycle')?.set.metadata as Record<string, unknown>;
+    expect(Object.keys(metadata)).toContain('utm_source');
+    expect(Object.keys(metadata)).not.toContain('__proto__');
+    expect(result.notification.reason).toBe('1 map key(s) named __proto__ left out of the state records');
+    expect(result.notification.body).toBe(body);
+  });
+
+  it('a "__proto__" key of a participant changes no prototype, is left out and counted', () => {
     const body = JSON.parse(schedulingRequestBody('scheduling_request_time_chosen'));
     body.scheduling_request.event.attendees[0] = JSON.parse(
       '{"email":"a@example.com","__proto__":{"polluted":true},"constructor":"x"}',
@@ -305,6 +417,7 @@ describe('keys that are special to JavaScript', () => {
     const attendee = attendees[0];
     expect(Object.keys(attendee ?? {})).toEqual(['email', 'constructor']);
     expect(Object.getPrototypeOf(attendee)).toBe(Object.prototype);
+    expect(plan(JSON.stringify(body)).notification.reason).toContain('1 map key(s) named __proto__');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
