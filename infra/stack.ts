@@ -203,10 +203,10 @@ export class CronofyNotificationsStack extends Stack {
       tenants.addEnvironment(ENV.onboardingErrorUrl, config.onboarding.errorUrl);
     // The functions that call Cronofy for a tenant (its OU token, refreshed when due) and the notification route
     // that verifies a tenant's signatures.
-    for (const fn of [schedulingRequests, reconcile]) {
-      bindTenants(fn, tenantsTable, tenantsKey, TENANT_ACCESS.callCronofy);
+    bindTenants(schedulingRequests, tenantsTable, tenantsKey, TENANT_ACCESS.callCronofy);
+    bindTenants(reconcile, tenantsTable, tenantsKey, TENANT_ACCESS.reconcile);
+    for (const fn of [schedulingRequests, reconcile])
       if (config.clientId) fn.addEnvironment(ENV.cronofyClientId, config.clientId);
-    }
     bindTenants(ingest, tenantsTable, tenantsKey, TENANT_ACCESS.verifyNotifications);
 
     const http = new NotificationsHttpApi(this, 'Http', {

@@ -1,10 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
 import { secretsManagerFromEnv } from '#shared/aws/secrets.ts';
+import { tenantStoreFromEnv } from '#shared/aws/tenant-store.ts';
 import { ENV, requiredEnv, wholeNumberEnv } from '#shared/contract/env.ts';
+import type { TenantStatus } from '#shared/contract/tenants.ts';
 import { once } from '#shared/core/lazy.ts';
 import { createLogger } from '#shared/core/logger.ts';
-import { countersLine } from '#shared/core/metrics.ts';
+import { countersLine, gaugesLine } from '#shared/core/metrics.ts';
 import { cronofyClientFromEnv, cronofyErrorMetric } from '#shared/cronofy/from-env.ts';
 import {
   type ReconcileDeps,
@@ -32,7 +34,16 @@ export interface ReconcileHandlerDeps extends ReconcileDeps {
   maxCalls: number;
   writeMetric?: (line: string) => void;
   metricsNamespace?: string;
+  /** Tenants per status: written as gauges after each run, for the dashboard's tenants row. */
+  countTenants?: () => Promise<Record<TenantStatus, number>>;
 }
+
+/** Tenant status → its gauge on the dashboard. */
+export const TENANT_STATUS_METRICS: Record<TenantStatus, string> = {
+  registered: 'TenantsRegistered',
+  connected: 'TenantsConnected',
+  disconnected: 'TenantsDisconnected',
+};
 
 export function parseReconcileEvent(event: ReconcileEvent | null | undefined): {
   ids: string[];
@@ -76,6 +87,26 @@ export function makeHandler(deps: ReconcileHandlerDeps) {
         deps.metricsNamespace,
       );
       if (line) deps.writeMetric(line);
+      if (deps.countTenants) {
+        try {
+          const counts = await deps.countTenants();
+          deps.writeMetric(
+            gaugesLine(
+              Object.fromEntries(
+                Object.entries(counts).map(([status, n]) => [
+                  TENANT_STATUS_METRICS[status as TenantStatus],
+                  n,
+                ]),
+              ),
+              deps.clock(),
+              deps.metricsNamespace,
+            ),
+          );
+        } catch (error) {
+          // A gauge missed is no reason to fail the run: the next one writes it.
+          deps.logger.warn('tenants not counted', { error: (error as Error).name });
+        }
+      }
     }
     return report;
   };
@@ -123,6 +154,7 @@ function depsFromEnv(env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps
     maxCalls,
     writeMetric,
     metricsNamespace: requiredEnv(env, ENV.metricsNamespace),
+    countTenants: () => tenantStoreFromEnv(env).countTenants(),
   };
 }
 

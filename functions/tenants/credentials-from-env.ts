@@ -21,16 +21,18 @@ export function tenantCredentialsFromEnv(
   const oauth = cronofyOAuthFromEnv(env, secrets);
   if (!oauth) return undefined;
   const namespace = requiredEnv(env, ENV.metricsNamespace);
+  const count = (metric: string) => {
+    const line = countersLine({ [metric]: 1 }, new Date(), namespace);
+    if (line) writeMetric(line);
+  };
   return tenantCredentialProvider({
     fallback: secretsCredentialProvider(secrets),
     store: tenantStoreFromEnv(env),
     oauth,
     clock: () => new Date(),
     logger,
-    // The TenantDisconnections alarm counts these.
-    onDisconnected: () => {
-      const line = countersLine({ TenantDisconnections: 1 }, new Date(), namespace);
-      if (line) writeMetric(line);
-    },
+    // The TenantDisconnections alarm counts these; the dashboard's tenants row both.
+    onDisconnected: () => count('TenantDisconnections'),
+    onRefreshed: () => count('TokenRefreshes'),
   });
 }

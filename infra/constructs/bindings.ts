@@ -128,6 +128,11 @@ export const TENANT_ACCESS = {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
     kms: ['kms:Encrypt', 'kms:Decrypt'],
   },
+  /** Reconciliation: calling Cronofy for a tenant, and counting tenants per status (Scan) for the dashboard. */
+  reconcile: {
+    table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
+    kms: ['kms:Encrypt', 'kms:Decrypt'],
+  },
   /** The tenant notification route's TenantDirectory: one GetItem, decrypt only. */
   verifyNotifications: { table: ['dynamodb:GetItem'], kms: ['kms:Decrypt'] },
 } as const satisfies Record<string, { table: readonly string[]; kms: readonly string[] }>;

@@ -484,10 +484,34 @@ export class Monitoring extends Construct {
         [stageMetric('ReconciliationChecked'), stageMetric('ReconciliationCronofyCalls')],
       ),
     );
-    // Tenants (an integrator's customers): requests for a tenant that cannot be called for, by its state. Not
-    // alarmed here: a tenant offboarded or still onboarding explains them. The tenant registry's own metrics
-    // (TenantDisconnections, TokenRefreshes, TenantMismatches) belong in this row once they exist.
+    // Tenants (an integrator's customers): how many are in each state (gauges the reconcile function writes after
+    // each run), their token refreshes, disconnections and rejected notifications; then the requests for a
+    // tenant that cannot be called for, by its state (not alarmed: offboarding or onboarding explains them).
     const tenantState = (metricName: string, label: string) => stageMetric(metricName, { ...sum, label });
+    const tenantLevel = (metricName: string, label: string) =>
+      stageMetric(metricName, { statistic: 'Maximum', period: Duration.hours(1), label });
+    this.dashboard.addWidgets(
+      graph(
+        'Tenants per state (at each reconciliation run)',
+        [
+          tenantLevel('TenantsConnected', 'Connected'),
+          tenantLevel('TenantsDisconnected', 'Disconnected'),
+          tenantLevel('TenantsRegistered', 'Registered, not connected'),
+        ],
+        undefined,
+        12,
+      ),
+      graph(
+        'Tenants: token refreshes, disconnections, rejected notifications',
+        [
+          tenantState('TokenRefreshes', 'Token refreshes'),
+          tenantState(TENANT_DISCONNECTIONS_METRIC, 'Disconnected by Cronofy'),
+          tenantState('TenantMismatches', 'Rejected (tenant_mismatch)'),
+        ],
+        undefined,
+        12,
+      ),
+    );
     this.dashboard.addWidgets(
       graph(
         'Tenants: reconciliation skips per tenant state',

@@ -169,6 +169,30 @@ export class DynamoTenantStore implements TenantStore {
     return { tenants, ...(last === undefined ? {} : { cursor: encodeCursor(last) }) };
   }
 
+  /** Tenants per status, for the dashboard (a scan of the status attribute only: a few read units per 1,000). */
+  async countTenants(): Promise<Record<TenantStatus, number>> {
+    const counts: Record<TenantStatus, number> = { registered: 0, connected: 0, disconnected: 0 };
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const answer = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'entity = :tenant',
+          ProjectionExpression: '#status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':tenant': { S: 'tenant' } },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of answer.Items ?? []) {
+        const status = item.status?.S as TenantStatus | undefined;
+        if (status !== undefined && status in counts) counts[status] += 1;
+      }
+      start = answer.LastEvaluatedKey;
+    } while (start);
+    return counts;
+  }
+
   async tenantClientSecrets(tenantId: string): Promise<readonly string[] | undefined> {
     const answer = await this.client.send(
       new GetItemCommand({

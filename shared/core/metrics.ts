@@ -61,6 +61,30 @@ export function emfLines(outcomes: readonly Outcome[], now: Date, namespace = ME
 }
 
 /**
+ * One EMF line of gauges with no dimensions (a level, read with the Maximum statistic): zeros are kept, since a
+ * level of zero is news (the last disconnected tenant reconnected).
+ */
+export function gaugesLine(
+  gauges: Readonly<Record<string, number>>,
+  now: Date,
+  namespace = METRICS_NAMESPACE,
+): string {
+  return JSON.stringify({
+    _aws: {
+      Timestamp: now.getTime(),
+      CloudWatchMetrics: [
+        {
+          Namespace: namespace,
+          Dimensions: [[]],
+          Metrics: Object.keys(gauges).map((name) => ({ Name: name, Unit: 'Count' })),
+        },
+      ],
+    },
+    ...gauges,
+  });
+}
+
+/**
  * One EMF line of counters with no dimensions (totals for alarms and the dashboard), for the functions that
  * call Cronofy. Zero counters are left out; no line at all when every counter is zero.
  */

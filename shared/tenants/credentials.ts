@@ -48,6 +48,8 @@ export interface TenantCredentialDeps {
   logger: Logger;
   /** Called once per tenant Cronofy disconnected (refused its refresh token). */
   onDisconnected?: (tenantId: string) => void;
+  /** Called once per refresh this function made (metric TokenRefreshes). */
+  onRefreshed?: (tenantId: string) => void;
   /** How long a caller waits for another function's refresh before giving up (unavailable). */
   waitMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -140,6 +142,7 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
     if (!(await deps.store.saveRefreshed(tenantId, leaseToken, refreshed))) return undefined;
     rejected.delete(tenantId);
     deps.logger.info('tenant token refreshed', { tenantId });
+    deps.onRefreshed?.(tenantId);
     return keep(tenantId, { ...credential, ...refreshed, generation: credential.generation + 1 });
   }
 

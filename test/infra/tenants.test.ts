@@ -141,7 +141,11 @@ describe('least privilege on tenants', () => {
     ]);
     expect([kmsStatement('Tenants')?.Action].flat().sort()).toEqual(['kms:Decrypt', 'kms:Encrypt']);
     for (const name of ['SchedulingRequests', 'Reconcile']) {
-      expect(tableActions(name)).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
+      // Reconciliation also counts the tenants per state for the dashboard (a Scan of their status).
+      const scan = name === 'Reconcile' ? ['dynamodb:Scan'] : [];
+      expect(tableActions(name)).toEqual(
+        ['dynamodb:DeleteItem', 'dynamodb:GetItem', ...scan, 'dynamodb:UpdateItem'].sort(),
+      );
       expect([kmsStatement(name)?.Action].flat().sort()).toEqual(['kms:Decrypt', 'kms:Encrypt']);
     }
     expect(tableActions('Ingest')).toEqual(['dynamodb:GetItem']);
@@ -164,6 +168,20 @@ describe('least privilege on tenants', () => {
 });
 
 describe('tenant monitoring and outputs', () => {
+  it('has a dashboard row for tenants: per state, refreshes, disconnections and rejections', () => {
+    const dashboards = template.findResources('AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(Object.values(dashboards)[0]?.Properties.DashboardBody);
+    for (const metric of [
+      'TenantsConnected',
+      'TenantsDisconnected',
+      'TenantsRegistered',
+      'TokenRefreshes',
+      'TenantDisconnections',
+      'TenantMismatches',
+    ])
+      expect(body).toContain(metric);
+  });
+
   it('alarms on any tenant Cronofy disconnected', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'TenantDisconnections',

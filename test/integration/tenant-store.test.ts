@@ -147,6 +147,22 @@ describe('listing and offboarding', () => {
     await expect(store.listTenants('bm90IGEga2V5', 5)).rejects.toThrow(/cursor/);
   });
 
+  it('counts the tenants per status across pages, whatever other items the table holds', async () => {
+    const before = await store.countTenants();
+    await store.putTenant('count-a', { name: 'A' }, iso());
+    await store.putTenant('count-b', { name: 'B', clientSecrets: [TENANT_SECRET] }, iso());
+    await connectAtFake('count-b');
+    await store.putTenant('count-c', { name: 'C' }, iso());
+    await store.offboard('count-c', iso());
+    await store.putOAuthState('state-hash-count', 'count-a', Math.floor(Date.now() / 1000) + 600);
+    const after = await store.countTenants();
+    expect({
+      registered: after.registered - before.registered,
+      connected: after.connected - before.connected,
+      disconnected: after.disconnected - before.disconnected,
+    }).toEqual({ registered: 1, connected: 1, disconnected: 1 });
+  });
+
   it('offboarding forgets the credential and the client secrets; registering again brings the tenant back', async () => {
     await store.putTenant('leaver', { name: 'Leaver', clientSecrets: [TENANT_SECRET] }, iso());
     await connectAtFake('leaver');

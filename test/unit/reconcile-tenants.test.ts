@@ -182,6 +182,39 @@ describe('reconcile: requests of many tenants', () => {
     expect(metrics).not.toHaveProperty('ReconciliationFailures');
   });
 
+  it('writes the tenants per state as gauges after a run, zeros included, and a failed count fails nothing', async () => {
+    const { deps } = setup();
+    const lines: string[] = [];
+    const countTenants = async () => ({ registered: 2, connected: 5, disconnected: 0 });
+    await makeHandler({ ...deps, maxCalls: 10, writeMetric: (line) => lines.push(line), countTenants })({});
+    const gauges = lines.map((line) => JSON.parse(line)).find((m) => 'TenantsConnected' in m);
+    expect(gauges).toMatchObject({ TenantsRegistered: 2, TenantsConnected: 5, TenantsDisconnected: 0 });
+    expect(gauges._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name).sort()).toEqual([
+      'TenantsConnected',
+      'TenantsDisconnected',
+      'TenantsRegistered',
+    ]);
+
+    const after: string[] = [];
+    const failing = async (): Promise<never> => {
+      throw new Error('table unreachable');
+    };
+    const report = await makeHandler({
+      ...deps,
+      maxCalls: 10,
+      writeMetric: (line) => after.push(line),
+      countTenants: failing,
+    })({});
+    expect(report.checked).toBeGreaterThan(0);
+    expect(after.some((line) => line.includes('TenantsConnected'))).toBe(false);
+    // A dry run writes no metric at all.
+    const dry: string[] = [];
+    await makeHandler({ ...deps, maxCalls: 10, writeMetric: (line) => dry.push(line), countTenants })({
+      dryRun: true,
+    });
+    expect(dry).toEqual([]);
+  });
+
   it("counts a tenant's refused token apart from the deployment's credential (whose alarm says to fix the secret)", async () => {
     const { api, deps } = setup();
     api.failures.set('a', new CredentialRejectedError('query_scheduling_requests', 401));

@@ -114,9 +114,13 @@ describe('tenantCredentialProvider', () => {
 
   it('refreshes a token within the margin of its expiry, and the returned refresh token replaces the old', async () => {
     await connected('acme', REFRESH_MARGIN_MS - 1);
-    const p = provider();
+    const refreshed: string[] = [];
+    const p = provider({ onRefreshed: (id) => refreshed.push(id) });
     expect(await p.get('acme')).toBe('at_2');
     expect(refreshes).toEqual(['rt_1']);
+    // Counted once per refresh made (metric TokenRefreshes); a token still fresh is not.
+    expect(await p.get('acme')).toBe('at_2');
+    expect(refreshed).toEqual(['acme']);
     expect(await store.getCredential('acme')).toMatchObject({ accessToken: 'at_2', refreshToken: 'rt_2' });
     // The next refresh uses the new refresh token.
     now += 3_600_000;
