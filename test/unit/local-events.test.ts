@@ -52,3 +52,102 @@ describe('LocalEventBus', () => {
     expect(bus.events()).toHaveLength(1);
   });
 });
+
+/** A response as `serve` uses it, whose client never reads: everything written stays in its buffer. */
+class StalledResponse extends EventEmitter {
+  writableLength = 0;
+  destroyed = false;
+  ended = false;
+  writeHead() {
+    return this;
+  }
+  write(chunk: string) {
+    if (this.destroyed || this.ended) return false;
+    this.writableLength += Buffer.byteLength(chunk);
+    return false;
+  }
+  end() {
+    this.ended = true;
+    this.emit('close');
+    return this;
+  }
+  destroy() {
+    this.destroyed = true;
+    this.emit('close');
+    return this;
+  }
+}
+
+describe('GET /_local/events', () => {
+  const request = (i: number) =>
+    change({
+      entity: 'scheduling_request',
+      scheduling_request_id: `srq_${i}`,
+      status: 'time_chosen',
+      metadata: { note: 'x'.repeat(10_000) },
+      updated_at: '2026-01-01T00:00:00.000Z',
+    });
+  const serve = (bus: LocalEventBus, res: StalledResponse) =>
+    bus.serve(
+      { headers: {} } as never,
+      res as unknown as import('node:http').ServerResponse,
+      new URLSearchParams(),
+    );
+
+  it('drops a client that reads nothing once its buffer is full, instead of buffering every event for it', () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const stalled = new StalledResponse();
+    serve(bus, stalled);
+    for (let i = 0; i < 1000; i++) stream.emit('change', request(i));
+    // 1000 events of ~10 KB: a client that never reads would otherwise hold ~10 MB of them in memory.
+    expect(stalled.destroyed).toBe(true);
+    expect(stalled.writableLength).toBeLessThan(2 * 1024 * 1024);
+    expect(bus.listenerCount('event')).toBe(0);
+    bus.stop();
+  });
+
+  it('serves many clients at once without an EventEmitter leak warning', async () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 20; i++) serve(bus, new StalledResponse());
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(bus.listenerCount('event')).toBe(20);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      bus.stop();
+    }
+  });
+});
+
+describe('GET /_local/events with Last-Event-ID', () => {
+  it('drops a stalled client during the replay of kept events, and forgets it', () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    for (let i = 0; i < 500; i++)
+      stream.emit(
+        'change',
+        change({
+          entity: 'scheduling_request',
+          scheduling_request_id: `srq_${i}`,
+          status: 'declined',
+          metadata: { note: 'y'.repeat(10_000) },
+          updated_at: '2026-01-01T00:00:00.000Z',
+        }),
+      );
+    const stalled = new StalledResponse();
+    bus.serve(
+      { headers: { 'last-event-id': '0' } } as never,
+      stalled as unknown as import('node:http').ServerResponse,
+      new URLSearchParams(),
+    );
+    expect(stalled.destroyed).toBe(true);
+    expect(bus.listenerCount('event')).toBe(0);
+    bus.stop();
+  });
+});
