@@ -51,6 +51,13 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
   }
 
   async recordCreated(created: CreatedRequest, now: string): Promise<void> {
+    // The record vanishing between the two writes (a purge) sends the second back to the first.
+    for (let attempt = 0; attempt < 2; attempt++) if (await this.recordCreatedOnce(created, now)) return;
+    throw new Error('the scheduling request record changed concurrently; will retry');
+  }
+
+  /** False when the record disappeared between creating it and completing it: try again. */
+  private async recordCreatedOnce(created: CreatedRequest, now: string): Promise<boolean> {
     const id = created.scheduling_request_id;
     const metadata = Object.keys(created.metadata).length > 0 ? created.metadata : undefined;
     const apiFields = {
@@ -83,7 +90,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
           ExpressionAttributeNames: { '#pk': PARTITION_KEY },
         }),
       );
-      return;
+      return true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
@@ -95,41 +102,59 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
       ':one': 1,
     };
     const sets = ['#via = :via', '#select = :select', '#rev = if_not_exists(#rev, :zero) + :one'];
+    // A write that changes none of the record's fields is no write at all (nothing on the stream): the update
+    // runs only when one of its values is new to the record (a replayed creation finds them all there).
+    const changes = ['#via <> :via', '#select <> :select', 'attribute_not_exists(#via)'];
     const names: Record<string, string> = {
+      '#pk': PARTITION_KEY,
       '#via': 'created_via',
       '#select': 'select_url',
       '#rev': 'revision',
     };
     if (apiFields.dashboard_url) {
       sets.push('#dashboard = :dashboard');
+      changes.push('attribute_not_exists(#dashboard)', '#dashboard <> :dashboard');
       names['#dashboard'] = 'dashboard_url';
       values[':dashboard'] = apiFields.dashboard_url;
     }
     if (created.tenant_id !== undefined) {
       // A record's tenant, once set, never changes.
       sets.push('#tenant = if_not_exists(#tenant, :tenant)');
+      changes.push('attribute_not_exists(#tenant)');
       names['#tenant'] = 'tenant_id';
       values[':tenant'] = created.tenant_id;
     }
     if (metadata) {
       sets.push('#metadata = if_not_exists(#metadata, :metadata)');
+      changes.push('attribute_not_exists(#metadata)');
       names['#metadata'] = 'metadata';
       values[':metadata'] = metadata;
       if (metadata.correlation_id !== undefined) {
         sets.push('#correlation = if_not_exists(#correlation, :correlation)');
+        changes.push('attribute_not_exists(#correlation)');
         names['#correlation'] = 'correlation_id';
         values[':correlation'] = metadata.correlation_id;
       }
     }
-    await this.client.send(
-      new UpdateItemCommand({
-        TableName: this.tableName,
-        Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: marshall(values, marshallOptions),
-      }),
-    );
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          // Only on the record: an update of an item that is gone would create one without its `entity`.
+          ConditionExpression: `attribute_exists(#pk) AND (${changes.join(' OR ')})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: marshall(values, marshallOptions),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      // The record holds every value already (nothing to write), or it is gone (create it again).
+      return error.Item !== undefined;
+    }
+    return true;
   }
 
   async tenantOf(id: string): Promise<string | undefined> {

@@ -155,6 +155,28 @@ describe('create', () => {
     expect(item?.correlation_id).toBe('CAND-7');
   });
 
+  it('recording the same creation again (a replayed Idempotency-Key, a recovery) writes nothing', async () => {
+    const store = new DynamoSchedulingStore(aws.ddb, aws.tableName);
+    const created = {
+      scheduling_request_id: 'srq_recorded_twice',
+      select_url: 'https://app.cronofy.com/rts/x',
+      dashboard_url: 'https://app.cronofy.com/scheduling/requests/x',
+      metadata: { correlation_id: 'CAND-9' },
+      tenant_id: 'acme',
+      created_at: new Date().toISOString(),
+    };
+    await store.recordCreated(created, new Date().toISOString());
+    const first = await record('srq_recorded_twice');
+    await store.recordCreated(created, new Date().toISOString());
+    // No write at all: the revision would otherwise put a change of nothing on the table's stream.
+    expect(await record('srq_recorded_twice')).toEqual(first);
+    // After a notification, the API's fields go on once; recording them again changes nothing.
+    await notify('srq_recorded_twice', 'scheduling_request_time_chosen', '2026-11-23T10:00:00Z');
+    const notified = await record('srq_recorded_twice');
+    await store.recordCreated(created, new Date().toISOString());
+    expect(await record('srq_recorded_twice')).toEqual(notified);
+  });
+
   it('answers 502 when Cronofy rejects the credential, and creates nothing', async () => {
     const before = fake.stats.created;
     const result = await handlerWith({ credential: 'CRN_wrong' })(request('/scheduling-requests', BODY));
