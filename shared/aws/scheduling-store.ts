@@ -100,8 +100,15 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
       ':select': apiFields.select_url,
       ':zero': 0,
       ':one': 1,
+      ':now': now,
     };
-    const sets = ['#via = :via', '#select = :select', '#rev = if_not_exists(#rev, :zero) + :one'];
+    // `updated_at` is when this change is written (a downstream event's `occurred_at`), not a change in itself.
+    const sets = [
+      '#via = :via',
+      '#select = :select',
+      '#updated = :now',
+      '#rev = if_not_exists(#rev, :zero) + :one',
+    ];
     // A write that changes none of the record's fields is no write at all (nothing on the stream): the update
     // runs only when one of its values is new to the record (a replayed creation finds them all there).
     const changes = ['#via <> :via', '#select <> :select', 'attribute_not_exists(#via)'];
@@ -109,6 +116,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
       '#pk': PARTITION_KEY,
       '#via': 'created_via',
       '#select': 'select_url',
+      '#updated': 'updated_at',
       '#rev': 'revision',
     };
     if (apiFields.dashboard_url) {

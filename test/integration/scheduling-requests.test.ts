@@ -140,6 +140,7 @@ describe('create', () => {
     // Simulate the notification winning the race: a second request's record written by the worker first.
     const store = new DynamoSchedulingStore(aws.ddb, aws.tableName);
     await notify('srq_notified_first', 'scheduling_request_time_chosen', '2026-11-23T10:00:00Z');
+    const recordedAt = new Date(Date.now() + 60_000).toISOString();
     await store.recordCreated(
       {
         scheduling_request_id: 'srq_notified_first',
@@ -147,10 +148,12 @@ describe('create', () => {
         metadata: { correlation_id: 'OTHER' },
         created_at: new Date().toISOString(),
       },
-      new Date().toISOString(),
+      recordedAt,
     );
     const item = await record('srq_notified_first');
     expect(item).toMatchObject({ status: 'time_chosen', created_via: 'api', select_url: first.url });
+    // The change is written now: its event's occurred_at (the record's updated_at) says so.
+    expect(item?.updated_at).toBe(recordedAt);
     // Cronofy's metadata (from the notification) stays.
     expect(item?.correlation_id).toBe('CAND-7');
   });
