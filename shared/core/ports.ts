@@ -166,7 +166,8 @@ export interface ReconcileStore {
   records(ids: readonly string[]): Promise<Map<string, Item>>;
   /**
    * Apply `build(current)` under the ordering model, re-reading and re-building when the record changed
-   * meanwhile; sets `reconciled_at` whatever the outcome. `unchanged` when `build` returns nothing.
+   * meanwhile; sets `reconciled_at` whatever the outcome. `unchanged` when `build` returns nothing, and when
+   * the record read as `current` has been deleted since (a tenant purge): it is not brought back.
    */
   reconcile(
     id: string,
