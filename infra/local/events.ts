@@ -17,10 +17,13 @@ import type { StreamChange, StreamTail } from './stream.ts';
 const LOCAL_ACCOUNT = '000000000000';
 const KEEP_ALIVE_MS = 15_000;
 /**
- * Bytes a client may leave unread before it is dropped: a client that stops reading would otherwise keep every
- * later event in memory. A reconnecting EventSource resumes from the kept events with `Last-Event-ID`.
+ * A client that stops reading would otherwise keep every later event in memory. One still holding more than
+ * STALLED_BYTES unread at a keep-alive tick is dropped (a burst written at once to a client that reads drains
+ * long before), and one holding more than MAX_UNREAD_BYTES at once. A reconnecting EventSource resumes from the
+ * kept events with `Last-Event-ID`.
  */
-const MAX_UNREAD_BYTES = 1024 * 1024;
+const STALLED_BYTES = 1024 * 1024;
+const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
 /** The record's identifying field, safe to print. */
 const ID_FIELD = {
@@ -106,7 +109,10 @@ export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
       if (res.writableLength > MAX_UNREAD_BYTES) res.destroy();
     };
     const onEvent = (event: BusEvent, seq: number) => send(seq, event);
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    const keepAlive = setInterval(() => {
+      if (res.writableLength > STALLED_BYTES) res.destroy();
+      else res.write(': keep-alive\n\n');
+    }, KEEP_ALIVE_MS);
     keepAlive.unref();
     // Before anything is written: a client dropped while the kept events are replayed is cleaned up too.
     this.on('event', onEvent);
