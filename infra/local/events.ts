@@ -16,6 +16,14 @@ import type { StreamChange, StreamTail } from './stream.ts';
 
 const LOCAL_ACCOUNT = '000000000000';
 const KEEP_ALIVE_MS = 15_000;
+/**
+ * A client that stops reading would otherwise keep every later event in memory. One still holding more than
+ * STALLED_BYTES unread at a keep-alive tick is dropped (a burst written at once to a client that reads drains
+ * long before), and one holding more than MAX_UNREAD_BYTES at once. A reconnecting EventSource resumes from the
+ * kept events with `Last-Event-ID`.
+ */
+const STALLED_BYTES = 1024 * 1024;
+const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
 /** The record's identifying field, safe to print. */
 const ID_FIELD = {
@@ -53,6 +61,8 @@ export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
     private readonly options: LocalEventsOptions = {},
   ) {
     super();
+    // One listener per open `/_local/events` response: any number of them is expected, not a leak.
+    this.setMaxListeners(0);
     stream.on('change', this.listener);
   }
 
@@ -94,16 +104,17 @@ export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
       connection: 'keep-alive',
     });
     const send = (seq: number, event: BusEvent) => {
-      if (keep(event))
-        res.write(`id: ${seq}\nevent: ${event['detail-type']}\ndata: ${JSON.stringify(event)}\n\n`);
+      if (!keep(event) || res.destroyed) return;
+      res.write(`id: ${seq}\nevent: ${event['detail-type']}\ndata: ${JSON.stringify(event)}\n\n`);
+      if (res.writableLength > MAX_UNREAD_BYTES) res.destroy();
     };
-    res.write(': cronofy.notifications events\n\n');
-    const lastId = Number(req.headers['last-event-id']);
-    if (Number.isInteger(lastId))
-      for (const entry of this.history) if (entry.seq > lastId) send(entry.seq, entry.event);
     const onEvent = (event: BusEvent, seq: number) => send(seq, event);
-    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), KEEP_ALIVE_MS);
+    const keepAlive = setInterval(() => {
+      if (res.writableLength > STALLED_BYTES) res.destroy();
+      else res.write(': keep-alive\n\n');
+    }, KEEP_ALIVE_MS);
     keepAlive.unref();
+    // Before anything is written: a client dropped while the kept events are replayed is cleaned up too.
     this.on('event', onEvent);
     this.open.add(res);
     res.once('close', () => {
@@ -111,5 +122,9 @@ export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
       clearInterval(keepAlive);
       this.off('event', onEvent);
     });
+    res.write(': cronofy.notifications events\n\n');
+    const lastId = Number(req.headers['last-event-id']);
+    if (Number.isInteger(lastId))
+      for (const entry of this.history) if (entry.seq > lastId) send(entry.seq, entry.event);
   }
 }

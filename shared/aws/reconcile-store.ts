@@ -120,6 +120,8 @@ export class DynamoReconcileStore implements ReconcileStore {
         if (!isConditionFailure(error)) throw error;
         // Changed meanwhile (the worker, another run): merge again against what is there now.
         known = error.Item ? unmarshall(error.Item as Record<string, AttributeValue>) : await this.get(id);
+        // Deleted meanwhile (a tenant purge): a read of Cronofy does not bring it back, without its tenant_id.
+        if (current !== undefined && known === undefined) return 'unchanged';
       }
     }
     throw new Error('record changed concurrently on every attempt');

@@ -51,6 +51,13 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
   }
 
   async recordCreated(created: CreatedRequest, now: string): Promise<void> {
+    // The record vanishing between the two writes (a purge) sends the second back to the first.
+    for (let attempt = 0; attempt < 2; attempt++) if (await this.recordCreatedOnce(created, now)) return;
+    throw new Error('the scheduling request record changed concurrently; will retry');
+  }
+
+  /** False when the record disappeared between creating it and completing it: try again. */
+  private async recordCreatedOnce(created: CreatedRequest, now: string): Promise<boolean> {
     const id = created.scheduling_request_id;
     const metadata = Object.keys(created.metadata).length > 0 ? created.metadata : undefined;
     const apiFields = {
@@ -83,7 +90,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
           ExpressionAttributeNames: { '#pk': PARTITION_KEY },
         }),
       );
-      return;
+      return true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
@@ -93,13 +100,28 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
       ':select': apiFields.select_url,
       ':zero': 0,
       ':one': 1,
+      ':now': now,
     };
-    const sets = ['#via = :via', '#select = :select', '#rev = if_not_exists(#rev, :zero) + :one'];
-    // Written only when it changes something: a retry that finds everything there writes nothing.
-    const changes = ['#via <> :via', 'attribute_not_exists(#select)', '#select <> :select'];
+    // `updated_at` is when this change is written (a downstream event's `occurred_at`), not a change in itself.
+    const sets = [
+      '#via = :via',
+      '#select = :select',
+      '#updated = :now',
+      '#rev = if_not_exists(#rev, :zero) + :one',
+    ];
+    // A write that changes none of the record's fields is no write at all (nothing on the stream): the update
+    // runs only when one of its values is new to the record (a replayed creation finds them all there).
+    const changes = [
+      '#via <> :via',
+      '#select <> :select',
+      'attribute_not_exists(#via)',
+      'attribute_not_exists(#select)',
+    ];
     const names: Record<string, string> = {
+      '#pk': PARTITION_KEY,
       '#via': 'created_via',
       '#select': 'select_url',
+      '#updated': 'updated_at',
       '#rev': 'revision',
     };
     if (apiFields.dashboard_url) {
@@ -111,6 +133,7 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
     if (created.tenant_id !== undefined) {
       // A record's tenant, once set, never changes.
       sets.push('#tenant = if_not_exists(#tenant, :tenant)');
+      changes.push('attribute_not_exists(#tenant)');
       names['#tenant'] = 'tenant_id';
       values[':tenant'] = created.tenant_id;
     }
@@ -126,20 +149,25 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
         values[':correlation'] = metadata.correlation_id;
       }
     }
-    await this.client
-      .send(
+    try {
+      await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: { [PARTITION_KEY]: { S: keys.schedulingRequest(id) } },
           UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: `attribute_not_exists(#via) OR ${changes.join(' OR ')}`,
+          // Only on the record: an update of an item that is gone would create one without its `entity`.
+          ConditionExpression: `attribute_exists(#pk) AND (${changes.join(' OR ')})`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: marshall(values, marshallOptions),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
-      )
-      .catch((error: unknown) => {
-        if (!isConditionFailure(error)) throw error;
-      });
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      // The record holds every value already (nothing to write), or it is gone (create it again).
+      return error.Item !== undefined;
+    }
+    return true;
   }
 
   async tenantOf(id: string): Promise<string | undefined> {

@@ -168,7 +168,8 @@ export interface ReconcileStore {
   /**
    * Apply `build(current)` under the ordering model, re-reading and re-building when the record changed
    * meanwhile; sets `reconciled_at` with a change only. `unchanged` when `build` returns nothing or a write
-   * that changes nothing: then nothing is written.
+   * that changes nothing (then nothing is written), and when the record read as `current` has been deleted since
+   * (a tenant purge): it is not brought back.
    */
   reconcile(
     id: string,

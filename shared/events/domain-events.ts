@@ -177,8 +177,13 @@ function schedulingRequestType(
     eventFieldsChanged(previous, next).every((name) => PARTICIPANT_FIELDS.includes(name));
   // A record that has seen only participant changes has no status yet.
   if (participantsOnly || next.status === undefined) return 'scheduling_request.participants_changed';
-  // The API's create landing on a record a notification had already made.
-  if (meaningful.every((name) => CREATED_VIA_API.includes(name))) return 'scheduling_request.created';
+  // The API's create landing on a record a notification had already made (its tenant alone is not that: a
+  // notification at a tenant URL can bring it).
+  if (
+    meaningful.every((name) => CREATED_VIA_API.includes(name)) &&
+    meaningful.some((name) => name !== 'tenant_id')
+  )
+    return 'scheduling_request.created';
   // The same step again with other values (a second reschedule, a reconciliation that corrected the times).
   return step(next.status);
 }

@@ -1,4 +1,4 @@
-import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
@@ -281,6 +281,29 @@ describe('reconcile', () => {
     expect(next.error).toBeUndefined();
     expect(next.changed.sort()).toEqual(ids.slice(0, 3).sort());
   }, 90_000);
+
+  it('never brings back a record deleted (a tenant purge) between its read and its write', async () => {
+    const [id] = (await createPending(1)) as [string];
+    await act(id, 'time_chosen', { start: '2030-03-01T10:00:00Z', end: '2030-03-01T10:30:00Z' });
+    const store = new DynamoReconcileStore(aws.ddb, aws.tableName);
+    // The purge lands after the run read the record and Cronofy answered, just before the write.
+    const purging: typeof store = Object.assign(Object.create(store), {
+      reconcile: async (...args: Parameters<typeof store.reconcile>) => {
+        await aws.ddb.send(
+          new DeleteItemCommand({
+            TableName: aws.tableName,
+            Key: { pk: { S: `scheduling_request#${id}` } },
+          }),
+        );
+        return store.reconcile(...args);
+      },
+    });
+    const report = await reconcile({ ids: [id], maxCalls: 1 }, { ...deps(), store: purging });
+    expect(report.failed).toEqual([]);
+    expect(report.changed).toEqual([]);
+    // Not recreated from Cronofy's answer (without the tenant_id a purge deletes by): the purge stays done.
+    expect(await record(id)).toBeUndefined();
+  });
 
   it('a dry run reports what it would change and writes nothing', async () => {
     const ids = await createPending(2);

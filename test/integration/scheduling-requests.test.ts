@@ -140,6 +140,7 @@ describe('create', () => {
     // Simulate the notification winning the race: a second request's record written by the worker first.
     const store = new DynamoSchedulingStore(aws.ddb, aws.tableName);
     await notify('srq_notified_first', 'scheduling_request_time_chosen', '2026-11-23T10:00:00Z');
+    const recordedAt = new Date(Date.now() + 60_000).toISOString();
     await store.recordCreated(
       {
         scheduling_request_id: 'srq_notified_first',
@@ -147,12 +148,36 @@ describe('create', () => {
         metadata: { correlation_id: 'OTHER' },
         created_at: new Date().toISOString(),
       },
-      new Date().toISOString(),
+      recordedAt,
     );
     const item = await record('srq_notified_first');
     expect(item).toMatchObject({ status: 'time_chosen', created_via: 'api', select_url: first.url });
+    // The change is written now: its event's occurred_at (the record's updated_at) says so.
+    expect(item?.updated_at).toBe(recordedAt);
     // Cronofy's metadata (from the notification) stays.
     expect(item?.correlation_id).toBe('CAND-7');
+  });
+
+  it('recording the same creation again (a replayed Idempotency-Key, a recovery) writes nothing', async () => {
+    const store = new DynamoSchedulingStore(aws.ddb, aws.tableName);
+    const created = {
+      scheduling_request_id: 'srq_recorded_twice',
+      select_url: 'https://app.cronofy.com/rts/x',
+      dashboard_url: 'https://app.cronofy.com/scheduling/requests/x',
+      metadata: { correlation_id: 'CAND-9' },
+      tenant_id: 'acme',
+      created_at: new Date().toISOString(),
+    };
+    await store.recordCreated(created, new Date().toISOString());
+    const first = await record('srq_recorded_twice');
+    await store.recordCreated(created, new Date().toISOString());
+    // No write at all: the revision would otherwise put a change of nothing on the table's stream.
+    expect(await record('srq_recorded_twice')).toEqual(first);
+    // After a notification, the API's fields go on once; recording them again changes nothing.
+    await notify('srq_recorded_twice', 'scheduling_request_time_chosen', '2026-11-23T10:00:00Z');
+    const notified = await record('srq_recorded_twice');
+    await store.recordCreated(created, new Date().toISOString());
+    expect(await record('srq_recorded_twice')).toEqual(notified);
   });
 
   it('answers 502 when Cronofy rejects the credential, and creates nothing', async () => {

@@ -145,6 +145,14 @@ describe('scheduling_request: status transitions', () => {
     expect(event?.detail.changed).toEqual(['created_via', 'dashboard_url', 'select_url']);
   });
 
+  it('a booked request that only gains its tenant (a notification at a tenant URL, same values): not created', () => {
+    const booked = request({ status: 'time_chosen', triggered_at: T0 });
+    const withTenant = { ...booked, tenant_id: 'acme', triggered_at: T1, updated_at: T1, revision: 2 };
+    const event = domainEventOf(change(booked, withTenant));
+    expect(event?.['detail-type']).toBe('scheduling_request.time_chosen');
+    expect(event?.detail.changed).toEqual(['tenant_id', 'triggered_at']);
+  });
+
   it('a participant change and a reschedule in one notification: one rescheduled event listing both', () => {
     const before = request({
       status: 'time_chosen',

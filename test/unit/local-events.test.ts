@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LocalEventBus } from '../../infra/local/events.ts';
 import type { StreamChange, StreamTail } from '../../infra/local/stream.ts';
 
@@ -50,5 +51,116 @@ describe('LocalEventBus', () => {
     bus.stop();
     stream.emit('change', change({ ...request, status: 'cancelled' }));
     expect(bus.events()).toHaveLength(1);
+  });
+});
+
+/** A response as `serve` uses it, whose client never reads: everything written stays in its buffer. */
+class StalledResponse extends EventEmitter {
+  writableLength = 0;
+  destroyed = false;
+  ended = false;
+  writeHead() {
+    return this;
+  }
+  write(chunk: string) {
+    if (this.destroyed || this.ended) return false;
+    this.writableLength += Buffer.byteLength(chunk);
+    return false;
+  }
+  end() {
+    this.ended = true;
+    this.emit('close');
+    return this;
+  }
+  destroy() {
+    this.destroyed = true;
+    this.emit('close');
+    return this;
+  }
+}
+
+describe('GET /_local/events', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const request = (i: number, status = 'time_chosen') =>
+    change({
+      entity: 'scheduling_request',
+      scheduling_request_id: `srq_${i}`,
+      status,
+      metadata: { note: 'x'.repeat(10_000) },
+      updated_at: '2026-01-01T00:00:00.000Z',
+    });
+  const serve = (bus: LocalEventBus, res: StalledResponse, headers: Record<string, string> = {}) =>
+    bus.serve({ headers } as never, res as unknown as ServerResponse, new URLSearchParams());
+
+  it('drops a client that reads nothing, instead of buffering every later event for it', () => {
+    vi.useFakeTimers();
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const stalled = new StalledResponse();
+    serve(bus, stalled);
+    // ~10 MB at once: a burst that a client reading along would drain.
+    for (let i = 0; i < 1000; i++) stream.emit('change', request(i));
+    expect(stalled.destroyed).toBe(false);
+    // Still unread a keep-alive period later: it stopped reading.
+    vi.advanceTimersByTime(15_000);
+    expect(stalled.destroyed).toBe(true);
+    expect(bus.listenerCount('event')).toBe(0);
+    // Nothing more is buffered for it.
+    const held = stalled.writableLength;
+    for (let i = 0; i < 10; i++) stream.emit('change', request(i, 'declined'));
+    expect(stalled.writableLength).toBe(held);
+    bus.stop();
+  });
+
+  it('keeps a client that drains its buffer between keep-alives', () => {
+    vi.useFakeTimers();
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const reading = new StalledResponse();
+    serve(bus, reading);
+    for (let i = 0; i < 1000; i++) stream.emit('change', request(i));
+    reading.writableLength = 0;
+    vi.advanceTimersByTime(15_000);
+    expect(reading.destroyed).toBe(false);
+    bus.stop();
+  });
+
+  it('drops at once a client holding more than 64 MiB unread, during a replay of kept events too', () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const big = (i: number) =>
+      change({
+        entity: 'scheduling_request',
+        scheduling_request_id: `srq_${i}`,
+        status: 'declined',
+        metadata: { note: 'y'.repeat(300_000) },
+        updated_at: '2026-01-01T00:00:00.000Z',
+      });
+    for (let i = 0; i < 300; i++) stream.emit('change', big(i));
+    const stalled = new StalledResponse();
+    serve(bus, stalled, { 'last-event-id': '0' });
+    expect(stalled.destroyed).toBe(true);
+    expect(stalled.writableLength).toBeLessThan(65 * 1024 * 1024);
+    expect(bus.listenerCount('event')).toBe(0);
+    bus.stop();
+  });
+
+  it('serves many clients at once without an EventEmitter leak warning', async () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 20; i++) serve(bus, new StalledResponse());
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(bus.listenerCount('event')).toBe(20);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      bus.stop();
+    }
   });
 });
