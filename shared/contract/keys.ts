@@ -91,9 +91,11 @@ export const keys = {
 } as const;
 
 /**
- * The partition key of a notification record: per tenant for one that arrived at a tenant URL (`signed_by` is
- * set), so the same body at two tenants' URLs is two notifications and neither can suppress the other; the
- * key of the shared URL's (whatever tenant it inherited) is the body's digest alone, as always.
+ * The partition key of a notification record. Per tenant for one only a tenant's own secret verified (`signed_by`
+ * `tenant`): the same bytes signed by two tenants' secrets are two notifications, and neither can suppress the
+ * other. The body's digest alone for everything the application's secret verified, whatever URL it came to:
+ * those bytes are one notification wherever they arrive, so a captured body replayed at another tenant's URL is
+ * a duplicate and has no effect (CONTRACT: a replay of a signed body, under any header, has none).
  */
 export function notificationKey(record: {
   notification_id: string;
@@ -102,6 +104,6 @@ export function notificationKey(record: {
 }): string {
   return keys.notification(
     record.notification_id,
-    record.signed_by === undefined ? undefined : record.tenant_id,
+    record.signed_by === 'tenant' ? record.tenant_id : undefined,
   );
 }

@@ -334,7 +334,10 @@ export function planNotification(
       status: result.outcome,
       stateWrites: [],
       triggerWrites: [],
-      orderingKey: keys.notification(envelope.key, envelope.tenantId),
+      orderingKey: keys.notification(
+        envelope.key,
+        envelope.signedBy === 'tenant' ? envelope.tenantId : undefined,
+      ),
       // A type this worker does not know is a value of the body: it stays on the record, out of the logs.
       logFields: {
         notificationId: envelope.key,

@@ -87,10 +87,9 @@ describe('records carry their tenant', () => {
     const other = queueMessage(rescheduled('2026-11-23T09:05:00Z'), at('globex', 'application'));
     await processBatch([other], deps);
     expect(store.get(SR)).toMatchObject({ tenant_id: 'acme', status: 'rescheduled' });
-    expect(store.get(keys.notification(other.key, 'globex'))).toMatchObject({
-      tenant_id: 'globex',
-      status: 'applied',
-    });
+    // The application's signature binds no tenant: its record is keyed by the digest alone.
+    expect(store.get(keys.notification(other.key))).toMatchObject({ tenant_id: 'globex', status: 'applied' });
+    expect(store.get(keys.notification(other.key, 'globex'))).toBeUndefined();
   });
 });
 
@@ -170,6 +169,25 @@ describe('a notification only a tenant signed never changes a record that is not
     expect(notificationKey({ notification_id: first.key, tenant_id: 'acme', signed_by: 'tenant' })).not.toBe(
       notificationKey({ notification_id: first.key, tenant_id: 'globex', signed_by: 'tenant' }),
     );
+  });
+});
+
+describe("a body the application's secret signed is one notification wherever it arrives", () => {
+  it('replayed at another tenant URL (or the shared one) it is a duplicate: no record of that tenant, no effect', async () => {
+    const { store, deps, outcomes } = setup();
+    const conferencing = conferencingBody('conferencing_assigned', { eventId: 'interview-9' });
+    const first = queueMessage(conferencing, at('acme', 'application'));
+    await processBatch([first], deps);
+    await processBatch([queueMessage(conferencing, at('globex', 'application'))], deps);
+    await processBatch([queueMessage(conferencing)], deps);
+    expect(store.get(keys.event('interview-9', 'acme'))).toMatchObject({ tenant_id: 'acme' });
+    expect(store.get(keys.event('interview-9', 'globex'))).toBeUndefined();
+    expect(store.get(keys.event('interview-9'))).toBeUndefined();
+    // One notification record, the first delivery's, keyed by the digest alone.
+    const notifications = [...store.items.values()].filter((item) => item.entity === 'notification');
+    expect(notifications).toHaveLength(1);
+    expect(notifications[0]).toMatchObject({ pk: keys.notification(first.key), tenant_id: 'acme' });
+    expect(outcomes.slice(-2).map((o) => o.duplicate)).toEqual([true, true]);
   });
 });
 
