@@ -1,4 +1,4 @@
-import { keys } from '../contract/keys.ts';
+import { keys, sha256Hex } from '../contract/keys.ts';
 import { openIndexChange } from '../contract/open-index.ts';
 import {
   type AspectWrite,
@@ -196,27 +196,20 @@ function tenantOf(record: Item | undefined): string | undefined {
 }
 
 /**
- * The tenants whose requests waited longest since they were last reconciled (never: first) come first, ties in
- * the order of the index. Each tenant's batches are its own, so with many tenants a run can reach its call cap
- * before every tenant's turn: this way the next run starts where this one stopped, and no tenant waits forever
- * behind others whose requests end sooner.
+ * The tenants in an order drawn afresh for each run (a digest of the tenant and the run's start). Each tenant's
+ * batches are its own, so with many tenants a run can reach its call cap before every tenant's turn; a fixed
+ * order would leave the same tenants behind every run. Nothing is stored for it: `reconciled_at` changes only
+ * with a change (a run that finds nothing writes nothing), so it cannot say who waited longest.
  */
-function longestWaitingFirst(
+function turnOrder(
   groups: ReadonlyMap<string | undefined, string[]>,
-  current: ReadonlyMap<string, Item>,
+  runStart: string,
 ): [string | undefined, string[]][] {
-  const lastReconciled = (ids: readonly string[]) => {
-    let oldest: string | undefined;
-    for (const id of ids) {
-      const at = current.get(id)?.reconciled_at;
-      const value = typeof at === 'string' ? at : '';
-      if (oldest === undefined || value < oldest) oldest = value;
-    }
-    return oldest ?? '';
-  };
-  const waited = new Map([...groups].map(([tenant, ids]) => [tenant, lastReconciled(ids)]));
+  const rank = new Map(
+    [...groups.keys()].map((tenant) => [tenant, sha256Hex(`${tenant ?? ''}\u0000${runStart}`)]),
+  );
   return [...groups].sort(([a], [b]) => {
-    const [x, y] = [waited.get(a) ?? '', waited.get(b) ?? ''];
+    const [x, y] = [rank.get(a) ?? '', rank.get(b) ?? ''];
     return x < y ? -1 : x > y ? 1 : 0;
   });
 }
@@ -283,7 +276,7 @@ export async function reconcile(options: ReconcileOptions, deps: ReconcileDeps):
   }
 
   let stopped = false;
-  for (const [tenant, groupIds] of longestWaitingFirst(groups, current)) {
+  for (const [tenant, groupIds] of turnOrder(groups, startedAt)) {
     for (let i = 0; i < groupIds.length; i += batchSize) {
       if (stopped || report.calls >= options.maxCalls) {
         // Per-tenant batches are not always full: the cap can be reached before every request was read.
