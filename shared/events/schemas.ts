@@ -45,16 +45,19 @@ export type DetailType = (typeof DETAIL_TYPES)[number];
 export const BOOKKEEPING = {
   scheduling_request: [
     'lifecycle_as_of',
+    'lifecycle_received_at',
     'lifecycle_applied',
     'participants_as_of',
+    'participants_received_at',
     'participants_applied',
     'status_as_of',
+    'status_received_at',
     'status_applied',
     'open_bucket',
     'open_until',
     'updated_at',
   ],
-  event: ['conferencing_as_of', 'conferencing_applied', 'updated_at'],
+  event: ['conferencing_as_of', 'conferencing_received_at', 'conferencing_applied', 'updated_at'],
   event_trigger: [],
 } as const;
 

@@ -248,7 +248,10 @@ describe('no event', () => {
         change(open, {
           ...closed,
           lifecycle_applied: ['a', 'b'],
+          lifecycle_received_at: T1,
           participants_as_of: T1,
+          participants_received_at: T1,
+          status_received_at: T1,
           updated_at: T1,
           revision: 7,
         }),
@@ -256,7 +259,15 @@ describe('no event', () => {
     ).toBeUndefined();
     const event = conferencingEvent();
     expect(
-      domainEventOf(change(event, { ...event, conferencing_applied: ['z'], updated_at: T1, revision: 2 })),
+      domainEventOf(
+        change(event, {
+          ...event,
+          conferencing_applied: ['z'],
+          conferencing_received_at: T1,
+          updated_at: T1,
+          revision: 2,
+        }),
+      ),
     ).toBeUndefined();
   });
 
