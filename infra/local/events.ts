@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { busEventOf, domainEventOfStreamRecord } from '#shared/events/domain-events.ts';
-import type { BusEvent } from '#shared/events/schemas.ts';
+import { type BusEvent, recordIdOf } from '#shared/events/schemas.ts';
 import { LOCAL_REGION } from '../local-mode.ts';
 import { printable } from './log.ts';
 import type { StreamChange, StreamTail } from './stream.ts';
@@ -25,17 +25,9 @@ const KEEP_ALIVE_MS = 15_000;
 const STALLED_BYTES = 1024 * 1024;
 const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 
-/** The record's identifying field, safe to print. */
-const ID_FIELD = {
-  scheduling_request: 'scheduling_request_id',
-  event: 'event_id',
-  event_trigger: 'event_id',
-};
-
 export function describeEvent(event: BusEvent): string {
-  const record = event.detail.record as Record<string, unknown>;
-  const id = record[ID_FIELD[record.entity as keyof typeof ID_FIELD]];
-  return `${event['detail-type']} ${printable(String(id))} event_id=${event.detail.event_id}`;
+  const line = `${event['detail-type']} ${printable(recordIdOf(event.detail.record))} event_id=${event.detail.event_id}`;
+  return event.detail.record_truncated ? `${line} record_truncated` : line;
 }
 
 export interface LocalEventsOptions {

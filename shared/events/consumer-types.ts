@@ -128,10 +128,21 @@ const detail = <R extends z.core.$ZodType>(record: R) =>
     /** When the change was written. */
     occurred_at: z.string(),
     tenant_id: z.optional(z.string()),
-    /** The whole new state of the record. */
+    /** The whole new state of the record; only its identity when `record_truncated`. */
     record,
     /** Top-level fields of `record` this change set, changed or removed. */
     changed: z.array(z.string()),
+    record_truncated: z.optional(
+      z
+        .literal(true)
+        .check(
+          z.describe(
+            'Present when the whole record would make the event larger than EventBridge takes (256 KB): `record` then ' +
+              'holds only its identity (entity, id, tenant_id, status, revision and a few small fields); `changed` and ' +
+              '`event_id` are as for the whole record. Read the current record from the table or its stream.',
+          ),
+        ),
+    ),
   });
 
 export const schedulingRequestDetailSchema = detail(schedulingRequestSchema);
@@ -144,6 +155,8 @@ export type Detail<R> = {
   tenant_id?: string;
   record: R;
   changed: string[];
+  /** `record` holds only the record's identity: read the current record from the table or its stream. */
+  record_truncated?: true;
 };
 
 /** An event as the bus delivers it to a rule's target. */

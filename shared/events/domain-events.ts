@@ -7,6 +7,7 @@ import {
   parseStreamImage,
   type SchedulingRequestRecord,
 } from '../contract/records.ts';
+import type { BusEntry } from '../core/ports.ts';
 import {
   BOOKKEEPING,
   type BusEvent,
@@ -102,7 +103,88 @@ export function domainEventOf(change: RecordChange): DomainEvent | undefined {
     record: after,
     changed,
   };
-  return { source: EVENT_SOURCE, 'detail-type': detailType, time: occurredAt, detail };
+  const event: DomainEvent = { source: EVENT_SOURCE, 'detail-type': detailType, time: occurredAt, detail };
+  if (fitsPutEvents(busEntryOf(event))) return event;
+  // A record can hold up to DynamoDB's 400 KB (a large `captured_data` and a large attendee list, from two
+  // bodies): an entry that big would be refused on every retry and hold up the shard's later events. The same
+  // change, with the same `event_id`, goes out with the record reduced to what routes it.
+  return {
+    ...event,
+    detail: { ...detail, record: truncatedState(after), record_truncated: true },
+  };
+}
+
+/** PutEvents' limit on one entry, and on the total of one request's entries. */
+export const PUT_EVENTS_MAX_BYTES = 256 * 1024;
+
+/** The PutEvents entry of an event. */
+export function busEntryOf(event: DomainEvent): BusEntry {
+  return {
+    source: event.source,
+    detailType: event['detail-type'],
+    detail: JSON.stringify(event.detail),
+    time: event.time,
+  };
+}
+
+/**
+ * An entry's size as EventBridge counts it: the UTF-8 bytes of Source, DetailType and Detail, and 14 for
+ * Time (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html).
+ */
+export function entrySize(entry: BusEntry): number {
+  return (
+    Buffer.byteLength(entry.source) +
+    Buffer.byteLength(entry.detailType) +
+    Buffer.byteLength(entry.detail) +
+    14
+  );
+}
+
+/** The documentation asks for an entry smaller than the limit. */
+const fitsPutEvents = (entry: BusEntry) => entrySize(entry) < PUT_EVENTS_MAX_BYTES;
+
+/**
+ * What a truncated event keeps of its record. `identity`: kept whatever its size, the fields the detail schema
+ * requires and a rule routes on (the record's id and `transition` come from one notification body, at most
+ * 190 KiB, so they fit). `small`: the rest a router or a consumer ordering its states needs, kept only when
+ * small, so that no value written by a reconciliation or the API can make the reduced record too large again.
+ */
+const KEPT_WHEN_TRUNCATED: Record<StateEntity, { identity: readonly string[]; small: readonly string[] }> = {
+  scheduling_request: {
+    identity: ['entity', 'scheduling_request_id', 'tenant_id', 'status', 'revision'],
+    small: [
+      'correlation_id',
+      'last_notification_type',
+      'triggered_at',
+      'participants_triggered_at',
+      'created_via',
+      'cancelled_at',
+      'reconciled_at',
+    ],
+  },
+  event: {
+    identity: ['entity', 'event_id', 'tenant_id', 'revision'],
+    small: ['conferencing', 'triggered_at'],
+  },
+  event_trigger: {
+    identity: ['entity', 'event_id', 'tenant_id', 'transition', 'notification_id', 'received_at'],
+    small: ['target_time', 'delay_seconds'],
+  },
+};
+
+const SMALL_FIELD_BYTES = 1024;
+
+function truncatedState(state: StateRecord): StateRecord {
+  const { identity, small } = KEPT_WHEN_TRUNCATED[state.entity];
+  const source = state as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const name of identity) if (source[name] !== undefined) out[name] = source[name];
+  for (const name of small) {
+    const value = source[name];
+    if (value !== undefined && Buffer.byteLength(JSON.stringify(value)) <= SMALL_FIELD_BYTES)
+      out[name] = value;
+  }
+  return out as unknown as StateRecord;
 }
 
 /**

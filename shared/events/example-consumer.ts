@@ -10,7 +10,8 @@ import { type CronofyEvent, parseCronofyEvent } from './consumer-types.ts';
  *
  * It drops EventBridge's at-least-once duplicates by `detail.event_id`, and a state older than one already
  * handled by `record.revision` (a bus does not deliver in order). A real consumer keeps both in its own
- * store (a conditional write on the record's id and revision), not in memory.
+ * store (a conditional write on the record's id and revision), not in memory. An event with
+ * `detail.record_truncated` carries only the record's identity: read the record from the table or the stream.
  */
 
 export interface Consumer {

@@ -1,18 +1,24 @@
 import type { BusEntry, EventPublisher, Logger } from '../core/ports.ts';
-import { domainEventOfStreamRecord, type StreamRecordLike } from './domain-events.ts';
+import {
+  busEntryOf,
+  domainEventOfStreamRecord,
+  entrySize,
+  PUT_EVENTS_MAX_BYTES,
+  type StreamRecordLike,
+} from './domain-events.ts';
+import { recordIdOf } from './schemas.ts';
 
 /**
  * The stream function's use case: a batch of stream records (one shard, in order) to events on the bus, in the
  * same order. PutEvents takes at most 10 entries and 256 KiB per request; the batch goes in such chunks, one
- * after the other. At the first entry the bus refuses, nothing later is put, and the answer names that
- * record: the event source mapping retries the batch from it (ReportBatchItemFailures), so an event is never
- * put before an earlier one of the same record. A retry puts again the events after it that were already put
- * in the same chunk: consumers drop those by `event_id`.
+ * after the other (an event whose whole record would not fit in an entry comes reduced from the mapping, so no
+ * entry is refused for its size). At the first entry the bus refuses, nothing later is put, and the answer
+ * names that record: the event source mapping retries the batch from it (ReportBatchItemFailures), so an event
+ * is never put before an earlier one of the same record. A retry puts again the events after it that were
+ * already put in the same chunk: consumers drop those by `event_id`.
  */
 
 export const PUT_EVENTS_MAX_ENTRIES = 10;
-/** PutEvents' limit on the total size of one request's entries (and so of one entry). */
-export const PUT_EVENTS_MAX_BYTES = 256 * 1024;
 
 export interface StreamItem {
   /** What the event source mapping needs back to retry from this record: its sequence number. */
@@ -25,16 +31,6 @@ export interface PublishDeps {
   logger: Logger;
 }
 
-/** How PutEvents counts an entry's size. */
-export function entrySize(entry: BusEntry): number {
-  return (
-    Buffer.byteLength(entry.source) +
-    Buffer.byteLength(entry.detailType) +
-    Buffer.byteLength(entry.detail) +
-    14 // the Time field
-  );
-}
-
 /** The item identifier of the first record whose event was not put, or undefined when all were. */
 export async function publishStreamBatch(
   items: readonly StreamItem[],
@@ -44,15 +40,15 @@ export async function publishStreamBatch(
   for (const item of items) {
     const event = domainEventOfStreamRecord(item.record);
     if (!event) continue;
-    pending.push({
-      itemIdentifier: item.itemIdentifier,
-      entry: {
-        source: event.source,
+    if (event.detail.record_truncated)
+      deps.logger.warn('event too large for the bus: put with its record reduced to its identity', {
         detailType: event['detail-type'],
-        detail: JSON.stringify(event.detail),
-        time: event.time,
-      },
-    });
+        eventId: event.detail.event_id,
+        recordId: recordIdOf(event.detail.record),
+        tenantId: event.detail.tenant_id,
+        sequenceNumber: item.itemIdentifier,
+      });
+    pending.push({ itemIdentifier: item.itemIdentifier, entry: busEntryOf(event) });
   }
   let put = 0;
   for (const chunk of chunks(pending)) {
@@ -86,7 +82,7 @@ function* chunks<T extends { entry: BusEntry }>(items: T[]): Generator<T[]> {
     const size = entrySize(item.entry);
     if (
       chunk.length > 0 &&
-      (chunk.length === PUT_EVENTS_MAX_ENTRIES || bytes + size > PUT_EVENTS_MAX_BYTES)
+      (chunk.length === PUT_EVENTS_MAX_ENTRIES || bytes + size >= PUT_EVENTS_MAX_BYTES)
     ) {
       yield chunk;
       chunk = [];

@@ -45,16 +45,19 @@ export type DetailType = (typeof DETAIL_TYPES)[number];
 export const BOOKKEEPING = {
   scheduling_request: [
     'lifecycle_as_of',
+    'lifecycle_received_at',
     'lifecycle_applied',
     'participants_as_of',
+    'participants_received_at',
     'participants_applied',
     'status_as_of',
+    'status_received_at',
     'status_applied',
     'open_bucket',
     'open_until',
     'updated_at',
   ],
-  event: ['conferencing_as_of', 'conferencing_applied', 'updated_at'],
+  event: ['conferencing_as_of', 'conferencing_received_at', 'conferencing_applied', 'updated_at'],
   event_trigger: [],
 } as const;
 
@@ -75,6 +78,21 @@ export type EventTriggerState = z.infer<typeof eventTriggerStateSchema>;
 
 export type StateRecord = SchedulingRequestState | EventState | EventTriggerState;
 
+/** The field that identifies a record of each entity (with its tenant, for `event` and `event_trigger`). */
+export const RECORD_ID_FIELD = {
+  scheduling_request: 'scheduling_request_id',
+  event: 'event_id',
+  event_trigger: 'event_id',
+} as const;
+
+export const recordIdOf = (record: StateRecord): string =>
+  String((record as unknown as Record<string, unknown>)[RECORD_ID_FIELD[record.entity]]);
+
+const RECORD_TRUNCATED =
+  'Present when the whole record would make the event larger than EventBridge takes (256 KB): `record` then ' +
+  'holds only its identity (entity, id, tenant_id, status, revision and a few small fields); `changed` and ' +
+  '`event_id` are as for the whole record. Read the current record from the table or its stream.';
+
 const detailOf = <R extends z.core.$ZodType>(record: R) =>
   z.object({
     /** Deterministic: the same change always has the same id (drop duplicates by it). */
@@ -85,6 +103,7 @@ const detailOf = <R extends z.core.$ZodType>(record: R) =>
     record,
     /** Top-level field names of `record` that this change set, changed or removed. */
     changed: z.array(z.string()),
+    record_truncated: z.optional(z.literal(true).check(z.describe(RECORD_TRUNCATED))),
   });
 
 export const schedulingRequestDetailSchema = detailOf(schedulingRequestStateSchema);
@@ -97,6 +116,8 @@ export type EventDetail<R extends StateRecord = StateRecord> = {
   tenant_id?: string;
   record: R;
   changed: string[];
+  /** `record` is reduced to its identity: the whole record did not fit in a PutEvents entry. */
+  record_truncated?: true;
 };
 
 /** The `detail` schema of each detail-type. */

@@ -117,6 +117,53 @@ describe('GET /_local/events', () => {
     ).toEqual(mine.map((message) => parsed(message).detail.event_id));
   });
 
+  it('a record too large for one EventBridge entry: its event comes at once, the record reduced to its identity', async () => {
+    const sse = await subscribe();
+    const id = newRequestId();
+    // Two valid bodies of ~180 KB: a booking with a large captured_data, then a large attendee list.
+    const capturedData = Object.fromEntries(
+      Array.from({ length: 175 }, (_, i) => [`captured_data.answer_${i}`, 'a'.repeat(1000)]),
+    );
+    const booking = schedulingRequestBody('scheduling_request_time_chosen', {
+      schedulingRequestId: id,
+      triggeredAt: '2026-11-20T10:00:00Z',
+      capturedData,
+    });
+    const participants = JSON.parse(
+      schedulingRequestBody('event_participant_status_changed', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-20T11:00:00Z',
+      }),
+    );
+    participants.scheduling_request.event.attendees = Array.from({ length: 1300 }, (_, i) => ({
+      email: `attendee.${String(i).padStart(4, '0')}@example.com`,
+      display_name: `Attendee number ${i} of the panel`.padEnd(60, '.'),
+      status: 'accepted',
+    }));
+    const crowded = JSON.stringify(participants);
+    expect(Math.min(booking.length, crowded.length)).toBeGreaterThan(175_000);
+    expect((await postSigned(booking)).status).toBe(202);
+    await sse.until((messages) => messages.some(ofRecord(id)));
+    expect((await postSigned(crowded)).status).toBe(202);
+    await sse.until((messages) => messages.filter(ofRecord(id)).length >= 2);
+    await sse.close();
+
+    const [booked, changed] = sse.messages.filter(ofRecord(id)).map(parsed);
+    expect(booked.detail).not.toHaveProperty('record_truncated');
+    expect(Object.keys(booked.detail.record.metadata)).toHaveLength(178);
+    expect(changed).toMatchObject({
+      'detail-type': 'scheduling_request.participants_changed',
+      detail: {
+        record_truncated: true,
+        record: { entity: 'scheduling_request', scheduling_request_id: id, status: 'time_chosen' },
+      },
+    });
+    expect(changed.detail.record).not.toHaveProperty('metadata');
+    expect(changed.detail.record).not.toHaveProperty('event');
+    expect(changed.detail.changed).toContain('event');
+    expect(Buffer.byteLength(JSON.stringify(changed.detail))).toBeLessThan(2_000);
+  });
+
   it('?detail_type=a,b serves only those detail-types; Last-Event-ID replays what came after it', async () => {
     const filtered = await subscribe('?detail_type=scheduling_request.declined,event_trigger.fired');
     const everything = await subscribe();

@@ -1,5 +1,6 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { sha256Hex } from '#shared/contract/keys.ts';
 import {
   type DownstreamRecord,
   type EventRecord,
@@ -7,11 +8,18 @@ import {
   SCHEDULING_REQUEST_STATUSES,
   type SchedulingRequestRecord,
 } from '#shared/contract/records.ts';
+import { parseCronofyEvent } from '#shared/events/consumer-types.ts';
 import {
+  busEntryOf,
+  busEventOf,
+  canonicalJson,
   domainEventOf,
   domainEventOfStreamRecord,
+  entrySize,
+  PUT_EVENTS_MAX_BYTES,
   type RecordChange,
   type StreamEventName,
+  visibleState,
 } from '#shared/events/domain-events.ts';
 import { DETAIL_TYPES, detailSchemaOf } from '#shared/events/schemas.ts';
 
@@ -248,7 +256,10 @@ describe('no event', () => {
         change(open, {
           ...closed,
           lifecycle_applied: ['a', 'b'],
+          lifecycle_received_at: T1,
           participants_as_of: T1,
+          participants_received_at: T1,
+          status_received_at: T1,
           updated_at: T1,
           revision: 7,
         }),
@@ -256,7 +267,15 @@ describe('no event', () => {
     ).toBeUndefined();
     const event = conferencingEvent();
     expect(
-      domainEventOf(change(event, { ...event, conferencing_applied: ['z'], updated_at: T1, revision: 2 })),
+      domainEventOf(
+        change(event, {
+          ...event,
+          conferencing_applied: ['z'],
+          conferencing_received_at: T1,
+          updated_at: T1,
+          revision: 2,
+        }),
+      ),
     ).toBeUndefined();
   });
 
@@ -420,5 +439,123 @@ describe('event ids and detail', () => {
       );
     }
     expect(new Set(produced.map((e) => e?.['detail-type']))).toEqual(new Set(DETAIL_TYPES));
+  });
+});
+
+describe('a record too large for one PutEvents entry', () => {
+  // Two valid bodies of ~181 KB each: a booking with a large `captured_data`, then a participant status change
+  // with a large attendee list. Each record alone fits an entry; together they make a ~361 KB record.
+  const capturedData = Object.fromEntries(
+    Array.from({ length: 180 }, (_, i) => [`captured_data.answer_${i}`, 'a'.repeat(1000)]),
+  );
+  const attendees = Array.from({ length: 1500 }, (_, i) => ({
+    email: `attendee.${String(i).padStart(4, '0')}@example.com`,
+    display_name: `Attendee number ${i} of the panel`.padEnd(60, '.'),
+    status: 'accepted',
+  }));
+  const booked = request({
+    status: 'time_chosen',
+    tenant_id: 'acme',
+    correlation_id: 'cand-42',
+    metadata: capturedData,
+    event: { start: '2026-03-02T10:00:00Z', end: '2026-03-02T11:00:00Z', summary: 'Interview' },
+    last_notification_type: 'scheduling_request_time_chosen',
+    triggered_at: T0,
+    lifecycle_applied: ['body-1'],
+    revision: 2,
+  });
+  const crowded = {
+    ...booked,
+    event: { ...booked.event, attendees },
+    participants_triggered_at: T1,
+    participants_applied: ['body-2'],
+    updated_at: T1,
+    revision: 3,
+  };
+  const sizeOf = (event: ReturnType<typeof domainEventOf>) =>
+    event ? entrySize(busEntryOf(event)) : Number.NaN;
+  const wholeSize = (next: SchedulingRequestRecord) => Buffer.byteLength(JSON.stringify(visibleState(next)));
+
+  it('a normal record, even a large one, goes whole', () => {
+    const event = domainEventOf(change(request(), booked));
+    expect(wholeSize(booked)).toBeGreaterThan(180_000);
+    expect(event?.['detail-type']).toBe('scheduling_request.time_chosen');
+    expect(event?.detail).not.toHaveProperty('record_truncated');
+    expect(event?.detail.record).toEqual(visibleState(booked));
+    expect(sizeOf(event)).toBeLessThan(PUT_EVENTS_MAX_BYTES);
+  });
+
+  it('goes as one event under the limit, its record reduced to its identity, with the id of the whole change', () => {
+    expect(wholeSize(crowded)).toBeGreaterThan(360_000);
+    const event = domainEventOf(change(booked, crowded));
+    expect(event?.['detail-type']).toBe('scheduling_request.participants_changed');
+    expect(sizeOf(event)).toBeLessThan(2_000);
+    expect(event?.detail).toEqual({
+      event_id: sha256Hex(
+        canonicalJson(['scheduling_request.participants_changed', T1, visibleState(crowded)]),
+      ).slice(0, 32),
+      occurred_at: T1,
+      tenant_id: 'acme',
+      record: {
+        entity: 'scheduling_request',
+        scheduling_request_id: 'sr_1',
+        tenant_id: 'acme',
+        status: 'time_chosen',
+        revision: 3,
+        correlation_id: 'cand-42',
+        last_notification_type: 'scheduling_request_time_chosen',
+        triggered_at: T0,
+        participants_triggered_at: T1,
+      },
+      changed: ['event', 'participants_triggered_at'],
+      record_truncated: true,
+    });
+    expect(detailSchemaOf('scheduling_request.participants_changed').safeParse(event?.detail).success).toBe(
+      true,
+    );
+    const delivered = event && busEventOf(event, { id: 'x', account: '1', region: 'eu-west-1' });
+    expect(parseCronofyEvent(delivered)).toBe(delivered);
+  });
+
+  it("the id is the whole change's: two changes that differ only in what was left out have different ids", () => {
+    const other = { ...crowded, event: { ...crowded.event, attendees: attendees.slice(1) } };
+    const a = domainEventOf(change(booked, crowded));
+    const b = domainEventOf(change(booked, other));
+    expect(b?.detail.record).toEqual(a?.detail.record);
+    expect(b?.detail.event_id).not.toBe(a?.detail.event_id);
+    expect(domainEventOf(change(booked, structuredClone(crowded)))?.detail.event_id).toBe(a?.detail.event_id);
+  });
+
+  it('keeps an optional field only when it is small, so the reduced record always fits', () => {
+    const event = domainEventOf(change(booked, { ...crowded, correlation_id: 'c'.repeat(300_000) }));
+    expect(event?.detail.record_truncated).toBe(true);
+    expect(event?.detail.record).not.toHaveProperty('correlation_id');
+    expect(event?.detail.changed).toContain('correlation_id');
+    expect(sizeOf(event)).toBeLessThan(2_000);
+  });
+
+  it('an event or an event_trigger keeps what its schema requires and routes it', () => {
+    const summary = 's'.repeat(300_000);
+    const conferencing = domainEventOf(change(undefined, conferencingEvent({ summary, tenant_id: 't' })));
+    const fired = domainEventOf(change(undefined, { ...trigger, summary }));
+    expect(conferencing?.detail).toMatchObject({
+      record_truncated: true,
+      record: {
+        entity: 'event',
+        event_id: 'ev_1',
+        tenant_id: 't',
+        revision: 1,
+        conferencing: { status: 'assigned', provider_name: 'Zoom', join_url: 'https://zoom.example/j/1' },
+        triggered_at: T0,
+      },
+    });
+    const { summary: _s, ...firedIdentity } = trigger;
+    expect(fired?.detail).toMatchObject({ record_truncated: true, record: firedIdentity });
+    for (const event of [conferencing, fired]) {
+      if (!event) throw new Error('expected an event');
+      expect(event.detail.record).not.toHaveProperty('summary');
+      expect(sizeOf(event)).toBeLessThan(2_000);
+      expect(detailSchemaOf(event['detail-type']).safeParse(event.detail).success).toBe(true);
+    }
   });
 });

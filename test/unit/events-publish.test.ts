@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { EventBridgePublisher } from '#shared/aws/event-bus.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { BusEntry, EventPublisher } from '#shared/core/ports.ts';
+import { entrySize, PUT_EVENTS_MAX_BYTES } from '#shared/events/domain-events.ts';
 import { PUT_EVENTS_MAX_ENTRIES, publishStreamBatch, type StreamItem } from '#shared/events/publish.ts';
 import { makeHandler } from '../../functions/events/handler.ts';
 
@@ -113,6 +114,64 @@ describe('publishStreamBatch', () => {
     });
     expect(bus.calls.map((call) => call.length)).toEqual([2, 2, 1]);
     expect(PUT_EVENTS_MAX_ENTRIES).toBe(10);
+  });
+});
+
+describe('an event whose whole record is too large for an entry', () => {
+  // As EventBridge answers an entry over its limit: refused, on every retry.
+  const strictBus = () =>
+    new FakeBus((entries) =>
+      entries.map((entry) => (entrySize(entry) < PUT_EVENTS_MAX_BYTES ? undefined : 'ValidationException')),
+    );
+  const logged: Array<{ message: string; fields: unknown }> = [];
+  const logger = {
+    ...silentLogger,
+    warn: (message: string, fields?: unknown) => logged.push({ message, fields }),
+  };
+
+  it('is put once, its record reduced, in order with the events around it: nothing retried, nothing dropped', async () => {
+    const huge = {
+      ...requestRecord('sr_big', 'time_chosen', 3),
+      tenant_id: 'acme',
+      metadata: { 'captured_data.notes': 'n'.repeat(181_000) },
+      event: {
+        attendees: Array.from({ length: 1500 }, (_, i) => ({
+          email: `person${i}@example.com`,
+          display_name: 'Attendee with a long display name '.repeat(3),
+        })),
+      },
+    };
+    const items = [
+      item(1),
+      { itemIdentifier: '2', record: { eventName: 'INSERT', dynamodb: { NewImage: marshall(huge) } } },
+      item(3),
+    ];
+    const bus = strictBus();
+    expect(await publishStreamBatch(items, { publisher: bus, logger })).toBeUndefined();
+    const entries = bus.calls.flat();
+    expect(entries.map(idOf)).toEqual(['sr_1', 'sr_big', 'sr_3']);
+    const detail = JSON.parse(entries[1]?.detail ?? '{}');
+    expect(detail).toMatchObject({ record_truncated: true, tenant_id: 'acme', changed: expect.any(Array) });
+    expect(detail.record).toEqual({
+      entity: 'scheduling_request',
+      scheduling_request_id: 'sr_big',
+      tenant_id: 'acme',
+      status: 'time_chosen',
+      revision: 3,
+    });
+    expect(JSON.parse(entries[0]?.detail ?? '{}')).not.toHaveProperty('record_truncated');
+    expect(logged).toEqual([
+      {
+        message: expect.stringContaining('too large'),
+        fields: {
+          detailType: 'scheduling_request.time_chosen',
+          eventId: detail.event_id,
+          recordId: 'sr_big',
+          tenantId: 'acme',
+          sequenceNumber: '2',
+        },
+      },
+    ]);
   });
 });
 

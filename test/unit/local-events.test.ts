@@ -54,6 +54,41 @@ describe('LocalEventBus', () => {
   });
 });
 
+describe('LocalEventBus, a record too large for an EventBridge entry', () => {
+  it('serves the same reduced event as the bus gets, and says so on the console', () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const lines: string[] = [];
+    const bus = new LocalEventBus(stream, { print: (line) => lines.push(line) });
+    stream.emit(
+      'change',
+      change({
+        entity: 'scheduling_request',
+        scheduling_request_id: 'srq_big',
+        status: 'time_chosen',
+        metadata: { 'captured_data.notes': 'n'.repeat(300_000) },
+        updated_at: '2026-01-01T00:00:00.000Z',
+        revision: 1,
+      }),
+    );
+    expect(bus.events()[0]?.detail).toMatchObject({
+      record: {
+        entity: 'scheduling_request',
+        scheduling_request_id: 'srq_big',
+        status: 'time_chosen',
+        revision: 1,
+      },
+      record_truncated: true,
+    });
+    expect(bus.events()[0]?.detail.record).not.toHaveProperty('metadata');
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^scheduling_request\.time_chosen "?srq_big"? event_id=[0-9a-f]{32} record_truncated$/,
+      ),
+    ]);
+    bus.stop();
+  });
+});
+
 /** A response as `serve` uses it, whose client never reads: everything written stays in its buffer. */
 class StalledResponse extends EventEmitter {
   writableLength = 0;
@@ -135,10 +170,11 @@ describe('GET /_local/events', () => {
         entity: 'scheduling_request',
         scheduling_request_id: `srq_${i}`,
         status: 'declined',
-        metadata: { note: 'y'.repeat(300_000) },
+        // Each event under EventBridge's entry limit, so it keeps its whole record.
+        metadata: { note: 'y'.repeat(200_000) },
         updated_at: '2026-01-01T00:00:00.000Z',
       });
-    for (let i = 0; i < 300; i++) stream.emit('change', big(i));
+    for (let i = 0; i < 400; i++) stream.emit('change', big(i));
     const stalled = new StalledResponse();
     serve(bus, stalled, { 'last-event-id': '0' });
     expect(stalled.destroyed).toBe(true);
