@@ -352,6 +352,11 @@ describe('makeCronofyOAuth', () => {
     [400, { error: 'invalid_grant' }, OAuthGrantRejectedError],
     [400, 'not json', OAuthGrantRejectedError],
     [400, { error: 'invalid_client' }, OAuthUnavailableError],
+    // The application's own request or registration is at fault, not this tenant's grant: never a disconnect.
+    [400, { error: 'unauthorized_client' }, OAuthUnavailableError],
+    [400, { error: 'invalid_request' }, OAuthUnavailableError],
+    [400, { error: 'unsupported_grant_type' }, OAuthUnavailableError],
+    [400, { error: 'invalid_scope' }, OAuthUnavailableError],
     [401, {}, OAuthUnavailableError],
     [500, {}, OAuthUnavailableError],
     [429, {}, OAuthUnavailableError],
