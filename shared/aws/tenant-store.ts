@@ -289,6 +289,7 @@ export class DynamoTenantStore implements TenantStore {
       expiresAt: Number(value.access_token_expires_at),
       generation: Number(value.generation),
       ...(value.lease_until === undefined ? {} : { leaseUntil: Number(value.lease_until) }),
+      ...(value.refused_once === true ? { refusedOnce: true } : {}),
     };
   }
 
@@ -337,7 +338,7 @@ export class DynamoTenantStore implements TenantStore {
 
   async saveRefreshed(
     tenantId: string,
-    leaseToken: string,
+    generation: number,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   ): Promise<boolean> {
     const { access, refresh } = await this.encryptTokens(tenantId, tokens);
@@ -347,14 +348,15 @@ export class DynamoTenantStore implements TenantStore {
           TableName: this.tableName,
           Key: credentialKey(tenantId),
           UpdateExpression:
-            'SET access_token = :access, refresh_token = :refresh, access_token_expires_at = :expires, generation = generation + :one REMOVE lease_token, lease_until',
-          ConditionExpression: 'lease_token = :token',
+            'SET access_token = :access, refresh_token = :refresh, access_token_expires_at = :expires, generation = generation + :one REMOVE lease_token, lease_until, refused_once',
+          // The generation, not the lease: a refresher that outlived its lease still keeps Cronofy's answer.
+          ConditionExpression: 'generation = :generation',
           ExpressionAttributeValues: marshall({
             ':access': access,
             ':refresh': refresh,
             ':expires': tokens.expiresAt,
             ':one': 1,
-            ':token': leaseToken,
+            ':generation': generation,
           }),
         }),
       );
@@ -362,6 +364,22 @@ export class DynamoTenantStore implements TenantStore {
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
+    }
+  }
+
+  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: credentialKey(tenantId),
+          UpdateExpression: 'SET refused_once = :true, lease_until = :until',
+          ConditionExpression: 'lease_token = :token',
+          ExpressionAttributeValues: marshall({ ':true': true, ':until': leaseUntil, ':token': leaseToken }),
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
     }
   }
 

@@ -237,6 +237,8 @@ export interface TenantCredential {
   generation: number;
   /** Milliseconds since the epoch until which a refresh holds the lease; absent when none does. */
   leaseUntil?: number;
+  /** Cronofy refused a refresh of this generation once, by a refresher that had taken over an expired lease. */
+  refusedOnce?: boolean;
 }
 
 export interface TenantStore {
@@ -278,12 +280,22 @@ export interface TenantStore {
     nowMs: number,
     leaseUntil: number,
   ): Promise<boolean>;
-  /** Keep refreshed tokens (generation + 1) and free the lease, if `leaseToken` still holds it. */
+  /**
+   * Keep refreshed tokens (generation + 1) and free the lease, if the credential is still at `generation` (nobody
+   * saved a newer one, reconnected or removed it), whoever holds the lease now: a refresher that outlived its
+   * lease still keeps what Cronofy answered it (its refresh token may be the only valid one left).
+   */
   saveRefreshed(
     tenantId: string,
-    leaseToken: string,
+    generation: number,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   ): Promise<boolean>;
+  /**
+   * Cronofy refused the refresh of a refresher that had taken over an expired lease: mark the credential
+   * `refusedOnce` and hold the lease until `leaseUntil`, if `leaseToken` holds it, so the overtaken refresher
+   * has that long to save before anyone may disconnect the tenant.
+   */
+  deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void>;
   /** Free the lease (a refresh that could not reach Cronofy), if `leaseToken` holds it. */
   releaseRefreshLease(tenantId: string, leaseToken: string): Promise<void>;
   /**

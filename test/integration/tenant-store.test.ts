@@ -4,12 +4,12 @@ import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { tenantDirectoryFromEnv } from '#shared/aws/tenant-directory.ts';
 import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
-import { TenantUnavailableError } from '#shared/core/errors.ts';
+import { TenantUnavailableError, UpstreamUnavailableError } from '#shared/core/errors.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { secretsCredentialProvider } from '#shared/cronofy/credentials.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import { makeCronofyOAuth } from '#shared/cronofy/oauth-client.ts';
-import { tenantCredentialProvider } from '#shared/tenants/credentials.ts';
+import { LEASE_MS, tenantCredentialProvider } from '#shared/tenants/credentials.ts';
 import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
 import {
   createTenantsTable,
@@ -193,6 +193,41 @@ describe('the refresh race', () => {
       body: JSON.stringify({ scheduling_request_ids: ['srq_none'] }),
     });
     expect(answer.status).toBe(200);
+  });
+
+  it('a refresher slower than its lease keeps the rotated refresh token; the one that overtook it does not disconnect', async () => {
+    await connectAtFake('slow', { expired: true });
+    let clock = Date.now();
+    const functionOf = (
+      refresh: (token: string) => Promise<Awaited<ReturnType<ReturnType<typeof oauth>['refresh']>>>,
+    ) =>
+      tenantCredentialProvider({
+        fallback: secretsCredentialProvider(secrets),
+        store: new DynamoTenantStore(ddb, tableName, cipher),
+        oauth: { refresh },
+        clock: () => new Date(clock),
+        logger: silentLogger,
+        sleep: async (ms) => {
+          clock += ms;
+        },
+      });
+    const second = functionOf((token) => oauth().refresh(token));
+    let overtaken: unknown;
+    const first = functionOf(async (token) => {
+      // The fake rotates: once it has answered, the refresh token the second function will send is used up.
+      const tokens = await oauth().refresh(token);
+      clock += LEASE_MS + 1;
+      overtaken = await second.get('slow').catch((error: unknown) => error);
+      return tokens;
+    });
+    const token = await first.get('slow');
+    expect(overtaken).toBeInstanceOf(UpstreamUnavailableError);
+    expect(await store.getTenant('slow')).toMatchObject({ status: 'connected' });
+    // The saved refresh token is the live one: the next refresh works.
+    clock += 2 * 3_600_000;
+    const next = await functionOf((refresh) => oauth().refresh(refresh)).get('slow');
+    expect(next).not.toBe(token);
+    expect(await store.getTenant('slow')).toMatchObject({ status: 'connected' });
   });
 
   it('a tenant whose admin removed the app is disconnected on the next refresh (invalid_grant)', async () => {

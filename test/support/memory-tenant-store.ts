@@ -129,14 +129,22 @@ export class MemoryTenantStore implements TenantStore {
 
   async saveRefreshed(
     tenantId: string,
-    leaseToken: string,
+    generation: number,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   ) {
     this.calls.push('saveRefreshed');
     const credential = this.credentials.get(tenantId);
-    if (!credential || credential.leaseToken !== leaseToken) return false;
+    if (!credential || credential.generation !== generation) return false;
     this.credentials.set(tenantId, { tenantId, ...tokens, generation: credential.generation + 1 });
     return true;
+  }
+
+  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number) {
+    this.calls.push('deferRefusal');
+    const credential = this.credentials.get(tenantId);
+    if (credential?.leaseToken !== leaseToken) return;
+    credential.refusedOnce = true;
+    credential.leaseUntil = leaseUntil;
   }
 
   async releaseRefreshLease(tenantId: string, leaseToken: string) {
