@@ -423,15 +423,35 @@ export class DynamoTenantStore implements TenantStore {
     }
   }
 
-  async offboard(tenantId: string, now: string): Promise<void> {
-    await this.client.send(
-      new TransactWriteItemsCommand({
-        TransactItems: [
-          { Delete: { TableName: this.tableName, Key: credentialKey(tenantId) } },
-          this.markDisconnected(tenantId, now, true),
-        ],
-      }),
-    );
+  async offboard(
+    tenantId: string,
+    now: string,
+    expected?: { generation: number | undefined },
+  ): Promise<boolean> {
+    const condition =
+      expected === undefined
+        ? {}
+        : expected.generation === undefined
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : {
+              ConditionExpression: 'generation = :generation',
+              ExpressionAttributeValues: { ':generation': { N: String(expected.generation) } },
+            };
+    try {
+      await this.client.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            { Delete: { TableName: this.tableName, Key: credentialKey(tenantId), ...condition } },
+            this.markDisconnected(tenantId, now, true),
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      // Only the credential's condition can refuse it here: the tenant item's (it exists) was checked before.
+      if (expected !== undefined && isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   private markDisconnected(tenantId: string, now: string, offboard: boolean) {

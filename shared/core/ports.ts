@@ -303,6 +303,11 @@ export interface TenantStore {
    * still holds the lease (a reconnect meanwhile wins). True when it did.
    */
   disconnect(tenantId: string, leaseToken: string, now: string): Promise<boolean>;
-  /** Offboarding: forget the credential and the tenant's client secrets, mark it `disconnected`. */
-  offboard(tenantId: string, now: string): Promise<void>;
+  /**
+   * Offboarding: forget the credential and the tenant's client secrets, mark it `disconnected`. With `expected`,
+   * only if the credential is still the one read (`generation`; undefined: there was none), so the refresh token
+   * revoked afterwards is the last one it held (a refresh may have replaced it since the read): false when it
+   * was not. Without, whatever it holds.
+   */
+  offboard(tenantId: string, now: string, expected?: { generation: number | undefined }): Promise<boolean>;
 }

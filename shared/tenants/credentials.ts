@@ -44,7 +44,7 @@ export interface TenantCredentialDeps {
     | 'releaseRefreshLease'
     | 'disconnect'
   >;
-  oauth: Pick<CronofyOAuth, 'refresh'>;
+  oauth: Pick<CronofyOAuth, 'refresh'> & Partial<Pick<CronofyOAuth, 'revoke'>>;
   clock: Clock;
   logger: Logger;
   /** Called once per tenant Cronofy disconnected (refused its refresh token). */
@@ -152,7 +152,13 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       refreshToken: tokens.refreshToken ?? credential.refreshToken,
       expiresAt: now() + tokens.expiresIn * 1000,
     };
-    if (!(await deps.store.saveRefreshed(tenantId, credential.generation, refreshed))) return undefined;
+    if (!(await deps.store.saveRefreshed(tenantId, credential.generation, refreshed))) {
+      // The credential is gone (offboarded or disconnected while Cronofy answered): nobody will ever use or revoke
+      // these tokens, so give them back rather than leave a live authorization behind.
+      if (tokens.refreshToken && (await deps.store.credentialGeneration(tenantId)) === undefined)
+        await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
+      return undefined;
+    }
     rejected.delete(tenantId);
     deps.logger.info('tenant token refreshed', { tenantId });
     return keep(tenantId, { ...credential, ...refreshed, generation: credential.generation + 1 });

@@ -163,6 +163,29 @@ describe('listing and offboarding', () => {
     await store.putTenant('leaver', { clientSecrets: ['CRN_new'] }, iso());
     expect(await store.tenantClientSecrets('leaver')).toEqual(['CRN_new']);
   });
+
+  it('offboards on the condition that the credential is still the one read (a refresh in between is read again)', async () => {
+    await store.putTenant('racing', { name: 'Racing' }, iso());
+    await connectAtFake('racing');
+    const read = await store.getCredential('racing');
+    if (!read) throw new Error('no credential');
+    await store.saveRefreshed('racing', read.generation, {
+      accessToken: 'at_rotated',
+      refreshToken: 'rt_rotated',
+      expiresAt: Date.now() + 3_600_000,
+    });
+    expect(await store.offboard('racing', iso(), { generation: read.generation })).toBe(false);
+    expect(await store.getTenant('racing')).toMatchObject({ status: 'connected' });
+    expect(await store.offboard('racing', iso(), { generation: undefined })).toBe(false);
+    const again = await store.getCredential('racing');
+    expect(again?.refreshToken).toBe('rt_rotated');
+    expect(await store.offboard('racing', iso(), { generation: again?.generation })).toBe(true);
+    expect(await raw('credential#racing')).toBeUndefined();
+    expect(await store.getTenant('racing')).toMatchObject({ status: 'disconnected' });
+    // Without a credential: offboarded on the condition that there is none.
+    await store.putTenant('never-connected', { name: 'N' }, iso());
+    expect(await store.offboard('never-connected', iso(), { generation: undefined })).toBe(true);
+  });
 });
 
 describe('the refresh race', () => {

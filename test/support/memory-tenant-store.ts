@@ -169,8 +169,9 @@ export class MemoryTenantStore implements TenantStore {
     return true;
   }
 
-  async offboard(tenantId: string, now: string) {
+  async offboard(tenantId: string, now: string, expected?: { generation: number | undefined }) {
     this.calls.push('offboard');
+    if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
     this.credentials.delete(tenantId);
     const tenant = this.tenants.get(tenantId);
     if (tenant) {
@@ -181,5 +182,6 @@ export class MemoryTenantStore implements TenantStore {
       tenant.clientSecretsCount = 0;
       delete tenant.clientSecrets;
     }
+    return true;
   }
 }

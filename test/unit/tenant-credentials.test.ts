@@ -236,6 +236,25 @@ describe('tenantCredentialProvider', () => {
     expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
+  it('gives back the tokens of a refresh whose credential was removed meanwhile (offboarded): no live authorization is left', async () => {
+    await connected('acme', 0);
+    const revokedTokens: string[] = [];
+    const p = provider({
+      oauth: {
+        refresh: async (token) => {
+          refreshes.push(token);
+          await store.offboard('acme', new Date(now).toISOString());
+          return { accessToken: 'at_late', refreshToken: 'rt_late', expiresIn: 3600 };
+        },
+        revoke: async (token) => {
+          revokedTokens.push(token);
+        },
+      },
+    });
+    await expect(p.get('acme')).rejects.toMatchObject({ code: 'tenant_disconnected' });
+    expect(revokedTokens).toEqual(['rt_late']);
+  });
+
   it('disconnects after a refused takeover once the refresher it overtook had a further lease to save and did not', async () => {
     await connected('acme', 0);
     answer = async () => {

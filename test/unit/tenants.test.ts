@@ -237,6 +237,34 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
     expectNoSecretsIn([answer.body, ...log.lines]);
   });
 
+  it('offboarding racing a refresh revokes the refresh token the deleted credential held, not a rotated-away one', async () => {
+    await put('acme', { name: 'Acme' });
+    await store.connect(
+      'acme',
+      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
+      new Date(now).toISOString(),
+    );
+    // Another function's refresh lands between the offboarding's read of the credential and its delete.
+    const read = store.getCredential.bind(store);
+    let raced = false;
+    store.getCredential = async (tenantId) => {
+      const credential = await read(tenantId);
+      if (credential && !raced) {
+        raced = true;
+        await store.saveRefreshed(tenantId, credential.generation, {
+          accessToken: 'at_rotated',
+          refreshToken: 'rt_rotated',
+          expiresAt: now + 3_600_000,
+        });
+      }
+      return credential;
+    };
+    const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', revoked: true });
+    expect(revoked).toEqual(['rt_rotated']);
+    expect(await read('acme')).toBeUndefined();
+  });
+
   it('offboards even when Cronofy cannot be reached to revoke, and says so', async () => {
     oauth.failRevoke = true;
     await put('acme', { name: 'Acme' });
