@@ -54,6 +54,7 @@ function toTenant(item: Record<string, AttributeValue>): TenantItem {
     ...(value.connected_at ? { connectedAt: String(value.connected_at) } : {}),
     ...(value.disconnected_at ? { disconnectedAt: String(value.disconnected_at) } : {}),
     ...(value.offboarded_at ? { offboardedAt: String(value.offboarded_at) } : {}),
+    ...(value.last_offboarded_at ? { lastOffboardedAt: String(value.last_offboarded_at) } : {}),
   };
 }
 
@@ -180,7 +181,12 @@ export class DynamoTenantStore implements TenantStore {
     return clientSecretsOf(answer.Item, tenantId, this.cipher);
   }
 
-  async putOAuthState(stateHash: string, tenantId: string, expiresAt: number): Promise<void> {
+  async putOAuthState(
+    stateHash: string,
+    tenantId: string,
+    expiresAt: number,
+    issuedAt: number,
+  ): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -189,13 +195,17 @@ export class DynamoTenantStore implements TenantStore {
           entity: 'oauth_state',
           tenant_id: tenantId,
           expires_at: expiresAt,
+          issued_at: issuedAt,
         }),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
   }
 
-  async takeOAuthState(stateHash: string, nowSeconds: number): Promise<string | undefined> {
+  async takeOAuthState(
+    stateHash: string,
+    nowSeconds: number,
+  ): Promise<{ tenantId: string; issuedAt: number } | undefined> {
     try {
       // One DeleteItem decides: of two callbacks with the same state, exactly one gets the tenant.
       const answer = await this.client.send(
@@ -207,7 +217,9 @@ export class DynamoTenantStore implements TenantStore {
           ReturnValues: 'ALL_OLD',
         }),
       );
-      return answer.Attributes?.tenant_id?.S;
+      const tenantId = answer.Attributes?.tenant_id?.S;
+      if (tenantId === undefined) return undefined;
+      return { tenantId, issuedAt: Number(answer.Attributes?.issued_at?.N ?? 0) };
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw error;
@@ -460,7 +472,7 @@ export class DynamoTenantStore implements TenantStore {
         TableName: this.tableName,
         Key: tenantKey(tenantId),
         UpdateExpression: offboard
-          ? 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now, offboarded_at = :now, client_secrets_count = :zero REMOVE client_secrets'
+          ? 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now, offboarded_at = :now, last_offboarded_at = :now, client_secrets_count = :zero REMOVE client_secrets'
           : 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#status': 'status' },

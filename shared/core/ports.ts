@@ -225,6 +225,8 @@ export interface TenantItem {
   disconnectedAt?: string;
   /** Set by offboarding (DELETE); a PUT registers the tenant again and clears it. */
   offboardedAt?: string;
+  /** The last offboarding, kept by a PUT: OAuth states handed out before it never connect the tenant. */
+  lastOffboardedAt?: string;
 }
 
 /** A tenant's Organization Connect tokens, decrypted. `generation` grows by one with every refresh. */
@@ -257,10 +259,16 @@ export interface TenantStore {
   /** The decrypted client secrets of a registered tenant that was not offboarded; undefined otherwise. */
   tenantClientSecrets(tenantId: string): Promise<readonly string[] | undefined>;
 
-  /** Keep an OAuth state (by its hash) for a tenant until `expiresAt` (epoch seconds). */
-  putOAuthState(stateHash: string, tenantId: string, expiresAt: number): Promise<void>;
-  /** Delete the state and return its tenant, if it existed and has not expired: one caller ever gets it. */
-  takeOAuthState(stateHash: string, nowSeconds: number): Promise<string | undefined>;
+  /** Keep an OAuth state (by its hash) for a tenant, handed out at `issuedAt`, until `expiresAt` (epoch seconds). */
+  putOAuthState(stateHash: string, tenantId: string, expiresAt: number, issuedAt: number): Promise<void>;
+  /**
+   * Delete the state and return its tenant and when it was handed out (epoch seconds; 0 when not recorded), if it
+   * existed and has not expired: one caller ever gets it.
+   */
+  takeOAuthState(
+    stateHash: string,
+    nowSeconds: number,
+  ): Promise<{ tenantId: string; issuedAt: number } | undefined>;
 
   /** Keep new tokens (encrypted) and mark the tenant `connected`, unless it is unknown or offboarded (false). */
   connect(

@@ -119,12 +119,12 @@ describe('encryption at rest', () => {
 describe('OAuth states', () => {
   it('gives a state to exactly one of many concurrent callbacks, and never after it expired', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await store.putOAuthState('a'.repeat(64), 'acme', now + 60);
+    await store.putOAuthState('a'.repeat(64), 'acme', now + 60, now);
     const taken = await Promise.all(
       Array.from({ length: 10 }, () => store.takeOAuthState('a'.repeat(64), now)),
     );
-    expect(taken.filter((t) => t === 'acme')).toHaveLength(1);
-    await store.putOAuthState('b'.repeat(64), 'acme', now + 60);
+    expect(taken.filter((t) => t?.tenantId === 'acme')).toEqual([{ tenantId: 'acme', issuedAt: now }]);
+    await store.putOAuthState('b'.repeat(64), 'acme', now + 60, now);
     expect(await store.takeOAuthState('b'.repeat(64), now + 60)).toBeUndefined();
     expect(await store.takeOAuthState('c'.repeat(64), now)).toBeUndefined();
   });
@@ -162,6 +162,10 @@ describe('listing and offboarding', () => {
     expect(await raw('credential#leaver')).toBeUndefined();
     await store.putTenant('leaver', { clientSecrets: ['CRN_new'] }, iso());
     expect(await store.tenantClientSecrets('leaver')).toEqual(['CRN_new']);
+    // The offboarding is remembered: connect URLs handed out before it stay useless.
+    const back = await store.getTenant('leaver');
+    expect(back?.offboardedAt).toBeUndefined();
+    expect(back?.lastOffboardedAt).toMatch(/^\d{4}-/);
   });
 
   it('offboards on the condition that the credential is still the one read (a refresh in between is read again)', async () => {

@@ -8,7 +8,7 @@ import type { TenantCredential, TenantItem, TenantStore } from '#shared/core/por
 export class MemoryTenantStore implements TenantStore {
   readonly tenants = new Map<string, TenantItem & { clientSecrets?: string[]; offboarded?: boolean }>();
   readonly credentials = new Map<string, TenantCredential & { leaseToken?: string }>();
-  readonly states = new Map<string, { tenantId: string; expiresAt: number }>();
+  readonly states = new Map<string, { tenantId: string; expiresAt: number; issuedAt: number }>();
   readonly calls: string[] = [];
 
   async putTenant(
@@ -28,6 +28,7 @@ export class MemoryTenantStore implements TenantStore {
       updatedAt: now,
       ...(existing?.connectedAt ? { connectedAt: existing.connectedAt } : {}),
       ...(existing?.disconnectedAt ? { disconnectedAt: existing.disconnectedAt } : {}),
+      ...(existing?.lastOffboardedAt ? { lastOffboardedAt: existing.lastOffboardedAt } : {}),
       ...(change.clientSecrets !== undefined
         ? { clientSecrets: [...change.clientSecrets] }
         : existing?.clientSecrets
@@ -70,9 +71,9 @@ export class MemoryTenantStore implements TenantStore {
     return item.clientSecrets ?? [];
   }
 
-  async putOAuthState(stateHash: string, tenantId: string, expiresAt: number) {
+  async putOAuthState(stateHash: string, tenantId: string, expiresAt: number, issuedAt: number) {
     this.calls.push('putOAuthState');
-    this.states.set(stateHash, { tenantId, expiresAt });
+    this.states.set(stateHash, { tenantId, expiresAt, issuedAt });
   }
 
   async takeOAuthState(stateHash: string, nowSeconds: number) {
@@ -80,7 +81,7 @@ export class MemoryTenantStore implements TenantStore {
     const state = this.states.get(stateHash);
     if (!state || state.expiresAt <= nowSeconds) return undefined;
     this.states.delete(stateHash);
-    return state.tenantId;
+    return { tenantId: state.tenantId, issuedAt: state.issuedAt };
   }
 
   async connect(
@@ -179,6 +180,7 @@ export class MemoryTenantStore implements TenantStore {
       tenant.disconnectedAt = now;
       tenant.offboarded = true;
       tenant.offboardedAt = now;
+      tenant.lastOffboardedAt = now;
       tenant.clientSecretsCount = 0;
       delete tenant.clientSecrets;
     }

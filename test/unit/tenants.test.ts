@@ -393,6 +393,27 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('registered');
   });
 
+  it('never connects with a state handed out before the tenant was offboarded, even after it was registered again', async () => {
+    const state = await startedState('acme');
+    const fresh = await startedState('acme');
+    now += 60_000;
+    await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    now += 60_000;
+    await put('acme', { name: 'Acme again' });
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    // Exchanged only to give the authorization back at once.
+    expect(revoked).toEqual([REFRESH]);
+    expect(await store.getCredential('acme')).toBeUndefined();
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+    const other = await callback({ code: 'other_code', state: fresh });
+    expect(new URL(other.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+    // A connect URL of the new registration works.
+    expect((await callback({ code: 'new_code', state: await startedState('acme') })).statusCode).toBe(302);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
   it('binds the state to its tenant: it connects that tenant and no other', async () => {
     await put('globex', { name: 'Globex' });
     const state = await startedState('acme');
