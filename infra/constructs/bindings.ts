@@ -127,28 +127,57 @@ export const TENANT_ACCESS = {
   callCronofy: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
     kms: ['kms:Encrypt', 'kms:Decrypt'],
+    items: ['tenant#*', 'credential#*'],
+    fields: ['access_token', 'refresh_token'],
   },
-  /** Reconciliation: calling Cronofy for a tenant, and counting tenants per status (Scan) for the dashboard. */
+  /**
+   * Reconciliation: calling Cronofy for a tenant (the two token fields), and counting the tenants per status for
+   * the dashboard: a Scan, which DynamoDB cannot restrict by key, so no `items`.
+   */
   reconcile: {
     table: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Scan'],
     kms: ['kms:Encrypt', 'kms:Decrypt'],
+    fields: ['access_token', 'refresh_token'],
   },
-  /** The tenant notification route's TenantDirectory: one GetItem, decrypt only. */
-  verifyNotifications: { table: ['dynamodb:GetItem'], kms: ['kms:Decrypt'] },
-} as const satisfies Record<string, { table: readonly string[]; kms: readonly string[] }>;
+  /**
+   * The tenant notification route's TenantDirectory: one GetItem of a tenant item, decrypt its client secrets
+   * only. The route is public: whatever goes wrong in it, its role can never read a tenant's OAuth tokens.
+   */
+  verifyNotifications: {
+    table: ['dynamodb:GetItem'],
+    kms: ['kms:Decrypt'],
+    items: ['tenant#*'],
+    fields: ['client_secrets'],
+  },
+} as const satisfies Record<string, TenantAccess>;
+
+/**
+ * `items`: the partition keys a use may touch (`dynamodb:LeadingKeys`, the prefixes of shared/aws/tenant-store.ts);
+ * `fields`: the encryption context `field`s it may encrypt or decrypt. Absent: all (the tenant routes scan, and
+ * DynamoDB cannot restrict a Scan by key).
+ */
+interface TenantAccess {
+  readonly table: readonly string[];
+  readonly kms: readonly string[];
+  readonly items?: readonly string[];
+  readonly fields?: readonly string[];
+}
 
 /**
  * Allow a use of the tenants table and its key, and set `TENANTS_TABLE_NAME` and `TENANTS_KEY_ARN`. KMS is allowed
  * only with the encryption context the code always sends (`tenant_id` and `field`, nothing else), so the grant
  * cannot encrypt or decrypt anything that is not a tenant's credential.
  */
-export function bindTenants(
-  fn: AppFunction,
-  table: ITableV2,
-  key: IKey,
-  access: { readonly table: readonly string[]; readonly kms: readonly string[] },
-): void {
-  Grant.addToPrincipal({ grantee: fn.function, actions: [...access.table], resourceArns: [table.tableArn] });
+export function bindTenants(fn: AppFunction, table: ITableV2, key: IKey, access: TenantAccess): void {
+  fn.function.addToRolePolicy(
+    new PolicyStatement({
+      actions: [...access.table],
+      resources: [table.tableArn],
+      ...(access.items
+        ? { conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [...access.items] } } }
+        : {}),
+    }),
+  );
   fn.function.addToRolePolicy(
     new PolicyStatement({
       actions: [...access.kms],
@@ -156,6 +185,7 @@ export function bindTenants(
       conditions: {
         'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenant_id', 'field'] },
         Null: { 'kms:EncryptionContext:tenant_id': 'false', 'kms:EncryptionContext:field': 'false' },
+        ...(access.fields ? { StringEquals: { 'kms:EncryptionContext:field': [...access.fields] } } : {}),
       },
     }),
   );

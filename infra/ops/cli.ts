@@ -39,7 +39,7 @@ import {
   reconcileStage,
 } from './reconcile.ts';
 import { StackNotFound, stackOutputs } from './stack-outputs.ts';
-import { PurgeIncomplete, runTenantPurge } from './tenant-purge.ts';
+import { PurgeIncomplete, PurgeRefused, runTenantPurge } from './tenant-purge.ts';
 import { listTenantItems, showTenant, TenantNotFound } from './tenants.ts';
 
 export const USAGE = `Usage: npm run ops -- <command> [options]
@@ -69,7 +69,8 @@ Commands
                                   or a secret
   tenant show <tenant_id>         one tenant, and when its Organization Connect token expires
   tenant purge <tenant_id> [--dry-run]
-                                  delete every record carrying that tenant_id (after DELETE /tenants/{id}),
+                                  delete every record carrying that tenant_id (after DELETE /tenants/{id};
+                                  a tenant still registered is refused),
                                   with a progress line per page scanned; safe to interrupt and run again.
                                   --dry-run counts them. Scans the table.
   dlq peek [--max N]              the dead-lettered messages (id, type, receive count, last error) without
@@ -455,6 +456,7 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     error instanceof LocalModeNotRunning ||
     error instanceof ReconcileBusy ||
     error instanceof PurgeIncomplete ||
+    error instanceof PurgeRefused ||
     error instanceof CronofyFakeNotRunning ||
     error instanceof ConfigError ||
     error instanceof TenantNotFound

@@ -2,10 +2,12 @@ import {
   type AttributeValue,
   BatchWriteItemCommand,
   type DynamoDBClient,
+  GetItemCommand,
   ScanCommand,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { PARTITION_KEY } from '#shared/contract/keys.ts';
+import { TENANTS_PARTITION_KEY } from '#shared/contract/tenants.ts';
 
 /**
  * `npm run ops -- tenant purge <tenant_id> [--dry-run]`: deletes every item of the records table that carries
@@ -48,6 +50,35 @@ export interface PurgeOptions {
 
 export class PurgeIncomplete extends Error {
   override readonly name = 'PurgeIncomplete';
+}
+
+/** The tenant is still registered: its records are its own until it is offboarded. */
+export class PurgeRefused extends Error {
+  override readonly name = 'PurgeRefused';
+}
+
+/**
+ * A purge is for an offboarded tenant: one the tenants table holds without `offboarded_at` is live, and a typo
+ * must not wipe a live customer's records. An id the table does not know is purged as asked (records of Embed
+ * tokens, a registry that was reset). Without the table (a stack older than tenants) there is nothing to check.
+ */
+async function refuseLiveTenant(
+  target: { ddb: DynamoDBClient; tenantsTableName?: string | undefined },
+  tenantId: string,
+): Promise<void> {
+  if (!target.tenantsTableName) return;
+  const answer = await target.ddb.send(
+    new GetItemCommand({
+      TableName: target.tenantsTableName,
+      Key: { [TENANTS_PARTITION_KEY]: { S: `tenant#${tenantId}` } },
+      ConsistentRead: true,
+      ProjectionExpression: 'offboarded_at',
+    }),
+  );
+  if (answer.Item && answer.Item.offboarded_at === undefined)
+    throw new PurgeRefused(
+      `tenant ${tenantId} is registered and was not offboarded: offboard it first (DELETE /tenants/${tenantId}); nothing was deleted`,
+    );
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -127,11 +158,13 @@ export function formatPurgeProgress(tenantId: string, progress: PurgeProgress, d
  * the end. Exit status 0 when done; a failure (DynamoDB unreachable, deletes left unprocessed) throws.
  */
 export async function runTenantPurge(
-  target: { ddb: DynamoDBClient; tableName: string },
+  target: { ddb: DynamoDBClient; tableName: string; tenantsTableName?: string | undefined },
   tenantId: string,
   options: { dryRun: boolean; json: boolean },
   io: { stdout: (text: string) => void },
 ): Promise<number> {
+  // A dry run deletes nothing: it may count a live tenant's records.
+  if (!options.dryRun) await refuseLiveTenant(target, tenantId);
   const progress = await purgeTenant(target, tenantId, {
     dryRun: options.dryRun,
     ...(options.json

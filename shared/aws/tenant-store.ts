@@ -54,6 +54,7 @@ function toTenant(item: Record<string, AttributeValue>): TenantItem {
     ...(value.connected_at ? { connectedAt: String(value.connected_at) } : {}),
     ...(value.disconnected_at ? { disconnectedAt: String(value.disconnected_at) } : {}),
     ...(value.offboarded_at ? { offboardedAt: String(value.offboarded_at) } : {}),
+    ...(value.last_offboarded_at ? { lastOffboardedAt: String(value.last_offboarded_at) } : {}),
   };
 }
 
@@ -204,7 +205,12 @@ export class DynamoTenantStore implements TenantStore {
     return clientSecretsOf(answer.Item, tenantId, this.cipher);
   }
 
-  async putOAuthState(stateHash: string, tenantId: string, expiresAt: number): Promise<void> {
+  async putOAuthState(
+    stateHash: string,
+    tenantId: string,
+    expiresAt: number,
+    issuedAt: number,
+  ): Promise<void> {
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -213,13 +219,17 @@ export class DynamoTenantStore implements TenantStore {
           entity: 'oauth_state',
           tenant_id: tenantId,
           expires_at: expiresAt,
+          issued_at: issuedAt,
         }),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
   }
 
-  async takeOAuthState(stateHash: string, nowSeconds: number): Promise<string | undefined> {
+  async takeOAuthState(
+    stateHash: string,
+    nowSeconds: number,
+  ): Promise<{ tenantId: string; issuedAt: number } | undefined> {
     try {
       // One DeleteItem decides: of two callbacks with the same state, exactly one gets the tenant.
       const answer = await this.client.send(
@@ -231,7 +241,9 @@ export class DynamoTenantStore implements TenantStore {
           ReturnValues: 'ALL_OLD',
         }),
       );
-      return answer.Attributes?.tenant_id?.S;
+      const tenantId = answer.Attributes?.tenant_id?.S;
+      if (tenantId === undefined) return undefined;
+      return { tenantId, issuedAt: Number(answer.Attributes?.issued_at?.N ?? 0) };
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw error;
@@ -313,6 +325,7 @@ export class DynamoTenantStore implements TenantStore {
       expiresAt: Number(value.access_token_expires_at),
       generation: Number(value.generation),
       ...(value.lease_until === undefined ? {} : { leaseUntil: Number(value.lease_until) }),
+      ...(value.refused_once === true ? { refusedOnce: true } : {}),
     };
   }
 
@@ -361,7 +374,7 @@ export class DynamoTenantStore implements TenantStore {
 
   async saveRefreshed(
     tenantId: string,
-    leaseToken: string,
+    generation: number,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   ): Promise<boolean> {
     const { access, refresh } = await this.encryptTokens(tenantId, tokens);
@@ -371,14 +384,15 @@ export class DynamoTenantStore implements TenantStore {
           TableName: this.tableName,
           Key: credentialKey(tenantId),
           UpdateExpression:
-            'SET access_token = :access, refresh_token = :refresh, access_token_expires_at = :expires, generation = generation + :one REMOVE lease_token, lease_until',
-          ConditionExpression: 'lease_token = :token',
+            'SET access_token = :access, refresh_token = :refresh, access_token_expires_at = :expires, generation = generation + :one REMOVE lease_token, lease_until, refused_once',
+          // The generation, not the lease: a refresher that outlived its lease still keeps Cronofy's answer.
+          ConditionExpression: 'generation = :generation',
           ExpressionAttributeValues: marshall({
             ':access': access,
             ':refresh': refresh,
             ':expires': tokens.expiresAt,
             ':one': 1,
-            ':token': leaseToken,
+            ':generation': generation,
           }),
         }),
       );
@@ -386,6 +400,22 @@ export class DynamoTenantStore implements TenantStore {
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
+    }
+  }
+
+  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: credentialKey(tenantId),
+          UpdateExpression: 'SET refused_once = :true, lease_until = :until',
+          ConditionExpression: 'lease_token = :token',
+          ExpressionAttributeValues: marshall({ ':true': true, ':until': leaseUntil, ':token': leaseToken }),
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
     }
   }
 
@@ -429,15 +459,35 @@ export class DynamoTenantStore implements TenantStore {
     }
   }
 
-  async offboard(tenantId: string, now: string): Promise<void> {
-    await this.client.send(
-      new TransactWriteItemsCommand({
-        TransactItems: [
-          { Delete: { TableName: this.tableName, Key: credentialKey(tenantId) } },
-          this.markDisconnected(tenantId, now, true),
-        ],
-      }),
-    );
+  async offboard(
+    tenantId: string,
+    now: string,
+    expected?: { generation: number | undefined },
+  ): Promise<boolean> {
+    const condition =
+      expected === undefined
+        ? {}
+        : expected.generation === undefined
+          ? { ConditionExpression: 'attribute_not_exists(pk)' }
+          : {
+              ConditionExpression: 'generation = :generation',
+              ExpressionAttributeValues: { ':generation': { N: String(expected.generation) } },
+            };
+    try {
+      await this.client.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            { Delete: { TableName: this.tableName, Key: credentialKey(tenantId), ...condition } },
+            this.markDisconnected(tenantId, now, true),
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      // Only the credential's condition can refuse it here: the tenant item's (it exists) was checked before.
+      if (expected !== undefined && isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   private markDisconnected(tenantId: string, now: string, offboard: boolean) {
@@ -446,7 +496,7 @@ export class DynamoTenantStore implements TenantStore {
         TableName: this.tableName,
         Key: tenantKey(tenantId),
         UpdateExpression: offboard
-          ? 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now, offboarded_at = :now, client_secrets_count = :zero REMOVE client_secrets'
+          ? 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now, offboarded_at = :now, last_offboarded_at = :now, client_secrets_count = :zero REMOVE client_secrets'
           : 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now',
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#status': 'status' },

@@ -227,6 +227,8 @@ export interface TenantItem {
   disconnectedAt?: string;
   /** Set by offboarding (DELETE); a PUT registers the tenant again and clears it. */
   offboardedAt?: string;
+  /** The last offboarding, kept by a PUT: OAuth states handed out before it never connect the tenant. */
+  lastOffboardedAt?: string;
 }
 
 /** A tenant's Organization Connect tokens, decrypted. `generation` grows by one with every refresh. */
@@ -239,6 +241,8 @@ export interface TenantCredential {
   generation: number;
   /** Milliseconds since the epoch until which a refresh holds the lease; absent when none does. */
   leaseUntil?: number;
+  /** Cronofy refused a refresh of this generation once, by a refresher that had taken over an expired lease. */
+  refusedOnce?: boolean;
 }
 
 export interface TenantStore {
@@ -257,10 +261,16 @@ export interface TenantStore {
   /** The decrypted client secrets of a registered tenant that was not offboarded; undefined otherwise. */
   tenantClientSecrets(tenantId: string): Promise<readonly string[] | undefined>;
 
-  /** Keep an OAuth state (by its hash) for a tenant until `expiresAt` (epoch seconds). */
-  putOAuthState(stateHash: string, tenantId: string, expiresAt: number): Promise<void>;
-  /** Delete the state and return its tenant, if it existed and has not expired: one caller ever gets it. */
-  takeOAuthState(stateHash: string, nowSeconds: number): Promise<string | undefined>;
+  /** Keep an OAuth state (by its hash) for a tenant, handed out at `issuedAt`, until `expiresAt` (epoch seconds). */
+  putOAuthState(stateHash: string, tenantId: string, expiresAt: number, issuedAt: number): Promise<void>;
+  /**
+   * Delete the state and return its tenant and when it was handed out (epoch seconds; 0 when not recorded), if it
+   * existed and has not expired: one caller ever gets it.
+   */
+  takeOAuthState(
+    stateHash: string,
+    nowSeconds: number,
+  ): Promise<{ tenantId: string; issuedAt: number } | undefined>;
 
   /** Keep new tokens (encrypted) and mark the tenant `connected`, unless it is unknown or offboarded (false). */
   connect(
@@ -280,12 +290,22 @@ export interface TenantStore {
     nowMs: number,
     leaseUntil: number,
   ): Promise<boolean>;
-  /** Keep refreshed tokens (generation + 1) and free the lease, if `leaseToken` still holds it. */
+  /**
+   * Keep refreshed tokens (generation + 1) and free the lease, if the credential is still at `generation` (nobody
+   * saved a newer one, reconnected or removed it), whoever holds the lease now: a refresher that outlived its
+   * lease still keeps what Cronofy answered it (its refresh token may be the only valid one left).
+   */
   saveRefreshed(
     tenantId: string,
-    leaseToken: string,
+    generation: number,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   ): Promise<boolean>;
+  /**
+   * Cronofy refused the refresh of a refresher that had taken over an expired lease: mark the credential
+   * `refusedOnce` and hold the lease until `leaseUntil`, if `leaseToken` holds it, so the overtaken refresher
+   * has that long to save before anyone may disconnect the tenant.
+   */
+  deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void>;
   /** Free the lease (a refresh that could not reach Cronofy), if `leaseToken` holds it. */
   releaseRefreshLease(tenantId: string, leaseToken: string): Promise<void>;
   /**
@@ -293,6 +313,11 @@ export interface TenantStore {
    * still holds the lease (a reconnect meanwhile wins). True when it did.
    */
   disconnect(tenantId: string, leaseToken: string, now: string): Promise<boolean>;
-  /** Offboarding: forget the credential and the tenant's client secrets, mark it `disconnected`. */
-  offboard(tenantId: string, now: string): Promise<void>;
+  /**
+   * Offboarding: forget the credential and the tenant's client secrets, mark it `disconnected`. With `expected`,
+   * only if the credential is still the one read (`generation`; undefined: there was none), so the refresh token
+   * revoked afterwards is the last one it held (a refresh may have replaced it since the read): false when it
+   * was not. Without, whatever it holds.
+   */
+  offboard(tenantId: string, now: string, expected?: { generation: number | undefined }): Promise<boolean>;
 }

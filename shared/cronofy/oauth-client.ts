@@ -15,7 +15,8 @@ import {
  * Tolerant of Cronofy's answer: only `access_token` and `expires_in` are required (`refresh_token` is kept when
  * present); extra fields (an OU id, `sub`) are UNCONFIRMED and ignored. A `400` is a refused grant (Cronofy
  * documents `400` for token errors; its body shape is UNCONFIRMED, so `invalid_grant` is not required in it),
- * except RFC 6749's `invalid_client`; anything else, 401 included, is unavailable: never a reason to disconnect.
+ * except RFC 6749's errors that blame the application (APPLICATION_ERRORS); anything else, 401 included, is
+ * unavailable: never a reason to disconnect.
  */
 
 const tokenAnswerSchema = z.looseObject({
@@ -23,6 +24,18 @@ const tokenAnswerSchema = z.looseObject({
   refresh_token: z.optional(z.string().check(z.minLength(1))),
   expires_in: z.number().check(z.positive()),
 });
+
+/**
+ * RFC 6749 §5.2 errors that blame the application's own request or registration, never one tenant's grant: they
+ * would come back for every tenant, so none of them may disconnect one.
+ */
+const APPLICATION_ERRORS = new Set([
+  'invalid_client',
+  'invalid_request',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+]);
 
 function errorCode(text: string): string | undefined {
   try {
@@ -75,9 +88,11 @@ export function makeCronofyOAuth(options: CronofyOAuthOptions): CronofyOAuth {
 
   async function token(fields: Record<string, string>): Promise<OAuthTokens> {
     const { status, text } = await post('/oauth/token', fields);
-    // Only a 400 that is not about the application's own credential refuses the grant: a wrong client secret
-    // (401, or 400 invalid_client) must never disconnect every tenant at once.
-    if (status === 400 && errorCode(text) !== 'invalid_client') throw new OAuthGrantRejectedError(status);
+    // Only a 400 that is not about the application itself refuses the grant: a wrong client secret (401, or 400
+    // invalid_client) or a request Cronofy does not accept from this application must never disconnect every
+    // tenant at once. A 400 without a readable error code still refuses (Cronofy's error body is UNCONFIRMED).
+    if (status === 400 && !APPLICATION_ERRORS.has(errorCode(text) ?? ''))
+      throw new OAuthGrantRejectedError(status);
     if (status !== 200) throw new OAuthUnavailableError(`status ${status}`);
     let parsed: z.infer<typeof tokenAnswerSchema>;
     try {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as z from 'zod/mini';
 import { TOKEN_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
+import { isTenantId } from '../contract/tenants.ts';
 import { InvalidRequestError } from '../core/errors.ts';
 import type { IssuedToken } from '../core/outcomes.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
@@ -108,7 +109,13 @@ export const claimRequestSchema = z.strictObject(
 export const embedRequestSchema = z.strictObject(
   {
     ttl_seconds: z.optional(ttlSeconds),
-    tenant_id: z.optional(textField('tenant_id', 256)),
+    // The contract's tenant id (the tenant routes' and scheduling requests' own): Cronofy keys the tenant's
+    // Organizational Unit by it, so a value no tenant can be registered under is a 400, not a token.
+    tenant_id: z.optional(
+      textField('tenant_id', 64).check(
+        z.refine(isTenantId, { error: 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -' }),
+      ),
+    ),
   },
   { error: (issue) => bodyIssueMessage(issue.code, ['ttl_seconds', 'tenant_id']) },
 );

@@ -40,10 +40,11 @@ export interface TenantCredentialDeps {
     | 'credentialGeneration'
     | 'takeRefreshLease'
     | 'saveRefreshed'
+    | 'deferRefusal'
     | 'releaseRefreshLease'
     | 'disconnect'
   >;
-  oauth: Pick<CronofyOAuth, 'refresh'>;
+  oauth: Pick<CronofyOAuth, 'refresh'> & Partial<Pick<CronofyOAuth, 'revoke'>>;
   clock: Clock;
   logger: Logger;
   /** Called once per tenant Cronofy disconnected (refused its refresh token). */
@@ -114,6 +115,20 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       tokens = await deps.oauth.refresh(credential.refreshToken);
     } catch (error) {
       if (error instanceof OAuthGrantRejectedError) {
+        // An expired lease we took over may belong to a refresher that is slow, not dead: Cronofy may have
+        // answered it (using up the refresh token we sent) and it may still save the successor. It gets one more
+        // lease to do so; only a refusal after that disconnects.
+        if (credential.leaseUntil !== undefined && !credential.refusedOnce) {
+          await deps.store.deferRefusal(tenantId, leaseToken, now() + LEASE_MS);
+          deps.logger.warn(
+            'tenant token refresh refused after a lease takeover; waiting for the earlier refresher',
+            {
+              tenantId,
+              status: error.status,
+            },
+          );
+          throw new UpstreamUnavailableError('the tenant token is being refreshed; retry shortly', 2);
+        }
         const disconnected = await deps.store.disconnect(tenantId, leaseToken, deps.clock().toISOString());
         if (disconnected) {
           cache.delete(tenantId);
@@ -139,7 +154,13 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       refreshToken: tokens.refreshToken ?? credential.refreshToken,
       expiresAt: now() + tokens.expiresIn * 1000,
     };
-    if (!(await deps.store.saveRefreshed(tenantId, leaseToken, refreshed))) return undefined;
+    if (!(await deps.store.saveRefreshed(tenantId, credential.generation, refreshed))) {
+      // The credential is gone (offboarded or disconnected while Cronofy answered): nobody will ever use or revoke
+      // these tokens, so give them back rather than leave a live authorization behind.
+      if (tokens.refreshToken && (await deps.store.credentialGeneration(tenantId)) === undefined)
+        await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
+      return undefined;
+    }
     rejected.delete(tenantId);
     deps.logger.info('tenant token refreshed', { tenantId });
     deps.onRefreshed?.(tenantId);

@@ -67,7 +67,12 @@ export async function startOnboarding(
   const now = deps.clock();
   const expiresAtSeconds = Math.floor(now.getTime() / 1000) + STATE_TTL_SECONDS;
   const state = (deps.newState ?? randomState)();
-  await deps.store.putOAuthState(hashState(state), tenantId, expiresAtSeconds);
+  await deps.store.putOAuthState(
+    hashState(state),
+    tenantId,
+    expiresAtSeconds,
+    Math.floor(now.getTime() / 1000),
+  );
 
   const embed = await mintToken(secrets, { kind: 'embed', tenantId, tenantName: tenant.name }, deps.clock);
   const signUp = new URL('/sign_up', deps.appUrl);
@@ -112,11 +117,18 @@ export async function completeOAuthCallback(
     return { result: 'invalid_state' };
   }
   const now = deps.clock();
-  const tenantId = await deps.store.takeOAuthState(hashState(state), Math.floor(now.getTime() / 1000));
-  if (tenantId === undefined) {
+  const taken = await deps.store.takeOAuthState(hashState(state), Math.floor(now.getTime() / 1000));
+  if (taken === undefined) {
     deps.logger.warn('oauth callback refused: state', { reason: 'unknown, expired or used' });
     return { result: 'invalid_state' };
   }
+  const { tenantId } = taken;
+  // Offboarding ends every connect URL handed out before it, also when the tenant was registered again since:
+  // whoever still holds one must not bind an Organizational Unit to the new registration. Such a callback is
+  // treated as one for an offboarded tenant (below): its code is exchanged and the authorization given back.
+  const lastOffboardedAt = (await deps.store.getTenant(tenantId))?.lastOffboardedAt;
+  const handedOutBeforeOffboarding =
+    lastOffboardedAt !== undefined && Date.parse(lastOffboardedAt) >= taken.issuedAt * 1000;
   const finish = (result: 'connected' | 'access_denied' | 'exchange_failed'): OAuthCallbackOutcome => {
     const target = result === 'connected' ? deps.successUrl : deps.errorUrl;
     let location: string | undefined;
@@ -139,15 +151,17 @@ export async function completeOAuthCallback(
       deps.logger.error('oauth exchange answered without a refresh token', { tenantId });
       return finish('exchange_failed');
     }
-    const connected = await deps.store.connect(
-      tenantId,
-      {
-        accessToken: tokens.accessToken,
-        refreshToken: tokens.refreshToken,
-        expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
-      },
-      deps.clock().toISOString(),
-    );
+    const connected =
+      !handedOutBeforeOffboarding &&
+      (await deps.store.connect(
+        tenantId,
+        {
+          accessToken: tokens.accessToken,
+          refreshToken: tokens.refreshToken,
+          expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
+        },
+        deps.clock().toISOString(),
+      ));
     if (!connected) {
       // Offboarded (or removed) since the connect URL was handed out: give the authorization back.
       await deps.oauth.revoke(tokens.refreshToken).catch(() => undefined);

@@ -25,6 +25,8 @@ export interface RegistryDeps {
 export const MAX_TENANT_CLIENT_SECRETS = 4;
 export const TENANT_BODY_MAX_BYTES = 8 * 1024;
 export const LIST_PAGE_SIZE = 50;
+/** Reads of the credential an offboarding makes while refreshes keep replacing it (each ~ an hour apart). */
+const OFFBOARD_ATTEMPTS = 3;
 
 /** The tenant id of a URL, or a 400 saying what one looks like (the value itself is never echoed). */
 export function parseTenantId(raw: string | undefined): string {
@@ -136,18 +138,31 @@ export async function offboardTenant(
   const tenantId = parseTenantId(request.tenantId);
   if (!(await deps.store.getTenant(tenantId))) throw new UnknownTenantError(tenantId);
   let revoked = true;
+  let offboarded = false;
   try {
-    const credential = await deps.store.getCredential(tenantId);
+    // Forget the credential first, on the condition that it is the one read: a refresh landing in between
+    // (Cronofy rotating the refresh token) is read again, so the token revoked is the last one it held. A refresh
+    // still running finds the credential gone and gives its own new tokens back (credentials.ts).
+    let refreshToken: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const credential = await deps.store.getCredential(tenantId);
+      refreshToken = credential?.refreshToken;
+      const expected = { generation: credential?.generation };
+      offboarded = await deps.store.offboard(tenantId, deps.clock().toISOString(), expected);
+      if (offboarded) break;
+      if (attempt === OFFBOARD_ATTEMPTS) throw new Error('the credential kept changing');
+    }
     // Revoking the refresh token ends the authorization (RFC 7009); the access token dies with it.
-    if (credential) {
+    if (refreshToken !== undefined) {
       if (!deps.oauth) throw new Error('cronofy.clientId is not configured');
-      await deps.oauth.revoke(credential.refreshToken);
+      await deps.oauth.revoke(refreshToken);
     }
   } catch (error) {
     revoked = false;
     deps.logger.warn('tenant tokens not revoked at Cronofy', { tenantId, error: (error as Error).name });
+    // Whatever happened (the credential unreadable, Cronofy unreachable), the tenant is offboarded.
+    if (!offboarded) await deps.store.offboard(tenantId, deps.clock().toISOString());
   }
-  await deps.store.offboard(tenantId, deps.clock().toISOString());
   const tenant = await deps.store.getTenant(tenantId);
   if (!tenant) throw new UnknownTenantError(tenantId);
   deps.logger.info('tenant offboarded', { tenantId, revoked, caller: request.caller });

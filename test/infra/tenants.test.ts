@@ -155,15 +155,37 @@ describe('least privilege on tenants', () => {
     expect(onTenants('Tokens')).toEqual([]);
   });
 
-  it('allows KMS only on the tenants key and only with the tenant_id and field encryption context', () => {
-    for (const name of ['Tenants', 'SchedulingRequests', 'Reconcile', 'Ingest']) {
+  it('allows KMS only on the tenants key, only with the tenant_id and field encryption context, only for the fields each use needs', () => {
+    const fieldsOf: Record<string, string[] | undefined> = {
+      Tenants: undefined,
+      SchedulingRequests: ['access_token', 'refresh_token'],
+      Reconcile: ['access_token', 'refresh_token'],
+      // The public notification route verifies signatures: it can never decrypt a tenant's OAuth tokens.
+      Ingest: ['client_secrets'],
+    };
+    for (const [name, fields] of Object.entries(fieldsOf)) {
       const statement = kmsStatement(name);
       expect(statement?.Resource).toEqual({ 'Fn::GetAtt': [tenantsKeyId(), 'Arn'] });
       expect(statement?.Condition).toEqual({
         'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['tenant_id', 'field'] },
         Null: { 'kms:EncryptionContext:tenant_id': 'false', 'kms:EncryptionContext:field': 'false' },
+        ...(fields ? { StringEquals: { 'kms:EncryptionContext:field': fields } } : {}),
       });
     }
+  });
+
+  it('lets the functions that read single items read only the items of their use (dynamodb:LeadingKeys)', () => {
+    const tableStatement = (name: string) =>
+      onTenants(name).find((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+    expect(tableStatement('Tenants')?.Condition).toBeUndefined();
+    expect(tableStatement('SchedulingRequests')?.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*', 'credential#*'] },
+    });
+    // Reconciliation also counts the tenants per status: a Scan, which DynamoDB cannot restrict by key.
+    expect(tableStatement('Reconcile')?.Condition).toBeUndefined();
+    expect(tableStatement('Ingest')?.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*'] },
+    });
   });
 });
 

@@ -8,14 +8,17 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
 import { DynamoSchedulingStore, idempotencyKey } from '#shared/aws/scheduling-store.ts';
+import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
 import { PARTITION_KEY } from '#shared/contract/keys.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { CreatedRequest } from '#shared/core/ports.ts';
 import { reconcile } from '#shared/scheduling/reconcile.ts';
+import { createTenantsTable } from '../../infra/local/services.ts';
 import { listNotifications, type Target } from '../../infra/ops/operations.ts';
-import { PurgeIncomplete, purgeTenant } from '../../infra/ops/tenant-purge.ts';
+import { PurgeIncomplete, purgeTenant, runTenantPurge } from '../../infra/ops/tenant-purge.ts';
 import { type LocalAws, readSchedulingRecord, startLocalAws } from '../support/local-aws.ts';
 import { fakeTenantCredentials, TenantScopedApi } from '../support/memory-scheduling.ts';
 
@@ -145,7 +148,7 @@ describe('the records of a tenant', () => {
     ]);
     expect(report.skipped).toEqual([ids[1], ids[5]]);
     expect(report.skippedTenants).toEqual([{ tenantId: 'c', reason: 'tenant_disconnected', requests: 2 }]);
-    for (const [id, tenant] of byId) {
+    for (const id of byId.keys()) {
       const record = await readSchedulingRecord(aws, id);
       // Cronofy's answer showed nothing new: a run that finds nothing writes nothing (no reconciled_at).
       expect(record).not.toHaveProperty('reconciled_at');
@@ -221,6 +224,32 @@ describe('ops tenant purge', () => {
     expect(new Map(others)).toEqual(after);
 
     expect(await purgeTenant(aws, 'gone')).toMatchObject({ matched: 0, deleted: 0 });
+  });
+
+  it("refuses to purge a tenant that is registered and not offboarded (an operator's typo must not wipe a live customer); counts it in a dry run", async () => {
+    const tenantsTableName = `${aws.tableName}-tenants-purge`;
+    await createTenantsTable(aws.ddb, tenantsTableName);
+    const tenants = new DynamoTenantStore(aws.ddb, tenantsTableName, new LocalAesCipher());
+    const target = { ddb: aws.ddb, tableName: aws.tableName, tenantsTableName };
+    const out: string[] = [];
+    const io = { stdout: (text: string) => out.push(text) };
+    await tenants.putTenant('live', { name: 'Live' }, new Date().toISOString());
+    for (let i = 0; i < 3; i++) await putNotification(`n-live-${i}`, 'live');
+
+    await expect(runTenantPurge(target, 'live', { dryRun: false, json: false }, io)).rejects.toThrow(
+      /live is registered and was not offboarded: offboard it first \(DELETE \/tenants\/live\)/,
+    );
+    expect(ofTenant(await items(), 'live')).toHaveLength(3);
+    await runTenantPurge(target, 'live', { dryRun: true, json: true }, io);
+    expect(JSON.parse(out.at(-1) ?? '')).toMatchObject({ matched: 3, deleted: 0 });
+
+    await tenants.offboard('live', new Date().toISOString());
+    await runTenantPurge(target, 'live', { dryRun: false, json: true }, io);
+    expect(ofTenant(await items(), 'live')).toEqual([]);
+    // A tenant id the registry never knew (records of Embed tokens, an earlier registry): purged as asked.
+    await putNotification('n-unknown-0', 'never-registered');
+    await runTenantPurge(target, 'never-registered', { dryRun: false, json: true }, io);
+    expect(ofTenant(await items(), 'never-registered')).toEqual([]);
   });
 
   it('retries deletes DynamoDB leaves unprocessed, and an interrupted purge is finished by running it again', async () => {

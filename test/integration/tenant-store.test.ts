@@ -4,12 +4,12 @@ import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { tenantDirectoryFromEnv } from '#shared/aws/tenant-directory.ts';
 import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
-import { TenantUnavailableError } from '#shared/core/errors.ts';
+import { TenantUnavailableError, UpstreamUnavailableError } from '#shared/core/errors.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { secretsCredentialProvider } from '#shared/cronofy/credentials.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import { makeCronofyOAuth } from '#shared/cronofy/oauth-client.ts';
-import { tenantCredentialProvider } from '#shared/tenants/credentials.ts';
+import { LEASE_MS, tenantCredentialProvider } from '#shared/tenants/credentials.ts';
 import { type CronofyFake, startCronofyFake } from '../../infra/local/cronofy-fake.ts';
 import {
   createTenantsTable,
@@ -119,12 +119,12 @@ describe('encryption at rest', () => {
 describe('OAuth states', () => {
   it('gives a state to exactly one of many concurrent callbacks, and never after it expired', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await store.putOAuthState('a'.repeat(64), 'acme', now + 60);
+    await store.putOAuthState('a'.repeat(64), 'acme', now + 60, now);
     const taken = await Promise.all(
       Array.from({ length: 10 }, () => store.takeOAuthState('a'.repeat(64), now)),
     );
-    expect(taken.filter((t) => t === 'acme')).toHaveLength(1);
-    await store.putOAuthState('b'.repeat(64), 'acme', now + 60);
+    expect(taken.filter((t) => t?.tenantId === 'acme')).toEqual([{ tenantId: 'acme', issuedAt: now }]);
+    await store.putOAuthState('b'.repeat(64), 'acme', now + 60, now);
     expect(await store.takeOAuthState('b'.repeat(64), now + 60)).toBeUndefined();
     expect(await store.takeOAuthState('c'.repeat(64), now)).toBeUndefined();
   });
@@ -154,7 +154,12 @@ describe('listing and offboarding', () => {
     await connectAtFake('count-b');
     await store.putTenant('count-c', { name: 'C' }, iso());
     await store.offboard('count-c', iso());
-    await store.putOAuthState('state-hash-count', 'count-a', Math.floor(Date.now() / 1000) + 600);
+    await store.putOAuthState(
+      'state-hash-count',
+      'count-a',
+      Math.floor(Date.now() / 1000) + 600,
+      Math.floor(Date.now() / 1000),
+    );
     const after = await store.countTenants();
     expect({
       registered: after.registered - before.registered,
@@ -178,6 +183,33 @@ describe('listing and offboarding', () => {
     expect(await raw('credential#leaver')).toBeUndefined();
     await store.putTenant('leaver', { clientSecrets: ['CRN_new'] }, iso());
     expect(await store.tenantClientSecrets('leaver')).toEqual(['CRN_new']);
+    // The offboarding is remembered: connect URLs handed out before it stay useless.
+    const back = await store.getTenant('leaver');
+    expect(back?.offboardedAt).toBeUndefined();
+    expect(back?.lastOffboardedAt).toMatch(/^\d{4}-/);
+  });
+
+  it('offboards on the condition that the credential is still the one read (a refresh in between is read again)', async () => {
+    await store.putTenant('racing', { name: 'Racing' }, iso());
+    await connectAtFake('racing');
+    const read = await store.getCredential('racing');
+    if (!read) throw new Error('no credential');
+    await store.saveRefreshed('racing', read.generation, {
+      accessToken: 'at_rotated',
+      refreshToken: 'rt_rotated',
+      expiresAt: Date.now() + 3_600_000,
+    });
+    expect(await store.offboard('racing', iso(), { generation: read.generation })).toBe(false);
+    expect(await store.getTenant('racing')).toMatchObject({ status: 'connected' });
+    expect(await store.offboard('racing', iso(), { generation: undefined })).toBe(false);
+    const again = await store.getCredential('racing');
+    expect(again?.refreshToken).toBe('rt_rotated');
+    expect(await store.offboard('racing', iso(), { generation: again?.generation })).toBe(true);
+    expect(await raw('credential#racing')).toBeUndefined();
+    expect(await store.getTenant('racing')).toMatchObject({ status: 'disconnected' });
+    // Without a credential: offboarded on the condition that there is none.
+    await store.putTenant('never-connected', { name: 'N' }, iso());
+    expect(await store.offboard('never-connected', iso(), { generation: undefined })).toBe(true);
   });
 });
 
@@ -209,6 +241,41 @@ describe('the refresh race', () => {
       body: JSON.stringify({ scheduling_request_ids: ['srq_none'] }),
     });
     expect(answer.status).toBe(200);
+  });
+
+  it('a refresher slower than its lease keeps the rotated refresh token; the one that overtook it does not disconnect', async () => {
+    await connectAtFake('slow', { expired: true });
+    let clock = Date.now();
+    const functionOf = (
+      refresh: (token: string) => Promise<Awaited<ReturnType<ReturnType<typeof oauth>['refresh']>>>,
+    ) =>
+      tenantCredentialProvider({
+        fallback: secretsCredentialProvider(secrets),
+        store: new DynamoTenantStore(ddb, tableName, cipher),
+        oauth: { refresh },
+        clock: () => new Date(clock),
+        logger: silentLogger,
+        sleep: async (ms) => {
+          clock += ms;
+        },
+      });
+    const second = functionOf((token) => oauth().refresh(token));
+    let overtaken: unknown;
+    const first = functionOf(async (token) => {
+      // The fake rotates: once it has answered, the refresh token the second function will send is used up.
+      const tokens = await oauth().refresh(token);
+      clock += LEASE_MS + 1;
+      overtaken = await second.get('slow').catch((error: unknown) => error);
+      return tokens;
+    });
+    const token = await first.get('slow');
+    expect(overtaken).toBeInstanceOf(UpstreamUnavailableError);
+    expect(await store.getTenant('slow')).toMatchObject({ status: 'connected' });
+    // The saved refresh token is the live one: the next refresh works.
+    clock += 2 * 3_600_000;
+    const next = await functionOf((refresh) => oauth().refresh(refresh)).get('slow');
+    expect(next).not.toBe(token);
+    expect(await store.getTenant('slow')).toMatchObject({ status: 'connected' });
   });
 
   it('a tenant whose admin removed the app is disconnected on the next refresh (invalid_grant)', async () => {

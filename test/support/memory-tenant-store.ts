@@ -8,7 +8,7 @@ import type { TenantCredential, TenantItem, TenantStore } from '#shared/core/por
 export class MemoryTenantStore implements TenantStore {
   readonly tenants = new Map<string, TenantItem & { clientSecrets?: string[]; offboarded?: boolean }>();
   readonly credentials = new Map<string, TenantCredential & { leaseToken?: string }>();
-  readonly states = new Map<string, { tenantId: string; expiresAt: number }>();
+  readonly states = new Map<string, { tenantId: string; expiresAt: number; issuedAt: number }>();
   readonly calls: string[] = [];
 
   async putTenant(
@@ -28,6 +28,7 @@ export class MemoryTenantStore implements TenantStore {
       updatedAt: now,
       ...(existing?.connectedAt ? { connectedAt: existing.connectedAt } : {}),
       ...(existing?.disconnectedAt ? { disconnectedAt: existing.disconnectedAt } : {}),
+      ...(existing?.lastOffboardedAt ? { lastOffboardedAt: existing.lastOffboardedAt } : {}),
       ...(change.clientSecrets !== undefined
         ? { clientSecrets: [...change.clientSecrets] }
         : existing?.clientSecrets
@@ -70,9 +71,9 @@ export class MemoryTenantStore implements TenantStore {
     return item.clientSecrets ?? [];
   }
 
-  async putOAuthState(stateHash: string, tenantId: string, expiresAt: number) {
+  async putOAuthState(stateHash: string, tenantId: string, expiresAt: number, issuedAt: number) {
     this.calls.push('putOAuthState');
-    this.states.set(stateHash, { tenantId, expiresAt });
+    this.states.set(stateHash, { tenantId, expiresAt, issuedAt });
   }
 
   async takeOAuthState(stateHash: string, nowSeconds: number) {
@@ -80,7 +81,7 @@ export class MemoryTenantStore implements TenantStore {
     const state = this.states.get(stateHash);
     if (!state || state.expiresAt <= nowSeconds) return undefined;
     this.states.delete(stateHash);
-    return state.tenantId;
+    return { tenantId: state.tenantId, issuedAt: state.issuedAt };
   }
 
   async connect(
@@ -129,14 +130,22 @@ export class MemoryTenantStore implements TenantStore {
 
   async saveRefreshed(
     tenantId: string,
-    leaseToken: string,
+    generation: number,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   ) {
     this.calls.push('saveRefreshed');
     const credential = this.credentials.get(tenantId);
-    if (!credential || credential.leaseToken !== leaseToken) return false;
+    if (!credential || credential.generation !== generation) return false;
     this.credentials.set(tenantId, { tenantId, ...tokens, generation: credential.generation + 1 });
     return true;
+  }
+
+  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number) {
+    this.calls.push('deferRefusal');
+    const credential = this.credentials.get(tenantId);
+    if (credential?.leaseToken !== leaseToken) return;
+    credential.refusedOnce = true;
+    credential.leaseUntil = leaseUntil;
   }
 
   async releaseRefreshLease(tenantId: string, leaseToken: string) {
@@ -161,8 +170,9 @@ export class MemoryTenantStore implements TenantStore {
     return true;
   }
 
-  async offboard(tenantId: string, now: string) {
+  async offboard(tenantId: string, now: string, expected?: { generation: number | undefined }) {
     this.calls.push('offboard');
+    if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
     this.credentials.delete(tenantId);
     const tenant = this.tenants.get(tenantId);
     if (tenant) {
@@ -170,8 +180,10 @@ export class MemoryTenantStore implements TenantStore {
       tenant.disconnectedAt = now;
       tenant.offboarded = true;
       tenant.offboardedAt = now;
+      tenant.lastOffboardedAt = now;
       tenant.clientSecretsCount = 0;
       delete tenant.clientSecrets;
     }
+    return true;
   }
 }

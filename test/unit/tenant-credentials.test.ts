@@ -169,7 +169,7 @@ describe('tenantCredentialProvider', () => {
         now += ms;
         // The other function finishes during our second wait.
         if (++slept === 2)
-          await store.saveRefreshed('acme', 'other', {
+          await store.saveRefreshed('acme', credential.generation, {
             accessToken: 'at_other',
             refreshToken: 'rt_other',
             expiresAt: now + 3_600_000,
@@ -188,6 +188,94 @@ describe('tenantCredentialProvider', () => {
     credential.leaseUntil = now + LEASE_MS;
     expect(await provider().get('acme')).toBe('at_2');
     expect(refreshes).toHaveLength(1);
+  });
+
+  /**
+   * Cronofy as the contract allows it: a refresh token works once and the answer carries its successor. A refresher
+   * slower than its lease (Cronofy answered, then KMS or DynamoDB stalled) is overtaken by a second one, whose
+   * refresh with the now-used token is refused.
+   */
+  function rotatingCronofy() {
+    const valid = new Set(['rt_1']);
+    let n = 1;
+    return async (token: string): Promise<OAuthTokens> => {
+      refreshes.push(token);
+      if (!valid.delete(token)) throw new OAuthGrantRejectedError(400);
+      n++;
+      valid.add(`rt_${n}`);
+      return { accessToken: `at_${n}`, refreshToken: `rt_${n}`, expiresIn: 3600 };
+    };
+  }
+
+  it('keeps the rotated refresh token of a refresher slower than its lease: the one that took over does not disconnect', async () => {
+    await connected('acme', 0);
+    const cronofy = rotatingCronofy();
+    const second = provider({ oauth: { refresh: cronofy } });
+    let overtaken: Promise<unknown> = Promise.resolve();
+    const first = provider({
+      oauth: {
+        refresh: async (token) => {
+          const tokens = await cronofy(token);
+          // Cronofy has answered; before this refresher saves, its lease runs out and another function refreshes.
+          now += LEASE_MS + 1;
+          overtaken = second.get('acme').then(
+            (value) => ({ value }),
+            (error: unknown) => ({ error }),
+          );
+          await overtaken;
+          return tokens;
+        },
+      },
+    });
+    expect(await first.get('acme')).toBe('at_2');
+    // The overtaking refresher was refused (rt_1 was used): it answers unavailable instead of disconnecting.
+    expect(await overtaken).toMatchObject({ error: expect.any(UpstreamUnavailableError) });
+    expect(refreshes).toEqual(['rt_1', 'rt_1']);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+    expect(disconnected).toEqual([]);
+    expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_2');
+    // And the kept token refreshes again.
+    now += 3_600_000;
+    expect(await provider({ oauth: { refresh: cronofy } }).get('acme')).toBe('at_3');
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
+  it('gives back the tokens of a refresh whose credential was removed meanwhile (offboarded): no live authorization is left', async () => {
+    await connected('acme', 0);
+    const revokedTokens: string[] = [];
+    const p = provider({
+      oauth: {
+        refresh: async (token) => {
+          refreshes.push(token);
+          await store.offboard('acme', new Date(now).toISOString());
+          return { accessToken: 'at_late', refreshToken: 'rt_late', expiresIn: 3600 };
+        },
+        revoke: async (token) => {
+          revokedTokens.push(token);
+        },
+      },
+    });
+    await expect(p.get('acme')).rejects.toMatchObject({ code: 'tenant_disconnected' });
+    expect(revokedTokens).toEqual(['rt_late']);
+  });
+
+  it('disconnects after a refused takeover once the refresher it overtook had a further lease to save and did not', async () => {
+    await connected('acme', 0);
+    answer = async () => {
+      throw new OAuthGrantRejectedError(400);
+    };
+    const credential = store.credentials.get('acme');
+    if (!credential) throw new Error('no credential');
+    credential.leaseToken = 'crashed';
+    credential.leaseUntil = now - 1;
+    await expect(provider().get('acme')).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+    // Nobody saved: the next refresher after that lease is refused too, and that settles it.
+    now += LEASE_MS + 1;
+    await expect(provider().get('acme')).rejects.toMatchObject({ code: 'tenant_disconnected' });
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+    expect(disconnected).toEqual(['acme']);
+    expect(refreshes).toHaveLength(2);
   });
 
   it('disconnects the tenant when Cronofy refuses the refresh (invalid_grant): counted once, no secret logged', async () => {
@@ -356,6 +444,11 @@ describe('makeCronofyOAuth', () => {
     [400, { error: 'invalid_grant' }, OAuthGrantRejectedError],
     [400, 'not json', OAuthGrantRejectedError],
     [400, { error: 'invalid_client' }, OAuthUnavailableError],
+    // The application's own request or registration is at fault, not this tenant's grant: never a disconnect.
+    [400, { error: 'unauthorized_client' }, OAuthUnavailableError],
+    [400, { error: 'invalid_request' }, OAuthUnavailableError],
+    [400, { error: 'unsupported_grant_type' }, OAuthUnavailableError],
+    [400, { error: 'invalid_scope' }, OAuthUnavailableError],
     [401, {}, OAuthUnavailableError],
     [500, {}, OAuthUnavailableError],
     [429, {}, OAuthUnavailableError],

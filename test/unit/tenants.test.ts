@@ -237,6 +237,34 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
     expectNoSecretsIn([answer.body, ...log.lines]);
   });
 
+  it('offboarding racing a refresh revokes the refresh token the deleted credential held, not a rotated-away one', async () => {
+    await put('acme', { name: 'Acme' });
+    await store.connect(
+      'acme',
+      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
+      new Date(now).toISOString(),
+    );
+    // Another function's refresh lands between the offboarding's read of the credential and its delete.
+    const read = store.getCredential.bind(store);
+    let raced = false;
+    store.getCredential = async (tenantId) => {
+      const credential = await read(tenantId);
+      if (credential && !raced) {
+        raced = true;
+        await store.saveRefreshed(tenantId, credential.generation, {
+          accessToken: 'at_rotated',
+          refreshToken: 'rt_rotated',
+          expiresAt: now + 3_600_000,
+        });
+      }
+      return credential;
+    };
+    const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', revoked: true });
+    expect(revoked).toEqual(['rt_rotated']);
+    expect(await read('acme')).toBeUndefined();
+  });
+
   it('offboards even when Cronofy cannot be reached to revoke, and says so', async () => {
     oauth.failRevoke = true;
     await put('acme', { name: 'Acme' });
@@ -363,6 +391,27 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(answer.statusCode).toBe(400);
     expect(exchanged).toEqual([]);
     expect(store.tenants.get('acme')?.status).toBe('registered');
+  });
+
+  it('never connects with a state handed out before the tenant was offboarded, even after it was registered again', async () => {
+    const state = await startedState('acme');
+    const fresh = await startedState('acme');
+    now += 60_000;
+    await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    now += 60_000;
+    await put('acme', { name: 'Acme again' });
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    // Exchanged only to give the authorization back at once.
+    expect(revoked).toEqual([REFRESH]);
+    expect(await store.getCredential('acme')).toBeUndefined();
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+    const other = await callback({ code: 'other_code', state: fresh });
+    expect(new URL(other.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+    // A connect URL of the new registration works.
+    expect((await callback({ code: 'new_code', state: await startedState('acme') })).statusCode).toBe(302);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
   it('binds the state to its tenant: it connects that tenant and no other', async () => {
