@@ -408,8 +408,14 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
     }
     for (const line of waiting)
       findings.push(`notified booking not applied within ${settings.verifyTimeoutMs} ms: ${line}`);
+    // The notification record is written after the state it applied: it may trail the record by a moment.
+    const recorded = Date.now() + settings.verifyTimeoutMs;
     for (const request of tracked().filter((r) => r.notificationKey)) {
-      const record = await readItem(ddb, endpoints.tableName, request.notificationKey as string);
+      let record = await readItem(ddb, endpoints.tableName, request.notificationKey as string);
+      while (!record && Date.now() < recorded) {
+        await sleep(100);
+        record = await readItem(ddb, endpoints.tableName, request.notificationKey as string);
+      }
       if (
         record?.status === 'applied' &&
         record.tenant_id === request.tenant.id &&
