@@ -72,13 +72,15 @@ describe('npm run sim -- --tenants', () => {
     expect(fake.stats.tokenRefusals - before.tokenRefusals).toBeGreaterThanOrEqual(1);
 
     // Forgeries kept rejected and changing nothing; an unknown tenant indistinguishable from a bad signature.
-    expect(report.forgeries).toEqual({ sent: 3, accepted: 3, rejected: 3, unchanged: 3 });
+    // One per tenant, for the previous tenant's request, and one for a request of no tenant.
+    expect(report.forgeries).toEqual({ sent: 4, accepted: 4, rejected: 4, unchanged: 4 });
     expect(report.unknownTenant).toEqual({ status: 401, sameAsBadSignature: true });
 
     // Reconciliation read each connected tenant's requests with its token and brought in their silent
     // bookings (two per tenant); the disconnected tenant's were skipped, not failed.
     expect(report.reconcile).toMatchObject({ changed: 4, skipped: requests, failed: 0, notFound: 0 });
-    expect(report.reconcile.checked).toBe(2 * requests);
+    // Plus the request of no tenant, read with the deployment's credential.
+    expect(report.reconcile.checked).toBe(2 * requests + 1);
     expect(report).toMatchObject({ crossed: 0, mismatches: 0, ok: true });
   }, 240_000);
 
@@ -86,7 +88,7 @@ describe('npm run sim -- --tenants', () => {
     const ok = await sim(['--tenants', '2', '--per-tenant', '1', '--no-progress']);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(
-      /\ntenants 2 {2}connected 2 {2}requests\/tenant 4\/4 {2}refreshes 2\/2 {2}rejected 2\/2 {2}crossed 0 {2}mismatches 0\nOK\n$/,
+      /\ntenants 2 {2}connected 2 {2}requests\/tenant 4\/4 {2}refreshes 2\/2 {2}rejected 3\/3 {2}crossed 0 {2}mismatches 0\nOK\n$/,
     );
     const one = await sim(['--tenants', '1']);
     expect(one.code).toBe(2);

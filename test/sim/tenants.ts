@@ -39,8 +39,8 @@ import type { ProgressStream } from './progress.ts';
  * 4. disconnects the last tenant's OU at the fake: its next call answers `409 tenant_disconnected` and its
  *    status is `disconnected`;
  * 5. forges, for each tenant, a notification of its request signed by the next tenant's own secret at that
- *    tenant's URL (it must be kept `rejected` and change nothing), and posts to an unknown tenant's URL (the
- *    very `401` of a bad signature);
+ *    tenant's URL, and one for a request of no tenant signed by the first tenant's (each must be kept
+ *    `rejected` and change nothing), and posts to an unknown tenant's URL (the very `401` of a bad signature);
  * 6. reconciles every open request (as `npm run ops -- reconcile --all-open`, in this process: it reads the
  *    tenants' tokens from local mode's tenants table), then checks every record: its `tenant_id`, its OU at the
  *    fake, and its state (what the fake holds; for the disconnected tenant, what was notified).
@@ -48,13 +48,13 @@ import type { ProgressStream } from './progress.ts';
 
 export const TENANTS_HELP = `Tenants (local mode only)
   --tenants N            instead of sending notifications: onboard N tenants (2–50) through PUT /tenants/{id},
-                         POST …/onboarding and the fake's Organization Connect; create and book requests in each
-                         (notified by the fake, signed by the tenant at its own URL, or silent); expire every
-                         token and call for all at once (one refresh per tenant); disconnect one tenant's OU
-                         (409 tenant_disconnected); forge notifications across tenants (kept rejected); reconcile
-                         every open request; check every record's tenant_id, OU and state. Uses --concurrency,
-                         --verify-timeout, --json and --no-progress.
-  --per-tenant M         requests booked per tenant (1–100, default 6); 3 more each are made after the expiry`;
+                         POST …/onboarding and the fake's Organization Connect; create and book requests in
+                         each (notified by the fake, signed by the tenant at its own URL, or silent); expire
+                         every token and call for all at once (one refresh per tenant); disconnect one tenant's
+                         OU (409 tenant_disconnected); forge notifications across tenants and for a request of
+                         no tenant (kept rejected); reconcile every open request; check every record's
+                         tenant_id, OU and state. Uses --concurrency, --verify-timeout, --json, --no-progress.
+  --per-tenant M         requests booked per tenant (1–100, default 6); 3 more each after the expiry`;
 
 /** Calls per tenant made at once right after every token expired. */
 export const CALLS_AFTER_EXPIRY = 3;
@@ -102,7 +102,7 @@ export interface TenantsReport {
   disconnected: { tenant_id: string; answer: number; error?: string; status: string };
   /** Notifications signed by a tenant's own secret at its own URL: each must apply. */
   tenantSigned: { sent: number; applied: number };
-  /** Another tenant's request, signed by a tenant's own secret at its own URL: each kept rejected. */
+  /** Another tenant's request (or one of no tenant), signed by a tenant's own secret at its URL: kept rejected. */
   forgeries: { sent: number; accepted: number; rejected: number; unchanged: number };
   unknownTenant: { status: number; sameAsBadSignature: boolean };
   reconcile: {
@@ -271,13 +271,13 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
   };
 
   // 2. Requests in each tenant, each in its tenant's OU.
-  const create = async (tenant: Tenant, label: string) => {
+  const create = async (tenant: Tenant | undefined, label: string) => {
     for (let attempt = 1; ; attempt++) {
       const answer = await gateway(
         'POST',
         '/scheduling-requests',
         {
-          tenant_id: tenant.id,
+          ...(tenant ? { tenant_id: tenant.id } : {}),
           recipient: { email: `sim-${runId}-${label}@example.com`, display_name: `Sim Candidate ${label}` },
           template_sub: 'sgr_sim_template',
           correlation_id: `SIM-${runId}-${label}`,
@@ -316,6 +316,25 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
   };
 
   const ddb = dynamoClient(endpoints.dynamodb);
+  /** A request of no tenant, booked with the fake's notification: its id once its record shows the booking. */
+  const applicationRequest = async (): Promise<string | undefined> => {
+    const answer = await create(undefined, 'application');
+    const id = String(answer.body.scheduling_request_id);
+    const step = await fake('POST', `/_fake/scheduling_requests/${id}/time_chosen`, {});
+    if (answer.status !== 201 || object(step.body.notification).sent !== true) {
+      findings.push(`a request without a tenant: created ${answer.status}, booking ${step.status}`);
+      return undefined;
+    }
+    const until = Date.now() + settings.verifyTimeoutMs;
+    while ((await readRecord(ddb, endpoints.tableName, id))?.status !== 'time_chosen') {
+      if (Date.now() > until) {
+        findings.push(`${id} (no tenant): its booking was not applied within ${settings.verifyTimeoutMs} ms`);
+        return undefined;
+      }
+      await sleep(100);
+    }
+    return id;
+  };
   const booked: TenantsReport['booked'] = { notified: 0, tenant_signed: 0, silent: 0 };
   const tenantSigned = { sent: 0, applied: 0 };
   const refreshCounts = new Map<string, number>();
@@ -470,17 +489,20 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
       if (status !== 'disconnected') findings.push(`${gone.id}: ${status} after the disconnect`);
     }
 
-    // 5. Forgeries: the next tenant's own secret, at its own URL, for this tenant's request.
+    // 5. Forgeries: the next tenant's own secret, at its own URL, for this tenant's request; and the first
+    // tenant's for a request of no tenant (the application's own, created and booked without a tenant_id).
     phase('forging notifications across tenants…');
-    const forged: { request: Tracked; before: Json | undefined; key: string }[] = [];
+    const targets: { id: string; forger: Tenant }[] = [];
     for (const [t, tenant] of tenants.entries()) {
-      const forger = tenants[(t + 1) % tenants.length] as Tenant;
       const target = tenant.requests.find((request) => request.lastNotified !== undefined);
-      if (!target || forger === tenant) continue;
-      const before = await readRecord(ddb, endpoints.tableName, target.id);
-      const shown = object(
-        (await fake('GET', `/_fake/scheduling_requests/${target.id}`)).body.scheduling_request,
-      );
+      if (target) targets.push({ id: target.id, forger: tenants[(t + 1) % tenants.length] as Tenant });
+    }
+    const untenanted = await applicationRequest();
+    if (untenanted) targets.push({ id: untenanted, forger: tenants[0] as Tenant });
+    const forged: { id: string; before: Json | undefined; key: string }[] = [];
+    for (const { id, forger } of targets) {
+      const before = await readRecord(ddb, endpoints.tableName, id);
+      const shown = object((await fake('GET', `/_fake/scheduling_requests/${id}`)).body.scheduling_request);
       const body = notificationBody('rescheduled', movedBy(shown, 3));
       forgeries.sent++;
       const answer = await notify(`/${forger.id}`, body, forger.secret);
@@ -489,11 +511,7 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
         findings.push(
           `a forgery at ${forger.id}'s URL answered ${answer.status}, not 202 (kept and rejected)`,
         );
-      forged.push({
-        request: target,
-        before,
-        key: keys.notification(idempotencyKey(Buffer.from(body)), forger.id),
-      });
+      forged.push({ id, before, key: keys.notification(idempotencyKey(Buffer.from(body)), forger.id) });
     }
     const probe = notificationBody('rescheduled', { scheduling_request_id: `srq_sim_${runId}` });
     const first = tenants[0] as Tenant;
@@ -512,7 +530,7 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
         `an unknown tenant's URL answered ${unknown.status} ${unknown.text.slice(0, 80)}; a bad signature ${badSignature.status} ${badSignature.text.slice(0, 80)}`,
       );
     const forgeryDeadline = Date.now() + settings.verifyTimeoutMs;
-    for (const { request, before, key } of forged) {
+    for (const { id, before, key } of forged) {
       let record = await readItem(ddb, endpoints.tableName, key);
       while (!record && Date.now() < forgeryDeadline) {
         await sleep(250);
@@ -521,13 +539,13 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
       if (record?.status === 'rejected' && record.reason === 'tenant_mismatch') forgeries.rejected++;
       else
         findings.push(
-          `${request.id}: a forgery for it is ${record ? `${String(record.status)} (${String(record.reason)})` : 'not recorded'}, not rejected (tenant_mismatch)`,
+          `${id}: a forgery for it is ${record ? `${String(record.status)} (${String(record.reason)})` : 'not recorded'}, not rejected (tenant_mismatch)`,
         );
-      const after = await readRecord(ddb, endpoints.tableName, request.id);
+      const after = await readRecord(ddb, endpoints.tableName, id);
       if (canonical(after) === canonical(before)) forgeries.unchanged++;
       else {
         crossed++;
-        findings.push(`${request.id}: changed by another tenant's forgery`);
+        findings.push(`${id}: changed by another tenant's forgery`);
       }
     }
 
@@ -637,7 +655,7 @@ export function formatTenantsReport(report: TenantsReport): string {
     `  requests   ${report.requests} (${perTenant} per tenant); booked: notified by the fake ${report.booked.notified}, signed by the tenant at its URL ${report.booked.tenant_signed} (${report.tenantSigned.applied} applied), silent ${report.booked.silent}`,
     `  refreshes  ${report.refreshes.total} after one expiry of every token (${report.refreshes.tenantsWithOne} tenant(s) with exactly one)`,
     `  disconnect ${d.tenant_id || '-'}: the next call answered ${d.answer}${d.error ? ` ${d.error}` : ''}, status ${d.status || '-'}`,
-    `  forgeries  ${f.sent} sent across tenants: ${f.accepted} accepted (202), ${f.rejected} kept rejected (tenant_mismatch), ${f.unchanged} records unchanged; an unknown tenant's URL answered ${report.unknownTenant.status}${report.unknownTenant.sameAsBadSignature ? ', as a bad signature' : ', NOT as a bad signature'}`,
+    `  forgeries  ${f.sent} sent (across tenants, and one for a request of no tenant): ${f.accepted} accepted (202), ${f.rejected} kept rejected (tenant_mismatch), ${f.unchanged} records unchanged; an unknown tenant's URL answered ${report.unknownTenant.status}${report.unknownTenant.sameAsBadSignature ? ', as a bad signature' : ', NOT as a bad signature'}`,
     `  reconcile  ${r.checked} checked with ${r.calls} Cronofy call(s): ${r.changed} changed, ${r.unchanged} unchanged, ${r.skipped} skipped (disconnected tenant)${r.failed ? `, ${r.failed} failed` : ''}`,
     ...report.findings.map((finding) => `  ! ${finding}`),
     `tenants ${report.tenants.length}  connected ${report.connected}  requests/tenant ${perTenant}  refreshes ${report.refreshes.total}/${report.refreshes.tenantsWithOne}  rejected ${f.rejected}/${f.sent}  crossed ${report.crossed}  mismatches ${report.mismatches}`,
