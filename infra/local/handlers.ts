@@ -66,7 +66,7 @@ export interface LocalDeps {
   gatewayUrl: string;
   /** Wraps the worker's record store (a fault hook of the reliability suite: a forced bug). */
   wrapWorkerStore?: (store: RecordStore) => RecordStore;
-  /** The tenants the tenant notification URL knows (default: none, every tenant URL answers 401). */
+  /** The tenants the tenant notification URL knows (tests); default: the tenants table (registered client secrets). */
   tenants?: TenantDirectory;
 }
 

@@ -50,7 +50,7 @@ export const TENANTS_HELP = `Tenants (local mode only)
   --tenants N            instead of sending notifications: onboard N tenants (2–50) through PUT /tenants/{id},
                          POST …/onboarding and the fake's Organization Connect; create and book requests in
                          each (notified by the fake, signed by the tenant at its own URL, or silent); expire
-                         every token and call for all at once (one refresh per tenant); disconnect one tenant's
+                         every token, call for all at once (one refresh per tenant); disconnect one tenant's
                          OU (409 tenant_disconnected); forge notifications across tenants and for a request of
                          no tenant (kept rejected); reconcile every open request; check every record's
                          tenant_id, OU and state. Uses --concurrency, --verify-timeout, --json, --no-progress.
