@@ -68,6 +68,7 @@ describe('npm run sim -- --tenants', () => {
       answer: 409,
       error: 'tenant_disconnected',
       status: 'disconnected',
+      cancel: 409,
     });
     expect(fake.stats.tokenRefusals - before.tokenRefusals).toBeGreaterThanOrEqual(1);
 

@@ -99,7 +99,8 @@ export interface TenantsReport {
   booked: Record<Exclude<Delivery, 'none'>, number>;
   /** Refreshes at the fake after one expiry of every token: one per tenant expected. */
   refreshes: { total: number; tenantsWithOne: number };
-  disconnected: { tenant_id: string; answer: number; error?: string; status: string };
+  /** The disconnected tenant: its next create's answer, its status, and the answer to cancelling a request. */
+  disconnected: { tenant_id: string; answer: number; error?: string; status: string; cancel?: number };
   /** Notifications signed by a tenant's own secret at its own URL: each must apply. */
   tenantSigned: { sent: number; applied: number };
   /** Another tenant's request (or one of no tenant), signed by a tenant's own secret at its URL: kept rejected. */
@@ -487,6 +488,17 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
           `${gone.id}: after the disconnect a call answered ${answer.status} ${answer.text.slice(0, 120)}`,
         );
       if (status !== 'disconnected') findings.push(`${gone.id}: ${status} after the disconnect`);
+      // Cancelling one of its requests is a call for it too: refused the same way, nothing cancelled.
+      const request = gone.requests[0];
+      if (request) {
+        const cancel = await gateway('POST', `/scheduling-requests/${request.id}/cancel`, {});
+        const state = (await fake('GET', `/_fake/scheduling_requests/${request.id}`)).body.state;
+        disconnected.cancel = cancel.status;
+        if (cancel.status !== 409 || cancel.body.error !== 'tenant_disconnected' || state === 'cancelled')
+          findings.push(
+            `${request.id}: its disconnected tenant's cancel answered ${cancel.status}, ${String(state)} at the fake`,
+          );
+      }
     }
 
     // 5. Forgeries: the next tenant's own secret, at its own URL, for this tenant's request; and the first
@@ -654,7 +666,7 @@ export function formatTenantsReport(report: TenantsReport): string {
     ),
     `  requests   ${report.requests} (${perTenant} per tenant); booked: notified by the fake ${report.booked.notified}, signed by the tenant at its URL ${report.booked.tenant_signed} (${report.tenantSigned.applied} applied), silent ${report.booked.silent}`,
     `  refreshes  ${report.refreshes.total} after one expiry of every token (${report.refreshes.tenantsWithOne} tenant(s) with exactly one)`,
-    `  disconnect ${d.tenant_id || '-'}: the next call answered ${d.answer}${d.error ? ` ${d.error}` : ''}, status ${d.status || '-'}`,
+    `  disconnect ${d.tenant_id || '-'}: the next call answered ${d.answer}${d.error ? ` ${d.error}` : ''}, status ${d.status || '-'}, a cancel ${d.cancel ?? '-'}`,
     `  forgeries  ${f.sent} sent (across tenants, and one for a request of no tenant): ${f.accepted} accepted (202), ${f.rejected} kept rejected (tenant_mismatch), ${f.unchanged} records unchanged; an unknown tenant's URL answered ${report.unknownTenant.status}${report.unknownTenant.sameAsBadSignature ? ', as a bad signature' : ', NOT as a bad signature'}`,
     `  reconcile  ${r.checked} checked with ${r.calls} Cronofy call(s): ${r.changed} changed, ${r.unchanged} unchanged, ${r.skipped} skipped (disconnected tenant)${r.failed ? `, ${r.failed} failed` : ''}`,
     ...report.findings.map((finding) => `  ! ${finding}`),
