@@ -85,7 +85,7 @@ describe('npm run sim -- --tenants', () => {
     expect(report).toMatchObject({ crossed: 0, mismatches: 0, ok: true });
   }, 240_000);
 
-  it('prints the figures on one line, and refuses fewer than two tenants', async () => {
+  it('prints the figures on one line, and refuses fewer than two tenants and options of other runs', async () => {
     const ok = await sim(['--tenants', '2', '--per-tenant', '1', '--no-progress']);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(
@@ -94,5 +94,14 @@ describe('npm run sim -- --tenants', () => {
     const one = await sim(['--tenants', '1']);
     expect(one.code).toBe(2);
     expect(one.stderr).toContain('--tenants must be a whole number from 2 to 50, got "1"');
+    for (const [argv, message] of [
+      [['--per-tenant', '3'], '--per-tenant goes with --tenants'],
+      [['--tenants', '2', '--api-requests', '2'], '--tenants and --api-requests are two runs: give one'],
+      [['--tenants', '2', '--url', 'http://x'], '--url does not apply to --tenants'],
+    ] as const) {
+      const refused = await sim([...argv]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(message);
+    }
   }, 120_000);
 });
