@@ -34,8 +34,8 @@ import type { ProgressStream } from './progress.ts';
  *    tenant's OU at the fake, and books them three ways: notified by the fake (the shared URL, the application's
  *    secret), made silently and notified by the sim at the tenant's URL signed with the tenant's own secret
  *    (which must apply), or silent (left to reconciliation);
- * 3. expires every access token at the fake and makes calls for every tenant at once: one refresh per tenant
- *    (the fake's per-OU counters);
+ * 3. expires every access token at the fake and makes calls for every tenant at once, through the gateway and
+ *    from this process (a reconciliation): one refresh per tenant (the fake's per-OU counters);
  * 4. disconnects the last tenant's OU at the fake: its next call answers `409 tenant_disconnected` and its
  *    status is `disconnected`;
  * 5. forges, for each tenant, a notification of its request signed by the next tenant's own secret at that
@@ -448,15 +448,26 @@ export async function runTenants(settings: TenantsSettings, io: TenantsIo): Prom
         );
     }
 
-    // 3. Every access token expires; every tenant is called for at once: one refresh each.
+    // 3. Every access token expires; every tenant is called for at once, from two processes (npm start's
+    // functions, and a reconciliation here of requests already up to date): one refresh each.
     phase('expiring every access token and calling for every tenant at once…');
     const oauthBefore = object((await fake('GET', '/_fake/oauth')).body.tokenRefreshesByOu);
     await fake('POST', '/_fake/tokens/expire');
-    await Promise.all(
-      connected().flatMap((tenant, t) =>
+    const upToDate = tracked()
+      .filter((request) => request.delivery === 'notified')
+      .map((request) => request.id);
+    const [concurrentReconcile] = await Promise.all([
+      upToDate.length > 0
+        ? reconcileLocal({ ids: upToDate, allOpen: false, dryRun: false }, io.env)
+        : undefined,
+      ...connected().flatMap((tenant, t) =>
         Array.from({ length: CALLS_AFTER_EXPIRY }, (_, i) => track(tenant, `${t + 1}-after-expiry-${i + 1}`)),
       ),
-    );
+    ]);
+    if (concurrentReconcile && (concurrentReconcile.failed.length > 0 || concurrentReconcile.error))
+      findings.push(
+        `a reconciliation during the refreshes failed for ${concurrentReconcile.failed.join(', ') || 'all'}${concurrentReconcile.error ? `: ${concurrentReconcile.error}` : ''}`,
+      );
     const oauthAfter = object((await fake('GET', '/_fake/oauth')).body.tokenRefreshesByOu);
     for (const tenant of connected()) {
       const ou = tenant.ou ?? '';
