@@ -31,7 +31,7 @@ import { LOCAL_CLIENT_ID } from '../local-mode.ts';
  *   another OU's token (or the single-tenant credential) gets `404` for it, and the query leaves it out.
  *   Test controls: `POST /_fake/tokens/expire` (every access token, now), `POST
  *   /_fake/organizational_units/{ou}/disconnect` (revokes that OU's tokens, as an admin removing the app would),
- *   `GET /_fake/oauth` (counts: exchanges, refreshes, revocations).
+ *   `GET /_fake/oauth` (counts: exchanges, refreshes (also per OU), revocations).
  * Both `/_fake/…` answers also carry the fake's own `state` (`pending`, `booked`, `declined`, `cancelled`), which
  * Cronofy's object shows only in part (a request declined before a time was chosen has no declined attendee).
  *
@@ -82,6 +82,8 @@ export interface CronofyFakeStats {
   tokenRefreshes: number;
   tokenRevocations: number;
   tokenRefusals: number;
+  /** Refreshes granted per Organizational Unit (a tenant's refreshes). */
+  tokenRefreshesByOu: Record<string, number>;
 }
 
 export interface CronofyFake {
@@ -213,6 +215,7 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
     tokenRefreshes: 0,
     tokenRevocations: 0,
     tokenRefusals: 0,
+    tokenRefreshesByOu: {},
   };
   const clientId = options.clientId ?? LOCAL_CLIENT_ID;
   const tokenTtlMs = (options.tokenTtlSeconds ?? 3600) * 1000;
@@ -514,6 +517,7 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       // Rotated: the old refresh token stops working, so a second refresh with it is refused.
       refreshTokens.delete(values.refresh_token ?? '');
       stats.tokenRefreshes++;
+      stats.tokenRefreshesByOu[grant.ou] = (stats.tokenRefreshesByOu[grant.ou] ?? 0) + 1;
       log(`token refreshed for ${grant.ou}`);
       return [200, issue(grant)];
     }
@@ -562,8 +566,8 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       return [200, { organizational_unit: ou, disconnected: true }];
     }
     if (method === 'GET' && path === '/_fake/oauth') {
-      const { tokenExchanges, tokenRefreshes, tokenRevocations, tokenRefusals } = stats;
-      return [200, { tokenExchanges, tokenRefreshes, tokenRevocations, tokenRefusals }];
+      const { tokenExchanges, tokenRefreshes, tokenRevocations, tokenRefusals, tokenRefreshesByOu } = stats;
+      return [200, { tokenExchanges, tokenRefreshes, tokenRevocations, tokenRefusals, tokenRefreshesByOu }];
     }
 
     if (path.startsWith('/v1/')) {

@@ -9,18 +9,14 @@ import type {
   SQSEvent,
 } from 'aws-lambda';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
-import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
 import { DynamoSchedulingStore } from '#shared/aws/scheduling-store.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
 import { SqsNotificationQueue } from '#shared/aws/sqs-queue.ts';
 import { tenantDirectory } from '#shared/aws/tenant-directory.ts';
-import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
 import type { Clock, CredentialProvider, Logger, RecordStore, TenantDirectory } from '#shared/core/ports.ts';
-import { secretsCredentialProvider } from '#shared/cronofy/credentials.ts';
 import { cronofyClient } from '#shared/cronofy/from-env.ts';
 import { makeCronofyOAuth } from '#shared/cronofy/oauth-client.ts';
-import { tenantCredentialProvider } from '#shared/tenants/credentials.ts';
 import { makeHandler as makeIngestHandler } from '../../functions/ingest/handler.ts';
 import { makeHandler as makeRedirectsHandler } from '../../functions/redirects/handler.ts';
 import { makeHandler as makeSchedulingRequestsHandler } from '../../functions/scheduling-requests/handler.ts';
@@ -30,6 +26,7 @@ import { makeHandler as makeWorkerHandler } from '../../functions/worker/handler
 import type { LocalConfig } from '../config.ts';
 import { cronofyRateShare, FUNCTIONS, type FunctionName } from '../definitions.ts';
 import { LOCAL_REGION } from '../local-mode.ts';
+import { localTenantCredentials, localTenantStore } from '../local-tenants.ts';
 
 /**
  * The functions of infra/definitions.ts, built the way the Lambda entry points build themselves but with
@@ -69,7 +66,7 @@ export interface LocalDeps {
   gatewayUrl: string;
   /** Wraps the worker's record store (a fault hook of the reliability suite: a forced bug). */
   wrapWorkerStore?: (store: RecordStore) => RecordStore;
-  /** The tenants the tenant notification URL knows (default: none, every tenant URL answers 401). */
+  /** The tenants the tenant notification URL knows (tests); default: the tenants table (registered client secrets). */
   tenants?: TenantDirectory;
 }
 
@@ -82,17 +79,22 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
   const recordStore = new DynamoRecordStore(deps.dynamo, deps.tableName);
   const cronofyApiUrl = deps.cronofyApiUrl ?? DEFAULT_CRONOFY_API_URL;
   const { config } = deps.config;
-  // KMS's stand-in: AES-256-GCM with cronofy.local.tenantsKey, or a key of this run.
-  const tenantsKey = config.local?.tenantsKey;
-  const tenantStore = new DynamoTenantStore(
-    deps.dynamo,
-    deps.tenantsTableName,
-    new LocalAesCipher(tenantsKey === undefined ? undefined : Buffer.from(tenantsKey, 'base64')),
-  );
+  // KMS's stand-in: AES-256-GCM with a key every local process derives alike (infra/local-tenants.ts).
+  const tenantStore = localTenantStore(deps.dynamo, deps.tenantsTableName, deps.config);
   const oauth = config.clientId
     ? makeCronofyOAuth({ baseUrl: cronofyApiUrl, clientId: config.clientId, secrets })
     : undefined;
   const schedulingLogger = deps.logger('schedulingRequests');
+  const credentials =
+    deps.credentials ??
+    localTenantCredentials({
+      store: tenantStore,
+      local: deps.config,
+      secrets,
+      apiUrl: cronofyApiUrl,
+      clock: deps.clock,
+      logger: schedulingLogger,
+    });
   return {
     ingest: makeIngestHandler({
       queue: new SqsNotificationQueue(deps.sqs, deps.queueUrl),
@@ -134,19 +136,7 @@ export function buildLocalHandlers(deps: LocalDeps): LocalHandlers {
         rateLimit: cronofyRateShare(),
         secrets,
         // A call for a tenant uses its Organization Connect token; a call without one, the secret's credential.
-        ...(deps.credentials
-          ? { credentials: deps.credentials }
-          : oauth
-            ? {
-                credentials: tenantCredentialProvider({
-                  fallback: secretsCredentialProvider(secrets),
-                  store: tenantStore,
-                  oauth,
-                  clock: deps.clock,
-                  logger: schedulingLogger,
-                }),
-              }
-            : {}),
+        ...(credentials ? { credentials } : {}),
         logger: schedulingLogger,
       }),
       store: schedulingStore,

@@ -67,7 +67,7 @@ export interface LocalStackOptions {
   cronofyApiUrl?: string;
   /** Hooks of the reliability suite, to inject faults and watch the worker; `npm start` sets none. */
   faults?: LocalStackFaults;
-  /** The tenants `POST /cronofy/notifications/{tenant_id}` knows (tests); default none: every tenant URL answers 401. */
+  /** The tenants `POST /cronofy/notifications/{tenant_id}` knows (tests); default: the tenants table (their client secrets). */
   tenants?: TenantDirectory;
 }
 

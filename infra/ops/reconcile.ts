@@ -13,8 +13,10 @@ import {
   localClientConfig,
   localCronofyApiUrl,
   localEndpoints,
+  localTenantsTableName,
   requireLocalMode,
 } from '../local-mode.ts';
+import { localTenantCredentials, localTenantStore } from '../local-tenants.ts';
 import { stackOutputs } from './stack-outputs.ts';
 
 /**
@@ -39,7 +41,10 @@ export class CronofyFakeNotRunning extends Error {
   override readonly name = 'CronofyFakeNotRunning';
 }
 
-/** `credentials`: the tenant seam, as for the functions (absent: the secret's credential for every request). */
+/**
+ * `credentials`: the tenant seam, as for the functions; by default local mode's tenants table (its tokens, and
+ * the refresh lease shared with npm start's functions), so a tenant's requests are read with its own token.
+ */
 export async function reconcileLocal(
   request: ReconcileRequest,
   env: NodeJS.ProcessEnv,
@@ -54,6 +59,17 @@ export async function reconcileLocal(
     );
   const local = loadLocalConfig(env);
   const ddb = new DynamoDBClient(localClientConfig(endpoints.dynamodb));
+  const secrets = new StaticSecrets(local.secrets);
+  const tenantCredentials =
+    credentials ??
+    localTenantCredentials({
+      store: localTenantStore(ddb, localTenantsTableName(env, endpoints.tableName), local),
+      local,
+      secrets,
+      apiUrl,
+      clock: () => new Date(),
+      logger: silentLogger,
+    });
   try {
     return await reconcile(
       { ...request, maxCalls: local.config.reconcileMaxCalls },
@@ -62,8 +78,8 @@ export async function reconcileLocal(
           dataCenter: local.config.dataCenter,
           apiUrl,
           rateLimit: cronofyRateShare(),
-          secrets: new StaticSecrets(local.secrets),
-          ...(credentials ? { credentials } : {}),
+          secrets,
+          ...(tenantCredentials ? { credentials: tenantCredentials } : {}),
           logger: silentLogger,
         }),
         store: new DynamoReconcileStore(ddb, endpoints.tableName),

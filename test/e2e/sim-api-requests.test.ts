@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CronofyFake } from '../../infra/local/cronofy-fake.ts';
 import type { LocalStack } from '../../infra/local/stack.ts';
 import type { ApiRequestsReport } from '../sim/api-requests.ts';
-import { run } from '../sim/cli.ts';
 import { startTestStackWithFake } from '../support/local-mode.ts';
+import { runSim } from '../support/sim.ts';
 
 /**
  * `npm run sim -- --api-requests N` against local mode as npm start runs it (the stack and its Cronofy fake, on
@@ -25,23 +25,7 @@ afterAll(async () => {
   await fake?.close();
 });
 
-async function sim(argv: string[], extraEnv: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: (text) => {
-      stdout += `${text}\n`;
-    },
-    stderr: {
-      isTTY: false,
-      write: (text: string) => {
-        stderr += text;
-      },
-    },
-    env: { ...env, ...extraEnv },
-  });
-  return { code, stdout, stderr };
-}
+const sim = (argv: string[], extraEnv: NodeJS.ProcessEnv = {}) => runSim(argv, { ...env, ...extraEnv });
 
 describe('npm run sim -- --api-requests', () => {
   it('converges every record on what Cronofy holds, the silent steps through reconciliation', async () => {

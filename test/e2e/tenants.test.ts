@@ -184,6 +184,37 @@ describe('onboarding a tenant in local mode', () => {
       expect(printed).not.toContain(secret);
   });
 
+  it('npm run ops -- reconcile (another process than npm start) reconciles a tenant request with its token', async () => {
+    const created = await api('POST', '/scheduling-requests', {
+      tenant_id: 'acme',
+      recipient: { email: 'candidate@example.com', display_name: 'Candidate' },
+      template_sub: 'sgr_e2e_tenants',
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.scheduling_request_id ?? '';
+    expect(fake.organizationalUnitOf(id)).toMatch(/^ou_/);
+    // Booked at Cronofy without a notification: only reconciliation can bring it in.
+    const booked = await fetch(`${fake.url}/_fake/scheduling_requests/${id}/time_chosen`, {
+      method: 'POST',
+      body: JSON.stringify({ notify: false }),
+    });
+    expect(booked.status).toBe(200);
+    const out: string[] = [];
+    const env = {
+      ...localModeEnv(stack),
+      CRONOFY_API_PORT: String(fake.port),
+      CRONOFY_CLIENT_SECRETS: SECRET,
+    };
+    const code = await runOps(['reconcile', id, '--json'], {
+      stdout: (text) => out.push(text),
+      stderr: (text) => out.push(text),
+      env,
+    });
+    const report = JSON.parse(out.at(-1) ?? '{}');
+    expect(report).toMatchObject({ changed: [id], skipped: [], notFound: [], failed: [] });
+    expect(code).toBe(0);
+  });
+
   it('offboards: revokes at the fake, forgets credentials, status disconnected', async () => {
     const revocationsBefore = fake.stats.tokenRevocations;
     const deleted = await api('DELETE', '/tenants/acme');

@@ -115,8 +115,8 @@ export function planSteps(random: Random, silentShare: number, now: number): Pla
   return steps;
 }
 
-type Json = Record<string, unknown>;
-const object = (value: unknown): Json =>
+export type Json = Record<string, unknown>;
+export const object = (value: unknown): Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : {};
 
 /** An event time (`{time, tzid}` or a bare string) as UTC ISO 8601 with milliseconds, for comparison. */
@@ -229,7 +229,7 @@ interface Tracked {
 }
 
 /** Run `work` over `items`, at most `limit` at a time. */
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
+export async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>) {
   let next = 0;
   const lane = async () => {
     while (next < items.length) await work(items[next++] as T);
@@ -237,13 +237,13 @@ async function inParallel<T>(items: readonly T[], limit: number, work: (item: T)
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class RunStopped extends Error {
   override readonly name = 'RunStopped';
 }
 
-async function readRecord(ddb: DynamoDBClient, tableName: string, id: string) {
+export async function readRecord(ddb: DynamoDBClient, tableName: string, id: string) {
   const result = await ddb.send(
     new GetItemCommand({
       TableName: tableName,
@@ -252,6 +252,19 @@ async function readRecord(ddb: DynamoDBClient, tableName: string, id: string) {
     }),
   );
   return result.Item ? (unmarshall(result.Item) as Json) : undefined;
+}
+
+/** What of local mode (gateway, DynamoDB, the Cronofy fake) is not running, said for people; undefined when all is. */
+export async function localModeMissing(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const endpoints = localEndpoints(env);
+  for (const service of ['gateway', 'dynamodb'] as const) {
+    if (!(await listening(endpoints[service])))
+      return new LocalModeNotRunning(service, endpoints[service]).message;
+  }
+  const fakeUrl = localCronofyApiUrl(env);
+  if (!(await listening(fakeUrl)))
+    return `the Cronofy fake is not running at ${fakeUrl}; npm start runs it (give this command the same CRONOFY_API_PORT)`;
+  return undefined;
 }
 
 export async function runApiRequests(settings: ApiRequestsSettings, io: ApiRequestsIo): Promise<number> {
@@ -269,16 +282,9 @@ export async function runApiRequests(settings: ApiRequestsSettings, io: ApiReque
       `  ${settings.count} scheduling request${settings.count === 1 ? '' : 's'}, silent share ${settings.silentShare}, seed ${settings.seed}`,
     ].join('\n'),
   );
-  for (const service of ['gateway', 'dynamodb'] as const) {
-    if (!(await listening(endpoints[service]))) {
-      io.stderr.write(`${new LocalModeNotRunning(service, endpoints[service]).message}\n`);
-      return 1;
-    }
-  }
-  if (!(await listening(fakeUrl))) {
-    io.stderr.write(
-      `the Cronofy fake is not running at ${fakeUrl}; npm start runs it (give this command the same CRONOFY_API_PORT)\n`,
-    );
+  const missing = await localModeMissing(io.env);
+  if (missing) {
+    io.stderr.write(`${missing}\n`);
     return 1;
   }
 

@@ -25,6 +25,7 @@ import { checkServedEvents, type EventsReport, eventsOk } from './events.ts';
 import { type ProgressStream, progressBar } from './progress.ts';
 import { SCENARIO_HELP, SCENARIOS, type ScenarioName } from './scenarios.ts';
 import { simulate } from './simulate.ts';
+import { runTenants, TENANTS_HELP, type TenantsSettings } from './tenants.ts';
 import { isExactlyOnce, readTableStream, type StreamReport, type VerifyReport, verifyRun } from './verify.ts';
 
 /**
@@ -97,6 +98,8 @@ Verifying
 
 ${API_REQUESTS_HELP}
 
+${TENANTS_HELP}
+
 Output
   --json                 print the summary as JSON on stdout
   --no-progress          no progress line on stderr (otherwise one at least every 2 s: sent, accepted,
@@ -110,7 +113,7 @@ signature: wrong --secret) or cannot be reached ${UNREACHABLE_LIMIT} times in a 
 Exit status: 0 when every notification was accepted (and, with --verify, applied exactly once);
 1 when one was given up, lost, applied twice, went back in time or was kept wrongly, or the run stopped early
 (--api-requests: when a request failed, a notified step was not applied or a record does not end as the fake
-holds it); 2 for a usage error.
+holds it; --tenants: on any discrepancy of its summary); 2 for a usage error.
 
 Examples
   npm start                                   # in another terminal: local mode
@@ -118,6 +121,7 @@ Examples
   npm run sim -- --scenario top-of-hour --count 500 --rate 0
   npm run sim -- --secret CRN_new --secret CRN_old --scenario lifecycle
   npm run sim -- --api-requests 50 --silent-share 0.3
+  npm run sim -- --tenants 5
   npm run sim -- --url https://abc.execute-api.eu-west-1.amazonaws.com/cronofy/notifications \\
                  --secret "$CRONOFY_CLIENT_SECRET" --verify --table MyStack-Records1234`;
 }
@@ -165,6 +169,8 @@ export interface SimOptions {
   help: boolean;
   /** With --api-requests: the scheduling-request mode instead of sending notifications. */
   apiRequests?: ApiRequestsSettings;
+  /** With --tenants: the tenants mode instead of sending notifications. */
+  tenants?: TenantsSettings;
 }
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): SimOptions {
@@ -262,7 +268,31 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     progress: !(values['no-progress'] ?? false),
     help: values.help ?? false,
   };
-  return withApiRequests(options, values);
+  return withTenants(withApiRequests(options, values), values);
+}
+
+/** `--tenants N [--per-tenant M]`: the tenants mode, with the run's concurrency and output. */
+function withTenants(options: SimOptions, values: ReturnType<typeof parseArgsStrict>['values']): SimOptions {
+  if (values.tenants === undefined) {
+    if (values['per-tenant'] !== undefined) throw new UsageError('--per-tenant goes with --tenants');
+    return options;
+  }
+  if (options.apiRequests) throw new UsageError('--tenants and --api-requests are two runs: give one');
+  const other = NOT_WITH_API_REQUESTS.find((name) => values[name] !== undefined);
+  if (other) throw new UsageError(`--${other} does not apply to --tenants (it runs against local mode)`);
+  const whole = (min: number, max: number) => (n: number) => Number.isInteger(n) && n >= min && n <= max;
+  const { concurrency, verifyTimeoutMs, json, progress } = options;
+  return {
+    ...options,
+    tenants: {
+      tenants: number(values.tenants, 'tenants', 0, whole(2, 50), 'a whole number from 2 to 50'),
+      perTenant: number(values['per-tenant'], 'per-tenant', 6, whole(1, 100), 'a whole number from 1 to 100'),
+      concurrency,
+      verifyTimeoutMs,
+      json,
+      progress,
+    },
+  };
 }
 
 /** `--api-requests N [--silent-share R]`: the scheduling-request mode, with the run's seed, concurrency and output. */
@@ -325,6 +355,8 @@ function parseArgsStrict(argv: string[]) {
       'no-progress': { type: 'boolean' },
       'api-requests': { type: 'string' },
       'silent-share': { type: 'string' },
+      tenants: { type: 'string' },
+      'per-tenant': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -450,6 +482,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (options.apiRequests) return runApiRequests(options.apiRequests, io);
+  if (options.tenants) return runTenants(options.tenants, io);
   const secrets =
     options.secrets.length > 0 ? options.secrets : [...loadLocalConfig(io.env).secrets.clientSecrets];
   const local = !argv.some((arg) => arg === '--url' || arg.startsWith('--url='));
