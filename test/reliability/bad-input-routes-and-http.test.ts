@@ -19,7 +19,7 @@ const run = sendBadInput((kit) => {
     '/cronofy/notifications/',
     '/CRONOFY/NOTIFICATIONS',
     '//cronofy/notifications',
-    '/cronofy/notifications/x',
+    '/cronofy/notifications/x/y',
     '/cronofy/%6eotifications',
     '/',
     '/cronofy',
@@ -28,6 +28,16 @@ const run = sendBadInput((kit) => {
     const b = kit.realBody();
     cases.push({ name: `POST ${path}`, path, body: b, headers: signed(b), allowed: OFF_ROUTE });
   }
+  // A tenant URL of a tenant nobody registered: the very answer of a bad signature, though the application
+  // signed it (tenants cannot be enumerated), and nothing kept.
+  const unknownTenant = kit.realBody();
+  cases.push({
+    name: 'POST /cronofy/notifications/x (no such tenant)',
+    path: '/cronofy/notifications/x',
+    body: unknownTenant,
+    headers: signed(unknownTenant),
+    allowed: [401],
+  });
   const b = kit.realBody();
   cases.push({
     name: 'a query string on the route, signed',
