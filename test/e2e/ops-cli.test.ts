@@ -158,6 +158,17 @@ describe('ops list', () => {
     );
   });
 
+  it("names the table local mode does not have, and the variable to give, when TABLE_NAME is not npm start's", async () => {
+    const at = `DynamoDB Local at http://127.0.0.1:${env.DYNAMODB_PORT}`;
+    for (const argv of [['list'], ['inspect', 'sr_x'], ['replay', 'ntf_x']])
+      await expect(opsWith({ TABLE_NAME: 'forgotten' }, ...argv)).rejects.toThrow(
+        `table forgotten was not found in ${at}: give this command the same TABLE_NAME as npm start`,
+      );
+    await expect(opsWith({ TABLE_NAME: 'forgotten' }, 'tenant', 'list')).rejects.toThrow(
+      `table forgotten-tenants was not found in ${at}: give this command the same TABLE_NAME (and TENANTS_TABLE_NAME, if set) as npm start`,
+    );
+  });
+
   it('runs as a user runs it, with only DYNAMODB_PORT and TABLE_NAME set: options passed, exit 0, no Node warning', async () => {
     // Without the test runner's NODE_NO_WARNINGS: npm run ops must keep the AWS SDK's Node version warning away itself.
     const userEnv = Object.fromEntries(
