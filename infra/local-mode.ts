@@ -1,4 +1,5 @@
 import { Socket } from 'node:net';
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ENV } from '#shared/contract/env.ts';
 import { ConfigError } from '#shared/core/config.ts';
 import { TABLE, TENANTS_TABLE } from './definitions.ts';
@@ -159,5 +160,40 @@ export async function requireLocalMode(
   for (const service of services) {
     const endpoint = endpoints[service];
     if (!(await listening(endpoint))) throw new LocalModeNotRunning(service, endpoint);
+  }
+}
+
+/** A table the tool looked for in DynamoDB Local and npm start did not create: it was given another name. */
+export class LocalTableNotFound extends Error {
+  override readonly name = 'LocalTableNotFound';
+  constructor(tableName: string, endpoint: string, variables: string) {
+    super(
+      `table ${tableName} was not found in DynamoDB Local at ${endpoint}: give this command the same ${variables} ` +
+        'as npm start (npm start prints it).',
+    );
+  }
+}
+
+/**
+ * Fail with LocalTableNotFound, naming the first of `tables` DynamoDB Local does not have: a forgotten TABLE_NAME
+ * otherwise surfaces as the SDK's "Cannot do operations on a non-existent table", which names none.
+ */
+export async function requireLocalTables(
+  ddb: DynamoDBClient,
+  endpoints: LocalEndpoints,
+  tables: readonly ('records' | 'tenants')[],
+): Promise<void> {
+  for (const table of tables) {
+    const [name, variables] =
+      table === 'records'
+        ? [endpoints.tableName, LOCAL_ENV.tableName]
+        : [endpoints.tenantsTableName, `${LOCAL_ENV.tableName} (and ${LOCAL_ENV.tenantsTableName}, if set)`];
+    try {
+      await ddb.send(new DescribeTableCommand({ TableName: name }));
+    } catch (error) {
+      if ((error as Error).name === 'ResourceNotFoundException')
+        throw new LocalTableNotFound(name, endpoints.dynamodb, variables);
+      throw error;
+    }
   }
 }

@@ -3,7 +3,7 @@
  * which thing is missing and the ways to give it. The SDK's own words ("Region is missing",
  * `CredentialsProviderError: Could not load credentials from any providers`) name neither. Used by the tools
  * that reach a deployed stage: `npm run ops -- --stage`, `npm run smoke -- --stage`, `npm run sim` on an AWS
- * table. Undefined for any other error.
+ * table; also a network that does not reach AWS. Undefined for any other error.
  */
 export function explainAwsSetup(error: unknown, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (!(error instanceof Error)) return undefined;
@@ -29,7 +29,22 @@ export function explainAwsSetup(error: unknown, env: NodeJS.ProcessEnv = process
   if (/ExpiredToken|token .*expired/i.test(`${error.name} ${error.message}`)) {
     return `Your AWS credentials have expired${profile}: sign in again (aws sso login), or refresh AWS_SESSION_TOKEN.`;
   }
+  const unreachable = unreachableHost(error);
+  if (unreachable !== undefined) {
+    return (
+      `AWS cannot be reached (${unreachable}): check the network connection, a proxy the network needs, and ` +
+      'the region (--region, AWS_REGION) naming a real AWS region.'
+    );
+  }
   return undefined;
+}
+
+/** The network error of a request that never reached AWS (no DNS, no route), in its words. */
+function unreachableHost(error: Error): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  const codes = /\b(ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH)\b/;
+  if (typeof code === 'string' && codes.test(code)) return error.message;
+  return codes.test(error.message) ? error.message : undefined;
 }
 
 /** A failure of a tool, for its user: the AWS setup problem when it is one, else the error's own words. */

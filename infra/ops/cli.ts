@@ -12,9 +12,11 @@ import {
   LOCAL_ENV,
   LocalModeNotRunning,
   type LocalService,
+  LocalTableNotFound,
   localClientConfig,
   localEndpoints,
   requireLocalMode,
+  requireLocalTables,
 } from '../local-mode.ts';
 import { describeToolFailure } from './aws-setup.ts';
 import {
@@ -130,10 +132,20 @@ const LOCAL_SERVICES: Record<string, readonly LocalService[]> = {
   tenant: ['dynamodb'],
 };
 
+/** The tables each command reads in local mode: checked first, so a wrong TABLE_NAME is named as such. */
+const LOCAL_TABLES: Record<string, readonly ('records' | 'tenants')[]> = {
+  replay: ['records'],
+  inspect: ['records'],
+  list: ['records'],
+  tenant: ['tenants', 'records'],
+};
+
 async function localTarget(env: NodeJS.ProcessEnv, command: string): Promise<Target> {
   const endpoints = localEndpoints(env);
   const services = LOCAL_SERVICES[command] ?? [];
   await requireLocalMode(endpoints, services);
+  const ddb = new DynamoDBClient(localClientConfig(endpoints.dynamodb));
+  await requireLocalTables(ddb, endpoints, LOCAL_TABLES[command] ?? []);
   const sqs = new SQSClient(localClientConfig(endpoints.sqs));
   // The queues' URLs come from the SQS emulator: asked only by the commands that use it.
   const url = async (name: string) =>
@@ -141,7 +153,7 @@ async function localTarget(env: NodeJS.ProcessEnv, command: string): Promise<Tar
       ? ((await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl ?? '')
       : '';
   return {
-    ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
+    ddb,
     sqs,
     tableName: endpoints.tableName,
     tenantsTableName: endpoints.tenantsTableName,
@@ -454,6 +466,7 @@ export function explain(error: unknown, env: NodeJS.ProcessEnv): string {
     error instanceof NotFound ||
     error instanceof StackNotFound ||
     error instanceof LocalModeNotRunning ||
+    error instanceof LocalTableNotFound ||
     error instanceof ReconcileBusy ||
     error instanceof PurgeIncomplete ||
     error instanceof PurgeRefused ||

@@ -21,6 +21,7 @@ import { keys, PARTITION_KEY } from '#shared/contract/keys.ts';
 import { NOTIFICATION_STATUSES, type NotificationStatus } from '#shared/contract/records.ts';
 import { encodeEnvelope } from '#shared/notifications/envelope.ts';
 import { decodeEnvelope, type Envelope } from '#shared/notifications/queue-message.ts';
+import { listTenantItems } from './tenants.ts';
 
 /**
  * Operator actions, written against the AWS SDK so they work the same on local mode's emulators and in
@@ -142,6 +143,32 @@ export class NotFound extends Error {
 }
 
 /**
+ * The registered tenants that hold a notification under their own key (one their secret signed at their URL):
+ * read only when `replay` without `--tenant` finds none, one read per tenant, keys only.
+ */
+async function tenantsHolding(target: Target, notificationId: string): Promise<string[]> {
+  if (!target.tenantsTableName) return [];
+  const ids = (await listTenantItems(target.ddb, target.tenantsTableName)).map((t) => String(t.tenant_id));
+  const holders: string[] = [];
+  for (let i = 0; i < ids.length; i += 25) {
+    const found = await Promise.all(
+      ids.slice(i, i + 25).map(async (id) => {
+        const answer = await target.ddb.send(
+          new GetItemCommand({
+            TableName: target.tableName,
+            Key: { [PARTITION_KEY]: { S: keys.notification(notificationId, id) } },
+            ProjectionExpression: PARTITION_KEY,
+          }),
+        );
+        return answer.Item ? [id] : [];
+      }),
+    );
+    holders.push(...found.flat());
+  }
+  return holders;
+}
+
+/**
  * Put a stored notification back on the queue, as ingest first wrote it (same bytes, so the same
  * idempotency key; same received time and header id), so it takes the worker's path. Already applied: no
  * effect. Kept as unparseable or unknown_type before a fix: applied now, once. A record of the previous
@@ -155,10 +182,18 @@ export async function replay(
   tenantId?: string,
 ): Promise<{ type: unknown; previousStatus: unknown }> {
   const record = await getItem(target, keys.notification(notificationId, tenantId));
-  if (!record)
+  if (!record && tenantId === undefined) {
+    const holders = await tenantsHolding(target, notificationId);
     throw new NotFound(
-      `no notification ${notificationId}${tenantId === undefined ? '' : ` of tenant ${tenantId}`} in ${target.tableName}`,
+      holders.length > 0
+        ? `no notification ${notificationId} in ${target.tableName} without a tenant: it arrived at the URL of ` +
+            `tenant ${holders.join(', tenant ')}; replay it with --tenant ${holders[0]}`
+        : `no notification ${notificationId} in ${target.tableName} (a notification that arrived at a tenant URL ` +
+            'needs --tenant <tenant_id>; ops list shows its tenant)',
     );
+  }
+  if (!record)
+    throw new NotFound(`no notification ${notificationId} of tenant ${tenantId} in ${target.tableName}`);
   const signedBy = record.signed_by === 'tenant' ? 'tenant' : 'application';
   const body = String(record.body ?? '');
   const bytes = record.body_encoding === 'base64' ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');

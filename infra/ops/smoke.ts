@@ -10,9 +10,11 @@ import { loadLocalConfig, readCdkContext } from '../config.ts';
 import {
   isConnectionRefused,
   LocalModeNotRunning,
+  LocalTableNotFound,
   localClientConfig,
   localEndpoints,
   requireLocalMode,
+  requireLocalTables,
 } from '../local-mode.ts';
 import { describeToolFailure, explainAwsSetup } from './aws-setup.ts';
 import { StackNotFound, stackName, stackOutputs } from './stack-outputs.ts';
@@ -277,11 +279,13 @@ function deployedPublicConfig(): PublicConfig {
 async function localTarget(env: NodeJS.ProcessEnv): Promise<SmokeTarget> {
   const endpoints = localEndpoints(env);
   await requireLocalMode(endpoints, ['gateway', 'dynamodb']);
+  const ddb = new DynamoDBClient(localClientConfig(endpoints.dynamodb));
+  await requireLocalTables(ddb, endpoints, ['records']);
   const { config, secrets } = loadLocalConfig(env);
   return {
     baseUrl: endpoints.gateway,
     clientSecret: secrets.clientSecrets[0] as string,
-    ddb: new DynamoDBClient(localClientConfig(endpoints.dynamodb)),
+    ddb,
     tableName: endpoints.tableName,
     config,
     label: 'local mode',
@@ -366,6 +370,7 @@ export async function runSmokeCli(argv: string[], io: Io): Promise<number> {
   } catch (error) {
     if (
       error instanceof LocalModeNotRunning ||
+      error instanceof LocalTableNotFound ||
       error instanceof StackNotFound ||
       error instanceof ConfigError
     ) {

@@ -72,13 +72,17 @@ async function refuseLiveTenant(
       TableName: target.tenantsTableName,
       Key: { [TENANTS_PARTITION_KEY]: { S: `tenant#${tenantId}` } },
       ConsistentRead: true,
-      ProjectionExpression: 'offboarded_at',
+      ProjectionExpression: 'offboarded_at, #status',
+      ExpressionAttributeNames: { '#status': 'status' },
     }),
   );
-  if (answer.Item && answer.Item.offboarded_at === undefined)
+  if (answer.Item && answer.Item.offboarded_at === undefined) {
+    // Its own status (registered, connected, or disconnected by Cronofy): "registered" alone reads as unconnected.
+    const status = answer.Item.status?.S ?? 'registered';
     throw new PurgeRefused(
-      `tenant ${tenantId} is registered and was not offboarded: offboard it first (DELETE /tenants/${tenantId}); nothing was deleted`,
+      `tenant ${tenantId} is ${status} and was not offboarded: offboard it first (DELETE /tenants/${tenantId}); nothing was deleted`,
     );
+  }
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -164,7 +168,8 @@ export async function runTenantPurge(
   io: { stdout: (text: string) => void },
 ): Promise<number> {
   // A dry run deletes nothing: it may count a live tenant's records.
-  if (!options.dryRun) await refuseLiveTenant(target, tenantId);
+  // A dry run answers what the purge would: a refusal, not a count of records it would never delete.
+  await refuseLiveTenant(target, tenantId);
   const progress = await purgeTenant(target, tenantId, {
     dryRun: options.dryRun,
     ...(options.json

@@ -136,7 +136,11 @@ export async function offboardTenant(
   deps: RegistryDeps,
 ): Promise<TenantOffboarded> {
   const tenantId = parseTenantId(request.tenantId);
-  if (!(await deps.store.getTenant(tenantId))) throw new UnknownTenantError(tenantId);
+  const current = await deps.store.getTenant(tenantId);
+  if (!current) throw new UnknownTenantError(tenantId);
+  // A repeated DELETE (a retry, a second operator) answers what the first did: its credential is gone, so there
+  // is nothing to revoke, and writing again would move the times the first offboarding recorded.
+  if (current.offboardedAt) return { tenant: tenantView(current, deps.apiUrl), revoked: true };
   let revoked = true;
   let offboarded = false;
   try {

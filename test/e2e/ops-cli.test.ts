@@ -3,10 +3,12 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '#shared/contract/keys.ts';
 import { encodeEnvelope } from '#shared/notifications/envelope.ts';
 import { signBody } from '#shared/notifications/signature.ts';
 import { freePort } from '../../infra/local/services.ts';
 import type { LocalStack } from '../../infra/local/stack.ts';
+import { localEndpoints } from '../../infra/local-mode.ts';
 import { runOps } from '../../infra/ops/cli.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { localModeEnv, runCommand, startTestStack } from '../support/local-mode.ts';
@@ -158,6 +160,17 @@ describe('ops list', () => {
     );
   });
 
+  it("names the table local mode does not have, and the variable to give, when TABLE_NAME is not npm start's", async () => {
+    const at = `DynamoDB Local at http://127.0.0.1:${env.DYNAMODB_PORT}`;
+    for (const argv of [['list'], ['inspect', 'sr_x'], ['replay', 'ntf_x']])
+      await expect(opsWith({ TABLE_NAME: 'forgotten' }, ...argv)).rejects.toThrow(
+        `table forgotten was not found in ${at}: give this command the same TABLE_NAME as npm start`,
+      );
+    await expect(opsWith({ TABLE_NAME: 'forgotten' }, 'tenant', 'list')).rejects.toThrow(
+      `table forgotten-tenants was not found in ${at}: give this command the same TABLE_NAME (and TENANTS_TABLE_NAME, if set) as npm start`,
+    );
+  });
+
   it('runs as a user runs it, with only DYNAMODB_PORT and TABLE_NAME set: options passed, exit 0, no Node warning', async () => {
     // Without the test runner's NODE_NO_WARNINGS: npm run ops must keep the AWS SDK's Node version warning away itself.
     const userEnv = Object.fromEntries(
@@ -281,6 +294,35 @@ describe('ops tenant purge and list --tenant', () => {
       matched: 0,
       deleted: 0,
     });
+  });
+
+  it('replay without --tenant of a notification that arrived at a tenant URL names that tenant', async () => {
+    const holder = `holder-${randomBytes(4).toString('hex')}`;
+    const id = `sha256:${randomBytes(32).toString('hex')}`;
+    const put = (TableName: string, item: Record<string, unknown>) =>
+      stack.clients.dynamodb.send(new PutItemCommand({ TableName, Item: marshall(item) }));
+    await put(localEndpoints(env).tenantsTableName, {
+      pk: `tenant#${holder}`,
+      entity: 'tenant',
+      tenant_id: holder,
+      name: 'Holder',
+      status: 'connected',
+    });
+    await put(stack.tableName, {
+      pk: keys.notification(id, holder),
+      entity: 'notification',
+      notification_id: id,
+      status: 'stale',
+      received_at: new Date().toISOString(),
+      tenant_id: holder,
+      signed_by: 'tenant',
+    });
+    await expect(ops('replay', id)).rejects.toThrow(
+      `no notification ${id} in ${stack.tableName} without a tenant: it arrived at the URL of tenant ${holder}; replay it with --tenant ${holder}`,
+    );
+    await expect(ops('replay', `sha256:${'0'.repeat(64)}`)).rejects.toThrow(
+      'a notification that arrived at a tenant URL needs --tenant <tenant_id>',
+    );
   });
 
   it('refuses a missing or malformed tenant id and an unknown tenant command, with exit 2', async () => {

@@ -226,7 +226,7 @@ describe('ops tenant purge', () => {
     expect(await purgeTenant(aws, 'gone')).toMatchObject({ matched: 0, deleted: 0 });
   });
 
-  it("refuses to purge a tenant that is registered and not offboarded (an operator's typo must not wipe a live customer); counts it in a dry run", async () => {
+  it("refuses to purge a tenant that is registered and not offboarded (an operator's typo must not wipe a live customer), naming its status, in a dry run too", async () => {
     const tenantsTableName = `${aws.tableName}-tenants-purge`;
     await createTenantsTable(aws.ddb, tenantsTableName);
     const tenants = new DynamoTenantStore(aws.ddb, tenantsTableName, new LocalAesCipher());
@@ -240,8 +240,14 @@ describe('ops tenant purge', () => {
       /live is registered and was not offboarded: offboard it first \(DELETE \/tenants\/live\)/,
     );
     expect(ofTenant(await items(), 'live')).toHaveLength(3);
-    await runTenantPurge(target, 'live', { dryRun: true, json: true }, io);
-    expect(JSON.parse(out.at(-1) ?? '')).toMatchObject({ matched: 3, deleted: 0 });
+    const tokens = { accessToken: 'at', refreshToken: 'rt', expiresAt: Date.now() + 3_600_000 };
+    await tenants.connect('live', tokens, new Date().toISOString());
+    for (const dryRun of [false, true])
+      await expect(runTenantPurge(target, 'live', { dryRun, json: true }, io)).rejects.toThrow(
+        /live is connected and was not offboarded/,
+      );
+    expect(out).toEqual([]);
+    expect(ofTenant(await items(), 'live')).toHaveLength(3);
 
     await tenants.offboard('live', new Date().toISOString());
     await runTenantPurge(target, 'live', { dryRun: false, json: true }, io);

@@ -681,7 +681,7 @@ export function formatTenantsReport(report: TenantsReport): string {
     `  forgeries  ${f.sent} sent (across tenants, and one for a request of no tenant): ${f.accepted} accepted (202), ${f.rejected} kept rejected (tenant_mismatch), ${f.unchanged} records unchanged; an unknown tenant's URL answered ${report.unknownTenant.status}${report.unknownTenant.sameAsBadSignature ? ', as a bad signature' : ', NOT as a bad signature'}`,
     `  reconcile  ${r.checked} checked with ${r.calls} Cronofy call(s): ${r.changed} changed, ${r.unchanged} unchanged, ${r.skipped} skipped (disconnected tenant)${r.failed ? `, ${r.failed} failed` : ''}`,
     ...report.findings.map((finding) => `  ! ${finding}`),
-    `tenants ${report.tenants.length}  connected ${report.connected}  requests/tenant ${perTenant}  refreshes ${report.refreshes.total}/${report.refreshes.tenantsWithOne}  rejected ${f.rejected}/${f.sent}  crossed ${report.crossed}  mismatches ${report.mismatches}`,
+    `tenants ${report.tenants.length}  connected ${report.connected}${d.status === 'disconnected' ? ' (1 disconnected on purpose)' : ''}  requests/tenant ${perTenant}  refreshes ${report.refreshes.total}/${report.refreshes.tenantsWithOne}  rejected ${f.rejected}/${f.sent}  crossed ${report.crossed}  mismatches ${report.mismatches}`,
     report.ok ? 'OK' : 'FAILED',
   ].join('\n');
 }

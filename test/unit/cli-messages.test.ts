@@ -86,6 +86,22 @@ describe.each([
     expect(output).not.toMatch(STACK_TRACE);
     expect(code).toBe(1);
   });
+
+  it('says AWS cannot be reached when the network does not get there', async () => {
+    const { code, output } = await tool(script, args, {
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_MAX_ATTEMPTS: '1',
+      // A name no DNS resolves (RFC 2606), as with no network at all.
+      AWS_ENDPOINT_URL: 'https://aws.invalid',
+    });
+    expect(output).toMatch(/^AWS cannot be reached \(getaddrinfo (ENOTFOUND|EAI_AGAIN) aws\.invalid\)/);
+    expect(output).toContain('proxy');
+    expect(output).toContain('--region');
+    expect(output).not.toMatch(STACK_TRACE);
+    expect(code).toBe(1);
+  });
 });
 
 describe('explainAwsSetup', () => {

@@ -22,6 +22,11 @@ describe('README', () => {
     expect(commands).toContain(shell('CRONOFY_API_PORT', 3100));
   });
 
+  it("prints no redirect URL in the onboarding example: the callback's URL carries the OAuth code and state", () => {
+    expect(commands).toContain('connect_url');
+    expect(commands).not.toContain('url_effective');
+  });
+
   it('lists every status `ops list --status` accepts, and only those', () => {
     const line = commands.split('\n').find((text) => text.startsWith('npm run ops -- list')) ?? '';
     const listed = /# S: ([a-z_, ]+);/.exec(line)?.[1]?.split(', ');

@@ -280,6 +280,31 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
     expect(log.lines.some((line) => line.includes('tenant tokens not revoked at Cronofy'))).toBe(true);
   });
 
+  it('answers a repeated offboarding with the state unchanged: no second revoke, no write', async () => {
+    await put('acme', { name: 'Acme' });
+    await store.connect(
+      'acme',
+      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
+      new Date(now).toISOString(),
+    );
+    const del = () => call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    const first = await del();
+    const before = await store.getTenant('acme');
+    now += 60_000;
+    const offboard = store.offboard.bind(store);
+    let writes = 0;
+    store.offboard = async (...args) => {
+      writes++;
+      return offboard(...args);
+    };
+    const again = await del();
+    expect(again.statusCode).toBe(200);
+    expect(JSON.parse(again.body)).toEqual(JSON.parse(first.body));
+    expect(await store.getTenant('acme')).toEqual(before);
+    expect(revoked).toEqual([REFRESH]);
+    expect(writes).toBe(0);
+  });
+
   it('answers 404 for offboarding an unknown tenant', async () => {
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'nobody' } }));
     expect(answer.statusCode).toBe(404);
