@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { withContractBody } from './body-codec.ts';
 import { eventTimeSchema, participantSchema } from './cronofy-shapes.ts';
 
 /**
@@ -133,7 +134,11 @@ export const notificationRecordSchema = z.object({
   status: z.enum(NOTIFICATION_STATUSES),
   received_at: iso,
   triggered_at: z.optional(iso),
-  /** The raw body, verbatim. When it was not valid UTF-8, its base64 form and `body_encoding: "base64"`. */
+  /**
+   * The raw body, verbatim. When it was not valid UTF-8, its base64 form and `body_encoding: "base64"`.
+   * Stored compressed, as the binary attribute `body_deflate_v1` (./body-codec.ts): `parseStreamImage` gives
+   * back this form. Items written before that hold `body` and `body_encoding` as they are here.
+   */
   body: z.string(),
   body_encoding: z.enum(['utf8', 'base64']),
   /** The `Cronofy-Notification-ID` header of the first delivery seen, when one was sent (tracing only). */
@@ -258,10 +263,11 @@ export function fromAttributeMap(item: Record<string, unknown>): Record<string, 
 
 /**
  * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record.
- * Throws a ZodError for an item that is not one of ours.
+ * Throws a ZodError for an item that is not one of ours. A notification's compressed body comes back as
+ * the raw body (`body`, `body_encoding`).
  */
 export function parseStreamImage(
   image: Record<string, AttributeValue> | Record<string, unknown>,
 ): TableRecord {
-  return recordSchema.parse(fromAttributeMap(image));
+  return recordSchema.parse(withContractBody(fromAttributeMap(image)));
 }

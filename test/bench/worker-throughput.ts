@@ -8,8 +8,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
-import { keys } from '#shared/contract/keys.ts';
+import { DynamoRecordStore, notificationItem } from '#shared/aws/dynamo-store.ts';
 import { OPEN_INDEX } from '#shared/contract/open-index.ts';
 import { ASPECTS, LEGACY_APPLIED, mergeState, REVISION } from '#shared/contract/ordering.ts';
 import { createLogger } from '#shared/core/logger.ts';
@@ -182,13 +181,13 @@ export function contractItems(message: Message): Record<string, AttributeValue>[
   const plan = planNotification(envelope, now, { retentionDays: 90 });
   const options = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
   const state = plan.stateWrites.map((write) => marshall(mergeState(undefined, write).item ?? {}, options));
-  const record = {
+  // The notification item exactly as the store writes it (its body compressed).
+  const record = notificationItem({
     ...plan.notification,
     status: 'applied',
     processed_at: now.toISOString(),
-    pk: keys.notification(envelope.key),
-  };
-  return [...state, marshall(record, options)];
+  });
+  return [...state, record];
 }
 
 export interface StateItemParts {
