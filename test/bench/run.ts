@@ -6,6 +6,7 @@ import { FUNCTIONS, WORKER } from '../../infra/definitions.ts';
 import { startLocalAws } from '../support/local-aws.ts';
 import { type Bundle, buildAll } from './bundles.ts';
 import { type ColdSummary, measureColdStarts, pairedRatio, writeRunner } from './cold-start.ts';
+import { CORPUS, measureCompression, recordUnits } from './compression.ts';
 import {
   ASSUMPTIONS,
   billedMs,
@@ -440,6 +441,20 @@ async function main(): Promise<void> {
     const workerInitCpu = pairedRatio(c('worker'), c('floor-worker'), 'cpuRuns').median;
     const eventsOurs = eventsPath(cost.inputs.ours.events);
     const tableClass = tableClassBreakEven(cost.inputs.ours);
+    // Compression before/after on this run's workload bodies: the record as stored now and as text.
+    log('body compression: candidates on Cronofy-shaped bodies (CPU time)');
+    const compression = measureCompression(quick ? 5 : 20);
+    const units = recordUnits(CORPUS['throughput workload, 3–5 KB panels'] ?? []);
+    const oursDynamo = cost.inputs.ours.dynamo;
+    const costAsText = costPerMillion({
+      ...cost.inputs.ours,
+      dynamo: {
+        ...oursDynamo,
+        writeUnitsPerNotification: oursDynamo.writeUnitsPerNotification + units.text - units.compressed,
+        storedBytesPerNotification: oursDynamo.storedBytesPerNotification + units.bytesSaved,
+      },
+    });
+    const chosen = compression.find((c) => c.codec.includes('chosen'));
 
     const figures = {
       ingest_vs_floor: round(ingest.p50Ratio.median),
@@ -652,6 +667,13 @@ async function main(): Promise<void> {
         detail: `both with compute and events; us-east-1 list prices as of ${PRICES.asOf}; write units ${cost.inputs.ours.dynamo.writeUnitsPerNotification.toFixed(2)} vs ${cost.inputs.common.dynamo.writeUnitsPerNotification.toFixed(2)} per notification`,
       },
       {
+        name: 'compression: notification record write units',
+        value: `${units.compressed.toFixed(2)} / ${units.text.toFixed(2)}`,
+        target: '',
+        met: undefined,
+        detail: `compressed / as text, the same workload bodies (−${units.bytesSaved.toFixed(0)} B each); cost $${cost.ours.total.toFixed(2)} vs $${costAsText.total.toFixed(2)} as text (ratio ${costRatio.toFixed(3)} vs ${(costAsText.total / cost.common.total).toFixed(3)}); CPU ${chosen?.compressUs.toFixed(0)} µs to compress, ${chosen?.decompressUs.toFixed(0)} µs to read back`,
+      },
+      {
         name: 'events path',
         value: `$${(eventsOurs.requests * eventsOurs.unitPrice).toFixed(2)}`,
         target: '',
@@ -706,6 +728,7 @@ async function main(): Promise<void> {
           common: costWorstCase.common,
           inputs: costWorstCase.inputs,
         },
+        compression: { candidates: compression, recordUnits: units, costAsText },
         cost: {
           prices: PRICES,
           assumptions: ASSUMPTIONS,
