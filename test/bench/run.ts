@@ -17,6 +17,7 @@ import {
   PRICES,
   tableClassBreakEven,
 } from './cost.ts';
+import { measureDynamoOps } from './dynamo-ops.ts';
 import type { E2eOptions, E2eResult, StackLike } from './e2e.ts';
 import { startFakeSecretsManager } from './fake-secrets-manager.ts';
 import { measureIngestWarm } from './ingest-warm.ts';
@@ -215,6 +216,8 @@ async function measureLocal(dir: string) {
     log('worker throughput (ours, floor, contract floor, Powertools peer)');
     const dynamoPid = findProcess(['-port', String(aws.dynamo.port)]);
     const worker = await measureWorker(aws.dynamo.endpoint, SIZES.worker as WorkerOptions, dynamoPid);
+    log('DynamoDB Local CPU by write shape (ours and the contract floor, with and without the index)');
+    const dynamoOps = await measureDynamoOps(aws.dynamo.endpoint, dynamoPid, quick ? 100 : 400);
     log('write accounting, worst case: 4 KB bodies padded with captured data (copied into the state record)');
     const worstCaseBodies = await measureWriteAccounting(
       aws.dynamo.endpoint,
@@ -222,7 +225,7 @@ async function measureLocal(dir: string) {
       SIZES.accountingNotifications,
       'captured-data',
     );
-    return { bundles, cold, ingest, worker, worstCaseBodies };
+    return { bundles, cold, ingest, worker, worstCaseBodies, dynamoOps };
   } finally {
     await secrets.stop();
     await aws.stop();
@@ -414,7 +417,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cronofy-bench-'));
   const loadBefore = loadavg();
   try {
-    const { bundles, cold, ingest, worker, worstCaseBodies } = await measureLocal(dir);
+    const { bundles, cold, ingest, worker, worstCaseBodies, dynamoOps } = await measureLocal(dir);
     const e2e = await measureLocalMode();
     const growth = await measureGrowth();
     const cost = costs(ingest, worker);
@@ -552,6 +555,22 @@ async function main(): Promise<void> {
         detail: `vs ${v.contractFloor.notificationsPerSecond.median.toFixed(0)}/s (the contract's two items, unconditional: PutItem per state item, one BatchWriteItem per batch); reps ${pm(worker.oursVsContractFloor, 3)}`,
       },
       {
+        name: 'worker_vs_contract_floor, same indexed table',
+        value: worker.oursVsContractFloorIndexed.median.toFixed(3),
+        target: '',
+        met: undefined,
+        detail: `vs ${v.contractFloorIndexed.notificationsPerSecond.median.toFixed(0)}/s: the contract floor writing to a table with ours' open-requests index; reps ${pm(worker.oursVsContractFloorIndexed, 3)}`,
+      },
+      {
+        name: 'DynamoDB Local CPU ms / notification by write',
+        value: '',
+        target: '',
+        met: undefined,
+        detail: Object.entries(dynamoOps)
+          .map(([shape, cpu]) => `${shape} ${cpu.toFixed(2)}`)
+          .join('; '),
+      },
+      {
         name: 'worker round trips / notification',
         value: v.ours.roundTripsPerNotification.toFixed(2),
         target: '≤ 1.2',
@@ -598,7 +617,7 @@ async function main(): Promise<void> {
         value: (v.ours.clientCpuMsPerNotification + v.ours.dynamoCpuMsPerNotification).toFixed(2),
         target: '',
         met: undefined,
-        detail: (['ours', 'floor', 'contractFloor', 'powertools'] as const)
+        detail: (['ours', 'floor', 'contractFloor', 'contractFloorIndexed', 'powertools'] as const)
           .map(
             (n) =>
               `${n} ${v[n].clientCpuMsPerNotification.toFixed(2)} client + ${v[n].dynamoCpuMsPerNotification.toFixed(2)} DynamoDB Local`,
@@ -720,6 +739,7 @@ async function main(): Promise<void> {
         cold,
         ingest,
         worker,
+        dynamoOps,
         e2e,
         growth,
         costWorstCaseBodies: {
