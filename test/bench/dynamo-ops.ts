@@ -57,33 +57,25 @@ export async function measureDynamoOps(
     Array.from({ length: Math.ceil(list.length / 10) }, (_, i) => list.slice(i * 10, i * 10 + 10));
   const options = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 
+  const putState = (table: string) => (batch: Prepared[]) =>
+    Promise.all(
+      batch.map((p) =>
+        client.send(
+          new PutItemCommand({
+            TableName: table,
+            Item: marshall(mergeState(undefined, p.write).item ?? {}, options),
+          }),
+        ),
+      ),
+    );
+
   const shapes: Record<string, (batch: Prepared[]) => Promise<unknown>> = {
     'state: ours (conditional write, indexed table)': (batch) =>
       Promise.all(batch.map((p) => stores.indexed.applyState(p.write))),
     'state: ours (conditional write, no index)': (batch) =>
       Promise.all(batch.map((p) => stores.plain.applyState(p.write))),
-    'state: unconditional PutItem, indexed table': (batch) =>
-      Promise.all(
-        batch.map((p) =>
-          client.send(
-            new PutItemCommand({
-              TableName: tables.indexed,
-              Item: marshall(mergeState(undefined, p.write).item ?? {}, options),
-            }),
-          ),
-        ),
-      ),
-    'state: unconditional PutItem, no index (contract floor)': (batch) =>
-      Promise.all(
-        batch.map((p) =>
-          client.send(
-            new PutItemCommand({
-              TableName: tables.plain,
-              Item: marshall(mergeState(undefined, p.write).item ?? {}, options),
-            }),
-          ),
-        ),
-      ),
+    'state: unconditional PutItem, indexed table': putState(tables.indexed),
+    'state: unconditional PutItem, no index (contract floor)': putState(tables.plain),
     'notification records: ours (PartiQL INSERT batch)': (batch) =>
       stores.plain.putNotifications(batch.map((p) => p.record)),
     'notification records: BatchWriteItem (contract floor)': (batch) =>
