@@ -5,7 +5,7 @@ import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
 import { createLogger } from '#shared/core/logger.ts';
 import { makeHandler } from '../../functions/worker/handler.ts';
 import { profileSection } from './profile.ts';
-import { envelopeOf, notification, sqsEvent } from './workload.ts';
+import { workerBatches } from './workload.ts';
 
 /**
  * `npx tsx test/bench/worker-client-profile.ts`: the worker's own CPU per notification with DynamoDB taken
@@ -53,16 +53,7 @@ const worker = makeHandler(
   discard,
 );
 
-let message = 0;
-const batches = (count: number) =>
-  Array.from({ length: count }, () =>
-    sqsEvent(
-      Array.from({ length: 10 }, () => ({
-        messageId: `profile-${++message}`,
-        body: envelopeOf(notification('profile', 4096)),
-      })),
-    ),
-  );
+const batches = (count: number) => workerBatches('profile', count);
 const run = async (list: ReturnType<typeof batches>) => {
   for (const batch of list) {
     const { batchItemFailures } = await worker(batch as SQSEvent);
