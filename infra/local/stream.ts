@@ -56,7 +56,15 @@ export interface StreamTailOptions {
 const DESCRIBE_EVERY_MS = 1000;
 
 function plain(image: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  return image ? withContractBody(unmarshall(image as Record<string, AttributeValue>)) : undefined;
+  if (!image) return undefined;
+  const item = unmarshall(image as Record<string, AttributeValue>);
+  try {
+    return withContractBody(item);
+  } catch {
+    // A body that does not decompress (an item not written by the worker) must not stop the tail: the
+    // change is passed on as stored.
+    return item;
+  }
 }
 
 /** The identifying field of each entity: safe to print, unlike the rest of an image. */
