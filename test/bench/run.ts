@@ -25,7 +25,7 @@ import { findProcess } from './process-cpu.ts';
 import { measureRecordGrowth } from './record-growth.ts';
 import { round } from './stats.ts';
 import {
-  contractItems,
+  contractItemsJson,
   measureWorker,
   measureWriteAccounting,
   type WorkerOptions,
@@ -156,7 +156,7 @@ async function measureLocal(dir: string) {
     // The contract floor gets the two items ours would write, already in DynamoDB JSON.
     const contractEvent = () => {
       const m = { messageId: `cold-${++message}`, body: envelopeOf(notification('cold', 4096)) };
-      return sqsEvent([{ messageId: m.messageId, body: JSON.stringify(contractItems(m)) }]);
+      return sqsEvent([{ messageId: m.messageId, body: contractItemsJson(m) }]);
     };
 
     log('cold starts (fresh node per run)');

@@ -17,7 +17,7 @@ import { type ColdVariant, measureColdStarts, pairedRatio, writeRunner } from '.
 import { startFakeSecretsManager } from './fake-secrets-manager.ts';
 import { CountingSink } from './log-sink.ts';
 import { profileSection } from './profile.ts';
-import { contractItems, warmUpEmulator } from './worker-throughput.ts';
+import { contractItemsJson, warmUpEmulator } from './worker-throughput.ts';
 import { apiEvent, envelopeOf, notification, SECRETS, sqsEvent, workerBatches } from './workload.ts';
 
 /**
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       sqsEvent([{ messageId: `w-${++message}`, body: envelopeOf(notification('what-if', 4096)) }]);
     const contractEvent = () => {
       const m = { messageId: `w-${++message}`, body: envelopeOf(notification('what-if', 4096)) };
-      return sqsEvent([{ messageId: m.messageId, body: JSON.stringify(contractItems(m)) }]);
+      return sqsEvent([{ messageId: m.messageId, body: contractItemsJson(m) }]);
     };
     const envOf: Record<string, Record<string, string>> = {
       ingest: { ...sqsEnv, ...secretEnv },

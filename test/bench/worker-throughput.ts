@@ -203,6 +203,17 @@ export function contractItems(message: Message): Record<string, AttributeValue>[
   return [...state, record];
 }
 
+/**
+ * `contractItems` as the contract floor's queue message: JSON, with binary values (the compressed body) as
+ * base64, which the floor turns back into bytes (test/bench/floors/dynamo-put-item.ts).
+ */
+export function contractItemsJson(message: Message): string {
+  return JSON.stringify(contractItems(message), function (this: Record<string, unknown>, key, value) {
+    const raw = this[key];
+    return raw instanceof Uint8Array ? Buffer.from(raw).toString('base64') : value;
+  });
+}
+
 export interface StateItemParts {
   /** The key and the fields the records contract names. */
   contract: number;
