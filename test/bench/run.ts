@@ -768,6 +768,8 @@ async function main(): Promise<void> {
           inputs: costWorstCase.inputs,
         },
         compression: { candidates: compression, recordUnits: units, costAsText },
+        tableClass,
+        events: eventsOurs,
         cost: {
           prices: PRICES,
           assumptions: ASSUMPTIONS,
