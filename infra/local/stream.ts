@@ -10,6 +10,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { withContractBody } from '#shared/contract/body-codec.ts';
 import type { Logger } from '#shared/core/ports.ts';
 import { TABLE } from '../definitions.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local-mode.ts';
@@ -30,7 +31,10 @@ export interface StreamChange {
   /** The item's partition key (`pk`). */
   pk: string;
   entity: string | undefined;
-  /** The image as plain values (unmarshalled), or undefined for a REMOVE. */
+  /**
+   * The image as plain values (unmarshalled), a notification's body as the records contract has it (`body`,
+   * `body_encoding`, as `parseStreamImage` gives it), or undefined for a REMOVE.
+   */
   newImage: Record<string, unknown> | undefined;
   oldImage: Record<string, unknown> | undefined;
   /** The record as DynamoDB Streams returns it (DynamoDB JSON images), e.g. for `parseStreamImage`. */
@@ -52,7 +56,15 @@ export interface StreamTailOptions {
 const DESCRIBE_EVERY_MS = 1000;
 
 function plain(image: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  return image ? unmarshall(image as Record<string, AttributeValue>) : undefined;
+  if (!image) return undefined;
+  const item = unmarshall(image as Record<string, AttributeValue>);
+  try {
+    return withContractBody(item);
+  } catch {
+    // A body that does not decompress (an item not written by the worker) must not stop the tail: the
+    // change is passed on as stored.
+    return item;
+  }
 }
 
 /** The identifying field of each entity: safe to print, unlike the rest of an image. */

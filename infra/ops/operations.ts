@@ -17,6 +17,7 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { BODY_ATTRIBUTE, storedBodyBytes } from '#shared/contract/body-codec.ts';
 import { keys, PARTITION_KEY } from '#shared/contract/keys.ts';
 import { NOTIFICATION_STATUSES, type NotificationStatus } from '#shared/contract/records.ts';
 import { encodeEnvelope } from '#shared/notifications/envelope.ts';
@@ -195,8 +196,8 @@ export async function replay(
   if (!record)
     throw new NotFound(`no notification ${notificationId} of tenant ${tenantId} in ${target.tableName}`);
   const signedBy = record.signed_by === 'tenant' ? 'tenant' : 'application';
-  const body = String(record.body ?? '');
-  const bytes = record.body_encoding === 'base64' ? Buffer.from(body, 'base64') : Buffer.from(body, 'utf8');
+  // Either stored form: the compressed attribute, or text / base64 as records were written before it.
+  const bytes = storedBodyBytes(record);
   const receivedAt = new Date(String(record.received_at));
   await target.sqs.send(
     new SendMessageCommand({
@@ -247,7 +248,13 @@ export async function inspect(target: Target, schedulingRequestId: string): Prom
       }),
     );
     for (const item of page.Items ?? []) {
-      const { body: _body, [PARTITION_KEY]: _pk, ...rest } = unmarshall(item);
+      const {
+        body: _body,
+        body_encoding: _encoding,
+        [BODY_ATTRIBUTE]: _stored,
+        [PARTITION_KEY]: _pk,
+        ...rest
+      } = unmarshall(item);
       notifications.push(rest);
     }
     start = page.LastEvaluatedKey;

@@ -14,6 +14,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { BODY_ATTRIBUTE, compressBody, rawBody } from '../contract/body-codec.ts';
 import { notificationKey, PARTITION_KEY } from '../contract/keys.ts';
 import { OPEN_INDEX } from '../contract/open-index.ts';
 import {
@@ -69,9 +70,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const marshallOptions = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
 
-/** A notification record as the item stored under its key. */
-function notificationItem(record: NotificationRecord): Record<string, AttributeValue> {
-  return marshallItem({ ...record, [PARTITION_KEY]: notificationKey(record) });
+/**
+ * A notification record as the item stored under its key: the body compressed into one binary attribute
+ * (shared/contract/body-codec.ts), which replaces `body` and `body_encoding`.
+ */
+export function notificationItem(record: NotificationRecord): Record<string, AttributeValue> {
+  const { body, body_encoding, ...fields } = record;
+  return {
+    ...marshallItem({ ...fields, [PARTITION_KEY]: notificationKey(record) }),
+    [BODY_ATTRIBUTE]: { B: compressBody(rawBody(body, body_encoding)) },
+  };
 }
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { withContractBody } from './body-codec.ts';
 import { eventTimeSchema, participantSchema } from './cronofy-shapes.ts';
 
 /**
@@ -152,7 +153,11 @@ export const notificationRecordSchema = z.object({
   status: z.enum(NOTIFICATION_STATUSES),
   received_at: iso,
   triggered_at: z.optional(iso),
-  /** The raw body, verbatim. When it was not valid UTF-8, its base64 form and `body_encoding: "base64"`. */
+  /**
+   * The raw body, verbatim. When it was not valid UTF-8, its base64 form and `body_encoding: "base64"`.
+   * Stored compressed, as the binary attribute `body_deflate_v1` (./body-codec.ts): `parseStreamImage` gives
+   * back this form. Items written before that hold `body` and `body_encoding` as they are here.
+   */
   body: z.string(),
   body_encoding: z.enum(['utf8', 'base64']),
   /** The `Cronofy-Notification-ID` header of the first delivery seen, when one was sent (tracing only). */
@@ -292,7 +297,7 @@ export function fromAttributeMap(item: Record<string, unknown>): Record<string, 
 /**
  * Parse a DynamoDB stream image (or any item in DynamoDB JSON) into a typed record: `undefined` for anything that
  * is not one of the records above (internal bookkeeping items, an entity added later, a malformed item, a value
- * that is not an image at all). Never throws, so a consumer can skip what it does not know without naming it.
+ * that is not an image at all, a body that does not decompress). Never throws, so a consumer can skip what it does not know without naming it.
  */
 export function parseStreamImage(
   image: Record<string, AttributeValue> | Record<string, unknown> | undefined,
@@ -300,7 +305,8 @@ export function parseStreamImage(
   if (typeof image !== 'object' || image === null || Array.isArray(image)) return undefined;
   let plain: Record<string, unknown>;
   try {
-    plain = fromAttributeMap(image);
+    // A notification's compressed body comes back as the raw body (`body`, `body_encoding`).
+    plain = withContractBody(fromAttributeMap(image));
   } catch {
     return undefined;
   }

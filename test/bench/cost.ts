@@ -1,12 +1,14 @@
 /**
  * Dollars per million notifications at AWS list prices, from measured inputs. Pure arithmetic: every input
- * is a number the benchmark measured (or an assumption named in `ASSUMPTIONS`), every price is in `PRICES`.
+ * is a number the benchmark measured (or an assumption named in `ASSUMPTIONS`), every price is in `PRICES`,
+ * the one place prices live (the README points here rather than copying them).
  */
 
 export const PRICES = {
   region: 'us-east-1',
   /** When these were taken. List prices change: re-check them on the AWS pricing pages before relying on them. */
   asOf: '2026-11-23',
+  /** The AWS pricing pages the prices below were read from (us-east-1, no free tier). */
   sources: [
     'https://aws.amazon.com/api-gateway/pricing/',
     'https://aws.amazon.com/lambda/pricing/',
@@ -14,6 +16,18 @@ export const PRICES = {
     'https://aws.amazon.com/dynamodb/pricing/on-demand/',
     'https://aws.amazon.com/s3/pricing/',
     'https://aws.amazon.com/cloudwatch/pricing/',
+    'https://aws.amazon.com/eventbridge/pricing/',
+  ],
+  /**
+   * Entered on 2026-12-07 from AWS's published relations and secondary summaries (Pipes $0.40 and custom
+   * events $1.00 per million; Standard-IA requests +25 %, storage −60 %), not yet read on the pricing pages
+   * above: check these first.
+   */
+  toVerify: [
+    'pipesPerMillionRequests',
+    'customEventsPerMillion',
+    'dynamoIaPerMillionWriteUnits',
+    'dynamoIaPerGbMonth',
   ],
   /** HTTP API, first 300 million requests a month; metered per 512 KB. */
   httpApiPerMillionRequests: 1.0,
@@ -26,9 +40,16 @@ export const PRICES = {
   /** On-demand, after the November 2024 reduction. */
   dynamoPerMillionWriteUnits: 0.625,
   dynamoPerGbMonth: 0.25,
+  /** The Standard-IA table class: requests 25 % dearer, storage 60 % cheaper. */
+  dynamoIaPerMillionWriteUnits: 0.78125,
+  dynamoIaPerGbMonth: 0.1,
   s3PutPerThousand: 0.005,
   s3StandardPerGbMonth: 0.023,
   logsIngestionPerGb: 0.5,
+  /** EventBridge Pipes: requests after filtering; every 64 KB chunk of a record is one request. */
+  pipesPerMillionRequests: 0.4,
+  /** EventBridge custom events (`PutEvents`): every 64 KB chunk of an entry is one event. */
+  customEventsPerMillion: 1.0,
 } as const;
 
 export type Prices = typeof PRICES;
@@ -75,6 +96,11 @@ export interface DesignInputs {
     storedItemsPerNotification: number;
   };
   s3: { putsPerNotification: number; storedBytesPerNotification: number };
+  /**
+   * Events to a custom event bus: one per visible state change, each the state record's stream record
+   * (`NEW_AND_OLD_IMAGES`), delivered by an EventBridge Pipe from the table's stream (see `eventsPath`).
+   */
+  events: { perNotification: number; bytesPerEvent: number };
 }
 
 export interface CostLine {
@@ -90,6 +116,49 @@ export interface CostBreakdown {
   name: string;
   lines: CostLine[];
   total: number;
+}
+
+/** SQS, Pipes and custom events bill every started 64 KB of a payload as one request. */
+export const chunks64k = (bytes: number): number => Math.max(1, Math.ceil(bytes / (64 * 1024)));
+
+/**
+ * The cheaper delivery of the table's state changes to a custom event bus. A Pipe from the stream costs
+ * `pipesPerMillionRequests` per chunk; a stream Lambda calling `PutEvents` costs `customEventsPerMillion` per
+ * chunk before its own compute, so the Pipe is cheaper whatever that compute: the model prices the Pipe.
+ * Stream reads are not billed (as for Lambda triggers; verify for a Pipe on the DynamoDB pricing page).
+ */
+export function eventsPath(
+  events: DesignInputs['events'],
+  prices: Prices = PRICES,
+): { item: string; requests: number; unitPrice: number; putEventsAtLeast: number } {
+  const requests = events.perNotification * chunks64k(events.bytesPerEvent);
+  return {
+    item: 'EventBridge Pipe, stream to event bus (one event per state change)',
+    requests,
+    unitPrice: prices.pipesPerMillionRequests,
+    putEventsAtLeast: requests * prices.customEventsPerMillion,
+  };
+}
+
+/**
+ * DynamoDB Standard vs Standard-IA for one design: IA saves `(standard − IA storage price)` per GB-month held
+ * and costs `(IA − standard write price)` per million write units. It pays once the table holds more than
+ * `breakEvenGb` per million notifications a month, which is `breakEvenMonths` of this design's records.
+ */
+export function tableClassBreakEven(
+  design: DesignInputs,
+  prices: Prices = PRICES,
+  assumptions = ASSUMPTIONS,
+): { breakEvenGb: number; gbPerMonthOfTraffic: number; breakEvenMonths: number } {
+  const writePremium = prices.dynamoIaPerMillionWriteUnits - prices.dynamoPerMillionWriteUnits;
+  const storageSaving = prices.dynamoPerGbMonth - prices.dynamoIaPerGbMonth;
+  const breakEvenGb = (design.dynamo.writeUnitsPerNotification * writePremium) / storageSaving;
+  const gbPerMonthOfTraffic =
+    (1_000_000 *
+      (design.dynamo.storedBytesPerNotification +
+        design.dynamo.storedItemsPerNotification * assumptions.dynamoItemOverheadBytes)) /
+    GB;
+  return { breakEvenGb, gbPerMonthOfTraffic, breakEvenMonths: breakEvenGb / gbPerMonthOfTraffic };
 }
 
 /** Lambda bills duration per started millisecond. */
@@ -133,7 +202,7 @@ export function costPerMillion(
   line('Lambda duration, ingest (arm64)', ingestGbSeconds, 'GB-s', prices.lambdaArmPerGbSecond);
   line('Lambda duration, worker (arm64)', workerGbSeconds, 'GB-s', prices.lambdaArmPerGbSecond);
 
-  const sends = Math.ceil(design.sqs.messageBytes / (64 * 1024));
+  const sends = chunks64k(design.sqs.messageBytes);
   const receivesAndDeletes = 2 / design.worker.batchSize;
   const sqsRequests = sends + receivesAndDeletes + emptyReceivesPerNotification(assumptions);
   line(
@@ -168,6 +237,9 @@ export function costPerMillion(
       prices.s3StandardPerGbMonth,
     );
   }
+
+  const events = eventsPath(design.events, prices);
+  line(events.item, events.requests, 'million requests', events.unitPrice);
 
   const platformBytes =
     M * design.ingest.platformLogBytesPerInvocation +

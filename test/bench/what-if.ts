@@ -17,8 +17,8 @@ import { type ColdVariant, measureColdStarts, pairedRatio, writeRunner } from '.
 import { startFakeSecretsManager } from './fake-secrets-manager.ts';
 import { CountingSink } from './log-sink.ts';
 import { profileSection } from './profile.ts';
-import { contractItems, warmUpEmulator } from './worker-throughput.ts';
-import { apiEvent, envelopeOf, notification, SECRETS, sqsEvent } from './workload.ts';
+import { contractItemsJson, warmUpEmulator } from './worker-throughput.ts';
+import { apiEvent, envelopeOf, notification, SECRETS, sqsEvent, workerBatches } from './workload.ts';
 
 /**
  * `npx tsx test/bench/what-if.ts [--reps N] [--json FILE]`: the profiling behind the performance section.
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       sqsEvent([{ messageId: `w-${++message}`, body: envelopeOf(notification('what-if', 4096)) }]);
     const contractEvent = () => {
       const m = { messageId: `w-${++message}`, body: envelopeOf(notification('what-if', 4096)) };
-      return sqsEvent([{ messageId: m.messageId, body: JSON.stringify(contractItems(m)) }]);
+      return sqsEvent([{ messageId: m.messageId, body: contractItemsJson(m) }]);
     };
     const envOf: Record<string, Record<string, string>> = {
       ingest: { ...sqsEnv, ...secretEnv },
@@ -238,15 +238,7 @@ async function main(): Promise<void> {
       },
       sink.write,
     );
-    const batches = (n: number) =>
-      Array.from({ length: n }, () =>
-        sqsEvent(
-          Array.from({ length: 10 }, () => ({
-            messageId: `p-${++message}`,
-            body: envelopeOf(notification('prof', 4096)),
-          })),
-        ),
-      );
+    const batches = (n: number) => workerBatches('prof', n);
     const lanes = async (list: ReturnType<typeof batches>) => {
       let next = 0;
       await Promise.all(

@@ -8,8 +8,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
-import { keys } from '#shared/contract/keys.ts';
+import { DynamoRecordStore, notificationItem } from '#shared/aws/dynamo-store.ts';
 import { OPEN_INDEX } from '#shared/contract/open-index.ts';
 import { ASPECTS, LEGACY_APPLIED, mergeState, REVISION } from '#shared/contract/ordering.ts';
 import { createLogger } from '#shared/core/logger.ts';
@@ -39,8 +38,20 @@ import { envelopeOf, notification, type Shape, sqsEvent } from './workload.ts';
  * - powertools: the common design (test/bench/powertools-worker.ts), same table changes plus its own table.
  */
 
-export type Variant = 'ours' | 'floor' | 'contractFloor' | 'powertools';
-export const VARIANTS: readonly Variant[] = ['ours', 'floor', 'contractFloor', 'powertools'];
+export type Variant = 'ours' | 'floor' | 'contractFloor' | 'contractFloorIndexed' | 'powertools';
+/**
+ * `contractFloorIndexed`: the contract floor on a table with ours' index of open scheduling requests, so
+ * the index's own cost (in DynamoDB Local, and a write unit per new request in AWS) is on both sides.
+ */
+export const VARIANTS: readonly Variant[] = [
+  'ours',
+  'floor',
+  'contractFloor',
+  'contractFloorIndexed',
+  'powertools',
+];
+const perVariant = <T>(value: () => T) =>
+  Object.fromEntries(VARIANTS.map((v) => [v, value()])) as Record<Variant, T>;
 
 type Message = { messageId: string; body: string };
 type RunBatch = (messages: readonly Message[]) => Promise<number>;
@@ -69,6 +80,7 @@ export interface WorkerResult {
   variants: Record<Variant, VariantResult>;
   oursVsFloor: Spread;
   oursVsContractFloor: Spread;
+  oursVsContractFloorIndexed: Spread;
   oursVsPowertools: Spread;
   /** Average size of the two items the contract asks for, in this workload (DynamoDB's size rules). */
   contractItemBytes: { state: number; notification: number };
@@ -132,7 +144,7 @@ async function drive(
  * would pay for the others' records. In AWS a stream changes neither a write's price nor its latency, so the
  * throughput tables have none. The idempotency table is the one Powertools documents: key `id`.
  */
-async function createPlainTable(
+export async function createPlainTable(
   client: DynamoDBClient,
   tableName: string,
   key: string,
@@ -182,13 +194,24 @@ export function contractItems(message: Message): Record<string, AttributeValue>[
   const plan = planNotification(envelope, now, { retentionDays: 90 });
   const options = { removeUndefinedValues: true, convertClassInstanceToMap: true } as const;
   const state = plan.stateWrites.map((write) => marshall(mergeState(undefined, write).item ?? {}, options));
-  const record = {
+  // The notification item exactly as the store writes it (its body compressed).
+  const record = notificationItem({
     ...plan.notification,
     status: 'applied',
     processed_at: now.toISOString(),
-    pk: keys.notification(envelope.key),
-  };
-  return [...state, marshall(record, options)];
+  });
+  return [...state, record];
+}
+
+/**
+ * `contractItems` as the contract floor's queue message: JSON, with binary values (the compressed body) as
+ * base64, which the floor turns back into bytes (test/bench/floors/dynamo-put-item.ts).
+ */
+export function contractItemsJson(message: Message): string {
+  return JSON.stringify(contractItems(message), function (this: Record<string, unknown>, key, value) {
+    const raw = this[key];
+    return raw instanceof Uint8Array ? Buffer.from(raw).toString('base64') : value;
+  });
 }
 
 export interface StateItemParts {
@@ -252,11 +275,17 @@ async function setUp(endpoint: string, prefix: string) {
     ours: [`${prefix}-ours`],
     floor: [`${prefix}-floor`],
     contractFloor: [`${prefix}-contract-floor`],
+    contractFloorIndexed: [`${prefix}-contract-floor-indexed`],
     powertools: [`${prefix}-powertools`, `${prefix}-idempotency`],
   };
   const admin = dynamoClient(endpoint);
   for (const variant of VARIANTS)
-    await createPlainTable(admin, tables[variant][0] as string, TABLE.partitionKey, variant === 'ours');
+    await createPlainTable(
+      admin,
+      tables[variant][0] as string,
+      TABLE.partitionKey,
+      variant === 'ours' || variant === 'contractFloorIndexed',
+    );
   await createPlainTable(admin, tables.powertools[1] as string, 'id');
 
   const oursHandler = makeHandler(
@@ -282,28 +311,30 @@ async function setUp(endpoint: string, prefix: string) {
     Promise.all(batch.map((m) => put('floor', prebuilt.get(m.messageId)?.[0] ?? {}))).then(() => 0);
   // The contract floor: ours without conditions. State items in parallel, then every notification item of
   // the batch in one BatchWriteItem (25 items at most per call).
-  const putContract = async (batch: readonly Message[]) => {
-    const items = batch.map((m) => prebuilt.get(m.messageId) ?? []);
-    await Promise.all(items.flatMap((list) => list.slice(0, -1)).map((item) => put('contractFloor', item)));
-    const records = items.flatMap((list) => list.slice(-1));
-    for (let i = 0; i < records.length; i += 25) {
-      const chunk = records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
-      const { UnprocessedItems } = await clients.contractFloor.send(
-        new BatchWriteItemCommand({ RequestItems: { [tables.contractFloor[0] as string]: chunk } }),
-      );
-      if (Object.keys(UnprocessedItems ?? {}).length > 0) throw new Error('unprocessed items');
-    }
-    return 0;
-  };
+  const putContract =
+    (variant: 'contractFloor' | 'contractFloorIndexed') => async (batch: readonly Message[]) => {
+      const items = batch.map((m) => prebuilt.get(m.messageId) ?? []);
+      await Promise.all(items.flatMap((list) => list.slice(0, -1)).map((item) => put(variant, item)));
+      const records = items.flatMap((list) => list.slice(-1));
+      for (let i = 0; i < records.length; i += 25) {
+        const chunk = records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+        const { UnprocessedItems } = await clients[variant].send(
+          new BatchWriteItemCommand({ RequestItems: { [tables[variant][0] as string]: chunk } }),
+        );
+        if (Object.keys(UnprocessedItems ?? {}).length > 0) throw new Error('unprocessed items');
+      }
+      return 0;
+    };
 
   const runners: Record<Variant, RunBatch> = {
     ours: async (batch) => (await oursHandler(sqsEvent(batch) as SQSEvent)).batchItemFailures.length,
     powertools: async (batch) =>
       (await peerHandler(sqsEvent(batch) as SQSEvent, lambdaContext)).batchItemFailures.length,
     floor: putEach,
-    contractFloor: putContract,
+    contractFloor: putContract('contractFloor'),
+    contractFloorIndexed: putContract('contractFloorIndexed'),
   };
-  const processed: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
+  const processed = perVariant(() => 0);
   const prepare = (variant: Variant, count: number, bodyBytes?: number, shape?: Shape): Message[] => {
     const list = messages(variant, count, bodyBytes, shape);
     processed[variant] += count;
@@ -311,7 +342,8 @@ async function setUp(endpoint: string, prefix: string) {
     for (const m of list) {
       if (variant === 'floor')
         prebuilt.set(m.messageId, [{ pk: { S: `floor#${m.messageId}` }, body: { S: m.body } }]);
-      if (variant === 'contractFloor') prebuilt.set(m.messageId, contractItems(m));
+      if (variant === 'contractFloor' || variant === 'contractFloorIndexed')
+        prebuilt.set(m.messageId, contractItems(m));
     }
     return list;
   };
@@ -372,9 +404,9 @@ export async function measureWorker(
     }
     prebuilt.clear();
 
-    const rates: Record<Variant, number[]> = { ours: [], floor: [], contractFloor: [], powertools: [] };
-    const clientCpu: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
-    const dynamoCpu: Record<Variant, number> = { ours: 0, floor: 0, contractFloor: 0, powertools: 0 };
+    const rates = perVariant((): number[] => []);
+    const clientCpu = perVariant(() => 0);
+    const dynamoCpu = perVariant(() => 0);
     for (const variant of VARIANTS) {
       meters[variant].reset();
       sinks[variant].reset();
@@ -401,7 +433,7 @@ export async function measureWorker(
     const logBytes = Object.fromEntries(VARIANTS.map((v) => [v, sinks[v].bytes])) as Record<Variant, number>;
 
     // Batch duration with no contention: what one worker invocation takes.
-    const batchMs: Record<Variant, number[]> = { ours: [], floor: [], contractFloor: [], powertools: [] };
+    const batchMs = perVariant((): number[] => []);
     for (let b = 0; b < options.latencyBatches; b++) {
       for (const variant of VARIANTS) {
         const batch = prepare(variant, options.batchSize);
@@ -454,6 +486,7 @@ export async function measureWorker(
       variants: results,
       oursVsFloor: ratio('ours', 'floor'),
       oursVsContractFloor: ratio('ours', 'contractFloor'),
+      oursVsContractFloorIndexed: ratio('ours', 'contractFloorIndexed'),
       oursVsPowertools: ratio('ours', 'powertools'),
       contractItemBytes: {
         state: average(sizes.map((s) => s[0] ?? 0)),

@@ -161,6 +161,20 @@ export function sqsEvent(messages: readonly { messageId: string; body: string }[
   };
 }
 
+let batchMessage = 0;
+
+/** `count` SQS events of 10 fresh 4 KB notifications each, as the warm worker profiles feed them. */
+export function workerBatches(run: string, count: number) {
+  return Array.from({ length: count }, () =>
+    sqsEvent(
+      Array.from({ length: 10 }, () => ({
+        messageId: `${run}-${++batchMessage}`,
+        body: envelopeOf(notification(run, 4096)),
+      })),
+    ),
+  );
+}
+
 /**
  * The HTTP API's access log line for one signed notification POST: the stack's format
  * (ACCESS_LOG_FIELDS) with the values API Gateway fills in, sized like real ones.

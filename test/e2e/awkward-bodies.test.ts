@@ -1,6 +1,7 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withContractBody } from '#shared/contract/body-codec.ts';
 import { NOTIFICATION_BODY_MAX_BYTES } from '#shared/contract/limits.ts';
 import { keys } from '#shared/contract/records.ts';
 import { idempotencyKey } from '#shared/notifications/envelope.ts';
@@ -37,7 +38,7 @@ async function item(pk: string): Promise<Record<string, unknown> | undefined> {
   const result = await stack.clients.dynamodb.send(
     new GetItemCommand({ TableName: stack.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
   );
-  return result.Item ? unmarshall(result.Item) : undefined;
+  return result.Item ? withContractBody(unmarshall(result.Item)) : undefined;
 }
 
 async function recordOf(body: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {

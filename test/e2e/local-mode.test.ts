@@ -4,6 +4,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withContractBody } from '#shared/contract/body-codec.ts';
 import { appliedKey } from '#shared/contract/ordering.ts';
 import { keys, parseStreamImage } from '#shared/contract/records.ts';
 import { signBody } from '#shared/notifications/signature.ts';
@@ -61,7 +62,7 @@ async function getItem(pk: string): Promise<Record<string, unknown> | undefined>
   const result = await stack.clients.dynamodb.send(
     new GetItemCommand({ TableName: stack.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
   );
-  return result.Item ? unmarshall(result.Item) : undefined;
+  return result.Item ? withContractBody(unmarshall(result.Item)) : undefined;
 }
 
 async function queueDepth(): Promise<number> {

@@ -1,13 +1,15 @@
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { BODY_ATTRIBUTE } from '#shared/contract/body-codec.ts';
 import { keys } from '#shared/contract/keys.ts';
 import { appliedKey } from '#shared/contract/ordering.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { encodeEnvelope, idempotencyKey } from '#shared/notifications/envelope.ts';
+import { decodeEnvelope } from '#shared/notifications/queue-message.ts';
 import { inspect, NotFound, redrive, replay, type Target } from '../../infra/ops/operations.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { type LocalAws, startLocalAws } from '../support/local-aws.ts';
@@ -83,6 +85,41 @@ describe('operator commands against the local emulators', () => {
       type: 'scheduling_request_time_chosen',
     });
     expect(inspection.notifications[0]).not.toHaveProperty('body');
+    expect(inspection.notifications[0]).not.toHaveProperty(BODY_ATTRIBUTE);
+  });
+
+  it('replay puts back the exact bytes of a compressed body, not UTF-8 ones included', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from('{"notification":{"type":"x"},"b":"'),
+      Buffer.from([0xff, 0xc3]),
+      Buffer.from('"}'),
+    ]);
+    const key = idempotencyKey(bytes);
+    await deps.store.putNotifications([
+      {
+        entity: 'notification',
+        notification_id: key,
+        type: null,
+        status: 'unparseable',
+        received_at: '2026-11-23T10:00:00.000Z',
+        body: bytes.toString('base64'),
+        body_encoding: 'base64',
+        reason: 'body is not valid UTF-8',
+        processed_at: '2026-11-23T10:00:01.000Z',
+      },
+    ]);
+    await replay(target, key);
+    const { Messages = [] } = await aws.sqsClient.send(
+      new ReceiveMessageCommand({ QueueUrl: aws.queues.queueUrl, MaxNumberOfMessages: 10 }),
+    );
+    expect(Messages).toHaveLength(1);
+    // Taken off the queue, so the other tests' drains do not see it again.
+    await aws.sqsClient.send(
+      new DeleteMessageCommand({ QueueUrl: aws.queues.queueUrl, ReceiptHandle: Messages[0]?.ReceiptHandle }),
+    );
+    const envelope = decodeEnvelope(Messages[0]?.Body ?? '');
+    expect(envelope).toMatchObject({ key, encoding: 'base64', receivedAt: '2026-11-23T10:00:00.000Z' });
+    expect(Buffer.from(envelope.body, 'base64').equals(bytes)).toBe(true);
   });
 
   it('replay of an applied notification has no second effect', async () => {

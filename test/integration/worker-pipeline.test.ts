@@ -9,6 +9,7 @@ import {
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRecordStore } from '#shared/aws/dynamo-store.ts';
+import { withContractBody } from '#shared/contract/body-codec.ts';
 import { NOTIFICATION_BODY_MAX_BYTES } from '#shared/contract/limits.ts';
 import { appliedKey } from '#shared/contract/ordering.ts';
 import type { NotificationRecord } from '#shared/contract/records.ts';
@@ -100,7 +101,7 @@ async function item(pk: string): Promise<Record<string, unknown> | undefined> {
   const result = await aws.ddb.send(
     new GetItemCommand({ TableName: aws.tableName, Key: { pk: { S: pk } }, ConsistentRead: true }),
   );
-  return result.Item ? unmarshall(result.Item) : undefined;
+  return result.Item ? withContractBody(unmarshall(result.Item)) : undefined;
 }
 
 async function streamOf(pk: string) {

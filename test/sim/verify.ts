@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import type { _Record } from '@aws-sdk/client-dynamodb-streams';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { rawBody, withContractBody } from '#shared/contract/body-codec.ts';
 import {
   ASPECTS,
   type AspectName,
@@ -108,7 +109,8 @@ export async function getItems(
         new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: request, ConsistentRead: true } } }),
       );
       for (const raw of result.Responses?.[tableName] ?? []) {
-        const item = unmarshall(raw);
+        // A notification's body as the records contract has it (decompressed).
+        const item = withContractBody(unmarshall(raw));
         found.set(String(item.pk), item);
       }
       request = result.UnprocessedKeys?.[tableName]?.Keys;
@@ -221,11 +223,7 @@ function targetPks(notification: SimNotification): string[] {
 }
 
 function bodyMatches(item: Item, notification: SimNotification): boolean {
-  const stored =
-    item.body_encoding === 'base64'
-      ? Buffer.from(String(item.body), 'base64')
-      : Buffer.from(String(item.body));
-  return stored.equals(notification.body);
+  return rawBody(String(item.body), item.body_encoding).equals(notification.body);
 }
 
 interface AspectExpectation {
@@ -478,7 +476,7 @@ export interface StreamReport {
 
 function image(record: _Record, which: 'NewImage' | 'OldImage'): Item | undefined {
   const raw = record.dynamodb?.[which];
-  return raw ? unmarshall(raw as Record<string, AttributeValue>) : undefined;
+  return raw ? withContractBody(unmarshall(raw as Record<string, AttributeValue>)) : undefined;
 }
 
 /** Stream sequence numbers are decimal strings of varying length: compare them as numbers. */

@@ -1,6 +1,7 @@
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { withContractBody } from '#shared/contract/body-codec.ts';
 import { keys, PARTITION_KEY } from '#shared/contract/keys.ts';
 import {
   createQueues,
@@ -63,7 +64,8 @@ export async function readItem(
       ConsistentRead: true,
     }),
   );
-  return result.Item ? unmarshall(result.Item) : undefined;
+  // A notification's body as the records contract has it (decompressed), like parseStreamImage gives it.
+  return result.Item ? withContractBody(unmarshall(result.Item)) : undefined;
 }
 
 /** A scheduling request's record as it is now (strongly consistent), or undefined. */

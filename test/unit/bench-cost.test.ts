@@ -6,7 +6,9 @@ import {
   costPerMillion,
   type DesignInputs,
   emptyReceivesPerNotification,
+  eventsPath,
   PRICES,
+  tableClassBreakEven,
 } from '../bench/cost.ts';
 import { itemBytes } from '../bench/item-size.ts';
 import { stateItemParts } from '../bench/worker-throughput.ts';
@@ -26,6 +28,7 @@ const design: DesignInputs = {
   sqs: { messageBytes: 5000 },
   dynamo: { writeUnitsPerNotification: 2, storedBytesPerNotification: 0, storedItemsPerNotification: 0 },
   s3: { putsPerNotification: 0, storedBytesPerNotification: 0 },
+  events: { perNotification: 1, bytesPerEvent: 3000 },
 };
 
 const usd = (name: string, d: DesignInputs = design) =>
@@ -93,6 +96,55 @@ describe('bench cost model', () => {
     const bytes = 1_000_000 * (100 + 200 + 370 + 55 + 300);
     expect(usd('CloudWatch Logs', logged)).toBeCloseTo((bytes / 1024 ** 3) * 0.5, 9);
     expect(usd('CloudWatch Logs')).toBe(0);
+  });
+});
+
+describe('bench cost model: events and table class', () => {
+  it('delivers one event per state change through a Pipe, per started 64 KB, cheaper than PutEvents', () => {
+    expect(usd('EventBridge Pipe')).toBeCloseTo(0.4, 6);
+    const large = { perNotification: 2, bytesPerEvent: 64 * 1024 + 1 };
+    expect(usd('EventBridge Pipe', { ...design, events: large })).toBeCloseTo(2 * 2 * 0.4, 6);
+    const path = eventsPath(large);
+    // A stream Lambda's PutEvents alone ($1.00 per million) costs more than the Pipe, before its compute.
+    expect(path.putEventsAtLeast).toBeCloseTo(4, 6);
+    expect(path.putEventsAtLeast).toBeGreaterThan(path.requests * path.unitPrice);
+  });
+
+  it('adds every line into the total, compute included', () => {
+    const { lines, total } = costPerMillion(design);
+    expect(lines.map((l) => l.item.split(' (')[0])).toEqual([
+      'API Gateway HTTP API requests',
+      'Lambda requests',
+      'Lambda duration, ingest',
+      'Lambda duration, worker',
+      'SQS requests',
+      'DynamoDB on-demand writes',
+      'DynamoDB storage, one month',
+      'EventBridge Pipe, stream to event bus',
+      'CloudWatch Logs ingestion',
+    ]);
+    expect(total).toBeCloseTo(
+      lines.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0),
+      9,
+    );
+  });
+
+  it('finds where Standard-IA pays: storage held against the write premium', () => {
+    const stored: DesignInputs = {
+      ...design,
+      dynamo: {
+        writeUnitsPerNotification: 4,
+        storedBytesPerNotification: 1924,
+        storedItemsPerNotification: 1,
+      },
+    };
+    const even = tableClassBreakEven(stored);
+    // 4 M write units a month × $0.15625 premium = $0.625 a month; at $0.15 saved per GB-month: 4.17 GB.
+    expect(even.breakEvenGb).toBeCloseTo((4 * 0.15625) / 0.15, 6);
+    // A month of traffic stores 1 M × 2,024 B = 1.885 GiB: IA pays past 2.21 months of records.
+    expect(even.gbPerMonthOfTraffic).toBeCloseTo((1_000_000 * 2024) / 1024 ** 3, 9);
+    expect(even.breakEvenMonths).toBeCloseTo(even.breakEvenGb / even.gbPerMonthOfTraffic, 9);
+    expect(even.breakEvenMonths).toBeCloseTo(2.21, 2);
   });
 });
 

@@ -18,7 +18,14 @@ const tableName = process.env.TABLE_NAME ?? '';
 const contract = process.env.FLOOR_WRITES === 'items';
 
 function itemsOf(record: { messageId: string; body: string }): Record<string, AttributeValue>[] {
-  if (contract) return JSON.parse(record.body) as Record<string, AttributeValue>[];
+  if (contract) {
+    const items = JSON.parse(record.body) as Record<string, { B?: unknown }>[];
+    // Binary values (the compressed body) travel as base64.
+    for (const item of items)
+      for (const value of Object.values(item))
+        if (typeof value.B === 'string') value.B = Buffer.from(value.B, 'base64');
+    return items as Record<string, AttributeValue>[];
+  }
   return [{ pk: { S: `floor#${record.messageId}` }, body: { S: record.body } }];
 }
 
