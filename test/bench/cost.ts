@@ -98,7 +98,7 @@ export interface DesignInputs {
   s3: { putsPerNotification: number; storedBytesPerNotification: number };
   /**
    * Events to a custom event bus: one per visible state change, each the state record's stream record
-   * (`NEW_AND_OLD_IMAGES`), delivered by an EventBridge Pipe from the table's stream (see `eventsPath`).
+   * (`NEW_AND_OLD_IMAGES`), put on the bus by the stream function (see `eventsPath`).
    */
   events: { perNotification: number; bytesPerEvent: number };
 }
@@ -122,21 +122,24 @@ export interface CostBreakdown {
 export const chunks64k = (bytes: number): number => Math.max(1, Math.ceil(bytes / (64 * 1024)));
 
 /**
- * The cheaper delivery of the table's state changes to a custom event bus. A Pipe from the stream costs
- * `pipesPerMillionRequests` per chunk; a stream Lambda calling `PutEvents` costs `customEventsPerMillion` per
- * chunk before its own compute, so the Pipe is cheaper whatever that compute: the model prices the Pipe.
- * Stream reads are not billed (as for Lambda triggers; verify for a Pipe on the DynamoDB pricing page).
+ * The delivery of the table's state changes to the custom event bus as the stack deploys it
+ * (infra/constructs/events.ts): a stream Lambda that maps each change and calls `PutEvents`, billed per 64 KB
+ * chunk of an entry as a custom event, plus that function's requests, counted at a trickle (one invocation per
+ * event: an upper bound; under load a batch holds up to 100 records). Its compute (a few ms of 128–256 MB per
+ * batch) is left out: under 1 % of the line. A Pipe would cost `pipesPerMillionRequests` per chunk but still pay
+ * the bus for every event it delivers, so it is not cheaper (infra/README.md, "Downstream events").
+ * Stream reads by a Lambda trigger are not billed.
  */
 export function eventsPath(
   events: DesignInputs['events'],
   prices: Prices = PRICES,
-): { item: string; requests: number; unitPrice: number; putEventsAtLeast: number } {
-  const requests = events.perNotification * chunks64k(events.bytesPerEvent);
+): { item: string; events: number; unitPrice: number; invocations: number } {
+  const chunks = events.perNotification * chunks64k(events.bytesPerEvent);
   return {
-    item: 'EventBridge Pipe, stream to event bus (one event per state change)',
-    requests,
-    unitPrice: prices.pipesPerMillionRequests,
-    putEventsAtLeast: requests * prices.customEventsPerMillion,
+    item: 'EventBridge PutEvents from the stream function (one event per state change)',
+    events: chunks,
+    unitPrice: prices.customEventsPerMillion,
+    invocations: events.perNotification,
   };
 }
 
@@ -239,7 +242,13 @@ export function costPerMillion(
   }
 
   const events = eventsPath(design.events, prices);
-  line(events.item, events.requests, 'million requests', events.unitPrice);
+  line(events.item, events.events, 'million events', events.unitPrice);
+  line(
+    'Lambda requests, events function (at a trickle)',
+    events.invocations,
+    'million requests',
+    prices.lambdaPerMillionRequests,
+  );
 
   const platformBytes =
     M * design.ingest.platformLogBytesPerInvocation +

@@ -714,10 +714,10 @@ async function main(): Promise<void> {
       },
       {
         name: 'events path',
-        value: `$${(eventsOurs.requests * eventsOurs.unitPrice).toFixed(2)}`,
+        value: `$${(eventsOurs.events * eventsOurs.unitPrice + eventsOurs.invocations * PRICES.lambdaPerMillionRequests).toFixed(2)}`,
         target: '',
         met: undefined,
-        detail: `per million notifications, both designs: ${eventsOurs.requests.toFixed(2)} M Pipe requests (one event per state change, the cheaper path); a stream Lambda with PutEvents ≥ $${eventsOurs.putEventsAtLeast.toFixed(2)} before its compute`,
+        detail: `per million notifications, both designs: ${eventsOurs.events.toFixed(2)} M events put by the stream function (one per state change; PutEvents $${PRICES.customEventsPerMillion.toFixed(2)} per million) and at most ${eventsOurs.invocations.toFixed(2)} M invocations of it`,
       },
       {
         name: 'Standard-IA table class break-even',

@@ -100,14 +100,13 @@ describe('bench cost model', () => {
 });
 
 describe('bench cost model: events and table class', () => {
-  it('delivers one event per state change through a Pipe, per started 64 KB, cheaper than PutEvents', () => {
-    expect(usd('EventBridge Pipe')).toBeCloseTo(0.4, 6);
+  it('puts one event per state change with PutEvents, per started 64 KB, and counts the function invoked per event', () => {
+    expect(usd('EventBridge PutEvents')).toBeCloseTo(1.0, 6);
+    expect(usd('Lambda requests, events function')).toBeCloseTo(0.2, 6);
     const large = { perNotification: 2, bytesPerEvent: 64 * 1024 + 1 };
-    expect(usd('EventBridge Pipe', { ...design, events: large })).toBeCloseTo(2 * 2 * 0.4, 6);
-    const path = eventsPath(large);
-    // A stream Lambda's PutEvents alone ($1.00 per million) costs more than the Pipe, before its compute.
-    expect(path.putEventsAtLeast).toBeCloseTo(4, 6);
-    expect(path.putEventsAtLeast).toBeGreaterThan(path.requests * path.unitPrice);
+    expect(usd('EventBridge PutEvents', { ...design, events: large })).toBeCloseTo(2 * 2 * 1.0, 6);
+    expect(usd('Lambda requests, events function', { ...design, events: large })).toBeCloseTo(2 * 0.2, 6);
+    expect(eventsPath(large)).toMatchObject({ events: 4, invocations: 2, unitPrice: 1.0 });
   });
 
   it('adds every line into the total, compute included', () => {
@@ -120,7 +119,8 @@ describe('bench cost model: events and table class', () => {
       'SQS requests',
       'DynamoDB on-demand writes',
       'DynamoDB storage, one month',
-      'EventBridge Pipe, stream to event bus',
+      'EventBridge PutEvents from the stream function',
+      'Lambda requests, events function',
       'CloudWatch Logs ingestion',
     ]);
     expect(total).toBeCloseTo(
