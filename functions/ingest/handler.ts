@@ -38,13 +38,18 @@ export function makeHandler(deps: IngestDeps) {
 
 function depsFromEnv(): IngestDeps {
   const queueUrl = requiredEnv(process.env, ENV.queueUrl);
+  requiredEnv(process.env, ENV.tenantsTableName);
+  requiredEnv(process.env, ENV.tenantsKeyArn);
+  const tenants = once(() => tenantDirectoryFromEnv(process.env));
   return {
     queue: new SqsNotificationQueue(new SQSClient(INGEST_SQS_CLIENT_CONFIG), queueUrl),
     secrets: secretsManagerFromEnv(),
     clock: () => new Date(),
     logger: createLogger('ingest'),
     // The tenant notification URLs verify with a tenant's own client secrets (the tenants table, KMS-encrypted).
-    tenants: tenantDirectoryFromEnv(process.env),
+    // Built on the first tenant URL request, so the shared URL's cold start does not pay for it; its variables
+    // are still checked now, so a missing one fails the cold start by name.
+    tenants: { clientSecrets: (tenantId) => tenants().clientSecrets(tenantId) },
   };
 }
 

@@ -148,6 +148,9 @@ async function measureLocal(dir: string) {
       SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
       SECRETS_CACHE_SECONDS: '300',
+      // The tenant notification URLs' directory (built at cold start, read only for a tenant URL).
+      TENANTS_TABLE_NAME: 'bench-tenants',
+      TENANTS_KEY_ARN: 'arn:aws:kms:us-east-1:000000000000:key/bench',
     };
     let message = 0;
     const ingestEvent = () => apiEvent(notification('cold', 4096).body);

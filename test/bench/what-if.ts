@@ -95,6 +95,9 @@ async function main(): Promise<void> {
       SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:0:secret:x',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
       SECRETS_CACHE_SECONDS: '300',
+      // The tenant notification URLs' directory (built at cold start, read only for a tenant URL).
+      TENANTS_TABLE_NAME: 'bench-tenants',
+      TENANTS_KEY_ARN: 'arn:aws:kms:us-east-1:000000000000:key/bench',
     };
     const ddbEnv = {
       AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint,
