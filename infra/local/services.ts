@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import {
   CreateTableCommand,
+  type CreateTableCommandInput,
   DescribeTableCommand,
   DynamoDBClient,
   ListTablesCommand,
@@ -148,27 +149,22 @@ const OPEN_INDEX_DEFINITION = {
   Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: ['scheduling_request_id'] },
 };
 
-/**
- * Create the tenants table as the stack defines it (key, TTL of OAuth states, no stream); a no-op when it exists.
- */
-export async function createTenantsTable(client: DynamoDBClient, tableName: string): Promise<void> {
+/** Create a table unless it exists, and turn its TTL on unless a table of an earlier run has it already. */
+async function createTableOnce(
+  client: DynamoDBClient,
+  input: CreateTableCommandInput & { TableName: string },
+  ttlAttribute: string,
+): Promise<void> {
   try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: TENANTS_TABLE.partitionKey, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: TENANTS_TABLE.partitionKey, KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await client.send(new CreateTableCommand(input));
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;
   }
   try {
     await client.send(
       new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: TENANTS_TABLE.ttlAttribute, Enabled: true },
+        TableName: input.TableName,
+        TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true },
       }),
     );
   } catch (error) {
@@ -176,37 +172,40 @@ export async function createTenantsTable(client: DynamoDBClient, tableName: stri
   }
 }
 
+/**
+ * Create the tenants table as the stack defines it (key, TTL of OAuth states, no stream); a no-op when it exists.
+ */
+export async function createTenantsTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  await createTableOnce(
+    client,
+    {
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: TENANTS_TABLE.partitionKey, AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: TENANTS_TABLE.partitionKey, KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    },
+    TENANTS_TABLE.ttlAttribute,
+  );
+}
+
 /** Create the records table as the stack defines it (key, index, stream, TTL); a no-op when it exists. */
 export async function createTable(client: DynamoDBClient, tableName: string): Promise<{ streamArn: string }> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [
-          { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.openIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE.openIndex.sortKey, AttributeType: 'S' },
-        ],
-        KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
-        GlobalSecondaryIndexes: [OPEN_INDEX_DEFINITION],
-        BillingMode: 'PAY_PER_REQUEST',
-        StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.streamViewType },
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-  try {
-    await client.send(
-      new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
-      }),
-    );
-  } catch (error) {
-    // A table from an earlier run has it already.
-    if (!/already enabled/i.test((error as Error).message)) throw error;
-  }
+  await createTableOnce(
+    client,
+    {
+      TableName: tableName,
+      AttributeDefinitions: [
+        { AttributeName: TABLE.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE.openIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE.openIndex.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: TABLE.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [OPEN_INDEX_DEFINITION],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE.streamViewType },
+    },
+    TABLE.ttlAttribute,
+  );
   const described = await client.send(new DescribeTableCommand({ TableName: tableName }));
   if (!described.Table?.GlobalSecondaryIndexes?.some((index) => index.IndexName === TABLE.openIndex.name)) {
     // A table of an earlier version (a persisted DynamoDB Local): add the index of open scheduling requests.
