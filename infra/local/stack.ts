@@ -104,7 +104,7 @@ export interface LocalStack {
   visibilityTimeoutSeconds: number;
   /** The table's stream, record by record. */
   stream: StreamTail;
-  /** The downstream events mapped from the stream (CONTRACT §6), also served at `GET /_local/events`. */
+  /** The downstream events mapped from the stream (shared/events/README.md), also served at `GET /_local/events`. */
   events: LocalEventBus;
   /** The worker's pollers, in this process: stop them, start them again (with other settings). */
   worker: LocalWorker;

@@ -95,7 +95,7 @@ export const keys = {
  * `tenant`): the same bytes signed by two tenants' secrets are two notifications, and neither can suppress the
  * other. The body's digest alone for everything the application's secret verified, whatever URL it came to:
  * those bytes are one notification wherever they arrive, so a captured body replayed at another tenant's URL is
- * a duplicate and has no effect (CONTRACT: a replay of a signed body, under any header, has none).
+ * a duplicate and has no effect (a replay of a signed body, under any header, has none: README, "Receiving notifications").
  */
 export function notificationKey(record: {
   notification_id: string;

@@ -8,7 +8,7 @@ import { startTestStack } from '../support/local-mode.ts';
 import { type SseMessage, subscribeEvents } from '../support/sse.ts';
 
 /**
- * Downstream events in local mode (CONTRACT §4, §6), over real HTTP: signed notifications in, Server-Sent
+ * Downstream events in local mode (shared/events/README.md), over real HTTP: signed notifications in, Server-Sent
  * Events out of `GET /_local/events`, as `curl -N` reads them.
  */
 

@@ -13,7 +13,7 @@ import type { DownstreamEvents } from '../../infra/constructs/events.ts';
 import { EVENTS } from '../../infra/definitions.ts';
 import { CRONOFY_CONTEXT, FEATURE_FLAGS, NO_BUNDLING } from './cdk-context.ts';
 
-/** Downstream events in AWS (CONTRACT §6): the bus, the stream function feeding it, its DLQ and alarms, the schemas. */
+/** Downstream events in AWS (infra/README.md, "Downstream events"): the bus, the stream function feeding it, its DLQ and alarms, the schemas. */
 
 type Resource = {
   Type: string;

@@ -23,7 +23,7 @@ import {
 } from '#shared/events/domain-events.ts';
 import { DETAIL_TYPES, detailSchemaOf } from '#shared/events/schemas.ts';
 
-/** The mapping from a record change to a downstream event (CONTRACT §6), over every entity and transition. */
+/** The mapping from a record change to a downstream event (shared/events/README.md), over every entity and transition. */
 
 const T0 = '2026-03-01T10:00:00.000Z';
 const T1 = '2026-03-01T10:05:00.000Z';

@@ -40,7 +40,7 @@ describe('fromAttributeMap (the contract needs no AWS SDK)', () => {
   });
 });
 
-/** CONTRACT §3: anything that is not a record parses to `undefined`, never an exception. */
+/** The downstream contract (README, "Records for downstream readers"): anything that is not a record parses to `undefined`, never an exception. */
 describe('parseStreamImage on items that are not records', () => {
   const request = {
     entity: { S: 'scheduling_request' },
