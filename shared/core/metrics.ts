@@ -94,18 +94,5 @@ export function countersLine(
   namespace = METRICS_NAMESPACE,
 ): string | undefined {
   const values = Object.fromEntries(Object.entries(counters).filter(([, value]) => value !== 0));
-  if (Object.keys(values).length === 0) return undefined;
-  return JSON.stringify({
-    _aws: {
-      Timestamp: now.getTime(),
-      CloudWatchMetrics: [
-        {
-          Namespace: namespace,
-          Dimensions: [[]],
-          Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: 'Count' })),
-        },
-      ],
-    },
-    ...values,
-  });
+  return Object.keys(values).length === 0 ? undefined : gaugesLine(values, now, namespace);
 }
