@@ -50,9 +50,8 @@ export const schedulingRequestSchema = z.looseObject({
       attendees: z.optional(z.array(participant)),
       metadata: z.optional(
         z.looseObject({
-          scheduler: z.optional(
-            z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
-          ),
+          // As in notifications: any JSON value is kept, so one odd answer never refuses a query batch.
+          scheduler: z.optional(z.record(z.string(), z.unknown())),
         }),
       ),
     }),

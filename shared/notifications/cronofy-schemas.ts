@@ -54,8 +54,9 @@ export const schedulerEventSchema = z.looseObject({
   attendees: z.optional(z.array(participantSchema)),
   metadata: z.optional(
     z.looseObject({
-      // Values are opaque strings per Cronofy; tolerate other scalars rather than losing the notification.
-      scheduler: z.optional(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))),
+      // Cronofy documents string values; any other JSON value (a multi-answer question's list, say) is kept
+      // as sent rather than losing the notification's state change.
+      scheduler: z.optional(z.record(z.string(), z.unknown())),
     }),
   ),
 });

@@ -265,6 +265,18 @@ describe('Cronofy API client: retries', () => {
     expect(lines.join('\n')).not.toContain('srq_1');
   });
 
+  it('reads a query answer whose metadata holds a list or an object, without refusing the batch', async () => {
+    const withMetadata = srq('srq_2', {
+      event: { metadata: { scheduler: { 'captured_data.rooms': ['A', 'B'] } } },
+    });
+    const { api } = client([
+      json(200, { scheduling_requests: [{ scheduling_request: srq('srq_1') }, withMetadata] }),
+    ]);
+    const found = await api.querySchedulingRequests(['srq_1', 'srq_2']);
+    expect(found.map((item) => item.scheduling_request_id)).toEqual(['srq_1', 'srq_2']);
+    expect(found[1]?.event?.metadata?.scheduler?.['captured_data.rooms']).toEqual(['A', 'B']);
+  });
+
   it('jitters each wait between half and all of its ceiling', async () => {
     const { api, clock } = client([json(500, {}), json(500, {}), json(202, {})], { random: () => 0 });
     await api.cancelSchedulingRequest('srq_1');

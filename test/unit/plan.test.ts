@@ -353,6 +353,19 @@ describe('values DynamoDB cannot hold as sent', () => {
     expect(metadata['captured_data.big']).toBe('1e200');
   });
 
+  it('applies a metadata value that is an object or a list (a multi-answer question), kept as sent', () => {
+    const body = schedulingRequestBody('scheduling_request_time_chosen').replace(
+      '"utm_source":"ats"',
+      '"utm_source":"ats","captured_data.rooms":["A","B"],"captured_data.contact":{"phone":"555"}',
+    );
+    const result = plan(body);
+    expect(result.status).toBeUndefined();
+    const metadata = aspect(result.stateWrites[0], 'lifecycle')?.set.metadata as Record<string, unknown>;
+    expect(metadata['captured_data.rooms']).toEqual(['A', 'B']);
+    expect(metadata['captured_data.contact']).toEqual({ phone: '555' });
+    expect(metadata.utm_source).toBe('ats');
+  });
+
   it('flattens nesting past DynamoDB’s depth into JSON text and drops empty attribute names', () => {
     let deep: unknown = 'bottom';
     for (let i = 0; i < 40; i++) deep = { d: deep };
