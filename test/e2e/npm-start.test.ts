@@ -74,6 +74,14 @@ async function waitForHealth(url: string, run: Run, timeoutMs = 60_000): Promise
   throw new Error(`npm start not ready in ${timeoutMs} ms:\n${run.output()}`);
 }
 
+/** `signal` to npm stops everything with exit 0: no port of the run is left open. */
+async function expectStopsOn(run: Run, signal: NodeJS.Signals, ports: number[]): Promise<void> {
+  run.child.kill(signal);
+  expect(await run.exited).toEqual({ code: 0, signal: null });
+  expect(run.output()).toContain('Stopped.');
+  for (const port of ports) expect(await portOpen(port)).toBe(false);
+}
+
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = new Socket();
@@ -180,15 +188,7 @@ describe('npm start', () => {
     // One line per record, identifiers only: no payload (names, emails) on the console.
     expect(run.output()).not.toContain('@example.com');
 
-    run.child.kill('SIGINT');
-    const exit = await run.exited;
-
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(run.output()).toContain('Stopped.');
-    expect(await portOpen(dynamoPort)).toBe(false);
-    expect(await portOpen(port)).toBe(false);
-    expect(await portOpen(sqsPort)).toBe(false);
-    expect(await portOpen(cronofyPort)).toBe(false);
+    await expectStopsOn(run, 'SIGINT', [port, dynamoPort, sqsPort, cronofyPort]);
   }, 120_000);
 
   it('stops with exit 0 on Ctrl-C in a terminal, where the whole process group gets SIGINT at once', async () => {
@@ -263,15 +263,7 @@ describe('npm start', () => {
     expect(token.status).toBe(200);
     expect(((await token.json()) as { expires_in: number }).expires_in).toBe(120);
 
-    run.child.kill('SIGTERM');
-    const exit = await run.exited;
-
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(run.output()).toContain('Stopped.');
-    expect(await portOpen(dynamoPort)).toBe(false);
-    expect(await portOpen(port)).toBe(false);
-    expect(await portOpen(sqsPort)).toBe(false);
-    expect(await portOpen(cronofyPort)).toBe(false);
+    await expectStopsOn(run, 'SIGTERM', [port, dynamoPort, sqsPort, cronofyPort]);
   }, 120_000);
 
   it('refuses to start with a bad configuration value, naming the key and the variable', async () => {

@@ -322,15 +322,20 @@ describe("the fake's Organizational Units", () => {
       body: JSON.stringify(body),
     });
 
-  it("keeps each scheduling request in its OU: another OU's token and the single-tenant credential get 404", async () => {
-    const a = await connectAtFake('ou-a');
-    const b = await connectAtFake('ou-b');
-    const created = await v1('', a.accessToken, {
+  /** A scheduling request created at the fake with `bearer`: its id. */
+  const createIn = async (bearer: string) => {
+    const created = await v1('', bearer, {
       template: { sub: 'sgr_x' },
       recipients: [{ email: 'a@example.com', slot_selector: true }],
     });
-    const id = ((await created.json()) as { scheduling_request: { scheduling_request_id: string } })
+    return ((await created.json()) as { scheduling_request: { scheduling_request_id: string } })
       .scheduling_request.scheduling_request_id;
+  };
+
+  it("keeps each scheduling request in its OU: another OU's token and the single-tenant credential get 404", async () => {
+    const a = await connectAtFake('ou-a');
+    const b = await connectAtFake('ou-b');
+    const id = await createIn(a.accessToken);
     expect((await v1('/cancel', b.accessToken, { scheduling_request_id: id })).status).toBe(404);
     expect((await v1('/cancel', APP_SECRET, { scheduling_request_id: id })).status).toBe(404);
     const queried = await v1('/query', APP_SECRET, { scheduling_request_ids: [id] });
@@ -346,12 +351,7 @@ describe("the fake's Organizational Units", () => {
 
   it("fake_ou=<id> consents for an existing OU (its requests are the new token's too); an unknown one is a 400", async () => {
     const first = await connectAtFake('ou-d');
-    const created = await v1('', first.accessToken, {
-      template: { sub: 'sgr_x' },
-      recipients: [{ email: 'a@example.com', slot_selector: true }],
-    });
-    const id = ((await created.json()) as { scheduling_request: { scheduling_request_id: string } })
-      .scheduling_request.scheduling_request_id;
+    const id = await createIn(first.accessToken);
     const shown = (await (await fetch(`${fake.url}/_fake/scheduling_requests/${id}`)).json()) as {
       organizational_unit: string;
     };
