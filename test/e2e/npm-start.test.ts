@@ -191,7 +191,7 @@ describe('npm start', () => {
     await expectStopsOn(run, 'SIGINT', [port, dynamoPort, sqsPort, cronofyPort]);
   }, 120_000);
 
-  it('stops with exit 0 on Ctrl-C in a terminal, where the whole process group gets SIGINT at once', async () => {
+  it('uses the table cronofy-records by default, and stops with exit 0 on Ctrl-C in a terminal, where the whole process group gets SIGINT at once', async () => {
     const [port, dynamoPort, sqsPort, cronofyPort] = await Promise.all([
       freePort(),
       freePort(),
@@ -205,10 +205,12 @@ describe('npm start', () => {
         DYNAMODB_PORT: String(dynamoPort),
         SQS_PORT: String(sqsPort),
         CRONOFY_API_PORT: String(cronofyPort),
+        TABLE_NAME: '', // unset: the default table
       },
       { detached: true }, // its own process group, as a terminal's foreground job has
     );
     await waitForHealth(`http://127.0.0.1:${port}`, run);
+    await expect.poll(() => run.output(), { timeout: 5000 }).toContain('table cronofy-records,');
 
     process.kill(-(run.child.pid as number), 'SIGINT');
     const exit = await run.exited;
