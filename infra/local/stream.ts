@@ -55,6 +55,26 @@ export interface StreamTailOptions {
 
 const DESCRIBE_EVERY_MS = 1000;
 
+/**
+ * DynamoDB Local's stream writes an empty map as `{}`, with no type, where DynamoDB Streams writes `{"M": {}}`
+ * (a booking with no metadata, an idempotency answer without metadata). Unrepaired, `unmarshall` and
+ * `parseStreamImage` throw on it, and the tail would retry that record forever: every later change and event
+ * of the run would be lost.
+ */
+function repaired(value: AttributeValue): AttributeValue {
+  if (value.M !== undefined) return { M: repairedMap(value.M) };
+  if (value.L !== undefined) return { L: value.L.map(repaired) };
+  return Object.keys(value).length === 0 ? { M: {} } : value;
+}
+
+function repairedMap(map: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  return Object.fromEntries(Object.entries(map).map(([name, value]) => [name, repaired(value)]));
+}
+
+function repairedImage<Image>(image: Image): Image {
+  return image === undefined ? image : (repairedMap(image as Record<string, AttributeValue>) as Image);
+}
+
 function plain(image: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   if (!image) return undefined;
   const item = unmarshall(image as Record<string, AttributeValue>);
@@ -267,7 +287,17 @@ export class StreamTail extends EventEmitter<{ change: [StreamChange] }> {
     return count;
   }
 
-  private publish(record: _Record): void {
+  private publish(stored: _Record): void {
+    const record: _Record = stored.dynamodb
+      ? {
+          ...stored,
+          dynamodb: {
+            ...stored.dynamodb,
+            NewImage: repairedImage(stored.dynamodb.NewImage),
+            OldImage: repairedImage(stored.dynamodb.OldImage),
+          },
+        }
+      : stored;
     const newImage = plain(record.dynamodb?.NewImage);
     const oldImage = plain(record.dynamodb?.OldImage);
     const keys = plain(record.dynamodb?.Keys) ?? {};

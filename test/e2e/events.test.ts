@@ -164,6 +164,36 @@ describe('GET /_local/events', () => {
     expect(Buffer.byteLength(JSON.stringify(changed.detail))).toBeLessThan(2_000);
   });
 
+  it('a record holding an empty map (a booking with no metadata) is an event, and so is every change after it', async () => {
+    // DynamoDB Local's stream writes an empty map as `{}` with no type, where DynamoDB Streams writes `{"M":{}}`.
+    const sse = await subscribe();
+    const bare = newRequestId();
+    const booking = JSON.stringify({
+      notification: { type: 'scheduling_request_time_chosen', triggered_at: '2026-11-20T10:00:00Z' },
+      scheduling_request: {
+        scheduling_request_id: bare,
+        event: { summary: 'Interview', metadata: { scheduler: {} } },
+      },
+    });
+    expect((await postSigned(booking)).status).toBe(202);
+    const next = newRequestId();
+    expect(
+      (
+        await postSigned(
+          schedulingRequestBody('scheduling_request_declined', {
+            schedulingRequestId: next,
+            triggeredAt: '2026-11-20T11:00:00Z',
+          }),
+        )
+      ).status,
+    ).toBe(202);
+    await sse.until((messages) => messages.some(ofRecord(bare)) && messages.some(ofRecord(next)));
+    await sse.close();
+    const event = parsed(sse.messages.find(ofRecord(bare)) as SseMessage);
+    expect(event['detail-type']).toBe('scheduling_request.time_chosen');
+    expect(event.detail.record.metadata).toEqual({});
+  });
+
   it('?detail_type=a,b serves only those detail-types; Last-Event-ID replays what came after it', async () => {
     const filtered = await subscribe('?detail_type=scheduling_request.declined,event_trigger.fired');
     const everything = await subscribe();

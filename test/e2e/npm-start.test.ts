@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startDynamoDb } from '../../infra/local/services.ts';
+import { LOCAL_CLIENT_ID } from '../../infra/local-mode.ts';
 import { runCommand } from '../support/local-mode.ts';
 
 /**
@@ -71,6 +72,14 @@ async function waitForHealth(url: string, run: Run, timeoutMs = 60_000): Promise
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`npm start not ready in ${timeoutMs} ms:\n${run.output()}`);
+}
+
+/** `signal` to npm stops everything with exit 0: no port of the run is left open. */
+async function expectStopsOn(run: Run, signal: NodeJS.Signals, ports: number[]): Promise<void> {
+  run.child.kill(signal);
+  expect(await run.exited).toEqual({ code: 0, signal: null });
+  expect(run.output()).toContain('Stopped.');
+  for (const port of ports) expect(await portOpen(port)).toBe(false);
 }
 
 function portOpen(port: number): Promise<boolean> {
@@ -179,18 +188,10 @@ describe('npm start', () => {
     // One line per record, identifiers only: no payload (names, emails) on the console.
     expect(run.output()).not.toContain('@example.com');
 
-    run.child.kill('SIGINT');
-    const exit = await run.exited;
-
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(run.output()).toContain('Stopped.');
-    expect(await portOpen(dynamoPort)).toBe(false);
-    expect(await portOpen(port)).toBe(false);
-    expect(await portOpen(sqsPort)).toBe(false);
-    expect(await portOpen(cronofyPort)).toBe(false);
+    await expectStopsOn(run, 'SIGINT', [port, dynamoPort, sqsPort, cronofyPort]);
   }, 120_000);
 
-  it('stops with exit 0 on Ctrl-C in a terminal, where the whole process group gets SIGINT at once', async () => {
+  it('uses the table cronofy-records by default, and stops with exit 0 on Ctrl-C in a terminal, where the whole process group gets SIGINT at once', async () => {
     const [port, dynamoPort, sqsPort, cronofyPort] = await Promise.all([
       freePort(),
       freePort(),
@@ -204,10 +205,12 @@ describe('npm start', () => {
         DYNAMODB_PORT: String(dynamoPort),
         SQS_PORT: String(sqsPort),
         CRONOFY_API_PORT: String(cronofyPort),
+        TABLE_NAME: '', // unset: the default table
       },
       { detached: true }, // its own process group, as a terminal's foreground job has
     );
     await waitForHealth(`http://127.0.0.1:${port}`, run);
+    await expect.poll(() => run.output(), { timeout: 5000 }).toContain('table cronofy-records,');
 
     process.kill(-(run.child.pid as number), 'SIGINT');
     const exit = await run.exited;
@@ -216,6 +219,53 @@ describe('npm start', () => {
     await expect.poll(() => run.output(), { timeout: 5000 }).toContain('Stopped.');
     expect(await portOpen(dynamoPort)).toBe(false);
     expect(await portOpen(port)).toBe(false);
+  }, 120_000);
+
+  it("stops every process on SIGTERM too; the fake's access tokens last CRONOFY_FAKE_TOKEN_TTL_SECONDS", async () => {
+    const [port, dynamoPort, sqsPort, cronofyPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    const run = npm(['start'], {
+      PORT: String(port),
+      DYNAMODB_PORT: String(dynamoPort),
+      SQS_PORT: String(sqsPort),
+      CRONOFY_API_PORT: String(cronofyPort),
+      CRONOFY_FAKE_TOKEN_TTL_SECONDS: '120',
+    });
+    await waitForHealth(`http://127.0.0.1:${port}`, run);
+    // Organization Connect at the fake: consent at once, then the code for tokens.
+    const cronofy = `http://127.0.0.1:${cronofyPort}`;
+    const redirectUri = 'http://127.0.0.1:1/oauth/cronofy/callback';
+    const authorize = new URL('/oauth/authorize', cronofy);
+    for (const [key, value] of Object.entries({
+      response_type: 'code',
+      client_id: LOCAL_CLIENT_ID,
+      redirect_uri: redirectUri,
+      scope: 'organizational_unit_scheduler',
+      state: 'st',
+    }))
+      authorize.searchParams.set(key, value);
+    const consent = await fetch(authorize, { redirect: 'manual' });
+    expect(consent.status).toBe(302);
+    const code = new URL(consent.headers.get('location') ?? '').searchParams.get('code');
+    const token = await fetch(`${cronofy}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_id: LOCAL_CLIENT_ID,
+        client_secret: LOCAL_CLIENT_SECRET,
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: redirectUri,
+      }),
+    });
+    expect(token.status).toBe(200);
+    expect(((await token.json()) as { expires_in: number }).expires_in).toBe(120);
+
+    await expectStopsOn(run, 'SIGTERM', [port, dynamoPort, sqsPort, cronofyPort]);
   }, 120_000);
 
   it('refuses to start with a bad configuration value, naming the key and the variable', async () => {
@@ -227,6 +277,23 @@ describe('npm start', () => {
     expect(run.output()).toContain('cronofy.dataCenter');
     expect(run.output()).toContain('CRONOFY_DATA_CENTER');
     expect(run.output()).not.toContain('Starting DynamoDB Local');
+    // Checked after the ports: every one free, so that the variable is what stops it.
+    const [port, dynamoPort, sqsPort, cronofyPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    const ttl = npm(['start'], {
+      CRONOFY_FAKE_TOKEN_TTL_SECONDS: '0',
+      PORT: String(port),
+      DYNAMODB_PORT: String(dynamoPort),
+      SQS_PORT: String(sqsPort),
+      CRONOFY_API_PORT: String(cronofyPort),
+    });
+    expect((await ttl.exited).code).toBe(1);
+    expect(ttl.output()).toContain('CRONOFY_FAKE_TOKEN_TTL_SECONDS');
+    expect(ttl.output()).not.toContain('Starting DynamoDB Local');
   }, 60_000);
 
   it('fails clearly when ports are in use, naming every one, before starting anything', async () => {

@@ -65,7 +65,7 @@ const raw = async (pk: string) =>
 /** Organization Connect at the fake, as the callback does it: consent, then exchange the code. */
 async function connectAtFake(
   tenantId: string,
-  options: { expired?: boolean } = {},
+  options: { expired?: boolean; ou?: string } = {},
 ): Promise<{ accessToken: string; refreshToken: string }> {
   const redirectUri = 'http://127.0.0.1:1/oauth/cronofy/callback';
   const authorize = new URL('/oauth/authorize', fake.url);
@@ -75,9 +75,11 @@ async function connectAtFake(
     redirect_uri: redirectUri,
     scope: 'organizational_unit_scheduler',
     state: 's',
+    ...(options.ou ? { fake_ou: options.ou } : {}),
   }))
     authorize.searchParams.set(k, v);
   const consent = await fetch(authorize, { redirect: 'manual' });
+  if (consent.status !== 302) throw new Error(`the fake refused the consent: ${consent.status}`);
   const code = new URL(consent.headers.get('location') ?? '').searchParams.get('code') ?? '';
   const tokens = await oauth().exchangeCode(code, redirectUri);
   const refreshToken = tokens.refreshToken ?? '';
@@ -320,15 +322,20 @@ describe("the fake's Organizational Units", () => {
       body: JSON.stringify(body),
     });
 
-  it("keeps each scheduling request in its OU: another OU's token and the single-tenant credential get 404", async () => {
-    const a = await connectAtFake('ou-a');
-    const b = await connectAtFake('ou-b');
-    const created = await v1('', a.accessToken, {
+  /** A scheduling request created at the fake with `bearer`: its id. */
+  const createIn = async (bearer: string) => {
+    const created = await v1('', bearer, {
       template: { sub: 'sgr_x' },
       recipients: [{ email: 'a@example.com', slot_selector: true }],
     });
-    const id = ((await created.json()) as { scheduling_request: { scheduling_request_id: string } })
+    return ((await created.json()) as { scheduling_request: { scheduling_request_id: string } })
       .scheduling_request.scheduling_request_id;
+  };
+
+  it("keeps each scheduling request in its OU: another OU's token and the single-tenant credential get 404", async () => {
+    const a = await connectAtFake('ou-a');
+    const b = await connectAtFake('ou-b');
+    const id = await createIn(a.accessToken);
     expect((await v1('/cancel', b.accessToken, { scheduling_request_id: id })).status).toBe(404);
     expect((await v1('/cancel', APP_SECRET, { scheduling_request_id: id })).status).toBe(404);
     const queried = await v1('/query', APP_SECRET, { scheduling_request_ids: [id] });
@@ -340,6 +347,25 @@ describe("the fake's Organizational Units", () => {
       recipients: [{ email: 'a@example.com', slot_selector: true }],
     });
     expect(single.status).toBe(200);
+  });
+
+  it("fake_ou=<id> consents for an existing OU (its requests are the new token's too); an unknown one is a 400", async () => {
+    const first = await connectAtFake('ou-d');
+    const id = await createIn(first.accessToken);
+    const shown = (await (await fetch(`${fake.url}/_fake/scheduling_requests/${id}`)).json()) as {
+      organizational_unit: string;
+    };
+    expect(shown.organizational_unit).toMatch(/^ou_/);
+    const again = await connectAtFake('ou-d2', { ou: shown.organizational_unit });
+    const queried = await v1('/query', again.accessToken, { scheduling_request_ids: [id] });
+    expect(((await queried.json()) as { scheduling_requests: unknown[] }).scheduling_requests).toHaveLength(
+      1,
+    );
+    // Without fake_ou, each consent is a new OU: that token does not see the request.
+    const other = await connectAtFake('ou-d3');
+    const hidden = await v1('/query', other.accessToken, { scheduling_request_ids: [id] });
+    expect(((await hidden.json()) as { scheduling_requests: unknown[] }).scheduling_requests).toEqual([]);
+    await expect(connectAtFake('ou-d4', { ou: 'ou_unknown' })).rejects.toThrow();
   });
 
   it('refuses a code twice and an expired access token', async () => {

@@ -49,6 +49,35 @@ describe('local Cronofy credential and URL', () => {
     expect(() => loadLocalConfig({}, cdkJson({}, { unknownKey: 1 }))).toThrow('unknownKey');
   });
 
+  it('lays the environment variables of the configuration contract over cdk.json, naming a bad one', () => {
+    const local = loadLocalConfig(
+      {
+        CRONOFY_CLIENT_SECRETS: ' CRN_new , CRN_old ',
+        CRONOFY_EMBED_PUBLIC_KEY: 'EMB_env',
+        CRONOFY_EMBED_SECRET: 'ESK_env',
+        CRONOFY_DATA_CENTER: 'de',
+        CRONOFY_REDIRECTS: '{"declined":"https://ats.example.com/declined"}',
+        CRONOFY_PUBLIC_LINKS: '{"onsite":"ABC-123"}',
+      },
+      cdkJson({}, { redirects: { time_chosen: 'https://file.example.com/t' }, publicLinks: { file: 'F-1' } }),
+    );
+    expect(local.secrets).toMatchObject({
+      clientSecrets: ['CRN_new', 'CRN_old'],
+      embedPublicKey: 'EMB_env',
+      embedSecret: 'ESK_env',
+    });
+    expect(local.config.dataCenter).toBe('de');
+    // A JSON object replaces the file's map whole: nothing of cdk.json's is merged in.
+    expect(local.config.redirects).toEqual({ declined: 'https://ats.example.com/declined' });
+    expect(local.config.publicLinks).toEqual({ onsite: 'ABC-123' });
+    expect(() => loadLocalConfig({ CRONOFY_REDIRECTS: 'not json' }, cdkJson({}))).toThrow(
+      'CRONOFY_REDIRECTS',
+    );
+    expect(() =>
+      loadLocalConfig({ CRONOFY_PUBLIC_LINKS: '{"x":"ok"}', CRONOFY_DATA_CENTER: 'eu' }, cdkJson({})),
+    ).toThrow('CRONOFY_DATA_CENTER');
+  });
+
   it('refuses an empty cronofy.local.apiCredential, naming the key', () => {
     expect(() => loadLocalConfig({}, cdkJson({ apiCredential: '' }))).toThrow('cronofy.local.apiCredential');
   });
