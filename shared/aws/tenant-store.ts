@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -25,7 +26,8 @@ import { clientSecretsOf } from './tenant-directory.ts';
  * one partition key each:
  * - `tenant#{tenant_id}`: name, status, times, `client_secrets` (one ciphertext of the JSON list) and its count;
  * - `credential#{tenant_id}`: `access_token`, `refresh_token` (ciphertexts), `access_token_expires_at` (ms),
- *   `generation` (one more per refresh) and the refresh lease (`lease_token`, `lease_until`);
+ *   `generation` (one more per refresh), `connection_id` (one per consent, kept by its refreshes) and the refresh
+ *   lease (`lease_token`, `lease_until`);
  * - `oauth_state#{sha256 of the state}`: `tenant_id`, `expires_at` (epoch seconds, the table's TTL attribute).
  * Secrets are encrypted with the Cipher before they leave the process, each bound to its tenant and field.
  */
@@ -55,6 +57,16 @@ function toTenant(item: Record<string, AttributeValue>): TenantItem {
     ...(value.disconnected_at ? { disconnectedAt: String(value.disconnected_at) } : {}),
     ...(value.offboarded_at ? { offboardedAt: String(value.offboarded_at) } : {}),
     ...(value.last_offboarded_at ? { lastOffboardedAt: String(value.last_offboarded_at) } : {}),
+  };
+}
+
+/** The condition that the credential item is still at the generation read (`undefined`: that there is none). */
+function credentialCondition(expected: { generation: number | undefined } | undefined) {
+  if (expected === undefined) return {};
+  if (expected.generation === undefined) return { ConditionExpression: 'attribute_not_exists(pk)' };
+  return {
+    ConditionExpression: 'generation = :generation',
+    ExpressionAttributeValues: { ':generation': { N: String(expected.generation) } },
   };
 }
 
@@ -265,6 +277,7 @@ export class DynamoTenantStore implements TenantStore {
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
+    expected?: { generation: number | undefined },
   ): Promise<boolean> {
     const { access, refresh } = await this.encryptTokens(tenantId, tokens);
     try {
@@ -295,7 +308,9 @@ export class DynamoTenantStore implements TenantStore {
                   access_token_expires_at: tokens.expiresAt,
                   // Above any generation of an earlier connection, so a cache of it can never pass for this one.
                   generation: Date.parse(now),
+                  connection_id: randomUUID(),
                 }),
+                ...credentialCondition(expected),
               },
             },
           ],
@@ -324,6 +339,7 @@ export class DynamoTenantStore implements TenantStore {
       refreshToken,
       expiresAt: Number(value.access_token_expires_at),
       generation: Number(value.generation),
+      ...(value.connection_id === undefined ? {} : { connectionId: String(value.connection_id) }),
       ...(value.lease_until === undefined ? {} : { leaseUntil: Number(value.lease_until) }),
       ...(value.refused_once === true ? { refusedOnce: true } : {}),
     };
@@ -464,20 +480,17 @@ export class DynamoTenantStore implements TenantStore {
     now: string,
     expected?: { generation: number | undefined },
   ): Promise<boolean> {
-    const condition =
-      expected === undefined
-        ? {}
-        : expected.generation === undefined
-          ? { ConditionExpression: 'attribute_not_exists(pk)' }
-          : {
-              ConditionExpression: 'generation = :generation',
-              ExpressionAttributeValues: { ':generation': { N: String(expected.generation) } },
-            };
     try {
       await this.client.send(
         new TransactWriteItemsCommand({
           TransactItems: [
-            { Delete: { TableName: this.tableName, Key: credentialKey(tenantId), ...condition } },
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: credentialKey(tenantId),
+                ...credentialCondition(expected),
+              },
+            },
             this.markDisconnected(tenantId, now, true),
           ],
         }),

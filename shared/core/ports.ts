@@ -239,6 +239,11 @@ export interface TenantCredential {
   /** Milliseconds since the epoch. */
   expiresAt: number;
   generation: number;
+  /**
+   * Which authorization (Organization Connect consent) the tokens belong to: new at each `connect`, kept by its
+   * refreshes. Absent on credentials stored before it was recorded.
+   */
+  connectionId?: string;
   /** Milliseconds since the epoch until which a refresh holds the lease; absent when none does. */
   leaseUntil?: number;
   /** Cronofy refused a refresh of this generation once, by a refresher that had taken over an expired lease. */
@@ -272,11 +277,15 @@ export interface TenantStore {
     nowSeconds: number,
   ): Promise<{ tenantId: string; issuedAt: number } | undefined>;
 
-  /** Keep new tokens (encrypted) and mark the tenant `connected`, unless it is unknown or offboarded (false). */
+  /**
+   * Keep new tokens (encrypted, a new `connectionId`) and mark the tenant `connected`, unless it is unknown or
+   * offboarded, or (with `expected`) its credential is no longer at that generation (`undefined`: none): false.
+   */
   connect(
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
+    expected?: { generation: number | undefined },
   ): Promise<boolean>;
   /** The credential (strongly consistent), decrypted; undefined when the tenant has none. */
   getCredential(tenantId: string): Promise<TenantCredential | undefined>;

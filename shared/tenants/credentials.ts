@@ -155,9 +155,11 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       expiresAt: now() + tokens.expiresIn * 1000,
     };
     if (!(await deps.store.saveRefreshed(tenantId, credential.generation, refreshed))) {
-      // The credential is gone (offboarded or disconnected while Cronofy answered): nobody will ever use or revoke
-      // these tokens, so give them back rather than leave a live authorization behind.
-      if (tokens.refreshToken && (await deps.store.credentialGeneration(tenantId)) === undefined)
+      // The credential is gone (offboarded or disconnected while Cronofy answered) or another consent replaced it
+      // (onboarded again): nobody will ever use or revoke these tokens, so give them back rather than leave a live
+      // authorization behind. Another refresher of the same connection saved first: its tokens and these are one
+      // authorization, which must stay.
+      if (tokens.refreshToken && (await replacedOrGone(tenantId, credential)))
         await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
       return undefined;
     }
@@ -165,6 +167,12 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
     deps.logger.info('tenant token refreshed', { tenantId });
     deps.onRefreshed?.(tenantId);
     return keep(tenantId, { ...credential, ...refreshed, generation: credential.generation + 1 });
+  }
+
+  /** Whether the credential `read` is no longer stored: removed, or replaced by another connection's. */
+  async function replacedOrGone(tenantId: string, read: TenantCredential): Promise<boolean> {
+    const current = await deps.store.getCredential(tenantId);
+    return current === undefined || current.connectionId !== read.connectionId;
   }
 
   async function obtain(tenantId: string): Promise<string> {

@@ -151,28 +151,77 @@ export async function completeOAuthCallback(
       deps.logger.error('oauth exchange answered without a refresh token', { tenantId });
       return finish('exchange_failed');
     }
-    const connected =
-      !handedOutBeforeOffboarding &&
-      (await deps.store.connect(
-        tenantId,
-        {
-          accessToken: tokens.accessToken,
-          refreshToken: tokens.refreshToken,
-          expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
-        },
-        deps.clock().toISOString(),
-      ));
-    if (!connected) {
+    const stored = {
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken,
+      expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
+    };
+    const connected = handedOutBeforeOffboarding ? undefined : await connectReplacing(tenantId, stored, deps);
+    if (connected === undefined) {
       // Offboarded (or removed) since the connect URL was handed out: give the authorization back.
       await deps.oauth.revoke(tokens.refreshToken).catch(() => undefined);
       deps.logger.warn('oauth callback for a tenant offboarded meanwhile: authorization revoked', {
         tenantId,
       });
+      return finish('exchange_failed');
     }
-    return finish(connected ? 'connected' : 'exchange_failed');
+    // Onboarded again while connected: the earlier consent is given back once the new one is stored, so no live
+    // authorization stays behind that nothing uses or could revoke. Never the token just stored (Cronofy could
+    // answer the same one again).
+    const previous = connected.previousRefreshToken;
+    if (previous !== undefined && previous !== tokens.refreshToken) {
+      try {
+        await deps.oauth.revoke(previous);
+        deps.logger.info('oauth callback: previous authorization revoked', { tenantId });
+      } catch (error) {
+        deps.logger.warn('oauth callback: previous authorization not revoked at Cronofy', {
+          tenantId,
+          error: (error as Error).name,
+        });
+      }
+    }
+    return finish('connected');
   } catch (error) {
     deps.logger.warn('oauth exchange failed', { tenantId, error: (error as Error).name });
     return finish('exchange_failed');
+  }
+}
+
+/** Reads of the credential a connection makes while refreshes keep replacing it (each ~ an hour apart). */
+const CONNECT_ATTEMPTS = 3;
+
+/**
+ * Store a new consent's tokens in place of the credential read just before (if any), on the condition that it is
+ * still the one read: a refresh landing in between (Cronofy rotating the refresh token) is read again, so the
+ * refresh token returned is the last one the replaced authorization held. Undefined when the tenant is gone or
+ * offboarded. A credential that cannot be decrypted any more is replaced all the same (connecting again is how
+ * an operator repairs it), without a token to revoke.
+ */
+async function connectReplacing(
+  tenantId: string,
+  tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  deps: CallbackDeps,
+): Promise<{ previousRefreshToken?: string } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    let previous: { generation: number | undefined; refreshToken?: string };
+    try {
+      const credential = await deps.store.getCredential(tenantId);
+      previous = credential
+        ? { generation: credential.generation, refreshToken: credential.refreshToken }
+        : { generation: undefined };
+    } catch (error) {
+      deps.logger.warn('oauth callback: the credential it replaces is unreadable', {
+        tenantId,
+        error: (error as Error).name,
+      });
+      previous = { generation: await deps.store.credentialGeneration(tenantId) };
+    }
+    // The last attempt replaces whatever is there: the consent just given must not be lost to a busy credential.
+    const expected = attempt < CONNECT_ATTEMPTS ? { generation: previous.generation } : undefined;
+    if (await deps.store.connect(tenantId, tokens, deps.clock().toISOString(), expected))
+      return previous.refreshToken === undefined ? {} : { previousRefreshToken: previous.refreshToken };
+    const tenant = await deps.store.getTenant(tenantId);
+    if (!tenant || tenant.offboardedAt || expected === undefined) return undefined;
   }
 }
 

@@ -213,6 +213,31 @@ describe('listing and offboarding', () => {
   });
 });
 
+describe('connecting a connected tenant again', () => {
+  it('replaces the credential only while it is the one read; a refresh keeps the connection, a connect makes a new one', async () => {
+    await store.putTenant('again', { name: 'Again' }, iso());
+    const tokens = { accessToken: 'at_first', refreshToken: 'rt_first', expiresAt: Date.now() + 3_600_000 };
+    // Nothing stored yet: connected on the condition that there is no credential.
+    expect(await store.connect('again', tokens, iso(), { generation: 1 })).toBe(false);
+    expect(await store.connect('again', tokens, iso(), { generation: undefined })).toBe(true);
+    const first = await store.getCredential('again');
+    if (!first) throw new Error('no credential');
+    expect(first.connectionId).toMatch(/^[0-9a-f-]{36}$/);
+    await store.saveRefreshed('again', first.generation, { ...tokens, refreshToken: 'rt_rotated' });
+    const refreshed = await store.getCredential('again');
+    expect(refreshed).toMatchObject({ refreshToken: 'rt_rotated', connectionId: first.connectionId });
+    const second = { accessToken: 'at_second', refreshToken: 'rt_second', expiresAt: Date.now() + 3_600_000 };
+    // The refresh moved the generation on: the credential read before it is not replaced.
+    expect(await store.connect('again', second, iso(), { generation: first.generation })).toBe(false);
+    expect((await store.getCredential('again'))?.refreshToken).toBe('rt_rotated');
+    expect(await store.connect('again', second, iso(), { generation: refreshed?.generation })).toBe(true);
+    const replaced = await store.getCredential('again');
+    expect(replaced?.refreshToken).toBe('rt_second');
+    expect(replaced?.connectionId).not.toBe(first.connectionId);
+    expect(await store.getTenant('again')).toMatchObject({ status: 'connected' });
+  });
+});
+
 describe('the refresh race', () => {
   it('20 functions needing an expired token at once: exactly one refresh at Cronofy, every one gets the new token', async () => {
     const { accessToken } = await connectAtFake('race', { expired: true });

@@ -118,6 +118,28 @@ beforeEach(() => {
   };
 });
 
+/**
+ * Another function's refresh (rotating to `rt_rotated`) lands just after the store's next read of a credential;
+ * answers the store's own read.
+ */
+function refreshLandsAfterFirstRead(): MemoryTenantStore['getCredential'] {
+  const read = store.getCredential.bind(store);
+  let raced = false;
+  store.getCredential = async (tenantId) => {
+    const credential = await read(tenantId);
+    if (credential && !raced) {
+      raced = true;
+      await store.saveRefreshed(tenantId, credential.generation, {
+        accessToken: 'at_rotated',
+        refreshToken: 'rt_rotated',
+        expiresAt: now + 3_600_000,
+      });
+    }
+    return credential;
+  };
+  return read;
+}
+
 /** Every answer body and log line so far must hold none of these. */
 function expectNoSecretsIn(texts: string[]) {
   for (const text of texts)
@@ -245,20 +267,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
       new Date(now).toISOString(),
     );
     // Another function's refresh lands between the offboarding's read of the credential and its delete.
-    const read = store.getCredential.bind(store);
-    let raced = false;
-    store.getCredential = async (tenantId) => {
-      const credential = await read(tenantId);
-      if (credential && !raced) {
-        raced = true;
-        await store.saveRefreshed(tenantId, credential.generation, {
-          accessToken: 'at_rotated',
-          refreshToken: 'rt_rotated',
-          expiresAt: now + 3_600_000,
-        });
-      }
-      return credential;
-    };
+    const read = refreshLandsAfterFirstRead();
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', revoked: true });
     expect(revoked).toEqual(['rt_rotated']);
@@ -481,6 +490,64 @@ describe('GET /oauth/cronofy/callback', () => {
     expect((await onboard('acme')).statusCode).toBe(400);
     await put('acme', { name: 'Acme again' });
     expect((await onboard('acme')).statusCode).toBe(200);
+  });
+
+  describe('onboarding a connected tenant again', () => {
+    /** The token endpoint answers each code with its own tokens (`rt_<code>`), as Cronofy does per consent. */
+    function tokensPerCode() {
+      oauth.exchangeCode = async (code, redirectUri) => {
+        exchanged.push({ code, redirectUri });
+        return { accessToken: `at_${code}`, refreshToken: `rt_${code}`, expiresIn: 3600 };
+      };
+    }
+
+    it('revokes the previous authorization at Cronofy once the new tokens are stored', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      const storedAtRevoke: (string | undefined)[] = [];
+      const revoke = oauth.revoke;
+      oauth.revoke = async (token) => {
+        storedAtRevoke.push((await store.getCredential('acme'))?.refreshToken);
+        return revoke(token);
+      };
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      expect(revoked).toEqual(['rt_first']);
+      expect(storedAtRevoke).toEqual(['rt_second']);
+      expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_second');
+      expectNoSecretsIn([...log.lines]);
+      for (const line of log.lines) expect(line).not.toMatch(/rt_first|rt_second|at_first|at_second/);
+    });
+
+    it('revokes the refresh token the replaced credential held when a refresh rotated it in between', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      const read = refreshLandsAfterFirstRead();
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.statusCode).toBe(302);
+      expect(revoked).toEqual(['rt_rotated']);
+      expect((await read('acme'))?.refreshToken).toBe('rt_second');
+    });
+
+    it('keeps the new connection when the revocation fails, and never revokes the token it just stored', async () => {
+      await callback({ code: 'first', state: await startedState() });
+      // Cronofy answering the same refresh token for the new consent: revoking it would end the new connection.
+      now += 60_000;
+      await callback({ code: 'second', state: await startedState() });
+      expect(revoked).toEqual([]);
+      tokensPerCode();
+      oauth.failRevoke = true;
+      now += 60_000;
+      const answer = await callback({ code: 'third', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      expect(revoked).toEqual([REFRESH]);
+      expect(store.tenants.get('acme')?.status).toBe('connected');
+      expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_third');
+      expect(log.lines.some((line) => line.includes('previous authorization not revoked'))).toBe(true);
+      expectNoSecretsIn([...log.lines]);
+    });
   });
 
   it('without configured pages, says what happened on a small page (no redirect, nothing echoed)', async () => {
