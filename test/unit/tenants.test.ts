@@ -26,6 +26,7 @@ const SECRETS = {
 const TENANT_SECRET = 'CRN_tenant_internal_app_secret';
 const ACCESS = 'at_secret_access_token_value';
 const REFRESH = 'rt_secret_refresh_token_value';
+const TENANT_ID_RULE = 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -, not . or ..';
 const IAM = { iam: { userArn: 'arn:aws:iam::123456789012:user/ats' } };
 
 let store: MemoryTenantStore;
@@ -194,14 +195,22 @@ describe('PUT /tenants/{tenant_id}', () => {
     expect(store.tenants.size).toBe(0);
   });
 
-  it.each(['', 'a/b', 'x'.repeat(65), 'acmé', 'a b', '..%'])(
+  // `.` and `..` are dot-segments: a URL holding one (its notification URL, `/tenants/..`) is resolved away by
+  // HTTP clients (RFC 3986 §5.2.4), so it could never reach that tenant, and `…/notifications/.` could land on
+  // the shared URL.
+  it.each(['', 'a/b', 'x'.repeat(65), 'acmé', 'a b', '..%', '.', '..', 'аcme'])(
     'answers 400 for the tenant id %j, without echoing it',
     async (id) => {
       const answer = await put(id, { name: 'A' });
       expect(answer.statusCode).toBe(400);
-      expect(JSON.parse(answer.body).message).toBe('tenant_id must be 1-64 characters of A-Z a-z 0-9 . _ -');
+      expect(JSON.parse(answer.body).message).toBe(TENANT_ID_RULE);
+      expect(store.calls).toEqual([]);
     },
   );
+
+  it.each(['...', '.acme', 'acme.', 'a..b', '-', '_'])('accepts the tenant id %j', async (id) => {
+    expect((await put(id, { name: 'A' })).statusCode).toBe(201);
+  });
 
   it('refuses a call API Gateway did not authorise (403), before touching the store', async () => {
     const answer = await call(
