@@ -16,7 +16,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, type Env, requiredEnv } from '../contract/env.ts';
 import type { TenantStatus } from '../contract/tenants.ts';
 import { InvalidRequestError } from '../core/errors.ts';
-import type { Cipher, TenantCredential, TenantItem, TenantStore } from '../core/ports.ts';
+import type { Cipher, ConnectConditions, TenantCredential, TenantItem, TenantStore } from '../core/ports.ts';
 import { KmsCipher, kmsCalls } from './kms-cipher.ts';
 import { clientSecretsOf } from './tenant-directory.ts';
 
@@ -277,9 +277,10 @@ export class DynamoTenantStore implements TenantStore {
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
-    expected?: { generation: number | undefined },
+    conditions: ConnectConditions = {},
   ): Promise<boolean> {
     const { access, refresh } = await this.encryptTokens(tenantId, tokens);
+    const { stateIssuedAt } = conditions;
     try {
       await this.client.send(
         new TransactWriteItemsCommand({
@@ -290,10 +291,21 @@ export class DynamoTenantStore implements TenantStore {
                 Key: tenantKey(tenantId),
                 UpdateExpression:
                   'SET #status = :connected, connected_at = :now, updated_at = :now REMOVE disconnected_at',
-                // An offboarding after the connect URL was handed out wins: its state must not reconnect it.
-                ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(offboarded_at)',
+                // An offboarding after the connect URL was handed out wins: its state must not reconnect it, even
+                // once the tenant is registered again (ISO 8601 times of one format compare as strings).
+                ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(offboarded_at)${
+                  stateIssuedAt === undefined
+                    ? ''
+                    : ' AND (attribute_not_exists(last_offboarded_at) OR last_offboarded_at < :issued)'
+                }`,
                 ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: marshall({ ':connected': 'connected', ':now': now }),
+                ExpressionAttributeValues: marshall({
+                  ':connected': 'connected',
+                  ':now': now,
+                  ...(stateIssuedAt === undefined
+                    ? {}
+                    : { ':issued': new Date(stateIssuedAt * 1000).toISOString() }),
+                }),
               },
             },
             {
@@ -310,7 +322,7 @@ export class DynamoTenantStore implements TenantStore {
                   generation: Date.parse(now),
                   connection_id: randomUUID(),
                 }),
-                ...credentialCondition(expected),
+                ...credentialCondition(conditions.expected),
               },
             },
           ],

@@ -250,6 +250,17 @@ export interface TenantCredential {
   refusedOnce?: boolean;
 }
 
+/** What must still hold when a consent's tokens are stored (TenantStore.connect), checked in the same write. */
+export interface ConnectConditions {
+  /** The credential is still at this generation (`undefined`: there is none); absent: whatever is there. */
+  expected?: { generation: number | undefined };
+  /**
+   * When the OAuth state was handed out (epoch seconds): the tenant has not been offboarded since, even if it was
+   * registered again (an offboarding ends the connect URLs handed out before it).
+   */
+  stateIssuedAt?: number;
+}
+
 export interface TenantStore {
   /**
    * Create the tenant (`registered`) or update it; `clientSecrets` undefined leaves them, `name` undefined
@@ -279,13 +290,13 @@ export interface TenantStore {
 
   /**
    * Keep new tokens (encrypted, a new `connectionId`) and mark the tenant `connected`, unless it is unknown or
-   * offboarded, or (with `expected`) its credential is no longer at that generation (`undefined`: none): false.
+   * offboarded, or a condition of `conditions` fails: then false, and nothing changed.
    */
   connect(
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
-    expected?: { generation: number | undefined },
+    conditions?: ConnectConditions,
   ): Promise<boolean>;
   /** The credential (strongly consistent), decrypted; undefined when the tenant has none. */
   getCredential(tenantId: string): Promise<TenantCredential | undefined>;

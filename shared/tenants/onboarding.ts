@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidRequestError, NotConfiguredError, UnknownTenantError } from '../core/errors.ts';
 import type { OAuthCallbackOutcome, TenantOnboarding } from '../core/outcomes.ts';
-import type { Clock, Logger, SecretsProvider, TenantStore } from '../core/ports.ts';
+import type { Clock, Logger, SecretsProvider, TenantItem, TenantStore } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
 import type { CronofyOAuth } from '../cronofy/oauth.ts';
 import { mintToken } from '../recipients/tokens.ts';
@@ -126,9 +126,9 @@ export async function completeOAuthCallback(
   // Offboarding ends every connect URL handed out before it, also when the tenant was registered again since:
   // whoever still holds one must not bind an Organizational Unit to the new registration. Such a callback is
   // treated as one for an offboarded tenant (below): its code is exchanged and the authorization given back.
-  const lastOffboardedAt = (await deps.store.getTenant(tenantId))?.lastOffboardedAt;
-  const handedOutBeforeOffboarding =
-    lastOffboardedAt !== undefined && Date.parse(lastOffboardedAt) >= taken.issuedAt * 1000;
+  // The store checks it again when it connects: an offboarding may land while the code is being exchanged.
+  const tenant = await deps.store.getTenant(tenantId);
+  const handedOutBeforeOffboarding = tenant !== undefined && offboardedSince(tenant, taken.issuedAt);
   const finish = (result: 'connected' | 'access_denied' | 'exchange_failed'): OAuthCallbackOutcome => {
     const target = result === 'connected' ? deps.successUrl : deps.errorUrl;
     let location: string | undefined;
@@ -156,7 +156,9 @@ export async function completeOAuthCallback(
       refreshToken: tokens.refreshToken,
       expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
     };
-    const connected = handedOutBeforeOffboarding ? undefined : await connectReplacing(tenantId, stored, deps);
+    const connected = handedOutBeforeOffboarding
+      ? undefined
+      : await connectReplacing(tenantId, stored, taken.issuedAt, deps);
     if (connected === undefined) {
       // Offboarded (or removed) since the connect URL was handed out: give the authorization back.
       await deps.oauth.revoke(tokens.refreshToken).catch(() => undefined);
@@ -200,6 +202,7 @@ const CONNECT_ATTEMPTS = 3;
 async function connectReplacing(
   tenantId: string,
   tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  stateIssuedAt: number,
   deps: CallbackDeps,
 ): Promise<{ previousRefreshToken?: string } | undefined> {
   for (let attempt = 1; ; attempt++) {
@@ -218,11 +221,18 @@ async function connectReplacing(
     }
     // The last attempt replaces whatever is there: the consent just given must not be lost to a busy credential.
     const expected = attempt < CONNECT_ATTEMPTS ? { generation: previous.generation } : undefined;
-    if (await deps.store.connect(tenantId, tokens, deps.clock().toISOString(), expected))
+    const now = deps.clock().toISOString();
+    if (await deps.store.connect(tenantId, tokens, now, { stateIssuedAt, ...(expected ? { expected } : {}) }))
       return previous.refreshToken === undefined ? {} : { previousRefreshToken: previous.refreshToken };
     const tenant = await deps.store.getTenant(tenantId);
-    if (!tenant || tenant.offboardedAt || expected === undefined) return undefined;
+    if (!tenant || tenant.offboardedAt || offboardedSince(tenant, stateIssuedAt) || expected === undefined)
+      return undefined;
   }
+}
+
+/** Whether the tenant was offboarded at or after `issuedAt` (epoch seconds; 0 when not recorded). */
+function offboardedSince(tenant: TenantItem, issuedAt: number): boolean {
+  return tenant.lastOffboardedAt !== undefined && Date.parse(tenant.lastOffboardedAt) >= issuedAt * 1000;
 }
 
 /** A query parameter that must be there at most once; repeated values (a,b) are not a state. */

@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '#shared/core/errors.ts';
-import type { TenantCredential, TenantItem, TenantStore } from '#shared/core/ports.ts';
+import type { ConnectConditions, TenantCredential, TenantItem, TenantStore } from '#shared/core/ports.ts';
 
 /**
  * An in-memory TenantStore with the DynamoDB adapter's semantics (conditional lease, single-use states,
@@ -89,12 +89,15 @@ export class MemoryTenantStore implements TenantStore {
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
-    expected?: { generation: number | undefined },
+    { expected, stateIssuedAt }: ConnectConditions = {},
   ) {
     this.calls.push('connect');
     const tenant = this.tenants.get(tenantId);
     if (!tenant || tenant.offboarded) return false;
     if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
+    const issued = stateIssuedAt === undefined ? undefined : new Date(stateIssuedAt * 1000).toISOString();
+    if (issued !== undefined && tenant.lastOffboardedAt !== undefined && tenant.lastOffboardedAt >= issued)
+      return false;
     tenant.status = 'connected';
     tenant.connectedAt = now;
     delete tenant.disconnectedAt;

@@ -457,6 +457,24 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
+  it('never connects with a state handed out before an offboarding and a registration that land during its exchange', async () => {
+    const state = await startedState('acme');
+    now += 60_000;
+    const exchange = oauth.exchangeCode;
+    oauth.exchangeCode = async (code, redirectUri) => {
+      // Cronofy takes its time; meanwhile the integrator offboards the tenant and registers it again.
+      await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+      now += 1_000;
+      await put('acme', { name: 'Acme again' });
+      return exchange(code, redirectUri);
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    expect(revoked).toEqual([REFRESH]);
+    expect(await store.getCredential('acme')).toBeUndefined();
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+  });
+
   it('binds the state to its tenant: it connects that tenant and no other', async () => {
     await put('globex', { name: 'Globex' });
     const state = await startedState('acme');
