@@ -3,7 +3,7 @@ import { InvalidRequestError, NotConfiguredError, UnknownTenantError } from '../
 import type { OAuthCallbackOutcome, TenantOnboarding } from '../core/outcomes.ts';
 import type { Clock, Logger, SecretsProvider, TenantItem, TenantStore } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
-import type { CronofyOAuth } from '../cronofy/oauth.ts';
+import type { CronofyOAuth, OAuthTokens } from '../cronofy/oauth.ts';
 import { mintToken } from '../recipients/tokens.ts';
 import { parseTenantId } from './registry.ts';
 
@@ -145,48 +145,57 @@ export async function completeOAuthCallback(
   if (query.error !== undefined)
     return finish(query.error === 'access_denied' ? 'access_denied' : 'exchange_failed');
   if (!query.code || query.code.length > 2048 || !deps.oauth) return finish('exchange_failed');
+  const oauth = deps.oauth;
+  let tokens: OAuthTokens;
   try {
-    const tokens = await deps.oauth.exchangeCode(query.code, deps.callbackUrl);
-    if (!tokens.refreshToken) {
-      deps.logger.error('oauth exchange answered without a refresh token', { tenantId });
-      return finish('exchange_failed');
-    }
-    const stored = {
-      accessToken: tokens.accessToken,
-      refreshToken: tokens.refreshToken,
-      expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
-    };
-    const connected = handedOutBeforeOffboarding
-      ? undefined
-      : await connectReplacing(tenantId, stored, taken.issuedAt, deps);
-    if (connected === undefined) {
-      // Offboarded (or removed) since the connect URL was handed out: give the authorization back.
-      await deps.oauth.revoke(tokens.refreshToken).catch(() => undefined);
-      deps.logger.warn('oauth callback for a tenant offboarded meanwhile: authorization revoked', {
-        tenantId,
-      });
-      return finish('exchange_failed');
-    }
-    // Onboarded again while connected: the earlier consent is given back once the new one is stored, so no live
-    // authorization stays behind that nothing uses or could revoke. Never the token just stored (Cronofy could
-    // answer the same one again).
-    const previous = connected.previousRefreshToken;
-    if (previous !== undefined && previous !== tokens.refreshToken) {
-      try {
-        await deps.oauth.revoke(previous);
-        deps.logger.info('oauth callback: previous authorization revoked', { tenantId });
-      } catch (error) {
-        deps.logger.warn('oauth callback: previous authorization not revoked at Cronofy', {
-          tenantId,
-          error: (error as Error).name,
-        });
-      }
-    }
-    return finish('connected');
+    tokens = await oauth.exchangeCode(query.code, deps.callbackUrl);
   } catch (error) {
     deps.logger.warn('oauth exchange failed', { tenantId, error: (error as Error).name });
     return finish('exchange_failed');
   }
+  // From here an authorization exists at Cronofy: whatever keeps it from being stored, it is given back rather
+  // than left live with nothing that uses or could revoke it.
+  const giveBack = async (why: string) => {
+    await oauth.revoke(tokens.refreshToken ?? tokens.accessToken).catch(() => undefined);
+    deps.logger.warn(`oauth callback: ${why}: authorization revoked`, { tenantId });
+    return finish('exchange_failed');
+  };
+  const refreshToken = tokens.refreshToken;
+  if (!refreshToken) return giveBack('the exchange answered without a refresh token');
+  if (handedOutBeforeOffboarding)
+    return giveBack('the tenant was offboarded after the connect URL was handed out');
+  const stored = {
+    accessToken: tokens.accessToken,
+    refreshToken,
+    expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
+  };
+  let connected: { previousRefreshToken?: string } | undefined;
+  try {
+    connected = await connectReplacing(tenantId, stored, taken.issuedAt, deps);
+  } catch (error) {
+    deps.logger.error('oauth callback: tokens not stored', { tenantId, error: (error as Error).name });
+    // A write that failed on its way back may have been made: then the tenant is connected with these tokens.
+    const credential = await deps.store.getCredential(tenantId).catch(() => undefined);
+    if (credential?.refreshToken !== refreshToken) return giveBack('the tokens could not be stored');
+    connected = {};
+  }
+  if (connected === undefined) return giveBack('the tenant was offboarded meanwhile');
+  // Onboarded again while connected: the earlier consent is given back once the new one is stored, so no live
+  // authorization stays behind that nothing uses or could revoke. Never the token just stored (Cronofy could
+  // answer the same one again).
+  const previous = connected.previousRefreshToken;
+  if (previous !== undefined && previous !== refreshToken) {
+    try {
+      await oauth.revoke(previous);
+      deps.logger.info('oauth callback: previous authorization revoked', { tenantId });
+    } catch (error) {
+      deps.logger.warn('oauth callback: previous authorization not revoked at Cronofy', {
+        tenantId,
+        error: (error as Error).name,
+      });
+    }
+  }
+  return finish('connected');
 }
 
 /** Reads of the credential a connection makes while refreshes keep replacing it (each ~ an hour apart). */

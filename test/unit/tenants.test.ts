@@ -475,6 +475,31 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('disconnected');
   });
 
+  it('gives the authorization back when its tokens cannot be stored (the table or the key unavailable)', async () => {
+    const state = await startedState();
+    store.connect = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    expect(revoked).toEqual([REFRESH]);
+    expect(store.tenants.get('acme')?.status).toBe('registered');
+    expectNoSecretsIn([answer.body, ...log.lines]);
+  });
+
+  it('keeps the connection when the write that stored the tokens failed only on its way back', async () => {
+    const state = await startedState();
+    const connect = store.connect.bind(store);
+    store.connect = async (...args) => {
+      await connect(...args);
+      throw new Error('TimeoutError');
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+    expect(revoked).toEqual([]);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
   it('binds the state to its tenant: it connects that tenant and no other', async () => {
     await put('globex', { name: 'Globex' });
     const state = await startedState('acme');
