@@ -292,6 +292,21 @@ describe('tenantCredentialProvider', () => {
     expect(revokedTokens).toEqual([]);
   });
 
+  it('keeps a refresh Cronofy answered through a failed save (the table or the key briefly unavailable): never disconnects for it', async () => {
+    await connected('acme', 0);
+    const save = store.saveRefreshed.bind(store);
+    let failures = 2;
+    store.saveRefreshed = async (...args) => {
+      if (failures-- > 0) throw new Error('ProvisionedThroughputExceededException');
+      return save(...args);
+    };
+    // Cronofy rotated the refresh token: losing its answer would leave only a refresh token it refuses.
+    expect(await provider().get('acme')).toBe('at_2');
+    expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_2');
+    expect(refreshes).toEqual(['rt_1']);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
   it('disconnects after a refused takeover once the refresher it overtook had a further lease to save and did not', async () => {
     await connected('acme', 0);
     answer = async () => {
