@@ -503,19 +503,19 @@ export class DynamoTenantStore implements TenantStore {
                 ...credentialCondition(expected),
               },
             },
-            this.markDisconnected(tenantId, now, true),
+            this.markDisconnected(tenantId, now, true, expected !== undefined),
           ],
         }),
       );
       return true;
     } catch (error) {
-      // Only the credential's condition can refuse it here: the tenant item's (it exists) was checked before.
+      // The tenant item exists (checked before): the credential moved, or another offboarding came first.
       if (expected !== undefined && isConditionFailure(error)) return false;
       throw error;
     }
   }
 
-  private markDisconnected(tenantId: string, now: string, offboard: boolean) {
+  private markDisconnected(tenantId: string, now: string, offboard: boolean, onlyOnce = false) {
     return {
       Update: {
         TableName: this.tableName,
@@ -523,7 +523,9 @@ export class DynamoTenantStore implements TenantStore {
         UpdateExpression: offboard
           ? 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now, offboarded_at = :now, last_offboarded_at = :now, client_secrets_count = :zero REMOVE client_secrets'
           : 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now',
-        ConditionExpression: 'attribute_exists(pk)',
+        ConditionExpression: onlyOnce
+          ? 'attribute_exists(pk) AND attribute_not_exists(offboarded_at)'
+          : 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: marshall({
           ':disconnected': 'disconnected',

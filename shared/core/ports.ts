@@ -336,8 +336,8 @@ export interface TenantStore {
   /**
    * Offboarding: forget the credential and the tenant's client secrets, mark it `disconnected`. With `expected`,
    * only if the credential is still the one read (`generation`; undefined: there was none), so the refresh token
-   * revoked afterwards is the last one it held (a refresh may have replaced it since the read): false when it
-   * was not. Without, whatever it holds.
+   * revoked afterwards is the last one it held (a refresh may have replaced it since the read), and only if no
+   * other offboarding came first (its times stay): false when either was not so. Without, whatever it holds.
    */
   offboard(tenantId: string, now: string, expected?: { generation: number | undefined }): Promise<boolean>;
 }

@@ -154,6 +154,9 @@ export async function offboardTenant(
       const expected = { generation: credential?.generation };
       offboarded = await deps.store.offboard(tenantId, deps.clock().toISOString(), expected);
       if (offboarded) break;
+      // Another offboarding came first (a concurrent DELETE): it revokes; this one answers what it did.
+      const first = await deps.store.getTenant(tenantId);
+      if (first?.offboardedAt) return { tenant: tenantView(first, deps.apiUrl), revoked: true };
       if (attempt === OFFBOARD_ATTEMPTS) throw new Error('the credential kept changing');
     }
     // Revoking the refresh token ends the authorization (RFC 7009); the access token dies with it.

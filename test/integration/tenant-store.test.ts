@@ -206,7 +206,13 @@ describe('listing and offboarding', () => {
     expect(again?.refreshToken).toBe('rt_rotated');
     expect(await store.offboard('racing', iso(), { generation: again?.generation })).toBe(true);
     expect(await raw('credential#racing')).toBeUndefined();
-    expect(await store.getTenant('racing')).toMatchObject({ status: 'disconnected' });
+    const offboarded = await store.getTenant('racing');
+    expect(offboarded).toMatchObject({ status: 'disconnected' });
+    // A second, concurrent offboarding (it read the credential before the first deleted it) changes nothing.
+    expect(
+      await store.offboard('racing', new Date(Date.now() + 5_000).toISOString(), { generation: undefined }),
+    ).toBe(false);
+    expect(await store.getTenant('racing')).toEqual(offboarded);
     // Without a credential: offboarded on the condition that there is none.
     await store.putTenant('never-connected', { name: 'N' }, iso());
     expect(await store.offboard('never-connected', iso(), { generation: undefined })).toBe(true);

@@ -189,6 +189,7 @@ export class MemoryTenantStore implements TenantStore {
   async offboard(tenantId: string, now: string, expected?: { generation: number | undefined }) {
     this.calls.push('offboard');
     if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
+    if (expected && this.tenants.get(tenantId)?.offboarded) return false;
     this.credentials.delete(tenantId);
     const tenant = this.tenants.get(tenantId);
     if (tenant) {

@@ -323,6 +323,29 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
     expect(writes).toBe(0);
   });
 
+  it('answers two concurrent offboardings alike: one revokes, neither moves the times the first recorded', async () => {
+    await put('acme', { name: 'Acme' });
+    await store.connect(
+      'acme',
+      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
+      new Date(now).toISOString(),
+    );
+    const offboard = store.offboard.bind(store);
+    store.offboard = async (...args) => {
+      const done = await offboard(...args);
+      now += 1_000;
+      return done;
+    };
+    const firstAt = new Date(now).toISOString();
+    const remove = () => call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    const answers = await Promise.all([remove(), remove()]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200]);
+    for (const answer of answers)
+      expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', disconnected_at: firstAt });
+    expect(revoked).toEqual([REFRESH]);
+    expect(store.tenants.get('acme')).toMatchObject({ offboardedAt: firstAt, lastOffboardedAt: firstAt });
+  });
+
   it('answers 404 for offboarding an unknown tenant', async () => {
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'nobody' } }));
     expect(answer.statusCode).toBe(404);
