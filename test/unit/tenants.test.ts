@@ -141,6 +141,14 @@ function refreshLandsAfterFirstRead(): MemoryTenantStore['getCredential'] {
   return read;
 }
 
+/** Acme connected with ACCESS and REFRESH, as a callback leaves it. */
+const connectAcme = () =>
+  store.connect(
+    'acme',
+    { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
+    new Date(now).toISOString(),
+  );
+
 /** Every answer body and log line so far must hold none of these. */
 function expectNoSecretsIn(texts: string[]) {
   for (const text of texts)
@@ -248,11 +256,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
 
   it('offboards: revokes at Cronofy, forgets credentials and client secrets, status disconnected', async () => {
     await put('acme', { name: 'Acme', client_secrets: [TENANT_SECRET] });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     expect(answer.statusCode).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({
@@ -270,11 +274,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
 
   it('offboarding racing a refresh revokes the refresh token the deleted credential held, not a rotated-away one', async () => {
     await put('acme', { name: 'Acme' });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     // Another function's refresh lands between the offboarding's read of the credential and its delete.
     const read = refreshLandsAfterFirstRead();
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
@@ -286,11 +286,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
   it('offboards even when Cronofy cannot be reached to revoke, and says so', async () => {
     oauth.failRevoke = true;
     await put('acme', { name: 'Acme' });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     expect(answer.statusCode).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', revoked: false });
@@ -300,11 +296,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
 
   it('answers a repeated offboarding with the state unchanged: no second revoke, no write', async () => {
     await put('acme', { name: 'Acme' });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     const del = () => call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     const first = await del();
     const before = await store.getTenant('acme');
@@ -325,11 +317,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
 
   it('answers two concurrent offboardings alike: one revokes, neither moves the times the first recorded', async () => {
     await put('acme', { name: 'Acme' });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     const offboard = store.offboard.bind(store);
     store.offboard = async (...args) => {
       const done = await offboard(...args);
