@@ -2,7 +2,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { isTenantId } from '#shared/contract/tenants.ts';
+import { isTenantId, TENANT_ID_RULE } from '#shared/contract/tenants.ts';
 import { ConfigError } from '#shared/core/config.ts';
 import { runWhenEntryPoint } from '../cli-entry.ts';
 import { QUEUE, TABLE, TENANTS_TABLE } from '../definitions.ts';
@@ -285,14 +285,13 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
         `${command} needs ${command === 'replay' ? 'a notification_id' : 'a scheduling_request_id'}`,
       );
     if (command === 'replay' && values.tenant !== undefined && !isTenantId(values.tenant))
-      return usage('--tenant must be a tenant id (1–64 characters of A–Z a–z 0–9 . _ -)');
+      return usage(`--tenant must be a tenant id (${TENANT_ID_RULE})`);
     if (command === 'dlq' && args[0] !== 'peek')
       return usage(`Unknown dlq command: ${args[0] ?? '(none)'}; use dlq peek`);
     if (command === 'dlq') max = whole(values.max as string | undefined, 'max', 50);
     if (command === 'tenant') {
       if (args[0] === 'purge') {
-        if (!isTenantId(args[1]))
-          return usage('tenant purge needs a tenant_id: 1 to 64 characters of A-Z a-z 0-9 . _ -');
+        if (!isTenantId(args[1])) return usage(`tenant purge needs a tenant_id: ${TENANT_ID_RULE}`);
       } else if (!(args[0] === 'list' || (args[0] === 'show' && args[1])))
         return usage(
           args[0] === 'show'
@@ -312,7 +311,7 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
         return usage(`--since must be an ISO 8601 date or time, e.g. 2026-01-31T00:00:00Z, got "${since}"`);
       const tenant = values.tenant as string | undefined;
       if (tenant !== undefined && !isTenantId(tenant))
-        return usage('--tenant must be a tenant_id: 1 to 64 characters of A-Z a-z 0-9 . _ -');
+        return usage(`--tenant must be a tenant_id: ${TENANT_ID_RULE}`);
       listOptions = {
         statuses: statuses.length > 0 ? (statuses as NotificationStatus[]) : NOT_APPLIED,
         ...(tenant !== undefined ? { tenant } : {}),

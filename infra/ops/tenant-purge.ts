@@ -11,11 +11,14 @@ import { TENANTS_PARTITION_KEY } from '#shared/contract/tenants.ts';
 
 /**
  * `npm run ops -- tenant purge <tenant_id> [--dry-run]`: deletes every item of the records table that carries
- * that `tenant_id` (scheduling requests, notifications, events, Event Triggers, idempotency items), after the
- * tenant was offboarded (`DELETE /tenants/{tenant_id}`). A Scan with a filter (no index holds every record of a
- * tenant) reading only the keys, page by page; each page's matches are deleted in batches of 25 before the next
- * page is read, unprocessed deletes retried with backoff. Deleting is idempotent and nothing is kept between
- * runs, so an interrupted purge is finished by running it again; a rerun over a purged tenant deletes nothing.
+ * that `tenant_id` (scheduling requests, notifications, events, Event Triggers, idempotency items), and the
+ * recipients' redirects of its scheduling requests (which carry no tenant), after the tenant was offboarded
+ * (`DELETE /tenants/{tenant_id}`). Scans with a filter (no index holds every record of a tenant) reading only
+ * keys, entities and scheduling request ids, page by page; each page's matches are deleted in batches of 25
+ * before the next page is read, unprocessed deletes retried with backoff: first the tenant's records but its
+ * scheduling requests, then a second Scan for the redirects of those, then the scheduling requests. Deleting is
+ * idempotent and nothing is kept between runs, so an interrupted purge is finished by running it again (the
+ * scheduling requests, still there, find their redirects again); a rerun over a purged tenant deletes nothing.
  *
  * The tenant's own registration (entity `tenant`), should it live in this table, is kept: offboarding decides
  * about it, not the purge. Deletes reach the table's stream like any other change (REMOVE records).
@@ -28,7 +31,7 @@ const MAX_ATTEMPTS = 8;
 const KEPT_ENTITIES = ['tenant'] as const;
 
 export interface PurgeProgress {
-  /** Items the Scan has read so far (the whole table, by the end). */
+  /** Items the Scans have read so far (the whole table, twice when the tenant has scheduling requests). */
   scanned: number;
   /** Items carrying the tenant's id found so far. */
   matched: number;
@@ -97,38 +100,111 @@ export async function purgeTenant(
   KEPT_ENTITIES.forEach((entity, i) => {
     values[`:kept${i}`] = { S: entity };
   });
+  // The tenant's scheduling requests go last: until then an interrupted purge finds them, and so their
+  // redirects, again.
+  const requests: { key: Record<string, AttributeValue>; id: string }[] = [];
+  await scanAndDelete(
+    target,
+    {
+      FilterExpression: `#tenant = :tenant AND (attribute_not_exists(#entity) OR NOT (#entity IN (${KEPT_ENTITIES.map((_, i) => `:kept${i}`).join(', ')})))`,
+      ExpressionAttributeNames: { '#tenant': 'tenant_id', '#entity': 'entity' },
+      ExpressionAttributeValues: values,
+    },
+    (item, key) => {
+      const id = item.scheduling_request_id?.S;
+      if (item.entity?.S !== 'scheduling_request' || id === undefined) return true;
+      requests.push({ key, id });
+      return false;
+    },
+    progress,
+    options,
+  );
+  progress.matched += requests.length;
+  if (requests.length > 0) {
+    // A recipient's redirect carries no tenant (its scheduling_request_id comes from a public URL), but it is a
+    // record of the tenant's request: its correlation id and UTM values go with the tenant.
+    const ids = new Set(requests.map((request) => request.id));
+    await scanAndDelete(
+      target,
+      {
+        FilterExpression: '#entity = :redirect',
+        ExpressionAttributeNames: { '#entity': 'entity' },
+        ExpressionAttributeValues: { ':redirect': { S: 'redirect' } },
+      },
+      (item) => ids.has(item.scheduling_request_id?.S ?? ''),
+      progress,
+      options,
+    );
+  }
+  // The totals the caller reports at the end say how many of them went.
+  if (!options.dryRun)
+    await deleteAll(
+      target,
+      requests.map((request) => request.key),
+      progress,
+      options,
+    );
+  return progress;
+}
+
+/**
+ * One Scan through the table with `filter`, reading only the key, `entity` and `scheduling_request_id` (no
+ * other value of a record leaves the table); each page's items that `take` keeps are deleted before the next
+ * page is read. Counts into `progress`, reported after every page.
+ */
+async function scanAndDelete(
+  target: { ddb: DynamoDBClient; tableName: string },
+  filter: {
+    FilterExpression: string;
+    ExpressionAttributeNames: Record<string, string>;
+    ExpressionAttributeValues: Record<string, AttributeValue>;
+  },
+  take: (item: Record<string, AttributeValue>, key: Record<string, AttributeValue>) => boolean,
+  progress: PurgeProgress,
+  options: PurgeOptions,
+): Promise<void> {
   let start: Record<string, AttributeValue> | undefined;
   do {
     const page = await target.ddb.send(
       new ScanCommand({
         TableName: target.tableName,
-        FilterExpression: `#tenant = :tenant AND (attribute_not_exists(#entity) OR NOT (#entity IN (${KEPT_ENTITIES.map((_, i) => `:kept${i}`).join(', ')})))`,
-        // Keys only: no value of a record leaves the table.
-        ProjectionExpression: '#pk',
-        ExpressionAttributeNames: { '#tenant': 'tenant_id', '#entity': 'entity', '#pk': PARTITION_KEY },
-        ExpressionAttributeValues: values,
+        ...filter,
+        ProjectionExpression: '#pk, #entity, #request',
+        ExpressionAttributeNames: {
+          ...filter.ExpressionAttributeNames,
+          '#pk': PARTITION_KEY,
+          '#request': 'scheduling_request_id',
+        },
         ExclusiveStartKey: start,
         ...(options.pageSize ? { Limit: options.pageSize } : {}),
       }),
     );
     const keys = (page.Items ?? []).flatMap((item) => {
       const pk = item[PARTITION_KEY];
-      return pk ? [{ [PARTITION_KEY]: pk }] : [];
+      if (!pk) return [];
+      const key = { [PARTITION_KEY]: pk };
+      return take(item, key) ? [key] : [];
     });
     progress.pages++;
     progress.scanned += page.ScannedCount ?? 0;
     progress.matched += keys.length;
-    if (!options.dryRun) {
-      for (let i = 0; i < keys.length; i += BATCH_SIZE) {
-        const batch = keys.slice(i, i + BATCH_SIZE);
-        await deleteBatch(target, batch, options.sleep ?? realSleep);
-        progress.deleted += batch.length;
-      }
-    }
+    if (!options.dryRun) await deleteAll(target, keys, progress, options);
     options.onProgress?.({ ...progress });
     start = page.LastEvaluatedKey;
   } while (start);
-  return progress;
+}
+
+async function deleteAll(
+  target: { ddb: DynamoDBClient; tableName: string },
+  keys: Record<string, AttributeValue>[],
+  progress: PurgeProgress,
+  options: PurgeOptions,
+): Promise<void> {
+  for (let i = 0; i < keys.length; i += BATCH_SIZE) {
+    const batch = keys.slice(i, i + BATCH_SIZE);
+    await deleteBatch(target, batch, options.sleep ?? realSleep);
+    progress.deleted += batch.length;
+  }
 }
 
 async function deleteBatch(

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -15,7 +16,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, type Env, requiredEnv } from '../contract/env.ts';
 import type { TenantStatus } from '../contract/tenants.ts';
 import { InvalidRequestError } from '../core/errors.ts';
-import type { Cipher, TenantCredential, TenantItem, TenantStore } from '../core/ports.ts';
+import type { Cipher, ConnectConditions, TenantCredential, TenantItem, TenantStore } from '../core/ports.ts';
 import { KmsCipher, kmsCalls } from './kms-cipher.ts';
 import { clientSecretsOf } from './tenant-directory.ts';
 
@@ -25,7 +26,8 @@ import { clientSecretsOf } from './tenant-directory.ts';
  * one partition key each:
  * - `tenant#{tenant_id}`: name, status, times, `client_secrets` (one ciphertext of the JSON list) and its count;
  * - `credential#{tenant_id}`: `access_token`, `refresh_token` (ciphertexts), `access_token_expires_at` (ms),
- *   `generation` (one more per refresh) and the refresh lease (`lease_token`, `lease_until`);
+ *   `generation` (one more per refresh), `connection_id` (one per consent, kept by its refreshes) and the refresh
+ *   lease (`lease_token`, `lease_until`);
  * - `oauth_state#{sha256 of the state}`: `tenant_id`, `expires_at` (epoch seconds, the table's TTL attribute).
  * Secrets are encrypted with the Cipher before they leave the process, each bound to its tenant and field.
  */
@@ -55,6 +57,16 @@ function toTenant(item: Record<string, AttributeValue>): TenantItem {
     ...(value.disconnected_at ? { disconnectedAt: String(value.disconnected_at) } : {}),
     ...(value.offboarded_at ? { offboardedAt: String(value.offboarded_at) } : {}),
     ...(value.last_offboarded_at ? { lastOffboardedAt: String(value.last_offboarded_at) } : {}),
+  };
+}
+
+/** The condition that the credential item is still at the generation read (`undefined`: that there is none). */
+function credentialCondition(expected: { generation: number | undefined } | undefined) {
+  if (expected === undefined) return {};
+  if (expected.generation === undefined) return { ConditionExpression: 'attribute_not_exists(pk)' };
+  return {
+    ConditionExpression: 'generation = :generation',
+    ExpressionAttributeValues: { ':generation': { N: String(expected.generation) } },
   };
 }
 
@@ -265,8 +277,10 @@ export class DynamoTenantStore implements TenantStore {
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
+    conditions: ConnectConditions = {},
   ): Promise<boolean> {
     const { access, refresh } = await this.encryptTokens(tenantId, tokens);
+    const { stateIssuedAt } = conditions;
     try {
       await this.client.send(
         new TransactWriteItemsCommand({
@@ -277,10 +291,21 @@ export class DynamoTenantStore implements TenantStore {
                 Key: tenantKey(tenantId),
                 UpdateExpression:
                   'SET #status = :connected, connected_at = :now, updated_at = :now REMOVE disconnected_at',
-                // An offboarding after the connect URL was handed out wins: its state must not reconnect it.
-                ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(offboarded_at)',
+                // An offboarding after the connect URL was handed out wins: its state must not reconnect it, even
+                // once the tenant is registered again (ISO 8601 times of one format compare as strings).
+                ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(offboarded_at)${
+                  stateIssuedAt === undefined
+                    ? ''
+                    : ' AND (attribute_not_exists(last_offboarded_at) OR last_offboarded_at < :issued)'
+                }`,
                 ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: marshall({ ':connected': 'connected', ':now': now }),
+                ExpressionAttributeValues: marshall({
+                  ':connected': 'connected',
+                  ':now': now,
+                  ...(stateIssuedAt === undefined
+                    ? {}
+                    : { ':issued': new Date(stateIssuedAt * 1000).toISOString() }),
+                }),
               },
             },
             {
@@ -295,7 +320,9 @@ export class DynamoTenantStore implements TenantStore {
                   access_token_expires_at: tokens.expiresAt,
                   // Above any generation of an earlier connection, so a cache of it can never pass for this one.
                   generation: Date.parse(now),
+                  connection_id: randomUUID(),
                 }),
+                ...credentialCondition(conditions.expected),
               },
             },
           ],
@@ -324,6 +351,7 @@ export class DynamoTenantStore implements TenantStore {
       refreshToken,
       expiresAt: Number(value.access_token_expires_at),
       generation: Number(value.generation),
+      ...(value.connection_id === undefined ? {} : { connectionId: String(value.connection_id) }),
       ...(value.lease_until === undefined ? {} : { leaseUntil: Number(value.lease_until) }),
       ...(value.refused_once === true ? { refusedOnce: true } : {}),
     };
@@ -464,33 +492,30 @@ export class DynamoTenantStore implements TenantStore {
     now: string,
     expected?: { generation: number | undefined },
   ): Promise<boolean> {
-    const condition =
-      expected === undefined
-        ? {}
-        : expected.generation === undefined
-          ? { ConditionExpression: 'attribute_not_exists(pk)' }
-          : {
-              ConditionExpression: 'generation = :generation',
-              ExpressionAttributeValues: { ':generation': { N: String(expected.generation) } },
-            };
     try {
       await this.client.send(
         new TransactWriteItemsCommand({
           TransactItems: [
-            { Delete: { TableName: this.tableName, Key: credentialKey(tenantId), ...condition } },
-            this.markDisconnected(tenantId, now, true),
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: credentialKey(tenantId),
+                ...credentialCondition(expected),
+              },
+            },
+            this.markDisconnected(tenantId, now, true, expected !== undefined),
           ],
         }),
       );
       return true;
     } catch (error) {
-      // Only the credential's condition can refuse it here: the tenant item's (it exists) was checked before.
+      // The tenant item exists (checked before): the credential moved, or another offboarding came first.
       if (expected !== undefined && isConditionFailure(error)) return false;
       throw error;
     }
   }
 
-  private markDisconnected(tenantId: string, now: string, offboard: boolean) {
+  private markDisconnected(tenantId: string, now: string, offboard: boolean, onlyOnce = false) {
     return {
       Update: {
         TableName: this.tableName,
@@ -498,7 +523,9 @@ export class DynamoTenantStore implements TenantStore {
         UpdateExpression: offboard
           ? 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now, offboarded_at = :now, last_offboarded_at = :now, client_secrets_count = :zero REMOVE client_secrets'
           : 'SET #status = :disconnected, disconnected_at = :now, updated_at = :now',
-        ConditionExpression: 'attribute_exists(pk)',
+        ConditionExpression: onlyOnce
+          ? 'attribute_exists(pk) AND attribute_not_exists(offboarded_at)'
+          : 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: marshall({
           ':disconnected': 'disconnected',

@@ -3,8 +3,14 @@
  * every part of the system shares. Imports nothing, so the ingest bundle and downstream consumers can use it.
  */
 
-/** The integrator's own id for a customer: 1–64 characters of `A–Z a–z 0–9 . _ -`. */
-export const TENANT_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * The integrator's own id for a customer: 1–64 characters of `A–Z a–z 0–9 . _ -`, except `.` and `..`: those are
+ * dot-segments, which HTTP clients resolve away in a URL path (RFC 3986 §5.2.4), so the tenant's own routes and
+ * notification URL (`…/notifications/..` is `…/`) could never reach it.
+ */
+export const TENANT_ID_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._-]{1,64}$/;
+/** What a tenant id is, for the messages of a 400 and the ops CLI. */
+export const TENANT_ID_RULE = '1 to 64 characters of A-Z a-z 0-9 . _ -, not . or ..';
 
 export const isTenantId = (value: unknown): value is string =>
   typeof value === 'string' && TENANT_ID_PATTERN.test(value);

@@ -239,10 +239,26 @@ export interface TenantCredential {
   /** Milliseconds since the epoch. */
   expiresAt: number;
   generation: number;
+  /**
+   * Which authorization (Organization Connect consent) the tokens belong to: new at each `connect`, kept by its
+   * refreshes. Absent on credentials stored before it was recorded.
+   */
+  connectionId?: string;
   /** Milliseconds since the epoch until which a refresh holds the lease; absent when none does. */
   leaseUntil?: number;
   /** Cronofy refused a refresh of this generation once, by a refresher that had taken over an expired lease. */
   refusedOnce?: boolean;
+}
+
+/** What must still hold when a consent's tokens are stored (TenantStore.connect), checked in the same write. */
+export interface ConnectConditions {
+  /** The credential is still at this generation (`undefined`: there is none); absent: whatever is there. */
+  expected?: { generation: number | undefined };
+  /**
+   * When the OAuth state was handed out (epoch seconds): the tenant has not been offboarded since, even if it was
+   * registered again (an offboarding ends the connect URLs handed out before it).
+   */
+  stateIssuedAt?: number;
 }
 
 export interface TenantStore {
@@ -272,11 +288,15 @@ export interface TenantStore {
     nowSeconds: number,
   ): Promise<{ tenantId: string; issuedAt: number } | undefined>;
 
-  /** Keep new tokens (encrypted) and mark the tenant `connected`, unless it is unknown or offboarded (false). */
+  /**
+   * Keep new tokens (encrypted, a new `connectionId`) and mark the tenant `connected`, unless it is unknown or
+   * offboarded, or a condition of `conditions` fails: then false, and nothing changed.
+   */
   connect(
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
+    conditions?: ConnectConditions,
   ): Promise<boolean>;
   /** The credential (strongly consistent), decrypted; undefined when the tenant has none. */
   getCredential(tenantId: string): Promise<TenantCredential | undefined>;
@@ -316,8 +336,8 @@ export interface TenantStore {
   /**
    * Offboarding: forget the credential and the tenant's client secrets, mark it `disconnected`. With `expected`,
    * only if the credential is still the one read (`generation`; undefined: there was none), so the refresh token
-   * revoked afterwards is the last one it held (a refresh may have replaced it since the read): false when it
-   * was not. Without, whatever it holds.
+   * revoked afterwards is the last one it held (a refresh may have replaced it since the read), and only if no
+   * other offboarding came first (its times stay): false when either was not so. Without, whatever it holds.
    */
   offboard(tenantId: string, now: string, expected?: { generation: number | undefined }): Promise<boolean>;
 }

@@ -6,7 +6,7 @@ import { LOG_EVENTS } from '../core/log-events.ts';
 import type { Clock, Logger, NotificationQueue, SecretsProvider, TenantDirectory } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
 import { encodeEnvelope, idempotencyKey, type SignedBy } from './envelope.ts';
-import { verifySignature } from './signature.ts';
+import { hasSignatureShape, verifySignature } from './signature.ts';
 
 /**
  * Accept a Cronofy push notification: verify its signature over the exact bytes received, then enqueue it
@@ -99,19 +99,22 @@ export async function acceptNotification(request: IngestRequest, deps: IngestDep
   }
 
   const { tenantId } = request;
-  // Nothing about a tenant is looked up for a request that fails anyway (no signature header at all).
+  // Nothing about a tenant is looked up for a request that fails anyway (no signature header, or none of its
+  // values shaped like one): it fails alike for every tenant id, with no table read or decryption to time.
   let signedBy: SignedBy | undefined;
   let knownTenant = true;
+  let malformed = false;
   if (!signature) signedBy = undefined;
   else if (tenantId === undefined) {
     const secrets = await loadSecrets(deps, UNAVAILABLE_MESSAGE);
     signedBy = verifySignature(body, signature, secrets.clientSecrets) ? 'application' : undefined;
-  } else ({ signedBy, known: knownTenant } = await verifyForTenant(body, signature, tenantId, deps));
+  } else if (!hasSignatureShape(signature)) malformed = true;
+  else ({ signedBy, known: knownTenant } = await verifyForTenant(body, signature, tenantId, deps));
   if (signedBy === undefined) {
     // Never log the body or the header values: only what helps tell a misconfiguration from a probe. The
     // logs are the operator's, so they may say what the answer does not (an unknown tenant).
     deps.logger.warn(LOG_EVENTS.notificationRejectedSignature, {
-      reason: !signature ? 'missing' : knownTenant ? 'mismatch' : 'unknown_tenant',
+      reason: !signature ? 'missing' : malformed ? 'malformed' : knownTenant ? 'mismatch' : 'unknown_tenant',
       values: signature ? signature.split(',').length : 0,
       bytes: body.byteLength,
       ...(tenantId === undefined ? {} : { tenant: isTenantId(tenantId) ? tenantId : 'invalid' }),

@@ -21,6 +21,11 @@ function decodeSignature(value: string): Buffer | undefined {
   return bytes.length === DIGEST_BYTES ? bytes : undefined;
 }
 
+/** Whether any value of the header could be a signature at all (Base64 of 32 bytes): no secret is needed to tell. */
+export function hasSignatureShape(header: string): boolean {
+  return header.split(',').some((value) => decodeSignature(value) !== undefined);
+}
+
 export function verifySignature(
   body: Uint8Array,
   header: string | undefined,

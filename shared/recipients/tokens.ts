@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as z from 'zod/mini';
 import { TOKEN_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
-import { isTenantId } from '../contract/tenants.ts';
+import { isTenantId, TENANT_ID_RULE } from '../contract/tenants.ts';
 import { InvalidRequestError } from '../core/errors.ts';
 import type { IssuedToken } from '../core/outcomes.ts';
 import type { Clock, Logger, Secrets, SecretsProvider } from '../core/ports.ts';
@@ -113,7 +113,7 @@ export const embedRequestSchema = z.strictObject(
     // Organizational Unit by it, so a value no tenant can be registered under is a 400, not a token.
     tenant_id: z.optional(
       textField('tenant_id', 64).check(
-        z.refine(isTenantId, { error: 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -' }),
+        z.refine(isTenantId, { error: `tenant_id must be ${TENANT_ID_RULE}` }),
       ),
     ),
   },

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod/mini';
 import { METADATA_KEYS, sha256Hex } from '../contract/keys.ts';
 import { SCHEDULING_REQUEST_BODY_MAX_BYTES as MAX_BODY_BYTES } from '../contract/limits.ts';
-import { isTenantId } from '../contract/tenants.ts';
+import { isTenantId, TENANT_ID_RULE } from '../contract/tenants.ts';
 import {
   DomainError,
   IdempotencyKeyReusedError,
@@ -157,7 +157,7 @@ export const createBodySchema = z.strictObject(
     tenant_id: z.optional(
       z
         .string({ error: 'tenant_id must be a string' })
-        .check(z.refine(isTenantId, { error: 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -' })),
+        .check(z.refine(isTenantId, { error: `tenant_id must be ${TENANT_ID_RULE}` })),
     ),
     ...metadataFields,
   },

@@ -29,6 +29,8 @@ export const LEASE_MS = 15_000;
  * when Cronofy could not be told.
  */
 export const RECHECK_MS = 60_000;
+/** Tries at saving a refresh Cronofy answered (well inside LEASE_MS). */
+const SAVE_ATTEMPTS = 3;
 
 export interface TenantCredentialDeps {
   /** The single-tenant provider: used for calls without a tenant. */
@@ -154,10 +156,12 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       refreshToken: tokens.refreshToken ?? credential.refreshToken,
       expiresAt: now() + tokens.expiresIn * 1000,
     };
-    if (!(await deps.store.saveRefreshed(tenantId, credential.generation, refreshed))) {
-      // The credential is gone (offboarded or disconnected while Cronofy answered): nobody will ever use or revoke
-      // these tokens, so give them back rather than leave a live authorization behind.
-      if (tokens.refreshToken && (await deps.store.credentialGeneration(tenantId)) === undefined)
+    if (!(await saveRefreshed(tenantId, credential.generation, refreshed))) {
+      // The credential is gone (offboarded or disconnected while Cronofy answered) or another consent replaced it
+      // (onboarded again): nobody will ever use or revoke these tokens, so give them back rather than leave a live
+      // authorization behind. Another refresher of the same connection saved first: its tokens and these are one
+      // authorization, which must stay.
+      if (tokens.refreshToken && (await replacedOrGone(tenantId, credential)))
         await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
       return undefined;
     }
@@ -165,6 +169,37 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
     deps.logger.info('tenant token refreshed', { tenantId });
     deps.onRefreshed?.(tenantId);
     return keep(tenantId, { ...credential, ...refreshed, generation: credential.generation + 1 });
+  }
+
+  /**
+   * Keep what Cronofy answered, retried when the table or the key fails (not when the condition does): Cronofy has
+   * rotated the refresh token, so losing its answer would leave only one it refuses, and the tenant would be
+   * disconnected for a DynamoDB or KMS hiccup. A save that failed only on its way back is seen by the retry as a
+   * moved generation: the caller then reads the credential it made.
+   */
+  async function saveRefreshed(
+    tenantId: string,
+    generation: number,
+    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  ): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await deps.store.saveRefreshed(tenantId, generation, tokens);
+      } catch (error) {
+        if (attempt === SAVE_ATTEMPTS) throw error;
+        deps.logger.warn('tenant token refresh not saved; retrying', {
+          tenantId,
+          error: (error as Error).name,
+        });
+        await sleep(100 * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  /** Whether the credential `read` is no longer stored: removed, or replaced by another connection's. */
+  async function replacedOrGone(tenantId: string, read: TenantCredential): Promise<boolean> {
+    const current = await deps.store.getCredential(tenantId);
+    return current === undefined || current.connectionId !== read.connectionId;
   }
 
   async function obtain(tenantId: string): Promise<string> {

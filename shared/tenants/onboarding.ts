@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidRequestError, NotConfiguredError, UnknownTenantError } from '../core/errors.ts';
 import type { OAuthCallbackOutcome, TenantOnboarding } from '../core/outcomes.ts';
-import type { Clock, Logger, SecretsProvider, TenantStore } from '../core/ports.ts';
+import type { Clock, Logger, SecretsProvider, TenantItem, TenantStore } from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
-import type { CronofyOAuth } from '../cronofy/oauth.ts';
+import type { CronofyOAuth, OAuthTokens } from '../cronofy/oauth.ts';
 import { mintToken } from '../recipients/tokens.ts';
 import { parseTenantId } from './registry.ts';
 
@@ -126,9 +126,9 @@ export async function completeOAuthCallback(
   // Offboarding ends every connect URL handed out before it, also when the tenant was registered again since:
   // whoever still holds one must not bind an Organizational Unit to the new registration. Such a callback is
   // treated as one for an offboarded tenant (below): its code is exchanged and the authorization given back.
-  const lastOffboardedAt = (await deps.store.getTenant(tenantId))?.lastOffboardedAt;
-  const handedOutBeforeOffboarding =
-    lastOffboardedAt !== undefined && Date.parse(lastOffboardedAt) >= taken.issuedAt * 1000;
+  // The store checks it again when it connects: an offboarding may land while the code is being exchanged.
+  const tenant = await deps.store.getTenant(tenantId);
+  const handedOutBeforeOffboarding = tenant !== undefined && offboardedSince(tenant, taken.issuedAt);
   const finish = (result: 'connected' | 'access_denied' | 'exchange_failed'): OAuthCallbackOutcome => {
     const target = result === 'connected' ? deps.successUrl : deps.errorUrl;
     let location: string | undefined;
@@ -145,35 +145,103 @@ export async function completeOAuthCallback(
   if (query.error !== undefined)
     return finish(query.error === 'access_denied' ? 'access_denied' : 'exchange_failed');
   if (!query.code || query.code.length > 2048 || !deps.oauth) return finish('exchange_failed');
+  const oauth = deps.oauth;
+  let tokens: OAuthTokens;
   try {
-    const tokens = await deps.oauth.exchangeCode(query.code, deps.callbackUrl);
-    if (!tokens.refreshToken) {
-      deps.logger.error('oauth exchange answered without a refresh token', { tenantId });
-      return finish('exchange_failed');
-    }
-    const connected =
-      !handedOutBeforeOffboarding &&
-      (await deps.store.connect(
-        tenantId,
-        {
-          accessToken: tokens.accessToken,
-          refreshToken: tokens.refreshToken,
-          expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
-        },
-        deps.clock().toISOString(),
-      ));
-    if (!connected) {
-      // Offboarded (or removed) since the connect URL was handed out: give the authorization back.
-      await deps.oauth.revoke(tokens.refreshToken).catch(() => undefined);
-      deps.logger.warn('oauth callback for a tenant offboarded meanwhile: authorization revoked', {
-        tenantId,
-      });
-    }
-    return finish(connected ? 'connected' : 'exchange_failed');
+    tokens = await oauth.exchangeCode(query.code, deps.callbackUrl);
   } catch (error) {
     deps.logger.warn('oauth exchange failed', { tenantId, error: (error as Error).name });
     return finish('exchange_failed');
   }
+  // From here an authorization exists at Cronofy: whatever keeps it from being stored, it is given back rather
+  // than left live with nothing that uses or could revoke it.
+  const giveBack = async (why: string) => {
+    await oauth.revoke(tokens.refreshToken ?? tokens.accessToken).catch(() => undefined);
+    deps.logger.warn(`oauth callback: ${why}: authorization revoked`, { tenantId });
+    return finish('exchange_failed');
+  };
+  const refreshToken = tokens.refreshToken;
+  if (!refreshToken) return giveBack('the exchange answered without a refresh token');
+  if (handedOutBeforeOffboarding)
+    return giveBack('the tenant was offboarded after the connect URL was handed out');
+  const stored = {
+    accessToken: tokens.accessToken,
+    refreshToken,
+    expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
+  };
+  let connected: { previousRefreshToken?: string } | undefined;
+  try {
+    connected = await connectReplacing(tenantId, stored, taken.issuedAt, deps);
+  } catch (error) {
+    deps.logger.error('oauth callback: tokens not stored', { tenantId, error: (error as Error).name });
+    // A write that failed on its way back may have been made: then the tenant is connected with these tokens.
+    const credential = await deps.store.getCredential(tenantId).catch(() => undefined);
+    if (credential?.refreshToken !== refreshToken) return giveBack('the tokens could not be stored');
+    connected = {};
+  }
+  if (connected === undefined) return giveBack('the tenant was offboarded meanwhile');
+  // Onboarded again while connected: the earlier consent is given back once the new one is stored, so no live
+  // authorization stays behind that nothing uses or could revoke. Never the token just stored (Cronofy could
+  // answer the same one again).
+  const previous = connected.previousRefreshToken;
+  if (previous !== undefined && previous !== refreshToken) {
+    try {
+      await oauth.revoke(previous);
+      deps.logger.info('oauth callback: previous authorization revoked', { tenantId });
+    } catch (error) {
+      deps.logger.warn('oauth callback: previous authorization not revoked at Cronofy', {
+        tenantId,
+        error: (error as Error).name,
+      });
+    }
+  }
+  return finish('connected');
+}
+
+/** Reads of the credential a connection makes while refreshes keep replacing it (each ~ an hour apart). */
+const CONNECT_ATTEMPTS = 3;
+
+/**
+ * Store a new consent's tokens in place of the credential read just before (if any), on the condition that it is
+ * still the one read: a refresh landing in between (Cronofy rotating the refresh token) is read again, so the
+ * refresh token returned is the last one the replaced authorization held. Undefined when the tenant is gone or
+ * offboarded. A credential that cannot be decrypted any more is replaced all the same (connecting again is how
+ * an operator repairs it), without a token to revoke.
+ */
+async function connectReplacing(
+  tenantId: string,
+  tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  stateIssuedAt: number,
+  deps: CallbackDeps,
+): Promise<{ previousRefreshToken?: string } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    let previous: { generation: number | undefined; refreshToken?: string };
+    try {
+      const credential = await deps.store.getCredential(tenantId);
+      previous = credential
+        ? { generation: credential.generation, refreshToken: credential.refreshToken }
+        : { generation: undefined };
+    } catch (error) {
+      deps.logger.warn('oauth callback: the credential it replaces is unreadable', {
+        tenantId,
+        error: (error as Error).name,
+      });
+      previous = { generation: await deps.store.credentialGeneration(tenantId) };
+    }
+    // The last attempt replaces whatever is there: the consent just given must not be lost to a busy credential.
+    const expected = attempt < CONNECT_ATTEMPTS ? { generation: previous.generation } : undefined;
+    const now = deps.clock().toISOString();
+    if (await deps.store.connect(tenantId, tokens, now, { stateIssuedAt, ...(expected ? { expected } : {}) }))
+      return previous.refreshToken === undefined ? {} : { previousRefreshToken: previous.refreshToken };
+    const tenant = await deps.store.getTenant(tenantId);
+    if (!tenant || tenant.offboardedAt || offboardedSince(tenant, stateIssuedAt) || expected === undefined)
+      return undefined;
+  }
+}
+
+/** Whether the tenant was offboarded at or after `issuedAt` (epoch seconds; 0 when not recorded). */
+function offboardedSince(tenant: TenantItem, issuedAt: number): boolean {
+  return tenant.lastOffboardedAt !== undefined && Date.parse(tenant.lastOffboardedAt) >= issuedAt * 1000;
 }
 
 /** A query parameter that must be there at most once; repeated values (a,b) are not a state. */

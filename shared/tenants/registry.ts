@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { isTenantId } from '../contract/tenants.ts';
+import { isTenantId, TENANT_ID_RULE } from '../contract/tenants.ts';
 import { InvalidRequestError, UnknownTenantError } from '../core/errors.ts';
 import type { TenantList, TenantOffboarded, TenantPut, TenantView } from '../core/outcomes.ts';
 import type { Clock, Logger, TenantItem, TenantStore } from '../core/ports.ts';
@@ -31,7 +31,7 @@ const OFFBOARD_ATTEMPTS = 3;
 /** The tenant id of a URL, or a 400 saying what one looks like (the value itself is never echoed). */
 export function parseTenantId(raw: string | undefined): string {
   if (raw === undefined || !isTenantId(raw))
-    throw new InvalidRequestError('tenant_id must be 1-64 characters of A-Z a-z 0-9 . _ -');
+    throw new InvalidRequestError(`tenant_id must be ${TENANT_ID_RULE}`);
   return raw;
 }
 
@@ -154,6 +154,9 @@ export async function offboardTenant(
       const expected = { generation: credential?.generation };
       offboarded = await deps.store.offboard(tenantId, deps.clock().toISOString(), expected);
       if (offboarded) break;
+      // Another offboarding came first (a concurrent DELETE): it revokes; this one answers what it did.
+      const first = await deps.store.getTenant(tenantId);
+      if (first?.offboardedAt) return { tenant: tenantView(first, deps.apiUrl), revoked: true };
       if (attempt === OFFBOARD_ATTEMPTS) throw new Error('the credential kept changing');
     }
     // Revoking the refresh token ends the authorization (RFC 7009); the access token dies with it.

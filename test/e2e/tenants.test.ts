@@ -215,6 +215,27 @@ describe('onboarding a tenant in local mode', () => {
     expect(code).toBe(0);
   });
 
+  it('onboarding a connected tenant again revokes the previous authorization at the fake; the new one works', async () => {
+    const before = await api('POST', '/scheduling-requests', {
+      tenant_id: 'acme',
+      recipient: { email: 'before@example.com', display_name: 'Before' },
+      template_sub: 'sgr_e2e_tenants',
+    });
+    expect(before.status).toBe(201);
+    const revocationsBefore = fake.stats.tokenRevocations;
+    const consent = await step((await onboarding('acme')).connectUrl);
+    expect((await step(consent.location)).location).toBe(`${SUCCESS}?tenant_id=acme`);
+    expect(fake.stats.tokenRevocations).toBe(revocationsBefore + 1);
+    // The scheduling-requests function may still hold the revoked token: Cronofy's 401 sends it to the new one.
+    const after = await api('POST', '/scheduling-requests', {
+      tenant_id: 'acme',
+      recipient: { email: 'after@example.com', display_name: 'After' },
+      template_sub: 'sgr_e2e_tenants',
+    });
+    expect(after.status).toBe(201);
+    expect((await api('GET', '/tenants/acme')).body.status).toBe('connected');
+  });
+
   it('offboards: revokes at the fake, forgets credentials, status disconnected', async () => {
     const revocationsBefore = fake.stats.tokenRevocations;
     const deleted = await api('DELETE', '/tenants/acme');

@@ -10,6 +10,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { DynamoReconcileStore } from '#shared/aws/reconcile-store.ts';
+import { DynamoRedirectStore } from '#shared/aws/redirect-store.ts';
 import { DynamoSchedulingStore, idempotencyKey } from '#shared/aws/scheduling-store.ts';
 import { DynamoTenantStore } from '#shared/aws/tenant-store.ts';
 import { PARTITION_KEY } from '#shared/contract/keys.ts';
@@ -170,7 +171,23 @@ describe('the records of a tenant', () => {
 describe('ops tenant purge', () => {
   /** 60 records of `gone` of every kind (several pages, several batches), and records of others. */
   async function seed() {
-    for (let i = 0; i < 40; i++) await store.recordCreated(created('gone'), new Date().toISOString());
+    const gone: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const request = created('gone');
+      gone.push(request.scheduling_request_id);
+      await store.recordCreated(request, new Date().toISOString());
+    }
+    // Recipients' redirects carry no tenant (their scheduling_request_id comes from a public URL): the ones of the
+    // tenant's requests are its records too (their correlation ids and UTM values).
+    const redirects = new DynamoRedirectStore(aws.ddb, aws.tableName);
+    for (const id of [gone[0], gone[0], gone[39]])
+      await redirects.putRedirect({
+        entity: 'redirect',
+        step: 'time_chosen',
+        scheduling_request_id: id ?? '',
+        at: new Date().toISOString(),
+        correlation_id: 'candidate-7',
+      });
     for (let i = 0; i < 18; i++) await putNotification(`n-gone-${i}`, 'gone');
     await store.begin('caller\nkey-1\ngone', {
       fingerprint: 'f',
@@ -187,23 +204,46 @@ describe('ops tenant purge', () => {
         Item: marshall({ [PARTITION_KEY]: 'tenant#gone', entity: 'tenant', tenant_id: 'gone' }),
       }),
     );
-    for (let i = 0; i < 5; i++) await store.recordCreated(created('stays'), new Date().toISOString());
+    for (let i = 0; i < 5; i++) {
+      const request = created('stays');
+      await store.recordCreated(request, new Date().toISOString());
+      await redirects.putRedirect({
+        entity: 'redirect',
+        step: 'declined',
+        scheduling_request_id: request.scheduling_request_id,
+        at: new Date().toISOString(),
+      });
+    }
     await putNotification('n-stays', 'stays');
     await putNotification('n-gone-prefix', 'gone-but-not-quite');
     await store.recordCreated(created(), new Date().toISOString());
   }
 
-  const ofTenant = (all: Map<string, Record<string, unknown>>, tenant: string) =>
-    [...all.values()].filter((item) => item.tenant_id === tenant && item.entity !== 'tenant');
+  const ofTenant = (all: Map<string, Record<string, unknown>>, tenant: string) => {
+    const requests = new Set(
+      [...all.values()]
+        .filter((item) => item.tenant_id === tenant && item.entity === 'scheduling_request')
+        .map((item) => item.scheduling_request_id),
+    );
+    return [...all.values()].filter(
+      (item) =>
+        (item.tenant_id === tenant && item.entity !== 'tenant') ||
+        (item.entity === 'redirect' && requests.has(item.scheduling_request_id)),
+    );
+  };
+  const isOfTenant = (all: Map<string, Record<string, unknown>>, tenant: string) => {
+    const records = new Set(ofTenant(all, tenant));
+    return (item: Record<string, unknown>) => records.has(item);
+  };
 
   it('deletes exactly the records of one tenant, page by page with progress; a dry run counts; a rerun deletes nothing', async () => {
     await seed();
     const before = await items();
-    expect(ofTenant(before, 'gone')).toHaveLength(59);
+    expect(ofTenant(before, 'gone')).toHaveLength(62);
     expect(before.get(idempotencyKey('caller\nkey-1\ngone'))?.tenant_id).toBe('gone');
 
     const dry = await purgeTenant(aws, 'gone', { dryRun: true, pageSize: 25 });
-    expect(dry).toMatchObject({ matched: 59, deleted: 0 });
+    expect(dry).toMatchObject({ matched: 62, deleted: 0 });
     expect((await items()).size).toBe(before.size);
 
     const lines: number[] = [];
@@ -211,8 +251,10 @@ describe('ops tenant purge', () => {
       pageSize: 25,
       onProgress: (progress) => lines.push(progress.deleted),
     });
-    expect(done).toMatchObject({ matched: 59, deleted: 59 });
-    expect(done.scanned).toBe(before.size);
+    expect(done).toMatchObject({ matched: 62, deleted: 62 });
+    // Twice through the table: the tenant's records (its 19 others than scheduling requests deleted as they are
+    // found), then the redirects of its scheduling requests.
+    expect(done.scanned).toBe(2 * before.size - 19);
     expect(lines.length).toBe(done.pages);
     expect(lines.length).toBeGreaterThan(2);
 
@@ -220,7 +262,8 @@ describe('ops tenant purge', () => {
     expect(ofTenant(after, 'gone')).toEqual([]);
     expect(after.get('tenant#gone')).toBeDefined();
     // Everything else is exactly as it was.
-    const others = [...before].filter(([, item]) => item.tenant_id !== 'gone' || item.entity === 'tenant');
+    const gone = isOfTenant(before, 'gone');
+    const others = [...before].filter(([, item]) => !gone(item));
     expect(new Map(others)).toEqual(after);
 
     expect(await purgeTenant(aws, 'gone')).toMatchObject({ matched: 0, deleted: 0 });

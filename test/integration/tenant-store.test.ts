@@ -208,10 +208,60 @@ describe('listing and offboarding', () => {
     expect(again?.refreshToken).toBe('rt_rotated');
     expect(await store.offboard('racing', iso(), { generation: again?.generation })).toBe(true);
     expect(await raw('credential#racing')).toBeUndefined();
-    expect(await store.getTenant('racing')).toMatchObject({ status: 'disconnected' });
+    const offboarded = await store.getTenant('racing');
+    expect(offboarded).toMatchObject({ status: 'disconnected' });
+    // A second, concurrent offboarding (it read the credential before the first deleted it) changes nothing.
+    expect(
+      await store.offboard('racing', new Date(Date.now() + 5_000).toISOString(), { generation: undefined }),
+    ).toBe(false);
+    expect(await store.getTenant('racing')).toEqual(offboarded);
     // Without a credential: offboarded on the condition that there is none.
     await store.putTenant('never-connected', { name: 'N' }, iso());
     expect(await store.offboard('never-connected', iso(), { generation: undefined })).toBe(true);
+  });
+});
+
+describe('connecting a connected tenant again', () => {
+  it('replaces the credential only while it is the one read; a refresh keeps the connection, a connect makes a new one', async () => {
+    await store.putTenant('again', { name: 'Again' }, iso());
+    const tokens = { accessToken: 'at_first', refreshToken: 'rt_first', expiresAt: Date.now() + 3_600_000 };
+    // Nothing stored yet: connected on the condition that there is no credential.
+    expect(await store.connect('again', tokens, iso(), { expected: { generation: 1 } })).toBe(false);
+    expect(await store.connect('again', tokens, iso(), { expected: { generation: undefined } })).toBe(true);
+    const first = await store.getCredential('again');
+    if (!first) throw new Error('no credential');
+    expect(first.connectionId).toMatch(/^[0-9a-f-]{36}$/);
+    await store.saveRefreshed('again', first.generation, { ...tokens, refreshToken: 'rt_rotated' });
+    const refreshed = await store.getCredential('again');
+    expect(refreshed).toMatchObject({ refreshToken: 'rt_rotated', connectionId: first.connectionId });
+    const second = { accessToken: 'at_second', refreshToken: 'rt_second', expiresAt: Date.now() + 3_600_000 };
+    // The refresh moved the generation on: the credential read before it is not replaced.
+    expect(await store.connect('again', second, iso(), { expected: { generation: first.generation } })).toBe(
+      false,
+    );
+    expect((await store.getCredential('again'))?.refreshToken).toBe('rt_rotated');
+    expect(
+      await store.connect('again', second, iso(), { expected: { generation: refreshed?.generation } }),
+    ).toBe(true);
+    const replaced = await store.getCredential('again');
+    expect(replaced?.refreshToken).toBe('rt_second');
+    expect(replaced?.connectionId).not.toBe(first.connectionId);
+    expect(await store.getTenant('again')).toMatchObject({ status: 'connected' });
+  });
+
+  it('refuses a consent whose state was handed out before the last offboarding, even after registering again', async () => {
+    const tokens = { accessToken: 'at', refreshToken: 'rt', expiresAt: Date.now() + 3_600_000 };
+    await store.putTenant('returning', { name: 'Returning' }, iso());
+    const issuedAt = Math.floor(Date.now() / 1000) - 60;
+    await store.offboard('returning', iso());
+    await store.putTenant('returning', { name: 'Returning again' }, iso());
+    expect(await store.connect('returning', tokens, iso(), { stateIssuedAt: issuedAt })).toBe(false);
+    expect(await raw('credential#returning')).toBeUndefined();
+    expect(await store.getTenant('returning')).toMatchObject({ status: 'disconnected' });
+    // A state handed out after it connects.
+    const later = Math.floor(Date.now() / 1000) + 1;
+    expect(await store.connect('returning', tokens, iso(), { stateIssuedAt: later })).toBe(true);
+    expect(await store.getTenant('returning')).toMatchObject({ status: 'connected' });
   });
 });
 

@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '#shared/core/errors.ts';
-import type { TenantCredential, TenantItem, TenantStore } from '#shared/core/ports.ts';
+import type { ConnectConditions, TenantCredential, TenantItem, TenantStore } from '#shared/core/ports.ts';
 
 /**
  * An in-memory TenantStore with the DynamoDB adapter's semantics (conditional lease, single-use states,
@@ -10,6 +10,7 @@ export class MemoryTenantStore implements TenantStore {
   readonly credentials = new Map<string, TenantCredential & { leaseToken?: string }>();
   readonly states = new Map<string, { tenantId: string; expiresAt: number; issuedAt: number }>();
   readonly calls: string[] = [];
+  private connections = 0;
 
   async putTenant(
     tenantId: string,
@@ -88,14 +89,24 @@ export class MemoryTenantStore implements TenantStore {
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
+    { expected, stateIssuedAt }: ConnectConditions = {},
   ) {
     this.calls.push('connect');
     const tenant = this.tenants.get(tenantId);
     if (!tenant || tenant.offboarded) return false;
+    if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
+    const issued = stateIssuedAt === undefined ? undefined : new Date(stateIssuedAt * 1000).toISOString();
+    if (issued !== undefined && tenant.lastOffboardedAt !== undefined && tenant.lastOffboardedAt >= issued)
+      return false;
     tenant.status = 'connected';
     tenant.connectedAt = now;
     delete tenant.disconnectedAt;
-    this.credentials.set(tenantId, { tenantId, ...tokens, generation: Date.parse(now) });
+    this.credentials.set(tenantId, {
+      tenantId,
+      ...tokens,
+      generation: Date.parse(now),
+      connectionId: `connection_${++this.connections}`,
+    });
     return true;
   }
 
@@ -136,7 +147,12 @@ export class MemoryTenantStore implements TenantStore {
     this.calls.push('saveRefreshed');
     const credential = this.credentials.get(tenantId);
     if (!credential || credential.generation !== generation) return false;
-    this.credentials.set(tenantId, { tenantId, ...tokens, generation: credential.generation + 1 });
+    this.credentials.set(tenantId, {
+      tenantId,
+      ...tokens,
+      generation: credential.generation + 1,
+      ...(credential.connectionId ? { connectionId: credential.connectionId } : {}),
+    });
     return true;
   }
 
@@ -173,6 +189,7 @@ export class MemoryTenantStore implements TenantStore {
   async offboard(tenantId: string, now: string, expected?: { generation: number | undefined }) {
     this.calls.push('offboard');
     if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
+    if (expected && this.tenants.get(tenantId)?.offboarded) return false;
     this.credentials.delete(tenantId);
     const tenant = this.tenants.get(tenantId);
     if (tenant) {

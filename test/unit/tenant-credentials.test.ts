@@ -51,6 +51,22 @@ function provider(overrides: Partial<Parameters<typeof tenantCredentialProvider>
   });
 }
 
+/** A provider whose refresh sees `meanwhile` happen before Cronofy answers it (`at_late`, `rt_late`). */
+function refreshDuring(meanwhile: () => Promise<unknown>) {
+  const revokedTokens: string[] = [];
+  const p = provider({
+    oauth: {
+      refresh: async (token) => {
+        refreshes.push(token);
+        await meanwhile();
+        return { accessToken: 'at_late', refreshToken: 'rt_late', expiresIn: 3600 };
+      },
+      revoke: async (token) => void revokedTokens.push(token),
+    },
+  });
+  return { p, revokedTokens };
+}
+
 async function connected(id = 'acme', expiresIn = 3_600_000) {
   await store.putTenant(id, { name: id }, new Date(now).toISOString());
   await store.connect(
@@ -242,21 +258,53 @@ describe('tenantCredentialProvider', () => {
 
   it('gives back the tokens of a refresh whose credential was removed meanwhile (offboarded): no live authorization is left', async () => {
     await connected('acme', 0);
-    const revokedTokens: string[] = [];
-    const p = provider({
-      oauth: {
-        refresh: async (token) => {
-          refreshes.push(token);
-          await store.offboard('acme', new Date(now).toISOString());
-          return { accessToken: 'at_late', refreshToken: 'rt_late', expiresIn: 3600 };
-        },
-        revoke: async (token) => {
-          revokedTokens.push(token);
-        },
-      },
-    });
+    const { p, revokedTokens } = refreshDuring(() => store.offboard('acme', new Date(now).toISOString()));
     await expect(p.get('acme')).rejects.toMatchObject({ code: 'tenant_disconnected' });
     expect(revokedTokens).toEqual(['rt_late']);
+  });
+
+  it('gives back the tokens of a refresh whose credential a new connection replaced meanwhile (onboarded again)', async () => {
+    await connected('acme', 0);
+    const { p, revokedTokens } = refreshDuring(async () => {
+      now += 1_000;
+      await store.connect(
+        'acme',
+        { accessToken: 'at_new', refreshToken: 'rt_new', expiresAt: now + 3_600_000 },
+        new Date(now).toISOString(),
+      );
+    });
+    // The caller gets the new connection's token; the old one's late refresh is given back.
+    expect(await p.get('acme')).toBe('at_new');
+    expect(revokedTokens).toEqual(['rt_late']);
+  });
+
+  it('keeps the tokens of a refresh another refresher of the same connection overtook (same authorization)', async () => {
+    await connected('acme', 0);
+    const { p, revokedTokens } = refreshDuring(async () => {
+      const credential = await store.getCredential('acme');
+      await store.saveRefreshed('acme', credential?.generation ?? 0, {
+        accessToken: 'at_other',
+        refreshToken: 'rt_other',
+        expiresAt: now + 3_600_000,
+      });
+    });
+    expect(await p.get('acme')).toBe('at_other');
+    expect(revokedTokens).toEqual([]);
+  });
+
+  it('keeps a refresh Cronofy answered through a failed save (the table or the key briefly unavailable): never disconnects for it', async () => {
+    await connected('acme', 0);
+    const save = store.saveRefreshed.bind(store);
+    let failures = 2;
+    store.saveRefreshed = async (...args) => {
+      if (failures-- > 0) throw new Error('ProvisionedThroughputExceededException');
+      return save(...args);
+    };
+    // Cronofy rotated the refresh token: losing its answer would leave only a refresh token it refuses.
+    expect(await provider().get('acme')).toBe('at_2');
+    expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_2');
+    expect(refreshes).toEqual(['rt_1']);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
   it('disconnects after a refused takeover once the refresher it overtook had a further lease to save and did not', async () => {

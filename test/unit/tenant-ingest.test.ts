@@ -151,7 +151,15 @@ describe('tenant notification URL', () => {
     expect((await handler(tenantEvent('acme', large, signed(TENANT_SECRET, large)))).statusCode).toBe(413);
     expect((await handler(tenantEvent('acme', BODY, {}))).statusCode).toBe(401);
     expect((await handler(tenantEvent('acme', BODY, { 'cronofy-hmac-sha256': '' }))).statusCode).toBe(401);
+    // No value of the header could be a signature (Base64 of 32 bytes): it fails whoever the tenant is.
+    for (const header of ['x', 'not a signature, either', `${'A'.repeat(43)}`, `${'A'.repeat(44)}=`])
+      expect((await handler(tenantEvent('acme', BODY, { 'cronofy-hmac-sha256': header }))).statusCode).toBe(
+        401,
+      );
     expect(tenants.lookups).toEqual([]);
+    // The answer is the very one of a wrong signature from a registered tenant's own URL.
+    const malformed = await handler(tenantEvent('acme', BODY, { 'cronofy-hmac-sha256': 'x' }));
+    expect(malformed).toEqual(await handler(tenantEvent('acme', BODY, signed('CRN_wrong'))));
   });
 
   it('answers 503 when the directory cannot be read (Cronofy retries), and logs no secret or body', async () => {

@@ -26,6 +26,7 @@ const SECRETS = {
 const TENANT_SECRET = 'CRN_tenant_internal_app_secret';
 const ACCESS = 'at_secret_access_token_value';
 const REFRESH = 'rt_secret_refresh_token_value';
+const TENANT_ID_RULE = 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -, not . or ..';
 const IAM = { iam: { userArn: 'arn:aws:iam::123456789012:user/ats' } };
 
 let store: MemoryTenantStore;
@@ -118,6 +119,36 @@ beforeEach(() => {
   };
 });
 
+/**
+ * Another function's refresh (rotating to `rt_rotated`) lands just after the store's next read of a credential;
+ * answers the store's own read.
+ */
+function refreshLandsAfterFirstRead(): MemoryTenantStore['getCredential'] {
+  const read = store.getCredential.bind(store);
+  let raced = false;
+  store.getCredential = async (tenantId) => {
+    const credential = await read(tenantId);
+    if (credential && !raced) {
+      raced = true;
+      await store.saveRefreshed(tenantId, credential.generation, {
+        accessToken: 'at_rotated',
+        refreshToken: 'rt_rotated',
+        expiresAt: now + 3_600_000,
+      });
+    }
+    return credential;
+  };
+  return read;
+}
+
+/** Acme connected with ACCESS and REFRESH, as a callback leaves it. */
+const connectAcme = () =>
+  store.connect(
+    'acme',
+    { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
+    new Date(now).toISOString(),
+  );
+
 /** Every answer body and log line so far must hold none of these. */
 function expectNoSecretsIn(texts: string[]) {
   for (const text of texts)
@@ -172,14 +203,22 @@ describe('PUT /tenants/{tenant_id}', () => {
     expect(store.tenants.size).toBe(0);
   });
 
-  it.each(['', 'a/b', 'x'.repeat(65), 'acmé', 'a b', '..%'])(
+  // `.` and `..` are dot-segments: a URL holding one (its notification URL, `/tenants/..`) is resolved away by
+  // HTTP clients (RFC 3986 §5.2.4), so it could never reach that tenant, and `…/notifications/.` could land on
+  // the shared URL.
+  it.each(['', 'a/b', 'x'.repeat(65), 'acmé', 'a b', '..%', '.', '..', 'аcme'])(
     'answers 400 for the tenant id %j, without echoing it',
     async (id) => {
       const answer = await put(id, { name: 'A' });
       expect(answer.statusCode).toBe(400);
-      expect(JSON.parse(answer.body).message).toBe('tenant_id must be 1-64 characters of A-Z a-z 0-9 . _ -');
+      expect(JSON.parse(answer.body).message).toBe(TENANT_ID_RULE);
+      expect(store.calls).toEqual([]);
     },
   );
+
+  it.each(['...', '.acme', 'acme.', 'a..b', '-', '_'])('accepts the tenant id %j', async (id) => {
+    expect((await put(id, { name: 'A' })).statusCode).toBe(201);
+  });
 
   it('refuses a call API Gateway did not authorise (403), before touching the store', async () => {
     const answer = await call(
@@ -217,11 +256,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
 
   it('offboards: revokes at Cronofy, forgets credentials and client secrets, status disconnected', async () => {
     await put('acme', { name: 'Acme', client_secrets: [TENANT_SECRET] });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     expect(answer.statusCode).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({
@@ -239,26 +274,9 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
 
   it('offboarding racing a refresh revokes the refresh token the deleted credential held, not a rotated-away one', async () => {
     await put('acme', { name: 'Acme' });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     // Another function's refresh lands between the offboarding's read of the credential and its delete.
-    const read = store.getCredential.bind(store);
-    let raced = false;
-    store.getCredential = async (tenantId) => {
-      const credential = await read(tenantId);
-      if (credential && !raced) {
-        raced = true;
-        await store.saveRefreshed(tenantId, credential.generation, {
-          accessToken: 'at_rotated',
-          refreshToken: 'rt_rotated',
-          expiresAt: now + 3_600_000,
-        });
-      }
-      return credential;
-    };
+    const read = refreshLandsAfterFirstRead();
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', revoked: true });
     expect(revoked).toEqual(['rt_rotated']);
@@ -268,11 +286,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
   it('offboards even when Cronofy cannot be reached to revoke, and says so', async () => {
     oauth.failRevoke = true;
     await put('acme', { name: 'Acme' });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     const answer = await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     expect(answer.statusCode).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', revoked: false });
@@ -282,11 +296,7 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
 
   it('answers a repeated offboarding with the state unchanged: no second revoke, no write', async () => {
     await put('acme', { name: 'Acme' });
-    await store.connect(
-      'acme',
-      { accessToken: ACCESS, refreshToken: REFRESH, expiresAt: now + 3_600_000 },
-      new Date(now).toISOString(),
-    );
+    await connectAcme();
     const del = () => call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
     const first = await del();
     const before = await store.getTenant('acme');
@@ -303,6 +313,25 @@ describe('GET /tenants, GET and DELETE /tenants/{tenant_id}', () => {
     expect(await store.getTenant('acme')).toEqual(before);
     expect(revoked).toEqual([REFRESH]);
     expect(writes).toBe(0);
+  });
+
+  it('answers two concurrent offboardings alike: one revokes, neither moves the times the first recorded', async () => {
+    await put('acme', { name: 'Acme' });
+    await connectAcme();
+    const offboard = store.offboard.bind(store);
+    store.offboard = async (...args) => {
+      const done = await offboard(...args);
+      now += 1_000;
+      return done;
+    };
+    const firstAt = new Date(now).toISOString();
+    const remove = () => call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    const answers = await Promise.all([remove(), remove()]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200]);
+    for (const answer of answers)
+      expect(JSON.parse(answer.body)).toMatchObject({ status: 'disconnected', disconnected_at: firstAt });
+    expect(revoked).toEqual([REFRESH]);
+    expect(store.tenants.get('acme')).toMatchObject({ offboardedAt: firstAt, lastOffboardedAt: firstAt });
   });
 
   it('answers 404 for offboarding an unknown tenant', async () => {
@@ -439,6 +468,49 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
+  it('never connects with a state handed out before an offboarding and a registration that land during its exchange', async () => {
+    const state = await startedState('acme');
+    now += 60_000;
+    const exchange = oauth.exchangeCode;
+    oauth.exchangeCode = async (code, redirectUri) => {
+      // Cronofy takes its time; meanwhile the integrator offboards the tenant and registers it again.
+      await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+      now += 1_000;
+      await put('acme', { name: 'Acme again' });
+      return exchange(code, redirectUri);
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    expect(revoked).toEqual([REFRESH]);
+    expect(await store.getCredential('acme')).toBeUndefined();
+    expect(store.tenants.get('acme')?.status).toBe('disconnected');
+  });
+
+  it('gives the authorization back when its tokens cannot be stored (the table or the key unavailable)', async () => {
+    const state = await startedState();
+    store.connect = async () => {
+      throw new Error('ProvisionedThroughputExceededException');
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    expect(revoked).toEqual([REFRESH]);
+    expect(store.tenants.get('acme')?.status).toBe('registered');
+    expectNoSecretsIn([answer.body, ...log.lines]);
+  });
+
+  it('keeps the connection when the write that stored the tokens failed only on its way back', async () => {
+    const state = await startedState();
+    const connect = store.connect.bind(store);
+    store.connect = async (...args) => {
+      await connect(...args);
+      throw new Error('TimeoutError');
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+    expect(revoked).toEqual([]);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
   it('binds the state to its tenant: it connects that tenant and no other', async () => {
     await put('globex', { name: 'Globex' });
     const state = await startedState('acme');
@@ -481,6 +553,64 @@ describe('GET /oauth/cronofy/callback', () => {
     expect((await onboard('acme')).statusCode).toBe(400);
     await put('acme', { name: 'Acme again' });
     expect((await onboard('acme')).statusCode).toBe(200);
+  });
+
+  describe('onboarding a connected tenant again', () => {
+    /** The token endpoint answers each code with its own tokens (`rt_<code>`), as Cronofy does per consent. */
+    function tokensPerCode() {
+      oauth.exchangeCode = async (code, redirectUri) => {
+        exchanged.push({ code, redirectUri });
+        return { accessToken: `at_${code}`, refreshToken: `rt_${code}`, expiresIn: 3600 };
+      };
+    }
+
+    it('revokes the previous authorization at Cronofy once the new tokens are stored', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      const storedAtRevoke: (string | undefined)[] = [];
+      const revoke = oauth.revoke;
+      oauth.revoke = async (token) => {
+        storedAtRevoke.push((await store.getCredential('acme'))?.refreshToken);
+        return revoke(token);
+      };
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      expect(revoked).toEqual(['rt_first']);
+      expect(storedAtRevoke).toEqual(['rt_second']);
+      expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_second');
+      expectNoSecretsIn([...log.lines]);
+      for (const line of log.lines) expect(line).not.toMatch(/rt_first|rt_second|at_first|at_second/);
+    });
+
+    it('revokes the refresh token the replaced credential held when a refresh rotated it in between', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      const read = refreshLandsAfterFirstRead();
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.statusCode).toBe(302);
+      expect(revoked).toEqual(['rt_rotated']);
+      expect((await read('acme'))?.refreshToken).toBe('rt_second');
+    });
+
+    it('keeps the new connection when the revocation fails, and never revokes the token it just stored', async () => {
+      await callback({ code: 'first', state: await startedState() });
+      // Cronofy answering the same refresh token for the new consent: revoking it would end the new connection.
+      now += 60_000;
+      await callback({ code: 'second', state: await startedState() });
+      expect(revoked).toEqual([]);
+      tokensPerCode();
+      oauth.failRevoke = true;
+      now += 60_000;
+      const answer = await callback({ code: 'third', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      expect(revoked).toEqual([REFRESH]);
+      expect(store.tenants.get('acme')?.status).toBe('connected');
+      expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_third');
+      expect(log.lines.some((line) => line.includes('previous authorization not revoked'))).toBe(true);
+      expectNoSecretsIn([...log.lines]);
+    });
   });
 
   it('without configured pages, says what happened on a small page (no redirect, nothing echoed)', async () => {

@@ -133,9 +133,17 @@ describe('tokens handler', () => {
     ['embed', '{"tenant_id":""}', 'tenant_id must not be empty'],
     // The same tenant ids as the tenant routes (the contract's §5): an id no tenant can be registered under is
     // refused rather than signed into a token Cronofy keys an Organizational Unit by.
-    ['embed', '{"tenant_id":"Acme Corp"}', 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -'],
+    [
+      'embed',
+      '{"tenant_id":"Acme Corp"}',
+      'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -, not . or ..',
+    ],
     ['embed', `{"tenant_id":"${'a'.repeat(65)}"}`, 'tenant_id must be at most 64 characters'],
-    ['embed', '{"tenant_id":"acme/x"}', 'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -'],
+    [
+      'embed',
+      '{"tenant_id":"acme/x"}',
+      'tenant_id must be 1 to 64 characters of A-Z a-z 0-9 . _ -, not . or ..',
+    ],
   ] as const)('%s %s → 400 JSON with a short reason', async (kind, body, message) => {
     const { handler } = setup();
     const result = await call(handler, event(kind, body));
