@@ -57,7 +57,8 @@ Commands
                                   --tenant for one that arrived at that tenant's URL (list shows its tenant)
   inspect <scheduling_request_id> the record and its notification history (bodies left out)
   list [--status S]... [--since ISO] [--limit N] [--tenant ID]
-                                  notification records with status S (${NOTIFICATION_STATUSES.join(', ')});
+                                  notification records with status S, one of
+                                  ${NOTIFICATION_STATUSES.join(', ')};
                                   default: every status but applied; --tenant: of that tenant only. Ids,
                                   type, status, received_at and reason only, never a body value. Scans the
                                   table.
@@ -71,10 +72,10 @@ Commands
                                   or a secret
   tenant show <tenant_id>         one tenant, and when its Organization Connect token expires
   tenant purge <tenant_id> [--dry-run]
-                                  delete every record carrying that tenant_id (after DELETE /tenants/{id};
-                                  a tenant still registered is refused),
-                                  with a progress line per page scanned; safe to interrupt and run again.
-                                  --dry-run counts them. Scans the table.
+                                  delete every record carrying that tenant_id, after DELETE /tenants/{id}
+                                  (a tenant still registered is refused), with a progress line per page
+                                  scanned; safe to interrupt and run again. --dry-run counts them. Scans
+                                  the table.
   dlq peek [--max N]              the dead-lettered messages (id, type, receive count, last error) without
                                   consuming them: each is made visible again at once (default --max 50)
 
@@ -86,7 +87,8 @@ Options
   --help           this text
 
 Local mode: the same variables as npm start find it: ${LOCAL_ENV.dynamoDbPort} (${DEFAULT_PORTS.DYNAMODB_PORT}), ${LOCAL_ENV.sqsPort} (${DEFAULT_PORTS.SQS_PORT}), ${LOCAL_ENV.tableName}
-(${TABLE.localName}), ${LOCAL_ENV.tenantsTableName} (tenant: ${TENANTS_TABLE.localName}, or <TABLE_NAME>-tenants), ${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). Run \`npm start\` first.
+(${TABLE.localName}), ${LOCAL_ENV.tenantsTableName} (tenant: ${TENANTS_TABLE.localName}, or <TABLE_NAME>-tenants),
+${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). Run \`npm start\` first.
 
 Exit status: 0 done; 1 failed (local mode not running, stack or record not found); 2 usage error.`;
 
