@@ -73,5 +73,12 @@ describe('npm run sim -- --api-requests', () => {
     expect(refused.stderr).toContain(
       'Stopped early: the gateway refuses the local credential (403): give this command the same LOCAL_API_TOKEN as npm start',
     );
+
+    const noTable = await sim(['--api-requests', '2'], { TABLE_NAME: 'no-such-table' });
+    expect(noTable.code).toBe(1);
+    expect(noTable.stderr).toContain(
+      `table no-such-table was not found in DynamoDB Local at ${stack.endpoints.dynamodb}: give this command the same TABLE_NAME as npm start`,
+    );
+    expect(noTable.stdout).not.toContain('created');
   }, 60_000);
 });

@@ -103,6 +103,17 @@ describe('npm run sim', () => {
     );
   });
 
+  it('--verify names a table local mode does not have before sending anything, and exits', async () => {
+    const out = capture();
+    expect(
+      await run(['--count', '5', '--verify'], out.io({ ...localEnv(), TABLE_NAME: 'no-such-table' })),
+    ).toBe(1);
+    expect(out.text('stderr')).toContain(
+      `table no-such-table was not found in DynamoDB Local at ${stack.endpoints.dynamodb}: give this command the same TABLE_NAME as npm start`,
+    );
+    expect(out.text()).not.toMatch(/sent|Cannot do operations/);
+  });
+
   describe('against a receiver that fails every delivery', () => {
     let server: Server;
     const requests: number[] = [];

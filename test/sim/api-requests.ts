@@ -7,9 +7,11 @@ import { DEFAULT_API_TOKEN } from '../../infra/local/gateway.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
 import {
   LocalModeNotRunning,
+  LocalTableNotFound,
   listening,
   localCronofyApiUrl,
   localEndpoints,
+  requireLocalTables,
 } from '../../infra/local-mode.ts';
 import { reconcileLocal } from '../../infra/ops/reconcile.ts';
 import type { ProgressStream } from './progress.ts';
@@ -264,6 +266,17 @@ export async function localModeMissing(env: NodeJS.ProcessEnv): Promise<string |
   const fakeUrl = localCronofyApiUrl(env);
   if (!(await listening(fakeUrl)))
     return `the Cronofy fake is not running at ${fakeUrl}; npm start runs it (give this command the same CRONOFY_API_PORT)`;
+  // Checked before anything is created: a forgotten TABLE_NAME would otherwise surface only at the end, as the
+  // SDK's "Cannot do operations on a non-existent table".
+  const ddb = dynamoClient(endpoints.dynamodb);
+  try {
+    await requireLocalTables(ddb, endpoints, ['records']);
+  } catch (error) {
+    if (error instanceof LocalTableNotFound) return error.message;
+    throw error;
+  } finally {
+    ddb.destroy();
+  }
   return undefined;
 }
 
@@ -522,7 +535,7 @@ export function formatReport(report: ApiRequestsReport): string {
   const r = report.reconcile;
   return [
     `  steps      ${report.steps} (booked ${report.byStep.time_chosen}, rescheduled ${report.byStep.rescheduled}, declined ${report.byStep.declined}): notified ${report.notified}, silent ${report.silent} (made in the fake without a notification: a missed delivery)${report.undelivered ? `, notified but undelivered ${report.undelivered}` : ''}; notified steps not applied ${report.unapplied}`,
-    `  behind     ${report.behind} request(s) whose record missed the fake's last step: silent counts steps, this requests (several silent steps of one request are one; a silent step a later notified one overtook is none)`,
+    `  behind     ${report.behind} request(s) whose record missed the fake's last step (silent counts steps, behind counts requests: several silent steps of one request are one, and a silent step a later notified step overtook is none)`,
     `  reconcile  ${r.checked} checked with ${r.calls} Cronofy call(s): ${r.changed} changed (a record caught up with the fake), ${r.unchanged} unchanged${r.stale ? `, ${r.stale} already newer` : ''}`,
     ...report.findings.map((finding) => `  ! ${finding}`),
     `created ${report.created}  notified ${report.notified}  silent ${report.silent}  converged-after-reconcile ${report.convergedAfterReconcile}/${report.behind}  mismatched ${report.mismatched}`,

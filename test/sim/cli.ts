@@ -6,7 +6,13 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { loadLocalConfig } from '../../infra/config.ts';
 import { dynamoClient } from '../../infra/local/services.ts';
-import { LocalModeNotRunning, listening, localEndpoints } from '../../infra/local-mode.ts';
+import {
+  LocalModeNotRunning,
+  LocalTableNotFound,
+  listening,
+  localEndpoints,
+  requireLocalTables,
+} from '../../infra/local-mode.ts';
 import { explainAwsSetup } from '../../infra/ops/aws-setup.ts';
 import { type SseSubscription, subscribeEvents } from '../support/sse.ts';
 import {
@@ -497,9 +503,27 @@ export async function run(argv: string[], io: Io): Promise<number> {
     );
     return 1;
   }
-  if (options.verify && options.dynamodbEndpoint && !(await listening(options.dynamodbEndpoint))) {
-    io.stderr.write(`${new LocalModeNotRunning('dynamodb', options.dynamodbEndpoint).message}\n`);
-    return 1;
+  if (options.verify && options.dynamodbEndpoint) {
+    if (!(await listening(options.dynamodbEndpoint))) {
+      io.stderr.write(`${new LocalModeNotRunning('dynamodb', options.dynamodbEndpoint).message}\n`);
+      return 1;
+    }
+    // Before sending: a wrong table name would otherwise fail only the check, as the SDK's unnamed error.
+    const client = dynamoClient(options.dynamodbEndpoint);
+    const endpoints = {
+      ...localEndpoints(io.env),
+      dynamodb: options.dynamodbEndpoint,
+      tableName: options.table,
+    };
+    try {
+      await requireLocalTables(client, endpoints, ['records']);
+    } catch (error) {
+      if (!(error instanceof LocalTableNotFound)) throw error;
+      io.stderr.write(`${error.message}\n`);
+      return 1;
+    } finally {
+      client.destroy();
+    }
   }
 
   // Local mode serves its downstream events: watch them from before the first notification.
@@ -531,35 +555,39 @@ export async function run(argv: string[], io: Io): Promise<number> {
   let stream: SimReport['stream'];
   let eventsReport: SimReport['events'];
   let exactlyOnce = true;
-  if (options.verify && !stopped) {
-    const endpoint = options.dynamodbEndpoint;
-    const client = endpoint
-      ? dynamoClient(endpoint)
-      : new DynamoDBClient(options.region ? { region: options.region } : {});
-    try {
-      const check = await verifyRun(records, {
-        client,
-        tableName: options.table,
-        timeoutMs: options.verifyTimeoutMs,
-        ...(options.stream && endpoint ? { streamEndpoint: endpoint } : {}),
-      });
-      verify = {
-        ...check.table,
-        table: options.table,
-        endpoint: endpoint ?? `AWS${options.region ? ` ${options.region}` : ''}`,
-      };
-      stream = check.stream;
-      exactlyOnce = isExactlyOnce(check);
-      if (events && endpoint) {
-        const streamRecords = await readTableStream(client, options.table, endpoint);
-        eventsReport = await checkServedEvents(records, streamRecords, events, options.verifyTimeoutMs);
-        exactlyOnce &&= eventsOk(eventsReport);
+  // The events subscription keeps the process alive: close it whatever the check throws.
+  try {
+    if (options.verify && !stopped) {
+      const endpoint = options.dynamodbEndpoint;
+      const client = endpoint
+        ? dynamoClient(endpoint)
+        : new DynamoDBClient(options.region ? { region: options.region } : {});
+      try {
+        const check = await verifyRun(records, {
+          client,
+          tableName: options.table,
+          timeoutMs: options.verifyTimeoutMs,
+          ...(options.stream && endpoint ? { streamEndpoint: endpoint } : {}),
+        });
+        verify = {
+          ...check.table,
+          table: options.table,
+          endpoint: endpoint ?? `AWS${options.region ? ` ${options.region}` : ''}`,
+        };
+        stream = check.stream;
+        exactlyOnce = isExactlyOnce(check);
+        if (events && endpoint) {
+          const streamRecords = await readTableStream(client, options.table, endpoint);
+          eventsReport = await checkServedEvents(records, streamRecords, events, options.verifyTimeoutMs);
+          exactlyOnce &&= eventsOk(eventsReport);
+        }
+      } finally {
+        client.destroy();
       }
-    } finally {
-      client.destroy();
     }
+  } finally {
+    await events?.close();
   }
-  await events?.close();
   const report: SimReport = {
     scenario: options.scenario,
     url: options.url,

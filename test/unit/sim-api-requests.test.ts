@@ -118,7 +118,7 @@ describe('formatReport (sim --api-requests)', () => {
     const lines = formatReport(report).split('\n');
     expect(lines[0]).toContain('silent 24 (made in the fake without a notification: a missed delivery)');
     expect(lines[1]).toMatch(
-      /^ {2}behind {5}10 request\(s\) whose record missed the fake's last step: silent counts steps, this requests/,
+      /^ {2}behind {5}10 request\(s\) whose record missed the fake's last step \(silent counts steps, behind counts requests:/,
     );
     expect(lines[2]).toContain('10 changed (a record caught up with the fake), 40 unchanged');
   });
