@@ -350,6 +350,8 @@ function cronofyFailure(
       operation: error.operation,
       error: error.name,
       status: error.status,
+      // Why it was unavailable: a 503 that never reached Cronofy (local_rate_limit) reads like an outage otherwise.
+      ...(error instanceof CronofyUnavailableError ? { reason: error.reason } : {}),
       ...(tenantId !== undefined ? { tenantId } : {}),
     });
     return cronofyErrorToDomain(error, tenantId);

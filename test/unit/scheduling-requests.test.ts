@@ -268,7 +268,7 @@ describe('POST /scheduling-requests: answers', () => {
       ['server_error', 'CronofyUnavailable'],
       ['rate_limited', 'CronofyRateLimited'],
     ] as const) {
-      const { handler, api, metrics, store } = setup();
+      const { handler, api, metrics, store, lines } = setup();
       api.failWith = new CronofyUnavailableError('create_scheduling_request', 503, 7, reason, 4);
       const result = await handler(create(TEMPLATE));
       expect(result.statusCode).toBe(503);
@@ -276,6 +276,10 @@ describe('POST /scheduling-requests: answers', () => {
       expect(parsed(result).message).not.toMatch(/attempt|503/);
       expect(JSON.parse(metrics[0] ?? '{}')[metric]).toBe(1);
       expect(store.created).toHaveLength(0);
+      // The log says why, so a local rate limit is not mistaken for an outage.
+      expect(lines.map((line) => JSON.parse(line))).toContainEqual(
+        expect.objectContaining({ message: 'cronofy call failed', reason }),
+      );
     }
   });
 
