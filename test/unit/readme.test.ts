@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { TTL_ATTRIBUTE } from '#shared/contract/keys.ts';
 import { NOTIFICATION_STATUSES } from '../../infra/ops/operations.ts';
@@ -45,5 +47,41 @@ describe('README', () => {
     expect(duplicates).toContain('it.runIf(HEAVY)');
     expect(readme).toContain(`One\ntest is skipped by design`);
     expect(readme).toContain(`\`${variable}=1 npm test\` runs it`);
+  });
+
+  it('links only to files and headings that exist, in every README of the project', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const skip = new Set(['node_modules', 'cdk.out', '.git', '.test-results']);
+    const walk = (dir: string): string[] =>
+      readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+        const path = dir ? `${dir}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) return skip.has(entry.name) ? [] : walk(path);
+        return entry.name.endsWith('.md') ? [path] : [];
+      });
+    const docs = walk('');
+    // GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens.
+    const anchors = (file: string) =>
+      [...readFileSync(file, 'utf8').matchAll(/^#+\s+(.+)$/gm)].map((m) =>
+        (m[1] ?? '')
+          .trim()
+          .toLowerCase()
+          .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+          .replace(/ /g, '-'),
+      );
+    const broken: string[] = [];
+    for (const doc of docs) {
+      const file = join(root, doc);
+      const text = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const [, target = ''] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue;
+        const [path = '', anchor] = target.split('#');
+        const linked = path ? join(dirname(file), path) : file;
+        if (!existsSync(linked)) broken.push(`${doc}: ${target} (no such file)`);
+        else if (anchor && linked.endsWith('.md') && !anchors(linked).includes(anchor))
+          broken.push(`${doc}: ${target} (no such heading in ${relative(root, linked)})`);
+      }
+    }
+    expect(docs).toContain('README.md');
+    expect(broken).toEqual([]);
   });
 });
