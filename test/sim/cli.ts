@@ -555,39 +555,37 @@ export async function run(argv: string[], io: Io): Promise<number> {
   let stream: SimReport['stream'];
   let eventsReport: SimReport['events'];
   let exactlyOnce = true;
-  // The events subscription keeps the process alive: close it whatever the check throws.
-  try {
-    if (options.verify && !stopped) {
-      const endpoint = options.dynamodbEndpoint;
-      const client = endpoint
-        ? dynamoClient(endpoint)
-        : new DynamoDBClient(options.region ? { region: options.region } : {});
-      try {
-        const check = await verifyRun(records, {
-          client,
-          tableName: options.table,
-          timeoutMs: options.verifyTimeoutMs,
-          ...(options.stream && endpoint ? { streamEndpoint: endpoint } : {}),
-        });
-        verify = {
-          ...check.table,
-          table: options.table,
-          endpoint: endpoint ?? `AWS${options.region ? ` ${options.region}` : ''}`,
-        };
-        stream = check.stream;
-        exactlyOnce = isExactlyOnce(check);
-        if (events && endpoint) {
-          const streamRecords = await readTableStream(client, options.table, endpoint);
-          eventsReport = await checkServedEvents(records, streamRecords, events, options.verifyTimeoutMs);
-          exactlyOnce &&= eventsOk(eventsReport);
-        }
-      } finally {
-        client.destroy();
+  if (options.verify && !stopped) {
+    const endpoint = options.dynamodbEndpoint;
+    const client = endpoint
+      ? dynamoClient(endpoint)
+      : new DynamoDBClient(options.region ? { region: options.region } : {});
+    try {
+      const check = await verifyRun(records, {
+        client,
+        tableName: options.table,
+        timeoutMs: options.verifyTimeoutMs,
+        ...(options.stream && endpoint ? { streamEndpoint: endpoint } : {}),
+      });
+      verify = {
+        ...check.table,
+        table: options.table,
+        endpoint: endpoint ?? `AWS${options.region ? ` ${options.region}` : ''}`,
+      };
+      stream = check.stream;
+      exactlyOnce = isExactlyOnce(check);
+      if (events && endpoint) {
+        const streamRecords = await readTableStream(client, options.table, endpoint);
+        eventsReport = await checkServedEvents(records, streamRecords, events, options.verifyTimeoutMs);
+        exactlyOnce &&= eventsOk(eventsReport);
       }
+    } finally {
+      client.destroy();
+      // Also when the check throws: the open subscription would keep the process from exiting.
+      await events?.close();
     }
-  } finally {
-    await events?.close();
   }
+  await events?.close();
   const report: SimReport = {
     scenario: options.scenario,
     url: options.url,
