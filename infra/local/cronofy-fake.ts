@@ -599,6 +599,17 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
         : [404, 'Not Found'];
     }
 
+    const dashboard = /^\/scheduler\/requests\/([A-Za-z0-9_-]+)$/.exec(path);
+    if (method === 'GET' && dashboard) {
+      const stored = requests.get(`srq_${dashboard[1]}`);
+      return stored
+        ? [
+            200,
+            `Fake Cronofy dashboard: ${stored.id} is ${stored.state}. JSON: GET /_fake/scheduling_requests/${stored.id}`,
+          ]
+        : [404, 'Not Found'];
+    }
+
     const control = /^\/_fake\/scheduling_requests\/([^/]+)(?:\/([a-z_]+))?$/.exec(path);
     if (control) {
       const stored = requests.get(decodeURIComponent(control[1] ?? ''));

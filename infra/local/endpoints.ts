@@ -1,5 +1,5 @@
 import { TABLE } from '../definitions.ts';
-import { DEFAULT_PORTS, LOCAL_ENV } from '../local-mode.ts';
+import { DEFAULT_PORTS, LOCAL_ENV, localCronofyApiUrl, localEndpoints } from '../local-mode.ts';
 
 /**
  * The variables another terminal needs to reach a stack started with these ports and table, e.g.
@@ -27,4 +27,17 @@ export function envPrefix(settings: {
     .filter(([, value, fallback]) => value !== fallback)
     .map(([name, value]) => `${name}=${value} `)
     .join('');
+}
+
+/** The same prefix, for a command started with the variables of another terminal (what `npm run notify` got). */
+export function commandPrefix(env: NodeJS.ProcessEnv): string {
+  const endpoints = localEndpoints(env);
+  const port = (url: string) => Number(new URL(url).port) || (url.startsWith('https:') ? 443 : 80);
+  return envPrefix({
+    port: port(endpoints.gateway),
+    dynamoDbPort: port(endpoints.dynamodb),
+    sqsPort: port(endpoints.sqs),
+    tableName: endpoints.tableName,
+    cronofyApiPort: port(localCronofyApiUrl(env)),
+  });
 }

@@ -3,6 +3,7 @@ import { signBody } from '#shared/notifications/signature.ts';
 import { runWhenEntryPoint } from '../cli-entry.ts';
 import { loadLocalConfig } from '../config.ts';
 import { isConnectionRefused, LocalModeNotRunning, localEndpoints } from '../local-mode.ts';
+import { commandPrefix } from './endpoints.ts';
 
 /**
  * `npm run notify`: send the running local stack one Scheduler Workflow callback, signed the way Cronofy
@@ -130,11 +131,13 @@ async function main(): Promise<number> {
   }
   console.log(`→ ${result.status} ${result.body}`);
   if (result.status === 202) {
+    const prefix = commandPrefix(process.env);
     console.log(
       `The npm start console shows the stream records: scheduling_request ${schedulingRequestId}, and its notification.`,
     );
+    console.log(`See the record: ${prefix}npm run ops -- inspect ${schedulingRequestId}`);
     console.log(
-      'The request exists only in this notification (the Cronofy fake never created it): `npm run ops -- reconcile` ' +
+      `The request exists only in this notification (the Cronofy fake never created it): \`${prefix}npm run ops -- reconcile\` ` +
         'reports it unknown to Cronofy. Requests made with POST /scheduling-requests are in the fake.',
     );
   }

@@ -96,6 +96,9 @@ describe('Cronofy API client against the fake', () => {
       }),
     ]);
     expect(found?.scheduling_request_id).toBe(created.scheduling_request_id);
+    const dashboard = await fetch(created.dashboard_url ?? '');
+    expect(dashboard.status).toBe(200);
+    expect(await dashboard.text()).toContain(`${created.scheduling_request_id} is cancelled`);
     expect(fake.get(created.scheduling_request_id)?.recipient_operations).toEqual({});
     await expect(api.cancelSchedulingRequest('srq_unknown')).rejects.toBeInstanceOf(CronofyNotFoundError);
   });
