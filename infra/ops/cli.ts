@@ -92,6 +92,9 @@ ${LOCAL_ENV.cronofyApiPort} (${DEFAULT_PORTS.CRONOFY_API_PORT}, for reconcile). 
 
 Exit status: 0 done; 1 failed (local mode not running, stack or record not found); 2 usage error.`;
 
+const usageHint = (message: string) =>
+  `${message}\nRun \`npm run ops -- --help\` for every command and option.`;
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
@@ -267,14 +270,17 @@ export async function runOps(argv: string[], io: Io): Promise<number> {
     }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.stderr(`${error.message}\n\n${USAGE}`);
+    // An unknown command gets the list of commands; a bad option only its message, which scrolls away otherwise.
+    io.stderr(
+      error.message.startsWith('Unknown command') ? `${error.message}\n\n${USAGE}` : usageHint(error.message),
+    );
     return 2;
   }
   const { command, values, args } = parsed;
   const stage = values.stage as string | undefined;
   const json = values.json === true;
   const usage = (message: string) => {
-    io.stderr(`${message}\n\n${USAGE}`);
+    io.stderr(message.startsWith('Unknown command') ? `${message}\n\n${USAGE}` : usageHint(message));
     return 2;
   };
 

@@ -345,6 +345,9 @@ describe('ops usage', () => {
     const { code, err } = await ops('replay');
     expect(code).toBe(2);
     expect(err).toContain('replay needs a notification_id');
+    // The message stays on screen: a pointer to the help, not 50 lines of it.
+    expect(err).toContain('Run `npm run ops -- --help`');
+    expect(err).not.toContain('Usage: npm run ops');
   });
 
   it('says local mode is not running, and how to start it, instead of ECONNREFUSED (as a user runs it)', async () => {
