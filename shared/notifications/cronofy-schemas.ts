@@ -31,13 +31,19 @@ export const EVENT_SUBSCRIPTION_TYPE = 'event_subscription';
  */
 const timestamp = z.unknown();
 
+/** Refinements rather than `z.minLength(1)`: the worker bundle then carries one kind of zod check (0.8 KB less). */
+export const isNonEmpty = (text: string) => text !== '';
+
 /**
  * An id that names a record. Text with a lone UTF-16 surrogate (JSON allows `"\ud800"`) is refused: stored as
  * well-formed text, two such ids would name one record (a body that sends one is kept as `unparseable`).
  */
 const recordId = z
   .string()
-  .check(z.minLength(1), z.refine(isWellFormed, 'must be well-formed Unicode (a lone surrogate)'));
+  .check(
+    z.refine(isNonEmpty, 'must not be empty'),
+    z.refine(isWellFormed, 'must be well-formed Unicode (a lone surrogate)'),
+  );
 
 export {
   type EventTime,
@@ -54,8 +60,11 @@ export const schedulerEventSchema = z.looseObject({
   attendees: z.optional(z.array(participantSchema)),
   metadata: z.optional(
     z.looseObject({
-      // Values are opaque strings per Cronofy; tolerate other scalars rather than losing the notification.
-      scheduler: z.optional(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))),
+      // Values are opaque strings per Cronofy; tolerate other scalars rather than losing the notification. An
+      // object with a catchall checks what `z.record(z.string(), …)` would of JSON, without its 2.5 KB of zod.
+      scheduler: z.optional(
+        z.catchall(z.object({}), z.union([z.string(), z.number(), z.boolean(), z.null()])),
+      ),
     }),
   ),
 });
