@@ -60,11 +60,10 @@ export const schedulerEventSchema = z.looseObject({
   attendees: z.optional(z.array(participantSchema)),
   metadata: z.optional(
     z.looseObject({
-      // Values are opaque strings per Cronofy; tolerate other scalars rather than losing the notification. An
-      // object with a catchall checks what `z.record(z.string(), …)` would of JSON, without its 2.5 KB of zod.
-      scheduler: z.optional(
-        z.catchall(z.object({}), z.union([z.string(), z.number(), z.boolean(), z.null()])),
-      ),
+      // Cronofy documents string values; any other JSON value (a multi-answer question's list, say) is kept
+      // as sent rather than losing the notification's state change. A loose object checks what
+      // `z.record(z.string(), z.unknown())` would of JSON, without the 2.5 KB of zod's record schema.
+      scheduler: z.optional(z.looseObject({})),
     }),
   ),
 });

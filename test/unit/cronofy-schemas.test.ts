@@ -66,14 +66,14 @@ describe('Cronofy notification schemas', () => {
     expect(classify(JSON.stringify(body)).outcome).toBe('parsed');
   });
 
-  it('takes scheduler metadata of scalars, and refuses a nested value or an empty id', () => {
+  it('keeps scheduler metadata of any JSON value, and refuses an empty id or metadata that is not an object', () => {
     const body = JSON.parse(schedulingRequestBody('scheduling_request_time_chosen'));
-    Object.assign(body.scheduling_request.event.metadata.scheduler, { n: 1, b: false, none: null });
+    Object.assign(body.scheduling_request.event.metadata.scheduler, { n: 1, list: ['a'], nested: { a: 1 } });
     expect(classify(JSON.stringify(body)).outcome).toBe('parsed');
-    body.scheduling_request.event.metadata.scheduler.nested = { a: 1 };
+    body.scheduling_request.event.metadata.scheduler = ['a'];
     expect(classify(JSON.stringify(body))).toMatchObject({
       outcome: 'unparseable',
-      reason: expect.stringContaining('scheduling_request.event.metadata.scheduler.nested'),
+      reason: expect.stringContaining('scheduling_request.event.metadata.scheduler'),
     });
     const empty = JSON.parse(schedulingRequestBody('scheduling_request_time_chosen'));
     empty.scheduling_request.scheduling_request_id = '';
