@@ -127,5 +127,7 @@ describe('queue envelope', () => {
     expect(decodeEnvelope(v3('acme-1')).tenantId).toBe('acme-1');
     expect(() => decodeEnvelope(v3('acme#1'))).toThrow(EnvelopeError);
     expect(() => decodeEnvelope(message({ v: 1, key: '' }))).toThrow(EnvelopeError);
+    for (const v of [4, '2', null]) expect(() => decodeEnvelope(message({ v }))).toThrow(EnvelopeError);
+    expect(() => decodeEnvelope('null')).toThrow(EnvelopeError);
   });
 });
