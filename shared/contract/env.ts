@@ -41,19 +41,30 @@ const SECRET = [ENV.secretArn, ENV.secretsCacheSeconds] as const;
 const TENANTS = [ENV.tenantsTableName, ENV.tenantsKeyArn] as const;
 const CRONOFY = [ENV.cronofyDataCenter, ENV.cronofyRatePerSecond, ENV.cronofyRatePerMinute] as const;
 
-/** The variables each function reads (all set by the stack; CRONOFY_API_URL, local mode only, is not listed). */
-export const FUNCTION_ENV = {
-  ingest: [ENV.queueUrl, ...SECRET, ...TENANTS],
-  worker: [ENV.tableName, ENV.metricsNamespace, ENV.notificationRetentionDays],
-  redirects: [ENV.tableName, ...SECRET, ENV.publicConfig],
-  tokens: [...SECRET],
-  // CRONOFY_CLIENT_ID is set only when configured (then calls for a tenant use its Organization Connect token).
-  schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ...TENANTS],
-  reconcile: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ENV.reconcileMaxCalls, ...TENANTS],
-  events: [ENV.eventBusName],
-  // CRONOFY_CLIENT_ID, ONBOARDING_SUCCESS_URL and ONBOARDING_ERROR_URL are set only when configured.
-  tenants: [...TENANTS, ENV.apiUrl, ...SECRET, ENV.cronofyDataCenter],
-} as const satisfies Record<string, readonly EnvName[]>;
+/**
+ * The variables each function reads (all set by the stack; CRONOFY_API_URL, local mode only, is not listed).
+ * Built by a pure call so bundles that never read it leave it out (esbuild keeps array spreads otherwise).
+ */
+export const FUNCTION_ENV = /* @__PURE__ */ (() =>
+  ({
+    ingest: [ENV.queueUrl, ...SECRET, ...TENANTS],
+    worker: [ENV.tableName, ENV.metricsNamespace, ENV.notificationRetentionDays],
+    redirects: [ENV.tableName, ...SECRET, ENV.publicConfig],
+    tokens: [...SECRET],
+    // CRONOFY_CLIENT_ID is set only when configured (then calls for a tenant use its Organization Connect token).
+    schedulingRequests: [ENV.tableName, ...SECRET, ...CRONOFY, ENV.metricsNamespace, ...TENANTS],
+    reconcile: [
+      ENV.tableName,
+      ...SECRET,
+      ...CRONOFY,
+      ENV.metricsNamespace,
+      ENV.reconcileMaxCalls,
+      ...TENANTS,
+    ],
+    events: [ENV.eventBusName],
+    // CRONOFY_CLIENT_ID, ONBOARDING_SUCCESS_URL and ONBOARDING_ERROR_URL are set only when configured.
+    tenants: [...TENANTS, ENV.apiUrl, ...SECRET, ENV.cronofyDataCenter],
+  }) as const satisfies Record<string, readonly EnvName[]>)();
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

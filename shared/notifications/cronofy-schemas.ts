@@ -31,13 +31,19 @@ export const EVENT_SUBSCRIPTION_TYPE = 'event_subscription';
  */
 const timestamp = z.unknown();
 
+/** Refinements rather than `z.minLength(1)`: the worker bundle then carries one kind of zod check (0.7 KB less). */
+export const isNonEmpty = (text: string) => text !== '';
+
 /**
  * An id that names a record. Text with a lone UTF-16 surrogate (JSON allows `"\ud800"`) is refused: stored as
  * well-formed text, two such ids would name one record (a body that sends one is kept as `unparseable`).
  */
 const recordId = z
   .string()
-  .check(z.minLength(1), z.refine(isWellFormed, 'must be well-formed Unicode (a lone surrogate)'));
+  .check(
+    z.refine(isNonEmpty, 'must not be empty'),
+    z.refine(isWellFormed, 'must be well-formed Unicode (a lone surrogate)'),
+  );
 
 export {
   type EventTime,
@@ -55,8 +61,9 @@ export const schedulerEventSchema = z.looseObject({
   metadata: z.optional(
     z.looseObject({
       // Cronofy documents string values; any other JSON value (a multi-answer question's list, say) is kept
-      // as sent rather than losing the notification's state change.
-      scheduler: z.optional(z.record(z.string(), z.unknown())),
+      // as sent rather than losing the notification's state change. A loose object checks what
+      // `z.record(z.string(), z.unknown())` would of JSON, without the 2.7 KB of zod's record schema.
+      scheduler: z.optional(z.looseObject({})),
     }),
   ),
 });

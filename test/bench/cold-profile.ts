@@ -29,8 +29,10 @@ interface CpuProfile {
 function sections(bundleText: string): { line: number; owner: string }[] {
   const result: { line: number; owner: string }[] = [];
   bundleText.split('\n').forEach((text, line) => {
-    const match = /^\/\/ ((?:node_modules|shared|functions|test|infra)\/\S+)$/.exec(text);
-    if (match?.[1]) result.push({ line, owner: packageOf(match[1]) });
+    // A worktree whose node_modules is a link names packages by their real path (`../../main/node_modules/…`).
+    const match = /^\/\/ ((?:\S*\/)?(?:node_modules|shared|functions|test|infra)\/\S+)$/.exec(text);
+    if (match?.[1])
+      result.push({ line, owner: process.env.PROFILE_BY_FILE ? match[1] : packageOf(match[1]) });
   });
   return result;
 }

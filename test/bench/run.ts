@@ -6,7 +6,13 @@ import { FUNCTIONS, WORKER } from '../../infra/definitions.ts';
 import { JavaMissingError, requireJava } from '../../infra/local/prerequisites.ts';
 import { startLocalAws } from '../support/local-aws.ts';
 import { type Bundle, buildAll } from './bundles.ts';
-import { type ColdSummary, measureColdStarts, pairedRatio, writeRunner } from './cold-start.ts';
+import {
+  type ColdSummary,
+  measureColdStarts,
+  pairedRatio,
+  workerColdEnv,
+  writeRunner,
+} from './cold-start.ts';
 import { CORPUS, measureCompression, recordUnits } from './compression.ts';
 import {
   ASSUMPTIONS,
@@ -138,12 +144,7 @@ async function measureLocal(dir: string) {
       }),
     );
     const sqsEnv = { AWS_ENDPOINT_URL_SQS: aws.sqs.endpoint, QUEUE_URL: aws.queues.queueUrl };
-    const ddbEnv = {
-      AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint,
-      TABLE_NAME: aws.tableName,
-      NOTIFICATION_RETENTION_DAYS: '90',
-      METRICS_NAMESPACE: 'CronofyNotifications/bench',
-    };
+    const ddbEnv = workerColdEnv(aws);
     const secretEnv = {
       SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:bench',
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,

@@ -13,7 +13,13 @@ import { dynamoClient, sqsClient } from '../../infra/local/services.ts';
 import { startLocalAws } from '../support/local-aws.ts';
 import { BENCH_ENTRIES, type Bundle, buildBundle, ROOT } from './bundles.ts';
 import { type ColdProfileEntry, profileColdStart } from './cold-profile.ts';
-import { type ColdVariant, measureColdStarts, pairedRatio, writeRunner } from './cold-start.ts';
+import {
+  type ColdVariant,
+  measureColdStarts,
+  pairedRatio,
+  workerColdEnv,
+  writeRunner,
+} from './cold-start.ts';
 import { startFakeSecretsManager } from './fake-secrets-manager.ts';
 import { CountingSink } from './log-sink.ts';
 import { profileSection } from './profile.ts';
@@ -99,12 +105,7 @@ async function main(): Promise<void> {
       TENANTS_TABLE_NAME: 'bench-tenants',
       TENANTS_KEY_ARN: 'arn:aws:kms:us-east-1:000000000000:key/bench',
     };
-    const ddbEnv = {
-      AWS_ENDPOINT_URL_DYNAMODB: aws.dynamo.endpoint,
-      TABLE_NAME: aws.tableName,
-      NOTIFICATION_RETENTION_DAYS: '90',
-      METRICS_NAMESPACE: 'CronofyNotifications/bench',
-    };
+    const ddbEnv = workerColdEnv(aws);
     let message = 0;
     const ingestEvent = () => apiEvent(notification('what-if', 4096).body);
     const workerEvent = () =>

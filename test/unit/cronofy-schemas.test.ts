@@ -66,6 +66,23 @@ describe('Cronofy notification schemas', () => {
     expect(classify(JSON.stringify(body)).outcome).toBe('parsed');
   });
 
+  it('keeps scheduler metadata of any JSON value, and refuses an empty id or metadata that is not an object', () => {
+    const body = JSON.parse(schedulingRequestBody('scheduling_request_time_chosen'));
+    Object.assign(body.scheduling_request.event.metadata.scheduler, { n: 1, list: ['a'], nested: { a: 1 } });
+    expect(classify(JSON.stringify(body)).outcome).toBe('parsed');
+    body.scheduling_request.event.metadata.scheduler = ['a'];
+    expect(classify(JSON.stringify(body))).toMatchObject({
+      outcome: 'unparseable',
+      reason: expect.stringContaining('scheduling_request.event.metadata.scheduler'),
+    });
+    const empty = JSON.parse(schedulingRequestBody('scheduling_request_time_chosen'));
+    empty.scheduling_request.scheduling_request_id = '';
+    expect(classify(JSON.stringify(empty))).toMatchObject({
+      outcome: 'unparseable',
+      reason: 'scheduling_request.scheduling_request_id: must not be empty',
+    });
+  });
+
   it('classifies unknown types, known types with unreadable payloads, and garbage', () => {
     expect(classify('{"notification":{"type":"scheduling_request_teleported"}}')).toEqual({
       outcome: 'unknown_type',

@@ -110,4 +110,24 @@ describe('queue envelope', () => {
     expect(() => decodeEnvelope('not json')).toThrow(EnvelopeError);
     expect(() => decodeEnvelope('{"v":3}')).toThrow(EnvelopeError);
   });
+
+  it('takes receivedAt only as the ingest writes it (UTC, milliseconds), and a v3 tenant id only when valid', () => {
+    const message = (fields: Record<string, unknown>) =>
+      JSON.stringify({ v: 2, receivedAt: at.toISOString(), encoding: 'utf8', body: '{}', ...fields });
+    expect(decodeEnvelope(message({})).receivedAt).toBe(at.toISOString());
+    // Other precisions or offsets would not order as text against stored times.
+    for (const receivedAt of [
+      '2026-11-23T10:00:00Z',
+      '2026-11-23T10:00:00.000+00:00',
+      '2026-02-30T10:00:00.000Z',
+      7,
+    ])
+      expect(() => decodeEnvelope(message({ receivedAt }))).toThrow(EnvelopeError);
+    const v3 = (tenantId: string) => message({ v: 3, tenantId, signedBy: 'tenant' });
+    expect(decodeEnvelope(v3('acme-1')).tenantId).toBe('acme-1');
+    expect(() => decodeEnvelope(v3('acme#1'))).toThrow(EnvelopeError);
+    expect(() => decodeEnvelope(message({ v: 1, key: '' }))).toThrow(EnvelopeError);
+    for (const v of [4, '2', null]) expect(() => decodeEnvelope(message({ v }))).toThrow(EnvelopeError);
+    expect(() => decodeEnvelope('null')).toThrow(EnvelopeError);
+  });
 });
