@@ -322,6 +322,22 @@ describe('no-op writes are no writes', () => {
     expect(recordsFor(stream, keys.schedulingRequest(id)).map((r) => r.eventName)).toEqual(['INSERT']);
     expect((await item(keys.notification(queueMessage(other).key)))?.status).toBe('applied');
   });
+  it('a same-meaning body with a -0 in it adds no stream record either (DynamoDB reads it back as 0)', async () => {
+    const id = uniqueId('srq_negative_zero');
+    const body = JSON.parse(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T12:00:00Z',
+      }),
+    );
+    body.scheduling_request.event.attendees[0].score = 0;
+    const first = JSON.stringify(body).replace('"score":0', '"score":-0');
+    const other = JSON.stringify(body, null, 1).replace('"score": 0', '"score": -0');
+    expect(await processBatch([queueMessage(first)], deps(store))).toEqual([]);
+    expect(await processBatch([queueMessage(other)], deps(store))).toEqual([]);
+    const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
+    expect(recordsFor(stream, keys.schedulingRequest(id)).map((r) => r.eventName)).toEqual(['INSERT']);
+  });
 });
 
 describe('a crash between any two writes', () => {
