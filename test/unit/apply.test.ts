@@ -177,6 +177,46 @@ describe('processing a batch', () => {
   });
 });
 
+describe('a participant status change that lists no participants', () => {
+  it('moves no aspect: a later-delivered older reschedule still shows its attendees', async () => {
+    const { store, deps } = setup();
+    await processBatch(
+      [
+        queueMessage(
+          schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T10:00:00Z' }),
+        ),
+      ],
+      deps,
+    );
+    const before = structuredClone(store.get(SR));
+    const body = JSON.parse(
+      schedulingRequestBody('event_participant_status_changed', { triggeredAt: '2026-11-23T12:00:00Z' }),
+    );
+    delete body.scheduling_request.event;
+    const empty = queueMessage(JSON.stringify(body));
+    expect(await processBatch([empty], deps)).toEqual([]);
+    // participants_triggered_at would belong to a notification whose values the record does not show.
+    expect(store.get(SR)).toEqual(before);
+    expect(store.get(`notification#${empty.key}`)).toMatchObject({
+      status: 'unparseable',
+      reason: 'event_participant_status_changed without event.host or event.attendees: nothing to apply',
+      scheduling_request_id: 'srq_d6f3f8165239d662963fc09b',
+    });
+    const reschedule = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T11:00:00Z',
+        attendeeStatus: 'declined',
+      }),
+    );
+    expect(await processBatch([reschedule], deps)).toEqual([]);
+    expect(store.get(SR)).toMatchObject({
+      status: 'rescheduled',
+      participants_triggered_at: '2026-11-23T11:00:00.000Z',
+      event: { attendees: [{ status: 'declined' }, { status: 'needs_action' }] },
+    });
+  });
+});
+
 describe('Event Trigger records', () => {
   /** A store whose trigger writes take a macrotask each, counting how many are in flight at once. */
   class SlowTriggers extends MemoryStore {
