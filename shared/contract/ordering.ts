@@ -43,6 +43,11 @@
  * arrival order, once (STATUS_APPLIED, as `*_applied` for an aspect). A notification applying the whole
  * lifecycle removes the mark.
  *
+ * Values a step leaves out. A lifecycle step may not send every value of the lifecycle (a `declined` without an
+ * event). The groups it leaves out keep their own time in VALUES_AS_OF, and a step older than the lifecycle but newer
+ * than a group's time applies that group's values (never its status), so the end state does not depend on the order
+ * of arrival for them either.
+ *
  * A write that changes no field of the record (only `updated_at`, `revision`, the lists of applied keys) is no
  * write: `mergeState` answers `applied` without an item (see BOOKKEEPING).
  */
@@ -146,6 +151,37 @@ export const REVISION = 'revision';
 
 /** The map attribute that lifecycle and participants both write fields into. */
 export const EVENT_MAP = 'event';
+
+/**
+ * Values of the lifecycle a step may leave out (a `declined` or `more_times_requested` without an event, an
+ * `event_start` without `user.tzid`, a cancel with none): per group, the top-level attributes and `event` fields.
+ */
+export const LIFECYCLE_VALUE_GROUPS = {
+  event: { set: [], event: ['start', 'end', 'summary'] },
+  metadata: { set: ['metadata', 'correlation_id'], event: [] },
+  recipient_tzid: { set: ['recipient_tzid'], event: [] },
+} as const satisfies Record<string, { set: readonly string[]; event: readonly string[] }>;
+export type ValueGroup = keyof typeof LIFECYCLE_VALUE_GROUPS;
+export const VALUE_GROUPS = Object.keys(LIFECYCLE_VALUE_GROUPS) as ValueGroup[];
+
+/**
+ * Per value group whose values are older than the lifecycle's time (a step that set that time left the group out):
+ * the rank (see orderRank) of the values the record shows, '' when it shows none. A step older than the lifecycle
+ * still applies such a group's values when it is newer than them, so the end state does not depend on the order of
+ * arrival for values a newer step left out. Absent for the groups the lifecycle's own step sent.
+ */
+export const VALUES_AS_OF = 'lifecycle_values_as_of';
+
+/** The value groups a lifecycle write sends. */
+export function sentGroups(write: AspectWrite): ValueGroup[] {
+  return VALUE_GROUPS.filter((group) => {
+    const { set, event } = LIFECYCLE_VALUE_GROUPS[group];
+    return (
+      set.some((field) => write.set[field] !== undefined) ||
+      event.some((field) => write.event?.[field] !== undefined)
+    );
+  });
+}
 
 export interface AspectWrite {
   aspect: AspectName;
@@ -294,6 +330,56 @@ export function tenantMismatch(old: Item | undefined, write: StateWrite): boolea
   return write.tenantOnly === true && old !== undefined && old[TENANT] !== write.tenantId;
 }
 
+function valuesAsOf(item: Item | undefined): Record<string, string> {
+  const map = item?.[VALUES_AS_OF];
+  return map !== null && typeof map === 'object' && !Array.isArray(map)
+    ? { ...(map as Record<string, string>) }
+    : {};
+}
+
+/** A group's values as `write` sends them, or as `item` shows them. */
+function groupValues(group: ValueGroup, set: Item, event: Item | undefined): unknown[] {
+  const { set: fields, event: eventFields } = LIFECYCLE_VALUE_GROUPS[group];
+  return [...fields.map((field) => set[field]), ...eventFields.map((field) => event?.[field])];
+}
+
+/**
+ * For a lifecycle write older than the lifecycle (its verdict `stale` or `apply_status`): the groups it sends whose
+ * shown values are older than it (VALUES_AS_OF), and whether it is the very write they show (same time, same values:
+ * a redelivery, or a same-meaning body). At an equal time with other values nothing applies: without the keys of
+ * the bodies applied at that time, a redelivery of an earlier one could not be told from a later one.
+ */
+function valueSteps(
+  item: Item | undefined,
+  aspectWrite: AspectWrite,
+  write: StateWrite,
+): { groups: ValueGroup[]; shown: boolean } {
+  const asOf = valuesAsOf(item);
+  const own = writeRank(write);
+  const groups: ValueGroup[] = [];
+  let shown = false;
+  for (const group of sentGroups(aspectWrite)) {
+    const rank = asOf[group];
+    if (rank === undefined) continue;
+    if (own > rank) groups.push(group);
+    else if (
+      own === rank &&
+      isDeepStrictEqual(
+        groupValues(group, aspectWrite.set, aspectWrite.event).filter((v) => v !== undefined),
+        groupValues(group, item ?? {}, item?.[EVENT_MAP] as Item | undefined).filter((v) => v !== undefined),
+      )
+    )
+      shown = true;
+  }
+  return { groups, shown };
+}
+
+/** Remember the key of a body without triggered_at on an aspect (a redelivery has a later receipt time). */
+function rememberUntimed(item: Item, aspect: AspectName, key: string): void {
+  const { untimed } = aspectOrder(item, aspect);
+  if (!untimed.includes(key)) item[ASPECTS[aspect].untimed] = [...untimed, key].slice(-MAX_UNTIMED_KEYS);
+}
+
 /** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
 export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
   if (tenantMismatch(old, write)) return { outcome: 'tenant_mismatch', applied: [] };
@@ -305,9 +391,14 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
   if (verdicts.some((v) => v.verdict === 'uncertain')) return { outcome: 'uncertain', applied: [] };
   const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
   const statusSteps = verdicts.filter((v) => v.verdict === 'apply_status').map((v) => v.aspect);
-  if (applying.length === 0 && statusSteps.length === 0) {
-    const outcome = verdicts.some((v) => v.verdict === 'already_applied') ? 'already_applied' : 'stale';
-    return { outcome, applied: [] };
+  // A lifecycle step older than the lifecycle: the values it sends that the record shows older ones of.
+  const values = verdicts
+    .filter((v) => v.aspect.aspect === 'lifecycle' && (v.verdict === 'stale' || v.verdict === 'apply_status'))
+    .map((v) => ({ aspect: v.aspect, ...valueSteps(old, v.aspect, write) }));
+  const valueWrites = values.filter((v) => v.groups.length > 0);
+  if (applying.length === 0 && statusSteps.length === 0 && valueWrites.length === 0) {
+    const shown = verdicts.some((v) => v.verdict === 'already_applied') || values.some((v) => v.shown);
+    return { outcome: shown ? 'already_applied' : 'stale', applied: [] };
   }
 
   const item: Item = { ...(old ?? {}), ...write.common, pk: write.pk };
@@ -322,6 +413,23 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
       item[ASPECTS[aspect].triggeredAt] = asOf;
     }
     delete item[LEGACY_APPLIED];
+  }
+  for (const { aspect: step, groups } of valueWrites) {
+    // Only these groups' values: the lifecycle's time, status and other values are newer.
+    const asOf = valuesAsOf(item);
+    const event = { ...((item[EVENT_MAP] as Item | undefined) ?? {}) };
+    for (const group of groups) {
+      const fields = LIFECYCLE_VALUE_GROUPS[group];
+      for (const field of fields.set) if (step.set[field] !== undefined) item[field] = step.set[field];
+      for (const field of fields.event)
+        if (step.event?.[field] !== undefined) event[field] = step.event[field];
+      asOf[group] = writeRank(write);
+    }
+    if (Object.keys(event).length > 0) item[EVENT_MAP] = event;
+    item[VALUES_AS_OF] = asOf;
+    if (write.triggeredAt === undefined) rememberUntimed(item, step.aspect, appliedKey(write.key));
+    if (OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
+      item[OPEN_INDEX.sortKey] = openUntil((item[EVENT_MAP] as Item | undefined)?.end);
   }
   for (const step of statusSteps) {
     // The step only: the record's values are newer (a read), so its times, metadata and ordering stay. A
@@ -343,12 +451,7 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     );
     setStep(item, write.at, write.receiptTime === true);
     // A body without triggered_at delivered again has a later receipt time: only its key tells (see above).
-    if (write.triggeredAt === undefined) {
-      const untimed = ASPECTS[step.aspect].untimed;
-      item[untimed] = [...aspectOrder(item, step.aspect).untimed, appliedKey(write.key)].slice(
-        -MAX_UNTIMED_KEYS,
-      );
-    }
+    if (write.triggeredAt === undefined) rememberUntimed(item, step.aspect, appliedKey(write.key));
   }
   for (const write_ of applying) {
     const attributes = ASPECTS[write_.aspect];
@@ -363,6 +466,17 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
         setStep(item, asOf ?? STEP_BEFORE_ANY, rank?.startsWith('r') === true);
         if (asOf !== undefined && applied.length > 0) item[STATUS_APPLIED] = applied;
       }
+    }
+    if (write_.aspect === 'lifecycle') {
+      // The groups this step leaves out keep the time of the values they show (ordered apart from now on).
+      const asOf = valuesAsOf(old);
+      const sent = sentGroups(write_);
+      const previous = aspectOrder(old, 'lifecycle').rank ?? '';
+      for (const group of VALUE_GROUPS)
+        if (sent.includes(group)) delete asOf[group];
+        else asOf[group] ??= previous;
+      if (Object.keys(asOf).length > 0) item[VALUES_AS_OF] = asOf;
+      else delete item[VALUES_AS_OF];
     }
     Object.assign(item, write_.set);
     for (const attribute of write_.remove ?? []) delete item[attribute];
@@ -390,7 +504,9 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     if (write_.aspect === 'lifecycle' && OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
       item[OPEN_INDEX.sortKey] = openUntil((item[EVENT_MAP] as Item | undefined)?.end);
   }
-  const applied = [...statusSteps, ...applying].map((a) => a.aspect);
+  const applied = [
+    ...new Set([...valueWrites.map((v) => v.aspect), ...statusSteps, ...applying].map((a) => a.aspect)),
+  ];
   if (old && unchanged(old, item)) return { outcome: 'applied', applied };
   item[REVISION] = (typeof old?.[REVISION] === 'number' ? (old[REVISION] as number) : 0) + 1;
   return { outcome: 'applied', item, applied };

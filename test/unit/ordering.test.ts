@@ -180,6 +180,89 @@ describe('per-aspect ordering', () => {
   });
 });
 
+describe('values a newer step leaves out', () => {
+  // time_chosen 10:00 (1 Dec) → rescheduled 11:00 (2 Dec) → declined 12:00, sent without an event.
+  const declined = () =>
+    queueMessage(
+      schedulingRequestBody('scheduling_request_declined', {
+        triggeredAt: '2026-11-23T12:00:00Z',
+        withEvent: false,
+      }),
+    );
+  const moved = () =>
+    queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T11:00:00Z',
+        start: '2026-12-02T09:00:00Z',
+      }),
+    );
+
+  it.each([
+    ['in order', [chosen, moved, declined]],
+    ['the reschedule late', [chosen, declined, moved]],
+    ['the reschedule first, the decline last', [moved, chosen, declined]],
+    ['the decline first', [declined, chosen, moved]],
+  ])('end the same whatever the order of arrival (%s)', async (_, order) => {
+    const { store, run } = setup();
+    const messages = order.map((make) => make());
+    for (const message of messages) expect(await run(message)).toEqual([]);
+    expect(store.get(SR)).toMatchObject({
+      status: 'declined',
+      triggered_at: '2026-11-23T12:00:00.000Z',
+      last_notification_type: 'scheduling_request_declined',
+    });
+    expect(startTime(store.get(SR))).toBe('2026-12-02T09:00:00Z');
+    for (const message of messages)
+      expect(store.get(`notification#${message.key}`)?.status).toMatch(/^(applied|stale)$/);
+  });
+
+  it('a late step applies only the values newer than the record shows, once', async () => {
+    const { store, run } = setup();
+    await run(chosen(), declined());
+    const late = moved();
+    expect(await run(late)).toEqual([]);
+    expect(store.get(`notification#${late.key}`)?.status).toBe('applied');
+    const after = structuredClone(store.get(SR));
+    // A redelivery that missed its notification record (a crash between the writes) changes nothing.
+    store.items.delete(`notification#${late.key}`);
+    expect(await run(late)).toEqual([]);
+    expect(store.get(SR)).toEqual(after);
+    // An older step still is stale for the values it sends too.
+    const older = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T10:30:00Z',
+        start: '2026-12-04T09:00:00Z',
+      }),
+    );
+    expect(await run(older)).toEqual([]);
+    expect(startTime(store.get(SR))).toBe('2026-12-02T09:00:00Z');
+    expect(store.get(`notification#${older.key}`)?.status).toBe('stale');
+  });
+
+  it('a step without triggered_at applies its values once, however often it is delivered', async () => {
+    const { store, run } = setup();
+    await run(declined());
+    const untimed = schedulingRequestBody('scheduling_request_rescheduled', {
+      start: '2026-12-05T09:00:00Z',
+    });
+    const first = queueMessage(untimed, { receivedAt: new Date('2026-11-23T12:05:00Z') });
+    expect(await run(first)).toEqual([]);
+    expect(startTime(store.get(SR))).toBe('2026-12-05T09:00:00Z');
+    expect(store.get(SR)?.status).toBe('declined');
+    const other = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', { start: '2026-12-06T09:00:00Z' }),
+      { receivedAt: new Date('2026-11-23T12:06:00Z') },
+    );
+    expect(await run(other)).toEqual([]);
+    const after = structuredClone(store.get(SR));
+    store.items.delete(`notification#${first.key}`);
+    const again = queueMessage(untimed, { receivedAt: new Date('2026-11-23T12:07:00Z') });
+    expect(await run(again)).toEqual([]);
+    expect(store.get(SR)).toEqual(after);
+    expect(startTime(store.get(SR))).toBe('2026-12-06T09:00:00Z');
+  });
+});
+
 describe('replays', () => {
   it.each([
     [
