@@ -3,6 +3,7 @@ import { mergeState, type StateWrite } from '#shared/contract/ordering.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { reconcileWrite } from '#shared/scheduling/reconcile.ts';
+import { seededRandom } from '../sim/index.ts';
 import { conferencingBody, eventTriggerBody, schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';
@@ -260,6 +261,70 @@ describe('values a newer step leaves out', () => {
     expect(await run(again)).toEqual([]);
     expect(store.get(SR)).toEqual(after);
     expect(startTime(store.get(SR))).toBe('2026-12-06T09:00:00Z');
+  });
+});
+
+describe('the order of arrival', () => {
+  const TYPES = [
+    'scheduling_request_time_chosen',
+    'scheduling_request_rescheduled',
+    'event_participant_status_changed',
+    'scheduling_request_declined',
+    'scheduling_request_no_times_available',
+    'scheduling_request_more_times_requested',
+    'event_start',
+  ] as const;
+  /** What a reader sees of the record: the bookkeeping and the write itself left out. */
+  const visible = (item: Record<string, unknown> | undefined) =>
+    Object.fromEntries(
+      Object.entries(item ?? {}).filter(
+        ([name]) =>
+          !/(_as_of|_received_at|_applied|_untimed)$/.test(name) &&
+          !['revision', 'updated_at'].includes(name),
+      ),
+    );
+
+  it('does not change the end state, over 150 random sets of steps at distinct times, some redelivered', async () => {
+    const random = seededRandom(20261207);
+    for (let set = 0; set < 150; set++) {
+      const seconds = new Set<number>();
+      const messages = Array.from({ length: random.int(2, 6) }, () => {
+        let second: number;
+        do second = random.int(0, 50);
+        while (seconds.has(second));
+        seconds.add(second);
+        const body = schedulingRequestBody(random.pick([...TYPES]), {
+          ...(random.chance(0.7)
+            ? { triggeredAt: `2026-11-23T12:00:${String(second).padStart(2, '0')}Z` }
+            : {}),
+          start: `2026-12-0${random.int(1, 9)}T10:00:00Z`,
+          attendeeStatus: random.pick(['accepted', 'declined']),
+          tzid: random.pick(['Europe/Paris', 'Asia/Tokyo']),
+          ...(random.chance(0.3) ? { withEvent: random.chance(0.5) } : {}),
+        });
+        // A distinct receipt time each, as ingest gives: the order the worker sees them in is another matter.
+        return queueMessage(body, {
+          receivedAt: new Date(Date.parse('2026-11-23T12:01:00Z') + second * 1000),
+        });
+      });
+      const endState = async (order: typeof messages, redeliver: boolean) => {
+        const { store, run } = setup();
+        for (const message of order) {
+          expect(await run(message)).toEqual([]);
+          if (!redeliver || !random.chance(0.3)) continue;
+          // Redelivered after a crash before its notification record: only the state record can tell.
+          store.items.delete(`notification#${message.key}`);
+          expect(await run(message)).toEqual([]);
+        }
+        return visible(store.get(SR));
+      };
+      const inOrder = await endState(messages, false);
+      const shuffled = [...messages]
+        .map((message) => ({ message, rank: random.int(0, 1000) }))
+        .sort((a, b) => a.rank - b.rank)
+        .map(({ message }) => message);
+      expect(await endState(shuffled, true)).toEqual(inOrder);
+    }
   });
 });
 
