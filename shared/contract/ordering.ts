@@ -43,10 +43,10 @@
  * arrival order, once (STATUS_APPLIED, as `*_applied` for an aspect). A notification applying the whole
  * lifecycle removes the mark.
  *
- * Values a step leaves out. A lifecycle step may not send every value of the lifecycle (a `declined` without an
- * event). The groups it leaves out keep their own time in VALUES_AS_OF, and a step older than the lifecycle but newer
- * than a group's time applies that group's values (never its status), so the end state does not depend on the order
- * of arrival for them either.
+ * Values a notification leaves out. A notification may not send every value of an aspect it carries (a
+ * `declined` without an event, a participant change without the host). The groups it leaves out keep their own time
+ * in VALUES_AS_OF, and a notification older than the aspect but newer than a group's time applies that group's
+ * values (never a lifecycle's status), so the end state does not depend on the order of arrival for them either.
  *
  * A write that changes no field of the record (only `updated_at`, `revision`, the lists of applied keys) is no
  * write: `mergeState` answers `applied` without an item (see BOOKKEEPING).
@@ -153,29 +153,43 @@ export const REVISION = 'revision';
 export const EVENT_MAP = 'event';
 
 /**
- * Values of the lifecycle a step may leave out (a `declined` or `more_times_requested` without an event, an
- * `event_start` without `user.tzid`, a cancel with none): per group, the top-level attributes and `event` fields.
+ * Values a notification may leave out of an aspect it carries (a `declined` or `more_times_requested` without an
+ * event, an `event_start` without `user.tzid`, a cancel with none; an `event_participant_status_changed` listing the
+ * attendees and not the host): per aspect, groups of top-level attributes and `event` fields.
  */
-export const LIFECYCLE_VALUE_GROUPS = {
-  event: { set: [], event: ['start', 'end', 'summary'] },
-  metadata: { set: ['metadata', 'correlation_id'], event: [] },
-  recipient_tzid: { set: ['recipient_tzid'], event: [] },
-} as const satisfies Record<string, { set: readonly string[]; event: readonly string[] }>;
-export type ValueGroup = keyof typeof LIFECYCLE_VALUE_GROUPS;
-export const VALUE_GROUPS = Object.keys(LIFECYCLE_VALUE_GROUPS) as ValueGroup[];
+export const VALUE_GROUPS: Partial<
+  Record<AspectName, Record<string, { set: readonly string[]; event: readonly string[] }>>
+> = {
+  lifecycle: {
+    event: { set: [], event: ['start', 'end', 'summary'] },
+    metadata: { set: ['metadata', 'correlation_id'], event: [] },
+    recipient_tzid: { set: ['recipient_tzid'], event: [] },
+  },
+  participants: {
+    host: { set: [], event: ['host'] },
+    attendees: { set: [], event: ['attendees'] },
+  },
+};
 
 /**
- * Per value group whose values are older than the lifecycle's time (a step that set that time left the group out):
- * the rank (see orderRank) of the values the record shows, '' when it shows none. A step older than the lifecycle
- * still applies such a group's values when it is newer than them, so the end state does not depend on the order of
- * arrival for values a newer step left out. Absent for the groups the lifecycle's own step sent.
+ * Per value group whose values are older than the aspect's time (a notification that set that time left the group
+ * out): the rank (see orderRank) of the values the record shows, '' when it shows none. A notification older than
+ * the aspect still applies such a group's values when it is newer than them, so the end state does not depend on
+ * the order of arrival for values a newer notification left out. Absent for the groups the aspect's own
+ * notification sent.
  */
-export const VALUES_AS_OF = 'lifecycle_values_as_of';
+export const VALUES_AS_OF: Partial<Record<AspectName, string>> = {
+  lifecycle: 'lifecycle_values_as_of',
+  participants: 'participants_values_as_of',
+};
 
-/** The value groups a lifecycle write sends. */
-export function sentGroups(write: AspectWrite): ValueGroup[] {
-  return VALUE_GROUPS.filter((group) => {
-    const { set, event } = LIFECYCLE_VALUE_GROUPS[group];
+/** The value groups of an aspect. */
+export const valueGroups = (aspect: AspectName): string[] => Object.keys(VALUE_GROUPS[aspect] ?? {});
+
+/** The value groups an aspect write sends. */
+export function sentGroups(write: AspectWrite): string[] {
+  return valueGroups(write.aspect).filter((group) => {
+    const { set, event } = VALUE_GROUPS[write.aspect]?.[group] ?? { set: [], event: [] };
     return (
       set.some((field) => write.set[field] !== undefined) ||
       event.some((field) => write.event?.[field] !== undefined)
@@ -330,33 +344,48 @@ export function tenantMismatch(old: Item | undefined, write: StateWrite): boolea
   return write.tenantOnly === true && old !== undefined && old[TENANT] !== write.tenantId;
 }
 
-function valuesAsOf(item: Item | undefined): Record<string, string> {
-  const map = item?.[VALUES_AS_OF];
+function valuesAsOf(item: Item | undefined, aspect: AspectName): Record<string, string> {
+  const attribute = VALUES_AS_OF[aspect];
+  const map = attribute === undefined ? undefined : item?.[attribute];
   return map !== null && typeof map === 'object' && !Array.isArray(map)
     ? { ...(map as Record<string, string>) }
     : {};
 }
 
-/** A group's values as `write` sends them, or as `item` shows them. */
-function groupValues(group: ValueGroup, set: Item, event: Item | undefined): unknown[] {
-  const { set: fields, event: eventFields } = LIFECYCLE_VALUE_GROUPS[group];
-  return [...fields.map((field) => set[field]), ...eventFields.map((field) => event?.[field])];
+function setValuesAsOf(item: Item, aspect: AspectName, asOf: Record<string, string>): void {
+  const attribute = VALUES_AS_OF[aspect];
+  if (attribute === undefined) return;
+  if (Object.keys(asOf).length > 0) item[attribute] = asOf;
+  else delete item[attribute];
+}
+
+/** A group's fields: top-level attributes and `event` fields. */
+const groupFields = (aspect: AspectName, group: string) =>
+  VALUE_GROUPS[aspect]?.[group] ?? { set: [] as readonly string[], event: [] as readonly string[] };
+
+/** A group's values as a write sends them, or as a record shows them (undefined left out). */
+function groupValues(aspect: AspectName, group: string, set: Item, event: Item | undefined): unknown[] {
+  const { set: fields, event: eventFields } = groupFields(aspect, group);
+  return [...fields.map((field) => set[field]), ...eventFields.map((field) => event?.[field])].filter(
+    (value) => value !== undefined,
+  );
 }
 
 /**
- * For a lifecycle write older than the lifecycle (its verdict `stale` or `apply_status`): the groups it sends whose
- * shown values are older than it (VALUES_AS_OF), and whether it is the very write they show (same time, same values:
- * a redelivery, or a same-meaning body). At an equal time with other values nothing applies: without the keys of
- * the bodies applied at that time, a redelivery of an earlier one could not be told from a later one.
+ * For a write older than an aspect (its verdict `stale`, or `apply_status`): the groups it sends whose shown values
+ * are older than it (VALUES_AS_OF), and whether it is the very write they show (same time, same values: a
+ * redelivery, or a same-meaning body). At an equal time with other values nothing applies: without the keys of the
+ * bodies applied at that time, a redelivery of an earlier one could not be told from a later one.
  */
 function valueSteps(
   item: Item | undefined,
   aspectWrite: AspectWrite,
   write: StateWrite,
-): { groups: ValueGroup[]; shown: boolean } {
-  const asOf = valuesAsOf(item);
+): { groups: string[]; shown: boolean } {
+  const { aspect } = aspectWrite;
+  const asOf = valuesAsOf(item, aspect);
   const own = writeRank(write);
-  const groups: ValueGroup[] = [];
+  const groups: string[] = [];
   let shown = false;
   for (const group of sentGroups(aspectWrite)) {
     const rank = asOf[group];
@@ -365,8 +394,8 @@ function valueSteps(
     else if (
       own === rank &&
       isDeepStrictEqual(
-        groupValues(group, aspectWrite.set, aspectWrite.event).filter((v) => v !== undefined),
-        groupValues(group, item ?? {}, item?.[EVENT_MAP] as Item | undefined).filter((v) => v !== undefined),
+        groupValues(aspect, group, aspectWrite.set, aspectWrite.event),
+        groupValues(aspect, group, item ?? {}, item?.[EVENT_MAP] as Item | undefined),
       )
     )
       shown = true;
@@ -391,9 +420,9 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
   if (verdicts.some((v) => v.verdict === 'uncertain')) return { outcome: 'uncertain', applied: [] };
   const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
   const statusSteps = verdicts.filter((v) => v.verdict === 'apply_status').map((v) => v.aspect);
-  // A lifecycle step older than the lifecycle: the values it sends that the record shows older ones of.
+  // A notification older than an aspect: the values it sends that the record shows older ones of.
   const values = verdicts
-    .filter((v) => v.aspect.aspect === 'lifecycle' && (v.verdict === 'stale' || v.verdict === 'apply_status'))
+    .filter((v) => v.verdict === 'stale' || v.verdict === 'apply_status')
     .map((v) => ({ aspect: v.aspect, ...valueSteps(old, v.aspect, write) }));
   const valueWrites = values.filter((v) => v.groups.length > 0);
   if (applying.length === 0 && statusSteps.length === 0 && valueWrites.length === 0) {
@@ -415,20 +444,20 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     delete item[LEGACY_APPLIED];
   }
   for (const { aspect: step, groups } of valueWrites) {
-    // Only these groups' values: the lifecycle's time, status and other values are newer.
-    const asOf = valuesAsOf(item);
+    // Only these groups' values: the aspect's time (and a lifecycle's status) are newer.
+    const asOf = valuesAsOf(item, step.aspect);
     const event = { ...((item[EVENT_MAP] as Item | undefined) ?? {}) };
     for (const group of groups) {
-      const fields = LIFECYCLE_VALUE_GROUPS[group];
+      const fields = groupFields(step.aspect, group);
       for (const field of fields.set) if (step.set[field] !== undefined) item[field] = step.set[field];
       for (const field of fields.event)
         if (step.event?.[field] !== undefined) event[field] = step.event[field];
       asOf[group] = writeRank(write);
     }
     if (Object.keys(event).length > 0) item[EVENT_MAP] = event;
-    item[VALUES_AS_OF] = asOf;
+    setValuesAsOf(item, step.aspect, asOf);
     if (write.triggeredAt === undefined) rememberUntimed(item, step.aspect, appliedKey(write.key));
-    if (OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
+    if (step.aspect === 'lifecycle' && OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
       item[OPEN_INDEX.sortKey] = openUntil((item[EVENT_MAP] as Item | undefined)?.end);
   }
   for (const step of statusSteps) {
@@ -467,17 +496,14 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
         if (asOf !== undefined && applied.length > 0) item[STATUS_APPLIED] = applied;
       }
     }
-    if (write_.aspect === 'lifecycle') {
-      // The groups this step leaves out keep the time of the values they show (ordered apart from now on).
-      const asOf = valuesAsOf(old);
-      const sent = sentGroups(write_);
-      const previous = aspectOrder(old, 'lifecycle').rank ?? '';
-      for (const group of VALUE_GROUPS)
-        if (sent.includes(group)) delete asOf[group];
-        else asOf[group] ??= previous;
-      if (Object.keys(asOf).length > 0) item[VALUES_AS_OF] = asOf;
-      else delete item[VALUES_AS_OF];
-    }
+    // The groups this notification leaves out keep the time of the values they show (ordered apart from now on).
+    const asOf = valuesAsOf(old, write_.aspect);
+    const sent = sentGroups(write_);
+    const previous = aspectOrder(old, write_.aspect).rank ?? '';
+    for (const group of valueGroups(write_.aspect))
+      if (sent.includes(group)) delete asOf[group];
+      else asOf[group] ??= previous;
+    setValuesAsOf(item, write_.aspect, asOf);
     Object.assign(item, write_.set);
     for (const attribute of write_.remove ?? []) delete item[attribute];
     if (write_.event) item[EVENT_MAP] = { ...((item[EVENT_MAP] as Item | undefined) ?? {}), ...write_.event };

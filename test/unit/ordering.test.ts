@@ -264,6 +264,48 @@ describe('values a newer step leaves out', () => {
   });
 });
 
+describe('participants a newer change leaves out', () => {
+  // Cronofy's event_participant_status_changed lists the attendees, not always the host (its documented example
+  // has none): time_chosen 10:00 (host accepted) → rescheduled 11:00 (host tentative) → an attendee accepts 12:00.
+  const hostStatus = (item: Record<string, unknown> | undefined) =>
+    ((item?.event as { host?: { status: string } })?.host as { status: string } | undefined)?.status;
+  const chosenWithHost = () =>
+    queueMessage(
+      schedulingRequestBody('scheduling_request_time_chosen', {
+        triggeredAt: '2026-11-23T10:00:00Z',
+        hostStatus: 'accepted',
+      }),
+    );
+  const movedWithHost = () =>
+    queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T11:00:00Z',
+        hostStatus: 'tentative',
+      }),
+    );
+  const attendeesOnly = () => {
+    const body = JSON.parse(
+      schedulingRequestBody('event_participant_status_changed', {
+        triggeredAt: '2026-11-23T12:00:00Z',
+        attendeeStatus: 'accepted',
+      }),
+    );
+    delete body.scheduling_request.event.host;
+    return queueMessage(JSON.stringify(body));
+  };
+
+  it.each([
+    ['in order', [chosenWithHost, movedWithHost, attendeesOnly]],
+    ['the reschedule late', [chosenWithHost, attendeesOnly, movedWithHost]],
+  ])('end the same whatever the order of arrival (%s)', async (_, order) => {
+    const { store, run } = setup();
+    for (const make of order) expect(await run(make())).toEqual([]);
+    expect(store.get(SR)).toMatchObject({ participants_triggered_at: '2026-11-23T12:00:00.000Z' });
+    expect(hostStatus(store.get(SR))).toBe('tentative');
+    expect(attendeeStatus(store.get(SR))).toBe('accepted');
+  });
+});
+
 describe('the order of arrival', () => {
   const TYPES = [
     'scheduling_request_time_chosen',
@@ -300,10 +342,14 @@ describe('the order of arrival', () => {
           start: `2026-12-0${random.int(1, 9)}T10:00:00Z`,
           attendeeStatus: random.pick(['accepted', 'declined']),
           tzid: random.pick(['Europe/Paris', 'Asia/Tokyo']),
+          hostStatus: random.pick(['accepted', 'tentative']),
           ...(random.chance(0.3) ? { withEvent: random.chance(0.5) } : {}),
         });
+        // Some list the attendees without the host (as Cronofy's participant change example does).
+        const json = JSON.parse(body);
+        if (json.scheduling_request.event && random.chance(0.3)) delete json.scheduling_request.event.host;
         // A distinct receipt time each, as ingest gives: the order the worker sees them in is another matter.
-        return queueMessage(body, {
+        return queueMessage(JSON.stringify(json), {
           receivedAt: new Date(Date.parse('2026-11-23T12:01:00Z') + second * 1000),
         });
       });
@@ -553,11 +599,22 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
     expect(store.changes).toBe(changes + 1); // the stale notification's own record only
   });
 
-  it('a participant change older than the read stays stale: the read showed the participants', async () => {
+  it('a participant change older than the read: the attendees the read showed stay, the host it did not is taken', async () => {
     const { store, run } = await reconciled();
-    const before = store.get(SR);
-    expect(await run(step('event_participant_status_changed', '2026-11-23T12:00:00Z'))).toEqual([]);
-    expect(store.get(SR)).toEqual(before);
+    const before = structuredClone(store.get(SR));
+    const change = step('event_participant_status_changed', '2026-11-23T12:00:00Z');
+    expect(await run(change)).toEqual([]);
+    const after = structuredClone(store.get(SR));
+    expect(after?.event).toMatchObject({
+      attendees: answer.event.attendees,
+      host: { email: 'host@example.com', status: 'accepted' },
+    });
+    expect(after?.participants_as_of).toBe(before?.participants_as_of);
+    expect(after?.participants_triggered_at).toBeUndefined();
+    // Delivered again after a crash before its notification record: it changes nothing.
+    store.items.delete(`notification#${change.key}`);
+    expect(await run(change)).toEqual([]);
+    expect(store.get(SR)).toEqual(after);
   });
 
   it('two late steps at the same time apply in arrival order, each once', async () => {
