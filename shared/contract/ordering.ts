@@ -39,7 +39,7 @@
  * keeps in STATUS_AS_OF (STATUS_RECEIVED_AT for a receipt time, ranked alike) the time of the step the record's
  * status shows. A notification older than the
  * lifecycle's time but newer than that step still applies its status step (status, last_notification_type,
- * the open-requests index, a cancel's cancelled_at), never its values; one at that step's very time applies in
+ * the open-requests index, a cancel's cancelled_at), never the values the read showed; one at that step's very time applies in
  * arrival order, once (STATUS_APPLIED, as `*_applied` for an aspect). A notification applying the whole
  * lifecycle removes the mark.
  *
