@@ -456,7 +456,13 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     }
     if (Object.keys(event).length > 0) item[EVENT_MAP] = event;
     setValuesAsOf(item, step.aspect, asOf);
-    if (write.triggeredAt === undefined) rememberUntimed(item, step.aspect, appliedKey(write.key));
+    // Its key goes first among the aspect's applied keys (the last names the notification the aspect's time is
+    // of): every change of a record names the notification it applied, and a redelivery is recognised.
+    const short = appliedKey(write.key);
+    const { applied } = aspectOrder(item, step.aspect);
+    if (!applied.includes(short))
+      item[ASPECTS[step.aspect].applied] = [short, ...applied].slice(-MAX_APPLIED_AT_ONE_TIME);
+    if (write.triggeredAt === undefined) rememberUntimed(item, step.aspect, short);
     if (step.aspect === 'lifecycle' && OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
       item[OPEN_INDEX.sortKey] = openUntil((item[EVENT_MAP] as Item | undefined)?.end);
   }
