@@ -29,7 +29,10 @@ import {
   STATUS_APPLIED,
   STATUS_AS_OF,
   STATUS_RECEIVED_AT,
+  sentGroups,
   TENANT,
+  VALUES_AS_OF,
+  valueGroups,
 } from '../contract/ordering.ts';
 import type { EventTriggerRecord, NotificationRecord } from '../contract/records.ts';
 import {
@@ -194,9 +197,21 @@ export function buildStateExpression(write: StateWrite): Expression {
       sets.push(`#event.${name(field)} = ${value(v)}`);
     }
     sets.push(`${name(attributes.applied)} = :keys`);
-    // A notification applying the whole lifecycle ends what a read kept of the last step (ordering.ts).
-    if (aspect.aspect === 'lifecycle')
+    if (aspect.aspect === 'lifecycle') {
+      // A notification applying the whole lifecycle ends what a read kept of the last step (ordering.ts).
       removes.push(name(STATUS_AS_OF), name(STATUS_RECEIVED_AT), name(STATUS_APPLIED));
+    }
+    // The value groups' own times (VALUES_AS_OF) stay as they are: a group this notification sends has none, one it
+    // leaves out already has one. Any other record takes the merge path, which sets or removes them.
+    const valuesAsOf = VALUES_AS_OF[aspect.aspect];
+    if (valuesAsOf !== undefined) {
+      const map = name(valuesAsOf);
+      const sent = sentGroups(aspect);
+      for (const group of valueGroups(aspect.aspect))
+        conditions.push(
+          `${sent.includes(group) ? 'attribute_not_exists' : 'attribute_exists'}(${map}.${name(group)})`,
+        );
+    }
     // An open status whose step sent no event end keeps the record's end as its horizon: the merge computes it.
     if (aspect.set[OPEN_INDEX.sortKey] !== undefined && aspect.event?.end === undefined) {
       names['#event'] = EVENT_MAP;

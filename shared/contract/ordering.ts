@@ -39,9 +39,14 @@
  * keeps in STATUS_AS_OF (STATUS_RECEIVED_AT for a receipt time, ranked alike) the time of the step the record's
  * status shows. A notification older than the
  * lifecycle's time but newer than that step still applies its status step (status, last_notification_type,
- * the open-requests index, a cancel's cancelled_at), never its values; one at that step's very time applies in
+ * the open-requests index, a cancel's cancelled_at), never the values the read showed; one at that step's very time applies in
  * arrival order, once (STATUS_APPLIED, as `*_applied` for an aspect). A notification applying the whole
  * lifecycle removes the mark.
+ *
+ * Values a notification leaves out. A notification may not send every value of an aspect it carries (a
+ * `declined` without an event, a participant change without the host). The groups it leaves out keep their own time
+ * in VALUES_AS_OF, and a notification older than the aspect but newer than a group's time applies that group's
+ * values (never a lifecycle's status), so the end state does not depend on the order of arrival for them either.
  *
  * A write that changes no field of the record (only `updated_at`, `revision`, the lists of applied keys) is no
  * write: `mergeState` answers `applied` without an item (see BOOKKEEPING).
@@ -146,6 +151,51 @@ export const REVISION = 'revision';
 
 /** The map attribute that lifecycle and participants both write fields into. */
 export const EVENT_MAP = 'event';
+
+/**
+ * Values a notification may leave out of an aspect it carries (a `declined` or `more_times_requested` without an
+ * event, an `event_start` without `user.tzid`, a cancel with none; an `event_participant_status_changed` listing the
+ * attendees and not the host): per aspect, groups of top-level attributes and `event` fields.
+ */
+export const VALUE_GROUPS: Partial<
+  Record<AspectName, Record<string, { set: readonly string[]; event: readonly string[] }>>
+> = {
+  lifecycle: {
+    event: { set: [], event: ['start', 'end', 'summary'] },
+    metadata: { set: ['metadata', 'correlation_id'], event: [] },
+    recipient_tzid: { set: ['recipient_tzid'], event: [] },
+  },
+  participants: {
+    host: { set: [], event: ['host'] },
+    attendees: { set: [], event: ['attendees'] },
+  },
+};
+
+/**
+ * Per value group whose values are older than the aspect's time (a notification that set that time left the group
+ * out): the rank (see orderRank) of the values the record shows, '' when it shows none. A notification older than
+ * the aspect still applies such a group's values when it is newer than them, so the end state does not depend on
+ * the order of arrival for values a newer notification left out. Absent for the groups the aspect's own
+ * notification sent.
+ */
+export const VALUES_AS_OF: Partial<Record<AspectName, string>> = {
+  lifecycle: 'lifecycle_values_as_of',
+  participants: 'participants_values_as_of',
+};
+
+/** The value groups of an aspect. */
+export const valueGroups = (aspect: AspectName): string[] => Object.keys(VALUE_GROUPS[aspect] ?? {});
+
+/** The value groups an aspect write sends. */
+export function sentGroups(write: AspectWrite): string[] {
+  return valueGroups(write.aspect).filter((group) => {
+    const { set, event } = VALUE_GROUPS[write.aspect]?.[group] ?? { set: [], event: [] };
+    return (
+      set.some((field) => write.set[field] !== undefined) ||
+      event.some((field) => write.event?.[field] !== undefined)
+    );
+  });
+}
 
 export interface AspectWrite {
   aspect: AspectName;
@@ -294,6 +344,71 @@ export function tenantMismatch(old: Item | undefined, write: StateWrite): boolea
   return write.tenantOnly === true && old !== undefined && old[TENANT] !== write.tenantId;
 }
 
+function valuesAsOf(item: Item | undefined, aspect: AspectName): Record<string, string> {
+  const attribute = VALUES_AS_OF[aspect];
+  const map = attribute === undefined ? undefined : item?.[attribute];
+  return map !== null && typeof map === 'object' && !Array.isArray(map)
+    ? { ...(map as Record<string, string>) }
+    : {};
+}
+
+function setValuesAsOf(item: Item, aspect: AspectName, asOf: Record<string, string>): void {
+  const attribute = VALUES_AS_OF[aspect];
+  if (attribute === undefined) return;
+  if (Object.keys(asOf).length > 0) item[attribute] = asOf;
+  else delete item[attribute];
+}
+
+/** A group's fields: top-level attributes and `event` fields. */
+const groupFields = (aspect: AspectName, group: string) =>
+  VALUE_GROUPS[aspect]?.[group] ?? { set: [] as readonly string[], event: [] as readonly string[] };
+
+/** A group's values as a write sends them, or as a record shows them (undefined left out). */
+function groupValues(aspect: AspectName, group: string, set: Item, event: Item | undefined): unknown[] {
+  const { set: fields, event: eventFields } = groupFields(aspect, group);
+  return [...fields.map((field) => set[field]), ...eventFields.map((field) => event?.[field])].filter(
+    (value) => value !== undefined,
+  );
+}
+
+/**
+ * For a write older than an aspect (its verdict `stale`, or `apply_status`): the groups it sends whose shown values
+ * are older than it (VALUES_AS_OF), and whether it is the very write they show (same time, same values: a
+ * redelivery, or a same-meaning body). At an equal time with other values nothing applies: without the keys of the
+ * bodies applied at that time, a redelivery of an earlier one could not be told from a later one.
+ */
+function valueSteps(
+  item: Item | undefined,
+  aspectWrite: AspectWrite,
+  write: StateWrite,
+): { groups: string[]; shown: boolean } {
+  const { aspect } = aspectWrite;
+  const asOf = valuesAsOf(item, aspect);
+  const own = writeRank(write);
+  const groups: string[] = [];
+  let shown = false;
+  for (const group of sentGroups(aspectWrite)) {
+    const rank = asOf[group];
+    if (rank === undefined) continue;
+    if (own > rank) groups.push(group);
+    else if (
+      own === rank &&
+      isDeepStrictEqual(
+        groupValues(aspect, group, aspectWrite.set, aspectWrite.event),
+        groupValues(aspect, group, item ?? {}, item?.[EVENT_MAP] as Item | undefined),
+      )
+    )
+      shown = true;
+  }
+  return { groups, shown };
+}
+
+/** Remember the key of a body without triggered_at on an aspect (a redelivery has a later receipt time). */
+function rememberUntimed(item: Item, aspect: AspectName, key: string): void {
+  const { untimed } = aspectOrder(item, aspect);
+  if (!untimed.includes(key)) item[ASPECTS[aspect].untimed] = [...untimed, key].slice(-MAX_UNTIMED_KEYS);
+}
+
 /** The record after `write`, given the record before it (`undefined`: there is none). Pure. */
 export function mergeState(old: Item | undefined, write: StateWrite): MergeResult {
   if (tenantMismatch(old, write)) return { outcome: 'tenant_mismatch', applied: [] };
@@ -305,9 +420,14 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
   if (verdicts.some((v) => v.verdict === 'uncertain')) return { outcome: 'uncertain', applied: [] };
   const applying = verdicts.filter((v) => v.verdict === 'apply').map((v) => v.aspect);
   const statusSteps = verdicts.filter((v) => v.verdict === 'apply_status').map((v) => v.aspect);
-  if (applying.length === 0 && statusSteps.length === 0) {
-    const outcome = verdicts.some((v) => v.verdict === 'already_applied') ? 'already_applied' : 'stale';
-    return { outcome, applied: [] };
+  // A notification older than an aspect: the values it sends that the record shows older ones of.
+  const values = verdicts
+    .filter((v) => v.verdict === 'stale' || v.verdict === 'apply_status')
+    .map((v) => ({ aspect: v.aspect, ...valueSteps(old, v.aspect, write) }));
+  const valueWrites = values.filter((v) => v.groups.length > 0);
+  if (applying.length === 0 && statusSteps.length === 0 && valueWrites.length === 0) {
+    const shown = verdicts.some((v) => v.verdict === 'already_applied') || values.some((v) => v.shown);
+    return { outcome: shown ? 'already_applied' : 'stale', applied: [] };
   }
 
   const item: Item = { ...(old ?? {}), ...write.common, pk: write.pk };
@@ -322,6 +442,29 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
       item[ASPECTS[aspect].triggeredAt] = asOf;
     }
     delete item[LEGACY_APPLIED];
+  }
+  for (const { aspect: step, groups } of valueWrites) {
+    // Only these groups' values: the aspect's time (and a lifecycle's status) are newer.
+    const asOf = valuesAsOf(item, step.aspect);
+    const event = { ...((item[EVENT_MAP] as Item | undefined) ?? {}) };
+    for (const group of groups) {
+      const fields = groupFields(step.aspect, group);
+      for (const field of fields.set) if (step.set[field] !== undefined) item[field] = step.set[field];
+      for (const field of fields.event)
+        if (step.event?.[field] !== undefined) event[field] = step.event[field];
+      asOf[group] = writeRank(write);
+    }
+    if (Object.keys(event).length > 0) item[EVENT_MAP] = event;
+    setValuesAsOf(item, step.aspect, asOf);
+    // Its key goes first among the aspect's applied keys (the last names the notification the aspect's time is
+    // of): every change of a record names the notification it applied, and a redelivery is recognised.
+    const short = appliedKey(write.key);
+    const { applied } = aspectOrder(item, step.aspect);
+    if (!applied.includes(short))
+      item[ASPECTS[step.aspect].applied] = [short, ...applied].slice(-MAX_APPLIED_AT_ONE_TIME);
+    if (write.triggeredAt === undefined) rememberUntimed(item, step.aspect, short);
+    if (step.aspect === 'lifecycle' && OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
+      item[OPEN_INDEX.sortKey] = openUntil((item[EVENT_MAP] as Item | undefined)?.end);
   }
   for (const step of statusSteps) {
     // The step only: the record's values are newer (a read), so its times, metadata and ordering stay. A
@@ -343,12 +486,7 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     );
     setStep(item, write.at, write.receiptTime === true);
     // A body without triggered_at delivered again has a later receipt time: only its key tells (see above).
-    if (write.triggeredAt === undefined) {
-      const untimed = ASPECTS[step.aspect].untimed;
-      item[untimed] = [...aspectOrder(item, step.aspect).untimed, appliedKey(write.key)].slice(
-        -MAX_UNTIMED_KEYS,
-      );
-    }
+    if (write.triggeredAt === undefined) rememberUntimed(item, step.aspect, appliedKey(write.key));
   }
   for (const write_ of applying) {
     const attributes = ASPECTS[write_.aspect];
@@ -364,6 +502,14 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
         if (asOf !== undefined && applied.length > 0) item[STATUS_APPLIED] = applied;
       }
     }
+    // The groups this notification leaves out keep the time of the values they show (ordered apart from now on).
+    const asOf = valuesAsOf(old, write_.aspect);
+    const sent = sentGroups(write_);
+    const previous = aspectOrder(old, write_.aspect).rank ?? '';
+    for (const group of valueGroups(write_.aspect))
+      if (sent.includes(group)) delete asOf[group];
+      else asOf[group] ??= previous;
+    setValuesAsOf(item, write_.aspect, asOf);
     Object.assign(item, write_.set);
     for (const attribute of write_.remove ?? []) delete item[attribute];
     if (write_.event) item[EVENT_MAP] = { ...((item[EVENT_MAP] as Item | undefined) ?? {}), ...write_.event };
@@ -390,7 +536,9 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     if (write_.aspect === 'lifecycle' && OPEN_INDEX.sortKey in item && isOpenStatus(item.status))
       item[OPEN_INDEX.sortKey] = openUntil((item[EVENT_MAP] as Item | undefined)?.end);
   }
-  const applied = [...statusSteps, ...applying].map((a) => a.aspect);
+  const applied = [
+    ...new Set([...valueWrites.map((v) => v.aspect), ...statusSteps, ...applying].map((a) => a.aspect)),
+  ];
   if (old && unchanged(old, item)) return { outcome: 'applied', applied };
   item[REVISION] = (typeof old?.[REVISION] === 'number' ? (old[REVISION] as number) : 0) + 1;
   return { outcome: 'applied', item, applied };

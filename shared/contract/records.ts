@@ -287,10 +287,20 @@ export function fromAttributeValue(attribute: unknown): unknown {
   throw new Error(`No value defined: ${JSON.stringify(attribute)}`);
 }
 
-/** An item (a stream image) in DynamoDB JSON as a plain object. */
+/**
+ * An item (a stream image) in DynamoDB JSON as a plain object. Each attribute is defined as an own property: an
+ * attribute named `__proto__` (JSON.parse keeps it as an own key) assigned would become the object's prototype,
+ * and its fields would read as the item's own.
+ */
 export function fromAttributeMap(item: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(item)) out[key] = fromAttributeValue(value);
+  for (const [key, value] of Object.entries(item))
+    Object.defineProperty(out, key, {
+      value: fromAttributeValue(value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   return out;
 }
 

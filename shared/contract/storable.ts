@@ -9,8 +9,10 @@ import { wellFormed } from './keys.ts';
  *   map's prototype) and its DynamoDB deserializer fails on such a key, so a record holding one could never be
  *   read back (every later notification for it would fail). The plan counts them on the notification record;
  * - structures nested deeper than `levels` become their JSON text (DynamoDB allows 32 levels per item);
- * - numbers are already exact and in range (shared/notifications/exact-json.ts quotes the others); any that is not
- *   becomes its decimal text.
+ * - numbers from a body are already exact and in range (shared/notifications/exact-json.ts quotes the others);
+ *   any other (from an answer JSON.parse read: past 2^53, where the SDK refuses to marshal it, or out of DynamoDB's
+ *   range) becomes its decimal text, and -0 becomes 0 (DynamoDB reads it back as 0, so a record holding -0 would
+ *   differ from itself read back, and a same-meaning write would be written).
  * The raw body is always on the notification record, verbatim, so nothing is lost for an audit.
  */
 
@@ -32,9 +34,21 @@ export function protoKeyCount(value: unknown): number {
 /** Levels a stored value may use below its attribute (top-level attributes are at most two levels deep). */
 export const STORABLE_LEVELS = 24;
 
+/** DynamoDB's smallest non-zero number magnitude. */
+export const DYNAMODB_MIN_MAGNITUDE = 1e-130;
+
+function storableNumber(value: number): number | string {
+  if (value === 0) return 0;
+  // A double that is not an integer is below 2^53: only its smallness can be out of DynamoDB's range.
+  const fits = Number.isInteger(value)
+    ? Number.isSafeInteger(value)
+    : Math.abs(value) >= DYNAMODB_MIN_MAGNITUDE;
+  return fits ? value : String(value);
+}
+
 export function storable(value: unknown, levels = STORABLE_LEVELS): unknown {
   if (typeof value === 'string') return wellFormed(value);
-  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'number') return storableNumber(value);
   if (value === null || typeof value !== 'object') return value;
   if (levels <= 0) return storable(JSON.stringify(value), 1);
   if (Array.isArray(value)) return value.map((item) => storable(item, levels - 1));

@@ -38,9 +38,9 @@ export type DetailType = (typeof DETAIL_TYPES)[number];
 
 /**
  * Fields of a record that only the ordering model, the open-requests index or the write itself need, left out
- * of an event's `record` and never a reason for an event. (`*_untimed` are not part of the record schemas, so
- * parseStreamImage already drops them.) `revision` stays: it is the record's write counter, the order of its
- * events for a consumer (EventBridge does not deliver in order).
+ * of an event's `record` and never a reason for an event. (`*_untimed` and `*_values_as_of` are not part of the
+ * record schemas, so parseStreamImage already drops them.) `revision` stays: it is the record's write counter, the
+ * order of its events for a consumer (EventBridge does not deliver in order).
  */
 export const BOOKKEEPING = {
   scheduling_request: [

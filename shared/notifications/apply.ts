@@ -81,8 +81,7 @@ async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Pro
       }
       results.push(result);
     }
-    for (const trigger of plan.triggerWrites)
-      results.push(await store.putEventTrigger(trigger.pk, trigger.record));
+    await putTriggers(plan, store, results);
   } catch (error) {
     if (!(error instanceof StorageRejectedError)) throw error;
     const done = results.length > 0 ? `; ${results.length} earlier write(s) of it applied` : '';
@@ -100,6 +99,32 @@ async function applyPlan(messageId: string, plan: Plan, store: RecordStore): Pro
     status: results.every((result) => result === 'stale') ? 'stale' : 'applied',
     duplicate: results.every((result) => result === 'already_applied'),
   };
+}
+
+/**
+ * Event Trigger writes of one body in flight at once. Each is an independent create-if-absent, so their order does
+ * not matter; one after another, the ~4,000 transitions a 190 KiB body can hold would outlast the worker's timeout
+ * on every delivery, and the message (with its whole batch) would end in the dead-letter queue for its content.
+ */
+export const TRIGGER_WRITES_IN_FLIGHT = 16;
+
+/**
+ * The plan's trigger writes, TRIGGER_WRITES_IN_FLIGHT at a time, each result pushed to `results`. Every write of a
+ * chunk is settled before an error is thrown: a fault (retried through SQS) before a refusal of the values (kept
+ * `unparseable`), so a refusal's reason counts every write that applied.
+ */
+async function putTriggers(plan: Plan, store: RecordStore, results: string[]): Promise<void> {
+  for (let start = 0; start < plan.triggerWrites.length; start += TRIGGER_WRITES_IN_FLIGHT) {
+    const chunk = plan.triggerWrites.slice(start, start + TRIGGER_WRITES_IN_FLIGHT);
+    const settled = await Promise.allSettled(chunk.map((t) => store.putEventTrigger(t.pk, t.record)));
+    const errors: unknown[] = [];
+    for (const outcome of settled)
+      if (outcome.status === 'fulfilled') results.push(outcome.value);
+      else errors.push(outcome.reason);
+    const fault = errors.find((error) => !(error instanceof StorageRejectedError));
+    if (fault !== undefined) throw fault;
+    if (errors.length > 0) throw errors[0];
+  }
 }
 
 /** An error as a log field: its name and code only, since messages can quote the values they refused. */

@@ -1,3 +1,5 @@
+import { DYNAMODB_MIN_MAGNITUDE } from '../contract/storable.ts';
+
 /**
  * JSON parsing for bodies whose values must end up in DynamoDB exactly as sent.
  *
@@ -16,7 +18,6 @@ export class JsonTooDeepError extends Error {
 
 /** Significant decimal digits every double represents exactly. */
 const EXACT_DIGITS = 15;
-const DYNAMODB_MIN_MAGNITUDE = 1e-130;
 
 /** A number literal is kept as a number when a double holds it exactly and DynamoDB can store that double. */
 export function isExactStorableNumber(literal: string): boolean {

@@ -69,6 +69,9 @@ export const normaliseTime = (value: unknown): string | undefined => normaliseIn
 
 const IGNORED_TRIGGERED_AT = 'notification.triggered_at is not an ISO 8601 instant: ordered by receipt time';
 
+const NO_PARTICIPANTS =
+  'event_participant_status_changed without event.host or event.attendees: nothing to apply';
+
 /** The note for a `triggered_at` that was sent but is not an instant, if any. */
 const triggeredAtNote = (sent: unknown, triggeredAt: string | undefined) =>
   sent !== undefined && triggeredAt === undefined ? IGNORED_TRIGGERED_AT : undefined;
@@ -121,8 +124,9 @@ function planSchedulingRequest(
   };
   const aspects: AspectWrite[] = [];
   if (type === 'event_participant_status_changed') {
-    // Participant statuses change; the lifecycle does not.
-    aspects.push(participants);
+    // Participant statuses change; the lifecycle does not. Without a host or attendees it carries no aspect: its
+    // time would be the participants' while the record showed an older notification's (see planNotification).
+    if (participants.event) aspects.push(participants);
   } else {
     const scheduler = event?.metadata?.scheduler;
     const correlationId = scheduler?.correlation_id;
@@ -375,17 +379,32 @@ export function planNotification(
       processedAt,
       triggeredAt,
     );
+    const logFields = {
+      notificationId: envelope.key,
+      ...tenantLog,
+      type: notification.type,
+      schedulingRequestId: recordText(id).slice(0, 128),
+    };
+    if (write.aspects.length === 0)
+      // A participant status change that names no participant: kept, with nothing to apply.
+      return {
+        notification: {
+          ...common,
+          scheduling_request_id: recordText(id),
+          reason: [common.reason, NO_PARTICIPANTS].filter((part) => part !== undefined).join('; '),
+        },
+        status: 'unparseable',
+        stateWrites: [],
+        triggerWrites: [],
+        orderingKey: write.pk,
+        logFields: { ...logFields, outcome: 'unparseable' },
+      };
     return keptForReplays({
       notification: { ...common, scheduling_request_id: recordText(id) },
       stateWrites: [write],
       triggerWrites: [],
       orderingKey: write.pk,
-      logFields: {
-        notificationId: envelope.key,
-        ...tenantLog,
-        type: notification.type,
-        schedulingRequestId: recordText(id).slice(0, 128),
-      },
+      logFields,
     });
   }
 

@@ -142,3 +142,39 @@ describe('reconciliation: a record holding an own `constructor` key', () => {
     });
   });
 });
+
+describe('reconciliation: numbers a double or DynamoDB cannot hold, in what Cronofy answers', () => {
+  // The API client reads answers with JSON.parse: a 20-digit number has already lost digits, and one DynamoDB
+  // cannot hold (1e21 is written `1e+21`, which the SDK refuses; 1e-200 underflows) would fail the request's
+  // reconciliation on every run.
+  for (const value of [1e21, 2 ** 64, 1e-200, -1e130])
+    it(`${value} in the scheduler metadata is recorded as text, and the next run finds nothing new`, async () => {
+      const id = uniqueId('srq_api_number');
+      const body = schedulingRequestBody('scheduling_request_time_chosen', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T12:00:00Z',
+      });
+      expect(await processBatch([queueMessage(body)], deps())).toEqual([]);
+      const answer = {
+        scheduling_request_id: id,
+        slot_selection: 'complete',
+        event: {
+          start: { time: '2026-12-05T10:00:00Z' },
+          end: { time: '2026-12-05T10:30:00Z' },
+          metadata: { scheduler: { score: value } },
+        },
+      };
+      const at = '2026-11-23T13:00:00.000Z';
+      const reconcileStore = new DynamoReconcileStore(aws.ddb, aws.tableName);
+      const run = async () =>
+        reconcileStore.reconcile(
+          id,
+          await item(keys.schedulingRequest(id)),
+          (record) => reconcileWrite(answer, record, at, at),
+          at,
+        );
+      expect(await run()).toBe('applied');
+      expect((await item(keys.schedulingRequest(id)))?.metadata).toEqual({ score: String(value) });
+      expect(await run()).toBe('unchanged');
+    });
+});

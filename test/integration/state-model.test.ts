@@ -146,15 +146,20 @@ describe('the adapter agrees with the pure model', () => {
           const type = random.pick([...types]);
           // Few distinct seconds, so ties and out-of-order arrivals are common; some without triggered_at.
           const second = random.int(0, 4);
-          message = queueMessage(
+          const body = JSON.parse(
             schedulingRequestBody(type, {
               schedulingRequestId: id,
               ...(random.chance(0.8) ? { triggeredAt: `2026-11-23T12:00:0${second}Z` } : {}),
               start: `2026-12-0${random.int(1, 9)}T10:00:00Z`,
               attendeeStatus: random.pick(['accepted', 'declined', 'tentative']),
+              hostStatus: random.pick(['accepted', 'tentative']),
             }),
-            { receivedAt: new Date(Date.parse('2026-11-23T12:00:00Z') + step * 700) },
           );
+          // Some list the attendees without the host, as Cronofy's participant change example does.
+          if (body.scheduling_request.event && random.chance(0.3)) delete body.scheduling_request.event.host;
+          message = queueMessage(JSON.stringify(body), {
+            receivedAt: new Date(Date.parse('2026-11-23T12:00:00Z') + step * 700),
+          });
           sent.push(message);
         }
         expect(await processBatch([message], deps(store))).toEqual([]);
@@ -321,6 +326,22 @@ describe('no-op writes are no writes', () => {
     const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
     expect(recordsFor(stream, keys.schedulingRequest(id)).map((r) => r.eventName)).toEqual(['INSERT']);
     expect((await item(keys.notification(queueMessage(other).key)))?.status).toBe('applied');
+  });
+  it('a same-meaning body with a -0 in it adds no stream record either (DynamoDB reads it back as 0)', async () => {
+    const id = uniqueId('srq_negative_zero');
+    const body = JSON.parse(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        schedulingRequestId: id,
+        triggeredAt: '2026-11-23T12:00:00Z',
+      }),
+    );
+    body.scheduling_request.event.attendees[0].score = 0;
+    const first = JSON.stringify(body).replace('"score":0', '"score":-0');
+    const other = JSON.stringify(body, null, 1).replace('"score": 0', '"score": -0');
+    expect(await processBatch([queueMessage(first)], deps(store))).toEqual([]);
+    expect(await processBatch([queueMessage(other)], deps(store))).toEqual([]);
+    const stream = await readStream(aws.dynamo.endpoint, aws.streamArn);
+    expect(recordsFor(stream, keys.schedulingRequest(id)).map((r) => r.eventName)).toEqual(['INSERT']);
   });
 });
 

@@ -156,9 +156,10 @@ export function sentState(body: Buffer): Sent {
   const at = Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
   if ((SCHEDULING_REQUEST_TYPES as readonly string[]).includes(type)) {
     const event = ((json?.scheduling_request as Item | undefined)?.event ?? undefined) as Item | undefined;
-    if (type === 'event_participant_status_changed')
-      return { aspects: ['participants'], at, ...(event ? { event } : {}) };
     const participants = event && (event.host !== undefined || event.attendees !== undefined);
+    // Without a host or attendees it carries nothing (kept unparseable).
+    if (type === 'event_participant_status_changed')
+      return { aspects: participants ? ['participants'] : [], at, ...(event ? { event } : {}) };
     return {
       aspects: participants ? ['lifecycle', 'participants'] : ['lifecycle'],
       at,

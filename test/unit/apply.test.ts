@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { appliedKey } from '#shared/contract/ordering.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { StorageRejectedError } from '#shared/core/ports.ts';
-import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
+import { processBatch, TRIGGER_WRITES_IN_FLIGHT, type WorkerDeps } from '#shared/notifications/apply.ts';
 import { schedulingRequestBody } from '../support/cronofy-payloads.ts';
 import { MemoryStore } from '../support/memory-store.ts';
 import { queueMessage } from '../support/messages.ts';
@@ -174,6 +174,119 @@ describe('processing a batch', () => {
     expect((item?.event as { attendees: { status: string }[] } | undefined)?.attendees[0]?.status).toBe(
       'declined',
     );
+  });
+});
+
+describe('a participant status change that lists no participants', () => {
+  it('moves no aspect: a later-delivered older reschedule still shows its attendees', async () => {
+    const { store, deps } = setup();
+    const chosen = schedulingRequestBody('scheduling_request_time_chosen', {
+      triggeredAt: '2026-11-23T10:00:00Z',
+    });
+    expect(await processBatch([queueMessage(chosen)], deps)).toEqual([]);
+    const before = structuredClone(store.get(SR));
+    const body = JSON.parse(
+      schedulingRequestBody('event_participant_status_changed', { triggeredAt: '2026-11-23T12:00:00Z' }),
+    );
+    delete body.scheduling_request.event;
+    const empty = queueMessage(JSON.stringify(body));
+    expect(await processBatch([empty], deps)).toEqual([]);
+    // participants_triggered_at would belong to a notification whose values the record does not show.
+    expect(store.get(SR)).toEqual(before);
+    expect(store.get(`notification#${empty.key}`)).toMatchObject({
+      status: 'unparseable',
+      reason: 'event_participant_status_changed without event.host or event.attendees: nothing to apply',
+      scheduling_request_id: 'srq_d6f3f8165239d662963fc09b',
+    });
+    const reschedule = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T11:00:00Z',
+        attendeeStatus: 'declined',
+      }),
+    );
+    expect(await processBatch([reschedule], deps)).toEqual([]);
+    expect(store.get(SR)).toMatchObject({
+      status: 'rescheduled',
+      participants_triggered_at: '2026-11-23T11:00:00.000Z',
+      event: { attendees: [{ status: 'declined' }, { status: 'needs_action' }] },
+    });
+  });
+});
+
+describe('Event Trigger records', () => {
+  /** A store whose trigger writes take a macrotask each, counting how many are in flight at once. */
+  class SlowTriggers extends MemoryStore {
+    inFlight = 0;
+    mostInFlight = 0;
+    override async putEventTrigger(...args: Parameters<MemoryStore['putEventTrigger']>) {
+      this.mostInFlight = Math.max(this.mostInFlight, ++this.inFlight);
+      await new Promise((resolve) => setImmediate(resolve));
+      this.inFlight--;
+      return super.putEventTrigger(...args);
+    }
+  }
+
+  it('of one body are written TRIGGER_WRITES_IN_FLIGHT at a time, not one round trip after another', async () => {
+    // A signed body of 190 KiB holds ~4,000 transitions: one by one, their writes outlast the worker's timeout, and
+    // the message (with its batch) would be retried until the DLQ.
+    const store = new SlowTriggers();
+    const deps: WorkerDeps = { ...setup().deps, store };
+    const transitions = Array.from({ length: 100 }, (_, i) => ({
+      after: 'event_end',
+      offset: { minutes: i },
+    }));
+    const message = queueMessage(
+      JSON.stringify({
+        notification: { type: 'event_subscription', transitions },
+        event: { event_id: 'evt_many', start: '2026-12-01T10:00:00Z', end: '2026-12-01T10:30:00Z' },
+      }),
+    );
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect([...store.items.keys()].filter((pk) => pk.startsWith('event_trigger#')).length).toBe(100);
+    expect(store.mostInFlight).toBe(TRIGGER_WRITES_IN_FLIGHT);
+    expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
+  });
+
+  it('keep the body as unparseable when DynamoDB refuses one of them, saying how many others applied', async () => {
+    const store = new MemoryStore();
+    const deps: WorkerDeps = { ...setup().deps, store };
+    const refused = new StorageRejectedError('DynamoDB refused the values (ValidationException)');
+    let calls = 0;
+    const put = store.putEventTrigger.bind(store);
+    store.putEventTrigger = async (pk, record) => (++calls === 2 ? Promise.reject(refused) : put(pk, record));
+    const transitions = Array.from({ length: 3 }, (_, i) => ({ after: 'event_end', offset: { minutes: i } }));
+    const message = queueMessage(
+      JSON.stringify({
+        notification: { type: 'event_subscription', transitions },
+        event: { event_id: 'evt_refused', start: '2026-12-01T10:00:00Z', end: '2026-12-01T10:30:00Z' },
+      }),
+    );
+    expect(await processBatch([message], deps)).toEqual([]);
+    expect(store.get(`notification#${message.key}`)).toMatchObject({
+      status: 'unparseable',
+      reason: 'DynamoDB refused the values (ValidationException); 2 earlier write(s) of it applied',
+    });
+  });
+
+  it('of one body are retried, not kept unparseable, when a write fails for another reason', async () => {
+    const store = new MemoryStore();
+    const deps: WorkerDeps = { ...setup().deps, store };
+    let calls = 0;
+    const put = store.putEventTrigger.bind(store);
+    const failures = [new Error('throttled'), new StorageRejectedError('refused')];
+    store.putEventTrigger = async (pk, record) => {
+      const failure = failures[calls++];
+      return failure ? Promise.reject(failure) : put(pk, record);
+    };
+    const transitions = Array.from({ length: 3 }, (_, i) => ({ after: 'event_end', offset: { minutes: i } }));
+    const message = queueMessage(
+      JSON.stringify({
+        notification: { type: 'event_subscription', transitions },
+        event: { event_id: 'evt_throttled', start: '2026-12-01T10:00:00Z', end: '2026-12-01T10:30:00Z' },
+      }),
+    );
+    expect(await processBatch([message], deps)).toEqual([message.messageId]);
+    expect(store.get(`notification#${message.key}`)).toBeUndefined();
   });
 });
 

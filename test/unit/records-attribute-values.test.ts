@@ -48,6 +48,16 @@ describe('parseStreamImage on items that are not records', () => {
     updated_at: { S: '2026-01-01T00:00:00.000Z' },
   };
 
+  it('an attribute named __proto__ is a value, never the prototype a record is read through', () => {
+    // JSON.parse keeps `__proto__` as an own key, as a Lambda event's image arrives; assigned, it would become the
+    // prototype of the plain item, and its fields would be read as the item's own.
+    const redirect = { entity: { S: 'redirect' }, step: { S: 's' }, at: { S: '2026-01-01T00:00:00.000Z' } };
+    expect(parseStreamImage(JSON.parse(JSON.stringify({ ['__proto__']: { M: redirect } })))).toBeUndefined();
+    expect(fromAttributeMap(JSON.parse('{"m":{"M":{"__proto__":{"S":"x"}}}}'))).toEqual({
+      m: JSON.parse('{"__proto__":"x"}'),
+    });
+  });
+
   it('parses every record entity, with tenant_id on the state records', () => {
     expect(parseStreamImage({ ...request, tenant_id: { S: 'acme' } })).toMatchObject({ tenant_id: 'acme' });
     expect(
