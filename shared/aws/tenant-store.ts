@@ -70,6 +70,14 @@ function credentialCondition(expected: { generation: number | undefined } | unde
   };
 }
 
+/**
+ * A new connection's generation: the clock (in ms, far above the refreshes an earlier connection counted), but
+ * always above the credential it replaces.
+ */
+export function connectionGeneration(now: string, { expected, after }: ConnectConditions): number {
+  return Math.max(Date.parse(now), (expected?.generation ?? -1) + 1, (after ?? -1) + 1);
+}
+
 const PK_PATTERN = /^(?:(?:tenant|credential)#[A-Za-z0-9._-]{1,64}|oauth_state#[0-9a-f]{64})$/;
 
 /** A list cursor is the key the scan stopped at, base64url: opaque to callers, checked when it comes back. */
@@ -319,7 +327,7 @@ export class DynamoTenantStore implements TenantStore {
                   refresh_token: refresh,
                   access_token_expires_at: tokens.expiresAt,
                   // Above any generation of an earlier connection, so a cache of it can never pass for this one.
-                  generation: Date.parse(now),
+                  generation: connectionGeneration(now, conditions),
                   connection_id: randomUUID(),
                 }),
                 ...credentialCondition(conditions.expected),

@@ -259,6 +259,12 @@ export interface ConnectConditions {
    * registered again (an offboarding ends the connect URLs handed out before it).
    */
   stateIssuedAt?: number;
+  /**
+   * The generation of the credential read before (if any): the new one is stored above it and above `expected`,
+   * whatever the clock says, so no refresher that read the replaced credential can pass it for the new one (take
+   * its lease, disconnect it) when the two fall in one millisecond or the writer's clock lags.
+   */
+  after?: number;
 }
 
 export interface TenantStore {

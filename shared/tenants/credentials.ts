@@ -161,7 +161,7 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       // (onboarded again): nobody will ever use or revoke these tokens, so give them back rather than leave a live
       // authorization behind. Another refresher of the same connection saved first: its tokens and these are one
       // authorization, which must stay.
-      if (tokens.refreshToken && (await replacedOrGone(tenantId, credential)))
+      if (tokens.refreshToken && (await replacedOrGone(tenantId, credential, tokens.refreshToken)))
         await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
       return undefined;
     }
@@ -196,10 +196,19 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
     }
   }
 
-  /** Whether the credential `read` is no longer stored: removed, or replaced by another connection's. */
-  async function replacedOrGone(tenantId: string, read: TenantCredential): Promise<boolean> {
+  /**
+   * Whether the credential `read` is no longer stored: removed, or replaced by another connection's, and
+   * `refreshToken` (Cronofy's late answer) is not the one the tenant holds now: Cronofy may answer a new consent
+   * of the same OU with the refresh token it had issued, and revoking it would end the live authorization.
+   */
+  async function replacedOrGone(
+    tenantId: string,
+    read: TenantCredential,
+    refreshToken: string,
+  ): Promise<boolean> {
     const current = await deps.store.getCredential(tenantId);
-    return current === undefined || current.connectionId !== read.connectionId;
+    if (current === undefined) return true;
+    return current.connectionId !== read.connectionId && current.refreshToken !== refreshToken;
   }
 
   async function obtain(tenantId: string): Promise<string> {

@@ -231,7 +231,12 @@ async function connectReplacing(
     // The last attempt replaces whatever is there: the consent just given must not be lost to a busy credential.
     const expected = attempt < CONNECT_ATTEMPTS ? { generation: previous.generation } : undefined;
     const now = deps.clock().toISOString();
-    if (await deps.store.connect(tenantId, tokens, now, { stateIssuedAt, ...(expected ? { expected } : {}) }))
+    const conditions = {
+      stateIssuedAt,
+      ...(expected ? { expected } : {}),
+      ...(previous.generation === undefined ? {} : { after: previous.generation }),
+    };
+    if (await deps.store.connect(tenantId, tokens, now, conditions))
       return previous.refreshToken === undefined ? {} : { previousRefreshToken: previous.refreshToken };
     const tenant = await deps.store.getTenant(tenantId);
     if (!tenant || tenant.offboardedAt || offboardedSince(tenant, stateIssuedAt) || expected === undefined)

@@ -249,6 +249,24 @@ describe('connecting a connected tenant again', () => {
     expect(await store.getTenant('again')).toMatchObject({ status: 'connected' });
   });
 
+  it("stores a new connection above the generation it replaces, whatever the writer's clock says: a refresher of the old one cannot lease it", async () => {
+    await store.putTenant('skewed', { name: 'Skewed' }, iso());
+    const at = iso();
+    const tokens = { accessToken: 'at_old', refreshToken: 'rt_old', expiresAt: Date.now() - 1000 };
+    expect(await store.connect('skewed', tokens, at)).toBe(true);
+    const old = await store.getCredential('skewed');
+    if (!old) throw new Error('no credential');
+    // Onboarded again within the same millisecond (or by a function whose clock lags by one refresh's worth).
+    const next = { accessToken: 'at_new', refreshToken: 'rt_new', expiresAt: Date.now() + 3_600_000 };
+    const conditions = { expected: { generation: old.generation }, after: old.generation };
+    expect(await store.connect('skewed', next, at, conditions)).toBe(true);
+    const replaced = await store.getCredential('skewed');
+    expect(replaced?.generation).toBeGreaterThan(old.generation);
+    expect(
+      await store.takeRefreshLease('skewed', old.generation, 'lease_old', Date.now(), Date.now() + 1),
+    ).toBe(false);
+  });
+
   it('refuses a consent whose state was handed out before the last offboarding, even after registering again', async () => {
     const tokens = { accessToken: 'at', refreshToken: 'rt', expiresAt: Date.now() + 3_600_000 };
     await store.putTenant('returning', { name: 'Returning' }, iso());

@@ -1,3 +1,4 @@
+import { connectionGeneration } from '#shared/aws/tenant-store.ts';
 import { InvalidRequestError } from '#shared/core/errors.ts';
 import type { ConnectConditions, TenantCredential, TenantItem, TenantStore } from '#shared/core/ports.ts';
 
@@ -89,9 +90,10 @@ export class MemoryTenantStore implements TenantStore {
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
-    { expected, stateIssuedAt }: ConnectConditions = {},
+    conditions: ConnectConditions = {},
   ) {
     this.calls.push('connect');
+    const { expected, stateIssuedAt } = conditions;
     const tenant = this.tenants.get(tenantId);
     if (!tenant || tenant.offboarded) return false;
     if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
@@ -104,7 +106,7 @@ export class MemoryTenantStore implements TenantStore {
     this.credentials.set(tenantId, {
       tenantId,
       ...tokens,
-      generation: Date.parse(now),
+      generation: connectionGeneration(now, conditions),
       connectionId: `connection_${++this.connections}`,
     });
     return true;

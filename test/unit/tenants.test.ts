@@ -594,6 +594,32 @@ describe('GET /oauth/cronofy/callback', () => {
       expect((await read('acme'))?.refreshToken).toBe('rt_second');
     });
 
+    it('stores the new connection above the generation it replaces when refreshes keep landing and the clock has not moved', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      // A refresh lands after every read, so the last attempt replaces whatever is there; the clock still reads
+      // the millisecond of the first connection, below the generations its refreshes counted.
+      const read = store.getCredential.bind(store);
+      const seen: number[] = [];
+      store.getCredential = async (tenantId) => {
+        const credential = await read(tenantId);
+        if (credential) {
+          seen.push(credential.generation);
+          await store.saveRefreshed(tenantId, credential.generation, {
+            accessToken: `at_r${seen.length}`,
+            refreshToken: `rt_r${seen.length}`,
+            expiresAt: now + 3_600_000,
+          });
+        }
+        return credential;
+      };
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      const stored = await read('acme');
+      expect(stored?.refreshToken).toBe('rt_second');
+      expect(stored?.generation).toBeGreaterThan(Math.max(...seen));
+    });
+
     it('keeps the new connection when the revocation fails, and never revokes the token it just stored', async () => {
       await callback({ code: 'first', state: await startedState() });
       // Cronofy answering the same refresh token for the new consent: revoking it would end the new connection.
