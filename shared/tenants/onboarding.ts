@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidRequestError, NotConfiguredError, UnknownTenantError } from '../core/errors.ts';
 import type { OAuthCallbackOutcome, TenantOnboarding } from '../core/outcomes.ts';
-import type { Clock, Logger, SecretsProvider, TenantItem, TenantStore } from '../core/ports.ts';
+import type {
+  Clock,
+  ConnectConditions,
+  Logger,
+  SecretsProvider,
+  TenantItem,
+  TenantStore,
+} from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
 import type { CronofyOAuth, OAuthTokens } from '../cronofy/oauth.ts';
 import { mintToken } from '../recipients/tokens.ts';
@@ -169,15 +176,18 @@ export async function completeOAuthCallback(
     refreshToken,
     expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
   };
-  let connected: { previousRefreshToken?: string } | undefined;
+  let connected: Awaited<ReturnType<typeof connectReplacing>>;
   try {
     connected = await connectReplacing(tenantId, stored, taken.issuedAt, deps);
   } catch (error) {
     deps.logger.error('oauth callback: tokens not stored', { tenantId, error: (error as Error).name });
-    // A write that failed on its way back may have been made: then the tenant is connected with these tokens.
-    const credential = await deps.store.getCredential(tenantId).catch(() => undefined);
-    if (credential?.refreshToken !== refreshToken) return giveBack('the tokens could not be stored');
-    connected = {};
+    return giveBack('the tokens could not be stored');
+  }
+  if (connected === 'unknown') {
+    // Stored or not, nobody can tell: revoking them could end the tenant's live credential, so they are left (the
+    // browser is told it failed; connecting again replaces them, and revokes them if they were stored).
+    deps.logger.error('oauth callback: tokens perhaps not stored; authorization kept', { tenantId });
+    return finish('exchange_failed');
   }
   if (connected === undefined) return giveBack('the tenant was offboarded meanwhile');
   // Onboarded again while connected: the earlier consent is given back once the new one is stored, so no live
@@ -213,7 +223,7 @@ async function connectReplacing(
   tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   stateIssuedAt: number,
   deps: CallbackDeps,
-): Promise<{ previousRefreshToken?: string } | undefined> {
+): Promise<{ previousRefreshToken?: string } | 'unknown' | undefined> {
   for (let attempt = 1; ; attempt++) {
     let previous: { generation: number | undefined; refreshToken?: string };
     try {
@@ -236,11 +246,43 @@ async function connectReplacing(
       ...(expected ? { expected } : {}),
       ...(previous.generation === undefined ? {} : { after: previous.generation }),
     };
-    if (await deps.store.connect(tenantId, tokens, now, conditions))
+    const made = await connectOnce(tenantId, tokens, now, conditions, deps);
+    if (made === 'unknown') return made;
+    if (made)
       return previous.refreshToken === undefined ? {} : { previousRefreshToken: previous.refreshToken };
     const tenant = await deps.store.getTenant(tenantId);
     if (!tenant || tenant.offboardedAt || offboardedSince(tenant, stateIssuedAt) || expected === undefined)
       return undefined;
+  }
+}
+
+/**
+ * One `connect`. A write that failed only on its way back may have been made: read back, it is a success when the
+ * credential holds these tokens (the one it replaced must then be revoked like any other); a read that fails too
+ * leaves it `unknown`.
+ */
+async function connectOnce(
+  tenantId: string,
+  tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  now: string,
+  conditions: ConnectConditions,
+  deps: CallbackDeps,
+): Promise<boolean | 'unknown'> {
+  try {
+    return await deps.store.connect(tenantId, tokens, now, conditions);
+  } catch (error) {
+    deps.logger.warn('oauth callback: the write of the tokens failed; reading it back', {
+      tenantId,
+      error: (error as Error).name,
+    });
+    let holds: boolean;
+    try {
+      holds = (await deps.store.getCredential(tenantId))?.refreshToken === tokens.refreshToken;
+    } catch {
+      return 'unknown';
+    }
+    if (holds) return true;
+    throw error;
   }
 }
 

@@ -511,6 +511,25 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
+  it('never revokes tokens that may be stored: a write failed on its way back and reading it back failed too', async () => {
+    const state = await startedState();
+    const connect = store.connect.bind(store);
+    store.connect = async (...args) => {
+      await connect(...args);
+      // The table is unreachable from here on, for the write's answer and the read after it alike.
+      store.getCredential = async () => {
+        throw new Error('TimeoutError');
+      };
+      throw new Error('TimeoutError');
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    // Revoking them would leave the tenant connected with a token Cronofy refuses.
+    expect(revoked).toEqual([]);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+    expectNoSecretsIn([answer.body, ...log.lines]);
+  });
+
   it('binds the state to its tenant: it connects that tenant and no other', async () => {
     await put('globex', { name: 'Globex' });
     const state = await startedState('acme');
@@ -618,6 +637,22 @@ describe('GET /oauth/cronofy/callback', () => {
       const stored = await read('acme');
       expect(stored?.refreshToken).toBe('rt_second');
       expect(stored?.generation).toBeGreaterThan(Math.max(...seen));
+    });
+
+    it('revokes the previous authorization also when the write that stored the new tokens failed only on its way back', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      const connect = store.connect.bind(store);
+      store.connect = async (...args) => {
+        await connect(...args);
+        throw new Error('TimeoutError');
+      };
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_second');
+      // Left unrevoked, the first consent would stay live at Cronofy with nothing holding it.
+      expect(revoked).toEqual(['rt_first']);
     });
 
     it('keeps the new connection when the revocation fails, and never revokes the token it just stored', async () => {
