@@ -44,6 +44,18 @@ function isConditionFailure(error: unknown): boolean {
   );
 }
 
+/**
+ * A conditional transaction that another one on the same items overtook (`TransactionConflict`, not retried by the
+ * SDK): to a writer conditional on what it read, the items moved under it like a failed condition; it reads again.
+ */
+function isOvertaken(error: unknown): boolean {
+  return (
+    isConditionFailure(error) ||
+    (error instanceof TransactionCanceledException &&
+      (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict'))
+  );
+}
+
 function toTenant(item: Record<string, AttributeValue>): TenantItem {
   const value = unmarshall(item);
   return {
@@ -338,7 +350,7 @@ export class DynamoTenantStore implements TenantStore {
       );
       return true;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
+      if (conditions.expected === undefined ? isConditionFailure(error) : isOvertaken(error)) return false;
       throw error;
     }
   }
@@ -517,8 +529,9 @@ export class DynamoTenantStore implements TenantStore {
       );
       return true;
     } catch (error) {
-      // The tenant item exists (checked before): the credential moved, or another offboarding came first.
-      if (expected !== undefined && isConditionFailure(error)) return false;
+      // The tenant item exists (checked before): the credential moved, or another offboarding came first (or is
+      // in progress: read again).
+      if (expected !== undefined && isOvertaken(error)) return false;
       throw error;
     }
   }
