@@ -451,7 +451,7 @@ export class DynamoTenantStore implements TenantStore {
     }
   }
 
-  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void> {
+  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
@@ -462,8 +462,10 @@ export class DynamoTenantStore implements TenantStore {
           ExpressionAttributeValues: marshall({ ':true': true, ':until': leaseUntil, ':token': leaseToken }),
         }),
       );
+      return true;
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (isConditionFailure(error)) return false;
+      throw error;
     }
   }
 

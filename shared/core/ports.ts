@@ -329,9 +329,9 @@ export interface TenantStore {
   /**
    * Cronofy refused the refresh of a refresher that had taken over an expired lease: mark the credential
    * `refusedOnce` and hold the lease until `leaseUntil`, if `leaseToken` holds it, so the overtaken refresher
-   * has that long to save before anyone may disconnect the tenant.
+   * has that long to save before anyone may disconnect the tenant. False when the lease is not `leaseToken`'s.
    */
-  deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void>;
+  deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<boolean>;
   /** Free the lease (a refresh that could not reach Cronofy), if `leaseToken` holds it. */
   releaseRefreshLease(tenantId: string, leaseToken: string): Promise<void>;
   /**

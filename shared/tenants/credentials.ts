@@ -121,7 +121,9 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
         // answered it (using up the refresh token we sent) and it may still save the successor. It gets one more
         // lease to do so; only a refusal after that disconnects.
         if (credential.leaseUntil !== undefined && !credential.refusedOnce) {
-          await deps.store.deferRefusal(tenantId, leaseToken, now() + LEASE_MS);
+          // The lease is no longer ours: the overtaken refresher saved, a new connection replaced the credential
+          // (its callback revoked what we sent), or it is gone. Whichever, the credential is read again.
+          if (!(await deps.store.deferRefusal(tenantId, leaseToken, now() + LEASE_MS))) return undefined;
           deps.logger.warn(
             'tenant token refresh refused after a lease takeover; waiting for the earlier refresher',
             {

@@ -161,9 +161,10 @@ export class MemoryTenantStore implements TenantStore {
   async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number) {
     this.calls.push('deferRefusal');
     const credential = this.credentials.get(tenantId);
-    if (credential?.leaseToken !== leaseToken) return;
+    if (credential?.leaseToken !== leaseToken) return false;
     credential.refusedOnce = true;
     credential.leaseUntil = leaseUntil;
+    return true;
   }
 
   async releaseRefreshLease(tenantId: string, leaseToken: string) {

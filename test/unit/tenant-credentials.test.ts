@@ -319,6 +319,30 @@ describe('tenantCredentialProvider', () => {
     expect(disconnected).toEqual([]);
   });
 
+  it('a refused takeover whose credential a new connection replaced meanwhile uses the new one (no 503)', async () => {
+    await connected('acme', 0);
+    // A refresher crashed holding the lease: the next one takes it over, and meanwhile the tenant is onboarded
+    // again (the callback revokes the old authorization, so Cronofy refuses the takeover's refresh).
+    const stale = store.credentials.get('acme');
+    if (stale) Object.assign(stale, { leaseToken: 'crashed', leaseUntil: now - 1 });
+    const p = provider({
+      oauth: {
+        refresh: async (token) => {
+          refreshes.push(token);
+          now += 1_000;
+          await store.connect(
+            'acme',
+            { accessToken: 'at_new', refreshToken: 'rt_new', expiresAt: now + 3_600_000 },
+            new Date(now).toISOString(),
+          );
+          throw new OAuthGrantRejectedError(400);
+        },
+      },
+    });
+    expect(await p.get('acme')).toBe('at_new');
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
   it('keeps the tokens of a refresh another refresher of the same connection overtook (same authorization)', async () => {
     await connected('acme', 0);
     const { p, revokedTokens } = refreshDuring(async () => {
