@@ -28,7 +28,8 @@ import { clientSecretsOf } from './tenant-directory.ts';
  * - `credential#{tenant_id}`: `access_token`, `refresh_token` (ciphertexts), `access_token_expires_at` (ms),
  *   `generation` (one more per refresh), `connection_id` (one per consent, kept by its refreshes) and the refresh
  *   lease (`lease_token`, `lease_until`);
- * - `oauth_state#{sha256 of the state}`: `tenant_id`, `expires_at` (epoch seconds, the table's TTL attribute).
+ * - `oauth_state#{sha256 of the state}`: `tenant_id`, `expires_at` (epoch seconds, the table's TTL attribute),
+ *   `issued_at` (epoch seconds) and `issued_at_ms` (milliseconds; absent on states written before it was).
  * Secrets are encrypted with the Cipher before they leave the process, each bound to its tenant and field.
  */
 
@@ -251,7 +252,10 @@ export class DynamoTenantStore implements TenantStore {
           entity: 'oauth_state',
           tenant_id: tenantId,
           expires_at: expiresAt,
-          issued_at: issuedAt,
+          // Seconds as before (a function of the previous version reads them during a deploy), and milliseconds:
+          // an offboarding and a registration within the second before a state is handed out must not end it.
+          issued_at: Math.floor(issuedAt / 1000),
+          issued_at_ms: issuedAt,
         }),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
@@ -275,7 +279,11 @@ export class DynamoTenantStore implements TenantStore {
       );
       const tenantId = answer.Attributes?.tenant_id?.S;
       if (tenantId === undefined) return undefined;
-      return { tenantId, issuedAt: Number(answer.Attributes?.issued_at?.N ?? 0) };
+      const ms = answer.Attributes?.issued_at_ms?.N;
+      return {
+        tenantId,
+        issuedAt: ms === undefined ? Number(answer.Attributes?.issued_at?.N ?? 0) * 1000 : Number(ms),
+      };
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw error;
@@ -324,7 +332,7 @@ export class DynamoTenantStore implements TenantStore {
                   ':now': now,
                   ...(stateIssuedAt === undefined
                     ? {}
-                    : { ':issued': new Date(stateIssuedAt * 1000).toISOString() }),
+                    : { ':issued': new Date(stateIssuedAt).toISOString() }),
                 }),
               },
             },

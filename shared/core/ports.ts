@@ -255,7 +255,7 @@ export interface ConnectConditions {
   /** The credential is still at this generation (`undefined`: there is none); absent: whatever is there. */
   expected?: { generation: number | undefined };
   /**
-   * When the OAuth state was handed out (epoch seconds): the tenant has not been offboarded since, even if it was
+   * When the OAuth state was handed out (ms since the epoch): the tenant has not been offboarded since, even if it was
    * registered again (an offboarding ends the connect URLs handed out before it).
    */
   stateIssuedAt?: number;
@@ -283,10 +283,13 @@ export interface TenantStore {
   /** The decrypted client secrets of a registered tenant that was not offboarded; undefined otherwise. */
   tenantClientSecrets(tenantId: string): Promise<readonly string[] | undefined>;
 
-  /** Keep an OAuth state (by its hash) for a tenant, handed out at `issuedAt`, until `expiresAt` (epoch seconds). */
+  /**
+   * Keep an OAuth state (by its hash) for a tenant, handed out at `issuedAt` (ms since the epoch), until `expiresAt`
+   * (epoch seconds).
+   */
   putOAuthState(stateHash: string, tenantId: string, expiresAt: number, issuedAt: number): Promise<void>;
   /**
-   * Delete the state and return its tenant and when it was handed out (epoch seconds; 0 when not recorded), if it
+   * Delete the state and return its tenant and when it was handed out (ms since the epoch; 0 when not recorded), if it
    * existed and has not expired: one caller ever gets it.
    */
   takeOAuthState(

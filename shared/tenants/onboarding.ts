@@ -74,12 +74,7 @@ export async function startOnboarding(
   const now = deps.clock();
   const expiresAtSeconds = Math.floor(now.getTime() / 1000) + STATE_TTL_SECONDS;
   const state = (deps.newState ?? randomState)();
-  await deps.store.putOAuthState(
-    hashState(state),
-    tenantId,
-    expiresAtSeconds,
-    Math.floor(now.getTime() / 1000),
-  );
+  await deps.store.putOAuthState(hashState(state), tenantId, expiresAtSeconds, now.getTime());
 
   const embed = await mintToken(secrets, { kind: 'embed', tenantId, tenantName: tenant.name }, deps.clock);
   const signUp = new URL('/sign_up', deps.appUrl);
@@ -286,9 +281,9 @@ async function connectOnce(
   }
 }
 
-/** Whether the tenant was offboarded at or after `issuedAt` (epoch seconds; 0 when not recorded). */
+/** Whether the tenant was offboarded at or after `issuedAt` (ms since the epoch; 0 when not recorded). */
 function offboardedSince(tenant: TenantItem, issuedAt: number): boolean {
-  return tenant.lastOffboardedAt !== undefined && Date.parse(tenant.lastOffboardedAt) >= issuedAt * 1000;
+  return tenant.lastOffboardedAt !== undefined && Date.parse(tenant.lastOffboardedAt) >= issuedAt;
 }
 
 /** A query parameter that must be there at most once; repeated values (a,b) are not a state. */

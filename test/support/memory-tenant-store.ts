@@ -97,7 +97,7 @@ export class MemoryTenantStore implements TenantStore {
     const tenant = this.tenants.get(tenantId);
     if (!tenant || tenant.offboarded) return false;
     if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
-    const issued = stateIssuedAt === undefined ? undefined : new Date(stateIssuedAt * 1000).toISOString();
+    const issued = stateIssuedAt === undefined ? undefined : new Date(stateIssuedAt).toISOString();
     if (issued !== undefined && tenant.lastOffboardedAt !== undefined && tenant.lastOffboardedAt >= issued)
       return false;
     tenant.status = 'connected';

@@ -468,6 +468,19 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
+  it('connects with a state handed out after an offboarding and a registration within the same second (an integrator resetting a tenant in one go)', async () => {
+    await put('acme', { name: 'Acme' });
+    now += 100;
+    await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    now += 100;
+    await put('acme', { name: 'Acme again' });
+    now += 100;
+    const answer = await callback({ code: 'the_code', state: await startedState('acme') });
+    expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+    expect(revoked).toEqual([]);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
   it('never connects with a state handed out before an offboarding and a registration that land during its exchange', async () => {
     const state = await startedState('acme');
     now += 60_000;
