@@ -28,7 +28,8 @@ import { clientSecretsOf } from './tenant-directory.ts';
  * - `credential#{tenant_id}`: `access_token`, `refresh_token` (ciphertexts), `access_token_expires_at` (ms),
  *   `generation` (one more per refresh), `connection_id` (one per consent, kept by its refreshes) and the refresh
  *   lease (`lease_token`, `lease_until`);
- * - `oauth_state#{sha256 of the state}`: `tenant_id`, `expires_at` (epoch seconds, the table's TTL attribute).
+ * - `oauth_state#{sha256 of the state}`: `tenant_id`, `expires_at` (epoch seconds, the table's TTL attribute),
+ *   `issued_at` (epoch seconds) and `issued_at_ms` (milliseconds; absent on states written before it was).
  * Secrets are encrypted with the Cipher before they leave the process, each bound to its tenant and field.
  */
 
@@ -41,6 +42,18 @@ function isConditionFailure(error: unknown): boolean {
     error instanceof ConditionalCheckFailedException ||
     (error instanceof TransactionCanceledException &&
       (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed'))
+  );
+}
+
+/**
+ * A conditional transaction that another one on the same items overtook (`TransactionConflict`, not retried by the
+ * SDK): to a writer conditional on what it read, the items moved under it like a failed condition; it reads again.
+ */
+function isOvertaken(error: unknown): boolean {
+  return (
+    isConditionFailure(error) ||
+    (error instanceof TransactionCanceledException &&
+      (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict'))
   );
 }
 
@@ -68,6 +81,14 @@ function credentialCondition(expected: { generation: number | undefined } | unde
     ConditionExpression: 'generation = :generation',
     ExpressionAttributeValues: { ':generation': { N: String(expected.generation) } },
   };
+}
+
+/**
+ * A new connection's generation: the clock (in ms, far above the refreshes an earlier connection counted), but
+ * always above the credential it replaces.
+ */
+export function connectionGeneration(now: string, { expected, after }: ConnectConditions): number {
+  return Math.max(Date.parse(now), (expected?.generation ?? -1) + 1, (after ?? -1) + 1);
 }
 
 const PK_PATTERN = /^(?:(?:tenant|credential)#[A-Za-z0-9._-]{1,64}|oauth_state#[0-9a-f]{64})$/;
@@ -231,7 +252,10 @@ export class DynamoTenantStore implements TenantStore {
           entity: 'oauth_state',
           tenant_id: tenantId,
           expires_at: expiresAt,
-          issued_at: issuedAt,
+          // Seconds as before (a function of the previous version reads them during a deploy), and milliseconds:
+          // an offboarding and a registration within the second before a state is handed out must not end it.
+          issued_at: Math.floor(issuedAt / 1000),
+          issued_at_ms: issuedAt,
         }),
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
@@ -255,7 +279,11 @@ export class DynamoTenantStore implements TenantStore {
       );
       const tenantId = answer.Attributes?.tenant_id?.S;
       if (tenantId === undefined) return undefined;
-      return { tenantId, issuedAt: Number(answer.Attributes?.issued_at?.N ?? 0) };
+      const ms = answer.Attributes?.issued_at_ms?.N;
+      return {
+        tenantId,
+        issuedAt: ms === undefined ? Number(answer.Attributes?.issued_at?.N ?? 0) * 1000 : Number(ms),
+      };
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw error;
@@ -304,7 +332,7 @@ export class DynamoTenantStore implements TenantStore {
                   ':now': now,
                   ...(stateIssuedAt === undefined
                     ? {}
-                    : { ':issued': new Date(stateIssuedAt * 1000).toISOString() }),
+                    : { ':issued': new Date(stateIssuedAt).toISOString() }),
                 }),
               },
             },
@@ -319,7 +347,7 @@ export class DynamoTenantStore implements TenantStore {
                   refresh_token: refresh,
                   access_token_expires_at: tokens.expiresAt,
                   // Above any generation of an earlier connection, so a cache of it can never pass for this one.
-                  generation: Date.parse(now),
+                  generation: connectionGeneration(now, conditions),
                   connection_id: randomUUID(),
                 }),
                 ...credentialCondition(conditions.expected),
@@ -330,7 +358,7 @@ export class DynamoTenantStore implements TenantStore {
       );
       return true;
     } catch (error) {
-      if (isConditionFailure(error)) return false;
+      if (conditions.expected === undefined ? isConditionFailure(error) : isOvertaken(error)) return false;
       throw error;
     }
   }
@@ -431,7 +459,7 @@ export class DynamoTenantStore implements TenantStore {
     }
   }
 
-  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void> {
+  async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
@@ -442,8 +470,10 @@ export class DynamoTenantStore implements TenantStore {
           ExpressionAttributeValues: marshall({ ':true': true, ':until': leaseUntil, ':token': leaseToken }),
         }),
       );
+      return true;
     } catch (error) {
-      if (!isConditionFailure(error)) throw error;
+      if (isConditionFailure(error)) return false;
+      throw error;
     }
   }
 
@@ -509,8 +539,9 @@ export class DynamoTenantStore implements TenantStore {
       );
       return true;
     } catch (error) {
-      // The tenant item exists (checked before): the credential moved, or another offboarding came first.
-      if (expected !== undefined && isConditionFailure(error)) return false;
+      // The tenant item exists (checked before): the credential moved, or another offboarding came first (or is
+      // in progress: read again).
+      if (expected !== undefined && isOvertaken(error)) return false;
       throw error;
     }
   }

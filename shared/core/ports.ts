@@ -255,10 +255,16 @@ export interface ConnectConditions {
   /** The credential is still at this generation (`undefined`: there is none); absent: whatever is there. */
   expected?: { generation: number | undefined };
   /**
-   * When the OAuth state was handed out (epoch seconds): the tenant has not been offboarded since, even if it was
+   * When the OAuth state was handed out (ms since the epoch): the tenant has not been offboarded since, even if it was
    * registered again (an offboarding ends the connect URLs handed out before it).
    */
   stateIssuedAt?: number;
+  /**
+   * The generation of the credential read before (if any): the new one is stored above it and above `expected`,
+   * whatever the clock says, so no refresher that read the replaced credential can pass it for the new one (take
+   * its lease, disconnect it) when the two fall in one millisecond or the writer's clock lags.
+   */
+  after?: number;
 }
 
 export interface TenantStore {
@@ -277,10 +283,13 @@ export interface TenantStore {
   /** The decrypted client secrets of a registered tenant that was not offboarded; undefined otherwise. */
   tenantClientSecrets(tenantId: string): Promise<readonly string[] | undefined>;
 
-  /** Keep an OAuth state (by its hash) for a tenant, handed out at `issuedAt`, until `expiresAt` (epoch seconds). */
+  /**
+   * Keep an OAuth state (by its hash) for a tenant, handed out at `issuedAt` (ms since the epoch), until `expiresAt`
+   * (epoch seconds).
+   */
   putOAuthState(stateHash: string, tenantId: string, expiresAt: number, issuedAt: number): Promise<void>;
   /**
-   * Delete the state and return its tenant and when it was handed out (epoch seconds; 0 when not recorded), if it
+   * Delete the state and return its tenant and when it was handed out (ms since the epoch; 0 when not recorded), if it
    * existed and has not expired: one caller ever gets it.
    */
   takeOAuthState(
@@ -323,9 +332,9 @@ export interface TenantStore {
   /**
    * Cronofy refused the refresh of a refresher that had taken over an expired lease: mark the credential
    * `refusedOnce` and hold the lease until `leaseUntil`, if `leaseToken` holds it, so the overtaken refresher
-   * has that long to save before anyone may disconnect the tenant.
+   * has that long to save before anyone may disconnect the tenant. False when the lease is not `leaseToken`'s.
    */
-  deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<void>;
+  deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number): Promise<boolean>;
   /** Free the lease (a refresh that could not reach Cronofy), if `leaseToken` holds it. */
   releaseRefreshLease(tenantId: string, leaseToken: string): Promise<void>;
   /**

@@ -121,7 +121,9 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
         // answered it (using up the refresh token we sent) and it may still save the successor. It gets one more
         // lease to do so; only a refusal after that disconnects.
         if (credential.leaseUntil !== undefined && !credential.refusedOnce) {
-          await deps.store.deferRefusal(tenantId, leaseToken, now() + LEASE_MS);
+          // The lease is no longer ours: the overtaken refresher saved, a new connection replaced the credential
+          // (its callback revoked what we sent), or it is gone. Whichever, the credential is read again.
+          if (!(await deps.store.deferRefusal(tenantId, leaseToken, now() + LEASE_MS))) return undefined;
           deps.logger.warn(
             'tenant token refresh refused after a lease takeover; waiting for the earlier refresher',
             {
@@ -161,7 +163,7 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       // (onboarded again): nobody will ever use or revoke these tokens, so give them back rather than leave a live
       // authorization behind. Another refresher of the same connection saved first: its tokens and these are one
       // authorization, which must stay.
-      if (tokens.refreshToken && (await replacedOrGone(tenantId, credential)))
+      if (tokens.refreshToken && (await replacedOrGone(tenantId, credential, tokens.refreshToken)))
         await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
       return undefined;
     }
@@ -196,10 +198,19 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
     }
   }
 
-  /** Whether the credential `read` is no longer stored: removed, or replaced by another connection's. */
-  async function replacedOrGone(tenantId: string, read: TenantCredential): Promise<boolean> {
+  /**
+   * Whether the credential `read` is no longer stored: removed, or replaced by another connection's, and
+   * `refreshToken` (Cronofy's late answer) is not the one the tenant holds now: Cronofy may answer a new consent
+   * of the same OU with the refresh token it had issued, and revoking it would end the live authorization.
+   */
+  async function replacedOrGone(
+    tenantId: string,
+    read: TenantCredential,
+    refreshToken: string,
+  ): Promise<boolean> {
     const current = await deps.store.getCredential(tenantId);
-    return current === undefined || current.connectionId !== read.connectionId;
+    if (current === undefined) return true;
+    return current.connectionId !== read.connectionId && current.refreshToken !== refreshToken;
   }
 
   async function obtain(tenantId: string): Promise<string> {

@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { InvalidRequestError, NotConfiguredError, UnknownTenantError } from '../core/errors.ts';
 import type { OAuthCallbackOutcome, TenantOnboarding } from '../core/outcomes.ts';
-import type { Clock, Logger, SecretsProvider, TenantItem, TenantStore } from '../core/ports.ts';
+import type {
+  Clock,
+  ConnectConditions,
+  Logger,
+  SecretsProvider,
+  TenantItem,
+  TenantStore,
+} from '../core/ports.ts';
 import { loadSecrets } from '../core/secrets.ts';
 import type { CronofyOAuth, OAuthTokens } from '../cronofy/oauth.ts';
 import { mintToken } from '../recipients/tokens.ts';
@@ -67,12 +74,7 @@ export async function startOnboarding(
   const now = deps.clock();
   const expiresAtSeconds = Math.floor(now.getTime() / 1000) + STATE_TTL_SECONDS;
   const state = (deps.newState ?? randomState)();
-  await deps.store.putOAuthState(
-    hashState(state),
-    tenantId,
-    expiresAtSeconds,
-    Math.floor(now.getTime() / 1000),
-  );
+  await deps.store.putOAuthState(hashState(state), tenantId, expiresAtSeconds, now.getTime());
 
   const embed = await mintToken(secrets, { kind: 'embed', tenantId, tenantName: tenant.name }, deps.clock);
   const signUp = new URL('/sign_up', deps.appUrl);
@@ -169,15 +171,18 @@ export async function completeOAuthCallback(
     refreshToken,
     expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
   };
-  let connected: { previousRefreshToken?: string } | undefined;
+  let connected: Awaited<ReturnType<typeof connectReplacing>>;
   try {
     connected = await connectReplacing(tenantId, stored, taken.issuedAt, deps);
   } catch (error) {
     deps.logger.error('oauth callback: tokens not stored', { tenantId, error: (error as Error).name });
-    // A write that failed on its way back may have been made: then the tenant is connected with these tokens.
-    const credential = await deps.store.getCredential(tenantId).catch(() => undefined);
-    if (credential?.refreshToken !== refreshToken) return giveBack('the tokens could not be stored');
-    connected = {};
+    return giveBack('the tokens could not be stored');
+  }
+  if (connected === 'unknown') {
+    // Stored or not, nobody can tell: revoking them could end the tenant's live credential, so they are left (the
+    // browser is told it failed; connecting again replaces them, and revokes them if they were stored).
+    deps.logger.error('oauth callback: tokens perhaps not stored; authorization kept', { tenantId });
+    return finish('exchange_failed');
   }
   if (connected === undefined) return giveBack('the tenant was offboarded meanwhile');
   // Onboarded again while connected: the earlier consent is given back once the new one is stored, so no live
@@ -213,7 +218,7 @@ async function connectReplacing(
   tokens: { accessToken: string; refreshToken: string; expiresAt: number },
   stateIssuedAt: number,
   deps: CallbackDeps,
-): Promise<{ previousRefreshToken?: string } | undefined> {
+): Promise<{ previousRefreshToken?: string } | 'unknown' | undefined> {
   for (let attempt = 1; ; attempt++) {
     let previous: { generation: number | undefined; refreshToken?: string };
     try {
@@ -231,7 +236,14 @@ async function connectReplacing(
     // The last attempt replaces whatever is there: the consent just given must not be lost to a busy credential.
     const expected = attempt < CONNECT_ATTEMPTS ? { generation: previous.generation } : undefined;
     const now = deps.clock().toISOString();
-    if (await deps.store.connect(tenantId, tokens, now, { stateIssuedAt, ...(expected ? { expected } : {}) }))
+    const conditions = {
+      stateIssuedAt,
+      ...(expected ? { expected } : {}),
+      ...(previous.generation === undefined ? {} : { after: previous.generation }),
+    };
+    const made = await connectOnce(tenantId, tokens, now, conditions, deps);
+    if (made === 'unknown') return made;
+    if (made)
       return previous.refreshToken === undefined ? {} : { previousRefreshToken: previous.refreshToken };
     const tenant = await deps.store.getTenant(tenantId);
     if (!tenant || tenant.offboardedAt || offboardedSince(tenant, stateIssuedAt) || expected === undefined)
@@ -239,9 +251,39 @@ async function connectReplacing(
   }
 }
 
-/** Whether the tenant was offboarded at or after `issuedAt` (epoch seconds; 0 when not recorded). */
+/**
+ * One `connect`. A write that failed only on its way back may have been made: read back, it is a success when the
+ * credential holds these tokens (the one it replaced must then be revoked like any other); a read that fails too
+ * leaves it `unknown`.
+ */
+async function connectOnce(
+  tenantId: string,
+  tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  now: string,
+  conditions: ConnectConditions,
+  deps: CallbackDeps,
+): Promise<boolean | 'unknown'> {
+  try {
+    return await deps.store.connect(tenantId, tokens, now, conditions);
+  } catch (error) {
+    deps.logger.warn('oauth callback: the write of the tokens failed; reading it back', {
+      tenantId,
+      error: (error as Error).name,
+    });
+    let holds: boolean;
+    try {
+      holds = (await deps.store.getCredential(tenantId))?.refreshToken === tokens.refreshToken;
+    } catch {
+      return 'unknown';
+    }
+    if (holds) return true;
+    throw error;
+  }
+}
+
+/** Whether the tenant was offboarded at or after `issuedAt` (ms since the epoch; 0 when not recorded). */
 function offboardedSince(tenant: TenantItem, issuedAt: number): boolean {
-  return tenant.lastOffboardedAt !== undefined && Date.parse(tenant.lastOffboardedAt) >= issuedAt * 1000;
+  return tenant.lastOffboardedAt !== undefined && Date.parse(tenant.lastOffboardedAt) >= issuedAt;
 }
 
 /** A query parameter that must be there at most once; repeated values (a,b) are not a state. */

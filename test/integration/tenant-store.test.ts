@@ -1,4 +1,5 @@
 import { type DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalAesCipher } from '#shared/aws/kms-cipher.ts';
 import { StaticSecrets } from '#shared/aws/secrets.ts';
@@ -121,14 +122,36 @@ describe('encryption at rest', () => {
 describe('OAuth states', () => {
   it('gives a state to exactly one of many concurrent callbacks, and never after it expired', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await store.putOAuthState('a'.repeat(64), 'acme', now + 60, now);
+    await store.putOAuthState('a'.repeat(64), 'acme', now + 60, now * 1000 + 250);
     const taken = await Promise.all(
       Array.from({ length: 10 }, () => store.takeOAuthState('a'.repeat(64), now)),
     );
-    expect(taken.filter((t) => t?.tenantId === 'acme')).toEqual([{ tenantId: 'acme', issuedAt: now }]);
-    await store.putOAuthState('b'.repeat(64), 'acme', now + 60, now);
+    expect(taken.filter((t) => t?.tenantId === 'acme')).toEqual([
+      { tenantId: 'acme', issuedAt: now * 1000 + 250 },
+    ]);
+    await store.putOAuthState('b'.repeat(64), 'acme', now + 60, now * 1000);
     expect(await store.takeOAuthState('b'.repeat(64), now + 60)).toBeUndefined();
     expect(await store.takeOAuthState('c'.repeat(64), now)).toBeUndefined();
+  });
+
+  it('reads a state written before milliseconds were kept (issued_at in seconds only)', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await ddb.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: marshall({
+          pk: `oauth_state#${'d'.repeat(64)}`,
+          entity: 'oauth_state',
+          tenant_id: 'acme',
+          expires_at: now + 60,
+          issued_at: now,
+        }),
+      }),
+    );
+    expect(await store.takeOAuthState('d'.repeat(64), now)).toEqual({
+      tenantId: 'acme',
+      issuedAt: now * 1000,
+    });
   });
 });
 
@@ -156,12 +179,7 @@ describe('listing and offboarding', () => {
     await connectAtFake('count-b');
     await store.putTenant('count-c', { name: 'C' }, iso());
     await store.offboard('count-c', iso());
-    await store.putOAuthState(
-      'state-hash-count',
-      'count-a',
-      Math.floor(Date.now() / 1000) + 600,
-      Math.floor(Date.now() / 1000),
-    );
+    await store.putOAuthState('state-hash-count', 'count-a', Math.floor(Date.now() / 1000) + 600, Date.now());
     const after = await store.countTenants();
     expect({
       registered: after.registered - before.registered,
@@ -249,17 +267,35 @@ describe('connecting a connected tenant again', () => {
     expect(await store.getTenant('again')).toMatchObject({ status: 'connected' });
   });
 
+  it("stores a new connection above the generation it replaces, whatever the writer's clock says: a refresher of the old one cannot lease it", async () => {
+    await store.putTenant('skewed', { name: 'Skewed' }, iso());
+    const at = iso();
+    const tokens = { accessToken: 'at_old', refreshToken: 'rt_old', expiresAt: Date.now() - 1000 };
+    expect(await store.connect('skewed', tokens, at)).toBe(true);
+    const old = await store.getCredential('skewed');
+    if (!old) throw new Error('no credential');
+    // Onboarded again within the same millisecond (or by a function whose clock lags by one refresh's worth).
+    const next = { accessToken: 'at_new', refreshToken: 'rt_new', expiresAt: Date.now() + 3_600_000 };
+    const conditions = { expected: { generation: old.generation }, after: old.generation };
+    expect(await store.connect('skewed', next, at, conditions)).toBe(true);
+    const replaced = await store.getCredential('skewed');
+    expect(replaced?.generation).toBeGreaterThan(old.generation);
+    expect(
+      await store.takeRefreshLease('skewed', old.generation, 'lease_old', Date.now(), Date.now() + 1),
+    ).toBe(false);
+  });
+
   it('refuses a consent whose state was handed out before the last offboarding, even after registering again', async () => {
     const tokens = { accessToken: 'at', refreshToken: 'rt', expiresAt: Date.now() + 3_600_000 };
     await store.putTenant('returning', { name: 'Returning' }, iso());
-    const issuedAt = Math.floor(Date.now() / 1000) - 60;
+    const issuedAt = Date.now() - 60_000;
     await store.offboard('returning', iso());
     await store.putTenant('returning', { name: 'Returning again' }, iso());
     expect(await store.connect('returning', tokens, iso(), { stateIssuedAt: issuedAt })).toBe(false);
     expect(await raw('credential#returning')).toBeUndefined();
     expect(await store.getTenant('returning')).toMatchObject({ status: 'disconnected' });
     // A state handed out after it connects.
-    const later = Math.floor(Date.now() / 1000) + 1;
+    const later = Date.now() + 1;
     expect(await store.connect('returning', tokens, iso(), { stateIssuedAt: later })).toBe(true);
     expect(await store.getTenant('returning')).toMatchObject({ status: 'connected' });
   });

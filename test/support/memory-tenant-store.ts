@@ -1,3 +1,4 @@
+import { connectionGeneration } from '#shared/aws/tenant-store.ts';
 import { InvalidRequestError } from '#shared/core/errors.ts';
 import type { ConnectConditions, TenantCredential, TenantItem, TenantStore } from '#shared/core/ports.ts';
 
@@ -89,13 +90,14 @@ export class MemoryTenantStore implements TenantStore {
     tenantId: string,
     tokens: { accessToken: string; refreshToken: string; expiresAt: number },
     now: string,
-    { expected, stateIssuedAt }: ConnectConditions = {},
+    conditions: ConnectConditions = {},
   ) {
     this.calls.push('connect');
+    const { expected, stateIssuedAt } = conditions;
     const tenant = this.tenants.get(tenantId);
     if (!tenant || tenant.offboarded) return false;
     if (expected && this.credentials.get(tenantId)?.generation !== expected.generation) return false;
-    const issued = stateIssuedAt === undefined ? undefined : new Date(stateIssuedAt * 1000).toISOString();
+    const issued = stateIssuedAt === undefined ? undefined : new Date(stateIssuedAt).toISOString();
     if (issued !== undefined && tenant.lastOffboardedAt !== undefined && tenant.lastOffboardedAt >= issued)
       return false;
     tenant.status = 'connected';
@@ -104,7 +106,7 @@ export class MemoryTenantStore implements TenantStore {
     this.credentials.set(tenantId, {
       tenantId,
       ...tokens,
-      generation: Date.parse(now),
+      generation: connectionGeneration(now, conditions),
       connectionId: `connection_${++this.connections}`,
     });
     return true;
@@ -159,9 +161,10 @@ export class MemoryTenantStore implements TenantStore {
   async deferRefusal(tenantId: string, leaseToken: string, leaseUntil: number) {
     this.calls.push('deferRefusal');
     const credential = this.credentials.get(tenantId);
-    if (credential?.leaseToken !== leaseToken) return;
+    if (credential?.leaseToken !== leaseToken) return false;
     credential.refusedOnce = true;
     credential.leaseUntil = leaseUntil;
+    return true;
   }
 
   async releaseRefreshLease(tenantId: string, leaseToken: string) {

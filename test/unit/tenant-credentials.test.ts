@@ -263,19 +263,84 @@ describe('tenantCredentialProvider', () => {
     expect(revokedTokens).toEqual(['rt_late']);
   });
 
-  it('gives back the tokens of a refresh whose credential a new connection replaced meanwhile (onboarded again)', async () => {
+  /** A refresh of acme during which a new consent (`at_new`, `refreshToken`) replaces the credential. */
+  async function reconnectedDuringRefresh(refreshToken: string) {
     await connected('acme', 0);
-    const { p, revokedTokens } = refreshDuring(async () => {
+    return refreshDuring(async () => {
       now += 1_000;
+      await store.connect(
+        'acme',
+        { accessToken: 'at_new', refreshToken, expiresAt: now + 3_600_000 },
+        new Date(now).toISOString(),
+      );
+    });
+  }
+
+  it('gives back the tokens of a refresh whose credential a new connection replaced meanwhile (onboarded again)', async () => {
+    const { p, revokedTokens } = await reconnectedDuringRefresh('rt_new');
+    // The caller gets the new connection's token; the old one's late refresh is given back.
+    expect(await p.get('acme')).toBe('at_new');
+    expect(revokedTokens).toEqual(['rt_late']);
+  });
+
+  it('never revokes the refresh token of the connection that replaced it, when Cronofy answered the late refresh with that very token', async () => {
+    // Cronofy may answer a new consent of the same OU with the refresh token it already issued (the callback
+    // refuses to revoke one equal to the new token for that reason): the late refresh's answer is then the
+    // live connection's own token, and revoking it would end the tenant's only authorization.
+    const { p, revokedTokens } = await reconnectedDuringRefresh('rt_late');
+    expect(await p.get('acme')).toBe('at_new');
+    expect(revokedTokens).toEqual([]);
+  });
+
+  it('a refresh that read the replaced connection cannot take the lease of, nor disconnect, a connection stored in the same millisecond', async () => {
+    // A connection's generation comes from the clock: one stored within the millisecond of the one it replaces
+    // (or by a function whose clock lags) must still not pass for it, or a refresher that read the old
+    // credential leases the new one, has the revoked refresh token refused, and forgets the live credential.
+    await connected('acme', 0);
+    const previous = await store.getCredential('acme');
+    const take = store.takeRefreshLease.bind(store);
+    store.takeRefreshLease = async (...args) => {
+      // Onboarded again between the refresher's read and its lease, at the same clock reading.
       await store.connect(
         'acme',
         { accessToken: 'at_new', refreshToken: 'rt_new', expiresAt: now + 3_600_000 },
         new Date(now).toISOString(),
+        { expected: { generation: previous?.generation } },
       );
+      store.takeRefreshLease = take;
+      return take(...args);
+    };
+    answer = async () => {
+      throw new OAuthGrantRejectedError(400);
+    };
+    expect(await provider().get('acme')).toBe('at_new');
+    expect(refreshes).toEqual([]);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+    expect(disconnected).toEqual([]);
+  });
+
+  it('a refused takeover whose credential a new connection replaced meanwhile uses the new one (no 503)', async () => {
+    await connected('acme', 0);
+    // A refresher crashed holding the lease: the next one takes it over, and meanwhile the tenant is onboarded
+    // again (the callback revokes the old authorization, so Cronofy refuses the takeover's refresh).
+    const stale = store.credentials.get('acme');
+    if (stale) Object.assign(stale, { leaseToken: 'crashed', leaseUntil: now - 1 });
+    const p = provider({
+      oauth: {
+        refresh: async (token) => {
+          refreshes.push(token);
+          now += 1_000;
+          await store.connect(
+            'acme',
+            { accessToken: 'at_new', refreshToken: 'rt_new', expiresAt: now + 3_600_000 },
+            new Date(now).toISOString(),
+          );
+          throw new OAuthGrantRejectedError(400);
+        },
+      },
     });
-    // The caller gets the new connection's token; the old one's late refresh is given back.
     expect(await p.get('acme')).toBe('at_new');
-    expect(revokedTokens).toEqual(['rt_late']);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
   it('keeps the tokens of a refresh another refresher of the same connection overtook (same authorization)', async () => {

@@ -468,6 +468,19 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(store.tenants.get('acme')?.status).toBe('connected');
   });
 
+  it('connects with a state handed out after an offboarding and a registration within the same second (an integrator resetting a tenant in one go)', async () => {
+    await put('acme', { name: 'Acme' });
+    now += 100;
+    await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+    now += 100;
+    await put('acme', { name: 'Acme again' });
+    now += 100;
+    const answer = await callback({ code: 'the_code', state: await startedState('acme') });
+    expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+    expect(revoked).toEqual([]);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
   it('never connects with a state handed out before an offboarding and a registration that land during its exchange', async () => {
     const state = await startedState('acme');
     now += 60_000;
@@ -509,6 +522,25 @@ describe('GET /oauth/cronofy/callback', () => {
     expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
     expect(revoked).toEqual([]);
     expect(store.tenants.get('acme')?.status).toBe('connected');
+  });
+
+  it('never revokes tokens that may be stored: a write failed on its way back and reading it back failed too', async () => {
+    const state = await startedState();
+    const connect = store.connect.bind(store);
+    store.connect = async (...args) => {
+      await connect(...args);
+      // The table is unreachable from here on, for the write's answer and the read after it alike.
+      store.getCredential = async () => {
+        throw new Error('TimeoutError');
+      };
+      throw new Error('TimeoutError');
+    };
+    const answer = await callback({ code: 'the_code', state });
+    expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+    // Revoking them would leave the tenant connected with a token Cronofy refuses.
+    expect(revoked).toEqual([]);
+    expect(store.tenants.get('acme')?.status).toBe('connected');
+    expectNoSecretsIn([answer.body, ...log.lines]);
   });
 
   it('binds the state to its tenant: it connects that tenant and no other', async () => {
@@ -592,6 +624,48 @@ describe('GET /oauth/cronofy/callback', () => {
       expect(answer.statusCode).toBe(302);
       expect(revoked).toEqual(['rt_rotated']);
       expect((await read('acme'))?.refreshToken).toBe('rt_second');
+    });
+
+    it('stores the new connection above the generation it replaces when refreshes keep landing and the clock has not moved', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      // A refresh lands after every read, so the last attempt replaces whatever is there; the clock still reads
+      // the millisecond of the first connection, below the generations its refreshes counted.
+      const read = store.getCredential.bind(store);
+      const seen: number[] = [];
+      store.getCredential = async (tenantId) => {
+        const credential = await read(tenantId);
+        if (credential) {
+          seen.push(credential.generation);
+          await store.saveRefreshed(tenantId, credential.generation, {
+            accessToken: `at_r${seen.length}`,
+            refreshToken: `rt_r${seen.length}`,
+            expiresAt: now + 3_600_000,
+          });
+        }
+        return credential;
+      };
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      const stored = await read('acme');
+      expect(stored?.refreshToken).toBe('rt_second');
+      expect(stored?.generation).toBeGreaterThan(Math.max(...seen));
+    });
+
+    it('revokes the previous authorization also when the write that stored the new tokens failed only on its way back', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      const connect = store.connect.bind(store);
+      store.connect = async (...args) => {
+        await connect(...args);
+        throw new Error('TimeoutError');
+      };
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_second');
+      // Left unrevoked, the first consent would stay live at Cronofy with nothing holding it.
+      expect(revoked).toEqual(['rt_first']);
     });
 
     it('keeps the new connection when the revocation fails, and never revokes the token it just stored', async () => {
