@@ -16,7 +16,14 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ENV, type Env, requiredEnv } from '../contract/env.ts';
 import type { TenantStatus } from '../contract/tenants.ts';
 import { InvalidRequestError } from '../core/errors.ts';
-import type { Cipher, ConnectConditions, TenantCredential, TenantItem, TenantStore } from '../core/ports.ts';
+import type {
+  Cipher,
+  ConnectConditions,
+  StoredTokens,
+  TenantCredential,
+  TenantItem,
+  TenantStore,
+} from '../core/ports.ts';
 import { KmsCipher, kmsCalls } from './kms-cipher.ts';
 import { clientSecretsOf } from './tenant-directory.ts';
 
@@ -26,8 +33,9 @@ import { clientSecretsOf } from './tenant-directory.ts';
  * one partition key each:
  * - `tenant#{tenant_id}`: name, status, times, `client_secrets` (one ciphertext of the JSON list) and its count;
  * - `credential#{tenant_id}`: `access_token`, `refresh_token` (ciphertexts), `access_token_expires_at` (ms),
- *   `generation` (one more per refresh), `connection_id` (one per consent, kept by its refreshes) and the refresh
- *   lease (`lease_token`, `lease_until`);
+ *   `generation` (one more per refresh), `connection_id` (one per consent, kept by its refreshes), `ou_sub` (the
+ *   OU's id from Cronofy's token answer, when it carried one: an id, not a secret) and the refresh lease
+ *   (`lease_token`, `lease_until`);
  * - `oauth_state#{sha256 of the state}`: `tenant_id`, `expires_at` (epoch seconds, the table's TTL attribute),
  *   `issued_at` (epoch seconds) and `issued_at_ms` (milliseconds; absent on states written before it was).
  * Secrets are encrypted with the Cipher before they leave the process, each bound to its tenant and field.
@@ -303,7 +311,7 @@ export class DynamoTenantStore implements TenantStore {
 
   async connect(
     tenantId: string,
-    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+    tokens: StoredTokens,
     now: string,
     conditions: ConnectConditions = {},
   ): Promise<boolean> {
@@ -349,6 +357,7 @@ export class DynamoTenantStore implements TenantStore {
                   // Above any generation of an earlier connection, so a cache of it can never pass for this one.
                   generation: connectionGeneration(now, conditions),
                   connection_id: randomUUID(),
+                  ...(tokens.sub === undefined ? {} : { ou_sub: tokens.sub }),
                 }),
                 ...credentialCondition(conditions.expected),
               },
@@ -380,6 +389,7 @@ export class DynamoTenantStore implements TenantStore {
       expiresAt: Number(value.access_token_expires_at),
       generation: Number(value.generation),
       ...(value.connection_id === undefined ? {} : { connectionId: String(value.connection_id) }),
+      ...(typeof value.ou_sub === 'string' ? { sub: value.ou_sub } : {}),
       ...(value.lease_until === undefined ? {} : { leaseUntil: Number(value.lease_until) }),
       ...(value.refused_once === true ? { refusedOnce: true } : {}),
     };
@@ -428,19 +438,16 @@ export class DynamoTenantStore implements TenantStore {
     }
   }
 
-  async saveRefreshed(
-    tenantId: string,
-    generation: number,
-    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
-  ): Promise<boolean> {
+  async saveRefreshed(tenantId: string, generation: number, tokens: StoredTokens): Promise<boolean> {
     const { access, refresh } = await this.encryptTokens(tenantId, tokens);
     try {
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: credentialKey(tenantId),
-          UpdateExpression:
-            'SET access_token = :access, refresh_token = :refresh, access_token_expires_at = :expires, generation = generation + :one REMOVE lease_token, lease_until, refused_once',
+          UpdateExpression: `SET access_token = :access, refresh_token = :refresh, access_token_expires_at = :expires, generation = generation + :one${
+            tokens.sub === undefined ? '' : ', ou_sub = :sub'
+          } REMOVE lease_token, lease_until, refused_once`,
           // The generation, not the lease: a refresher that outlived its lease still keeps Cronofy's answer.
           ConditionExpression: 'generation = :generation',
           ExpressionAttributeValues: marshall({
@@ -449,6 +456,7 @@ export class DynamoTenantStore implements TenantStore {
             ':expires': tokens.expiresAt,
             ':one': 1,
             ':generation': generation,
+            ...(tokens.sub === undefined ? {} : { ':sub': tokens.sub }),
           }),
         }),
       );

@@ -244,10 +244,25 @@ export interface TenantCredential {
    * refreshes. Absent on credentials stored before it was recorded.
    */
   connectionId?: string;
+  /**
+   * The Organizational Unit's id Cronofy's token answer carried (`sub`), kept by refreshes unless one carries
+   * another; absent when no answer carried one (UNCONFIRMED that Cronofy sends it) or stored before it was kept.
+   */
+  sub?: string;
   /** Milliseconds since the epoch until which a refresh holds the lease; absent when none does. */
   leaseUntil?: number;
   /** Cronofy refused a refresh of this generation once, by a refresher that had taken over an expired lease. */
   refusedOnce?: boolean;
+}
+
+/** Tokens as a consent or a refresh leaves them, to be stored. */
+export interface StoredTokens {
+  accessToken: string;
+  refreshToken: string;
+  /** Milliseconds since the epoch. */
+  expiresAt: number;
+  /** The OU's id, when Cronofy's answer carried one; a refresh without it keeps the stored one. */
+  sub?: string;
 }
 
 /** What must still hold when a consent's tokens are stored (TenantStore.connect), checked in the same write. */
@@ -303,7 +318,7 @@ export interface TenantStore {
    */
   connect(
     tenantId: string,
-    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+    tokens: StoredTokens,
     now: string,
     conditions?: ConnectConditions,
   ): Promise<boolean>;
@@ -322,13 +337,10 @@ export interface TenantStore {
   /**
    * Keep refreshed tokens (generation + 1) and free the lease, if the credential is still at `generation` (nobody
    * saved a newer one, reconnected or removed it), whoever holds the lease now: a refresher that outlived its
-   * lease still keeps what Cronofy answered it (its refresh token may be the only valid one left).
+   * lease still keeps what Cronofy answered it (its refresh token may be the only valid one left). A `sub`
+   * replaces the stored one; without one, the stored one stays.
    */
-  saveRefreshed(
-    tenantId: string,
-    generation: number,
-    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
-  ): Promise<boolean>;
+  saveRefreshed(tenantId: string, generation: number, tokens: StoredTokens): Promise<boolean>;
   /**
    * Cronofy refused the refresh of a refresher that had taken over an expired lease: mark the credential
    * `refusedOnce` and hold the lease until `leaseUntil`, if `leaseToken` holds it, so the overtaken refresher

@@ -13,7 +13,8 @@ import {
  * per attempt. The token host is the API host as Cronofy's docs and the node/php/python SDKs use it.
  *
  * Tolerant of Cronofy's answer: only `access_token` and `expires_in` are required (`refresh_token` is kept when
- * present); extra fields (an OU id, `sub`) are UNCONFIRMED and ignored. A `400` is a refused grant (Cronofy
+ * present); `sub` (the OU's id: UNCONFIRMED that Cronofy sends it) is kept when it is a string of 1 to 256
+ * characters and ignored otherwise, never required; other fields are ignored. A `400` is a refused grant (Cronofy
  * documents `400` for token errors; its body shape is UNCONFIRMED, so `invalid_grant` is not required in it),
  * except RFC 6749's errors that blame the application (APPLICATION_ERRORS); anything else, 401 included, is
  * unavailable: never a reason to disconnect.
@@ -24,6 +25,12 @@ const tokenAnswerSchema = z.looseObject({
   refresh_token: z.optional(z.string().check(z.minLength(1))),
   expires_in: z.number().check(z.positive()),
 });
+
+/** The OU's id when the answer carries a usable one; anything else (absent, a number, an object) is no id. */
+function subOf(answer: Record<string, unknown>): string | undefined {
+  const sub = answer.sub;
+  return typeof sub === 'string' && sub.length > 0 && sub.length <= 256 ? sub : undefined;
+}
 
 /**
  * RFC 6749 §5.2 errors that blame the application's own request or registration, never one tenant's grant: they
@@ -100,10 +107,12 @@ export function makeCronofyOAuth(options: CronofyOAuthOptions): CronofyOAuth {
     } catch {
       throw new OAuthUnavailableError('unusable answer');
     }
+    const sub = subOf(parsed);
     return {
       accessToken: parsed.access_token,
       ...(parsed.refresh_token ? { refreshToken: parsed.refresh_token } : {}),
       expiresIn: parsed.expires_in,
+      ...(sub === undefined ? {} : { sub }),
     };
   }
 

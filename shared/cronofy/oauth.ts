@@ -11,6 +11,11 @@ export interface OAuthTokens {
   refreshToken?: string;
   /** Seconds the access token lasts. */
   expiresIn: number;
+  /**
+   * The authorizing Organizational Unit's id, when the answer carries a string `sub` (UNCONFIRMED that it does):
+   * tells two consents of the same OU, which may share one authorization at Cronofy, from two of different OUs.
+   */
+  sub?: string;
 }
 
 export interface CronofyOAuth {

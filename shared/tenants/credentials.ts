@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { TenantUnavailableError, UnknownTenantError, UpstreamUnavailableError } from '../core/errors.ts';
 import type { Clock, CredentialProvider, Logger, TenantCredential, TenantStore } from '../core/ports.ts';
-import { type CronofyOAuth, OAuthGrantRejectedError } from '../cronofy/oauth.ts';
+import { type CronofyOAuth, OAuthGrantRejectedError, type OAuthTokens } from '../cronofy/oauth.ts';
+import { logKept, mayRevoke } from './revocation.ts';
 
 /**
  * The CredentialProvider of a multi-tenant deployment: no tenant → the single-tenant provider (the secret's
@@ -153,18 +154,16 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
       });
       throw new UpstreamUnavailableError('Cronofy could not be reached to refresh the tenant token', 5);
     }
+    // The OU's id the answer carries, else the one the credential has: a refresh stays in its authorization.
+    const sub = tokens.sub ?? credential.sub;
     const refreshed = {
       accessToken: tokens.accessToken,
       refreshToken: tokens.refreshToken ?? credential.refreshToken,
       expiresAt: now() + tokens.expiresIn * 1000,
+      ...(sub === undefined ? {} : { sub }),
     };
     if (!(await saveRefreshed(tenantId, credential.generation, refreshed))) {
-      // The credential is gone (offboarded or disconnected while Cronofy answered) or another consent replaced it
-      // (onboarded again): nobody will ever use or revoke these tokens, so give them back rather than leave a live
-      // authorization behind. Another refresher of the same connection saved first: its tokens and these are one
-      // authorization, which must stay.
-      if (tokens.refreshToken && (await replacedOrGone(tenantId, credential, tokens.refreshToken)))
-        await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
+      await giveBackOvertaken(tenantId, credential, tokens);
       return undefined;
     }
     rejected.delete(tenantId);
@@ -199,18 +198,20 @@ export function tenantCredentialProvider(deps: TenantCredentialDeps): Credential
   }
 
   /**
-   * Whether the credential `read` is no longer stored: removed, or replaced by another connection's, and
-   * `refreshToken` (Cronofy's late answer) is not the one the tenant holds now: Cronofy may answer a new consent
-   * of the same OU with the refresh token it had issued, and revoking it would end the live authorization.
+   * A refresh of the credential `read` that could not be saved. When the credential is gone (offboarded or
+   * disconnected while Cronofy answered), nobody will ever use or revoke these tokens, so they are given back
+   * rather than left a live authorization. When another consent replaced it (onboarded again), only if that one
+   * is surely another OU's (revocation.ts): the same OU's may share this authorization at Cronofy. Another
+   * refresher of the same connection saved first: its tokens and these are one authorization, which must stay.
    */
-  async function replacedOrGone(
-    tenantId: string,
-    read: TenantCredential,
-    refreshToken: string,
-  ): Promise<boolean> {
+  async function giveBackOvertaken(tenantId: string, read: TenantCredential, tokens: OAuthTokens) {
+    if (!tokens.refreshToken) return;
     const current = await deps.store.getCredential(tenantId);
-    if (current === undefined) return true;
-    return current.connectionId !== read.connectionId && current.refreshToken !== refreshToken;
+    if (current !== undefined && current.connectionId === read.connectionId) return;
+    if (mayRevoke({ token: tokens.refreshToken, sub: tokens.sub ?? read.sub }, current ?? 'none'))
+      await deps.oauth.revoke?.(tokens.refreshToken).catch(() => undefined);
+    else
+      logKept(deps.logger, tenantId, 'tenant token refresh overtaken by a new connection: its authorization');
   }
 
   async function obtain(tenantId: string): Promise<string> {

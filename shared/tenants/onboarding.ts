@@ -6,6 +6,7 @@ import type {
   ConnectConditions,
   Logger,
   SecretsProvider,
+  StoredTokens,
   TenantItem,
   TenantStore,
 } from '../core/ports.ts';
@@ -13,6 +14,7 @@ import { loadSecrets } from '../core/secrets.ts';
 import type { CronofyOAuth, OAuthTokens } from '../cronofy/oauth.ts';
 import { mintToken } from '../recipients/tokens.ts';
 import { parseTenantId } from './registry.ts';
+import { type LiveCredential, logKept, mayRevoke } from './revocation.ts';
 
 /**
  * Onboarding a tenant (Cronofy's integration guide, steps 1 and 4): the sign-up URL, whose Embed token links
@@ -156,9 +158,14 @@ export async function completeOAuthCallback(
     return finish('exchange_failed');
   }
   // From here an authorization exists at Cronofy: whatever keeps it from being stored, it is given back rather
-  // than left live with nothing that uses or could revoke it.
+  // than left live with nothing that uses or could revoke it, unless it may be the one the tenant holds (revocation.ts).
   const giveBack = async (why: string) => {
-    await oauth.revoke(tokens.refreshToken ?? tokens.accessToken).catch(() => undefined);
+    const token = tokens.refreshToken ?? tokens.accessToken;
+    if (!mayRevoke({ token, sub: tokens.sub }, await liveCredential(tenantId, deps))) {
+      logKept(deps.logger, tenantId, `oauth callback: ${why}: authorization`);
+      return finish('exchange_failed');
+    }
+    await oauth.revoke(token).catch(() => undefined);
     deps.logger.warn(`oauth callback: ${why}: authorization revoked`, { tenantId });
     return finish('exchange_failed');
   };
@@ -166,10 +173,11 @@ export async function completeOAuthCallback(
   if (!refreshToken) return giveBack('the exchange answered without a refresh token');
   if (handedOutBeforeOffboarding)
     return giveBack('the tenant was offboarded after the connect URL was handed out');
-  const stored = {
+  const stored: StoredTokens = {
     accessToken: tokens.accessToken,
     refreshToken,
     expiresAt: deps.clock().getTime() + tokens.expiresIn * 1000,
+    ...(tokens.sub === undefined ? {} : { sub: tokens.sub }),
   };
   let connected: Awaited<ReturnType<typeof connectReplacing>>;
   try {
@@ -186,12 +194,16 @@ export async function completeOAuthCallback(
   }
   if (connected === undefined) return giveBack('the tenant was offboarded meanwhile');
   // Onboarded again while connected: the earlier consent is given back once the new one is stored, so no live
-  // authorization stays behind that nothing uses or could revoke. Never the token just stored (Cronofy could
-  // answer the same one again).
-  const previous = connected.previousRefreshToken;
-  if (previous !== undefined && previous !== refreshToken) {
+  // authorization stays behind that nothing uses or could revoke, but only when it is surely another OU's
+  // (revocation.ts): a consent of the same OU may share the new one's authorization at Cronofy.
+  const previous = connected.previous;
+  if (previous !== undefined) {
+    if (!mayRevoke({ token: previous.refreshToken, sub: previous.sub }, stored)) {
+      logKept(deps.logger, tenantId, 'oauth callback: previous authorization');
+      return finish('connected');
+    }
     try {
-      await oauth.revoke(previous);
+      await oauth.revoke(previous.refreshToken);
       deps.logger.info('oauth callback: previous authorization revoked', { tenantId });
     } catch (error) {
       deps.logger.warn('oauth callback: previous authorization not revoked at Cronofy', {
@@ -206,25 +218,40 @@ export async function completeOAuthCallback(
 /** Reads of the credential a connection makes while refreshes keep replacing it (each ~ an hour apart). */
 const CONNECT_ATTEMPTS = 3;
 
+/** The credential the tenant holds now, for the revocation rule; `unknown` when it cannot be read. */
+async function liveCredential(tenantId: string, deps: CallbackDeps): Promise<LiveCredential> {
+  try {
+    return (await deps.store.getCredential(tenantId)) ?? 'none';
+  } catch {
+    return 'unknown';
+  }
+}
+
 /**
  * Store a new consent's tokens in place of the credential read just before (if any), on the condition that it is
  * still the one read: a refresh landing in between (Cronofy rotating the refresh token) is read again, so the
- * refresh token returned is the last one the replaced authorization held. Undefined when the tenant is gone or
+ * refresh token returned is the last one the replaced authorization held, with its OU id. Undefined when the tenant is gone or
  * offboarded. A credential that cannot be decrypted any more is replaced all the same (connecting again is how
  * an operator repairs it), without a token to revoke.
  */
 async function connectReplacing(
   tenantId: string,
-  tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  tokens: StoredTokens,
   stateIssuedAt: number,
   deps: CallbackDeps,
-): Promise<{ previousRefreshToken?: string } | 'unknown' | undefined> {
+): Promise<{ previous?: { refreshToken: string; sub?: string } } | 'unknown' | undefined> {
   for (let attempt = 1; ; attempt++) {
-    let previous: { generation: number | undefined; refreshToken?: string };
+    let previous: { generation: number | undefined; replaced?: { refreshToken: string; sub?: string } };
     try {
       const credential = await deps.store.getCredential(tenantId);
       previous = credential
-        ? { generation: credential.generation, refreshToken: credential.refreshToken }
+        ? {
+            generation: credential.generation,
+            replaced: {
+              refreshToken: credential.refreshToken,
+              ...(credential.sub === undefined ? {} : { sub: credential.sub }),
+            },
+          }
         : { generation: undefined };
     } catch (error) {
       deps.logger.warn('oauth callback: the credential it replaces is unreadable', {
@@ -243,8 +270,7 @@ async function connectReplacing(
     };
     const made = await connectOnce(tenantId, tokens, now, conditions, deps);
     if (made === 'unknown') return made;
-    if (made)
-      return previous.refreshToken === undefined ? {} : { previousRefreshToken: previous.refreshToken };
+    if (made) return previous.replaced === undefined ? {} : { previous: previous.replaced };
     const tenant = await deps.store.getTenant(tenantId);
     if (!tenant || tenant.offboardedAt || offboardedSince(tenant, stateIssuedAt) || expected === undefined)
       return undefined;
@@ -258,7 +284,7 @@ async function connectReplacing(
  */
 async function connectOnce(
   tenantId: string,
-  tokens: { accessToken: string; refreshToken: string; expiresAt: number },
+  tokens: StoredTokens,
   now: string,
   conditions: ConnectConditions,
   deps: CallbackDeps,

@@ -1,6 +1,12 @@
 import { connectionGeneration } from '#shared/aws/tenant-store.ts';
 import { InvalidRequestError } from '#shared/core/errors.ts';
-import type { ConnectConditions, TenantCredential, TenantItem, TenantStore } from '#shared/core/ports.ts';
+import type {
+  ConnectConditions,
+  StoredTokens,
+  TenantCredential,
+  TenantItem,
+  TenantStore,
+} from '#shared/core/ports.ts';
 
 /**
  * An in-memory TenantStore with the DynamoDB adapter's semantics (conditional lease, single-use states,
@@ -86,12 +92,7 @@ export class MemoryTenantStore implements TenantStore {
     return { tenantId: state.tenantId, issuedAt: state.issuedAt };
   }
 
-  async connect(
-    tenantId: string,
-    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
-    now: string,
-    conditions: ConnectConditions = {},
-  ) {
+  async connect(tenantId: string, tokens: StoredTokens, now: string, conditions: ConnectConditions = {}) {
     this.calls.push('connect');
     const { expected, stateIssuedAt } = conditions;
     const tenant = this.tenants.get(tenantId);
@@ -141,19 +142,17 @@ export class MemoryTenantStore implements TenantStore {
     return true;
   }
 
-  async saveRefreshed(
-    tenantId: string,
-    generation: number,
-    tokens: { accessToken: string; refreshToken: string; expiresAt: number },
-  ) {
+  async saveRefreshed(tenantId: string, generation: number, tokens: StoredTokens) {
     this.calls.push('saveRefreshed');
     const credential = this.credentials.get(tenantId);
     if (!credential || credential.generation !== generation) return false;
+    const sub = tokens.sub ?? credential.sub;
     this.credentials.set(tenantId, {
       tenantId,
       ...tokens,
       generation: credential.generation + 1,
       ...(credential.connectionId ? { connectionId: credential.connectionId } : {}),
+      ...(sub === undefined ? {} : { sub }),
     });
     return true;
   }

@@ -51,15 +51,23 @@ function provider(overrides: Partial<Parameters<typeof tenantCredentialProvider>
   });
 }
 
-/** A provider whose refresh sees `meanwhile` happen before Cronofy answers it (`at_late`, `rt_late`). */
-function refreshDuring(meanwhile: () => Promise<unknown>) {
+/**
+ * A provider whose refresh sees `meanwhile` happen before Cronofy answers it (`at_late`, `rt_late`, and `sub` when
+ * given).
+ */
+function refreshDuring(meanwhile: () => Promise<unknown>, sub?: string) {
   const revokedTokens: string[] = [];
   const p = provider({
     oauth: {
       refresh: async (token) => {
         refreshes.push(token);
         await meanwhile();
-        return { accessToken: 'at_late', refreshToken: 'rt_late', expiresIn: 3600 };
+        return {
+          accessToken: 'at_late',
+          refreshToken: 'rt_late',
+          expiresIn: 3600,
+          ...(sub === undefined ? {} : { sub }),
+        };
       },
       revoke: async (token) => void revokedTokens.push(token),
     },
@@ -67,11 +75,11 @@ function refreshDuring(meanwhile: () => Promise<unknown>) {
   return { p, revokedTokens };
 }
 
-async function connected(id = 'acme', expiresIn = 3_600_000) {
+async function connected(id = 'acme', expiresIn = 3_600_000, sub?: string) {
   await store.putTenant(id, { name: id }, new Date(now).toISOString());
   await store.connect(
     id,
-    { accessToken: 'at_1', refreshToken: 'rt_1', expiresAt: now + expiresIn },
+    { accessToken: 'at_1', refreshToken: 'rt_1', expiresAt: now + expiresIn, ...(sub ? { sub } : {}) },
     new Date(now).toISOString(),
   );
 }
@@ -263,24 +271,64 @@ describe('tenantCredentialProvider', () => {
     expect(revokedTokens).toEqual(['rt_late']);
   });
 
-  /** A refresh of acme during which a new consent (`at_new`, `refreshToken`) replaces the credential. */
-  async function reconnectedDuringRefresh(refreshToken: string) {
-    await connected('acme', 0);
+  /**
+   * A refresh of acme (of OU `subs.old`) during which a new consent (`at_new`, `refreshToken`, of OU `subs.new`)
+   * replaces the credential; Cronofy's late answer carries `subs.answer`.
+   */
+  async function reconnectedDuringRefresh(
+    refreshToken: string,
+    subs: { old?: string; new?: string; answer?: string } = { old: 'ou_old', new: 'ou_new' },
+  ) {
+    await connected('acme', 0, subs.old);
     return refreshDuring(async () => {
       now += 1_000;
       await store.connect(
         'acme',
-        { accessToken: 'at_new', refreshToken, expiresAt: now + 3_600_000 },
+        {
+          accessToken: 'at_new',
+          refreshToken,
+          expiresAt: now + 3_600_000,
+          ...(subs.new ? { sub: subs.new } : {}),
+        },
         new Date(now).toISOString(),
       );
-    });
+    }, subs.answer);
   }
+  const kept = () => log.lines.filter((line) => line.includes('may be the same authorization'));
 
-  it('gives back the tokens of a refresh whose credential a new connection replaced meanwhile (onboarded again)', async () => {
+  it('gives back the tokens of a refresh whose credential a new connection of another OU replaced meanwhile (onboarded again)', async () => {
     const { p, revokedTokens } = await reconnectedDuringRefresh('rt_new');
     // The caller gets the new connection's token; the old one's late refresh is given back.
     expect(await p.get('acme')).toBe('at_new');
     expect(revokedTokens).toEqual(['rt_late']);
+    expect(kept()).toEqual([]);
+  });
+
+  it.each([
+    ['the same OU', { old: 'ou_same', new: 'ou_same' }],
+    ['the same OU, by the late answer', { old: 'ou_old', new: 'ou_same', answer: 'ou_same' }],
+    ['an unknown OU (the new consent)', { old: 'ou_old' }],
+    ['an unknown OU (the replaced credential)', { new: 'ou_new' }],
+  ])(
+    'keeps the tokens of a refresh a new connection of %s overtook: it may be one authorization',
+    async (_, subs) => {
+      const { p, revokedTokens } = await reconnectedDuringRefresh('rt_new', subs);
+      expect(await p.get('acme')).toBe('at_new');
+      expect(revokedTokens).toEqual([]);
+      expect(kept()).toHaveLength(1);
+      expect(kept()[0]).toContain('acme');
+      for (const line of log.lines) expect(line).not.toMatch(/rt_late|at_late|rt_new|at_new/);
+    },
+  );
+
+  it("a refresh keeps the credential's OU id, or takes the one Cronofy's answer carries", async () => {
+    await connected('acme', 0, 'ou_1');
+    await provider().get('acme');
+    expect((await store.getCredential('acme'))?.sub).toBe('ou_1');
+    now += 3_600_000;
+    answer = async () => ({ accessToken: 'at_x', refreshToken: 'rt_x', expiresIn: 3600, sub: 'ou_2' });
+    expect(await provider().get('acme')).toBe('at_x');
+    expect((await store.getCredential('acme'))?.sub).toBe('ou_2');
   });
 
   it('never revokes the refresh token of the connection that replaced it, when Cronofy answered the late refresh with that very token', async () => {
@@ -536,13 +584,14 @@ describe('makeCronofyOAuth', () => {
         refresh_token: 'r',
         expires_in: 3600,
         scope: 'x',
-        sub: 'ignored',
+        sub: 'ou_1',
       }),
     );
     expect(await oauth.exchangeCode('c', 'https://cb')).toEqual({
       accessToken: 'a',
       refreshToken: 'r',
       expiresIn: 3600,
+      sub: 'ou_1',
     });
     expect(bodies[0]).toEqual({
       client_id: 'cid',
@@ -551,6 +600,18 @@ describe('makeCronofyOAuth', () => {
       code: 'c',
       redirect_uri: 'https://cb',
     });
+  });
+
+  it.each([
+    ['absent', {}],
+    ['a number', { sub: 42 }],
+    ['an object', { sub: { id: 'ou_1' } }],
+    ['null', { sub: null }],
+    ['empty', { sub: '' }],
+    ['over 256 characters', { sub: 'o'.repeat(257) }],
+  ])('accepts a token answer whose sub is %s, without an OU id', async (_, extra) => {
+    const { oauth } = client(() => json(200, { access_token: 'a', expires_in: 60, ...extra }));
+    expect(await oauth.refresh('r')).toEqual({ accessToken: 'a', expiresIn: 60 });
   });
 
   it.each([

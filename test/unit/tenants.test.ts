@@ -107,7 +107,7 @@ beforeEach(() => {
     async exchangeCode(code, redirectUri) {
       exchanged.push({ code, redirectUri });
       if (oauth.failExchange) throw new OAuthUnavailableError('status 500');
-      return { accessToken: ACCESS, refreshToken: REFRESH, expiresIn: 3600 };
+      return { accessToken: ACCESS, refreshToken: REFRESH, expiresIn: 3600, sub: 'ou_acme' };
     },
     async refresh() {
       throw new Error('not expected');
@@ -588,13 +588,56 @@ describe('GET /oauth/cronofy/callback', () => {
   });
 
   describe('onboarding a connected tenant again', () => {
-    /** The token endpoint answers each code with its own tokens (`rt_<code>`), as Cronofy does per consent. */
-    function tokensPerCode() {
+    /**
+     * The token endpoint answers each code with its own tokens (`rt_<code>`) and, by default, its own OU
+     * (`ou_<code>`): consents of different OUs, whose authorizations are surely distinct.
+     */
+    function tokensPerCode(subOf: (code: string) => string | undefined = (code) => `ou_${code}`) {
       oauth.exchangeCode = async (code, redirectUri) => {
         exchanged.push({ code, redirectUri });
-        return { accessToken: `at_${code}`, refreshToken: `rt_${code}`, expiresIn: 3600 };
+        const sub = subOf(code);
+        return {
+          accessToken: `at_${code}`,
+          refreshToken: `rt_${code}`,
+          expiresIn: 3600,
+          ...(sub === undefined ? {} : { sub }),
+        };
       };
     }
+    const kept = () => log.lines.filter((line) => line.includes('may be the same authorization'));
+
+    it('keeps the stored OU id with the credential', async () => {
+      tokensPerCode();
+      await callback({ code: 'first', state: await startedState() });
+      expect((await store.getCredential('acme'))?.sub).toBe('ou_first');
+    });
+
+    it("never revokes the previous authorization when the new consent is the same OU's: both may be one authorization", async () => {
+      tokensPerCode(() => 'ou_same');
+      await callback({ code: 'first', state: await startedState() });
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.headers.location).toBe('https://ats.example.com/cronofy/connected?tenant_id=acme');
+      expect(revoked).toEqual([]);
+      expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_second');
+      expect(kept()).toHaveLength(1);
+      expect(kept()[0]).toContain('acme');
+      for (const line of log.lines) expect(line).not.toMatch(/rt_first|rt_second|at_first|at_second/);
+    });
+
+    it.each([
+      ['the new answer', (code: string) => (code === 'second' ? undefined : `ou_${code}`)],
+      ['the previous answer', (code: string) => (code === 'first' ? undefined : `ou_${code}`)],
+      ['either answer', () => undefined],
+    ])('never revokes the previous authorization when %s carried no OU id', async (_, subOf) => {
+      tokensPerCode(subOf);
+      await callback({ code: 'first', state: await startedState() });
+      now += 60_000;
+      const answer = await callback({ code: 'second', state: await startedState() });
+      expect(answer.statusCode).toBe(302);
+      expect(revoked).toEqual([]);
+      expect(kept()).toHaveLength(1);
+    });
 
     it('revokes the previous authorization at Cronofy once the new tokens are stored', async () => {
       tokensPerCode();
@@ -613,6 +656,98 @@ describe('GET /oauth/cronofy/callback', () => {
       expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_second');
       expectNoSecretsIn([...log.lines]);
       for (const line of log.lines) expect(line).not.toMatch(/rt_first|rt_second|at_first|at_second/);
+    });
+
+    describe('a consent whose tokens cannot be kept, while the tenant holds another', () => {
+      /** The exchange answers `sub` with an access token only: its tokens cannot be kept. */
+      function noRefreshToken(sub: string | undefined) {
+        oauth.exchangeCode = async () => ({
+          accessToken: 'at_orphan',
+          expiresIn: 3600,
+          ...(sub === undefined ? {} : { sub }),
+        });
+      }
+
+      it.each([
+        ['the same OU', 'ou_first'],
+        ['an unknown OU', undefined],
+      ])(
+        'keeps an answer without a refresh token from %s: it may be the live authorization',
+        async (_, sub) => {
+          tokensPerCode();
+          await callback({ code: 'first', state: await startedState() });
+          noRefreshToken(sub);
+          const answer = await callback({ code: 'second', state: await startedState() });
+          expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+          expect(revoked).toEqual([]);
+          expect(kept()).toHaveLength(1);
+          expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_first');
+          expect(store.tenants.get('acme')?.status).toBe('connected');
+        },
+      );
+
+      it('gives back an answer without a refresh token from another OU, and one when the tenant holds nothing', async () => {
+        tokensPerCode();
+        await callback({ code: 'first', state: await startedState() });
+        noRefreshToken('ou_other');
+        await callback({ code: 'second', state: await startedState() });
+        expect(revoked).toEqual(['at_orphan']);
+        await put('globex', { name: 'Globex' });
+        noRefreshToken(undefined);
+        await callback({ code: 'third', state: await startedState('globex') });
+        expect(revoked).toEqual(['at_orphan', 'at_orphan']);
+        expect(kept()).toEqual([]);
+      });
+
+      it.each([
+        ['the same OU', () => 'ou_same', []],
+        ['another OU', (code: string) => `ou_${code}`, ['rt_second']],
+      ])(
+        'tokens that could not be stored, from %s: given back only when surely another authorization',
+        async (_, subOf, expected) => {
+          tokensPerCode(subOf);
+          await callback({ code: 'first', state: await startedState() });
+          store.connect = async () => {
+            throw new Error('ProvisionedThroughputExceededException');
+          };
+          const answer = await callback({ code: 'second', state: await startedState() });
+          expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+          expect(revoked).toEqual(expected);
+          expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_first');
+        },
+      );
+
+      it('keeps tokens that could not be stored when the credential the tenant holds cannot be read either', async () => {
+        tokensPerCode();
+        await callback({ code: 'first', state: await startedState() });
+        const read = store.getCredential.bind(store);
+        store.connect = async () => {
+          // The write fails; the read back after it still answers (the tokens are not there), the next one fails.
+          let reads = 0;
+          store.getCredential = async (tenantId) => {
+            if (++reads > 1) throw new Error('TimeoutError');
+            return read(tenantId);
+          };
+          throw new Error('ProvisionedThroughputExceededException');
+        };
+        await callback({ code: 'second', state: await startedState() });
+        expect(revoked).toEqual([]);
+        expect(kept()).toHaveLength(1);
+      });
+
+      it("keeps the consent of a connect URL handed out before an offboarding when the tenant, registered again, holds the same OU's", async () => {
+        tokensPerCode(() => 'ou_same');
+        const stale = await startedState();
+        now += 60_000;
+        await call(event('DELETE /tenants/{tenant_id}', { path: { tenant_id: 'acme' } }));
+        now += 60_000;
+        await put('acme', { name: 'Acme again' });
+        await callback({ code: 'first', state: await startedState() });
+        const answer = await callback({ code: 'late', state: stale });
+        expect(new URL(answer.headers.location ?? '').searchParams.get('error')).toBe('exchange_failed');
+        expect(revoked).toEqual([]);
+        expect((await store.getCredential('acme'))?.refreshToken).toBe('rt_first');
+      });
     });
 
     it('revokes the refresh token the replaced credential held when a refresh rotated it in between', async () => {
