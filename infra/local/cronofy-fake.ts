@@ -26,7 +26,9 @@ import { LOCAL_CLIENT_ID } from '../local-mode.ts';
  *   and `state`; `fake_consent=deny` → `error=access_denied`; each consent a new Organizational Unit `ou_…`
  *   unless `fake_ou=<id>` names one), `POST /oauth/token` (`authorization_code`, `refresh_token`; `400
  *   {"error":"invalid_grant"}` for a bad, used or expired code or a revoked refresh token; every refresh rotates
- *   the refresh token, the old one stops working), `POST /oauth/token/revoke`. Access tokens last `tokenTtlSeconds`
+ *   the refresh token, the old one stops working; answers carry `sub`, the OU's id), `POST /oauth/token/revoke`.
+ *   One authorization per OU, as Organization Connect documents it: a consent of an OU whose authorization is live
+ *   gets new tokens of that same authorization, and revoking any token of it revokes it with all its tokens. Access tokens last `tokenTtlSeconds`
  *   (CRONOFY_FAKE_TOKEN_TTL_SECONDS, default 3600). A scheduling request belongs to the OU whose token created it:
  *   another OU's token (or the single-tenant credential) gets `404` for it, and the query leaves it out.
  *   Test controls: `POST /_fake/tokens/expire` (every access token, now), `POST
@@ -129,7 +131,10 @@ interface StoredRequest {
   ou?: string;
 }
 
-/** One authorization of the application by an OU (a consent): its tokens die together when it is revoked. */
+/**
+ * The application's authorization by an OU: every consent of the OU while it is live adds tokens to it, and they
+ * all die together when it is revoked.
+ */
 interface Grant {
   ou: string;
   revoked: boolean;
@@ -220,7 +225,9 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
   const clientId = options.clientId ?? LOCAL_CLIENT_ID;
   const tokenTtlMs = (options.tokenTtlSeconds ?? 3600) * 1000;
   const ous = new Set<string>();
-  const codes = new Map<string, { grant: Grant; redirectUri: string; expiresAt: number }>();
+  /** The live (or last) authorization of each OU. */
+  const grants = new Map<string, Grant>();
+  const codes = new Map<string, { ou: string; redirectUri: string; expiresAt: number }>();
   const accessTokens = new Map<string, { grant: Grant; expiresAt: number }>();
   const refreshTokens = new Map<string, Grant>();
   const requests = new Map<string, StoredRequest>();
@@ -445,6 +452,7 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       expires_in: Math.round(tokenTtlMs / 1000),
       refresh_token: refreshToken,
       scope: 'organizational_unit_scheduler',
+      sub: grant.ou,
     };
   }
 
@@ -474,7 +482,7 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
     const ou = named ?? `ou_${randomBytes(8).toString('hex')}`;
     ous.add(ou);
     const code = newToken('fake_code_');
-    codes.set(code, { grant: { ou, revoked: false }, redirectUri, expiresAt: now() + 10 * 60_000 });
+    codes.set(code, { ou, redirectUri, expiresAt: now() + 10 * 60_000 });
     target.searchParams.set('code', code);
     log(`consent given by ${ou}`);
     return [302, '', { location: target.toString() }];
@@ -507,9 +515,15 @@ export async function startCronofyFake(options: CronofyFakeOptions): Promise<Cro
       codes.delete(values.code ?? '');
       if (!entry || entry.expiresAt <= now() || entry.redirectUri !== values.redirect_uri)
         return invalidGrant();
+      // The OU's live authorization, else a new one.
+      let grant = grants.get(entry.ou);
+      if (!grant || grant.revoked) {
+        grant = { ou: entry.ou, revoked: false };
+        grants.set(entry.ou, grant);
+      }
       stats.tokenExchanges++;
-      log(`code exchanged for ${entry.grant.ou}`);
-      return [200, issue(entry.grant)];
+      log(`code exchanged for ${entry.ou}`);
+      return [200, issue(grant)];
     }
     if (values.grant_type === 'refresh_token') {
       const grant = refreshTokens.get(values.refresh_token ?? '');

@@ -12,8 +12,9 @@ import { localModeEnv } from '../support/local-mode.ts';
 /**
  * Onboarding a tenant in local mode, over HTTP end to end: register it, ask for the onboarding URLs, follow the
  * connect URL to the Cronofy fake (which consents at once), back through the gateway's callback (the code is
- * exchanged at the fake), connected; a denied consent; replayed, forged and expired states; offboarding revokes
- * at the fake.
+ * exchanged at the fake), connected; a denied consent; replayed, forged and expired states; onboarding again with
+ * the same OU (one authorization at the fake: nothing revoked) and with another (the old one revoked); offboarding
+ * revokes at the fake.
  */
 
 const SECRET = 'CRN_e2e_tenants_secret';
@@ -69,6 +70,18 @@ async function step(url: string): Promise<{ status: number; location: string; te
     location: response.headers.get('location') ?? '',
     text: await response.text(),
   };
+}
+
+/** `npm run ops -- reconcile <id> --json`: another process, which reads the tenant's stored credential afresh. */
+async function reconcile(id: string): Promise<{ code: number; report: Record<string, unknown> }> {
+  const out: string[] = [];
+  const env = { ...localModeEnv(stack), CRONOFY_API_PORT: String(fake.port), CRONOFY_CLIENT_SECRETS: SECRET };
+  const code = await runOps(['reconcile', id, '--json'], {
+    stdout: (text) => out.push(text),
+    stderr: (text) => out.push(text),
+    env,
+  });
+  return { code, report: JSON.parse(out.at(-1) ?? '{}') };
 }
 
 async function onboarding(tenantId: string): Promise<{ connectUrl: string; signUpUrl: string }> {
@@ -199,40 +212,53 @@ describe('onboarding a tenant in local mode', () => {
       body: JSON.stringify({ notify: false }),
     });
     expect(booked.status).toBe(200);
-    const out: string[] = [];
-    const env = {
-      ...localModeEnv(stack),
-      CRONOFY_API_PORT: String(fake.port),
-      CRONOFY_CLIENT_SECRETS: SECRET,
-    };
-    const code = await runOps(['reconcile', id, '--json'], {
-      stdout: (text) => out.push(text),
-      stderr: (text) => out.push(text),
-      env,
-    });
-    const report = JSON.parse(out.at(-1) ?? '{}');
+    const { code, report } = await reconcile(id);
     expect(report).toMatchObject({ changed: [id], skipped: [], notFound: [], failed: [] });
     expect(code).toBe(0);
   });
 
-  it('onboarding a connected tenant again revokes the previous authorization at the fake; the new one works', async () => {
-    const before = await api('POST', '/scheduling-requests', {
-      tenant_id: 'acme',
-      recipient: { email: 'before@example.com', display_name: 'Before' },
+  const createFor = (tenantId: string, who: string) =>
+    api('POST', '/scheduling-requests', {
+      tenant_id: tenantId,
+      recipient: { email: `${who}@example.com`, display_name: who },
       template_sub: 'sgr_e2e_tenants',
     });
+
+  it("onboarding a connected tenant again with its own OU keeps it connected: the fake's one authorization of that OU is not revoked", async () => {
+    const before = await createFor('acme', 'same-before');
+    expect(before.status).toBe(201);
+    const ou = fake.organizationalUnitOf(before.body.scheduling_request_id ?? '') ?? '';
+    expect(ou).toMatch(/^ou_/);
+    const revocationsBefore = fake.stats.tokenRevocations;
+    const consent = await step(`${(await onboarding('acme')).connectUrl}&fake_ou=${ou}`);
+    expect((await step(consent.location)).location).toBe(`${SUCCESS}?tenant_id=acme`);
+    expect(fake.stats.tokenRevocations).toBe(revocationsBefore);
+    const after = await createFor('acme', 'same-after');
+    expect(after.status).toBe(201);
+    expect(fake.organizationalUnitOf(after.body.scheduling_request_id ?? '')).toBe(ou);
+    // Every access token expires: another process, reading the stored credential, refreshes it with the refresh
+    // token stored for the new consent, which the fake still honours.
+    expect((await fetch(`${fake.url}/_fake/tokens/expire`, { method: 'POST' })).status).toBe(200);
+    const refreshesBefore = fake.stats.tokenRefreshes;
+    const { code, report } = await reconcile(after.body.scheduling_request_id ?? '');
+    expect(report).toMatchObject({ failed: [], skipped: [] });
+    expect(code).toBe(0);
+    expect(fake.stats.tokenRefreshes).toBe(refreshesBefore + 1);
+    expect((await api('GET', '/tenants/acme')).body.status).toBe('connected');
+  });
+
+  it('onboarding a connected tenant again with another OU revokes the previous authorization at the fake; the new one works', async () => {
+    const before = await createFor('acme', 'before');
     expect(before.status).toBe(201);
     const revocationsBefore = fake.stats.tokenRevocations;
     const consent = await step((await onboarding('acme')).connectUrl);
     expect((await step(consent.location)).location).toBe(`${SUCCESS}?tenant_id=acme`);
     expect(fake.stats.tokenRevocations).toBe(revocationsBefore + 1);
     // The scheduling-requests function may still hold the revoked token: Cronofy's 401 sends it to the new one.
-    const after = await api('POST', '/scheduling-requests', {
-      tenant_id: 'acme',
-      recipient: { email: 'after@example.com', display_name: 'After' },
-      template_sub: 'sgr_e2e_tenants',
-    });
+    const after = await createFor('acme', 'after');
     expect(after.status).toBe(201);
+    const ouOf = (answer: typeof after) => fake.organizationalUnitOf(answer.body.scheduling_request_id ?? '');
+    expect(ouOf(after)).not.toBe(ouOf(before));
     expect((await api('GET', '/tenants/acme')).body.status).toBe('connected');
   });
 

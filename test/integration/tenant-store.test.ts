@@ -67,7 +67,7 @@ const raw = async (pk: string) =>
 async function connectAtFake(
   tenantId: string,
   options: { expired?: boolean; ou?: string } = {},
-): Promise<{ accessToken: string; refreshToken: string }> {
+): Promise<{ accessToken: string; refreshToken: string; sub?: string }> {
   const redirectUri = 'http://127.0.0.1:1/oauth/cronofy/callback';
   const authorize = new URL('/oauth/authorize', fake.url);
   for (const [k, v] of Object.entries({
@@ -87,8 +87,9 @@ async function connectAtFake(
   if (!(await store.getTenant(tenantId))) await store.putTenant(tenantId, { name: tenantId }, iso());
   // An expired token as this service sees it: the next get() must refresh it.
   const expiresAt = options.expired ? Date.now() - 1000 : Date.now() + tokens.expiresIn * 1000;
-  await store.connect(tenantId, { accessToken: tokens.accessToken, refreshToken, expiresAt }, iso());
-  return { accessToken: tokens.accessToken, refreshToken };
+  const sub = tokens.sub === undefined ? {} : { sub: tokens.sub };
+  await store.connect(tenantId, { accessToken: tokens.accessToken, refreshToken, expiresAt, ...sub }, iso());
+  return { accessToken: tokens.accessToken, refreshToken, ...sub };
 }
 
 describe('encryption at rest', () => {
@@ -265,6 +266,25 @@ describe('connecting a connected tenant again', () => {
     expect(replaced?.refreshToken).toBe('rt_second');
     expect(replaced?.connectionId).not.toBe(first.connectionId);
     expect(await store.getTenant('again')).toMatchObject({ status: 'connected' });
+  });
+
+  it("keeps the OU's id (plain, beside the ciphertexts) through refreshes, takes a new one a refresh carries, and reads credentials without one", async () => {
+    await store.putTenant('ou-sub', { name: 'OU sub' }, iso());
+    const tokens = { accessToken: 'at_s', refreshToken: 'rt_s', expiresAt: Date.now() + 3_600_000 };
+    await store.connect('ou-sub', { ...tokens, sub: 'ou_first' }, iso());
+    expect((await raw('credential#ou-sub'))?.ou_sub).toEqual({ S: 'ou_first' });
+    const first = await store.getCredential('ou-sub');
+    expect(first?.sub).toBe('ou_first');
+    await store.saveRefreshed('ou-sub', first?.generation ?? 0, { ...tokens, refreshToken: 'rt_s2' });
+    const kept = await store.getCredential('ou-sub');
+    expect(kept).toMatchObject({ refreshToken: 'rt_s2', sub: 'ou_first' });
+    await store.saveRefreshed('ou-sub', kept?.generation ?? 0, { ...tokens, sub: 'ou_moved' });
+    expect((await store.getCredential('ou-sub'))?.sub).toBe('ou_moved');
+    // A credential stored before the OU id was kept (or from an answer without one) reads without it.
+    await store.connect('ou-sub', tokens, iso());
+    const bare = await store.getCredential('ou-sub');
+    expect(bare).toMatchObject({ refreshToken: 'rt_s' });
+    expect(bare && 'sub' in bare).toBe(false);
   });
 
   it("stores a new connection above the generation it replaces, whatever the writer's clock says: a refresher of the old one cannot lease it", async () => {
@@ -452,6 +472,24 @@ describe("the fake's Organizational Units", () => {
     const hidden = await v1('/query', other.accessToken, { scheduling_request_ids: [id] });
     expect(((await hidden.json()) as { scheduling_requests: unknown[] }).scheduling_requests).toEqual([]);
     await expect(connectAtFake('ou-d4', { ou: 'ou_unknown' })).rejects.toThrow();
+  });
+
+  it('answers sub = the OU; a consent of an OU with a live authorization joins it: revoking any of its tokens ends them all', async () => {
+    const first = await connectAtFake('ou-g1');
+    expect(first.sub).toMatch(/^ou_/);
+    const ou = first.sub ?? '';
+    const second = await connectAtFake('ou-g2', { ou });
+    expect(second.sub).toBe(ou);
+    expect(second.refreshToken).not.toBe(first.refreshToken);
+    expect((await createIn(second.accessToken)).length).toBeGreaterThan(0);
+    // Revoking the first consent's refresh token revokes the one authorization: the second consent's tokens too.
+    await oauth().revoke(first.refreshToken);
+    expect((await v1('/query', second.accessToken, { scheduling_request_ids: ['srq_x'] })).status).toBe(401);
+    await expect(oauth().refresh(second.refreshToken)).rejects.toThrow(/refused the grant/);
+    // A consent after that is a new authorization of the same OU, which the revocation did not touch.
+    const third = await connectAtFake('ou-g3', { ou });
+    expect(third.sub).toBe(ou);
+    expect((await oauth().refresh(third.refreshToken)).sub).toBe(ou);
   });
 
   it('refuses a code twice and an expired access token', async () => {
