@@ -27,9 +27,9 @@ import { LOCAL_CLIENT_ID } from '../local-mode.ts';
  *   unless `fake_ou=<id>` names one), `POST /oauth/token` (`authorization_code`, `refresh_token`; `400
  *   {"error":"invalid_grant"}` for a bad, used or expired code or a revoked refresh token; every refresh rotates
  *   the refresh token, the old one stops working; answers carry `sub`, the OU's id), `POST /oauth/token/revoke`.
- *   One authorization per OU, as Organization Connect documents it: a consent of an OU whose authorization is live
- *   gets new tokens of that same authorization, and revoking any token of it revokes it with all its tokens. Access tokens last `tokenTtlSeconds`
- *   (CRONOFY_FAKE_TOKEN_TTL_SECONDS, default 3600). A scheduling request belongs to the OU whose token created it:
+ *   One authorization per OU, as Organization Connect documents it: a consent of an OU whose authorization is
+ *   live gets new tokens of that same authorization, and revoking any token of it revokes it with all its
+ *   tokens. Access tokens last `tokenTtlSeconds` (CRONOFY_FAKE_TOKEN_TTL_SECONDS, default 3600). A scheduling request belongs to the OU whose token created it:
  *   another OU's token (or the single-tenant credential) gets `404` for it, and the query leaves it out.
  *   Test controls: `POST /_fake/tokens/expire` (every access token, now), `POST
  *   /_fake/organizational_units/{ou}/disconnect` (revokes that OU's tokens, as an admin removing the app would),

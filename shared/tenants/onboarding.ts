@@ -158,7 +158,8 @@ export async function completeOAuthCallback(
     return finish('exchange_failed');
   }
   // From here an authorization exists at Cronofy: whatever keeps it from being stored, it is given back rather
-  // than left live with nothing that uses or could revoke it, unless it may be the one the tenant holds (revocation.ts).
+  // than left live with nothing that uses or could revoke it, unless it may be the one the tenant holds
+  // (revocation.ts).
   const giveBack = async (why: string) => {
     const token = tokens.refreshToken ?? tokens.accessToken;
     if (!mayRevoke({ token, sub: tokens.sub }, await liveCredential(tenantId, deps))) {
@@ -230,9 +231,9 @@ async function liveCredential(tenantId: string, deps: CallbackDeps): Promise<Liv
 /**
  * Store a new consent's tokens in place of the credential read just before (if any), on the condition that it is
  * still the one read: a refresh landing in between (Cronofy rotating the refresh token) is read again, so the
- * refresh token returned is the last one the replaced authorization held, with its OU id. Undefined when the tenant is gone or
- * offboarded. A credential that cannot be decrypted any more is replaced all the same (connecting again is how
- * an operator repairs it), without a token to revoke.
+ * refresh token returned is the last one the replaced authorization held, with its OU id. Undefined when the
+ * tenant is gone or offboarded. A credential that cannot be decrypted any more is replaced all the same
+ * (connecting again is how an operator repairs it), without a token to revoke.
  */
 async function connectReplacing(
   tenantId: string,
