@@ -39,7 +39,9 @@ export const DYNAMODB_MIN_MAGNITUDE = 1e-130;
 
 function storableNumber(value: number): number | string {
   if (value === 0) return 0;
-  // A double that is not an integer is below 2^53: only its smallness can be out of DynamoDB's range.
+  // JSON.parse reads 1e400 as Infinity, which the SDK refuses to marshal.
+  if (!Number.isFinite(value)) return String(value);
+  // A finite double that is not an integer is below 2^53: only its smallness can be out of DynamoDB's range.
   const fits = Number.isInteger(value)
     ? Number.isSafeInteger(value)
     : Math.abs(value) >= DYNAMODB_MIN_MAGNITUDE;

@@ -145,9 +145,9 @@ describe('reconciliation: a record holding an own `constructor` key', () => {
 
 describe('reconciliation: numbers a double or DynamoDB cannot hold, in what Cronofy answers', () => {
   // The API client reads answers with JSON.parse: a 20-digit number has already lost digits, and one DynamoDB
-  // cannot hold (1e21 is written `1e+21`, which the SDK refuses; 1e-200 underflows) would fail the request's
-  // reconciliation on every run.
-  for (const value of [1e21, 2 ** 64, 1e-200, -1e130])
+  // cannot hold (1e21 is written `1e+21`, which the SDK refuses; 1e-200 underflows; 1e400 is read as Infinity, which
+  // the SDK refuses too) would fail the request's reconciliation on every run.
+  for (const value of [1e21, 2 ** 64, 1e-200, -1e130, JSON.parse('1e400'), JSON.parse('-1e400')])
     it(`${value} in the scheduler metadata is recorded as text, and the next run finds nothing new`, async () => {
       const id = uniqueId('srq_api_number');
       const body = schedulingRequestBody('scheduling_request_time_chosen', {
