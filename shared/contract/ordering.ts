@@ -449,7 +449,10 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
     const event = { ...((item[EVENT_MAP] as Item | undefined) ?? {}) };
     for (const group of groups) {
       const fields = groupFields(step.aspect, group);
-      for (const field of fields.set) if (step.set[field] !== undefined) item[field] = step.set[field];
+      // A field of the group the write removes goes with the group's values (metadata without a correlation id).
+      for (const field of fields.set)
+        if (step.set[field] !== undefined) item[field] = step.set[field];
+        else if (step.remove?.includes(field)) delete item[field];
       for (const field of fields.event)
         if (step.event?.[field] !== undefined) event[field] = step.event[field];
       asOf[group] = writeRank(write);

@@ -145,8 +145,13 @@ function planSchedulingRequest(
         ...index.set,
       }),
       event: nonEmpty(withoutUndefined({ start: event?.start, end: event?.end, summary: event?.summary })),
-      // A step after a cancel (newer than it) ends it: the cancel's time goes with its status.
-      remove: [CANCELLED_AT, ...(index.remove ?? [])],
+      // A step after a cancel (newer than it) ends it: the cancel's time goes with its status. The correlation id
+      // is the metadata's: metadata sent without one shows none.
+      remove: [
+        CANCELLED_AT,
+        ...(scheduler !== undefined && typeof correlationId !== 'string' ? ['correlation_id'] : []),
+        ...(index.remove ?? []),
+      ],
     });
     // A lifecycle step that lists the participants (a reschedule does) updates them too, if not older.
     if (participants.event) aspects.push(participants);

@@ -153,14 +153,22 @@ export function reconcileWrite(
     !attendees.some((attendee) => attendee.status === DECLINED)
   )
     set.status = 'time_chosen';
+  // The correlation id is the metadata's: metadata shown without one takes the record's away.
+  const uncorrelated =
+    scheduler !== undefined && set.correlation_id === undefined && current?.correlation_id !== undefined;
   const lifecycleChanged =
     set.status !== undefined ||
+    uncorrelated ||
     Object.entries(eventFields).some(([name, value]) => !same(recordEvent[name], value)) ||
     Object.entries(set).some(([name, value]) => !same(current?.[name], value));
   if (lifecycleChanged) {
     const index = openIndexChange(set.status ?? current?.status, eventFields.end ?? recordEvent.end);
     // A status the read books was shown by no notification: the type of the one before no longer names it.
-    const remove = [...(index.remove ?? []), ...(set.status === undefined ? [] : [LAST_NOTIFICATION_TYPE])];
+    const remove = [
+      ...(index.remove ?? []),
+      ...(set.status === undefined ? [] : [LAST_NOTIFICATION_TYPE]),
+      ...(uncorrelated ? ['correlation_id'] : []),
+    ];
     aspects.push({
       aspect: 'lifecycle',
       set: { ...set, ...index.set },

@@ -240,6 +240,28 @@ describe('values a newer step leaves out', () => {
     expect(store.get(`notification#${older.key}`)?.status).toBe('stale');
   });
 
+  it("the correlation id is the metadata's: metadata sent without one shows none, whatever the order", async () => {
+    // time_chosen 10:00 with a correlation id → rescheduled 11:00 whose metadata has none → declined 12:00 without
+    // an event: the record shows the reschedule's metadata, and no correlation id, in any order of arrival.
+    const correlated = () =>
+      queueMessage(
+        schedulingRequestBody('scheduling_request_time_chosen', {
+          triggeredAt: '2026-11-23T10:00:00Z',
+          correlationId: 'CAND-1',
+        }),
+      );
+    for (const order of [
+      [correlated, moved, declined],
+      [correlated, declined, moved],
+      [declined, moved, correlated],
+    ]) {
+      const { store, run } = setup();
+      for (const make of order) expect(await run(make())).toEqual([]);
+      expect(store.get(SR)?.metadata).toMatchObject({ utm_source: 'ats' });
+      expect(store.get(SR)?.correlation_id).toBeUndefined();
+    }
+  });
+
   it('a step without triggered_at applies its values once, however often it is delivered', async () => {
     const { store, run } = setup();
     await run(declined());
@@ -344,10 +366,18 @@ describe('the order of arrival', () => {
           tzid: random.pick(['Europe/Paris', 'Asia/Tokyo']),
           hostStatus: random.pick(['accepted', 'tentative']),
           ...(random.chance(0.3) ? { withEvent: random.chance(0.5) } : {}),
+          // The metadata group: its values differ, and the correlation id is in it or not.
+          correlationId: random.pick(['corr_1', 'corr_2', undefined]),
+          capturedData: { 'captured_data.answer': String(second) },
         });
-        // Some list the attendees without the host (as Cronofy's participant change example does).
+        // Some list the attendees without the host (as Cronofy's participant change example does), some the host
+        // without the attendees; some send an event without its metadata, or without its times.
         const json = JSON.parse(body);
-        if (json.scheduling_request.event && random.chance(0.3)) delete json.scheduling_request.event.host;
+        const event = json.scheduling_request.event;
+        if (event && random.chance(0.3)) delete event.host;
+        else if (event && random.chance(0.2)) delete event.attendees;
+        if (event && random.chance(0.2)) delete event.metadata;
+        if (event && random.chance(0.2)) for (const field of ['start', 'end', 'summary']) delete event[field];
         // A distinct receipt time each, as ingest gives: the order the worker sees them in is another matter.
         return queueMessage(JSON.stringify(json), {
           receivedAt: new Date(Date.parse('2026-11-23T12:01:00Z') + second * 1000),

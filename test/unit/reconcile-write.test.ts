@@ -61,6 +61,22 @@ describe('reconcileWrite', () => {
     expect(reconcileWrite(booked, record, '2026-11-23T11:00:00.000Z', AT)).toBeUndefined();
   });
 
+  it('takes away a correlation id that the metadata it shows no longer holds, and then finds nothing new', () => {
+    const uncorrelated = {
+      ...booked,
+      event: { ...booked.event, metadata: { scheduler: { utm_source: 'ats' } } },
+    };
+    const record = mergeState(
+      { status: 'pending' },
+      reconcileWrite(booked, { status: 'pending' }, AT, AT) as never,
+    ).item;
+    const write = reconcileWrite(uncorrelated, record, '2026-11-23T11:00:00.000Z', AT);
+    const after = mergeState(record, write as never).item;
+    expect(after).toMatchObject({ metadata: { utm_source: 'ats' } });
+    expect(after?.correlation_id).toBeUndefined();
+    expect(reconcileWrite(uncorrelated, after, '2026-11-23T11:30:00.000Z', AT)).toBeUndefined();
+  });
+
   it('ignores a pending answer without times (the template summary is no missed delivery)', () => {
     const pending = {
       scheduling_request_id: 'srq_1',
