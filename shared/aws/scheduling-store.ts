@@ -9,7 +9,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { keys, PARTITION_KEY, sha256Hex, TTL_ATTRIBUTE } from '../contract/keys.ts';
 import { OPEN_INDEX, OPEN_UNTIL_UNKNOWN } from '../contract/open-index.ts';
-import { CANCELLED_AT, LAST_NOTIFICATION_TYPE } from '../contract/ordering.ts';
+import { CANCELLED_AT, LAST_NOTIFICATION_TYPE, type StateWrite } from '../contract/ordering.ts';
 import type {
   CreatedRequest,
   IdempotencyState,
@@ -37,6 +37,32 @@ function toState(item: Record<string, AttributeValue> | undefined): IdempotencyS
     leaseUntil: Number(value.lease_until ?? 0),
     ...(value.created ? { created: value.created as CreatedRequest } : {}),
   };
+}
+
+/** The state write of a cancel through the API at `at`. */
+export function cancelWrite(id: string, at: string): StateWrite {
+  return {
+    pk: keys.schedulingRequest(id),
+    // Unique per cancel time: a retried cancel at the same time is recognised as applied.
+    key: `api-cancel:${at}`,
+    at,
+    common: { entity: 'scheduling_request', scheduling_request_id: id, updated_at: at },
+    aspects: [
+      {
+        aspect: 'lifecycle',
+        set: { status: 'cancelled', [CANCELLED_AT]: at },
+        // No notification's step is shown any more.
+        remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey, LAST_NOTIFICATION_TYPE],
+      },
+    ],
+  };
+}
+
+/** When a record is already cancelled (a cancel then writes nothing): its cancel time. */
+export function cancelledAt(item: Record<string, unknown> | undefined): string | undefined {
+  return item?.status === 'cancelled' && typeof item[CANCELLED_AT] === 'string'
+    ? item[CANCELLED_AT]
+    : undefined;
 }
 
 export class DynamoSchedulingStore implements SchedulingRequestStore, IdempotencyStore {
@@ -188,28 +214,10 @@ export class DynamoSchedulingStore implements SchedulingRequestStore, Idempotenc
     // the stream, and its time is the answer.
     let first: string | undefined;
     const cancelled = (item: Record<string, unknown> | undefined) => {
-      if (item?.status !== 'cancelled' || typeof item[CANCELLED_AT] !== 'string') return false;
-      first = item[CANCELLED_AT];
-      return true;
+      first = cancelledAt(item);
+      return first !== undefined;
     };
-    await this.records.applyState(
-      {
-        pk: keys.schedulingRequest(id),
-        // Unique per cancel time: a retried cancel at the same time is recognised as applied.
-        key: `api-cancel:${at}`,
-        at,
-        common: { entity: 'scheduling_request', scheduling_request_id: id, updated_at: at },
-        aspects: [
-          {
-            aspect: 'lifecycle',
-            set: { status: 'cancelled', [CANCELLED_AT]: at },
-            // No notification's step is shown any more.
-            remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey, LAST_NOTIFICATION_TYPE],
-          },
-        ],
-      },
-      cancelled,
-    );
+    await this.records.applyState(cancelWrite(id, at), cancelled);
     return first ?? at;
   }
 
