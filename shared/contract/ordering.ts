@@ -374,33 +374,37 @@ function groupValues(aspect: AspectName, group: string, set: Item, event: Item |
 /**
  * For a write older than an aspect (its verdict `stale`, or `apply_status`): the groups it sends whose shown values
  * are older than it (VALUES_AS_OF), and whether it is the very write they show (same time, same values: a
- * redelivery, or a same-meaning body). At an equal time with other values nothing applies: without the keys of the
- * bodies applied at that time, a redelivery of an earlier one could not be told from a later one.
+ * redelivery, or a same-meaning body). At an equal time with other values the record cannot tell a later body
+ * (which applies, in arrival order) from a redelivery of an earlier one (the keys applied at that time are gone):
+ * `uncertain`, as for a tie past MAX_APPLIED_AT_ONE_TIME, until the caller found the body never applied
+ * (`tieResolved`).
  */
 function valueSteps(
   item: Item | undefined,
   aspectWrite: AspectWrite,
   write: StateWrite,
-): { groups: string[]; shown: boolean } {
+): { groups: string[]; shown: boolean; uncertain: boolean } {
   const { aspect } = aspectWrite;
   const asOf = valuesAsOf(item, aspect);
   const own = writeRank(write);
   const groups: string[] = [];
   let shown = false;
+  let uncertain = false;
   for (const group of sentGroups(aspectWrite)) {
     const rank = asOf[group];
-    if (rank === undefined) continue;
+    if (rank === undefined || own < rank) continue;
     if (own > rank) groups.push(group);
     else if (
-      own === rank &&
       isDeepStrictEqual(
         groupValues(aspect, group, aspectWrite.set, aspectWrite.event),
         groupValues(aspect, group, item ?? {}, item?.[EVENT_MAP] as Item | undefined),
       )
     )
       shown = true;
+    else if (write.tieResolved) groups.push(group);
+    else uncertain = true;
   }
-  return { groups, shown };
+  return { groups, shown, uncertain };
 }
 
 /** Remember the key of a body without triggered_at on an aspect (a redelivery has a later receipt time). */
@@ -424,6 +428,9 @@ export function mergeState(old: Item | undefined, write: StateWrite): MergeResul
   const values = verdicts
     .filter((v) => v.verdict === 'stale' || v.verdict === 'apply_status')
     .map((v) => ({ aspect: v.aspect, ...valueSteps(old, v.aspect, write) }));
+  // A tie with a group's time: unless this body already applied to another aspect (then it was judged then).
+  if (values.some((v) => v.uncertain) && !verdicts.some((v) => v.verdict === 'already_applied'))
+    return { outcome: 'uncertain', applied: [] };
   const valueWrites = values.filter((v) => v.groups.length > 0);
   if (applying.length === 0 && statusSteps.length === 0 && valueWrites.length === 0) {
     const shown = verdicts.some((v) => v.verdict === 'already_applied') || values.some((v) => v.shown);

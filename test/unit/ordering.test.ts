@@ -262,6 +262,34 @@ describe('values a newer step leaves out', () => {
     }
   });
 
+  it('two late steps of one second apply to the values a newer step left out in arrival order', async () => {
+    // Two reschedules of 11:00 (a first, b after it), and the decline of 12:00 delivered between them: b's time
+    // shows, as when the decline comes last; each once.
+    const a = moved();
+    const b = queueMessage(
+      schedulingRequestBody('scheduling_request_rescheduled', {
+        triggeredAt: '2026-11-23T11:00:00Z',
+        start: '2026-12-03T09:00:00Z',
+      }),
+    );
+    for (const order of [
+      [chosen(), a, b, declined()],
+      [chosen(), a, declined(), b],
+      [declined(), a, b],
+    ]) {
+      const { store, run } = setup();
+      for (const message of order) expect(await run(message)).toEqual([]);
+      expect(store.get(SR)?.status).toBe('declined');
+      expect(startTime(store.get(SR))).toBe('2026-12-03T09:00:00Z');
+      for (const message of [a, b]) expect(store.get(`notification#${message.key}`)?.status).toBe('applied');
+      // b delivered again (its notification record not yet written) changes nothing.
+      const after = structuredClone(store.get(SR));
+      store.items.delete(`notification#${b.key}`);
+      expect(await run(b)).toEqual([]);
+      expect(store.get(SR)).toEqual(after);
+    }
+  });
+
   it('a step without triggered_at applies its values once, however often it is delivered', async () => {
     const { store, run } = setup();
     await run(declined());
