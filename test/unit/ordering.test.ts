@@ -801,6 +801,43 @@ describe('a cancel through the API, and what may follow it', () => {
     expect(store.get(SR)).not.toHaveProperty('last_notification_type');
   });
 
+  it('a request created through the API, cancelled, then its booking delivered late: its values, still cancelled', async () => {
+    // The cancel shows no event, metadata or time zone: an older step (untimed, received after the cancel, or
+    // timed before it) fills them in, its status never applies.
+    for (const late of [
+      queueMessage(schedulingRequestBody('scheduling_request_time_chosen'), {
+        receivedAt: new Date('2026-11-23T12:05:00.000Z'),
+      }),
+      queueMessage(
+        schedulingRequestBody('scheduling_request_time_chosen', { triggeredAt: '2026-11-23T11:59:00Z' }),
+      ),
+    ]) {
+      const { store, run } = setup();
+      store.items.set(SR, {
+        pk: SR,
+        entity: 'scheduling_request',
+        scheduling_request_id: ID,
+        status: 'pending',
+        open_bucket: 'open',
+        open_until: '9999-12-31T23:59:59.999Z',
+        updated_at: '2026-11-23T11:00:00.000Z',
+        revision: 1,
+      });
+      expect(await store.applyState(cancel)).toBe('applied');
+      expect(await run(late)).toEqual([]);
+      expect(store.get(`notification#${late.key}`)?.status).toBe('applied');
+      const item = store.get(SR);
+      expect(item).toMatchObject({
+        status: 'cancelled',
+        cancelled_at: CANCELLED_AT,
+        recipient_tzid: 'Europe/Paris',
+      });
+      expect(startTime(item)).toBe('2026-12-01T14:00:00Z');
+      for (const field of ['open_bucket', 'open_until', 'last_notification_type', 'triggered_at'])
+        expect(item).not.toHaveProperty(field);
+    }
+  });
+
   it('a timed step newer than the cancel ends it: no cancelled_at, and the horizon is the known event end', async () => {
     const { store, run } = await cancelled();
     const newer = queueMessage(
