@@ -240,6 +240,19 @@ describe('scheduling_request: status transitions', () => {
       'scheduling_request.created',
     );
   });
+
+  it('an older step delivered late filling in values the step shown left out: that step, without status or triggered_at in changed', () => {
+    // Declined at T1 without an event; the reschedule of T0, delivered after it, brings its times.
+    const declined = request({
+      status: 'declined',
+      triggered_at: T1,
+      last_notification_type: 'scheduling_request_declined',
+    });
+    const filled = { ...declined, event: { start: 'b' }, updated_at: T2, revision: 2 };
+    const event = domainEventOf(change(declined, filled));
+    expect(event?.['detail-type']).toBe('scheduling_request.declined');
+    expect(event?.detail.changed).toEqual(['event']);
+  });
 });
 
 describe('no event', () => {
