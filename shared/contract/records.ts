@@ -61,11 +61,12 @@ export const schedulingRequestRecordSchema = z.object({
   recipient_tzid: z.optional(z.string()),
   last_notification_type: z.optional(z.string()),
   /**
-   * `notification.triggered_at` (UTC ISO 8601, milliseconds) of the notification whose lifecycle values the
-   * record shows; absent when that notification carried none.
+   * `notification.triggered_at` (UTC ISO 8601, milliseconds) of the notification whose lifecycle step the record
+   * shows, with its values; a value group it left out (event times, metadata, time zone) shows an older
+   * notification's. Absent when that notification carried none.
    */
   triggered_at: z.optional(iso),
-  /** The same for the participants (`event.host`, `event.attendees`). */
+  /** The same for the participants (`event.host`, `event.attendees`: one it left out shows an older one's). */
   participants_triggered_at: z.optional(iso),
   updated_at: iso,
   lifecycle_as_of: asOf,

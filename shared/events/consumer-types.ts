@@ -69,7 +69,7 @@ export const schedulingRequestSchema = z.object({
   recipient_tzid: z.optional(z.string()),
   /** The notification type whose lifecycle step `status` shows. */
   last_notification_type: z.optional(z.string()),
-  /** Cronofy's time of the notification whose lifecycle values the record shows. */
+  /** Cronofy's time of the notification whose step `status` shows (values it left out are an older one's). */
   triggered_at: z.optional(z.string()),
   /** The same for the participants (`event.host`, `event.attendees`). */
   participants_triggered_at: z.optional(z.string()),
