@@ -53,6 +53,7 @@ export function cancelWrite(id: string, at: string): StateWrite {
         set: { status: 'cancelled', [CANCELLED_AT]: at },
         // No notification's step is shown any more.
         remove: [OPEN_INDEX.partitionKey, OPEN_INDEX.sortKey, LAST_NOTIFICATION_TYPE],
+        allGroups: true,
       },
     ],
   };

@@ -188,6 +188,7 @@ export const valueGroups = (aspect: AspectName): string[] => Object.keys(VALUE_G
 
 /** The value groups an aspect write sends. */
 export function sentGroups(write: AspectWrite): string[] {
+  if (write.allGroups) return valueGroups(write.aspect);
   return valueGroups(write.aspect).filter((group) => {
     const { set, event } = VALUE_GROUPS[write.aspect]?.[group] ?? { set: [], event: [] };
     return (
@@ -205,6 +206,11 @@ export interface AspectWrite {
   event?: Record<string, unknown>;
   /** Top-level attributes this aspect removes (the open-requests index keys of a request that closed). */
   remove?: readonly string[];
+  /**
+   * Counts as sending every value group (a cancel through the API: it shows no values, and no older notification's
+   * values fill them in after it, so a late booking stays `stale` and the record's events end with the cancel).
+   */
+  allGroups?: true;
 }
 
 export interface StateWrite {
@@ -385,6 +391,8 @@ function valueSteps(
   write: StateWrite,
 ): { groups: string[]; shown: boolean; uncertain: boolean } {
   const { aspect } = aspectWrite;
+  // A cancel sends no values: older than the aspect, it has none to fill in.
+  if (aspectWrite.allGroups) return { groups: [], shown: false, uncertain: false };
   const asOf = valuesAsOf(item, aspect);
   const own = writeRank(write);
   const groups: string[] = [];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { cancelWrite } from '#shared/aws/scheduling-store.ts';
 import { mergeState, type StateWrite } from '#shared/contract/ordering.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import { processBatch, type WorkerDeps } from '#shared/notifications/apply.ts';
@@ -724,19 +725,7 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
 
   it("a cancel timed before the read (the read's clock ran ahead) records its cancelled_at with the status", async () => {
     const { store } = await reconciled();
-    const cancel = (at: string): StateWrite => ({
-      pk: SR,
-      key: `api-cancel:${at}`,
-      at,
-      common: { entity: 'scheduling_request', scheduling_request_id: ID, updated_at: at },
-      aspects: [
-        {
-          aspect: 'lifecycle',
-          set: { status: 'cancelled', cancelled_at: at },
-          remove: ['open_bucket', 'open_until'],
-        },
-      ],
-    });
+    const cancel = (at: string) => cancelWrite(ID, at);
     expect(await store.applyState(cancel('2026-11-23T12:29:59.900Z'))).toBe('applied');
     expect(store.get(SR)).toMatchObject({ status: 'cancelled', cancelled_at: '2026-11-23T12:29:59.900Z' });
     expect(store.get(SR)).not.toHaveProperty('open_bucket');
@@ -759,20 +748,8 @@ describe('a reconciliation read, then the steps it could not show, delivered lat
 
 describe('a cancel through the API, and what may follow it', () => {
   const CANCELLED_AT = '2026-11-23T12:00:00.000Z';
-  /** The cancel route's write (shared/aws/scheduling-store.ts): a real time, not a receipt time. */
-  const cancel: StateWrite = {
-    pk: SR,
-    key: `api-cancel:${CANCELLED_AT}`,
-    at: CANCELLED_AT,
-    common: { entity: 'scheduling_request', scheduling_request_id: ID, updated_at: CANCELLED_AT },
-    aspects: [
-      {
-        aspect: 'lifecycle',
-        set: { status: 'cancelled', cancelled_at: CANCELLED_AT },
-        remove: ['open_bucket', 'open_until', 'last_notification_type'],
-      },
-    ],
-  };
+  /** The cancel route's write: a real time, not a receipt time. */
+  const cancel = cancelWrite(ID, CANCELLED_AT);
   async function cancelled() {
     const t = setup();
     await t.run(
@@ -801,9 +778,9 @@ describe('a cancel through the API, and what may follow it', () => {
     expect(store.get(SR)).not.toHaveProperty('last_notification_type');
   });
 
-  it('a request created through the API, cancelled, then its booking delivered late: its values, still cancelled', async () => {
-    // The cancel shows no event, metadata or time zone: an older step (untimed, received after the cancel, or
-    // timed before it) fills them in, its status never applies.
+  it('a request created through the API, cancelled, then its booking delivered late: no lifecycle value fills in', async () => {
+    // The cancel shows no event, metadata or time zone, and counts as showing them all: an older step (untimed and
+    // received after the cancel, or timed before it) fills none in and its status never applies.
     for (const late of [
       queueMessage(schedulingRequestBody('scheduling_request_time_chosen'), {
         receivedAt: new Date('2026-11-23T12:05:00.000Z'),
@@ -824,17 +801,23 @@ describe('a cancel through the API, and what may follow it', () => {
         revision: 1,
       });
       expect(await store.applyState(cancel)).toBe('applied');
+      const cancelled = structuredClone(store.get(SR));
+      expect(cancelled).not.toHaveProperty('lifecycle_values_as_of');
       expect(await run(late)).toEqual([]);
+      // Only its participants apply (an aspect of their own, which the cancel does not show).
       expect(store.get(`notification#${late.key}`)?.status).toBe('applied');
       const item = store.get(SR);
-      expect(item).toMatchObject({
-        status: 'cancelled',
-        cancelled_at: CANCELLED_AT,
-        recipient_tzid: 'Europe/Paris',
-      });
-      expect(startTime(item)).toBe('2026-12-01T14:00:00Z');
-      for (const field of ['open_bucket', 'open_until', 'last_notification_type', 'triggered_at'])
+      expect(item).toMatchObject({ status: 'cancelled', cancelled_at: CANCELLED_AT });
+      for (const field of [
+        'recipient_tzid',
+        'metadata',
+        'correlation_id',
+        'open_bucket',
+        'last_notification_type',
+      ])
         expect(item).not.toHaveProperty(field);
+      expect(startTime(item)).toBeUndefined();
+      expect(item?.triggered_at).toBe(cancelled?.triggered_at);
     }
   });
 
