@@ -6,7 +6,12 @@ import { EventBridgePublisher } from '#shared/aws/event-bus.ts';
 import { silentLogger } from '#shared/core/logger.ts';
 import type { BusEntry, EventPublisher } from '#shared/core/ports.ts';
 import { entrySize, PUT_EVENTS_MAX_BYTES } from '#shared/events/domain-events.ts';
-import { PUT_EVENTS_MAX_ENTRIES, publishStreamBatch, type StreamItem } from '#shared/events/publish.ts';
+import {
+  PUT_ATTEMPTS,
+  PUT_EVENTS_MAX_ENTRIES,
+  publishStreamBatch,
+  type StreamItem,
+} from '#shared/events/publish.ts';
 import { makeHandler } from '../../functions/events/handler.ts';
 
 /** The stream function: events put in order, in chunks PutEvents takes, and a failure names where to retry. */
@@ -74,13 +79,17 @@ describe('publishStreamBatch', () => {
     });
   });
 
-  it('at the first refused entry, stops and names its record: the mapping retries from there', async () => {
-    const bus = new FakeBus((entries, call) =>
-      entries.map((_, i) => (call === 1 && i === 3 ? 'ThrottlingException' : undefined)),
+  it('at an entry refused on every attempt, stops and names its record: the mapping retries from there', async () => {
+    const bus = new FakeBus((entries) =>
+      entries.map((entry) => (idOf(entry) === 'sr_4' ? 'ThrottlingException' : undefined)),
     );
     const items = Array.from({ length: 15 }, (_, i) => item(i + 1));
-    expect(await publishStreamBatch(items, { publisher: bus, logger: silentLogger })).toBe('4');
-    expect(bus.calls).toHaveLength(1);
+    expect(
+      await publishStreamBatch(items, { publisher: bus, logger: silentLogger, sleep: async () => {} }),
+    ).toBe('4');
+    // Nothing of the next chunk (sr_11…) was put.
+    expect(bus.calls.flat().map(idOf)).not.toContain('sr_11');
+    expect(bus.calls).toHaveLength(PUT_ATTEMPTS);
   });
 
   it('when the request fails as a whole, names the first record of that chunk', async () => {
@@ -114,6 +123,72 @@ describe('publishStreamBatch', () => {
     });
     expect(bus.calls.map((call) => call.length)).toEqual([2, 2, 1]);
     expect(PUT_EVENTS_MAX_ENTRIES).toBe(10);
+  });
+});
+
+/** Successive changes of one record: `sr_same` going through the statuses, each a MODIFY of the one before. */
+function sameRecordItems(statuses: string[]): StreamItem[] {
+  return statuses.map((status, i) => ({
+    itemIdentifier: String(i + 1),
+    record: {
+      eventName: i === 0 ? 'INSERT' : 'MODIFY',
+      dynamodb: {
+        NewImage: marshall(requestRecord('sr_same', status, i + 1)),
+        ...(i === 0 ? {} : { OldImage: marshall(requestRecord('sr_same', statuses[i - 1] ?? '', i)) }),
+      },
+    },
+  }));
+}
+const revisionOf = (entry: BusEntry) => JSON.parse(entry.detail).record.revision as number;
+
+describe('the changes of one record, under partial failure', () => {
+  const statuses = ['pending', 'time_chosen', 'rescheduled', 'cancelled'];
+
+  it('never go in one request: a later change is never accepted while an earlier one was refused', async () => {
+    // PutEvents is not atomic: in one request the bus can refuse the first entry and accept the second.
+    const accepted: number[] = [];
+    const bus = new FakeBus((entries, call) =>
+      entries.map((entry, i) => {
+        if (call === 1 && i === 0) return 'ThrottlingException';
+        accepted.push(revisionOf(entry));
+        return undefined;
+      }),
+    );
+    const failed = await publishStreamBatch(sameRecordItems(statuses), {
+      publisher: bus,
+      logger: silentLogger,
+      sleep: async () => {},
+    });
+    for (const call of bus.calls) expect(new Set(call.map(idOf)).size).toBe(call.length);
+    expect(failed).toBeUndefined();
+    expect(accepted).toEqual([1, 2, 3, 4]);
+  });
+
+  it('retries only the refused entries, in order, before going on; after the last attempt names the first', async () => {
+    const items = Array.from({ length: 5 }, (_, i) => item(i + 1));
+    const flaky = new FakeBus((entries, call) =>
+      entries.map((entry) =>
+        call === 1 && ['sr_2', 'sr_4'].includes(idOf(entry)) ? 'InternalFailure' : undefined,
+      ),
+    );
+    expect(
+      await publishStreamBatch(items, { publisher: flaky, logger: silentLogger, sleep: async () => {} }),
+    ).toBeUndefined();
+    expect(flaky.calls.map((call) => call.map(idOf))).toEqual([
+      ['sr_1', 'sr_2', 'sr_3', 'sr_4', 'sr_5'],
+      ['sr_2', 'sr_4'],
+    ]);
+
+    const waits: number[] = [];
+    const down = new FakeBus((entries) =>
+      entries.map((entry) => (['sr_2', 'sr_4'].includes(idOf(entry)) ? 'ThrottlingException' : undefined)),
+    );
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+    };
+    expect(await publishStreamBatch(items, { publisher: down, logger: silentLogger, sleep })).toBe('2');
+    expect(down.calls.slice(1).every((call) => call.map(idOf).join() === 'sr_2,sr_4')).toBe(true);
+    expect(waits.length).toBe(down.calls.length - 1);
   });
 });
 
@@ -187,9 +262,11 @@ describe('the events function handler', () => {
       })),
     } as unknown as DynamoDBStreamEvent;
     const refusing = new FakeBus((entries) =>
-      entries.map((_, i) => (i === 1 ? 'InternalFailure' : undefined)),
+      entries.map((entry) => (idOf(entry) === 'sr_2' ? 'InternalFailure' : undefined)),
     );
-    expect(await makeHandler({ publisher: refusing, logger: silentLogger })(event)).toEqual({
+    expect(
+      await makeHandler({ publisher: refusing, logger: silentLogger, sleep: async () => {} })(event),
+    ).toEqual({
       batchItemFailures: [{ itemIdentifier: 'seq-2' }],
     });
     expect(await makeHandler({ publisher: accepting(), logger: silentLogger })(event)).toEqual({
