@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { busEventOf, domainEventOfStreamRecord } from '#shared/events/domain-events.ts';
-import { type BusEvent, recordIdOf } from '#shared/events/schemas.ts';
+import { type BusEvent, DETAIL_TYPES, recordIdOf } from '#shared/events/schemas.ts';
 import { LOCAL_REGION } from '../local-mode.ts';
 import { printable } from './log.ts';
 import type { StreamChange, StreamTail } from './stream.ts';
@@ -82,13 +82,26 @@ export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
   /**
    * `GET /_local/events`: one SSE message per event (`id:` a sequence number, `event:` the detail-type,
    * `data:` the whole event as JSON), from now on; with `Last-Event-ID` (a reconnecting EventSource sends it)
-   * first the kept events after that one. `?detail_type=a,b` keeps only those detail-types.
+   * first the kept events after that one. `?detail_type=a,b` (or the parameter repeated) keeps only those
+   * detail-types; a name that is none answers 400 with the list, rather than a stream that never says a word.
+   * Answers the status it wrote.
    */
-  serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
-    const wanted = (query.get('detail_type') ?? '')
-      .split(',')
+  serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): number {
+    const wanted = query
+      .getAll('detail_type')
+      .flatMap((value) => value.split(','))
       .map((name) => name.trim())
       .filter(Boolean);
+    if (wanted.some((name) => !(DETAIL_TYPES as readonly string[]).includes(name))) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          message: 'detail_type names no detail-type: give one or more of detail_types, comma-separated',
+          detail_types: DETAIL_TYPES,
+        }),
+      );
+      return 400;
+    }
     const keep = (event: BusEvent) => wanted.length === 0 || wanted.includes(event['detail-type']);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -118,5 +131,6 @@ export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
     const lastId = Number(req.headers['last-event-id']);
     if (Number.isInteger(lastId))
       for (const entry of this.history) if (entry.seq > lastId) send(entry.seq, entry.event);
+    return 200;
   }
 }

@@ -34,7 +34,8 @@ export interface GatewayOptions {
   localRoutes?: Record<string, LocalRoute>;
 }
 
-export type LocalRoute = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => void;
+/** Answers the status it wrote (for the access line). */
+export type LocalRoute = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => number;
 
 export interface Gateway {
   url: string;
@@ -348,8 +349,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     const local = options.localRoutes?.[`${method} ${rawPath}`];
     if (local) {
-      local(req, res, new URLSearchParams(rawQueryString));
-      done(200);
+      done(local(req, res, new URLSearchParams(rawQueryString)));
       return;
     }
     const matched = match(routes, method, rawPath);

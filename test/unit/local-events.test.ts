@@ -94,7 +94,7 @@ class StalledResponse extends EventEmitter {
   writableLength = 0;
   destroyed = false;
   ended = false;
-  writeHead() {
+  writeHead(_status?: number) {
     return this;
   }
   write(chunk: string) {
@@ -198,5 +198,69 @@ describe('GET /_local/events', () => {
       process.off('warning', onWarning);
       bus.stop();
     }
+  });
+
+  /** A response that keeps its status and what was written. */
+  class RecordingResponse extends StalledResponse {
+    status = 0;
+    text = '';
+    override writeHead(status?: number) {
+      this.status = status ?? 0;
+      return this;
+    }
+    override write(chunk: string) {
+      this.text += chunk;
+      return super.write(chunk);
+    }
+    override end(chunk?: string) {
+      if (chunk) this.text += chunk;
+      return super.end();
+    }
+  }
+  const served = (bus: LocalEventBus, query: string) => {
+    const res = new RecordingResponse();
+    const status = bus.serve(
+      { headers: {} } as never,
+      res as unknown as ServerResponse,
+      new URLSearchParams(query),
+    );
+    return { res, status, types: () => [...res.text.matchAll(/^event: (.+)$/gm)].map((m) => m[1]) };
+  };
+
+  it('filters by every detail_type given, in one comma list or repeated, ignoring empty names', () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const repeated = served(
+      bus,
+      'detail_type=scheduling_request.declined&detail_type=scheduling_request.time_chosen',
+    );
+    const commas = served(bus, 'detail_type=,scheduling_request.declined,,scheduling_request.time_chosen,');
+    const empty = served(bus, 'detail_type=');
+    const one = served(bus, 'detail_type=scheduling_request.declined');
+    stream.emit('change', request(1));
+    stream.emit('change', request(2, 'declined'));
+    stream.emit('change', request(3, 'cancelled'));
+    const both = ['scheduling_request.time_chosen', 'scheduling_request.declined'];
+    expect(repeated.types()).toEqual(both);
+    expect(commas.types()).toEqual(both);
+    expect(empty.types()).toEqual([...both, 'scheduling_request.cancelled']);
+    expect(one.types()).toEqual(['scheduling_request.declined']);
+    bus.stop();
+  });
+
+  it('answers 400 listing the detail-types for a name that is none, instead of a stream that stays silent', () => {
+    const stream = new EventEmitter() as unknown as StreamTail;
+    const bus = new LocalEventBus(stream);
+    const typo = served(bus, `detail_type=scheduling_request.time_chosen,scheduling_request.booked`);
+    expect(typo.status).toBe(400);
+    expect(typo.res.status).toBe(400);
+    expect(typo.res.ended).toBe(true);
+    expect(JSON.parse(typo.res.text)).toEqual({
+      message: expect.stringContaining('detail_type'),
+      detail_types: expect.arrayContaining(['scheduling_request.time_chosen', 'event_trigger.fired']),
+    });
+    expect(bus.listenerCount('event')).toBe(0);
+    expect(served(bus, 'detail_type=scheduling_request.time_chosen').status).toBe(200);
+    bus.stop();
   });
 });
