@@ -31,7 +31,13 @@ export function exampleConsumer(apply: (event: CronofyEvent) => void): Consumer 
       const record = event.detail.record;
       // Event triggers are one record per firing: nothing to order.
       if (record.entity !== 'event_trigger') {
-        const id = `${record.entity}:${record.entity === 'event' ? record.event_id : record.scheduling_request_id}`;
+        // A record is its entity and id within its tenant: an `event`'s id is the integrator's own, so two
+        // tenants can share one.
+        const id = JSON.stringify([
+          record.entity,
+          record.tenant_id ?? null,
+          record.entity === 'event' ? record.event_id : record.scheduling_request_id,
+        ]);
         const revision = record.revision ?? 0;
         if (revision < (revisions.get(id) ?? -1)) return 'older';
         revisions.set(id, revision);

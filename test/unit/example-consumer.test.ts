@@ -44,4 +44,21 @@ describe('example consumer', () => {
       'scheduling_request.declined',
     ]);
   });
+
+  it("keeps each tenant's records apart: two tenants' events may share a Cronofy event_id", () => {
+    // An event's id is the one the integrator gave it, per calendar: two tenants can both have `booking-1`.
+    const event = (tenant: string, revision: number): DownstreamRecord => ({
+      entity: 'event',
+      event_id: 'booking-1',
+      tenant_id: tenant,
+      conferencing: { status: 'assigned', provider_name: 'Zoom', join_url: `https://zoom.example/${tenant}` },
+      updated_at: `2026-01-01T00:00:0${revision}.000Z`,
+      revision,
+    });
+    const applied: CronofyEvent[] = [];
+    const consumer = exampleConsumer((e) => applied.push(e));
+    expect(consumer.handle(delivered(undefined, event('acme', 5), 'a'))).toBe('applied');
+    expect(consumer.handle(delivered(undefined, event('globex', 1), 'b'))).toBe('applied');
+    expect(applied.map((e) => e.detail.tenant_id)).toEqual(['acme', 'globex']);
+  });
 });
