@@ -19,7 +19,8 @@ import { printable } from './log.ts';
 /**
  * Tails the table's stream on DynamoDB Local the way a downstream consumer reads it in AWS: DescribeStream
  * for the shards (again and again, as shards close and new ones open), one iterator per shard from its
- * start, GetRecords in a loop. Every record is emitted as a `change` (EventEmitter or `for await`), and the
+ * start (a child shard once its parent is read to its end, as a consumer must to keep each item's changes in
+ * order), GetRecords in a loop. Every record is emitted as a `change` (EventEmitter or `for await`), and the
  * console gets one line per record: event name, entity, id, status. Never a whole image: they hold personal
  * data.
  */
@@ -111,6 +112,8 @@ export function describeChange(change: StreamChange): string {
 }
 
 interface ShardState {
+  /** The shard this one continues: read only once that one is read to its end (a record's changes in order). */
+  parent: string | undefined;
   iterator: string | undefined;
   lastSequence: string | undefined;
   closed: boolean;
@@ -230,6 +233,7 @@ export class StreamTail extends EventEmitter<{ change: [StreamChange] }> {
       // Every shard is read from its start: the local table is new at each start, so nothing is replayed
       // that was not written by this run, and nothing written before the tail started is missed.
       this.shards.set(shard.ShardId, {
+        parent: shard.ParentShardId,
         iterator: await this.iterator(shard.ShardId),
         lastSequence: undefined,
         closed: false,
@@ -254,6 +258,8 @@ export class StreamTail extends EventEmitter<{ change: [StreamChange] }> {
     let count = 0;
     for (const [shardId, state] of this.shards) {
       if (state.closed || this.aborted) continue;
+      // A child shard holds the later changes of the parent's items: it waits for the parent's last page.
+      if (state.parent !== undefined && this.shards.get(state.parent)?.closed === false) continue;
       if (!state.iterator) {
         state.closed = true;
         continue;
