@@ -129,8 +129,12 @@ export const FUNCTIONS: Record<FunctionName, FunctionDefinition> = {
 export const EVENTS = {
   batchSize: 100,
   maxBatchingWindowSeconds: 1,
-  /** Retries of a failing batch (bisected each time) before it is given up into the dead-letter queue. */
-  retryAttempts: 10,
+  /**
+   * Retries of a failing batch (bisected each time) before it is given up into the dead-letter queue: as many as
+   * Lambda allows, so a bus outage or a long throttle holds the shard (the `EventsDelayed` alarm) rather than
+   * giving records up; the stream's 24 hours (`maxRecordAgeHours`) end the retries first.
+   */
+  retryAttempts: 10_000,
   /** The stream's own retention: a record is retried at most as long as the stream keeps it. */
   maxRecordAgeHours: 24,
   /** Only the state records can make an event; the rest never reach the function (filtered for free). */
