@@ -11,15 +11,22 @@ export type Print = (line: string) => void;
 const LEVEL_ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 /**
- * A string as it can go on a terminal line: quoted and escaped when it holds whitespace or a control character
- * (ids come from signed bodies, and an escape sequence in one must not reach the terminal).
+ * A string as it can go on a terminal line: quoted and escaped when it holds whitespace, a control or a format
+ * character (ids come from signed bodies and correlation ids from any browser: an escape sequence must not reach
+ * the terminal, nor a bidirectional override or a zero-width character reorder or hide part of the line).
  */
 export function printable(value: string): string {
-  if (!/[\s\p{Cc}]/u.test(value)) return value;
-  // JSON escapes C0 controls; DEL and the C1 controls (0x9b introduces escape sequences too) are escaped here.
+  if (!/[\s\p{Cc}\p{Cf}]/u.test(value)) return value;
+  // JSON escapes C0 controls; DEL, the C1 controls (0x9b introduces escape sequences too) and the format
+  // characters (U+202E, U+2066, U+200B…) are escaped here.
   return JSON.stringify(value).replace(
-    /\p{Cc}/gu,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    /[\p{Cc}\p{Cf}]/gu,
+    // Each UTF-16 unit, as JSON writes them: a tag character (U+E0041, text hidden in plain sight) is two.
+    (c) =>
+      c
+        .split('')
+        .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`)
+        .join(''),
   );
 }
 

@@ -29,6 +29,17 @@ describe("local mode's console", () => {
     expect(lines[0]).toContain('id="srq_\\u009b2Kfake"');
   });
 
+  it("escapes format characters: a bidirectional override in a recipient's correlation id cannot reorder the line", () => {
+    // Anyone can send `?correlation_id=%E2%80%AE…` to /links/{name}; U+202E would reverse the rest of the line
+    // on the terminal, U+2066 and U+200B hide or isolate text: none of them is \s or a control character.
+    const lines: string[] = [];
+    consoleLogger('redirects', { print: (line) => lines.push(line) }).info('public link launched', {
+      correlationId: '\u202eevil\u2066x\u200b\u2069\u{e0041}',
+    });
+    expect(lines[0]).not.toMatch(/\p{Cf}/u);
+    expect(lines[0]).toContain('correlationId="\\u202eevil\\u2066x\\u200b\\u2069\\udb40\\udc41"');
+  });
+
   it('escapes control characters in the ids of stream lines', () => {
     const line = describeChange({
       eventName: 'INSERT',
