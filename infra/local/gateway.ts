@@ -32,6 +32,8 @@ export interface GatewayOptions {
    * handler owns the response (it may stream it).
    */
   localRoutes?: Record<string, LocalRoute>;
+  /** Host names answered besides this machine's own (`LOCAL_ALLOWED_HOSTS`: a tunnel's name). */
+  allowedHosts?: readonly string[];
 }
 
 /** Answers the status it wrote (for the access line). */
@@ -281,6 +283,24 @@ function write(res: ServerResponse, answer: HttpAnswer, requestId: string, close
   res.end(answer.body);
 }
 
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** The host name of a Host header, lowercased, without its port or a trailing dot. */
+function hostName(header: string): string {
+  const name = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0];
+  return (name ?? '').toLowerCase().replace(/\.$/, '');
+}
+
+/**
+ * Listening on loopback keeps the network out, but not a web page in the developer's browser whose name an
+ * attacker points at 127.0.0.1 (DNS rebinding): to the browser that is the page's own origin, so it could read
+ * `/_local/events` and call the bearer routes with the documented token. Only its Host header gives it away.
+ * A request without one is no browser's.
+ */
+function hostAllowed(header: string | undefined, allowed: ReadonlySet<string>): boolean {
+  return header === undefined || allowed.has(hostName(header));
+}
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
   if (!presented) return false;
@@ -334,6 +354,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const routes = (options.routes ?? ROUTES).map(compile);
   const limit = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
+  const hosts = new Set([...LOOPBACK_HOSTS, ...(options.allowedHosts ?? []).map(hostName)]);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
@@ -347,6 +368,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const done = (status: number) =>
       options.access?.(`${method} ${rawPath} ${status} ${Date.now() - started}ms`);
 
+    if (!hostAllowed(req.headers.host, hosts)) {
+      write(res, FORBIDDEN(), requestId, !req.complete);
+      done(403);
+      return;
+    }
     const local = options.localRoutes?.[`${method} ${rawPath}`];
     if (local) {
       done(local(req, res, new URLSearchParams(rawQueryString)));

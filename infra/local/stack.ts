@@ -56,6 +56,8 @@ export interface LocalStackOptions {
   env?: NodeJS.ProcessEnv;
   /** The credential of `auth: 'iam'` routes (`Authorization: Bearer …`). */
   apiToken?: string;
+  /** Host names the gateway answers besides 127.0.0.1, localhost and [::1] (`LOCAL_ALLOWED_HOSTS`). */
+  allowedHosts?: readonly string[];
   /** Worker pollers; defaults to cronofy.workerMaxConcurrency, capped at LOCAL_MAX_WORKER_CONCURRENCY. */
   workerConcurrency?: number;
   /** Where console lines go (default console.log). */
@@ -264,6 +266,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port,
       handlers,
       apiToken,
+      ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
       logger: logger('gateway'),
       ...(quiet ? {} : { access: linePrinter('gateway', print) }),
       localRoutes: { 'GET /_local/events': (req, res, query) => events.serve(req, res, query) },

@@ -14,7 +14,7 @@ import { LOCAL_MAX_WORKER_CONCURRENCY, type LocalStack, PortInUseError, startLoc
 /**
  * `npm start`: the whole system on this machine, no AWS account. Environment: PORT (3000), DYNAMODB_PORT
  * (8000), SQS_PORT (9324), CRONOFY_API_PORT (3100, the fake of Cronofy's API), TABLE_NAME (cronofy-records),
- * LOCAL_API_TOKEN, LOCAL_VISIBILITY_TIMEOUT_SECONDS, CRONOFY_API_CREDENTIAL (the bearer the fake accepts;
+ * LOCAL_API_TOKEN, LOCAL_ALLOWED_HOSTS, LOCAL_VISIBILITY_TIMEOUT_SECONDS, CRONOFY_API_CREDENTIAL (the bearer the fake accepts;
  * the first client secret by default) and the CRONOFY_* overrides of cdk.json (see infra/config.ts). Ctrl-C
  * (SIGINT) or SIGTERM stops every process it started, DynamoDB Local's Java process included, and exits 0.
  *
@@ -182,6 +182,10 @@ async function main(): Promise<void> {
       tableName: env[LOCAL_ENV.tableName] || TABLE.localName,
       visibilityTimeoutSeconds: visibilityOverride(env),
       apiToken: env.LOCAL_API_TOKEN || DEFAULT_API_TOKEN,
+      allowedHosts: (env.LOCAL_ALLOWED_HOSTS ?? '')
+        .split(',')
+        .map((host) => host.trim())
+        .filter(Boolean),
       workerConcurrency: concurrency,
       config,
       cronofyApiUrl: fake.url,

@@ -146,6 +146,82 @@ describe('local API Gateway (HTTP API, payload format 2.0)', () => {
     expect(events[0]?.requestContext).toMatchObject({ authorizer: { iam: { accountId: '000000000000' } } });
   });
 
+  it('answers 403 to a Host that is not this machine (DNS rebinding), before any function or local route', async () => {
+    // A web page whose name an attacker re-points at 127.0.0.1 reaches the gateway from the developer's browser
+    // as same-origin: only its Host header tells. It would read /_local/events and call the bearer routes with
+    // the documented local token.
+    events.length = 0;
+    respond = async () => ({ statusCode: 200, body: '{}' });
+    const port = gateway.port;
+
+    for (const host of [
+      `evil.example:${port}`,
+      'evil.example',
+      `127.0.0.1.evil.example:${port}`,
+      `[::2]:${port}`,
+    ]) {
+      const answer = await raw('POST', '/tokens/embed', { host, authorization: `Bearer ${TOKEN}` });
+      expect(answer.status, host).toBe(403);
+      expect(JSON.parse(answer.body.toString()), host).toEqual({ message: 'Forbidden' });
+    }
+    expect(events).toHaveLength(0);
+
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `LOCALHOST:${port}`,
+      `[::1]:${port}`,
+      'localhost.',
+    ]) {
+      const answer = await raw('GET', '/redirects/time_chosen', { host });
+      expect(answer.status, host).toBe(200);
+    }
+    expect(events).toHaveLength(5);
+
+    const served: string[] = [];
+    const tunnelled = await startGateway({
+      port: 0,
+      apiToken: TOKEN,
+      logger: silentLogger,
+      allowedHosts: ['abc.tunnel.example'],
+      handlers: {
+        ingest: recording,
+        redirects: recording,
+        tokens: recording,
+        schedulingRequests: recording,
+        tenants: recording,
+      },
+      localRoutes: {
+        'GET /_local/events': (_req, res) => {
+          served.push('events');
+          res.end();
+          return 200;
+        },
+      },
+    });
+    try {
+      const get = (host: string, path: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpRequest(
+            { host: '127.0.0.1', port: tunnelled.port, path, headers: { host } },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await get('evil.example', '/_local/events')).toBe(403);
+      expect(served).toHaveLength(0);
+      expect(await get('abc.tunnel.example', '/_local/events')).toBe(200);
+      expect(await get(`localhost:${tunnelled.port}`, '/_local/events')).toBe(200);
+      expect(served).toHaveLength(2);
+    } finally {
+      await tunnelled.stop();
+    }
+  });
+
   it('writes the structured result back: base64 bodies, cookies as set-cookie, headers', async () => {
     respond = async () => ({
       statusCode: 201,

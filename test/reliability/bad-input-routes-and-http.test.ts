@@ -51,12 +51,12 @@ const run = sendBadInput((kit) => {
   // Broken HTTP: the server answers 400 or closes; it must not fall over.
   const broken = [
     'GARBAGE\r\n\r\n',
-    'POST /cronofy/notifications HTTP/1.1\r\nHost: x\r\nNo-Colon-Here\r\n\r\n',
-    'POST /cronofy/notifications HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"short":',
-    'POST /cronofy/notifications HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
-    'POST /cronofy/notifications HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
-    'POST /cronofy/notifications HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n',
-    `POST /cronofy/notifications HTTP/1.1\r\nHost: x\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`,
+    'POST /cronofy/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nNo-Colon-Here\r\n\r\n',
+    'POST /cronofy/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"short":',
+    'POST /cronofy/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+    'POST /cronofy/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
+    'POST /cronofy/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n',
+    `POST /cronofy/notifications HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Long: ${'a'.repeat(20_000)}\r\n\r\n`,
     '\x00\x01\x02\x03\r\n\r\n',
   ];
   for (const [i, text] of broken.entries()) {
