@@ -21,6 +21,15 @@ const recording: HttpHandler = (event) => {
   return respond(event);
 };
 
+/** Every function records its event and answers with `respond`. */
+const RECORDING = {
+  ingest: recording,
+  redirects: recording,
+  tokens: recording,
+  schedulingRequests: recording,
+  tenants: recording,
+};
+
 let gateway: Gateway;
 
 beforeAll(async () => {
@@ -28,13 +37,7 @@ beforeAll(async () => {
     port: 0,
     apiToken: TOKEN,
     logger: silentLogger,
-    handlers: {
-      ingest: recording,
-      redirects: recording,
-      tokens: recording,
-      schedulingRequests: recording,
-      tenants: recording,
-    },
+    handlers: RECORDING,
   });
 });
 
@@ -184,13 +187,7 @@ describe('local API Gateway (HTTP API, payload format 2.0)', () => {
       apiToken: TOKEN,
       logger: silentLogger,
       allowedHosts: ['abc.tunnel.example'],
-      handlers: {
-        ingest: recording,
-        redirects: recording,
-        tokens: recording,
-        schedulingRequests: recording,
-        tenants: recording,
-      },
+      handlers: RECORDING,
       localRoutes: {
         'GET /_local/events': (_req, res) => {
           served.push('events');
