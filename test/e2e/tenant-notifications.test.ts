@@ -96,12 +96,18 @@ describe('the tenant notification URL in local mode', () => {
     const bad = await post('/cronofy/notifications/acme', body, 'CRN_wrong');
     const unknown = await post('/cronofy/notifications/initech', body, APP_SECRET);
     const invalid = await post('/cronofy/notifications/not%20a%20tenant', body, APP_SECRET);
+    const longest = await post(`/cronofy/notifications/${'a'.repeat(64)}`, body, APP_SECRET);
+    const tooLong = await post(`/cronofy/notifications/${'a'.repeat(65)}`, body, APP_SECRET);
+    const encoded = await post('/cronofy/notifications/%61cme', body, 'CRN_wrong');
     expect(bad.status).toBe(401);
     const answer = await bad.text();
-    for (const response of [unknown, invalid]) {
+    // Every header but the request id and the date: nothing may tell a registered tenant from none.
+    const headersOf = (response: Response) =>
+      [...response.headers].filter(([name]) => name !== 'apigw-requestid' && name !== 'date');
+    for (const response of [unknown, invalid, longest, tooLong, encoded]) {
       expect(response.status).toBe(401);
       expect(await response.text()).toBe(answer);
-      expect(response.headers.get('content-type')).toBe(bad.headers.get('content-type'));
+      expect(headersOf(response)).toEqual(headersOf(bad));
     }
   });
 
