@@ -76,6 +76,20 @@ const NO_PARTICIPANTS =
 const triggeredAtNote = (sent: unknown, triggeredAt: string | undefined) =>
   sent !== undefined && triggeredAt === undefined ? IGNORED_TRIGGERED_AT : undefined;
 
+/**
+ * How far after its receipt a `triggered_at` is still taken as the step's time (a sender's clock running ahead).
+ * Beyond it the time is not credible, and taken, it would outrank every later step of the aspect for good: the
+ * step is ordered by its receipt time instead, and its record says so.
+ */
+const MAX_TRIGGERED_AFTER_RECEIPT_MS = 86_400_000;
+const FUTURE_TRIGGERED_AT =
+  'notification.triggered_at is more than a day after its receipt: ordered by receipt time';
+const credibleTime = (triggeredAt: string | undefined, receivedAt: string) =>
+  triggeredAt !== undefined &&
+  Date.parse(triggeredAt) - Date.parse(receivedAt) > MAX_TRIGGERED_AFTER_RECEIPT_MS
+    ? undefined
+    : triggeredAt;
+
 /** Longest id or type kept as it is on a notification record; longer ones are kept as their digest. */
 const MAX_RECORD_TEXT = 1024;
 const recordText = (value: string) => storableText(value, MAX_RECORD_TEXT, sha256Hex);
@@ -359,11 +373,13 @@ export function planNotification(
 
   const { notification } = result;
   const sentAt = notification.payload.notification.triggered_at;
-  const triggeredAt = normaliseTime(sentAt);
+  const sentInstant = normaliseTime(sentAt);
+  const triggeredAt = credibleTime(sentInstant, envelope.receivedAt);
   // What of the body the records do not show as sent, said on its record (the body itself keeps everything).
   const protoKeys = protoKeyCount(notification.payload);
   const note = [
-    triggeredAtNote(sentAt, triggeredAt),
+    triggeredAtNote(sentAt, sentInstant),
+    sentInstant !== triggeredAt ? FUTURE_TRIGGERED_AT : undefined,
     protoKeys > 0 ? `${protoKeys} map key(s) named __proto__ left out of the state records` : undefined,
   ]
     .filter((part) => part !== undefined)
@@ -371,7 +387,7 @@ export function planNotification(
   const common = {
     ...base,
     type: notification.type,
-    ...(triggeredAt ? { triggered_at: triggeredAt } : {}),
+    ...(sentInstant ? { triggered_at: sentInstant } : {}),
     ...(note ? { reason: note } : {}),
   };
 

@@ -105,6 +105,30 @@ describe('planning a notification', () => {
     },
   );
 
+  it('a triggered_at more than a day after the receipt is ordered by the receipt (it could freeze the record)', () => {
+    for (const conferencing of [false, true]) {
+      const sent = '9999-12-31T23:59:59Z';
+      const body = conferencing
+        ? conferencingBody('conferencing_assigned', { triggeredAt: sent })
+        : schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: sent });
+      const result = plan(body, { receivedAt: new Date('2026-11-23T09:59:59.250Z') });
+      expect(result.status).toBeUndefined();
+      expect(result.stateWrites[0]).toMatchObject({ at: '2026-11-23T09:59:59.250Z', receiptTime: true });
+      expect(result.stateWrites[0]?.triggeredAt).toBeUndefined();
+      // The record keeps what was sent, and says why it did not order the step.
+      expect(result.notification.triggered_at).toBe('9999-12-31T23:59:59.000Z');
+      expect(result.notification.reason).toContain('more than a day after its receipt');
+    }
+    // Within a day (a clock running ahead), it is the step's time.
+    const skewed = plan(
+      schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2026-11-24T09:00:00Z' }),
+      {
+        receivedAt: new Date('2026-11-23T09:59:59.250Z'),
+      },
+    );
+    expect(skewed.stateWrites[0]?.triggeredAt).toBe('2026-11-24T09:00:00.000Z');
+  });
+
   it('a real instant as triggered_at leaves no note on the record', () => {
     const result = plan(
       schedulingRequestBody('scheduling_request_rescheduled', { triggeredAt: '2024-02-29T23:59:59.5-01:30' }),
