@@ -45,15 +45,17 @@ export function leanClientSecretsReader(
 }
 
 /**
- * Client secrets kept for `cacheMs` in this warm function (an unknown tenant too, so a flood of made-up ids
- * costs one read each per period, not one per request). A rotation or an offboarding reaches warm functions
- * within `cacheMs`.
+ * Client secrets kept for `cacheMs` in this warm function. An unknown tenant is kept too, for `unknownCacheMs`
+ * (shorter), so a flood of made-up ids costs one read each per period, not one per request, and a tenant
+ * registered after something probed its URL is heard within that time. A rotation or an offboarding reaches warm
+ * functions within `cacheMs`.
  */
 export function tenantDirectory(
   store: Pick<TenantStore, 'tenantClientSecrets'>,
-  options: { cacheMs?: number; now?: () => number; maxEntries?: number } = {},
+  options: { cacheMs?: number; unknownCacheMs?: number; now?: () => number; maxEntries?: number } = {},
 ): TenantDirectory {
   const cacheMs = options.cacheMs ?? 300_000;
+  const unknownCacheMs = Math.min(options.unknownCacheMs ?? 30_000, cacheMs);
   const now = options.now ?? Date.now;
   const maxEntries = options.maxEntries ?? 1_000;
   const cache = new Map<string, { value: readonly string[] | undefined; until: number }>();
@@ -65,7 +67,7 @@ export function tenantDirectory(
       // Bounded: the oldest entry goes first (Map keeps insertion order).
       cache.delete(tenantId);
       if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
-      cache.set(tenantId, { value, until: now() + cacheMs });
+      cache.set(tenantId, { value, until: now() + (value === undefined ? unknownCacheMs : cacheMs) });
       return value;
     },
   };

@@ -552,6 +552,23 @@ describe('tenantDirectory', () => {
   });
 });
 
+describe('tenantDirectory: a tenant registered after a probe', () => {
+  it('keeps an unknown tenant for a shorter time, so one registered after a probe of its URL is heard soon', async () => {
+    let t = 0;
+    const secrets = new Map<string, string[]>();
+    const directory = tenantDirectory(
+      { tenantClientSecrets: async (id) => secrets.get(id) },
+      { cacheMs: 300_000, unknownCacheMs: 30_000, now: () => t },
+    );
+    expect(await directory.clientSecrets('late')).toBeUndefined();
+    secrets.set('late', ['CRN_late']);
+    t = 29_999;
+    expect(await directory.clientSecrets('late')).toBeUndefined();
+    t = 30_001;
+    expect(await directory.clientSecrets('late')).toEqual(['CRN_late']);
+  });
+});
+
 describe('makeCronofyOAuth', () => {
   const secrets = new StaticSecrets({
     clientSecrets: ['CRN_app'],
