@@ -92,11 +92,13 @@ export class LocalEventBus extends EventEmitter<{ event: [BusEvent, number] }> {
       .flatMap((value) => value.split(','))
       .map((name) => name.trim())
       .filter(Boolean);
-    if (wanted.some((name) => !(DETAIL_TYPES as readonly string[]).includes(name))) {
+    const unknown = wanted.filter((name) => !(DETAIL_TYPES as readonly string[]).includes(name));
+    if (unknown.length > 0) {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          message: 'detail_type names no detail-type: give one or more of detail_types, comma-separated',
+          message: `detail_type: no detail-type named ${unknown.join(', ')}; give one or more of detail_types, comma-separated or repeated`,
+          unknown,
           detail_types: DETAIL_TYPES,
         }),
       );

@@ -256,7 +256,8 @@ describe('GET /_local/events', () => {
     expect(typo.res.status).toBe(400);
     expect(typo.res.ended).toBe(true);
     expect(JSON.parse(typo.res.text)).toEqual({
-      message: expect.stringContaining('detail_type'),
+      message: expect.stringContaining('no detail-type named scheduling_request.booked;'),
+      unknown: ['scheduling_request.booked'],
       detail_types: expect.arrayContaining(['scheduling_request.time_chosen', 'event_trigger.fired']),
     });
     expect(bus.listenerCount('event')).toBe(0);
