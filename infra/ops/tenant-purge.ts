@@ -68,8 +68,8 @@ export class PurgeRefused extends Error {
 async function refuseLiveTenant(
   target: { ddb: DynamoDBClient; tenantsTableName?: string | undefined },
   tenantId: string,
-): Promise<void> {
-  if (!target.tenantsTableName) return;
+): Promise<'known' | 'unknown' | 'unchecked'> {
+  if (!target.tenantsTableName) return 'unchecked';
   const answer = await target.ddb.send(
     new GetItemCommand({
       TableName: target.tenantsTableName,
@@ -86,6 +86,7 @@ async function refuseLiveTenant(
       `tenant ${tenantId} is ${status} and was not offboarded: offboard it first (DELETE /tenants/${tenantId}); nothing was deleted`,
     );
   }
+  return answer.Item ? 'known' : 'unknown';
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -245,7 +246,7 @@ export async function runTenantPurge(
 ): Promise<number> {
   // A dry run deletes nothing: it may count a live tenant's records.
   // A dry run answers what the purge would: a refusal, not a count of records it would never delete.
-  await refuseLiveTenant(target, tenantId);
+  const registry = await refuseLiveTenant(target, tenantId);
   const progress = await purgeTenant(target, tenantId, {
     dryRun: options.dryRun,
     ...(options.json
@@ -259,5 +260,8 @@ export async function runTenantPurge(
         ? `Dry run: ${progress.matched} record(s) of tenant ${tenantId} in ${target.tableName}; nothing deleted.`
         : `Purged tenant ${tenantId}: ${progress.deleted} record(s) deleted from ${target.tableName}. Running it again deletes what was written meanwhile, if anything.`,
   );
+  // A typo deletes nothing, but should not read like a finished purge.
+  if (!options.json && registry === 'unknown' && progress.matched === 0)
+    io.stdout(`No tenant ${tenantId} was ever registered and no record carries it: check the id.`);
   return 0;
 }

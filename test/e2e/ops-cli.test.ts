@@ -284,6 +284,11 @@ describe('ops tenant purge and list --tenant', () => {
     expect(purged.code).toBe(0);
     expect(purged.out).toContain(`tenant ${tenant}: 3 record(s) deleted`);
     expect(purged.out).toContain(`Purged tenant ${tenant}: 3 record(s) deleted`);
+    expect(purged.out).not.toContain('check the id');
+    // A typo (never registered, no record) deletes nothing and says so.
+    const typo = await ops('tenant', 'purge', `${tenant}-typo`);
+    expect(typo.code).toBe(0);
+    expect(typo.out).toContain(`No tenant ${tenant}-typo was ever registered and no record carries it`);
     expect((await ops('list', '--tenant', tenant)).out).toMatch(/^0 notification\(s\)/);
     expect((await ops('list', '--tenant', 'someone-else')).out).toMatch(/^1 notification\(s\)/);
 
