@@ -241,7 +241,8 @@ describe('reconcile', () => {
       start: '2030-03-02T10:00:00Z',
       end: '2030-03-02T10:30:00Z',
     });
-    expect(await processBatch([queueMessage(moved)], worker)).toEqual([]);
+    // Received now: a triggered_at more than a day after its receipt would be ordered by the receipt.
+    expect(await processBatch([queueMessage(moved, { receivedAt: new Date() })], worker)).toEqual([]);
     const after = await record(id);
     expect(after).toMatchObject({
       status: 'rescheduled',
